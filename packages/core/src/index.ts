@@ -1,0 +1,8 @@
+/**
+ * @since 0.1.0
+ */
+export * as Envelope from "./Envelope.ts"
+/**
+ * @since 0.1.0
+ */
+export * as PolicyError from "./PolicyError.ts"
