@@ -6,6 +6,8 @@
  * @since 0.1.0
  */
 
+import * as Receipt from "./Receipt.ts"
+
 /**
  * Where a record was read from.
  *
@@ -40,6 +42,8 @@ export type Headers = ReadonlyArray<readonly [name: string, value: Uint8Array]>
 export interface Envelope<out A> {
   readonly origin: Origin
   readonly value: A
+  /** Acknowledged when every output derived from this record is durable. */
+  readonly receipt: Receipt.Receipt
 }
 
 /**
@@ -48,10 +52,14 @@ export interface Envelope<out A> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A>(origin: Origin, value: A): Envelope<A> => ({ origin, value })
+export const make = <A>(origin: Origin, value: A, receipt: Receipt.Receipt = Receipt.none): Envelope<A> => ({
+  origin,
+  value,
+  receipt
+})
 
 /**
- * Replaces the value and keeps the origin.
+ * Replaces the value and keeps the origin and receipt.
  *
  * @since 0.1.0
  * @category combinators
@@ -62,9 +70,9 @@ export const map: {
 } = <A, B>(...args: [(a: A) => B] | [Envelope<A>, (a: A) => B]): never => {
   if (args.length === 1) {
     const f = args[0]
-    return ((self: Envelope<A>) => make(self.origin, f(self.value))) as never
+    return ((self: Envelope<A>) => make(self.origin, f(self.value), self.receipt)) as never
   }
-  return make(args[0].origin, args[1](args[0].value)) as never
+  return make(args[0].origin, args[1](args[0].value), args[0].receipt) as never
 }
 
 /**

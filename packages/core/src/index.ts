@@ -6,3 +6,7 @@ export * as Envelope from "./Envelope.ts"
  * @since 0.1.0
  */
 export * as PolicyError from "./PolicyError.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Receipt from "./Receipt.ts"

@@ -1,0 +1,61 @@
+/**
+ * A `Receipt` is the acknowledgement handle an envelope carries: acking it
+ * tells the source that the record's outputs are durable. A source hands out
+ * one receipt per record (typically `OffsetTracker.done` for its offset);
+ * combinators that fan a record out into several outputs `split` it, and those
+ * that drop a record ack it at once, so that an offset is done only when every
+ * output derived from it has been acknowledged.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Receipt {
+  /** Acknowledges this receipt. Acking more than once has no further effect. */
+  readonly ack: Effect.Effect<void>
+}
+
+/**
+ * A receipt that runs `onAck` the first time it is acknowledged.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (onAck: Effect.Effect<void>): Receipt => {
+  let acked = false
+  return {
+    ack: Effect.suspend(() => {
+      if (acked) return Effect.void
+      acked = true
+      return onAck
+    })
+  }
+}
+
+/**
+ * A receipt with nothing behind it, for values that do not come from a source.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const none: Receipt = { ack: Effect.void }
+
+/**
+ * Splits a receipt into `n` receipts; the parent is acknowledged when all of
+ * them are. With `n = 0` the parent is acknowledged at once.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const split = (parent: Receipt, n: number): Effect.Effect<ReadonlyArray<Receipt>> =>
+  Effect.suspend(() => {
+    if (n <= 0) return Effect.as(parent.ack, [])
+    if (n === 1) return Effect.succeed([parent])
+    let remaining = n
+    const child = () => make(Effect.suspend(() => (--remaining === 0 ? parent.ack : Effect.void)))
+    return Effect.succeed(Array.from({ length: n }, child))
+  })
