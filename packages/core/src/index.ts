@@ -5,6 +5,14 @@ export * as Envelope from "./Envelope.ts"
 /**
  * @since 0.1.0
  */
+export * as Metrics from "./Metrics.ts"
+/**
+ * @since 0.1.0
+ */
+export * as OffsetTracker from "./OffsetTracker.ts"
+/**
+ * @since 0.1.0
+ */
 export * as PolicyError from "./PolicyError.ts"
 /**
  * @since 0.1.0
