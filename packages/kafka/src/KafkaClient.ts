@@ -233,6 +233,17 @@ export const make = Effect.fnUntraced(function* (
 export const layer = (options: Options): Layer.Layer<KafkaClient, KafkaError.KafkaError> =>
   Layer.effect(KafkaClient, make(options))
 
+/**
+ * The service around a given client, typically a test fake.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromKafka = (
+  kafka: KafkaLike.Kafka,
+  options?: FromKafkaOptions
+): Layer.Layer<KafkaClient, KafkaError.KafkaError> => Layer.effect(KafkaClient, fromKafka(kafka, options))
+
 const invalid = (variable: string, message: string): Config.Config<never> =>
   Config.fail(new Schema.SchemaError(new SchemaIssue.Pointer([variable], new SchemaIssue.InvalidValue({ message }))))
 

@@ -1,11 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
 import { type FakeKafka, makeFakeKafka } from "./fixtures/FakeKafka.ts"
 
-const withClient = (fake: FakeKafka) =>
-  Effect.provide(Layer.effect(KafkaClient.KafkaClient, KafkaClient.fromKafka(fake)))
+const withClient = (fake: FakeKafka) => Effect.provide(KafkaClient.layerFromKafka(fake))
 
 const specs: ReadonlyArray<Admin.TopicSpec> = [
   { topic: "payment-events", partitions: 6, replicationFactor: 1, configs: { "retention.ms": "86400000" } },
