@@ -1,0 +1,146 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Metric, Schema, Stream } from "effect"
+import type * as Envelope from "../src/Envelope.ts"
+import * as InMemory from "../src/InMemory.ts"
+import * as Pipeline from "../src/Pipeline.ts"
+
+const Event = Schema.Struct({ id: Schema.Number })
+const EventJson = Schema.fromJsonString(Event)
+const decoder = new TextDecoder()
+const text = (p: Envelope.Payload): string => (p === null ? "" : typeof p === "string" ? p : decoder.decode(p))
+
+// 300 records over 3 partitions; every 17th is malformed.
+const seed = (broker: InMemory.Broker) =>
+  Effect.gen(function* () {
+    yield* InMemory.createTopic(broker, "events", 3)
+    yield* InMemory.produce(
+      broker,
+      "events",
+      Array.from({ length: 300 }, (_, id) => ({
+        key: `user-${id % 11}`,
+        value: id % 17 === 0 ? `broken-${id}` : JSON.stringify({ id })
+      }))
+    )
+  })
+
+const job = (broker: InMemory.Broker, options?: InMemory.SinkOptions) =>
+  InMemory.source(broker, { topic: "events", group: "job", maxInFlight: 32, commitEvery: 10 }).pipe(
+    Pipeline.decode(EventJson),
+    Pipeline.deadLetters(InMemory.sink(broker, "events-dlq")),
+    Pipeline.mapEffect((e) => Effect.succeed(e.id), { concurrency: 8, ordering: "key" }),
+    Pipeline.route((id) => [Pipeline.to("out", JSON.stringify({ id, doubled: id * 2 }))]),
+    Pipeline.runRouted({ out: InMemory.sink(broker, "events-out", options) })
+  )
+
+// Which input offsets (per partition) reached the output or the dead-letter topic.
+const delivered = (broker: InMemory.Broker) =>
+  Effect.gen(function* () {
+    const inputs = yield* InMemory.messages(broker, "events")
+    const idOf = new Map(inputs.map((m) => [text(m.value), m]))
+    const seen = new Set<string>()
+    for (const m of yield* InMemory.messages(broker, "events-out")) {
+      const { id } = JSON.parse(text(m.value)) as { id: number }
+      const input = idOf.get(JSON.stringify({ id }))!
+      seen.add(`${input.partition}@${input.offset}`)
+    }
+    for (const m of yield* InMemory.messages(broker, "events-dlq")) {
+      const input = idOf.get(text(m.value))!
+      seen.add(`${input.partition}@${input.offset}`)
+    }
+    return { inputs, seen }
+  })
+
+describe("InMemory", () => {
+  it.effect("source - a failure mid-stream and a restart from the last commit lose nothing", () =>
+    Effect.gen(function* () {
+      const broker = yield* InMemory.make
+      yield* seed(broker)
+
+      const failed = yield* Effect.exit(job(broker, { failAfter: 120 }))
+      assert.isTrue(failed._tag === "Failure")
+
+      // Nothing is committed whose output was not written.
+      const afterFailure = yield* delivered(broker)
+      const committed = yield* InMemory.committed(broker, "job", "events")
+      assert.isTrue([...committed.values()].some((o) => o > 0n))
+      for (const m of afterFailure.inputs) {
+        const c = committed.get(m.partition) ?? 0n
+        if (m.offset < c)
+          assert.isTrue(afterFailure.seen.has(`${m.partition}@${m.offset}`), `${m.partition}@${m.offset}`)
+      }
+      assert.isBelow(afterFailure.seen.size, 300)
+
+      yield* job(broker)
+
+      const { inputs, seen } = yield* delivered(broker)
+      for (const m of inputs) assert.isTrue(seen.has(`${m.partition}@${m.offset}`), `${m.partition}@${m.offset}`)
+      const final = yield* InMemory.committed(broker, "job", "events")
+      const ends = [0, 1, 2].map((p) => BigInt(inputs.filter((m) => m.partition === p).length))
+      assert.deepStrictEqual(
+        [0, 1, 2].map((p) => final.get(p)),
+        ends
+      )
+      const dlq = yield* InMemory.messages(broker, "events-dlq")
+      assert.strictEqual(new Set(dlq.map((m) => text(m.value))).size, 18)
+      assert.isTrue(dlq.every((m) => m.headers.some(([name]) => name === "x-sluice-dlq-reason")))
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("source - starts from the group's last commit", () =>
+    Effect.gen(function* () {
+      const broker = yield* InMemory.make
+      yield* InMemory.createTopic(broker, "t", 1)
+      yield* InMemory.produce(broker, "t", [{ value: "a" }, { value: "b" }, { value: "c" }])
+      broker.commits.set("g", new Map([["t", new Map([[0, 2n]])]]))
+      const read = yield* InMemory.source(broker, { topic: "t", group: "g" }).pipe(
+        Stream.tap((e) => e.receipt.ack),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(
+        read.map((e) => [e.origin.offset, e.value]),
+        [[2n, "c"]]
+      )
+      assert.deepStrictEqual(yield* InMemory.committed(broker, "g", "t"), new Map([[0, 3n]]))
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("source - commits only offsets whose receipts were acknowledged", () =>
+    Effect.gen(function* () {
+      const broker = yield* InMemory.make
+      yield* InMemory.createTopic(broker, "t", 1)
+      yield* InMemory.produce(
+        broker,
+        "t",
+        ["a", "b", "c", "d"].map((value) => ({ value }))
+      )
+      yield* InMemory.source(broker, { topic: "t", group: "g" }).pipe(
+        // "c" is never acknowledged
+        Stream.tap((e) => (e.value === "c" ? Effect.void : e.receipt.ack)),
+        Stream.runDrain
+      )
+      assert.deepStrictEqual(yield* InMemory.committed(broker, "g", "t"), new Map([[0, 2n]]))
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("sink - fails with a retryable WriteFailed error after failAfter writes", () =>
+    Effect.gen(function* () {
+      const broker = yield* InMemory.make
+      yield* InMemory.createTopic(broker, "in", 1)
+      yield* InMemory.produce(
+        broker,
+        "in",
+        ["a", "b", "c"].map((value) => ({ value }))
+      )
+      const error = yield* InMemory.source(broker, { topic: "in", group: "g" }).pipe(
+        Stream.run(InMemory.sink(broker, "out", { failAfter: 2 })),
+        Effect.flip
+      )
+      assert.strictEqual(error.reason, "WriteFailed")
+      assert.isTrue(error.isRetryable)
+      assert.deepStrictEqual(
+        (yield* InMemory.messages(broker, "out")).map((m) => m.value),
+        ["a", "b"]
+      )
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+})
