@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Metric, Schema, Stream } from "effect"
+import { Effect, Fiber, Metric, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import type * as Envelope from "../src/Envelope.ts"
 import * as InMemory from "../src/InMemory.ts"
+import * as Metrics from "../src/Metrics.ts"
 import * as Pipeline from "../src/Pipeline.ts"
 
 const Event = Schema.Struct({ id: Schema.Number })
@@ -119,6 +121,46 @@ describe("InMemory", () => {
         Stream.runDrain
       )
       assert.deepStrictEqual(yield* InMemory.committed(broker, "g", "t"), new Map([[0, 2n]]))
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("source - never has more than maxInFlight records in flight", () =>
+    Effect.gen(function* () {
+      const broker = yield* InMemory.make
+      yield* InMemory.createTopic(broker, "t", 2)
+      yield* InMemory.produce(
+        broker,
+        "t",
+        Array.from({ length: 200 }, (_, i) => ({ value: `v${i}`, partition: i % 2 }))
+      )
+      let maxInFlight = 0
+      yield* InMemory.source(broker, { topic: "t", group: "g", maxInFlight: 8 }).pipe(
+        Pipeline.mapEffect(
+          (_, e) =>
+            Effect.gen(function* () {
+              maxInFlight = Math.max(maxInFlight, (yield* Metric.value(Metrics.inFlight)).value)
+              yield* Effect.sleep(`${Number(e.origin.offset % 7n)} millis`)
+              yield* e.receipt.ack
+            }),
+          { concurrency: 32, ordering: "unordered" }
+        ),
+        Stream.runDrain,
+        Effect.forkChild,
+        Effect.flatMap((fiber) =>
+          Effect.gen(function* () {
+            for (let i = 0; i < 10_000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 millis")
+            yield* Fiber.join(fiber)
+          })
+        )
+      )
+      assert.strictEqual(maxInFlight, 8)
+      assert.deepStrictEqual(
+        yield* InMemory.committed(broker, "g", "t"),
+        new Map([
+          [0, 100n],
+          [1, 100n]
+        ])
+      )
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
