@@ -14,6 +14,8 @@
 import type * as Envelope from "./Envelope.ts"
 
 /**
+ * A record that could not be processed, with its original bytes and the reason.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -29,36 +31,48 @@ export interface DeadLetter {
 }
 
 /**
+ * Header carrying the reason text.
+ *
  * @since 0.1.0
  * @category headers
  */
 export const ReasonHeader = "x-sluice-dlq-reason"
 
 /**
+ * Header carrying the reason kind.
+ *
  * @since 0.1.0
  * @category headers
  */
 export const KindHeader = "x-sluice-dlq-kind"
 
 /**
+ * Header carrying the source topic.
+ *
  * @since 0.1.0
  * @category headers
  */
 export const SourceTopicHeader = "x-sluice-source-topic"
 
 /**
+ * Header carrying the source partition, in decimal.
+ *
  * @since 0.1.0
  * @category headers
  */
 export const SourcePartitionHeader = "x-sluice-source-partition"
 
 /**
+ * Header carrying the source offset, in decimal.
+ *
  * @since 0.1.0
  * @category headers
  */
 export const SourceOffsetHeader = "x-sluice-source-offset"
 
 /**
+ * Header carrying the source record timestamp, in epoch milliseconds.
+ *
  * @since 0.1.0
  * @category headers
  */
@@ -81,6 +95,8 @@ export const make = (origin: Envelope.Origin, value: Envelope.Payload, kind: str
 })
 
 /**
+ * Tells dead letters apart from other values.
+ *
  * @since 0.1.0
  * @category guards
  */

@@ -169,6 +169,8 @@ export const committed = (broker: Broker, group: string, topic: string): Effect.
   Effect.sync(() => new Map(broker.commits.get(group)?.get(topic) ?? []))
 
 /**
+ * Options of `source`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -261,6 +263,8 @@ export const source = (
   )
 
 /**
+ * Options of `sink`.
+ *
  * @since 0.1.0
  * @category models
  */

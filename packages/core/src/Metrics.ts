@@ -23,24 +23,32 @@ const recordsOutOptions = { description: "Outputs acknowledged by their sink", i
 const deadLettersOptions = { description: "Records sent to a dead-letter sink", incremental: true }
 
 /**
+ * `sluice_records_in_total{topic}`: records a source handed to the pipeline.
+ *
  * @since 0.1.0
  * @category metrics
  */
 export const recordsIn: Metric.Counter<number> = Metric.counter("sluice_records_in_total", recordsInOptions)
 
 /**
+ * `sluice_records_out_total{output,status}`: outputs acknowledged by their sink.
+ *
  * @since 0.1.0
  * @category metrics
  */
 export const recordsOut: Metric.Counter<number> = Metric.counter("sluice_records_out_total", recordsOutOptions)
 
 /**
+ * `sluice_dead_letters_total{reason}`: records sent to a dead-letter sink.
+ *
  * @since 0.1.0
  * @category metrics
  */
 export const deadLetters: Metric.Counter<number> = Metric.counter("sluice_dead_letters_total", deadLettersOptions)
 
 /**
+ * `sluice_in_flight`: tracked records whose offset is not yet committable.
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -49,6 +57,8 @@ export const inFlight: Metric.Gauge<number> = Metric.gauge("sluice_in_flight", {
 })
 
 /**
+ * `sluice_processing_latency_ms`: record timestamp to last output acknowledged, in ms.
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -59,6 +69,8 @@ export const processingLatency: Metric.Histogram<number> = Metric.histogram("slu
 })
 
 /**
+ * `sluice_commits_total`: successful offset commits.
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -68,6 +80,8 @@ export const commits: Metric.Counter<number> = Metric.counter("sluice_commits_to
 })
 
 /**
+ * `sluice_committed_offset{topic,partition}`: the last committed offset.
+ *
  * @since 0.1.0
  * @category metrics
  */

@@ -6,15 +6,27 @@
  * its outputs.
  *
  * ```ts
- * import { Pipeline } from "@sluice/core"
+ * import { Effect, Schema } from "effect"
+ * import { InMemory, Pipeline } from "@sluice/core"
  *
- * const job = source.pipe(
- *   Pipeline.decode(Schema.fromJsonString(PaymentEvent)),  // Envelope<Result<PaymentEvent, DeadLetter>>
- *   Pipeline.deadLetters(dlqSink),                           // invalid records go to the DLQ sink
- *   Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
- *   Pipeline.route((r) => [r.ok ? Pipeline.to("enriched", r) : Pipeline.to("failed", r, r.status)]),
- *   Pipeline.runRouted({ enriched: enrichedSink, failed: failedSink })
- * )
+ * const Payment = Schema.Struct({ payment_id: Schema.String, claim_id: Schema.String })
+ * declare const enrich: (p: typeof Payment.Type) => Effect.Effect<{ status: string }>
+ *
+ * const job = (broker: InMemory.Broker) =>
+ *   InMemory.source(broker, { topic: "payments", group: "enricher" }).pipe(
+ *     Pipeline.decode(Schema.fromJsonString(Payment)), // Envelope<Result<Payment, DeadLetter>>
+ *     Pipeline.deadLetters(InMemory.sink(broker, "payments-dlq")), // Envelope<Payment>
+ *     Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
+ *     Pipeline.route((r) =>
+ *       r.status === "SUCCESS"
+ *         ? [Pipeline.to("enriched", JSON.stringify(r))]
+ *         : [Pipeline.to("failed", JSON.stringify(r), r.status)]
+ *     ),
+ *     Pipeline.runRouted({
+ *       enriched: InMemory.sink(broker, "enriched-payments"),
+ *       failed: InMemory.sink(broker, "failed-payments")
+ *     })
+ *   )
  * ```
  *
  * Sinks are ordinary Effect `Sink`s of envelopes that acknowledge each
@@ -134,6 +146,8 @@ export const deadLetters =
 export type Ordering = "ordered" | "key" | "unordered"
 
 /**
+ * Options of `mapEffect`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -254,10 +268,10 @@ export const to = <const K extends string, A>(output: K, value: A, status?: stri
  * @category routing
  */
 export const route =
-  <A, O extends Output<string, unknown>>(f: (value: A, envelope: Envelope.Envelope<A>) => ReadonlyArray<O>) =>
-  <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<O>, E, R> =>
+  <A, Outs extends ReadonlyArray<Output<string, unknown>>>(f: (value: A, envelope: Envelope.Envelope<A>) => Outs) =>
+  <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<Outs[number]>, E, R> =>
     mapChunks(self, (chunk) => {
-      const out: Array<Envelope.Envelope<O>> = []
+      const out: Array<Envelope.Envelope<Outs[number]>> = []
       const acks: Array<Effect.Effect<void>> = []
       for (const e of chunk) {
         const outputs = f(e.value, e)

@@ -11,6 +11,8 @@
 import { Effect } from "effect"
 
 /**
+ * The acknowledgement handle of one record or output.
+ *
  * @since 0.1.0
  * @category models
  */

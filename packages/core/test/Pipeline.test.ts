@@ -3,6 +3,7 @@ import { Effect, Fiber, Metric, Ref, Schema, Sink, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type * as DeadLetter from "../src/DeadLetter.ts"
 import * as Envelope from "../src/Envelope.ts"
+import * as InMemory from "../src/InMemory.ts"
 import * as Metrics from "../src/Metrics.ts"
 import * as Pipeline from "../src/Pipeline.ts"
 import * as Receipt from "../src/Receipt.ts"
@@ -356,5 +357,47 @@ describe("Pipeline", () => {
       assert.isTrue(exit._tag === "Failure")
       assert.deepStrictEqual(yield* Ref.get(acked), [0n, 1n, 2n])
     })
+  )
+
+  it.effect("runRouted - the module example dead-letters, enriches, routes and commits", () =>
+    Effect.gen(function* () {
+      const Payment = Schema.Struct({ payment_id: Schema.String, claim_id: Schema.String })
+      const enrich = (p: typeof Payment.Type) =>
+        Effect.succeed({ ...p, status: p.claim_id === "missing" ? "CLAIM_NOT_FOUND" : "SUCCESS" })
+      const broker = yield* InMemory.make
+      yield* InMemory.createTopic(broker, "payments", 2)
+      yield* InMemory.produce(broker, "payments", [
+        { key: "a", value: '{"payment_id":"p1","claim_id":"c1"}' },
+        { key: "b", value: '{"payment_id":"p2","claim_id":"missing"}' },
+        { key: "a", value: "not json" }
+      ])
+      yield* InMemory.source(broker, { topic: "payments", group: "enricher" }).pipe(
+        Pipeline.decode(Schema.fromJsonString(Payment)),
+        Pipeline.deadLetters(InMemory.sink(broker, "payments-dlq")),
+        Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
+        Pipeline.route((r) =>
+          r.status === "SUCCESS"
+            ? [Pipeline.to("enriched", JSON.stringify(r))]
+            : [Pipeline.to("failed", JSON.stringify(r), r.status)]
+        ),
+        Pipeline.runRouted({
+          enriched: InMemory.sink(broker, "enriched-payments"),
+          failed: InMemory.sink(broker, "failed-payments")
+        })
+      )
+      const values = (topic: string) => Effect.map(InMemory.messages(broker, topic), (ms) => ms.map((m) => m.value))
+      assert.deepStrictEqual(yield* values("enriched-payments"), [
+        '{"payment_id":"p1","claim_id":"c1","status":"SUCCESS"}'
+      ])
+      assert.deepStrictEqual(yield* values("failed-payments"), [
+        '{"payment_id":"p2","claim_id":"missing","status":"CLAIM_NOT_FOUND"}'
+      ])
+      assert.deepStrictEqual(yield* values("payments-dlq"), [encoder.encode("not json")])
+      const committed = yield* InMemory.committed(broker, "enricher", "payments")
+      assert.strictEqual(
+        [...committed.values()].reduce((a, b) => a + b, 0n),
+        3n
+      )
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })
