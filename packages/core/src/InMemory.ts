@@ -185,6 +185,16 @@ export interface SourceOptions {
   readonly commitEvery?: number | undefined
 }
 
+const storeCommits = (broker: Broker, group: string, offsets: ReadonlyArray<OffsetTracker.CommittableOffset>): void => {
+  const topics = broker.commits.get(group) ?? new Map<string, Map<number, bigint>>()
+  broker.commits.set(group, topics)
+  for (const o of offsets) {
+    const partitions = topics.get(o.topic) ?? new Map<number, bigint>()
+    topics.set(o.topic, partitions)
+    partitions.set(o.partition, o.offset)
+  }
+}
+
 /**
  * Reads a topic from the group's committed offsets up to the end of each
  * partition as it was when the stream started, then ends. Partitions are
@@ -202,26 +212,10 @@ export const source = (
       const { topic, group } = options
       const partitions = yield* partitionsOf(broker, topic)
       const tracker = yield* OffsetTracker.make({ maxInFlight: options.maxInFlight ?? 1000 })
-      yield* OffsetTracker.commitLoop(
-        tracker,
-        (offsets) =>
-          Effect.sync(() => {
-            let topics = broker.commits.get(group)
-            if (topics === undefined) {
-              topics = new Map()
-              broker.commits.set(group, topics)
-            }
-            for (const o of offsets) {
-              let byPartition = topics.get(o.topic)
-              if (byPartition === undefined) {
-                byPartition = new Map()
-                topics.set(o.topic, byPartition)
-              }
-              byPartition.set(o.partition, o.offset)
-            }
-          }),
-        { interval: options.commitInterval ?? "1 second", every: options.commitEvery ?? 500 }
-      )
+      yield* OffsetTracker.commitLoop(tracker, (offsets) => Effect.sync(() => storeCommits(broker, group, offsets)), {
+        interval: options.commitInterval ?? "1 second",
+        every: options.commitEvery ?? 500
+      })
       const start = broker.commits.get(group)?.get(topic)
       const batches: Array<ReadonlyArray<Envelope.Origin & { readonly value: Envelope.Payload }>> = []
       const positions = partitions.map((_, p) => Number(start?.get(p) ?? 0n))
