@@ -7,12 +7,12 @@
  * The source is the model the Kafka source follows: every record is tracked
  * by an `OffsetTracker`, its envelope's receipt marks it done, and only done
  * offsets are committed (every `commitInterval`, after `commitEvery` records
- * and when the stream ends). A failure at any point therefore loses nothing:
+ * and when the consumer's scope closes). A failure at any point therefore loses nothing:
  * a restarted source reads again from the last commit (at-least-once).
  *
  * @since 0.1.0
  */
-import { Array as Arr, Clock, type Duration, Effect, Schema, Sink, Stream } from "effect"
+import { Array as Arr, Clock, type Duration, Effect, Schema, type Scope, Sink, Stream } from "effect"
 import * as DeadLetter from "./DeadLetter.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Metrics from "./Metrics.ts"
@@ -196,9 +196,14 @@ const storeCommits = (broker: Broker, group: string, offsets: ReadonlyArray<Offs
 }
 
 /**
- * Reads a topic from the group's committed offsets up to the end of each
- * partition as it was when the stream started, then ends. Partitions are
- * interleaved in batches, as a consumer's fetches would be.
+ * Opens a consumer of `topic` in `group` and returns its records: from the
+ * group's committed offsets up to the end of each partition as it is now,
+ * partitions interleaved in batches as a consumer's fetches would be.
+ *
+ * The consumer, and so its commit loop, lives in the surrounding scope
+ * rather than in the stream: sinks often acknowledge the last records after
+ * the stream itself has ended, and the final commit on scope close still
+ * counts them.
  *
  * @since 0.1.0
  * @category source
@@ -206,55 +211,53 @@ const storeCommits = (broker: Broker, group: string, offsets: ReadonlyArray<Offs
 export const source = (
   broker: Broker,
   options: SourceOptions
-): Stream.Stream<Envelope.Envelope<Envelope.Payload>, InMemoryError> =>
-  Stream.unwrap(
-    Effect.gen(function* () {
-      const { topic, group } = options
-      const partitions = yield* partitionsOf(broker, topic)
-      const tracker = yield* OffsetTracker.make({ maxInFlight: options.maxInFlight ?? 1000 })
-      yield* OffsetTracker.commitLoop(tracker, (offsets) => Effect.sync(() => storeCommits(broker, group, offsets)), {
-        interval: options.commitInterval ?? "1 second",
-        every: options.commitEvery ?? 500
-      })
-      const start = broker.commits.get(group)?.get(topic)
-      const batches: Array<ReadonlyArray<Envelope.Origin & { readonly value: Envelope.Payload }>> = []
-      const positions = partitions.map((_, p) => Number(start?.get(p) ?? 0n))
-      const ends = partitions.map((log) => log.length)
-      const batchSize = 64
-      for (let more = true; more; ) {
-        more = false
-        partitions.forEach((log, partition) => {
-          const from = positions[partition]!
-          const to = Math.min(from + batchSize, ends[partition]!)
-          if (from >= to) return
-          more = true
-          positions[partition] = to
-          const batch = log.slice(from, to).map((m, i) => ({
-            topic,
-            partition,
-            offset: BigInt(from + i),
-            key: m.key,
-            headers: m.headers,
-            timestamp: m.timestamp,
-            value: m.value
-          }))
-          batches.push(batch)
-        })
-      }
-      // Track record by record: a record waiting for room must not hold back the
-      // already-tracked records before it, or they could never complete.
-      return Stream.fromIterable(batches).pipe(
-        Stream.tap((batch) => Metrics.countIn(topic, batch.length)),
-        Stream.flattenIterable,
-        Stream.mapEffect(({ value, ...origin }) =>
-          Effect.map(tracker.track(origin, origin.offset), (tracked) =>
-            tracked ? [Envelope.make(origin, value, OffsetTracker.receipt(tracker, origin))] : []
-          )
-        ),
-        Stream.flattenIterable
-      )
+): Effect.Effect<Stream.Stream<Envelope.Envelope<Envelope.Payload>>, InMemoryError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { topic, group } = options
+    const partitions = yield* partitionsOf(broker, topic)
+    const tracker = yield* OffsetTracker.make({ maxInFlight: options.maxInFlight ?? 1000 })
+    yield* OffsetTracker.commitLoop(tracker, (offsets) => Effect.sync(() => storeCommits(broker, group, offsets)), {
+      interval: options.commitInterval ?? "1 second",
+      every: options.commitEvery ?? 500
     })
-  )
+    const start = broker.commits.get(group)?.get(topic)
+    const batches: Array<ReadonlyArray<Envelope.Origin & { readonly value: Envelope.Payload }>> = []
+    const positions = partitions.map((_, p) => Number(start?.get(p) ?? 0n))
+    const ends = partitions.map((log) => log.length)
+    const batchSize = 64
+    for (let more = true; more; ) {
+      more = false
+      partitions.forEach((log, partition) => {
+        const from = positions[partition]!
+        const to = Math.min(from + batchSize, ends[partition]!)
+        if (from >= to) return
+        more = true
+        positions[partition] = to
+        const batch = log.slice(from, to).map((m, i) => ({
+          topic,
+          partition,
+          offset: BigInt(from + i),
+          key: m.key,
+          headers: m.headers,
+          timestamp: m.timestamp,
+          value: m.value
+        }))
+        batches.push(batch)
+      })
+    }
+    // Track record by record: a record waiting for room must not hold back the
+    // already-tracked records before it, or they could never complete.
+    return Stream.fromIterable(batches).pipe(
+      Stream.tap((batch) => Metrics.countIn(topic, batch.length)),
+      Stream.flattenIterable,
+      Stream.mapEffect(({ value, ...origin }) =>
+        Effect.map(tracker.track(origin, origin.offset), (tracked) =>
+          tracked ? [Envelope.make(origin, value, OffsetTracker.receipt(tracker, origin))] : []
+        )
+      ),
+      Stream.flattenIterable
+    )
+  })
 
 /**
  * Options of `sink`.

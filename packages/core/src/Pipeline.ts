@@ -13,20 +13,23 @@
  * declare const enrich: (p: typeof Payment.Type) => Effect.Effect<{ status: string }>
  *
  * const job = (broker: InMemory.Broker) =>
- *   InMemory.source(broker, { topic: "payments", group: "enricher" }).pipe(
- *     Pipeline.decode(Schema.fromJsonString(Payment)), // Envelope<Result<Payment, DeadLetter>>
- *     Pipeline.deadLetters(InMemory.sink(broker, "payments-dlq")), // Envelope<Payment>
- *     Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
- *     Pipeline.route((r) =>
- *       r.status === "SUCCESS"
- *         ? [Pipeline.to("enriched", JSON.stringify(r))]
- *         : [Pipeline.to("failed", JSON.stringify(r), r.status)]
- *     ),
- *     Pipeline.runRouted({
- *       enriched: InMemory.sink(broker, "enriched-payments"),
- *       failed: InMemory.sink(broker, "failed-payments")
- *     })
- *   )
+ *   Effect.gen(function* () {
+ *     const records = yield* InMemory.source(broker, { topic: "payments", group: "enricher" })
+ *     yield* records.pipe(
+ *       Pipeline.decode(Schema.fromJsonString(Payment)), // Envelope<Result<Payment, DeadLetter>>
+ *       Pipeline.deadLetters(InMemory.sink(broker, "payments-dlq")), // Envelope<Payment>
+ *       Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
+ *       Pipeline.route((r) =>
+ *         r.status === "SUCCESS"
+ *           ? [Pipeline.to("enriched", JSON.stringify(r))]
+ *           : [Pipeline.to("failed", JSON.stringify(r), r.status)]
+ *       ),
+ *       Pipeline.runRouted({
+ *         enriched: InMemory.sink(broker, "enriched-payments"),
+ *         failed: InMemory.sink(broker, "failed-payments")
+ *       })
+ *     )
+ *   }).pipe(Effect.scoped) // closing the scope makes the final commit
  * ```
  *
  * Sinks are ordinary Effect `Sink`s of envelopes that acknowledge each

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Metric, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as fc from "fast-check"
 import type * as Envelope from "../src/Envelope.ts"
 import * as InMemory from "../src/InMemory.ts"
 import * as Metrics from "../src/Metrics.ts"
@@ -25,14 +26,48 @@ const seed = (broker: InMemory.Broker) =>
     )
   })
 
-const job = (broker: InMemory.Broker, options?: InMemory.SinkOptions) =>
-  InMemory.source(broker, { topic: "events", group: "job", maxInFlight: 32, commitEvery: 10 }).pipe(
-    Pipeline.decode(EventJson),
-    Pipeline.deadLetters(InMemory.sink(broker, "events-dlq")),
-    Pipeline.mapEffect((e) => Effect.succeed(e.id), { concurrency: 8, ordering: "key" }),
-    Pipeline.route((id) => [Pipeline.to("out", JSON.stringify({ id, doubled: id * 2 }))]),
-    Pipeline.runRouted({ out: InMemory.sink(broker, "events-out", options) })
-  )
+interface JobOptions {
+  readonly failAfter?: number | undefined
+  readonly ordering?: Pipeline.Ordering
+  readonly concurrency?: number
+  readonly maxInFlight?: number
+}
+
+// Work takes a varying number of scheduler turns, so records complete out of order.
+const work = (id: number) => Effect.as(Effect.repeat(Effect.yieldNow, { times: (id * 7919) % 5 }), id)
+
+// The consumer's scope spans the whole run, so the final commit sees every acknowledgement.
+const job = (broker: InMemory.Broker, options?: JobOptions) =>
+  Effect.gen(function* () {
+    const records = yield* InMemory.source(broker, {
+      topic: "events",
+      group: "job",
+      maxInFlight: options?.maxInFlight ?? 32,
+      commitEvery: 10
+    })
+    yield* records.pipe(
+      Pipeline.decode(EventJson),
+      Pipeline.deadLetters(InMemory.sink(broker, "events-dlq")),
+      Pipeline.mapEffect((e) => work(e.id), {
+        concurrency: options?.concurrency ?? 8,
+        ordering: options?.ordering ?? "key"
+      }),
+      Pipeline.route((id) => [Pipeline.to("out", JSON.stringify({ id, doubled: id * 2 }))]),
+      Pipeline.runRouted({ out: InMemory.sink(broker, "events-out", { failAfter: options?.failAfter }) })
+    )
+  }).pipe(Effect.scoped)
+
+// Every record below a committed offset reached the output or the dead-letter topic.
+const assertCommitsCoverOnlyDelivered = (broker: InMemory.Broker) =>
+  Effect.gen(function* () {
+    const { inputs, seen } = yield* delivered(broker)
+    const committed = yield* InMemory.committed(broker, "job", "events")
+    for (const m of inputs) {
+      if (m.offset < (committed.get(m.partition) ?? 0n)) {
+        assert.isTrue(seen.has(`${m.partition}@${m.offset}`), `${m.partition}@${m.offset}`)
+      }
+    }
+  })
 
 // Which input offsets (per partition) reached the output or the dead-letter topic.
 const delivered = (broker: InMemory.Broker) =>
@@ -88,15 +123,50 @@ describe("InMemory", () => {
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
+  it("source - any failure point, ordering and bound: restarts lose nothing and commit only delivered records", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          failures: fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 3 }),
+          ordering: fc.constantFrom<Pipeline.Ordering>("ordered", "key", "unordered"),
+          concurrency: fc.integer({ min: 1, max: 16 }),
+          maxInFlight: fc.integer({ min: 1, max: 64 })
+        }),
+        ({ failures, ordering, concurrency, maxInFlight }) =>
+          Effect.runPromise(
+            Effect.gen(function* () {
+              const broker = yield* InMemory.make
+              yield* seed(broker)
+              for (const failAfter of failures) {
+                yield* Effect.exit(job(broker, { failAfter, ordering, concurrency, maxInFlight }))
+                yield* assertCommitsCoverOnlyDelivered(broker)
+              }
+              yield* job(broker, { ordering, concurrency, maxInFlight })
+              const { inputs, seen } = yield* delivered(broker)
+              assert.strictEqual(seen.size, inputs.length)
+              const committed = yield* InMemory.committed(broker, "job", "events")
+              for (const p of [0, 1, 2]) {
+                assert.strictEqual(committed.get(p), BigInt(inputs.filter((m) => m.partition === p).length))
+              }
+            }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+          )
+      ),
+      { numRuns: 40 }
+    ))
+
   it.effect("source - starts from the group's last commit", () =>
     Effect.gen(function* () {
       const broker = yield* InMemory.make
       yield* InMemory.createTopic(broker, "t", 1)
       yield* InMemory.produce(broker, "t", [{ value: "a" }, { value: "b" }, { value: "c" }])
       broker.commits.set("g", new Map([["t", new Map([[0, 2n]])]]))
-      const read = yield* InMemory.source(broker, { topic: "t", group: "g" }).pipe(
-        Stream.tap((e) => e.receipt.ack),
-        Stream.runCollect
+      const read = yield* Effect.scoped(
+        Effect.flatMap(InMemory.source(broker, { topic: "t", group: "g" }), (records) =>
+          records.pipe(
+            Stream.tap((e) => e.receipt.ack),
+            Stream.runCollect
+          )
+        )
       )
       assert.deepStrictEqual(
         read.map((e) => [e.origin.offset, e.value]),
@@ -115,10 +185,14 @@ describe("InMemory", () => {
         "t",
         ["a", "b", "c", "d"].map((value) => ({ value }))
       )
-      yield* InMemory.source(broker, { topic: "t", group: "g" }).pipe(
-        // "c" is never acknowledged
-        Stream.tap((e) => (e.value === "c" ? Effect.void : e.receipt.ack)),
-        Stream.runDrain
+      yield* Effect.scoped(
+        Effect.flatMap(InMemory.source(broker, { topic: "t", group: "g" }), (records) =>
+          records.pipe(
+            // "c" is never acknowledged
+            Stream.tap((e) => (e.value === "c" ? Effect.void : e.receipt.ack)),
+            Stream.runDrain
+          )
+        )
       )
       assert.deepStrictEqual(yield* InMemory.committed(broker, "g", "t"), new Map([[0, 2n]]))
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
@@ -134,23 +208,27 @@ describe("InMemory", () => {
         Array.from({ length: 200 }, (_, i) => ({ value: `v${i}`, partition: i % 2 }))
       )
       let maxInFlight = 0
-      yield* InMemory.source(broker, { topic: "t", group: "g", maxInFlight: 8 }).pipe(
-        Pipeline.mapEffect(
-          (_, e) =>
-            Effect.gen(function* () {
-              maxInFlight = Math.max(maxInFlight, (yield* Metric.value(Metrics.inFlight)).value)
-              yield* Effect.sleep(`${Number(e.origin.offset % 7n)} millis`)
-              yield* e.receipt.ack
-            }),
-          { concurrency: 32, ordering: "unordered" }
-        ),
-        Stream.runDrain,
-        Effect.forkChild,
-        Effect.flatMap((fiber) =>
-          Effect.gen(function* () {
-            for (let i = 0; i < 10_000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 millis")
-            yield* Fiber.join(fiber)
-          })
+      yield* Effect.scoped(
+        Effect.flatMap(InMemory.source(broker, { topic: "t", group: "g", maxInFlight: 8 }), (records) =>
+          records.pipe(
+            Pipeline.mapEffect(
+              (_, e) =>
+                Effect.gen(function* () {
+                  maxInFlight = Math.max(maxInFlight, (yield* Metric.value(Metrics.inFlight)).value)
+                  yield* Effect.sleep(`${Number(e.origin.offset % 7n)} millis`)
+                  yield* e.receipt.ack
+                }),
+              { concurrency: 32, ordering: "unordered" }
+            ),
+            Stream.runDrain,
+            Effect.forkChild,
+            Effect.flatMap((fiber) =>
+              Effect.gen(function* () {
+                for (let i = 0; i < 10_000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 millis")
+                yield* Fiber.join(fiber)
+              })
+            )
+          )
         )
       )
       assert.strictEqual(maxInFlight, 8)
@@ -173,9 +251,10 @@ describe("InMemory", () => {
         "in",
         ["a", "b", "c"].map((value) => ({ value }))
       )
-      const error = yield* InMemory.source(broker, { topic: "in", group: "g" }).pipe(
-        Stream.run(InMemory.sink(broker, "out", { failAfter: 2 })),
-        Effect.flip
+      const error = yield* Effect.scoped(
+        Effect.flatMap(InMemory.source(broker, { topic: "in", group: "g" }), (records) =>
+          records.pipe(Stream.run(InMemory.sink(broker, "out", { failAfter: 2 })), Effect.flip)
+        )
       )
       assert.strictEqual(error.reason, "WriteFailed")
       assert.isTrue(error.isRetryable)

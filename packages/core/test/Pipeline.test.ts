@@ -371,20 +371,24 @@ describe("Pipeline", () => {
         { key: "b", value: '{"payment_id":"p2","claim_id":"missing"}' },
         { key: "a", value: "not json" }
       ])
-      yield* InMemory.source(broker, { topic: "payments", group: "enricher" }).pipe(
-        Pipeline.decode(Schema.fromJsonString(Payment)),
-        Pipeline.deadLetters(InMemory.sink(broker, "payments-dlq")),
-        Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
-        Pipeline.route((r) =>
-          r.status === "SUCCESS"
-            ? [Pipeline.to("enriched", JSON.stringify(r))]
-            : [Pipeline.to("failed", JSON.stringify(r), r.status)]
-        ),
-        Pipeline.runRouted({
-          enriched: InMemory.sink(broker, "enriched-payments"),
-          failed: InMemory.sink(broker, "failed-payments")
-        })
-      )
+      const job = Effect.gen(function* () {
+        const records = yield* InMemory.source(broker, { topic: "payments", group: "enricher" })
+        yield* records.pipe(
+          Pipeline.decode(Schema.fromJsonString(Payment)),
+          Pipeline.deadLetters(InMemory.sink(broker, "payments-dlq")),
+          Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
+          Pipeline.route((r) =>
+            r.status === "SUCCESS"
+              ? [Pipeline.to("enriched", JSON.stringify(r))]
+              : [Pipeline.to("failed", JSON.stringify(r), r.status)]
+          ),
+          Pipeline.runRouted({
+            enriched: InMemory.sink(broker, "enriched-payments"),
+            failed: InMemory.sink(broker, "failed-payments")
+          })
+        )
+      }).pipe(Effect.scoped)
+      yield* job
       const values = (topic: string) => Effect.map(InMemory.messages(broker, topic), (ms) => ms.map((m) => m.value))
       assert.deepStrictEqual(yield* values("enriched-payments"), [
         '{"payment_id":"p1","claim_id":"c1","status":"SUCCESS"}'
