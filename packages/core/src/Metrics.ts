@@ -18,34 +18,37 @@
  */
 import { type Effect, Metric } from "effect"
 
+const recordsInOptions = { description: "Records a source handed to the pipeline", incremental: true }
+const recordsOutOptions = { description: "Outputs acknowledged by their sink", incremental: true }
+const deadLettersOptions = { description: "Records sent to a dead-letter sink", incremental: true }
+
 /**
+ * `sluice_records_in_total{topic}`: records a source handed to the pipeline.
+ *
  * @since 0.1.0
  * @category metrics
  */
-export const recordsIn: Metric.Counter<number> = Metric.counter("sluice_records_in_total", {
-  description: "Records a source handed to the pipeline",
-  incremental: true
-})
+export const recordsIn: Metric.Counter<number> = Metric.counter("sluice_records_in_total", recordsInOptions)
 
 /**
+ * `sluice_records_out_total{output,status}`: outputs acknowledged by their sink.
+ *
  * @since 0.1.0
  * @category metrics
  */
-export const recordsOut: Metric.Counter<number> = Metric.counter("sluice_records_out_total", {
-  description: "Outputs acknowledged by their sink",
-  incremental: true
-})
+export const recordsOut: Metric.Counter<number> = Metric.counter("sluice_records_out_total", recordsOutOptions)
 
 /**
+ * `sluice_dead_letters_total{reason}`: records sent to a dead-letter sink.
+ *
  * @since 0.1.0
  * @category metrics
  */
-export const deadLetters: Metric.Counter<number> = Metric.counter("sluice_dead_letters_total", {
-  description: "Records sent to a dead-letter sink",
-  incremental: true
-})
+export const deadLetters: Metric.Counter<number> = Metric.counter("sluice_dead_letters_total", deadLettersOptions)
 
 /**
+ * `sluice_in_flight`: tracked records whose offset is not yet committable.
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -54,6 +57,8 @@ export const inFlight: Metric.Gauge<number> = Metric.gauge("sluice_in_flight", {
 })
 
 /**
+ * `sluice_processing_latency_ms`: record timestamp to last output acknowledged, in ms.
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -64,6 +69,8 @@ export const processingLatency: Metric.Histogram<number> = Metric.histogram("slu
 })
 
 /**
+ * `sluice_commits_total`: successful offset commits.
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -73,6 +80,8 @@ export const commits: Metric.Counter<number> = Metric.counter("sluice_commits_to
 })
 
 /**
+ * `sluice_committed_offset{topic,partition}`: the last committed offset.
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -81,14 +90,46 @@ export const committedOffset: Metric.Gauge<bigint> = Metric.gauge("sluice_commit
   bigint: true
 })
 
+// Metric.withAttributes builds the series key on every update; a metric made
+// with its attributes caches it. Labels have few distinct values, so one
+// metric per label set is kept (up to a cap, past which updates still count).
+const perLabels = <M extends Metric.Metric<number, unknown>>(
+  make: (attributes: Record<string, string>) => M,
+  base: M
+) => {
+  const cache = new Map<string, M>()
+  return (attributes: Record<string, string>): M => {
+    const key = Object.values(attributes).join("\u0000")
+    let metric = cache.get(key)
+    if (metric === undefined) {
+      if (cache.size >= 1000) return Metric.withAttributes(base, attributes) as unknown as M
+      metric = make(attributes)
+      cache.set(key, metric)
+    }
+    return metric
+  }
+}
+
+const recordsInFor = perLabels(
+  (attributes) => Metric.counter("sluice_records_in_total", { ...recordsInOptions, attributes }),
+  recordsIn
+)
+const recordsOutFor = perLabels(
+  (attributes) => Metric.counter("sluice_records_out_total", { ...recordsOutOptions, attributes }),
+  recordsOut
+)
+const deadLettersFor = perLabels(
+  (attributes) => Metric.counter("sluice_dead_letters_total", { ...deadLettersOptions, attributes }),
+  deadLetters
+)
+
 /**
  * Counts `n` records read from `topic`.
  *
  * @since 0.1.0
  * @category updates
  */
-export const countIn = (topic: string, n = 1): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(recordsIn, { topic }), n)
+export const countIn = (topic: string, n = 1): Effect.Effect<void> => Metric.update(recordsInFor({ topic }), n)
 
 /**
  * Counts one acknowledged output.
@@ -97,7 +138,7 @@ export const countIn = (topic: string, n = 1): Effect.Effect<void> =>
  * @category updates
  */
 export const countOut = (output: string, status: string): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(recordsOut, { output, status }), 1)
+  Metric.update(recordsOutFor({ output, status }), 1)
 
 /**
  * Counts one dead letter.
@@ -105,5 +146,4 @@ export const countOut = (output: string, status: string): Effect.Effect<void> =>
  * @since 0.1.0
  * @category updates
  */
-export const countDeadLetter = (reason: string): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(deadLetters, { reason }), 1)
+export const countDeadLetter = (reason: string): Effect.Effect<void> => Metric.update(deadLettersFor({ reason }), 1)

@@ -11,7 +11,9 @@
  * The number of tracked records whose offset is not yet committable is
  * bounded: `track` waits for room, which is the pipeline's backpressure. A
  * done record behind a slow one keeps its slot, so one stuck record cannot
- * let the uncommitted window grow without bound.
+ * let the uncommitted window grow without bound. A source must therefore
+ * emit each tracked record before it tracks the next one: a batch that waits
+ * for room while holding records it already tracked can deadlock.
  *
  * ```ts
  * const tracker = yield* OffsetTracker.make({ maxInFlight: 10_000 })
@@ -32,6 +34,8 @@ import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
 
 /**
+ * A partition of a topic.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -51,6 +55,8 @@ export interface CommittableOffset extends TopicPartition {
 }
 
 /**
+ * Tracks in-flight offsets per partition and computes what may be committed.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -82,6 +88,8 @@ export interface OffsetTracker {
 }
 
 /**
+ * Options of `make`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -264,6 +272,8 @@ export const receipt = (tracker: OffsetTracker, origin: Envelope.Origin): Receip
   )
 
 /**
+ * When `commitLoop` commits.
+ *
  * @since 0.1.0
  * @category models
  */
