@@ -17,4 +17,12 @@ export * as KafkaLike from "./KafkaLike.ts"
 /**
  * @since 0.1.0
  */
+export * as KafkaSink from "./KafkaSink.ts"
+/**
+ * @since 0.1.0
+ */
+export * as KafkaSource from "./KafkaSource.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Serde from "./Serde.ts"

@@ -1,0 +1,324 @@
+/**
+ * A consumer-group `Stream` of envelopes with at-least-once offset commits.
+ *
+ * Every record is tracked by an `OffsetTracker` before it is emitted, and its
+ * envelope's receipt marks it done. Offsets are committed only up to the
+ * highest offset below which every record is done, so a crash at any moment
+ * loses nothing: the group restarts from work that was really finished.
+ *
+ * Backpressure: when `maxInFlight` records are tracked and not yet committable,
+ * the partition's fetching is paused (kafkajs `pause`, held as a scoped
+ * resource and resumed on release) while heartbeats continue, so a slow
+ * downstream neither grows memory nor gets the member evicted.
+ *
+ * Rebalances (kafkajs uses the eager protocol, every partition is revoked):
+ * when the group starts rebalancing, records of the old generation stop being
+ * emitted, each partition waits (up to `revokeTimeout`) for its in-flight
+ * records, commits its final offset while it is still owned, and is
+ * forgotten. A new generation's batches for a partition wait for that to
+ * finish, then resume from the committed offset. Commits are filtered by the
+ * current assignment, so an offset is never committed for a partition the
+ * member no longer owns.
+ *
+ * ```ts
+ * const records = KafkaSource.make(client, { topics: ["payment-events"], groupId: "enrich" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { type Envelope, Metrics, OffsetTracker } from "@sluice/core"
+import { Deferred, Duration, Effect, Queue, Schedule, type Scope, Stream } from "effect"
+import type * as KafkaClient from "./KafkaClient.ts"
+import * as KafkaError from "./KafkaError.ts"
+import type * as KafkaLike from "./KafkaLike.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly topics: ReadonlyArray<string>
+  readonly groupId: string
+  /** Where a group without committed offsets starts: `earliest` (default) or `latest`. */
+  readonly startFrom?: "earliest" | "latest" | undefined
+  /** Records tracked and not yet committable before fetching pauses; 10,000 by default. */
+  readonly maxInFlight?: number | undefined
+  /** 1 second by default. */
+  readonly commitInterval?: Duration.Input | undefined
+  /** Commit early after this many completed records; 5,000 by default. */
+  readonly commitEvery?: number | undefined
+  /** How long a revoked partition waits for its in-flight records; 10 seconds by default. */
+  readonly revokeTimeout?: Duration.Input | undefined
+  /** 30 seconds by default. */
+  readonly sessionTimeout?: Duration.Input | undefined
+  /** 3 seconds by default. */
+  readonly heartbeatInterval?: Duration.Input | undefined
+  /** 60 seconds by default. */
+  readonly rebalanceTimeout?: Duration.Input | undefined
+  /** Partitions whose batches are handled at the same time; 1 by default. */
+  readonly partitionsConsumedConcurrently?: number | undefined
+  /** Bytes fetched per partition per request; 1 MiB by default. */
+  readonly maxBytesPerPartition?: number | undefined
+}
+
+const tpKey = (topic: string, partition: number): string => `${partition}\u0000${topic}`
+
+/**
+ * A stream of the records of `options.topics` for the consumer group
+ * `options.groupId`. The consumer is connected when the stream starts and
+ * disconnected, after a final commit, when it ends.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  client: KafkaClient.KafkaClient["Service"],
+  options: Options
+): Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError> =>
+  Stream.callback<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>(
+    (queue) =>
+      consume(
+        client,
+        options,
+        (envelopes) => Queue.offerAll(queue, envelopes),
+        (error) => Queue.fail(queue, error)
+      ),
+    { bufferSize: 1024, strategy: "suspend" }
+  )
+
+const consume = (
+  client: KafkaClient.KafkaClient["Service"],
+  options: Options,
+  emit: (envelopes: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>) => Effect.Effect<unknown>,
+  fail: (error: KafkaError.KafkaError) => Effect.Effect<unknown>
+): Effect.Effect<void, KafkaError.KafkaError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const maxInFlight = options.maxInFlight ?? 10_000
+    const heartbeatInterval = Duration.fromInputUnsafe(options.heartbeatInterval ?? "3 seconds")
+    const revokeTimeout = options.revokeTimeout ?? "10 seconds"
+    const context = yield* Effect.context<never>()
+    const runFork = Effect.runForkWith(context)
+    const runPromise = Effect.runPromiseWith(context)
+
+    const tracker = yield* OffsetTracker.make({ maxInFlight })
+    // Connected now; disconnected (bounded) after the final commit below.
+    const consumer = yield* client.consumer({
+      groupId: options.groupId,
+      sessionTimeout: Duration.toMillis(Duration.fromInputUnsafe(options.sessionTimeout ?? "30 seconds")),
+      heartbeatInterval: Duration.toMillis(heartbeatInterval),
+      rebalanceTimeout: Duration.toMillis(Duration.fromInputUnsafe(options.rebalanceTimeout ?? "60 seconds")),
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024
+    })
+
+    // Partitions of the current generation, and revocations still draining.
+    let owned = new Set<string>()
+    let generation = 0
+    const revoking = new Map<string, Deferred.Deferred<void>>()
+
+    const commit = (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => {
+      const mine = offsets.filter((o) => owned.has(tpKey(o.topic, o.partition)))
+      if (mine.length === 0) return Effect.void
+      return KafkaError.attempt("commit", () =>
+        consumer.commitOffsets(
+          mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() }))
+        )
+      )
+    }
+
+    // On a rebalance every partition is revoked (eager protocol): fence the
+    // old generation, drain each partition, commit what is done, forget it.
+    const revokeAll = Effect.gen(function* () {
+      generation++
+      const partitions = [...owned]
+      yield* Effect.forEach(
+        partitions,
+        (key) =>
+          Effect.gen(function* () {
+            const done = Deferred.makeUnsafe<void>()
+            revoking.set(key, done)
+            const [partition, topic] = splitKey(key)
+            const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
+            if (final._tag === "Some") {
+              yield* commit([{ topic, partition, offset: final.value }]).pipe(
+                Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
+              )
+            }
+            revoking.delete(key)
+            Deferred.doneUnsafe(done, Effect.void)
+          }),
+        { concurrency: "unbounded", discard: true }
+      )
+    })
+
+    const onJoin = (assignment: Record<string, ReadonlyArray<number>>) =>
+      Effect.gen(function* () {
+        const next = new Set<string>()
+        for (const [topic, partitions] of Object.entries(assignment)) {
+          for (const p of partitions) next.add(tpKey(topic, p))
+        }
+        // Partitions lost without a REBALANCING event (e.g. the member was
+        // evicted) are forgotten at once: their offsets are not ours to commit.
+        const lost = [...owned].filter((k) => !revoking.has(k))
+        owned = next
+        generation++
+        yield* Effect.forEach(lost, (key) => {
+          const [partition, topic] = splitKey(key)
+          return tracker.revoke({ topic, partition }, Duration.zero)
+        })
+        yield* Effect.logInfo("partitions assigned").pipe(
+          Effect.annotateLogs({ group: options.groupId, partitions: [...next].map(printKey).join(",") })
+        )
+      })
+
+    // Runs `effect` while heartbeating, so waiting for room in the pipeline
+    // does not get the member evicted. A failed heartbeat (a rebalance) ends
+    // the batch; kafkajs then rejoins the group.
+    const keepAlive = <A>(payload: KafkaLike.EachBatchPayload, effect: Effect.Effect<A>) =>
+      Effect.raceFirst(
+        effect,
+        KafkaError.attempt("heartbeat", () => payload.heartbeat()).pipe(
+          Effect.repeat(Schedule.spaced(heartbeatInterval)),
+          Effect.andThen(Effect.never)
+        )
+      )
+
+    // Waits for room while the partition's fetching is paused (resumed when
+    // the scope closes) and heartbeats keep the member alive.
+    const trackPaused = (payload: KafkaLike.EachBatchPayload, tp: OffsetTracker.TopicPartition, offset: bigint) =>
+      Effect.scoped(
+        Effect.andThen(
+          Effect.acquireRelease(
+            Effect.sync(() => payload.pause()),
+            (resume) => Effect.sync(resume)
+          ),
+          keepAlive(payload, tracker.track(tp, offset))
+        )
+      )
+
+    const handleBatch = (payload: KafkaLike.EachBatchPayload) =>
+      Effect.gen(function* () {
+        const { topic, partition, messages } = payload.batch
+        const tp = { topic, partition }
+        const pending = revoking.get(tpKey(topic, partition))
+        if (pending !== undefined) yield* keepAlive(payload, Deferred.await(pending))
+        const batchGeneration = generation
+        let out: Array<Envelope.Envelope<Envelope.Payload>> = []
+        let emitted = 0
+        // Records are handed downstream in runs, one race with the heartbeat
+        // per run rather than per record.
+        const flush = Effect.suspend(() => {
+          if (out.length === 0) return Effect.void
+          const run = out
+          out = []
+          emitted += run.length
+          return Effect.andThen(
+            keepAlive(payload, emit(run)),
+            // Moves kafkajs's fetch position only; commits are Sluice's.
+            Effect.sync(() => payload.resolveOffset(run[run.length - 1]!.origin.offset.toString()))
+          )
+        })
+        for (const message of messages) {
+          if (!payload.isRunning() || payload.isStale() || generation !== batchGeneration) break
+          const offset = BigInt(message.offset)
+          let tracked: boolean
+          if ((yield* tracker.inFlight) < maxInFlight) {
+            tracked = yield* tracker.track(tp, offset)
+          } else {
+            yield* flush
+            tracked = yield* trackPaused(payload, tp, offset)
+          }
+          if (!tracked) break
+          const origin = toOrigin(topic, partition, offset, message)
+          out.push({ origin, value: message.value, receipt: OffsetTracker.receipt(tracker, origin) })
+        }
+        yield* flush
+        yield* Metrics.countIn(topic, emitted)
+      })
+
+    const listeners = [
+      consumer.on("consumer.rebalancing", () => {
+        runFork(revokeAll)
+      }),
+      consumer.on("consumer.group_join", (event) => {
+        runFork(onJoin(memberAssignment(event.payload)))
+      }),
+      consumer.on("consumer.crash", (event) => {
+        const crash = event.payload as { readonly error?: unknown; readonly restart?: boolean }
+        if (crash.restart !== true) runFork(fail(KafkaError.fromUnknown("consume", crash.error)))
+      })
+    ]
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const remove of listeners) remove()
+      })
+    )
+    yield* OffsetTracker.commitLoop(tracker, commit, {
+      interval: options.commitInterval ?? "1 second",
+      every: options.commitEvery ?? 5_000
+    })
+    yield* KafkaError.attempt("subscribe", () =>
+      consumer.subscribe({
+        topics: [...options.topics],
+        fromBeginning: (options.startFrom ?? "earliest") === "earliest"
+      })
+    )
+    yield* Effect.acquireRelease(
+      KafkaError.attempt("run", () =>
+        consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
+          eachBatch: (payload) => runPromise(handleBatch(payload))
+        })
+      ),
+      // Stop fetching first; the commit loop's final commit runs next, then disconnect.
+      () => KafkaError.attempt("stop", () => consumer.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+    )
+  })
+
+const splitKey = (key: string): readonly [partition: number, topic: string] => {
+  const i = key.indexOf("\u0000")
+  return [Number(key.slice(0, i)), key.slice(i + 1)]
+}
+
+const printKey = (key: string): string => {
+  const [partition, topic] = splitKey(key)
+  return `${topic}-${partition}`
+}
+
+// kafkajs reports the new assignment as `{ memberAssignment: { topic: [partitions] } }`.
+const memberAssignment = (payload: unknown): Record<string, ReadonlyArray<number>> => {
+  if (typeof payload !== "object" || payload === null || !("memberAssignment" in payload)) return {}
+  const assignment = payload.memberAssignment
+  return typeof assignment === "object" && assignment !== null
+    ? (assignment as Record<string, ReadonlyArray<number>>)
+    : {}
+}
+
+const toOrigin = (
+  topic: string,
+  partition: number,
+  offset: bigint,
+  message: KafkaLike.ConsumedMessage
+): Envelope.Origin => ({
+  topic,
+  partition,
+  offset,
+  key: message.key ?? null,
+  headers: toHeaders(message.headers),
+  timestamp: Number(message.timestamp)
+})
+
+const encoder = new TextEncoder()
+
+const toHeaders = (headers: KafkaLike.Headers | undefined): Envelope.Headers => {
+  if (headers === undefined) return []
+  const out: Array<readonly [string, Uint8Array]> = []
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue
+    for (const v of Array.isArray(value) ? value : [value]) {
+      out.push([name, typeof v === "string" ? encoder.encode(v) : v])
+    }
+  }
+  return out
+}
