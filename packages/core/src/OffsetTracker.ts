@@ -82,7 +82,9 @@ export interface OffsetTracker {
   awaitCompleted(total: number): Effect.Effect<void>
   /**
    * Stops tracking for a partition, waits up to `timeout` for its in-flight
-   * records, then forgets it and returns its final committable offset.
+   * records, then forgets it and returns its final committable offset. Its
+   * records still in the pipeline after that no longer count as in flight,
+   * and their acknowledgements are ignored.
    */
   revoke(tp: TopicPartition, timeout: Duration.Input): Effect.Effect<Option.Option<bigint>>
 }
