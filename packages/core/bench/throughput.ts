@@ -8,7 +8,8 @@
  *   in order and out of order, against the same Stream running one no-op
  *   effect per record.
  * - mapEffect: `Pipeline.mapEffect` in each ordering against Effect's own
- *   `Stream.mapEffect` with the same concurrency.
+ *   `Stream.mapEffect` with the same concurrency (ordered: global input
+ *   order; Pipeline's ordered mode keeps order per partition).
  */
 import { Effect, Stream } from "effect"
 import * as Envelope from "../src/Envelope.ts"

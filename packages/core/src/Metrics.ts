@@ -14,6 +14,15 @@
  * - `sluice_commits_total` (counter): successful offset commits.
  * - `sluice_committed_offset{topic,partition}` (gauge): the last offset committed per partition.
  *
+ * Policy metrics (see `Policy`):
+ *
+ * - `sluice_policy_calls_total{policy,outcome}` (counter): guarded calls; `outcome` is `success`,
+ *   `timeout`, `unavailable` or `circuit_open`.
+ * - `sluice_policy_retries_total{policy}` (counter): attempts beyond the first.
+ * - `sluice_policy_latency_ms{policy}` (histogram): guarded call duration, retries included.
+ * - `sluice_breaker_state{policy}` (gauge): 0 closed, 1 half-open, 2 open.
+ * - `sluice_breaker_transitions_total{policy,from,to}` (counter): circuit breaker state changes.
+ *
  * @since 0.1.0
  */
 import { type Effect, Metric } from "effect"
@@ -147,3 +156,60 @@ export const countOut = (output: string, status: string): Effect.Effect<void> =>
  * @category updates
  */
 export const countDeadLetter = (reason: string): Effect.Effect<void> => Metric.update(deadLettersFor({ reason }), 1)
+
+// Policy and circuit breaker
+
+/**
+ * `sluice_policy_calls_total{policy,outcome}`: guarded calls by outcome
+ * (`success`, `timeout`, `unavailable`, `circuit_open`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const policyCalls: Metric.Counter<number> = Metric.counter("sluice_policy_calls_total", {
+  description: "Calls guarded by a policy, by outcome",
+  incremental: true
+})
+
+/**
+ * `sluice_policy_retries_total{policy}`: attempts beyond the first.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const policyRetries: Metric.Counter<number> = Metric.counter("sluice_policy_retries_total", {
+  description: "Retried attempts of guarded calls",
+  incremental: true
+})
+
+/**
+ * `sluice_policy_latency_ms{policy}`: duration of guarded calls, retries included.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const policyLatency: Metric.Histogram<number> = Metric.histogram("sluice_policy_latency_ms", {
+  description: "Milliseconds a guarded call took, retries included",
+  boundaries: Metric.exponentialBoundaries({ start: 0.5, factor: 2, count: 17 })
+})
+
+/**
+ * `sluice_breaker_state{policy}`: 0 closed, 1 half-open, 2 open.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const breakerState: Metric.Gauge<number> = Metric.gauge("sluice_breaker_state", {
+  description: "Circuit breaker state: 0 closed, 1 half-open, 2 open"
+})
+
+/**
+ * `sluice_breaker_transitions_total{policy,from,to}`: circuit breaker state changes.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const breakerTransitions: Metric.Counter<number> = Metric.counter("sluice_breaker_transitions_total", {
+  description: "Circuit breaker state changes",
+  incremental: true
+})

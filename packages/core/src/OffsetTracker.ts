@@ -82,7 +82,9 @@ export interface OffsetTracker {
   awaitCompleted(total: number): Effect.Effect<void>
   /**
    * Stops tracking for a partition, waits up to `timeout` for its in-flight
-   * records, then forgets it and returns its final committable offset.
+   * records, then forgets it and returns its final committable offset. Its
+   * records still in the pipeline after that no longer count as in flight,
+   * and their acknowledgements are ignored.
    */
   revoke(tp: TopicPartition, timeout: Duration.Input): Effect.Effect<Option.Option<bigint>>
 }
@@ -126,6 +128,8 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
     let inFlight = 0
     let completed = 0
     let waiters: Array<Waiter> = []
+    // the smallest total a waiter waits for, so `done` rarely looks at the waiters
+    let nextWake = Number.POSITIVE_INFINITY
 
     const get = (tp: TopicPartition): Partition | undefined => topics.get(tp.topic)?.get(tp.partition)
 
@@ -154,11 +158,15 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       Metrics.inFlight.modifyUnsafe(delta, context)
     }
 
+    const setWaiters = (next: Array<Waiter>): void => {
+      waiters = next
+      nextWake = next.reduce((min, w) => Math.min(min, w.total), Number.POSITIVE_INFINITY)
+    }
+
     const wakeWaiters = (): void => {
-      if (waiters.length === 0) return
+      if (completed < nextWake) return
       const ready = waiters.filter((w) => w.total <= completed)
-      if (ready.length === 0) return
-      waiters = waiters.filter((w) => w.total > completed)
+      setWaiters(waiters.filter((w) => w.total > completed))
       for (const w of ready) Deferred.doneUnsafe(w.deferred, Effect.void)
     }
 
@@ -166,24 +174,27 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       Effect.suspend(() => {
         const partition = getOrCreate(tp)
         if (partition.revoking) return Effect.succeed(false)
-        return Effect.flatMap(permits.take(1), () => {
-          // The partition may have been revoked while this fiber waited for room.
-          if (partition.revoking || get(tp) !== partition) return Effect.as(permits.release(1), false)
-          const last = partition.offsets.last
-          if (last !== undefined && offset <= last) {
-            return Effect.andThen(
-              permits.release(1),
-              Effect.die(
-                new Cause.IllegalArgumentError(
-                  `offset ${offset} of ${tp.topic}-${tp.partition} does not follow the last tracked offset ${last}`
+        // Once a permit is taken, record it before an interruption can lose it.
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(permits.take(1)), () => {
+            // The partition may have been revoked while this fiber waited for room.
+            if (partition.revoking || get(tp) !== partition) return Effect.as(permits.release(1), false)
+            const last = partition.offsets.last
+            if (last !== undefined && offset <= last) {
+              return Effect.andThen(
+                permits.release(1),
+                Effect.die(
+                  new Cause.IllegalArgumentError(
+                    `offset ${offset} of ${tp.topic}-${tp.partition} does not follow the last tracked offset ${last}`
+                  )
                 )
               )
-            )
-          }
-          partition.offsets.push(offset)
-          changeInFlight(1)
-          return Effect.succeed(true)
-        })
+            }
+            partition.offsets.push(offset)
+            changeInFlight(1)
+            return Effect.succeed(true)
+          })
+        )
       })
 
     const done = (tp: TopicPartition, offset: bigint): Effect.Effect<void> =>
@@ -238,9 +249,9 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       Effect.suspend(() => {
         if (completed >= total) return Effect.void
         const deferred = Deferred.makeUnsafe<void>()
-        waiters.push({ total, deferred })
+        setWaiters([...waiters, { total, deferred }])
         return Deferred.await(deferred).pipe(
-          Effect.onInterrupt(() => Effect.sync(() => (waiters = waiters.filter((w) => w.deferred !== deferred))))
+          Effect.onInterrupt(() => Effect.sync(() => setWaiters(waiters.filter((w) => w.deferred !== deferred))))
         )
       })
 

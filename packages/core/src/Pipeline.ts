@@ -137,7 +137,8 @@ export const deadLetters =
 /**
  * How `mapEffect` orders its outputs.
  *
- * - `ordered`: outputs leave in input order (across partitions too).
+ * - `ordered`: outputs of a partition leave in input order; records run
+ *   concurrently and a slow record holds back only its own partition.
  * - `key`: records with the same key never run at the same time and leave in
  *   input order; records with different keys run and leave independently.
  *   Records without a key are not ordered.
@@ -155,7 +156,7 @@ export type Ordering = "ordered" | "key" | "unordered"
  * @category models
  */
 export interface MapEffectOptions<A> {
-  /** At most this many records are processed at once. */
+  /** At most this many records are processed, or wait to be emitted, at once. */
   readonly concurrency: number
   readonly ordering: Ordering
   /** For `ordering: "key"`: the ordering key; the record key by default. */
@@ -165,6 +166,56 @@ export interface MapEffectOptions<A> {
 const latin1 = new TextDecoder("latin1")
 const recordKey = (e: Envelope.Envelope<unknown>): string | null =>
   e.origin.key === null ? null : latin1.decode(e.origin.key)
+const partitionKey = (e: Envelope.Envelope<unknown>): string => `${e.origin.partition}:${e.origin.topic}`
+
+interface Chained<B> {
+  readonly out: B
+  readonly key: string | null
+  readonly turn: Deferred.Deferred<void> | undefined
+}
+
+// Runs `run` `concurrency` at a time and emits in completion order, except that a
+// record waits for the previous record with the same chain key to be emitted:
+// before it starts (`waitToStart`) or before it finishes. Waiting inside the
+// effect keeps the record's concurrency slot, so waiting records stay bounded.
+const chained = <A, B, E, R, E2, R2>(
+  self: Stream.Stream<A, E, R>,
+  run: (a: A) => Effect.Effect<B, E2, R2>,
+  options: {
+    readonly concurrency: number
+    readonly chainKey: (a: A) => string | null
+    readonly waitToStart: boolean
+  }
+): Stream.Stream<B, E | E2, R | R2> =>
+  Stream.suspend(() => {
+    // The last record of each chain not yet emitted.
+    const tails = new Map<string, Deferred.Deferred<void>>()
+    return self.pipe(
+      Stream.mapEffect(
+        (a): Effect.Effect<Chained<B>, E2, R2> => {
+          const key = options.chainKey(a)
+          if (key === null) return Effect.map(run(a), (out) => ({ out, key, turn: undefined }))
+          const previous = tails.get(key)
+          const turn = Deferred.makeUnsafe<void>()
+          tails.set(key, turn)
+          const result = (out: B): Chained<B> => ({ out, key, turn })
+          if (previous === undefined) return Effect.map(run(a), result)
+          return options.waitToStart
+            ? Effect.andThen(Deferred.await(previous), Effect.map(run(a), result))
+            : Effect.flatMap(run(a), (out) => Effect.as(Deferred.await(previous), result(out)))
+        },
+        { concurrency: options.concurrency, unordered: true }
+      ),
+      Stream.map(({ out, key, turn }: Chained<B>) => {
+        // Released only once emitted, so the next record of the chain cannot overtake this one.
+        if (turn !== undefined && key !== null) {
+          if (tails.get(key) === turn) tails.delete(key)
+          Deferred.doneUnsafe(turn, Effect.void)
+        }
+        return out
+      })
+    )
+  })
 
 /**
  * Maps each value with an effect, `concurrency` at a time, ordering the
@@ -180,44 +231,18 @@ export const mapEffect =
   ) =>
   <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<B>, E | E2, R | R2> => {
     const run = (e: Envelope.Envelope<A>) => Effect.map(f(e.value, e), (b) => Envelope.make(e.origin, b, e.receipt))
-    if (options.ordering !== "key") {
-      return Stream.mapEffect(self, run, {
-        concurrency: options.concurrency,
-        unordered: options.ordering === "unordered"
-      })
-    }
-    const keyOf = options.key ?? recordKey
-    interface Keyed {
-      readonly out: Envelope.Envelope<B>
-      readonly key: string | null
-      readonly turn: Deferred.Deferred<void> | undefined
-    }
-    return Stream.suspend(() => {
-      // The last record of each key still in progress; the next one waits for it.
-      const tails = new Map<string, Deferred.Deferred<void>>()
-      return self.pipe(
-        Stream.mapEffect(
-          (e): Effect.Effect<Keyed, E2, R2> => {
-            const key = keyOf(e)
-            if (key === null) return Effect.map(run(e), (out) => ({ out, key, turn: undefined }))
-            const previous = tails.get(key)
-            const turn = Deferred.makeUnsafe<void>()
-            tails.set(key, turn)
-            const work = Effect.map(run(e), (out) => ({ out, key, turn }))
-            return previous === undefined ? work : Effect.andThen(Deferred.await(previous), work)
-          },
-          { concurrency: options.concurrency, unordered: true }
-        ),
-        Stream.map(({ out, key, turn }: Keyed) => {
-          // Released only once emitted, so the next record of the key cannot overtake this one.
-          if (turn !== undefined && key !== null) {
-            if (tails.get(key) === turn) tails.delete(key)
-            Deferred.doneUnsafe(turn, Effect.void)
-          }
-          return out
+    switch (options.ordering) {
+      case "unordered":
+        return Stream.mapEffect(self, run, { concurrency: options.concurrency, unordered: true })
+      case "ordered":
+        return chained(self, run, { concurrency: options.concurrency, chainKey: partitionKey, waitToStart: false })
+      case "key":
+        return chained(self, run, {
+          concurrency: options.concurrency,
+          chainKey: options.key ?? recordKey,
+          waitToStart: true
         })
-      )
-    })
+    }
   }
 
 /**

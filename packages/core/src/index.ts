@@ -25,6 +25,10 @@ export * as Pipeline from "./Pipeline.ts"
 /**
  * @since 0.1.0
  */
+export * as Policy from "./Policy.ts"
+/**
+ * @since 0.1.0
+ */
 export * as PolicyError from "./PolicyError.ts"
 /**
  * @since 0.1.0

@@ -153,6 +153,22 @@ describe("OffsetTracker", () => {
     })
   )
 
+  it.effect("track - an interrupted wait takes no permit", () =>
+    Effect.gen(function* () {
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 1 })
+      yield* tracker.track(tp, 0n)
+      const waiting = yield* Effect.forkChild(tracker.track(other, 0n))
+      yield* Effect.yieldNow
+      yield* Fiber.interrupt(waiting)
+      yield* tracker.done(tp, 0n)
+      assert.isTrue(yield* tracker.track(tp, 1n))
+      assert.strictEqual(yield* tracker.inFlight, 1)
+      const blocked = yield* Effect.forkChild(tracker.track(tp, 2n))
+      yield* Effect.yieldNow
+      assert.isUndefined(blocked.pollUnsafe())
+    })
+  )
+
   it.effect("track - a done record behind a pending one keeps its slot", () =>
     Effect.gen(function* () {
       const tracker = yield* OffsetTracker.make({ maxInFlight: 2 })

@@ -116,7 +116,7 @@ describe("Pipeline", () => {
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
-  it.effect("mapEffect - ordered keeps input order under random latencies", () =>
+  it.effect("mapEffect - ordered keeps each partition's input order under random latencies", () =>
     Effect.gen(function* () {
       const acked = yield* Ref.make<ReadonlyArray<bigint>>([])
       const n = 200
@@ -141,19 +141,41 @@ describe("Pipeline", () => {
           Stream.runCollect
         )
       )
-      assert.deepStrictEqual(
-        out.map((e) => e.value),
-        Array.from({ length: n }, (_, i) => i * 10)
-      )
-      assert.deepStrictEqual(
-        out.map((e) => e.origin.offset),
-        Array.from({ length: n }, (_, i) => BigInt(i))
-      )
+      assert.strictEqual(out.length, n)
+      for (const partition of [0, 1, 2, 3]) {
+        const offsets = out.filter((e) => e.origin.partition === partition).map((e) => e.origin.offset)
+        assert.deepStrictEqual(
+          offsets,
+          [...offsets].sort((a, b) => (a < b ? -1 : 1))
+        )
+        assert.strictEqual(offsets.length, n / 4)
+      }
+      assert.isTrue(out.every((e) => e.value === Number(e.origin.offset) * 10))
       // the work really did complete out of order
       const done = yield* Ref.get(completed)
       assert.notDeepEqual(
         done,
         [...done].sort((a, b) => a - b)
+      )
+    })
+  )
+
+  it.effect("mapEffect - ordered: a slow record holds back only its own partition", () =>
+    Effect.gen(function* () {
+      const acked = yield* Ref.make<ReadonlyArray<bigint>>([])
+      const out = yield* runVirtual(
+        Stream.fromIterable(envelopes(acked, [0, 1, 2, 3, 4, 5], { partitions: 2 })).pipe(
+          Pipeline.mapEffect((i) => Effect.as(Effect.sleep(i === 0 ? 100 : 1), i), {
+            concurrency: 6,
+            ordering: "ordered"
+          }),
+          Stream.runCollect
+        )
+      )
+      // partition 1 (odd values) is not held back by record 0 of partition 0
+      assert.deepStrictEqual(
+        out.map((e) => e.value),
+        [1, 3, 5, 0, 2, 4]
       )
     })
   )
