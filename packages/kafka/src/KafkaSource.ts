@@ -21,13 +21,13 @@
  * member no longer owns.
  *
  * ```ts
- * const records = KafkaSource.make(client, { topics: ["payment-events"], groupId: "enrich" })
+ * const records = yield* KafkaSource.make(client, { topics: ["payment-events"], groupId: "enrich" })
  * ```
  *
  * @since 0.1.0
  */
 import { type Envelope, Metrics, OffsetTracker } from "@sluice/core"
-import { Deferred, Duration, Effect, Queue, Schedule, type Scope, Stream } from "effect"
+import { type Cause, Deferred, Duration, Effect, Queue, Schedule, type Scope, Stream } from "effect"
 import type * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
@@ -59,14 +59,19 @@ export interface Options {
   readonly partitionsConsumedConcurrently?: number | undefined
   /** Bytes fetched per partition per request; 1 MiB by default. */
   readonly maxBytesPerPartition?: number | undefined
+  /** Records handed over but not yet pulled by the stream; 1,024 by default. */
+  readonly bufferSize?: number | undefined
 }
 
 const tpKey = (topic: string, partition: number): string => `${partition}\u0000${topic}`
 
 /**
- * A stream of the records of `options.topics` for the consumer group
- * `options.groupId`. The consumer is connected when the stream starts and
- * disconnected, after a final commit, when it ends.
+ * Connects a consumer of `options.topics` in the group `options.groupId` and
+ * returns the stream of its records. The consumer and its commit loop belong
+ * to the caller's scope, not to the stream: sinks that acknowledge records
+ * after the stream has ended still get their offsets committed. When the
+ * scope closes, fetching stops, done offsets are committed one last time and
+ * the consumer disconnects.
  *
  * @since 0.1.0
  * @category constructors
@@ -74,17 +79,26 @@ const tpKey = (topic: string, partition: number): string => `${partition}\u0000$
 export const make = (
   client: KafkaClient.KafkaClient["Service"],
   options: Options
-): Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError> =>
-  Stream.callback<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>(
-    (queue) =>
-      consume(
-        client,
-        options,
-        (envelopes) => Queue.offerAll(queue, envelopes),
-        (error) => Queue.fail(queue, error)
-      ),
-    { bufferSize: 1024, strategy: "suspend" }
-  )
+): Effect.Effect<
+  Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>,
+  KafkaError.KafkaError,
+  Scope.Scope
+> =>
+  Effect.gen(function* () {
+    // Tracked records are the real bound on memory; this queue only decouples
+    // kafkajs's callbacks from the stream's pulls.
+    const queue = yield* Queue.bounded<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError | Cause.Done>(
+      options.bufferSize ?? 1024
+    )
+    yield* Effect.addFinalizer(() => Queue.end(queue))
+    yield* consume(
+      client,
+      options,
+      (envelopes) => Queue.offerAll(queue, envelopes),
+      (error) => Queue.fail(queue, error)
+    )
+    return Stream.fromQueue(queue)
+  })
 
 const consume = (
   client: KafkaClient.KafkaClient["Service"],
