@@ -1,0 +1,135 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Envelope } from "@sluice/core"
+import { Effect, Fiber, Schedule, Stream } from "effect"
+import * as Admin from "../src/Admin.ts"
+import * as KafkaClient from "../src/KafkaClient.ts"
+import type * as KafkaLike from "../src/KafkaLike.ts"
+import * as KafkaSink from "../src/KafkaSink.ts"
+import * as KafkaSource from "../src/KafkaSource.ts"
+import * as Cluster from "./fixtures/cluster.ts"
+
+const text = new TextDecoder()
+
+const produce = (producer: KafkaLike.Producer, topic: string, messages: Array<KafkaLike.Message>) =>
+  Effect.promise(() => producer.send({ topic, messages, acks: -1 }))
+
+// Reads a whole topic from the beginning with a throwaway group until `count` records arrived.
+const readAll = (client: KafkaClient.KafkaClient["Service"], topic: string, count: number) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const records = yield* KafkaSource.make(client, { topics: [topic], groupId: Cluster.unique("reader") })
+      return yield* records.pipe(
+        Stream.tap((e) => e.receipt.ack),
+        Stream.take(count),
+        Stream.runCollect
+      )
+    })
+  ).pipe(Effect.timeout("30 seconds"))
+
+const committed = (client: KafkaClient.KafkaClient["Service"], groupId: string, topic: string) =>
+  Effect.map(
+    Effect.promise(() => client.admin.fetchOffsets({ groupId, topics: [topic] })),
+    (topics) => new Map(topics[0]!.partitions.map((p) => [p.partition, BigInt(p.offset)]))
+  )
+
+const ends = (client: KafkaClient.KafkaClient["Service"], topic: string) =>
+  Effect.map(
+    Effect.promise(() => client.admin.fetchTopicOffsets(topic)),
+    (partitions) => new Map(partitions.map((p) => [p.partition, BigInt(p.high)]))
+  )
+
+describe("KafkaSource and KafkaSink", () => {
+  it.live(
+    "round trip - source → pipeline → sink keeps keys and headers, and commits to the end",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* Cluster.client(yield* Cluster.brokers)
+        const input = Cluster.unique("in")
+        const output = Cluster.unique("out")
+        const groupId = Cluster.unique("job")
+        yield* Admin.ensureTopics([
+          { topic: input, partitions: 3 },
+          { topic: output, partitions: 3 }
+        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const producer = yield* KafkaSink.producer(client)
+        const total = 600
+        yield* produce(
+          producer,
+          input,
+          Array.from({ length: total }, (_, i) => ({
+            key: `k${i % 17}`,
+            value: `v${i}`,
+            headers: { trace: `t${i}`, twice: ["a", "b"] }
+          }))
+        )
+
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const records = yield* KafkaSource.make(client, { topics: [input], groupId, commitInterval: "100 millis" })
+            const job = yield* records.pipe(
+              Stream.map(Envelope.map((value) => `${value === null ? "" : text.decode(value as Uint8Array)}!`)),
+              Stream.run(KafkaSink.make(producer, output)),
+              Effect.forkChild
+            )
+            // Done when the group has committed every input offset.
+            const target = yield* ends(client, input)
+            yield* Effect.gen(function* () {
+              const now = yield* committed(client, groupId, input)
+              if ([...target].some(([p, end]) => (now.get(p) ?? -1n) < end)) return yield* Effect.fail("behind")
+            }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }))
+            yield* Fiber.interrupt(job)
+          })
+        )
+
+        const target = yield* ends(client, input)
+        const done = yield* committed(client, groupId, input)
+        for (const [partition, end] of target) assert.strictEqual(done.get(partition), end)
+
+        const out = yield* readAll(client, output, total)
+        const values = new Set(out.map((e) => text.decode(e.value as Uint8Array)))
+        assert.strictEqual(values.size, total)
+        for (let i = 0; i < total; i++) assert.isTrue(values.has(`v${i}!`))
+        const sample = out.find((e) => text.decode(e.value as Uint8Array) === "v42!")!
+        assert.strictEqual(text.decode(sample.origin.key!), "k8")
+        assert.strictEqual(Envelope.header(sample.origin, "trace"), "t42")
+        assert.deepStrictEqual(
+          sample.origin.headers.filter(([n]) => n === "twice").map(([, v]) => text.decode(v)),
+          ["a", "b"]
+        )
+      }),
+    60_000
+  )
+
+  it.live(
+    "commits - nothing is committed past a record whose output was not acknowledged",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* Cluster.client(yield* Cluster.brokers)
+        const input = Cluster.unique("in")
+        const groupId = Cluster.unique("job")
+        yield* Admin.ensureTopics([{ topic: input, partitions: 1 }]).pipe(
+          Effect.provideService(KafkaClient.KafkaClient, client)
+        )
+        const producer = yield* KafkaSink.producer(client)
+        yield* produce(
+          producer,
+          input,
+          Array.from({ length: 100 }, (_, i) => ({ value: `${i}` }))
+        )
+        // Every record but offset 40 is acknowledged; the final commit on close must stop at 40.
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const records = yield* KafkaSource.make(client, { topics: [input], groupId, commitInterval: "50 millis" })
+            yield* records.pipe(
+              Stream.tap((e) => (e.origin.offset === 40n ? Effect.void : e.receipt.ack)),
+              Stream.take(100),
+              Stream.runDrain
+            )
+          })
+        )
+        const done = yield* committed(client, groupId, input)
+        assert.strictEqual(done.get(0), 40n)
+      }),
+    60_000
+  )
+})
