@@ -1,0 +1,8 @@
+/**
+ * @since 0.1.0
+ */
+export * as EmbeddedKafka from "./EmbeddedKafka.ts"
+/**
+ * @since 0.1.0
+ */
+export * as TestkitError from "./TestkitError.ts"
