@@ -266,10 +266,6 @@ const consume = (
         for (const remove of listeners) remove()
       })
     )
-    yield* OffsetTracker.commitLoop(tracker, commit, {
-      interval: options.commitInterval ?? "1 second",
-      every: options.commitEvery ?? 5_000
-    })
     yield* KafkaError.attempt("subscribe", () =>
       consumer.subscribe({
         topics: [...options.topics],
@@ -285,9 +281,14 @@ const consume = (
           eachBatch: (payload) => runPromise(handleBatch(payload))
         })
       ),
-      // Stop fetching first; the commit loop's final commit runs next, then disconnect.
       () => KafkaError.attempt("stop", () => consumer.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
     )
+    // Registered after `run`: finalizers run in reverse, so the final commit
+    // happens while the consumer is still a member of the group, then it stops.
+    yield* OffsetTracker.commitLoop(tracker, commit, {
+      interval: options.commitInterval ?? "1 second",
+      every: options.commitEvery ?? 5_000
+    })
   })
 
 const splitKey = (key: string): readonly [partition: number, topic: string] => {
