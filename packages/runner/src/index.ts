@@ -1,0 +1,27 @@
+/**
+ * The `sluice` runner: the claims enrichment job's models and decisions, the
+ * event generator, the job configuration, the observability server and the CLI.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as EnrichedPayment from "./claims/EnrichedPayment.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Enrichment from "./claims/Enrichment.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Money from "./claims/Money.ts"
+/**
+ * @since 0.1.0
+ */
+export * as PaymentEvent from "./claims/PaymentEvent.ts"
+/**
+ * @since 0.1.0
+ */
+export * as RunnerError from "./RunnerError.ts"
