@@ -55,7 +55,7 @@ const describe = (reason: RunnerErrorReason): string => {
   switch (reason._tag) {
     case "InvalidConfig":
       return reason.settings
-        .map((s) => `Invalid value for ${s.name}: ${JSON.stringify(s.value)} (${s.expected})`)
+        .map((s) => `Invalid value for ${s.name}: ${JSON.stringify(s.value)} (expected ${s.expected})`)
         .join("\n")
     case "InvalidEvent":
       return `invalid payment event (${reason.kind}): ${reason.detail}`

@@ -8,6 +8,10 @@
 /**
  * @since 0.1.0
  */
+export * as Config from "./Config.ts"
+/**
+ * @since 0.1.0
+ */
 export * as EnrichedPayment from "./claims/EnrichedPayment.ts"
 /**
  * @since 0.1.0
@@ -21,6 +25,10 @@ export * as Money from "./claims/Money.ts"
  * @since 0.1.0
  */
 export * as PaymentEvent from "./claims/PaymentEvent.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Log from "./Log.ts"
 /**
  * @since 0.1.0
  */
