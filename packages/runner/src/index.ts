@@ -28,6 +28,22 @@ export * as PaymentEvent from "./claims/PaymentEvent.ts"
 /**
  * @since 0.1.0
  */
+export * as Dashboard from "./http/Dashboard.ts"
+/**
+ * @since 0.1.0
+ */
+export * as ObservabilityServer from "./http/ObservabilityServer.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Readiness from "./http/Readiness.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Stats from "./http/Stats.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Log from "./Log.ts"
 /**
  * @since 0.1.0
