@@ -20,6 +20,10 @@ export * as Enrichment from "./claims/Enrichment.ts"
 /**
  * @since 0.1.0
  */
+export * as Generator from "./claims/Generator.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Money from "./claims/Money.ts"
 /**
  * @since 0.1.0
