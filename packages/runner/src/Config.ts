@@ -216,7 +216,8 @@ export const toDisplay = (config: JobConfig): Record<string, unknown> => ({
     onNone: () => null,
     onSome: (url) => {
       const u = new URL(Redacted.value(url))
-      return `${u.protocol}//<redacted>@${u.host}${u.pathname}`
+      const credentials = u.username !== "" || u.password !== "" ? "<redacted>@" : ""
+      return `${u.protocol}//${credentials}${u.host}${u.pathname}`
     }
   })
 })
