@@ -37,7 +37,7 @@ describe("Readiness", () => {
       yield* TestClock.adjust("1 millis")
       const results = yield* Fiber.join(fiber)
       assert.isFalse(Readiness.isReady(results))
-      assert.include(results[0]!.detail, "no answer within 1 seconds")
+      assert.include(results[0]!.detail, "no answer within 1s")
     })
   )
 })

@@ -25,7 +25,7 @@ const parsed = <A>(name: string, parser: Parse.Parser<A>, description: string): 
       },
       (text) => {
         const r = parser(text)
-        return r.ok ? "" : `Invalid value for --${name}: ${JSON.stringify(text)} (expected ${r.expected})`
+        return r.ok ? "" : r.expected
       }
     )
   )

@@ -4,7 +4,8 @@
  * `/api/stats` every second and draws throughput, success rate, failures by
  * reason, latency percentiles, cache hit ratio, breaker state and consumer
  * lag per partition, with small SVG sparklines of the last few minutes.
- * Rates are computed in the page from successive counter totals.
+ * Rates are computed in the page from successive counter totals. The
+ * script runs in the browser, which is why it uses the browser's own timers.
  *
  * @since 0.1.0
  */
@@ -50,7 +51,7 @@ export const html = `<!doctype html>
     <div class="unit">total <span id="records-out">0</span> · in flight <span id="in-flight">0</span></div><svg id="spark-out"></svg></section>
   <section><h2>Success rate</h2><div class="big" id="success-rate">–</div><svg id="spark-success"></svg></section>
   <section><h2>Failures by reason</h2><table id="failures"></table></section>
-  <section><h2>Processing latency (ms)</h2><table id="latency-processing"></table></section>
+  <section><h2>End-to-end latency (ms)</h2><table id="latency-processing"></table></section>
   <section><h2>Lookup latency (ms)</h2><table id="latency-lookup"></table></section>
   <section><h2>Cache hit ratio</h2><div class="big" id="cache-hit-ratio">–</div>
     <div class="unit">hits <span id="cache-hits">0</span> · misses <span id="cache-misses">0</span></div></section>

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Cause, Context, Duration, Effect, Layer, type Scope } from "effect"
 
 /**
  * The result of one check.
@@ -54,10 +54,10 @@ const describeFailure = (error: unknown): string =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: { readonly timeout?: `${number} millis` | `${number} seconds` } = {}) =>
+export const make = (options: { readonly timeout?: Duration.Input } = {}) =>
   Effect.sync(() => {
     const checks = new Map<string, { readonly check: Check }>()
-    const timeout = options.timeout ?? "2 seconds"
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? "2 seconds")
     return Readiness.of({
       register: (name, check) =>
         Effect.acquireRelease(
@@ -78,14 +78,14 @@ export const make = (options: { readonly timeout?: `${number} millis` | `${numbe
             check.pipe(
               Effect.timeoutOrElse({
                 duration: timeout,
-                orElse: () => Effect.fail(`no answer within ${timeout}`)
+                orElse: () => Effect.fail(`no answer within ${Duration.format(timeout)}`)
               }),
               Effect.matchCause({
                 onSuccess: (): CheckResult => ({ name, ok: true }),
                 onFailure: (cause): CheckResult => ({
                   name,
                   ok: false,
-                  detail: describeFailure(cause.reasons.map((r) => ("error" in r ? r.error : r)).at(0))
+                  detail: describeFailure(Cause.squash(cause))
                 })
               })
             ),
