@@ -24,6 +24,10 @@ export * as Generator from "./claims/Generator.ts"
 /**
  * @since 0.1.0
  */
+export * as LargeClaims from "./claims/LargeClaims.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Money from "./claims/Money.ts"
 /**
  * @since 0.1.0
