@@ -1,0 +1,240 @@
+/**
+ * A `Lookup<K, V>` answers "what is the value for this key?" against an
+ * external store, as a stream enrichment step needs it: `get(key)` gives
+ * `Option.some(value)`, `Option.none()` when the key does not exist, or fails
+ * with a `LookupError` when the store cannot answer.
+ *
+ * Three concerns are kept apart, as in Flink's lookup joins:
+ *
+ * - the resolver (`make`) only fetches rows for a set of keys. Concurrent
+ *   `get`s are collected by a `RequestResolver` into batches of at most
+ *   `maxBatchSize` distinct keys within `batchWindow`, so many callers cost one
+ *   query; callers asking for the same key share the answer.
+ * - the policy (`withPolicy`) guards each batch query once (timeout, retry,
+ *   circuit breaker), not each key, so a batch of 100 keys is one attempt.
+ * - the cache (`cached`) answers repeated keys without touching the policy or
+ *   the store.
+ *
+ * Compose them in that order, the cache outermost:
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Lookup } from "@sluice/lookup"
+ *
+ * const program = Effect.gen(function* () {
+ *   const base = Lookup.make({ name: "claims", fetch: fetchClaims, maxBatchSize: 100, batchWindow: "2 millis" })
+ *   const claims = yield* Lookup.cached(Lookup.withPolicy(base, policy), { maxEntries: 10_000, ttl: "1 minute" })
+ *   const claim = yield* claims.get("CLM-000001")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type { PolicyError } from "@sluice/core"
+import type { Array as Arr } from "effect"
+import { Clock, Duration, Effect, Exit, Metric, Option, Request, RequestResolver } from "effect"
+import * as LookupCache from "./LookupCache.ts"
+import { fromPolicyError, type LookupError } from "./LookupError.ts"
+import * as Metrics from "./LookupMetrics.ts"
+
+/**
+ * How concurrent `get`s are grouped into queries.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Batching {
+  /** Most requests per query (default 100). */
+  readonly maxBatchSize: number
+  /** How long the first request of a batch waits for others to join it (default: one scheduler tick). */
+  readonly batchWindow: Duration.Duration
+}
+
+/**
+ * Fetches the rows for a set of distinct keys in one round trip. Keys with no
+ * row are simply absent from the returned map.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Fetch<K, V> = (keys: Arr.NonEmptyReadonlyArray<K>) => Effect.Effect<ReadonlyMap<K, V>, LookupError>
+
+/**
+ * A keyed lookup. Keys are compared with `Map` semantics, so they should be
+ * primitives (strings, numbers).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lookup<K, V> {
+  readonly name: string
+  /** Looks one key up; concurrent calls are batched. Records request metrics. */
+  readonly get: (key: K) => Effect.Effect<Option.Option<V>, LookupError>
+  /** The same as `get` without the request metrics, for combinators that wrap this lookup. */
+  readonly load: (key: K) => Effect.Effect<Option.Option<V>, LookupError>
+  /** One query for a set of distinct keys, used to build batches. */
+  readonly fetch: Fetch<K, V>
+  readonly batching: Batching
+}
+
+/**
+ * The part of `@sluice/core`'s `Policy` a lookup needs: something that runs an
+ * effect under a timeout, retries and a breaker and fails with `PolicyError`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LookupPolicy {
+  readonly run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, PolicyError.PolicyError, R>
+}
+
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<K, V> {
+  readonly name: string
+  readonly fetch: Fetch<K, V>
+  readonly maxBatchSize?: number | undefined
+  readonly batchWindow?: Duration.Input | undefined
+}
+
+interface KeyRequest<K, V> extends Request.Request<Option.Option<V>, LookupError> {
+  readonly key: K
+}
+
+const outcome = <V>(exit: Exit.Exit<Option.Option<V>, LookupError>): string =>
+  Exit.isFailure(exit) ? "error" : Option.isSome(exit.value) ? "found" : "not_found"
+
+const nanosToMillis = (nanos: bigint): number => Number(nanos) / 1_000_000
+
+const build = <K, V>(
+  name: string,
+  load: (key: K) => Effect.Effect<Option.Option<V>, LookupError>,
+  fetch: Fetch<K, V>,
+  batching: Batching
+): Lookup<K, V> => {
+  const found = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "found" })
+  const notFound = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "not_found" })
+  const failed = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "error" })
+  const latency = Metric.withAttributes(Metrics.latencyMs, { lookup: name })
+  const get = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
+    Effect.flatMap(Clock.currentTimeNanos, (start) =>
+      Effect.onExit(load(key), (exit) =>
+        Effect.flatMap(Clock.currentTimeNanos, (end) => {
+          const kind = outcome(exit)
+          return Effect.andThen(
+            Metric.update(latency, nanosToMillis(end - start)),
+            Metric.update(kind === "found" ? found : kind === "not_found" ? notFound : failed, 1)
+          )
+        })
+      )
+    )
+  return { name, get, load, fetch, batching }
+}
+
+const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching) => {
+  const sizes = Metric.withAttributes(Metrics.batchSize, { lookup: name })
+  const base = RequestResolver.make<KeyRequest<K, V>>((entries) => {
+    // Entries for the same key share one slot of the query and one answer.
+    const byKey = new Map<K, Array<Request.Entry<KeyRequest<K, V>>>>()
+    for (const entry of entries) {
+      const waiting = byKey.get(entry.request.key)
+      if (waiting === undefined) byKey.set(entry.request.key, [entry])
+      else waiting.push(entry)
+    }
+    const keys = Array.from(byKey.keys()) as unknown as Arr.NonEmptyReadonlyArray<K>
+    return Effect.andThen(
+      Metric.update(sizes, keys.length),
+      Effect.map(fetch(keys), (rows) => {
+        for (const [key, waiting] of byKey) {
+          const answer = Exit.succeed(rows.has(key) ? Option.some(rows.get(key) as V) : Option.none<V>())
+          for (const entry of waiting) entry.completeUnsafe(answer)
+        }
+      })
+    )
+  })
+  const delayed = Duration.isZero(batching.batchWindow) ? base : RequestResolver.setDelay(base, batching.batchWindow)
+  return RequestResolver.batchN(delayed, batching.maxBatchSize)
+}
+
+/**
+ * Builds a batching lookup from a function that fetches many keys at once.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <K, V>(options: Options<K, V>): Lookup<K, V> => {
+  const maxBatchSize = options.maxBatchSize ?? 100
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+    throw new RangeError(`Lookup.make: maxBatchSize must be a positive integer, got ${maxBatchSize}`)
+  }
+  const batching: Batching = {
+    maxBatchSize,
+    batchWindow: Duration.fromInputUnsafe(options.batchWindow ?? Duration.zero)
+  }
+  const resolver = resolverFor(options.name, options.fetch, batching)
+  const makeRequest = Request.of<KeyRequest<K, V>>()
+  const load = (key: K) => Effect.request(makeRequest({ key }), resolver)
+  return build(options.name, load, options.fetch, batching)
+}
+
+/**
+ * Guards every batch query of `lookup` with `policy`: one policy run per
+ * batch, whatever its size. Policy failures become `LookupError`s.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lookup<K, V> =>
+  make({
+    name: lookup.name,
+    fetch: (keys) => Effect.mapError(policy.run(lookup.fetch(keys)), (error) => fromPolicyError(lookup.name, error)),
+    maxBatchSize: lookup.batching.maxBatchSize,
+    batchWindow: lookup.batching.batchWindow
+  })
+
+/**
+ * Puts an existing cache in front of `lookup`. Hits never reach the lookup
+ * underneath; misses go through it (and are batched) and are stored.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withCache = <K, V>(lookup: Lookup<K, V>, cache: LookupCache.LookupCache<K, V>): Lookup<K, V> => {
+  const load = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
+    Effect.flatMap(cache.getIfPresent(key), (hit) =>
+      Option.isSome(hit) ? Effect.succeed(hit.value) : Effect.tap(lookup.load(key), (value) => cache.put(key, value))
+    )
+  const fetch: Fetch<K, V> = (keys) =>
+    Effect.gen(function* () {
+      const result = new Map<K, V>()
+      const missing: Array<K> = []
+      for (const key of keys) {
+        const hit = yield* cache.getIfPresent(key)
+        if (Option.isNone(hit)) missing.push(key)
+        else if (Option.isSome(hit.value)) result.set(key, hit.value.value)
+      }
+      if (missing.length === 0) return result
+      const rows = yield* lookup.fetch(missing as unknown as Arr.NonEmptyReadonlyArray<K>)
+      for (const key of missing) {
+        const row = rows.has(key) ? Option.some(rows.get(key) as V) : Option.none<V>()
+        yield* cache.put(key, row)
+        if (Option.isSome(row)) result.set(key, row.value)
+      }
+      return result
+    })
+  return build(lookup.name, load, fetch, lookup.batching)
+}
+
+/**
+ * Creates an LRU cache with the given options (metrics tagged with the
+ * lookup's name) and puts it in front of `lookup`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const cached = <K, V>(lookup: Lookup<K, V>, options: LookupCache.Options): Effect.Effect<Lookup<K, V>> =>
+  Effect.map(LookupCache.make<K, V>(lookup.name, options), (cache) => withCache(lookup, cache))
