@@ -34,6 +34,15 @@ export interface Origin {
 export type Headers = ReadonlyArray<readonly [name: string, value: Uint8Array]>
 
 /**
+ * A record value as read from, or written to, a topic: bytes, text, or
+ * `null` for a tombstone.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Payload = Uint8Array | string | null
+
+/**
  * A value with the origin of the record it was derived from.
  *
  * @since 0.1.0

@@ -11,6 +11,8 @@
 import { Effect } from "effect"
 
 /**
+ * The acknowledgement handle of one record or output.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -54,8 +56,27 @@ export const none: Receipt = { ack: Effect.void }
 export const split = (parent: Receipt, n: number): Effect.Effect<ReadonlyArray<Receipt>> =>
   Effect.suspend(() => {
     if (n <= 0) return Effect.as(parent.ack, [])
-    if (n === 1) return Effect.succeed([parent])
-    let remaining = n
-    const child = () => make(Effect.suspend(() => (--remaining === 0 ? parent.ack : Effect.void)))
-    return Effect.succeed(Array.from({ length: n }, child))
+    return Effect.succeed(children(parent, n))
   })
+
+/**
+ * The `n >= 1` receipts of `split`, made without running anything, for
+ * combinators that split many receipts at once.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const children = (parent: Receipt, n: number): ReadonlyArray<Receipt> => {
+  if (n === 1) return [parent]
+  let remaining = n
+  const child = () => make(Effect.suspend(() => (--remaining === 0 ? parent.ack : Effect.void)))
+  return Array.from({ length: n }, child)
+}
+
+/**
+ * A receipt that runs `effect` after `self` is acknowledged (once).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const onAck = (self: Receipt, effect: Effect.Effect<void>): Receipt => make(Effect.andThen(self.ack, effect))

@@ -1,7 +1,31 @@
 /**
  * @since 0.1.0
  */
+export * as DeadLetter from "./DeadLetter.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Envelope from "./Envelope.ts"
+/**
+ * @since 0.1.0
+ */
+export * as InMemory from "./InMemory.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Metrics from "./Metrics.ts"
+/**
+ * @since 0.1.0
+ */
+export * as OffsetTracker from "./OffsetTracker.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Pipeline from "./Pipeline.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Policy from "./Policy.ts"
 /**
  * @since 0.1.0
  */

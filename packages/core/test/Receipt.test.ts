@@ -26,4 +26,22 @@ describe("Receipt", () => {
       assert.strictEqual(yield* Ref.get(acks), 1)
     })
   )
+
+  it("children - one child is the parent itself", () => {
+    const parent = Receipt.make(Effect.void)
+    assert.deepStrictEqual(Receipt.children(parent, 1), [parent])
+  })
+
+  it.effect("onAck - runs the effect after the receipt, once", () =>
+    Effect.gen(function* () {
+      const log = yield* Ref.make<ReadonlyArray<string>>([])
+      const receipt = Receipt.onAck(
+        Receipt.make(Ref.update(log, (xs) => [...xs, "ack"])),
+        Ref.update(log, (xs) => [...xs, "then"])
+      )
+      yield* receipt.ack
+      yield* receipt.ack
+      assert.deepStrictEqual(yield* Ref.get(log), ["ack", "then"])
+    })
+  )
 })

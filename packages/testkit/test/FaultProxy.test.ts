@@ -142,6 +142,21 @@ describe("FaultProxy", () => {
     })
   )
 
+  it.live("set - Latency carries a payload larger than its delay buffer intact", () =>
+    Effect.gen(function* () {
+      const target = yield* echoServer
+      const proxy = yield* FaultProxy.make({ target })
+      yield* proxy.set(FaultMode.latency("5 millis", "5 millis"))
+      const socket = yield* connect(proxy.port)
+      // 4 MiB exceeds the 1 MiB a direction may hold back, so reading pauses and resumes.
+      const big = Buffer.alloc(4 * 1024 * 1024)
+      for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251
+      const echoed = yield* roundTrip(socket, big)
+      assert.strictEqual(echoed.length, big.length)
+      assert.isTrue(echoed.equals(big))
+    })
+  )
+
   it.live("set - Blackhole accepts connections and data but never answers", () =>
     Effect.gen(function* () {
       const target = yield* echoServer

@@ -1,0 +1,215 @@
+/**
+ * The metrics every Sluice pipeline reports, built on Effect's `Metric` so any
+ * exporter (Prometheus text, OpenTelemetry) can read them.
+ *
+ * Pipeline metrics:
+ *
+ * - `sluice_records_in_total{topic}` (counter): records a source handed to the pipeline.
+ * - `sluice_records_out_total{output,status}` (counter): outputs acknowledged by their sink;
+ *   `status` is the label the routing function gave the output (`"ok"` when it gave none).
+ * - `sluice_dead_letters_total{reason}` (counter): records sent to a dead-letter sink, by reason kind.
+ * - `sluice_in_flight` (gauge): records tracked by an `OffsetTracker` whose offset is not yet committable.
+ * - `sluice_processing_latency_ms` (histogram): milliseconds from a record's timestamp until all of
+ *   its outputs were acknowledged.
+ * - `sluice_commits_total` (counter): successful offset commits.
+ * - `sluice_committed_offset{topic,partition}` (gauge): the last offset committed per partition.
+ *
+ * Policy metrics (see `Policy`):
+ *
+ * - `sluice_policy_calls_total{policy,outcome}` (counter): guarded calls; `outcome` is `success`,
+ *   `timeout`, `unavailable` or `circuit_open`.
+ * - `sluice_policy_retries_total{policy}` (counter): attempts beyond the first.
+ * - `sluice_policy_latency_ms{policy}` (histogram): guarded call duration, retries included.
+ * - `sluice_breaker_state{policy}` (gauge): 0 closed, 1 half-open, 2 open.
+ * - `sluice_breaker_transitions_total{policy,from,to}` (counter): circuit breaker state changes.
+ *
+ * @since 0.1.0
+ */
+import { type Effect, Metric } from "effect"
+
+const recordsInOptions = { description: "Records a source handed to the pipeline", incremental: true }
+const recordsOutOptions = { description: "Outputs acknowledged by their sink", incremental: true }
+const deadLettersOptions = { description: "Records sent to a dead-letter sink", incremental: true }
+
+/**
+ * `sluice_records_in_total{topic}`: records a source handed to the pipeline.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const recordsIn: Metric.Counter<number> = Metric.counter("sluice_records_in_total", recordsInOptions)
+
+/**
+ * `sluice_records_out_total{output,status}`: outputs acknowledged by their sink.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const recordsOut: Metric.Counter<number> = Metric.counter("sluice_records_out_total", recordsOutOptions)
+
+/**
+ * `sluice_dead_letters_total{reason}`: records sent to a dead-letter sink.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const deadLetters: Metric.Counter<number> = Metric.counter("sluice_dead_letters_total", deadLettersOptions)
+
+/**
+ * `sluice_in_flight`: tracked records whose offset is not yet committable.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const inFlight: Metric.Gauge<number> = Metric.gauge("sluice_in_flight", {
+  description: "Tracked records whose offset is not yet committable"
+})
+
+/**
+ * `sluice_processing_latency_ms`: record timestamp to last output acknowledged, in ms.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const processingLatency: Metric.Histogram<number> = Metric.histogram("sluice_processing_latency_ms", {
+  description: "Milliseconds from the record timestamp until all of its outputs were acknowledged",
+  // 1 ms .. ~65 s
+  boundaries: Metric.exponentialBoundaries({ start: 1, factor: 2, count: 17 })
+})
+
+/**
+ * `sluice_commits_total`: successful offset commits.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const commits: Metric.Counter<number> = Metric.counter("sluice_commits_total", {
+  description: "Successful offset commits",
+  incremental: true
+})
+
+/**
+ * `sluice_committed_offset{topic,partition}`: the last committed offset.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const committedOffset: Metric.Gauge<bigint> = Metric.gauge("sluice_committed_offset", {
+  description: "Last committed offset per partition",
+  bigint: true
+})
+
+// Metric.withAttributes builds the series key on every update; a metric made
+// with its attributes caches it. Labels have few distinct values, so one
+// metric per label set is kept (up to a cap, past which updates still count).
+const perLabels = <M extends Metric.Metric<number, unknown>>(
+  make: (attributes: Record<string, string>) => M,
+  base: M
+) => {
+  const cache = new Map<string, M>()
+  return (attributes: Record<string, string>): M => {
+    const key = Object.values(attributes).join("\u0000")
+    let metric = cache.get(key)
+    if (metric === undefined) {
+      if (cache.size >= 1000) return Metric.withAttributes(base, attributes) as unknown as M
+      metric = make(attributes)
+      cache.set(key, metric)
+    }
+    return metric
+  }
+}
+
+const recordsInFor = perLabels(
+  (attributes) => Metric.counter("sluice_records_in_total", { ...recordsInOptions, attributes }),
+  recordsIn
+)
+const recordsOutFor = perLabels(
+  (attributes) => Metric.counter("sluice_records_out_total", { ...recordsOutOptions, attributes }),
+  recordsOut
+)
+const deadLettersFor = perLabels(
+  (attributes) => Metric.counter("sluice_dead_letters_total", { ...deadLettersOptions, attributes }),
+  deadLetters
+)
+
+/**
+ * Counts `n` records read from `topic`.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const countIn = (topic: string, n = 1): Effect.Effect<void> => Metric.update(recordsInFor({ topic }), n)
+
+/**
+ * Counts one acknowledged output.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const countOut = (output: string, status: string): Effect.Effect<void> =>
+  Metric.update(recordsOutFor({ output, status }), 1)
+
+/**
+ * Counts one dead letter.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const countDeadLetter = (reason: string): Effect.Effect<void> => Metric.update(deadLettersFor({ reason }), 1)
+
+// Policy and circuit breaker
+
+/**
+ * `sluice_policy_calls_total{policy,outcome}`: guarded calls by outcome
+ * (`success`, `timeout`, `unavailable`, `circuit_open`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const policyCalls: Metric.Counter<number> = Metric.counter("sluice_policy_calls_total", {
+  description: "Calls guarded by a policy, by outcome",
+  incremental: true
+})
+
+/**
+ * `sluice_policy_retries_total{policy}`: attempts beyond the first.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const policyRetries: Metric.Counter<number> = Metric.counter("sluice_policy_retries_total", {
+  description: "Retried attempts of guarded calls",
+  incremental: true
+})
+
+/**
+ * `sluice_policy_latency_ms{policy}`: duration of guarded calls, retries included.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const policyLatency: Metric.Histogram<number> = Metric.histogram("sluice_policy_latency_ms", {
+  description: "Milliseconds a guarded call took, retries included",
+  boundaries: Metric.exponentialBoundaries({ start: 0.5, factor: 2, count: 17 })
+})
+
+/**
+ * `sluice_breaker_state{policy}`: 0 closed, 1 half-open, 2 open.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const breakerState: Metric.Gauge<number> = Metric.gauge("sluice_breaker_state", {
+  description: "Circuit breaker state: 0 closed, 1 half-open, 2 open"
+})
+
+/**
+ * `sluice_breaker_transitions_total{policy,from,to}`: circuit breaker state changes.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const breakerTransitions: Metric.Counter<number> = Metric.counter("sluice_breaker_transitions_total", {
+  description: "Circuit breaker state changes",
+  incremental: true
+})

@@ -1,0 +1,349 @@
+/**
+ * An `OffsetTracker` decides which offsets a consumer may commit when records
+ * finish out of order. A source calls `track` as a record enters the
+ * pipeline and the record's receipt calls `done` once every output derived
+ * from it is durable. Per partition, the committable offset is one past the
+ * highest offset below which every tracked record is done, so a commit never
+ * skips unfinished work (at-least-once). Offsets may have gaps (compacted
+ * topics, transaction markers): the next tracked offset, not `offset + 1`,
+ * defines contiguity.
+ *
+ * The number of tracked records whose offset is not yet committable is
+ * bounded: `track` waits for room, which is the pipeline's backpressure. A
+ * done record behind a slow one keeps its slot, so one stuck record cannot
+ * let the uncommitted window grow without bound. A source must therefore
+ * emit each tracked record before it tracks the next one: a batch that waits
+ * for room while holding records it already tracked can deadlock.
+ *
+ * ```ts
+ * const tracker = yield* OffsetTracker.make({ maxInFlight: 10_000 })
+ * yield* OffsetTracker.commitLoop(tracker, (offsets) => consumer.commit(offsets), {
+ *   interval: "5 seconds",
+ *   every: 10_000
+ * })
+ * yield* tracker.track(origin, origin.offset)
+ * const envelope = Envelope.make(origin, value, OffsetTracker.receipt(tracker, origin))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, Deferred, Duration, Effect, Metric, Option, type Scope, Semaphore } from "effect"
+import type * as Envelope from "./Envelope.ts"
+import { PartitionOffsets } from "./internal/partitionOffsets.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Receipt from "./Receipt.ts"
+
+/**
+ * A partition of a topic.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicPartition {
+  readonly topic: string
+  readonly partition: number
+}
+
+/**
+ * An offset to commit: the next offset the consumer group should read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommittableOffset extends TopicPartition {
+  readonly offset: bigint
+}
+
+/**
+ * Tracks in-flight offsets per partition and computes what may be committed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OffsetTracker {
+  /**
+   * Tracks an offset that enters the pipeline, waiting while `maxInFlight`
+   * records are in flight. Returns `false`, tracking nothing, when the
+   * partition is being revoked: the caller should drop the record. Offsets of
+   * a partition must increase; a smaller or repeated offset is a defect.
+   */
+  track(tp: TopicPartition, offset: bigint): Effect.Effect<boolean>
+  /** Marks a tracked offset done. Unknown or already done offsets are ignored. */
+  done(tp: TopicPartition, offset: bigint): Effect.Effect<void>
+  /** The offset to commit for a partition, if any of its records is done. */
+  committable(tp: TopicPartition): Effect.Effect<Option.Option<bigint>>
+  /** The committable offsets of every partition that has one. */
+  readonly snapshot: Effect.Effect<ReadonlyArray<CommittableOffset>>
+  /** Tracked records whose offset is not yet committable. */
+  readonly inFlight: Effect.Effect<number>
+  /** How many records were marked done since the tracker was made. */
+  readonly completed: Effect.Effect<number>
+  /** Waits until `completed` reaches `total`. */
+  awaitCompleted(total: number): Effect.Effect<void>
+  /**
+   * Stops tracking for a partition, waits up to `timeout` for its in-flight
+   * records, then forgets it and returns its final committable offset. Its
+   * records still in the pipeline after that no longer count as in flight,
+   * and their acknowledgements are ignored.
+   */
+  revoke(tp: TopicPartition, timeout: Duration.Input): Effect.Effect<Option.Option<bigint>>
+}
+
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Records tracked and not yet committable, across all partitions. */
+  readonly maxInFlight: number
+}
+
+interface Partition {
+  readonly offsets: PartitionOffsets
+  revoking: boolean
+  drained: Deferred.Deferred<void> | undefined
+}
+
+interface Waiter {
+  readonly total: number
+  readonly deferred: Deferred.Deferred<void>
+}
+
+/**
+ * Makes a tracker.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<OffsetTracker> =>
+  Effect.gen(function* () {
+    if (!(options.maxInFlight >= 1))
+      return yield* Effect.die(new Cause.IllegalArgumentError("maxInFlight must be >= 1"))
+    const context = yield* Effect.context<never>()
+    const permits = yield* Semaphore.make(options.maxInFlight)
+    // topic -> partition -> state; nested maps avoid building a string key per record
+    const topics = new Map<string, Map<number, Partition>>()
+    let inFlight = 0
+    let completed = 0
+    let waiters: Array<Waiter> = []
+    // the smallest total a waiter waits for, so `done` rarely looks at the waiters
+    let nextWake = Number.POSITIVE_INFINITY
+
+    const get = (tp: TopicPartition): Partition | undefined => topics.get(tp.topic)?.get(tp.partition)
+
+    const getOrCreate = (tp: TopicPartition): Partition => {
+      let partitions = topics.get(tp.topic)
+      if (partitions === undefined) {
+        partitions = new Map()
+        topics.set(tp.topic, partitions)
+      }
+      let partition = partitions.get(tp.partition)
+      if (partition === undefined) {
+        partition = { offsets: new PartitionOffsets(), revoking: false, drained: undefined }
+        partitions.set(tp.partition, partition)
+      }
+      return partition
+    }
+
+    const forget = (tp: TopicPartition): void => {
+      const partitions = topics.get(tp.topic)
+      partitions?.delete(tp.partition)
+      if (partitions?.size === 0) topics.delete(tp.topic)
+    }
+
+    const changeInFlight = (delta: number): void => {
+      inFlight += delta
+      Metrics.inFlight.modifyUnsafe(delta, context)
+    }
+
+    const setWaiters = (next: Array<Waiter>): void => {
+      waiters = next
+      nextWake = next.reduce((min, w) => Math.min(min, w.total), Number.POSITIVE_INFINITY)
+    }
+
+    const wakeWaiters = (): void => {
+      if (completed < nextWake) return
+      const ready = waiters.filter((w) => w.total <= completed)
+      setWaiters(waiters.filter((w) => w.total > completed))
+      for (const w of ready) Deferred.doneUnsafe(w.deferred, Effect.void)
+    }
+
+    const track = (tp: TopicPartition, offset: bigint): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        const partition = getOrCreate(tp)
+        if (partition.revoking) return Effect.succeed(false)
+        // Once a permit is taken, record it before an interruption can lose it.
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(permits.take(1)), () => {
+            // The partition may have been revoked while this fiber waited for room.
+            if (partition.revoking || get(tp) !== partition) return Effect.as(permits.release(1), false)
+            const last = partition.offsets.last
+            if (last !== undefined && offset <= last) {
+              return Effect.andThen(
+                permits.release(1),
+                Effect.die(
+                  new Cause.IllegalArgumentError(
+                    `offset ${offset} of ${tp.topic}-${tp.partition} does not follow the last tracked offset ${last}`
+                  )
+                )
+              )
+            }
+            partition.offsets.push(offset)
+            changeInFlight(1)
+            return Effect.succeed(true)
+          })
+        )
+      })
+
+    const done = (tp: TopicPartition, offset: bigint): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const partition = get(tp)
+        if (partition === undefined) return Effect.void
+        const freed = partition.offsets.markDone(offset)
+        if (freed < 0) return Effect.void
+        completed++
+        wakeWaiters()
+        if (freed === 0) return Effect.void
+        changeInFlight(-freed)
+        if (partition.offsets.size === 0 && partition.drained !== undefined) {
+          Deferred.doneUnsafe(partition.drained, Effect.void)
+        }
+        return permits.release(freed)
+      })
+
+    const snapshot = Effect.sync(() => {
+      const out: Array<CommittableOffset> = []
+      for (const [topic, partitions] of topics) {
+        for (const [partition, state] of partitions) {
+          const offset = state.offsets.committable
+          if (offset !== undefined) out.push({ topic, partition, offset })
+        }
+      }
+      return out
+    })
+
+    const revoke = (tp: TopicPartition, timeout: Duration.Input): Effect.Effect<Option.Option<bigint>> =>
+      Effect.suspend(() => {
+        const partition = get(tp)
+        if (partition === undefined) return Effect.succeedNone
+        partition.revoking = true
+        let wait: Effect.Effect<unknown> = Effect.void
+        if (partition.offsets.size > 0) {
+          partition.drained ??= Deferred.makeUnsafe<void>()
+          wait = Effect.timeoutOption(Deferred.await(partition.drained), timeout)
+        }
+        return Effect.flatMap(wait, () =>
+          Effect.suspend(() => {
+            if (get(tp) !== partition) return Effect.succeed(Option.fromUndefinedOr(partition.offsets.committable))
+            forget(tp)
+            const remaining = partition.offsets.size
+            changeInFlight(-remaining)
+            return Effect.as(permits.release(remaining), Option.fromUndefinedOr(partition.offsets.committable))
+          })
+        )
+      })
+
+    const awaitCompleted = (total: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (completed >= total) return Effect.void
+        const deferred = Deferred.makeUnsafe<void>()
+        setWaiters([...waiters, { total, deferred }])
+        return Deferred.await(deferred).pipe(
+          Effect.onInterrupt(() => Effect.sync(() => setWaiters(waiters.filter((w) => w.deferred !== deferred))))
+        )
+      })
+
+    return {
+      track,
+      done,
+      committable: (tp) => Effect.sync(() => Option.fromUndefinedOr(get(tp)?.offsets.committable)),
+      snapshot,
+      inFlight: Effect.sync(() => inFlight),
+      completed: Effect.sync(() => completed),
+      awaitCompleted,
+      revoke
+    } satisfies OffsetTracker
+  })
+
+/**
+ * A receipt that marks the origin's offset done when acknowledged, and
+ * records the processing latency from the record's timestamp.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const receipt = (tracker: OffsetTracker, origin: Envelope.Origin): Receipt.Receipt =>
+  Receipt.make(
+    Effect.andThen(
+      tracker.done(origin, origin.offset),
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Metric.update(Metrics.processingLatency, now - origin.timestamp))
+    )
+  )
+
+/**
+ * When `commitLoop` commits.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommitOptions {
+  /** Commit at least this often while offsets change. */
+  readonly interval: Duration.Input
+  /** Commit early once this many records completed since the last commit. */
+  readonly every: number
+}
+
+/**
+ * Runs `commit` with the committable offsets that changed since the last
+ * successful commit, every `interval` or after `every` completed records,
+ * whichever comes first, and once more when the scope closes. A failed
+ * commit is logged and its offsets are retried on the next round.
+ *
+ * @since 0.1.0
+ * @category commit
+ */
+export const commitLoop = <E, R>(
+  tracker: OffsetTracker,
+  commit: (offsets: ReadonlyArray<CommittableOffset>) => Effect.Effect<void, E, R>,
+  options: CommitOptions
+): Effect.Effect<void, never, R | Scope.Scope> =>
+  Effect.gen(function* () {
+    const context = yield* Effect.context<R>()
+    const interval = Duration.fromInputUnsafe(options.interval)
+    const every = Math.max(1, options.every)
+    const committed = new Map<string, bigint>()
+    const key = (o: CommittableOffset) => `${o.partition}:${o.topic}`
+
+    const commitChanged = Effect.gen(function* () {
+      const offsets = yield* tracker.snapshot
+      const changed = offsets.filter((o) => committed.get(key(o)) !== o.offset)
+      if (changed.length === 0) return
+      yield* commit(changed)
+      committed.clear()
+      for (const o of offsets) committed.set(key(o), o.offset)
+      yield* Metric.update(Metrics.commits, 1)
+      for (const o of changed) {
+        yield* Metric.update(
+          Metric.withAttributes(Metrics.committedOffset, { topic: o.topic, partition: String(o.partition) }),
+          o.offset
+        )
+      }
+    }).pipe(
+      Effect.catchCause((cause) => Effect.logWarning("offset commit failed; retrying on the next round", cause)),
+      Effect.provideContext(context)
+    )
+
+    const loop = Effect.gen(function* () {
+      while (true) {
+        const target = (yield* tracker.completed) + every
+        yield* Effect.raceFirst(Effect.sleep(interval), tracker.awaitCompleted(target))
+        yield* commitChanged
+      }
+    })
+
+    // Finalizers run in reverse: the loop stops first, then the final commit runs alone.
+    yield* Effect.addFinalizer(() => commitChanged)
+    yield* Effect.forkScoped(loop)
+  })

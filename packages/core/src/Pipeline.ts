@@ -1,0 +1,376 @@
+/**
+ * Combinators over `Stream<Envelope<A>>`, the shape every Sluice pipeline
+ * has. Each one keeps the receipt rules: a record is done only when every
+ * output derived from it has been acknowledged by its sink, a dropped record
+ * is acknowledged at once, and a record that fans out is done after all of
+ * its outputs.
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { InMemory, Pipeline } from "@sluice/core"
+ *
+ * const Payment = Schema.Struct({ payment_id: Schema.String, claim_id: Schema.String })
+ * declare const enrich: (p: typeof Payment.Type) => Effect.Effect<{ status: string }>
+ *
+ * const job = (broker: InMemory.Broker) =>
+ *   Effect.gen(function* () {
+ *     const records = yield* InMemory.source(broker, { topic: "payments", group: "enricher" })
+ *     yield* records.pipe(
+ *       Pipeline.decode(Schema.fromJsonString(Payment)), // Envelope<Result<Payment, DeadLetter>>
+ *       Pipeline.deadLetters(InMemory.sink(broker, "payments-dlq")), // Envelope<Payment>
+ *       Pipeline.mapEffect(enrich, { concurrency: 64, ordering: "key" }),
+ *       Pipeline.route((r) =>
+ *         r.status === "SUCCESS"
+ *           ? [Pipeline.to("enriched", JSON.stringify(r))]
+ *           : [Pipeline.to("failed", JSON.stringify(r), r.status)]
+ *       ),
+ *       Pipeline.runRouted({
+ *         enriched: InMemory.sink(broker, "enriched-payments"),
+ *         failed: InMemory.sink(broker, "failed-payments")
+ *       })
+ *     )
+ *   }).pipe(Effect.scoped) // closing the scope makes the final commit
+ * ```
+ *
+ * Sinks are ordinary Effect `Sink`s of envelopes that acknowledge each
+ * envelope's receipt once its value is durable.
+ *
+ * @since 0.1.0
+ */
+import { Array as Arr, Deferred, Effect, Queue, Result, Schema, type Sink, Stream } from "effect"
+import type * as Cause from "effect/Cause"
+import * as DeadLetter from "./DeadLetter.ts"
+import * as Envelope from "./Envelope.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Receipt from "./Receipt.ts"
+
+// Maps each chunk to zero or more elements, pulling again on an empty result.
+const mapChunks = <A, E, R, B, E2, R2>(
+  self: Stream.Stream<A, E, R>,
+  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<ReadonlyArray<B>, E2, R2>
+): Stream.Stream<B, E | E2, R | R2> =>
+  Stream.transformPull(self, (pull) => {
+    const loop = (
+      chunk: Arr.NonEmptyReadonlyArray<A>
+    ): Effect.Effect<Arr.NonEmptyReadonlyArray<B>, E | E2 | Cause.Done, R2> =>
+      Effect.flatMap(f(chunk), (out) =>
+        Arr.isReadonlyArrayNonEmpty(out) ? Effect.succeed(out) : Effect.flatMap(pull, loop)
+      )
+    return Effect.succeed(Effect.flatMap(pull, loop))
+  })
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * Decodes each record value with a schema from text (for JSON, use
+ * `Schema.fromJsonString(...)`). A value that is not UTF-8, is `null`, or does
+ * not match the schema becomes a `DeadLetter` of kind `"decode"` with the
+ * original bytes; the stream keeps going. Send the dead letters on with
+ * `deadLetters`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode =
+  <A>(schema: Schema.Codec<A, string>) =>
+  <E, R>(
+    self: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
+  ): Stream.Stream<Envelope.Envelope<Result.Result<A, DeadLetter.DeadLetter>>, E, R> => {
+    const decodeText = Schema.decodeUnknownResult(schema)
+    const decodeOne = (origin: Envelope.Origin, value: Envelope.Payload): Result.Result<A, DeadLetter.DeadLetter> => {
+      if (value === null) return Result.fail(DeadLetter.make(origin, value, "decode", "the record has no value"))
+      let text: string
+      try {
+        text = typeof value === "string" ? value : utf8.decode(value)
+      } catch {
+        return Result.fail(DeadLetter.make(origin, value, "decode", "the value is not valid UTF-8"))
+      }
+      const result = decodeText(text)
+      return Result.isSuccess(result)
+        ? Result.succeed(result.success)
+        : Result.fail(DeadLetter.make(origin, value, "decode", result.failure.message.replaceAll("\n", " ")))
+    }
+    return Stream.map(self, (e) => Envelope.make(e.origin, decodeOne(e.origin, e.value), e.receipt))
+  }
+
+/**
+ * Sends the dead letters of a decoded stream to `sink` and passes the valid
+ * values on. A dead letter's receipt is the record's receipt, so the record
+ * is done when the dead-letter sink acknowledges it. The stream ends after
+ * the dead-letter sink has finished.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const deadLetters =
+  <E2, R2>(
+    sink: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E2, R2>,
+    options?: { readonly bufferSize?: number }
+  ) =>
+  <A, E, R>(
+    self: Stream.Stream<Envelope.Envelope<Result.Result<A, DeadLetter.DeadLetter>>, E, R>
+  ): Stream.Stream<Envelope.Envelope<A>, E | E2, R | R2> =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const queue = yield* Queue.bounded<Envelope.Envelope<DeadLetter.DeadLetter>, Cause.Done>(
+          options?.bufferSize ?? 256
+        )
+        const valid = mapChunks(self, (chunk) => {
+          const out: Array<Envelope.Envelope<A>> = []
+          const dead: Array<Envelope.Envelope<DeadLetter.DeadLetter>> = []
+          for (const e of chunk) {
+            if (Result.isSuccess(e.value)) out.push(Envelope.make(e.origin, e.value.success, e.receipt))
+            else dead.push(Envelope.make(e.origin, e.value.failure, e.receipt))
+          }
+          if (dead.length === 0) return Effect.succeed(out)
+          return Effect.gen(function* () {
+            for (const d of dead) yield* Metrics.countDeadLetter(d.value.kind)
+            yield* Queue.offerAll(queue, dead)
+            return out
+          })
+        }).pipe(Stream.concat(Stream.fromEffectDrain(Queue.end(queue))))
+        const side = Stream.fromEffectDrain(Stream.run(Stream.fromQueue(queue), sink))
+        return Stream.merge(valid, side, { haltStrategy: "both" })
+      })
+    )
+
+/**
+ * How `mapEffect` orders its outputs.
+ *
+ * - `ordered`: outputs of a partition leave in input order; records run
+ *   concurrently and a slow record holds back only its own partition.
+ * - `key`: records with the same key never run at the same time and leave in
+ *   input order; records with different keys run and leave independently.
+ *   Records without a key are not ordered.
+ * - `unordered`: outputs leave as they complete.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Ordering = "ordered" | "key" | "unordered"
+
+/**
+ * Options of `mapEffect`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MapEffectOptions<A> {
+  /** At most this many records are processed, or wait to be emitted, at once. */
+  readonly concurrency: number
+  readonly ordering: Ordering
+  /** For `ordering: "key"`: the ordering key; the record key by default. */
+  readonly key?: ((envelope: Envelope.Envelope<A>) => string | null) | undefined
+}
+
+const latin1 = new TextDecoder("latin1")
+const recordKey = (e: Envelope.Envelope<unknown>): string | null =>
+  e.origin.key === null ? null : latin1.decode(e.origin.key)
+const partitionKey = (e: Envelope.Envelope<unknown>): string => `${e.origin.partition}:${e.origin.topic}`
+
+interface Chained<B> {
+  readonly out: B
+  readonly key: string | null
+  readonly turn: Deferred.Deferred<void> | undefined
+}
+
+// Runs `run` `concurrency` at a time and emits in completion order, except that a
+// record waits for the previous record with the same chain key to be emitted:
+// before it starts (`waitToStart`) or before it finishes. Waiting inside the
+// effect keeps the record's concurrency slot, so waiting records stay bounded.
+const chained = <A, B, E, R, E2, R2>(
+  self: Stream.Stream<A, E, R>,
+  run: (a: A) => Effect.Effect<B, E2, R2>,
+  options: {
+    readonly concurrency: number
+    readonly chainKey: (a: A) => string | null
+    readonly waitToStart: boolean
+  }
+): Stream.Stream<B, E | E2, R | R2> =>
+  Stream.suspend(() => {
+    // The last record of each chain not yet emitted.
+    const tails = new Map<string, Deferred.Deferred<void>>()
+    return self.pipe(
+      Stream.mapEffect(
+        (a): Effect.Effect<Chained<B>, E2, R2> => {
+          const key = options.chainKey(a)
+          if (key === null) return Effect.map(run(a), (out) => ({ out, key, turn: undefined }))
+          const previous = tails.get(key)
+          const turn = Deferred.makeUnsafe<void>()
+          tails.set(key, turn)
+          const result = (out: B): Chained<B> => ({ out, key, turn })
+          if (previous === undefined) return Effect.map(run(a), result)
+          return options.waitToStart
+            ? Effect.andThen(Deferred.await(previous), Effect.map(run(a), result))
+            : Effect.flatMap(run(a), (out) => Effect.as(Deferred.await(previous), result(out)))
+        },
+        { concurrency: options.concurrency, unordered: true }
+      ),
+      Stream.map(({ out, key, turn }: Chained<B>) => {
+        // Released only once emitted, so the next record of the chain cannot overtake this one.
+        if (turn !== undefined && key !== null) {
+          if (tails.get(key) === turn) tails.delete(key)
+          Deferred.doneUnsafe(turn, Effect.void)
+        }
+        return out
+      })
+    )
+  })
+
+/**
+ * Maps each value with an effect, `concurrency` at a time, ordering the
+ * outputs as `ordering` says. The receipt carries over to the output.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const mapEffect =
+  <A, B, E2, R2>(
+    f: (value: A, envelope: Envelope.Envelope<A>) => Effect.Effect<B, E2, R2>,
+    options: MapEffectOptions<A>
+  ) =>
+  <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<B>, E | E2, R | R2> => {
+    const run = (e: Envelope.Envelope<A>) => Effect.map(f(e.value, e), (b) => Envelope.make(e.origin, b, e.receipt))
+    switch (options.ordering) {
+      case "unordered":
+        return Stream.mapEffect(self, run, { concurrency: options.concurrency, unordered: true })
+      case "ordered":
+        return chained(self, run, { concurrency: options.concurrency, chainKey: partitionKey, waitToStart: false })
+      case "key":
+        return chained(self, run, {
+          concurrency: options.concurrency,
+          chainKey: options.key ?? recordKey,
+          waitToStart: true
+        })
+    }
+  }
+
+/**
+ * Keeps the records whose value satisfies `predicate`; the others are
+ * acknowledged at once.
+ *
+ * @since 0.1.0
+ * @category filtering
+ */
+export const filter =
+  <A>(predicate: (value: A, envelope: Envelope.Envelope<A>) => boolean) =>
+  <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<A>, E, R> =>
+    mapChunks(self, (chunk) => {
+      const kept: Array<Envelope.Envelope<A>> = []
+      const acks: Array<Effect.Effect<void>> = []
+      for (const e of chunk) {
+        if (predicate(e.value, e)) kept.push(e)
+        else acks.push(e.receipt.ack)
+      }
+      return acks.length === 0 ? Effect.succeed(kept) : Effect.as(Effect.all(acks, { discard: true }), kept)
+    })
+
+/**
+ * One output of `route`: a value for the output named `output`. `status`
+ * labels the `sluice_records_out_total` metric (`"ok"` when absent).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Output<K extends string, A> {
+  readonly output: K
+  readonly value: A
+  readonly status?: string | undefined
+}
+
+/**
+ * Builds an `Output`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const to = <const K extends string, A>(output: K, value: A, status?: string): Output<K, A> =>
+  status === undefined ? { output, value } : { output, value, status }
+
+/**
+ * Fans each record out to zero or more named outputs. The record's receipt
+ * is split: the record is done once all of its outputs are acknowledged, and
+ * at once when it has none.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const route =
+  <A, Outs extends ReadonlyArray<Output<string, unknown>>>(f: (value: A, envelope: Envelope.Envelope<A>) => Outs) =>
+  <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<Outs[number]>, E, R> =>
+    mapChunks(self, (chunk) => {
+      const out: Array<Envelope.Envelope<Outs[number]>> = []
+      const acks: Array<Effect.Effect<void>> = []
+      for (const e of chunk) {
+        const outputs = f(e.value, e)
+        if (outputs.length === 0) {
+          acks.push(e.receipt.ack)
+          continue
+        }
+        const receipts = Receipt.children(e.receipt, outputs.length)
+        for (let i = 0; i < outputs.length; i++) out.push(Envelope.make(e.origin, outputs[i]!, receipts[i]!))
+      }
+      return acks.length === 0 ? Effect.succeed(out) : Effect.as(Effect.all(acks, { discard: true }), out)
+    })
+
+type SinkInput<S> = S extends Sink.Sink<infer _A, infer In, infer _L, infer _E, infer _R> ? In : never
+type SinkError<S> = S extends Sink.Sink<infer _A, infer _In, infer _L, infer E, infer _R> ? E : never
+type SinkServices<S> = S extends Sink.Sink<infer _A, infer _In, infer _L, infer _E, infer R> ? R : never
+
+/**
+ * The outputs a record of sinks accepts: for each sink name, its name and
+ * the value type its envelopes carry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Accepted<S> = {
+  [K in keyof S & string]: Output<K, SinkInput<S[K]> extends Envelope.Envelope<infer V> ? V : never>
+}[keyof S & string]
+
+/**
+ * Runs a routed stream, sending each output to the sink of its name. Each
+ * sink runs in its own fiber behind a bounded buffer, so a slow sink slows
+ * the stream down rather than growing memory. Fails when the stream or any
+ * sink fails.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runRouted =
+  <S extends Record<string, Sink.Sink<unknown, Envelope.Envelope<never>, unknown, unknown, unknown>>>(
+    sinks: S,
+    options?: { readonly bufferSize?: number }
+  ) =>
+  <O extends Accepted<S>, E, R>(
+    self: Stream.Stream<Envelope.Envelope<O>, E, R>
+  ): Effect.Effect<void, E | SinkError<S[keyof S]>, R | SinkServices<S[keyof S]>> =>
+    Effect.gen(function* () {
+      const queues = new Map<string, Queue.Queue<Envelope.Envelope<unknown>, Cause.Done>>()
+      const writers: Array<Effect.Effect<unknown, unknown, unknown>> = []
+      for (const [name, sink] of Object.entries(sinks)) {
+        const queue = yield* Queue.bounded<Envelope.Envelope<unknown>, Cause.Done>(options?.bufferSize ?? 256)
+        queues.set(name, queue)
+        writers.push(Stream.run(Stream.fromQueue(queue), sink as Sink.Sink<unknown, Envelope.Envelope<unknown>>))
+      }
+      const dispatch = Stream.runForEachArray(self, (chunk) =>
+        Effect.gen(function* () {
+          const batches = new Map<
+            Queue.Queue<Envelope.Envelope<unknown>, Cause.Done>,
+            Array<Envelope.Envelope<unknown>>
+          >()
+          for (const e of chunk) {
+            const { output, value, status } = e.value
+            const queue = queues.get(output)
+            if (queue === undefined) return yield* Effect.die(new Error(`no sink for output "${output}"`))
+            const counted = Receipt.onAck(e.receipt, Metrics.countOut(output, status ?? "ok"))
+            const batch = batches.get(queue)
+            const routed = Envelope.make(e.origin, value, counted)
+            if (batch === undefined) batches.set(queue, [routed])
+            else batch.push(routed)
+          }
+          for (const [queue, batch] of batches) yield* Queue.offerAll(queue, batch)
+        })
+      ).pipe(Effect.ensuring(Effect.forEach(queues.values(), Queue.end, { discard: true })))
+      yield* Effect.all([dispatch, ...writers], { concurrency: "unbounded", discard: true })
+    }) as Effect.Effect<void, E | SinkError<S[keyof S]>, R | SinkServices<S[keyof S]>>

@@ -1,0 +1,284 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect, Exit, Fiber, Logger, Metric, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import * as Metrics from "../src/Metrics.ts"
+import * as Policy from "../src/Policy.ts"
+import type { PolicyError } from "../src/PolicyError.ts"
+
+class Flaky extends Schema.TaggedError<Flaky>()("Flaky", { retryable: Schema.Boolean }) {
+  get isRetryable(): boolean {
+    return this.retryable
+  }
+}
+
+// An effect that records when each attempt ran and fails the first `failures` attempts.
+const recorder = (failures: number, retryable = true) => {
+  const times: Array<number> = []
+  const effect = Effect.gen(function* () {
+    times.push(yield* Clock.currentTimeMillis)
+    if (times.length <= failures) return yield* new Flaky({ retryable })
+    return "ok"
+  })
+  return { times, effect }
+}
+
+const reasonOf = (exit: Exit.Exit<unknown, PolicyError>) => {
+  assert.isTrue(Exit.isFailure(exit))
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const fail = exit.cause.reasons.find((r) => r._tag === "Fail")
+  if (fail === undefined || fail._tag !== "Fail") throw new Error("expected a typed failure")
+  return fail.error.reason
+}
+
+const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+
+describe("Policy", () => {
+  it.effect("run - retry delays land exactly where the schedule says", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({ name: "db", retry: { base: "100 millis", maxAttempts: 4, jitter: false } })
+      const { times, effect } = recorder(3)
+      const fiber = yield* Effect.forkChild(policy.run(effect))
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* Fiber.join(fiber), "ok")
+      assert.deepStrictEqual(times, [0, 100, 300, 700])
+    })
+  )
+
+  it.effect("run - jittered delays stay within 0.8x and 1.2x of the schedule", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({ name: "db", retry: { base: "1 second", maxAttempts: 5, jitter: true } })
+      const { times, effect } = recorder(4)
+      const fiber = yield* Effect.forkChild(policy.run(effect))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(yield* Fiber.join(fiber), "ok")
+      const delays = times.slice(1).map((t, i) => t - times[i]!)
+      delays.forEach((delay, i) => {
+        const nominal = 1000 * 2 ** i
+        assert.isAtLeast(delay, nominal * 0.8)
+        assert.isAtMost(delay, nominal * 1.2)
+      })
+    })
+  )
+
+  it.effect("run - gives up after maxAttempts with Unavailable", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({ name: "db", retry: { base: "10 millis", maxAttempts: 3, jitter: false } })
+      const { times, effect } = recorder(10)
+      const fiber = yield* Effect.forkChild(Effect.exit(policy.run(effect)))
+      yield* TestClock.adjust("1 second")
+      const reason = reasonOf(yield* Fiber.join(fiber))
+      assert.strictEqual(reason._tag, "Unavailable")
+      if (reason._tag === "Unavailable") {
+        assert.strictEqual(reason.attempts, 3)
+        assert.isTrue(reason.retryable)
+      }
+      assert.strictEqual(times.length, 3)
+    })
+  )
+
+  it.effect("run - maxElapsed stops retrying before maxAttempts", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({
+        name: "db",
+        retry: { base: "100 millis", maxAttempts: 100, maxElapsed: "1 second", jitter: false }
+      })
+      const { times, effect } = recorder(1000)
+      const fiber = yield* Effect.forkChild(Effect.exit(policy.run(effect)))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(reasonOf(yield* Fiber.join(fiber))._tag, "Unavailable")
+      // 0, 100, 300, 700 then the next delay (1500) would pass the elapsed bound
+      assert.isAtMost(times.at(-1)!, 1500)
+      assert.isBelow(times.length, 100)
+    })
+  )
+
+  it.effect("run - a non-retryable error is not retried", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({ name: "db", retry: { base: "10 millis", maxAttempts: 5 } })
+      const { times, effect } = recorder(10, false)
+      const reason = reasonOf(yield* Effect.exit(policy.run(effect)))
+      assert.strictEqual(times.length, 1)
+      assert.strictEqual(reason._tag, "Unavailable")
+      if (reason._tag === "Unavailable") assert.isFalse(reason.retryable)
+    })
+  )
+
+  it.effect("run - the timeout fires at exactly its duration", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({ name: "db", timeout: "5 seconds" })
+      const fiber = yield* Effect.forkChild(Effect.exit(policy.run(Effect.never)))
+      yield* TestClock.adjust("4999 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const reason = reasonOf(yield* Fiber.join(fiber))
+      assert.strictEqual(reason._tag, "Timeout")
+    })
+  )
+
+  it.effect("run - the timeout bounds the retries too", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({
+        name: "db",
+        timeout: "250 millis",
+        retry: { base: "100 millis", maxAttempts: 10, jitter: false }
+      })
+      const { times, effect } = recorder(100)
+      const fiber = yield* Effect.forkChild(Effect.exit(policy.run(effect)))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(reasonOf(yield* Fiber.join(fiber))._tag, "Timeout")
+      assert.deepStrictEqual(times, [0, 100])
+    })
+  )
+
+  it.effect("breaker - opens after 3 consecutive failures and rejects without running the effect", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          breaker: { trip: { _tag: "consecutive", failures: 3 }, openDuration: "10 seconds" }
+        })
+        const { times, effect } = recorder(1000)
+        for (let i = 0; i < 3; i++)
+          assert.strictEqual(reasonOf(yield* Effect.exit(policy.run(effect)))._tag, "Unavailable")
+        assert.strictEqual(yield* policy.breakerState, "open")
+        const rejected = reasonOf(yield* Effect.exit(policy.run(effect)))
+        assert.strictEqual(rejected._tag, "CircuitOpen")
+        assert.strictEqual(times.length, 3)
+      })
+    )
+  )
+
+  it.effect("breaker - a probe after the cool-down closes it on success", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          breaker: { trip: { _tag: "consecutive", failures: 2 }, openDuration: "10 seconds" }
+        })
+        const { times, effect } = recorder(2)
+        yield* Effect.exit(policy.run(effect))
+        yield* Effect.exit(policy.run(effect))
+        assert.strictEqual(reasonOf(yield* Effect.exit(policy.run(effect)))._tag, "CircuitOpen")
+        yield* TestClock.adjust("9999 millis")
+        assert.strictEqual(reasonOf(yield* Effect.exit(policy.run(effect)))._tag, "CircuitOpen")
+        assert.strictEqual(times.length, 2)
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual(yield* policy.run(effect), "ok")
+        assert.strictEqual(times.length, 3)
+        assert.strictEqual(yield* policy.breakerState, "closed")
+      })
+    )
+  )
+
+  it.effect("breaker - a failed probe reopens it", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          breaker: { trip: { _tag: "consecutive", failures: 1 }, openDuration: "1 second" }
+        })
+        const { times, effect } = recorder(1000)
+        yield* Effect.exit(policy.run(effect))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(reasonOf(yield* Effect.exit(policy.run(effect)))._tag, "Unavailable")
+        assert.strictEqual(times.length, 2)
+        assert.strictEqual(yield* policy.breakerState, "open")
+        assert.strictEqual(reasonOf(yield* Effect.exit(policy.run(effect)))._tag, "CircuitOpen")
+        assert.strictEqual(times.length, 2)
+      })
+    )
+  )
+
+  it.effect("breaker - the rate policy opens at its threshold once minimumCalls are seen", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          breaker: { trip: { _tag: "rate", threshold: 0.5, minimumCalls: 4, size: 10 }, openDuration: "1 second" }
+        })
+        const ok = Effect.succeed("ok")
+        const bad = new Flaky({ retryable: true })
+        yield* policy.run(ok)
+        yield* Effect.exit(policy.run(bad))
+        yield* policy.run(ok)
+        assert.strictEqual(yield* policy.breakerState, "closed")
+        yield* Effect.exit(policy.run(bad))
+        assert.strictEqual(yield* policy.breakerState, "open")
+      })
+    )
+  )
+
+  it.effect("breaker - timeouts count as failures", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          timeout: "1 second",
+          breaker: { trip: { _tag: "consecutive", failures: 2 }, openDuration: "1 minute" }
+        })
+        for (let i = 0; i < 2; i++) {
+          const fiber = yield* Effect.forkChild(Effect.exit(policy.run(Effect.never)))
+          yield* TestClock.adjust("1 second")
+          assert.strictEqual(reasonOf(yield* Fiber.join(fiber))._tag, "Timeout")
+        }
+        assert.strictEqual(yield* policy.breakerState, "open")
+      })
+    )
+  )
+
+  it.effect("breaker - every transition is a metric and a log line", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ message }) => {
+        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      })
+      yield* Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "claims",
+          breaker: { trip: { _tag: "consecutive", failures: 1 }, openDuration: "1 second" }
+        })
+        yield* Effect.exit(policy.run(new Flaky({ retryable: true })))
+        yield* TestClock.adjust("1 second")
+        yield* policy.run(Effect.succeed(1))
+        const transitions = (from: string, to: string) =>
+          Effect.map(
+            Metric.value(Metric.withAttributes(Metrics.breakerTransitions, { policy: "claims", from, to })),
+            (s) => s.count
+          )
+        // Transitions are published to a subscriber fiber: give it a bounded number of turns.
+        for (let i = 0; i < 100 && (yield* transitions("HalfOpen", "Closed")) === 0; i++) yield* Effect.yieldNow
+        assert.strictEqual(yield* transitions("Closed", "Open"), 1)
+        assert.strictEqual(yield* transitions("Open", "HalfOpen"), 1)
+        assert.strictEqual(yield* transitions("HalfOpen", "Closed"), 1)
+        const state = yield* Metric.value(Metric.withAttributes(Metrics.breakerState, { policy: "claims" }))
+        assert.strictEqual(state.value, 0)
+      }).pipe(Effect.scoped, Effect.provide(Logger.layer([capture])))
+      assert.deepStrictEqual(
+        lines.filter((l) => l.startsWith("circuit")),
+        ["circuit Closed -> Open", "circuit Open -> HalfOpen", "circuit HalfOpen -> Closed"]
+      )
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("run - outcomes are counted by kind", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({ name: "api", retry: { base: "1 millis", maxAttempts: 2, jitter: false } })
+        yield* policy.run(Effect.succeed(1))
+        const fiber = yield* Effect.forkChild(Effect.exit(policy.run(new Flaky({ retryable: true }))))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(fiber)
+        const calls = (outcome: string) =>
+          Effect.map(
+            Metric.value(Metric.withAttributes(Metrics.policyCalls, { policy: "api", outcome })),
+            (s) => s.count
+          )
+        assert.strictEqual(yield* calls("success"), 1)
+        assert.strictEqual(yield* calls("unavailable"), 1)
+        const retries = yield* Metric.value(Metric.withAttributes(Metrics.policyRetries, { policy: "api" }))
+        assert.strictEqual(retries.count, 1)
+      })
+    )
+  )
+})

@@ -1,0 +1,318 @@
+/**
+ * The part of a Kafka client library that Sluice uses, as structural
+ * interfaces. They are shaped after kafkajs (whose `Kafka` instance satisfies
+ * them as is) but name only what Sluice calls, so tests can hand in small
+ * fakes and a change of client library stays inside the layer that builds
+ * the client.
+ *
+ * Offsets are decimal strings, as on the wire in kafkajs, because Kafka
+ * offsets are 64-bit and do not fit a JavaScript number.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Retries the client library performs on its own before an operation fails.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryConfig {
+  readonly retries?: number
+  readonly initialRetryTime?: number
+  readonly maxRetryTime?: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProducerConfig {
+  readonly idempotent?: boolean
+  readonly maxInFlightRequests?: number
+  readonly allowAutoTopicCreation?: boolean
+  readonly retry?: RetryConfig
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerConfig {
+  readonly groupId: string
+  readonly sessionTimeout?: number
+  readonly rebalanceTimeout?: number
+  readonly heartbeatInterval?: number
+  readonly maxBytesPerPartition?: number
+  readonly maxWaitTimeInMs?: number
+  readonly allowAutoTopicCreation?: boolean
+  readonly readUncommitted?: boolean
+  readonly retry?: RetryConfig
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdminConfig {
+  readonly retry?: RetryConfig
+}
+
+/**
+ * Record headers as the client library carries them: a name may repeat,
+ * hence the array form.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Headers {
+  [name: string]: Buffer | string | Array<Buffer | string> | undefined
+}
+
+/**
+ * A record to produce.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Message {
+  key?: Buffer | string | null
+  value: Buffer | string | null
+  partition?: number
+  headers?: Headers
+  /** Epoch milliseconds as a decimal string. */
+  timestamp?: string
+}
+
+/**
+ * Records for one topic, as sent in a batch.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicMessages {
+  topic: string
+  messages: Array<Message>
+}
+
+/**
+ * The broker's answer for one partition of a produce request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecordMetadata {
+  readonly topicName: string
+  readonly partition: number
+  readonly errorCode: number
+  readonly baseOffset?: string
+  readonly offset?: string
+  readonly logAppendTime?: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Producer {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  send(record: {
+    topic: string
+    messages: Array<Message>
+    acks?: number
+    timeout?: number
+  }): Promise<ReadonlyArray<RecordMetadata>>
+  sendBatch(batch: {
+    topicMessages?: Array<TopicMessages>
+    acks?: number
+    timeout?: number
+  }): Promise<ReadonlyArray<RecordMetadata>>
+}
+
+/**
+ * A record as consumed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumedMessage {
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  /** Epoch milliseconds as a decimal string. */
+  readonly timestamp: string
+  readonly offset: string
+  readonly headers?: Headers
+}
+
+/**
+ * A fetched batch of records of one partition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Batch {
+  readonly topic: string
+  readonly partition: number
+  readonly highWatermark: string
+  readonly messages: ReadonlyArray<ConsumedMessage>
+}
+
+/**
+ * What the consumer hands to the batch handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EachBatchPayload {
+  readonly batch: Batch
+  resolveOffset(offset: string): void
+  heartbeat(): Promise<void>
+  /** Pauses the batch's partition; the returned function resumes it. */
+  pause(): () => void
+  isRunning(): boolean
+  isStale(): boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerRunConfig {
+  autoCommit?: boolean
+  eachBatchAutoResolve?: boolean
+  partitionsConsumedConcurrently?: number
+  eachBatch?: (payload: EachBatchPayload) => Promise<void>
+}
+
+/**
+ * An offset to commit: the next offset to read, not the last one read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicPartitionOffset {
+  topic: string
+  partition: number
+  offset: string
+}
+
+/**
+ * Topic partitions to pause or resume; all partitions when `partitions` is
+ * left out.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicPartitions {
+  topic: string
+  partitions?: Array<number>
+}
+
+/**
+ * A consumer-group event. `payload` depends on the event; the consumer
+ * source reads the fields it needs from it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerEvent {
+  readonly type: string
+  readonly payload: unknown
+}
+
+/**
+ * The consumer-group events Sluice listens to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConsumerEventName = "consumer.group_join" | "consumer.rebalancing" | "consumer.crash" | "consumer.stop"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Consumer {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  subscribe(subscription: { topics: Array<string>; fromBeginning?: boolean }): Promise<void>
+  run(config?: ConsumerRunConfig): Promise<void>
+  stop(): Promise<void>
+  commitOffsets(offsets: Array<TopicPartitionOffset>): Promise<void>
+  pause(topics: Array<TopicPartitions>): void
+  resume(topics: Array<TopicPartitions>): void
+  /** Returns a function that removes the listener. */
+  on(eventName: ConsumerEventName, listener: (event: ConsumerEvent) => void): () => void
+}
+
+/**
+ * A topic to create.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicConfig {
+  topic: string
+  numPartitions?: number
+  replicationFactor?: number
+  configEntries?: Array<{ name: string; value: string }>
+}
+
+/**
+ * What the cluster reports about a topic.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TopicMetadata {
+  readonly name: string
+  readonly partitions: ReadonlyArray<{
+    readonly partitionId: number
+    readonly leader: number
+    readonly replicas: ReadonlyArray<number>
+  }>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Admin {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  listTopics(): Promise<ReadonlyArray<string>>
+  /** Resolves to `false` when every topic already existed. */
+  createTopics(options: {
+    topics: Array<TopicConfig>
+    waitForLeaders?: boolean
+    timeout?: number
+    validateOnly?: boolean
+  }): Promise<boolean>
+  fetchTopicMetadata(options?: { topics: Array<string> }): Promise<{ readonly topics: ReadonlyArray<TopicMetadata> }>
+  /** Low and high watermarks per partition. */
+  fetchTopicOffsets(
+    topic: string
+  ): Promise<
+    ReadonlyArray<{ readonly partition: number; readonly offset: string; readonly high: string; readonly low: string }>
+  >
+  /** The offsets a consumer group has committed. */
+  fetchOffsets(options: { groupId: string; topics?: Array<string> }): Promise<
+    ReadonlyArray<{
+      readonly topic: string
+      readonly partitions: ReadonlyArray<{ readonly partition: number; readonly offset: string }>
+    }>
+  >
+}
+
+/**
+ * A client: the factory for producers, consumers and admin clients.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Kafka {
+  producer(config?: ProducerConfig): Producer
+  consumer(config: ConsumerConfig): Consumer
+  admin(config?: AdminConfig): Admin
+}
