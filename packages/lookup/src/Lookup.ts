@@ -34,7 +34,7 @@ import type { PolicyError } from "@sluice/core"
 import type { Array as Arr } from "effect"
 import { Clock, Duration, Effect, Exit, Metric, Option, Request, RequestResolver } from "effect"
 import * as LookupCache from "./LookupCache.ts"
-import { fromPolicyError, type LookupError } from "./LookupError.ts"
+import { CircuitOpen, fromPolicyError, LookupError } from "./LookupError.ts"
 import * as Metrics from "./LookupMetrics.ts"
 
 /**
@@ -183,18 +183,42 @@ export const make = <K, V>(options: Options<K, V>): Lookup<K, V> => {
 
 /**
  * Guards every batch query of `lookup` with `policy`: one policy run per
- * batch, whatever its size. Policy failures become `LookupError`s.
+ * batch, whatever its size. Policy failures become `LookupError`s. While the
+ * policy's breaker has said it is open, further keys are rejected at once,
+ * without waiting for a batch to form.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lookup<K, V> =>
-  make({
+export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lookup<K, V> => {
+  // The breaker's own answer, remembered until the instant it gave: a rejection then costs a clock read.
+  let openUntil = 0
+  const fetch: Fetch<K, V> = (keys) =>
+    Effect.mapError(policy.run(lookup.fetch(keys)), (error) => fromPolicyError(lookup.name, error)).pipe(
+      Effect.tapError((error) =>
+        error.reason._tag === "CircuitOpen"
+          ? Effect.map(Clock.currentTimeMillis, (now) => {
+              openUntil = now + (error.reason as CircuitOpen).retryAfterMillis
+            })
+          : Effect.void
+      )
+    )
+  const batched = make({
     name: lookup.name,
-    fetch: (keys) => Effect.mapError(policy.run(lookup.fetch(keys)), (error) => fromPolicyError(lookup.name, error)),
+    fetch,
     maxBatchSize: lookup.batching.maxBatchSize,
     batchWindow: lookup.batching.batchWindow
   })
+  const load = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      now < openUntil
+        ? Effect.fail(
+            new LookupError({ reason: new CircuitOpen({ lookup: lookup.name, retryAfterMillis: openUntil - now }) })
+          )
+        : batched.load(key)
+    )
+  return build(lookup.name, load, fetch, lookup.batching)
+}
 
 /**
  * Puts an existing cache in front of `lookup`. Hits never reach the lookup

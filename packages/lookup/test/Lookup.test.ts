@@ -140,6 +140,27 @@ describe("Lookup", () => {
     })
   )
 
+  it.effect("withPolicy - after an open-circuit answer, rejects at once until its retryAfter has passed", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy(
+        new PolicyError.PolicyError({
+          reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
+        })
+      )
+      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open-fast", fetch: store.fetch }), policy)
+      yield* Effect.flip(lookup.get(2))
+      assert.strictEqual(runs(), 1)
+      yield* TestClock.adjust("999 millis")
+      const error = yield* Effect.flip(lookup.get(4))
+      assert.isTrue(error.reason._tag === "CircuitOpen" && error.reason.retryAfterMillis === 1)
+      assert.strictEqual(runs(), 1)
+      yield* TestClock.adjust("1 millis")
+      yield* Effect.flip(lookup.get(4))
+      assert.strictEqual(runs(), 2)
+    })
+  )
+
   it.effect("withPolicy - keeps the lookup's own error when the policy gives up on it", () =>
     Effect.gen(function* () {
       const original = unavailable(false)
