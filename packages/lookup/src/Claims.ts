@@ -16,7 +16,8 @@ import * as PgLookup from "./PgLookup.ts"
 /**
  * One row of `claims`. `claim_amount` is `DECIMAL(10,2)` and is read as text,
  * so it decodes to an exact `BigDecimal`, never a float. `created_date` is a
- * `TIMESTAMP` without zone, read as UTC.
+ * `TIMESTAMP` without zone, read as UTC epoch milliseconds (cheaper to decode
+ * than ISO text).
  *
  * @since 0.1.0
  * @category schemas
@@ -26,7 +27,7 @@ export const Claim = Schema.Struct({
   member_id: Schema.String,
   claim_amount: Schema.BigDecimalFromString,
   claim_status: Schema.NullOr(Schema.String),
-  created_date: Schema.NullOr(Schema.DateTimeUtcFromString)
+  created_date: Schema.NullOr(Schema.DateTimeUtcFromMillis)
 })
 
 /**
@@ -170,7 +171,7 @@ export const seed = (
 
 /**
  * Where the claims lookup reads from: the decimal goes out as text and the
- * timestamp as ISO-8601 UTC text, both decoded exactly by `Claim`.
+ * timestamp as UTC epoch milliseconds, both decoded exactly by `Claim`.
  *
  * @since 0.1.0
  * @category sources
@@ -179,7 +180,7 @@ export const source: PgLookup.Source<string> = {
   query: (sql, keys) =>
     sql.unsafe(
       `SELECT claim_id, member_id, claim_amount::text AS claim_amount, claim_status,
-              to_char(created_date, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_date
+              floor(extract(epoch FROM created_date) * 1000)::float8 AS created_date
          FROM claims WHERE claim_id = ANY($1::varchar[])`,
       [keys as unknown as Array<string>],
       { prepare: true }

@@ -68,10 +68,8 @@ export type Fetch<K, V> = (keys: Arr.NonEmptyReadonlyArray<K>) => Effect.Effect<
  */
 export interface Lookup<K, V> {
   readonly name: string
-  /** Looks one key up; concurrent calls are batched. Records request metrics. */
+  /** Looks one key up; concurrent calls are batched. */
   readonly get: (key: K) => Effect.Effect<Option.Option<V>, LookupError>
-  /** The same as `get` without the request metrics, for combinators that wrap this lookup. */
-  readonly load: (key: K) => Effect.Effect<Option.Option<V>, LookupError>
   /** One query for a set of distinct keys, used to build batches. */
   readonly fetch: Fetch<K, V>
   readonly batching: Batching
@@ -105,38 +103,15 @@ interface KeyRequest<K, V> extends Request.Request<Option.Option<V>, LookupError
   readonly key: K
 }
 
-const outcome = <V>(exit: Exit.Exit<Option.Option<V>, LookupError>): string =>
-  Exit.isFailure(exit) ? "error" : Option.isSome(exit.value) ? "found" : "not_found"
-
-const nanosToMillis = (nanos: bigint): number => Number(nanos) / 1_000_000
-
-const build = <K, V>(
-  name: string,
-  load: (key: K) => Effect.Effect<Option.Option<V>, LookupError>,
-  fetch: Fetch<K, V>,
-  batching: Batching
-): Lookup<K, V> => {
+// Request metrics are recorded once per batch (one update per outcome), not per
+// key: with thousands of keys per second, per-key clock reads and metric
+// updates would cost as much as the query itself.
+const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching) => {
+  const sizes = Metric.withAttributes(Metrics.batchSize, { lookup: name })
+  const latency = Metric.withAttributes(Metrics.latencyMs, { lookup: name })
   const found = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "found" })
   const notFound = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "not_found" })
   const failed = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "error" })
-  const latency = Metric.withAttributes(Metrics.latencyMs, { lookup: name })
-  const get = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
-    Effect.flatMap(Clock.currentTimeNanos, (start) =>
-      Effect.onExit(load(key), (exit) =>
-        Effect.flatMap(Clock.currentTimeNanos, (end) => {
-          const kind = outcome(exit)
-          return Effect.andThen(
-            Metric.update(latency, nanosToMillis(end - start)),
-            Metric.update(kind === "found" ? found : kind === "not_found" ? notFound : failed, 1)
-          )
-        })
-      )
-    )
-  return { name, get, load, fetch, batching }
-}
-
-const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching) => {
-  const sizes = Metric.withAttributes(Metrics.batchSize, { lookup: name })
   const base = RequestResolver.make<KeyRequest<K, V>>((entries) => {
     // Entries for the same key share one slot of the query and one answer.
     const byKey = new Map<K, Array<Request.Entry<KeyRequest<K, V>>>>()
@@ -146,14 +121,34 @@ const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching)
       else waiting.push(entry)
     }
     const keys = Array.from(byKey.keys()) as unknown as Arr.NonEmptyReadonlyArray<K>
-    return Effect.andThen(
-      Metric.update(sizes, keys.length),
-      Effect.map(fetch(keys), (rows) => {
-        for (const [key, waiting] of byKey) {
-          const answer = Exit.succeed(rows.has(key) ? Option.some(rows.get(key) as V) : Option.none<V>())
-          for (const entry of waiting) entry.completeUnsafe(answer)
-        }
-      })
+    return Effect.flatMap(Clock.currentTimeNanos, (start) =>
+      fetch(keys).pipe(
+        Effect.map((rows) => {
+          let hits = 0
+          for (const [key, waiting] of byKey) {
+            const present = rows.has(key)
+            const answer = Exit.succeed(present ? Option.some(rows.get(key) as V) : Option.none<V>())
+            if (present) hits += waiting.length
+            for (const entry of waiting) entry.completeUnsafe(answer)
+          }
+          return hits
+        }),
+        Effect.onExit((exit) =>
+          Effect.flatMap(Clock.currentTimeNanos, (end) =>
+            Effect.all(
+              [
+                Metric.update(sizes, keys.length),
+                Metric.update(latency, Number(end - start) / 1_000_000),
+                ...(Exit.isSuccess(exit)
+                  ? [Metric.update(found, exit.value), Metric.update(notFound, entries.length - exit.value)]
+                  : [Metric.update(failed, entries.length)])
+              ],
+              { discard: true }
+            )
+          )
+        ),
+        Effect.asVoid
+      )
     )
   })
   const delayed = Duration.isZero(batching.batchWindow) ? base : RequestResolver.setDelay(base, batching.batchWindow)
@@ -177,8 +172,8 @@ export const make = <K, V>(options: Options<K, V>): Lookup<K, V> => {
   }
   const resolver = resolverFor(options.name, options.fetch, batching)
   const makeRequest = Request.of<KeyRequest<K, V>>()
-  const load = (key: K) => Effect.request(makeRequest({ key }), resolver)
-  return build(options.name, load, options.fetch, batching)
+  const get = (key: K) => Effect.request(makeRequest({ key }), resolver)
+  return { name: options.name, get, fetch: options.fetch, batching }
 }
 
 /**
@@ -209,15 +204,15 @@ export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lo
     maxBatchSize: lookup.batching.maxBatchSize,
     batchWindow: lookup.batching.batchWindow
   })
-  const load = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
+  const get = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       now < openUntil
         ? Effect.fail(
             new LookupError({ reason: new CircuitOpen({ lookup: lookup.name, retryAfterMillis: openUntil - now }) })
           )
-        : batched.load(key)
+        : batched.get(key)
     )
-  return build(lookup.name, load, fetch, lookup.batching)
+  return { name: lookup.name, get, fetch, batching: lookup.batching }
 }
 
 /**
@@ -228,9 +223,13 @@ export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lo
  * @category combinators
  */
 export const withCache = <K, V>(lookup: Lookup<K, V>, cache: LookupCache.LookupCache<K, V>): Lookup<K, V> => {
-  const load = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
+  const found = Metric.withAttributes(Metrics.requests, { lookup: lookup.name, outcome: "found" })
+  const notFound = Metric.withAttributes(Metrics.requests, { lookup: lookup.name, outcome: "not_found" })
+  const get = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
     Effect.flatMap(cache.getIfPresent(key), (hit) =>
-      Option.isSome(hit) ? Effect.succeed(hit.value) : Effect.tap(lookup.load(key), (value) => cache.put(key, value))
+      Option.isSome(hit)
+        ? Effect.as(Metric.update(Option.isSome(hit.value) ? found : notFound, 1), hit.value)
+        : Effect.tap(lookup.get(key), (value) => cache.put(key, value))
     )
   const fetch: Fetch<K, V> = (keys) =>
     Effect.gen(function* () {
@@ -250,7 +249,7 @@ export const withCache = <K, V>(lookup: Lookup<K, V>, cache: LookupCache.LookupC
       }
       return result
     })
-  return build(lookup.name, load, fetch, lookup.batching)
+  return { name: lookup.name, get, fetch, batching: lookup.batching }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { BigDecimal, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { BigDecimal, ConfigProvider, DateTime, Effect, Layer, Option, Redacted } from "effect"
 import * as Claims from "../src/Claims.ts"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
@@ -36,7 +36,10 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
         BigDecimal.format(BigDecimal.fromStringUnsafe(expected.claim_amount))
       )
       assert.strictEqual(claim.claim_status, expected.claim_status)
-      assert.isTrue(claim.created_date !== null)
+      assert.strictEqual(
+        claim.created_date === null ? null : DateTime.formatIso(claim.created_date),
+        expected.created_date
+      )
     })
   )
 
