@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PolicyError } from "@sluice/core"
 import type { Array as Arr } from "effect"
-import { Effect, Exit, Metric, Option } from "effect"
+import { Effect, Exit, Fiber, Metric, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lookup from "../src/Lookup.ts"
 import { LookupError, Unavailable } from "../src/LookupError.ts"
@@ -103,6 +103,23 @@ describe("Lookup", () => {
       const sizes = yield* Metric.value(Metric.withAttributes(LookupMetrics.batchSize, { lookup: "unit-metrics" }))
       assert.strictEqual(sizes.count, 2)
       assert.strictEqual(sizes.sum, 3)
+    })
+  )
+
+  it.effect("make - the first get waits batchWindow for others to join its batch", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-window", fetch: store.fetch, batchWindow: "10 millis" })
+      const first = yield* Effect.forkChild(lookup.get(2))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("6 millis")
+      const second = yield* Effect.forkChild(lookup.get(4))
+      yield* Effect.yieldNow
+      assert.strictEqual(store.fetches.length, 0)
+      yield* TestClock.adjust("4 millis")
+      assert.deepStrictEqual(yield* Fiber.join(first), Option.some("v2"))
+      assert.deepStrictEqual(yield* Fiber.join(second), Option.some("v4"))
+      assert.deepStrictEqual(store.fetches, [[2, 4]])
     })
   )
 
