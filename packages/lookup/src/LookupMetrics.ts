@@ -74,12 +74,12 @@ export const batchSize = Metric.histogram("sluice_lookup_batch_size", {
 })
 
 /**
- * Time from asking for a key to getting its answer, in milliseconds (histogram `sluice_lookup_latency_ms`).
+ * Time one batch query took, from sending it to having every answer, in milliseconds (histogram `sluice_lookup_latency_ms`).
  *
  * @since 0.1.0
  * @category metrics
  */
 export const latencyMs = Metric.histogram("sluice_lookup_latency_ms", {
-  description: "Time from asking for a key to getting its answer, in milliseconds",
+  description: "Time one batch query took, from sending it to having every answer, in milliseconds",
   boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000]
 })

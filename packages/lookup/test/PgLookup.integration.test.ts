@@ -199,6 +199,15 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
     })
   )
 
+  it.effect("makeClient - ends the pool when its scope closes", () =>
+    Effect.gen(function* () {
+      const db = yield* TestDatabase
+      const sql = yield* Effect.scoped(Effect.map(PgLookup.makeClient({ url: db.url(), poolSize: 2 }), (c) => c.sql))
+      const exit = yield* Effect.exit(Effect.tryPromise(() => sql.unsafe("SELECT 1")))
+      assert.isTrue(exit._tag === "Failure")
+    })
+  )
+
   it.effect("layerConfig - reads DATABASE_URL as a redacted secret", () =>
     Effect.gen(function* () {
       const db = yield* TestDatabase
