@@ -1,0 +1,306 @@
+/**
+ * Lookups over PostgreSQL with postgres.js. `PgClient` owns the connection
+ * pool (scoped: opened and probed on acquire, ended within a bound on
+ * release); `make` turns a table, key column and column list (or a query
+ * function of your own) into a batching `Lookup`: one prepared
+ * `SELECT ... WHERE key = ANY($1)` per batch, rows decoded with a `Schema`.
+ *
+ * Failures are classified once: connection refused, reset or ended and connect
+ * timeouts are `Unavailable` and retryable; a server statement timeout
+ * (SQLSTATE 57014) is `Timeout`; anything else is `Unavailable` and not
+ * retryable.
+ *
+ * @since 0.1.0
+ */
+import type { Array as Arr, Scope } from "effect"
+import { Config, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import postgres from "postgres"
+import { classify } from "./internal/classify.ts"
+import * as Lookup from "./Lookup.ts"
+import { LookupError, Unavailable } from "./LookupError.ts"
+
+/**
+ * Pool settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions {
+  readonly url: Redacted.Redacted<string>
+  /** Most open connections (default 10). */
+  readonly poolSize?: number | undefined
+  /** Server-side `statement_timeout` for every statement (default 5 seconds). */
+  readonly statementTimeout?: Duration.Input | undefined
+  /** How long opening a connection may take (default 5 seconds). */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** Name reported in `pg_stat_activity`. */
+  readonly applicationName?: string | undefined
+}
+
+/**
+ * The postgres.js pool, as a service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class PgClient extends Context.Service<
+  PgClient,
+  {
+    readonly sql: postgres.Sql
+    readonly options: {
+      readonly poolSize: number
+      readonly statementTimeout: Duration.Duration
+      readonly connectTimeout: Duration.Duration
+    }
+  }
+>()("@sluice/lookup/PgClient") {}
+
+const toSeconds = (d: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toSeconds(d)))
+
+/**
+ * Opens a pool and checks it with `SELECT 1`; the pool is ended when the scope
+ * closes. The URL is only ever unwrapped to hand it to the driver.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeClient = (options: ClientOptions): Effect.Effect<PgClient["Service"], LookupError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const poolSize = options.poolSize ?? 10
+    const statementTimeout = Duration.fromInputUnsafe(options.statementTimeout ?? "5 seconds")
+    const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? "5 seconds")
+    const sql = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        postgres(Redacted.value(options.url), {
+          max: poolSize,
+          // postgres.js takes whole seconds here; the probe below enforces the exact bound.
+          connect_timeout: toSeconds(connectTimeout),
+          idle_timeout: 30,
+          prepare: true,
+          onnotice: () => {},
+          connection: {
+            statement_timeout: Math.round(Duration.toMillis(statementTimeout)),
+            application_name: options.applicationName ?? "sluice-lookup"
+          }
+        })
+      ),
+      (sql) =>
+        Effect.ignore(
+          Effect.timeout(
+            Effect.promise(() => sql.end({ timeout: 2 })),
+            "5 seconds"
+          )
+        )
+    )
+    yield* Effect.tryPromise({
+      try: () => sql.unsafe("SELECT 1"),
+      catch: (error) => classify("PgClient", error)
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: connectTimeout,
+        orElse: () =>
+          Effect.fail(
+            new LookupError({
+              reason: new Unavailable({
+                lookup: "PgClient",
+                retryable: true,
+                detail: `no connection within ${Duration.format(connectTimeout)}`,
+                cause: undefined
+              })
+            })
+          )
+      })
+    )
+    return PgClient.of({ sql, options: { poolSize, statementTimeout, connectTimeout } })
+  })
+
+/**
+ * A layer with a pool built from `options`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: ClientOptions): Layer.Layer<PgClient, LookupError> =>
+  Layer.effect(PgClient, makeClient(options))
+
+/**
+ * Reads pool settings from configuration: `DATABASE_URL` (redacted),
+ * `PG_POOL_SIZE`, `PG_STATEMENT_TIMEOUT` and `PG_CONNECT_TIMEOUT`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const clientConfig: Config.Config<ClientOptions> = Config.all({
+  url: Config.Redacted("DATABASE_URL"),
+  poolSize: Config.Int("PG_POOL_SIZE").pipe(Config.withDefault(10)),
+  statementTimeout: Config.Duration("PG_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+  connectTimeout: Config.Duration("PG_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
+})
+
+/**
+ * A layer whose settings come from configuration (see `clientConfig`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<ClientOptions> = clientConfig
+): Layer.Layer<PgClient, LookupError | Config.ConfigError> =>
+  Layer.effect(
+    PgClient,
+    Effect.flatMap(config, (options) => makeClient(options))
+  )
+
+/**
+ * A column to select; `cast` is applied in SQL and the result keeps the
+ * column's name (`claim_amount::text AS claim_amount`), which is how exact
+ * decimals reach JavaScript as strings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Column = string | { readonly name: string; readonly cast: string }
+
+/**
+ * What to query: a table description, or a function that runs one query for
+ * a batch of keys with the pool it is given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Source<K> =
+  | {
+      readonly table: string
+      readonly keyColumn: string
+      readonly columns: ReadonlyArray<Column>
+      /** SQL type of the key array parameter (default `text`). */
+      readonly keyType?: string | undefined
+    }
+  | {
+      readonly query: (
+        sql: postgres.Sql,
+        keys: Arr.NonEmptyReadonlyArray<K>
+      ) => PromiseLike<ReadonlyArray<unknown>> & { readonly cancel?: () => unknown }
+    }
+
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Options<K, V> = {
+  readonly name: string
+  readonly source: Source<K>
+  /** Decodes one row. */
+  readonly schema: Schema.Decoder<V>
+  /** Reads the key back from a decoded row, to match rows to requests. */
+  readonly key: (value: V) => K
+  readonly maxBatchSize?: number | undefined
+  readonly batchWindow?: Duration.Input | undefined
+}
+
+const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`
+
+// Casts are written by the developer, not taken from input; still, only type names are accepted.
+const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_ ]*(\(\d+(,\s*\d+)?\))?(\[\])?$/
+
+const checkType = (type: string): string => {
+  if (!TYPE_NAME.test(type)) throw new TypeError(`PgLookup: not a type name: ${type}`)
+  return type
+}
+
+/**
+ * The statement `make` prepares for a table source.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const selectStatement = (source: {
+  readonly table: string
+  readonly keyColumn: string
+  readonly columns: ReadonlyArray<Column>
+  readonly keyType?: string | undefined
+}): string => {
+  const columns = source.columns
+    .map((c) =>
+      typeof c === "string" ? quoteIdent(c) : `${quoteIdent(c.name)}::${checkType(c.cast)} AS ${quoteIdent(c.name)}`
+    )
+    .join(", ")
+  const table = source.table
+    .split(".")
+    .map((part) => quoteIdent(part))
+    .join(".")
+  return `SELECT ${columns} FROM ${table} WHERE ${quoteIdent(source.keyColumn)} = ANY($1::${checkType(source.keyType ?? "text")}[])`
+}
+
+/**
+ * Builds a batching lookup over the pool in `PgClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <K, V>(options: Options<K, V>): Effect.Effect<Lookup.Lookup<K, V>, never, PgClient> =>
+  Effect.map(PgClient, ({ sql }) => Lookup.make({ ...options, fetch: makeFetch(sql, options) }))
+
+/**
+ * The batch query of `make`, without batching: one statement for the given
+ * keys, rows decoded and keyed. Useful to build other lookups on.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeFetch = <K, V>(sql: postgres.Sql, options: Options<K, V>): Lookup.Fetch<K, V> => {
+  const source = options.source
+  const run =
+    "query" in source
+      ? (keys: Arr.NonEmptyReadonlyArray<K>) => source.query(sql, keys)
+      : (() => {
+          const text = selectStatement(source)
+          return (keys: Arr.NonEmptyReadonlyArray<K>) =>
+            sql.unsafe(text, [keys as unknown as Array<string>], { prepare: true })
+        })()
+  const decodeRows = Schema.decodeUnknownEffect(Schema.Array(options.schema))
+  const name = options.name
+  return (keys) =>
+    Effect.tryPromise({
+      try: (signal) => {
+        const pending = run(keys)
+        // Interrupting the fiber (a policy timeout) cancels the statement on the server too.
+        signal.addEventListener(
+          "abort",
+          () => {
+            try {
+              const cancelled = pending.cancel?.()
+              if (cancelled instanceof Promise) cancelled.catch(() => {})
+            } catch {
+              // the query already finished
+            }
+          },
+          { once: true }
+        )
+        return Promise.resolve(pending)
+      },
+      catch: (error) => classify(name, error)
+    }).pipe(
+      Effect.flatMap((rows) =>
+        Effect.mapError(
+          decodeRows(rows),
+          (error) =>
+            new LookupError({
+              reason: new Unavailable({
+                lookup: name,
+                retryable: false,
+                detail: `a row did not match the schema: ${error.message}`,
+                cause: error
+              })
+            })
+        )
+      ),
+      Effect.map((values) => {
+        const byKey = new Map<K, V>()
+        for (const value of values) byKey.set(options.key(value), value)
+        return byKey as ReadonlyMap<K, V>
+      })
+    )
+}

@@ -1,0 +1,29 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as Claims from "./Claims.ts"
+/**
+ * @since 0.1.0
+ */
+export * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
+export * as Lookup from "./Lookup.ts"
+/**
+ * @since 0.1.0
+ */
+export * as LookupCache from "./LookupCache.ts"
+/**
+ * @since 0.1.0
+ */
+export * as LookupError from "./LookupError.ts"
+/**
+ * @since 0.1.0
+ */
+export * as LookupMetrics from "./LookupMetrics.ts"
+/**
+ * @since 0.1.0
+ */
+export * as PgLookup from "./PgLookup.ts"

@@ -1,0 +1,276 @@
+import { assert, describe, it } from "@effect/vitest"
+import { PolicyError } from "@sluice/core"
+import type { Array as Arr } from "effect"
+import { Effect, Exit, Fiber, Metric, Option } from "effect"
+import { TestClock } from "effect/testing"
+import * as Lookup from "../src/Lookup.ts"
+import { LookupError, Unavailable } from "../src/LookupError.ts"
+import * as LookupMetrics from "../src/LookupMetrics.ts"
+
+/** A store of even numbers; records every fetch it receives. */
+const fakeStore = (options: { readonly fail?: () => LookupError | undefined } = {}) => {
+  const fetches: Array<ReadonlyArray<number>> = []
+  const fetch: Lookup.Fetch<number, string> = (keys: Arr.NonEmptyReadonlyArray<number>) =>
+    Effect.suspend(() => {
+      fetches.push(keys)
+      const failure = options.fail?.()
+      if (failure !== undefined) return Effect.fail(failure)
+      return Effect.succeed(new Map(keys.filter((k) => k % 2 === 0).map((k) => [k, `v${k}`] as const)))
+    })
+  return { fetches, fetch }
+}
+
+const unavailable = (retryable: boolean) =>
+  new LookupError({ reason: new Unavailable({ lookup: "test", retryable, detail: "down", cause: undefined }) })
+
+/** A policy double that counts runs and can reject like an open breaker. */
+const countingPolicy = (reject?: PolicyError.PolicyError) => {
+  let runs = 0
+  const policy: Lookup.LookupPolicy = {
+    run: (effect) =>
+      Effect.suspend(() => {
+        runs++
+        return reject === undefined
+          ? Effect.mapError(
+              effect,
+              (cause) =>
+                new PolicyError.PolicyError({
+                  reason: new PolicyError.Unavailable({ operation: "test", attempts: 1, retryable: false, cause })
+                })
+            )
+          : Effect.fail(reject)
+      })
+  }
+  return { policy, runs: () => runs }
+}
+
+describe("Lookup", () => {
+  it.effect("make - concurrent gets for distinct keys become one fetch per maxBatchSize keys", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-batch", fetch: store.fetch, maxBatchSize: 100 })
+      const keys = Array.from({ length: 250 }, (_, i) => i)
+      const results = yield* Effect.forEach(keys, lookup.get, { concurrency: "unbounded" })
+      assert.strictEqual(store.fetches.length, 3)
+      assert.isTrue(store.fetches.every((batch) => batch.length <= 100))
+      assert.strictEqual(store.fetches.flat().length, 250)
+      assert.deepStrictEqual(results[4], Option.some("v4"))
+      assert.isTrue(Option.isNone(results[5]!))
+    })
+  )
+
+  it.effect("make - concurrent gets for the same key share one slot of one fetch", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-dedup", fetch: store.fetch })
+      const results = yield* Effect.forEach(
+        Array.from({ length: 20 }, () => 8),
+        lookup.get,
+        {
+          concurrency: "unbounded"
+        }
+      )
+      assert.deepStrictEqual(store.fetches, [[8]])
+      assert.isTrue(results.every((r) => Option.getOrUndefined(r) === "v8"))
+    })
+  )
+
+  it.effect("make - a failed fetch fails every get of the batch with the same error", () =>
+    Effect.gen(function* () {
+      const error = unavailable(true)
+      const store = fakeStore({ fail: () => error })
+      const lookup = Lookup.make({ name: "unit-fail", fetch: store.fetch })
+      const exits = yield* Effect.forEach([1, 2, 3], (k) => Effect.exit(lookup.get(k)), { concurrency: "unbounded" })
+      assert.strictEqual(store.fetches.length, 1)
+      for (const exit of exits) assert.deepStrictEqual(exit, Exit.fail(error))
+    })
+  )
+
+  it.effect("make - records request outcomes and batch sizes", () =>
+    Effect.gen(function* () {
+      const store = fakeStore({ fail: () => (store.fetches.length > 1 ? unavailable(true) : undefined) })
+      const lookup = Lookup.make({ name: "unit-metrics", fetch: store.fetch })
+      yield* Effect.forEach([2, 3], lookup.get, { concurrency: "unbounded" })
+      yield* Effect.exit(lookup.get(4))
+      const count = (outcome: string) =>
+        Effect.map(
+          Metric.value(Metric.withAttributes(LookupMetrics.requests, { lookup: "unit-metrics", outcome })),
+          (s) => Number(s.count)
+        )
+      assert.strictEqual(yield* count("found"), 1)
+      assert.strictEqual(yield* count("not_found"), 1)
+      assert.strictEqual(yield* count("error"), 1)
+      const sizes = yield* Metric.value(Metric.withAttributes(LookupMetrics.batchSize, { lookup: "unit-metrics" }))
+      assert.strictEqual(sizes.count, 2)
+      assert.strictEqual(sizes.sum, 3)
+    })
+  )
+
+  it.effect("make - the first get waits batchWindow for others to join its batch", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-window", fetch: store.fetch, batchWindow: "10 millis" })
+      const first = yield* Effect.forkChild(lookup.get(2))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("6 millis")
+      const second = yield* Effect.forkChild(lookup.get(4))
+      yield* Effect.yieldNow
+      assert.strictEqual(store.fetches.length, 0)
+      yield* TestClock.adjust("4 millis")
+      assert.deepStrictEqual(yield* Fiber.join(first), Option.some("v2"))
+      assert.deepStrictEqual(yield* Fiber.join(second), Option.some("v4"))
+      assert.deepStrictEqual(store.fetches, [[2, 4]])
+    })
+  )
+
+  it.effect("withPolicy - runs the policy once per batch, not once per key", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy()
+      const lookup = Lookup.withPolicy(
+        Lookup.make({ name: "unit-policy", fetch: store.fetch, maxBatchSize: 50 }),
+        policy
+      )
+      yield* Effect.forEach(
+        Array.from({ length: 100 }, (_, i) => i),
+        lookup.get,
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(store.fetches.length, 2)
+      assert.strictEqual(runs(), 2)
+    })
+  )
+
+  it.effect("withPolicy - an open circuit becomes LookupError CircuitOpen without fetching", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy } = countingPolicy(
+        new PolicyError.PolicyError({
+          reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
+        })
+      )
+      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open", fetch: store.fetch }), policy)
+      const error = yield* Effect.flip(lookup.get(2))
+      assert.strictEqual(error.reason._tag, "CircuitOpen")
+      assert.isTrue(error.isRetryable)
+      assert.strictEqual(store.fetches.length, 0)
+    })
+  )
+
+  it.effect("withPolicy - after an open-circuit answer, rejects at once until its retryAfter has passed", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy(
+        new PolicyError.PolicyError({
+          reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
+        })
+      )
+      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open-fast", fetch: store.fetch }), policy)
+      yield* Effect.flip(lookup.get(2))
+      assert.strictEqual(runs(), 1)
+      yield* TestClock.adjust("999 millis")
+      const error = yield* Effect.flip(lookup.get(4))
+      assert.isTrue(error.reason._tag === "CircuitOpen" && error.reason.retryAfterMillis === 1)
+      assert.strictEqual(runs(), 1)
+      yield* TestClock.adjust("1 millis")
+      yield* Effect.flip(lookup.get(4))
+      assert.strictEqual(runs(), 2)
+    })
+  )
+
+  it.effect("withPolicy - keeps the lookup's own error when the policy gives up on it", () =>
+    Effect.gen(function* () {
+      const original = unavailable(false)
+      const store = fakeStore({ fail: () => original })
+      const { policy } = countingPolicy()
+      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-keep", fetch: store.fetch }), policy)
+      const error = yield* Effect.flip(lookup.get(2))
+      assert.strictEqual(error, original)
+      assert.isFalse(error.isRetryable)
+    })
+  )
+
+  it.effect("cached - a hit after the first load touches neither the policy nor the store", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy()
+      const lookup = yield* Lookup.cached(
+        Lookup.withPolicy(Lookup.make({ name: "unit-cached", fetch: store.fetch }), policy),
+        { maxEntries: 100, ttl: "1 minute" }
+      )
+      assert.deepStrictEqual(yield* lookup.get(2), Option.some("v2"))
+      assert.deepStrictEqual(yield* lookup.get(2), Option.some("v2"))
+      assert.strictEqual(store.fetches.length, 1)
+      assert.strictEqual(runs(), 1)
+    })
+  )
+
+  it.effect("cached - loads again once the ttl has passed", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-ttl", fetch: store.fetch }), {
+        maxEntries: 100,
+        ttl: "30 seconds"
+      })
+      yield* lookup.get(2)
+      yield* TestClock.adjust("29 seconds")
+      yield* lookup.get(2)
+      assert.strictEqual(store.fetches.length, 1)
+      yield* TestClock.adjust("1 second")
+      yield* lookup.get(2)
+      assert.strictEqual(store.fetches.length, 2)
+    })
+  )
+
+  it.effect("cached - not-found answers are kept for notFoundTtl only", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-negative", fetch: store.fetch }), {
+        maxEntries: 100,
+        ttl: "1 minute",
+        notFoundTtl: "5 seconds"
+      })
+      assert.isTrue(Option.isNone(yield* lookup.get(3)))
+      yield* TestClock.adjust("4 seconds")
+      assert.isTrue(Option.isNone(yield* lookup.get(3)))
+      assert.strictEqual(store.fetches.length, 1)
+      yield* TestClock.adjust("1 second")
+      yield* lookup.get(3)
+      assert.strictEqual(store.fetches.length, 2)
+    })
+  )
+
+  it.effect("cached - errors are not cached", () =>
+    Effect.gen(function* () {
+      let down = true
+      const store = fakeStore({ fail: () => (down ? unavailable(true) : undefined) })
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-error", fetch: store.fetch }), {
+        maxEntries: 100,
+        ttl: "1 minute"
+      })
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(lookup.get(2))))
+      down = false
+      assert.deepStrictEqual(yield* lookup.get(2), Option.some("v2"))
+    })
+  )
+
+  it.effect("cached - fetch answers hits from the cache and fetches only the misses", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-fetch", fetch: store.fetch }), {
+        maxEntries: 100,
+        ttl: "1 minute"
+      })
+      yield* lookup.get(2)
+      const rows = yield* lookup.fetch([2, 4, 5])
+      assert.deepStrictEqual(store.fetches, [[2], [4, 5]])
+      assert.deepStrictEqual(
+        [...rows.entries()],
+        [
+          [2, "v2"],
+          [4, "v4"]
+        ]
+      )
+    })
+  )
+})

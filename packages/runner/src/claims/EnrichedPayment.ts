@@ -1,0 +1,72 @@
+/**
+ * The output of the claims enrichment job: the payment's own fields, the
+ * claim's metadata when the lookup found it, and how the enrichment went.
+ * Successful records go to the enriched topic; the others go to the failed
+ * topic with a non-SUCCESS `enrichment_status` and an `error_reason`.
+ *
+ * Claim fields are always present and `null` when unknown, so consumers with
+ * a fixed schema see one shape. Amounts are written as JSON numbers with
+ * exactly two decimals, copied from the decimal text (see `Money`).
+ *
+ * @since 0.1.0
+ */
+import type { Result } from "effect"
+import { Schema } from "effect"
+import * as Record from "../internal/record.ts"
+import type { RunnerError } from "../RunnerError.ts"
+import { Money } from "./Money.ts"
+import { PaymentEvent } from "./PaymentEvent.ts"
+
+/**
+ * How an enrichment ended. `DB_ERROR` covers an unavailable database and an
+ * open circuit breaker; `DB_TIMEOUT` a lookup that did not answer in time.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EnrichmentStatus = Schema.Literals(["SUCCESS", "CLAIM_NOT_FOUND", "DB_ERROR", "DB_TIMEOUT"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EnrichmentStatus = typeof EnrichmentStatus.Type
+
+/**
+ * An enriched (or failed) payment.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EnrichedPayment = Schema.Struct({
+  ...PaymentEvent.fields,
+  member_id: Schema.NullOr(Schema.String),
+  claim_amount: Schema.NullOr(Money),
+  claim_status: Schema.NullOr(Schema.String),
+  enrichment_status: EnrichmentStatus,
+  enrichment_timestamp: Schema.DateTimeUtcFromString,
+  error_reason: Schema.NullOr(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EnrichedPayment = typeof EnrichedPayment.Type
+
+/**
+ * Encodes an enriched payment as JSON bytes.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode: (payment: EnrichedPayment) => Uint8Array = Record.encoder(EnrichedPayment)
+
+/**
+ * Decodes an enriched payment (the large-claims job reads them back).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode: (bytes: Uint8Array) => Result.Result<EnrichedPayment, RunnerError> =
+  Record.decoder(EnrichedPayment)

@@ -1,0 +1,278 @@
+/**
+ * Flag definitions of the `sluice` commands, in one place so every command
+ * that takes, say, `--lookup-timeout` parses it the same way. Values are
+ * parsed by the same parsers as the environment variables, so `5s` means the
+ * same in `--lookup-timeout 5s` and in a variable.
+ *
+ * `settingFlags` are the job configuration (see `Config`): they stay raw and
+ * optional here, because `Config.load` decides between flag, variable and
+ * default. The other flags tune one job and have plain defaults.
+ *
+ * @since 0.1.0
+ */
+import { Option } from "effect"
+import { Flag } from "effect/cli"
+import * as Config from "../Config.ts"
+import * as Parse from "../internal/parse.ts"
+
+const parsed = <A>(name: string, parser: Parse.Parser<A>, description: string): Flag.Flag<A> =>
+  Flag.String(name).pipe(
+    Flag.withDescription(description),
+    Flag.filterMap(
+      (text) => {
+        const r = parser(text)
+        return r.ok ? Option.some(r.value) : Option.none()
+      },
+      (text) => {
+        const r = parser(text)
+        return r.ok ? "" : r.expected
+      }
+    )
+  )
+
+const withDefault =
+  <A>(value: A, shown: string) =>
+  (flag: Flag.Flag<A>): Flag.Flag<A> =>
+    flag.pipe(Flag.withDefault(value), Flag.withMetavar(shown))
+
+const settingFlag = <A>(s: Config.Setting<A>): Flag.Flag<Option.Option<string>> =>
+  Flag.String(s.flag).pipe(Flag.withDescription(`${s.description} (env ${s.env})`), Flag.optional)
+
+/**
+ * The job configuration flags, raw, for `Config.load`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const settingFlags = {
+  bootstrapServers: settingFlag(Config.settings.bootstrapServers),
+  inputTopic: settingFlag(Config.settings.inputTopic),
+  enrichedTopic: settingFlag(Config.settings.enrichedTopic),
+  failedTopic: settingFlag(Config.settings.failedTopic),
+  deadLetterTopic: settingFlag(Config.settings.deadLetterTopic),
+  largeClaimsTopic: settingFlag(Config.settings.largeClaimsTopic),
+  databaseUrl: settingFlag(Config.settings.databaseUrl),
+  metricsPort: settingFlag(Config.settings.metricsPort),
+  groupId: settingFlag(Config.settings.groupId),
+  clientId: settingFlag(Config.settings.clientId)
+} as const
+
+/**
+ * Maximum number of payments enriched at the same time.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const concurrency = parsed("concurrency", Parse.int(1, 10_000), "Payments enriched at the same time").pipe(
+  withDefault(64, "64")
+)
+
+/**
+ * Output order: per partition (`ordered`), per key (`key`) or completion order (`unordered`).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const ordering = parsed(
+  "ordering",
+  Parse.oneOf(["ordered", "key", "unordered"]),
+  "Output order: ordered (per partition), key (per claim id) or unordered"
+).pipe(withDefault<"ordered" | "key" | "unordered">("key", "key"))
+
+/**
+ * Maximum entries in the claims lookup cache (0 disables it).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const cacheSize = parsed("cache-size", Parse.int(0, 10_000_000), "Claims cache entries (0: no cache)").pipe(
+  withDefault(10_000, "10000")
+)
+
+/**
+ * How long a found claim stays cached.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const cacheTtl = parsed("cache-ttl", Parse.duration, "Time a found claim stays cached").pipe(
+  withDefault(Parse.unsafe(Parse.duration, "1m"), "1m")
+)
+
+/**
+ * How long a missing claim is remembered as missing.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const cacheMissTtl = parsed("cache-miss-ttl", Parse.duration, "Time a missing claim stays cached").pipe(
+  withDefault(Parse.unsafe(Parse.duration, "5s"), "5s")
+)
+
+/**
+ * Time limit of one claims lookup, retries excluded; beyond it the payment is DB_TIMEOUT.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const lookupTimeout = parsed("lookup-timeout", Parse.duration, "Time limit of one claims lookup").pipe(
+  withDefault(Parse.unsafe(Parse.duration, "5s"), "5s")
+)
+
+/**
+ * Retries of a failed lookup before the payment is DB_ERROR.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const retryAttempts = parsed("retry-attempts", Parse.int(0, 100), "Retries of a failed lookup").pipe(
+  withDefault(3, "3")
+)
+
+/**
+ * First retry delay; it doubles on each retry, with jitter.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const retryBackoff = parsed("retry-backoff", Parse.duration, "First retry delay (doubles each retry)").pipe(
+  withDefault(Parse.unsafe(Parse.duration, "100ms"), "100ms")
+)
+
+/**
+ * Failure rate over the window that opens the circuit breaker.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const breakerThreshold = parsed(
+  "breaker-threshold",
+  Parse.fraction,
+  "Failure rate that opens the circuit breaker"
+).pipe(withDefault(0.5, "0.5"))
+
+/**
+ * Number of recent calls the failure rate is computed over.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const breakerWindow = parsed("breaker-window", Parse.int(1, 100_000), "Recent calls the rate is over").pipe(
+  withDefault(20, "20")
+)
+
+/**
+ * How long the breaker stays open before letting probe calls through.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const breakerCooldown = parsed("breaker-cooldown", Parse.duration, "Time the breaker stays open").pipe(
+  withDefault(Parse.unsafe(Parse.duration, "10s"), "10s")
+)
+
+/**
+ * What to do while the database is unavailable: route payments to the failed
+ * topic as DB_ERROR, or pause consumption until it recovers.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const onDbUnavailable = parsed(
+  "on-db-unavailable",
+  Parse.oneOf(["route", "pause"]),
+  "While the database is down: route (to the failed topic) or pause"
+).pipe(withDefault<"route" | "pause">("route", "route"))
+
+/**
+ * Generator rate.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const eventsPerSecond = parsed("events-per-second", Parse.positiveNumber, "Events generated per second").pipe(
+  withDefault(100, "100")
+)
+
+/**
+ * Fraction of generated payments whose claim exists.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const validClaimRate = parsed("valid-claim-rate", Parse.fraction, "Fraction of existing claim ids").pipe(
+  withDefault(0.9, "0.9")
+)
+
+/**
+ * Fraction of generated records that are malformed.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const invalidRate = parsed("invalid-rate", Parse.fraction, "Fraction of malformed records").pipe(
+  withDefault(0, "0")
+)
+
+/**
+ * Stop after this long.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const duration = parsed("duration", Parse.duration, "Stop after this long").pipe(Flag.optional)
+
+/**
+ * Stop after this many records.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const count = parsed("count", Parse.int(1), "Stop after this many records").pipe(Flag.optional)
+
+/**
+ * Number of claims in the database (`CLM-000001`..`CLM-<N>`).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const claims = parsed("claims", Parse.int(1, 99_999_999), "Claims in the database").pipe(
+  withDefault(1000, "1000")
+)
+
+/**
+ * Seed of the generator's pseudo-random numbers; the same seed gives the same events.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const seed = parsed("seed", Parse.int(0, 2 ** 32 - 1), "Random seed of the generator").pipe(withDefault(1, "1"))
+
+/**
+ * Minimum claim amount kept by the large-claims job.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const threshold = parsed("threshold", Parse.money, "Minimum claim amount kept").pipe(
+  withDefault(Parse.unsafe(Parse.money, "10000.00"), "10000.00")
+)
+
+/**
+ * Port of a server the command starts (the embedded broker).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const port = parsed("port", Parse.port, "Port to listen on (0: any free port)").pipe(withDefault(9092, "9092"))
+
+/**
+ * Directory of embedded state (broker log, embedded database).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const dataDir = Flag.Directory("data-dir").pipe(
+  Flag.withDescription("Directory of embedded state (broker log, embedded database)"),
+  Flag.optional
+)

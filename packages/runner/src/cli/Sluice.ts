@@ -1,0 +1,79 @@
+/**
+ * The `sluice` command tree. Only commands that work today are registered;
+ * the others are listed here with their flags (all defined in `Flags.ts`) so
+ * adding one is a `Command.make` with these flags and a handler.
+ *
+ * ```
+ * sluice config                          print the resolved configuration        [registered]
+ * sluice claims enrich                   payment-events → enriched/failed/dlq
+ *     <settingFlags> --concurrency --ordering ordered|key|unordered
+ *     --cache-size --cache-ttl --cache-miss-ttl --lookup-timeout
+ *     --retry-attempts --retry-backoff
+ *     --breaker-threshold --breaker-window --breaker-cooldown
+ *     --on-db-unavailable route|pause
+ * sluice claims large                    enriched-payments → large-claims
+ *     <settingFlags> --threshold --concurrency
+ * sluice generate                        payment events into the input topic
+ *     <settingFlags> --events-per-second --valid-claim-rate --invalid-rate
+ *     --claims --seed (--duration | --count)
+ * sluice db migrate                      create the claims table
+ *     --database-url
+ * sluice db seed                         insert CLM-000001..CLM-<claims>
+ *     --database-url --claims --seed
+ * sluice broker                          embedded Kafka-protocol broker
+ *     --port --data-dir
+ * sluice replay                          re-publish dead letters or failed payments to the input topic
+ *     <settingFlags> (--duration | --count)
+ * sluice demo                            broker + database + seed + generator + both jobs + dashboard
+ *     --metrics-port --events-per-second --valid-claim-rate --invalid-rate
+ *     --claims --data-dir (--duration | --count) and the enrich flags
+ * ```
+ *
+ * Every job command serves `/metrics`, `/healthz`, `/readyz` and the
+ * dashboard on `--metrics-port` (see `http/ObservabilityServer`).
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import { CliOutput, Command } from "effect/cli"
+import * as ConfigCommand from "./ConfigCommand.ts"
+
+/**
+ * The root command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const root = Command.make("sluice").pipe(
+  Command.withDescription("Kafka stream jobs on Effect: claims enrichment, generator, dashboard"),
+  Command.withSubcommands([ConfigCommand.command])
+)
+
+/**
+ * Prints invalid invocations as their error messages and a pointer to
+ * `--help`, instead of the whole usage text, so the one line that matters
+ * is the one a person (or a log collector) sees.
+ *
+ * @since 0.1.0
+ * @category presenters
+ */
+export const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Effect.gen(function* () {
+          const formatter = yield* CliOutput.Formatter
+          yield* Effect.sync(() => {
+            process.stderr.write(`${formatter.formatErrors(event.errors)}\n`)
+            process.stderr.write(`Run "${["sluice", ...event.commandPath.slice(1), "--help"].join(" ")}" for usage.\n`)
+          })
+        })
+      : CliOutput.defaultPresenter.present(event)
+}
+
+/**
+ * Runs the CLI with the given arguments (without the node and script paths).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = Command.runWith(root, { version: "0.1.0" })

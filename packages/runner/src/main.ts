@@ -1,0 +1,16 @@
+/**
+ * Process entry point of the `sluice` binary: runs the command tree with the
+ * process arguments, the Node services, the process logger and the concise
+ * error presenter. Errors are printed by the CLI layer, once.
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { CliOutput } from "effect/cli"
+import * as Sluice from "./cli/Sluice.ts"
+import * as Log from "./Log.ts"
+
+const MainLive = Layer.mergeAll(NodeServices.layer, Log.layerAuto, CliOutput.layerPresenter(Sluice.presenter))
+
+Sluice.run(process.argv.slice(2)).pipe(Effect.provide(MainLive), NodeRuntime.runMain)

@@ -1,0 +1,112 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { BigDecimal, Duration, Effect, Option, Ref } from "effect"
+import { CliOutput, Command } from "effect/cli"
+import * as Flags from "../src/cli/Flags.ts"
+
+// The job commands are not registered yet; a throwaway command checks that
+// the flags they will use parse and reject values as documented.
+const tuning = {
+  concurrency: Flags.concurrency,
+  ordering: Flags.ordering,
+  cacheSize: Flags.cacheSize,
+  cacheTtl: Flags.cacheTtl,
+  cacheMissTtl: Flags.cacheMissTtl,
+  lookupTimeout: Flags.lookupTimeout,
+  retryAttempts: Flags.retryAttempts,
+  retryBackoff: Flags.retryBackoff,
+  breakerThreshold: Flags.breakerThreshold,
+  breakerWindow: Flags.breakerWindow,
+  breakerCooldown: Flags.breakerCooldown,
+  onDbUnavailable: Flags.onDbUnavailable,
+  eventsPerSecond: Flags.eventsPerSecond,
+  validClaimRate: Flags.validClaimRate,
+  invalidRate: Flags.invalidRate,
+  duration: Flags.duration,
+  count: Flags.count,
+  claims: Flags.claims,
+  seed: Flags.seed,
+  threshold: Flags.threshold,
+  port: Flags.port
+}
+
+type Parsed = Command.Command.Config.Infer<typeof tuning>
+
+const parse = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const seen = yield* Ref.make<Option.Option<Parsed>>(Option.none())
+    const errors = yield* Ref.make<Array<string>>([])
+    const command = Command.make("probe", tuning, (input) => Ref.set(seen, Option.some(input)))
+    yield* Command.runWith(command, { version: "0" })(args).pipe(
+      Effect.provide(
+        CliOutput.layerPresenter({
+          present: (event) =>
+            event._tag === "InvalidInvocation"
+              ? Ref.update(errors, (e) => [...e, ...event.errors.map((x) => x.message)])
+              : Effect.void
+        })
+      ),
+      Effect.ignore
+    )
+    return { parsed: yield* Ref.get(seen), errors: yield* Ref.get(errors) }
+  }).pipe(Effect.provide(NodeServices.layer))
+
+describe("Flags", () => {
+  it.effect("defaults - every tuning flag has its documented default", () =>
+    Effect.gen(function* () {
+      const { parsed } = yield* parse([])
+      const p = Option.getOrThrow(parsed)
+      assert.strictEqual(p.concurrency, 64)
+      assert.strictEqual(p.ordering, "key")
+      assert.strictEqual(Duration.toMillis(p.lookupTimeout), 5000)
+      assert.strictEqual(Duration.toMillis(p.retryBackoff), 100)
+      assert.strictEqual(p.onDbUnavailable, "route")
+      assert.isTrue(Option.isNone(p.duration))
+      assert.isTrue(BigDecimal.equals(p.threshold, BigDecimal.fromStringUnsafe("10000")))
+    })
+  )
+
+  it.effect("parse - durations, fractions, literals and amounts from text", () =>
+    Effect.gen(function* () {
+      const { parsed, errors } = yield* parse([
+        "--lookup-timeout",
+        "250ms",
+        "--breaker-cooldown",
+        "2m",
+        "--valid-claim-rate",
+        "0.95",
+        "--ordering",
+        "unordered",
+        "--on-db-unavailable",
+        "pause",
+        "--threshold",
+        "2500.5",
+        "--count",
+        "1000"
+      ])
+      assert.deepStrictEqual(errors, [])
+      const p = Option.getOrThrow(parsed)
+      assert.strictEqual(Duration.toMillis(p.lookupTimeout), 250)
+      assert.strictEqual(Duration.toMillis(p.breakerCooldown), 120_000)
+      assert.strictEqual(p.validClaimRate, 0.95)
+      assert.strictEqual(p.ordering, "unordered")
+      assert.strictEqual(p.onDbUnavailable, "pause")
+      assert.isTrue(BigDecimal.equals(p.threshold, BigDecimal.fromStringUnsafe("2500.50")))
+      assert.deepStrictEqual(p.count, Option.some(1000))
+    })
+  )
+
+  it.effect("parse - a bad value is rejected with a message naming the flag", () =>
+    Effect.gen(function* () {
+      const { parsed, errors } = yield* parse(["--valid-claim-rate", "1.5"])
+      assert.isTrue(Option.isNone(parsed))
+      assert.strictEqual(errors.length, 1)
+      assert.strictEqual(
+        errors[0],
+        'Invalid value for flag --valid-claim-rate: "1.5". Expected: a fraction between 0 and 1'
+      )
+      const ordering = yield* parse(["--ordering", "random"])
+      assert.include(ordering.errors[0], "Expected: one of ordered, key, unordered")
+    })
+  )
+})
