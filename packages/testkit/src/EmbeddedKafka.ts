@@ -222,7 +222,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
     yield* Effect.forkScoped(
       Effect.repeat(
         Effect.sync(() => groups.tick()),
-        Schedule.spaced("50 millis")
+        Schedule.spaced("100 millis")
       )
     )
     if (persistence !== null && fsyncPolicy === "interval") {
