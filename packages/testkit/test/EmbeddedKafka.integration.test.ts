@@ -4,7 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type Consumer, Kafka, logLevel } from "kafkajs"
+import { CompressionTypes, type Consumer, Kafka, logLevel } from "kafkajs"
 import * as EmbeddedKafka from "../src/EmbeddedKafka.ts"
 import { ApiKey } from "../src/internal/protocol/apiKeys.ts"
 import { Reader } from "../src/internal/protocol/reader.ts"
@@ -240,10 +240,21 @@ describe("EmbeddedKafka", () => {
               })
             }
             await producer.disconnect()
-            const admin = kafka.admin()
-            await admin.connect()
-            await admin.setOffsets({ groupId: "keeper", topic: "durable", partitions: [{ partition: 0, offset: "7" }] })
-            await admin.disconnect()
+            // A commit from outside the group protocol (generation -1), as admin tools send.
+            const raw = await connectRaw(broker.port)
+            const res = new Reader(
+              await raw.request(ApiKey.OffsetCommit, 5, (w) => {
+                w.string("keeper").int32(-1).string("")
+                w.int32(1).string("durable").int32(1).int32(0).int64(7).nullableString(null)
+              })
+            )
+            raw.close()
+            res.int32()
+            res.int32()
+            res.string()
+            res.int32()
+            res.int32()
+            assert.strictEqual(res.int16(), 0)
           })
         })
       )
@@ -277,6 +288,53 @@ describe("EmbeddedKafka", () => {
       assert.strictEqual(new Set(values).size, 21)
       assert.isTrue(values.includes("after"))
       fs.rmSync(dataDir, { recursive: true, force: true })
+    })
+  )
+
+  it.live("make - gzip batches from an idempotent kafkajs producer, timestamp lookup and byte retention", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.make({ retentionBytes: 4096 })
+      yield* broker.createTopic("zipped", 1)
+      const result = yield* Effect.promise(async () => {
+        const kafka = kafkaFor(broker.bootstrap)
+        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+        await producer.connect()
+        for (let i = 0; i < 20; i++) {
+          await producer.send({
+            topic: "zipped",
+            compression: CompressionTypes.GZIP,
+            messages: Array.from({ length: 10 }, (_, j) => ({
+              value: `${i}-${j}-${"z".repeat(100)}-${Math.random()}`,
+              timestamp: String(1_000_000 + i * 10 + j)
+            }))
+          })
+        }
+        await producer.disconnect()
+        const admin = kafka.admin()
+        await admin.connect()
+        const byTime = await admin.fetchTopicOffsetsByTimestamp("zipped", 1_000_195)
+        const earliest = await admin.fetchTopicOffsets("zipped")
+        await admin.disconnect()
+        const consumer = kafka.consumer({ groupId: "zip", maxWaitTimeInMs: 100 })
+        const got: Array<string> = []
+        await consumer.connect()
+        await consumer.subscribe({ topic: "zipped", fromBeginning: true })
+        await consumer.run({
+          eachMessage: async ({ message }) => {
+            got.push(message.value!.toString())
+          }
+        })
+        await waitFor("tail of the log", () => got.some((v) => v.startsWith("19-9-")))
+        await consumer.disconnect()
+        return { byTime: byTime[0]!.offset, low: earliest[0]!.low, high: earliest[0]!.high, got }
+      })
+      assert.strictEqual(result.byTime, "195")
+      assert.strictEqual(result.high, "200")
+      const low = Number(result.low)
+      // Retention dropped whole old batches: the log starts at a batch boundary after 0.
+      assert.isTrue(low > 0 && low % 10 === 0)
+      assert.strictEqual(result.got.length, 200 - low)
+      assert.deepStrictEqual(yield* broker.startOffsets("zipped"), [low])
     })
   )
 
