@@ -1,6 +1,7 @@
 /**
  * Throughput and latency of the embedded broker with kafkajs, run with
- * `node packages/testkit/bench/broker.bench.ts [--out file.json]`.
+ * `node packages/testkit/bench/broker.bench.ts [--out file.json]`
+ * (default: `broker.bench.json` beside this file).
  *
  * 1. produce 200,000 messages of ~200 bytes in sends of 1,000 to a 3-partition topic (acks -1, no compression);
  * 2. consume them back with a consumer group;
@@ -20,7 +21,9 @@ import * as EmbeddedKafka from "../src/EmbeddedKafka.ts"
 import { encodeBatch } from "../src/internal/protocol/recordBatch.ts"
 import { Writer } from "../src/internal/protocol/writer.ts"
 
-const { values } = parseArgs({ options: { out: { type: "string", default: "broker.bench.json" } } })
+const { values } = parseArgs({
+  options: { out: { type: "string", default: new URL("./broker.bench.json", import.meta.url).pathname } }
+})
 
 const TOTAL = 200_000
 const BATCH = 1_000

@@ -183,9 +183,9 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
               persistence.attach(name, logs)
               persistence.saveTopics(store.topics)
             },
-            onDelete: (name) => {
+            onDelete: (name, partitions) => {
               persistence.saveTopics(store.topics)
-              persistence.drop(name, 10_000)
+              persistence.drop(name, partitions)
             }
           }
         },

@@ -338,6 +338,92 @@ describe("EmbeddedKafka", () => {
     })
   )
 
+  it.live("make - a parked fetch answers when data arrives, or empty when its wait ends", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.make()
+      yield* broker.createTopic("parked", 1)
+      yield* Effect.promise(async () => {
+        const fetcher = await connectRaw(broker.port)
+        const producer = await connectRaw(broker.port)
+        const fetch = (maxWaitMs: number) =>
+          fetcher.request(ApiKey.Fetch, 11, (w) => {
+            w.int32(-1)
+              .int32(maxWaitMs)
+              .int32(1)
+              .int32(1024 * 1024)
+              .int8(0)
+              .int32(0)
+              .int32(-1)
+            w.int32(1)
+              .string("parked")
+              .int32(1)
+              .int32(0)
+              .int32(-1)
+              .int64(0)
+              .int64(-1)
+              .int32(1024 * 1024)
+            w.int32(0).string("")
+          })
+        const recordsSize = (body: Buffer) => {
+          const r = new Reader(body)
+          r.int32()
+          r.int16()
+          r.int32()
+          r.int32()
+          r.string()
+          r.int32()
+          r.int32()
+          assert.strictEqual(r.int16(), 0)
+          r.int64()
+          r.int64()
+          r.int64()
+          r.int32()
+          r.int32()
+          return r.int32()
+        }
+        const t0 = performance.now()
+        assert.strictEqual(recordsSize(await fetch(300)), 0)
+        assert.isAtLeast(performance.now() - t0, 250)
+
+        // A fetch that would wait 30 s returns as soon as a batch is appended.
+        const parked = fetch(30_000)
+        await new Promise((r) => setTimeout(r, 50))
+        const batch = encodeBatch([{ value: Buffer.from("wake") }])
+        await producer.request(ApiKey.Produce, 7, (w) => {
+          w.nullableString(null).int16(1).int32(1000)
+          w.int32(1).string("parked").int32(1).int32(0).bytes(batch)
+        })
+        assert.strictEqual(recordsSize(await parked), batch.length)
+        fetcher.close()
+        producer.close()
+      })
+    })
+  )
+
+  it.live("make - retention deletes whole segment files of a durable partition", () =>
+    Effect.gen(function* () {
+      const dataDir = tmpDir()
+      const broker = yield* EmbeddedKafka.make({ dataDir, retentionBytes: 2000, segmentBytes: 500 })
+      yield* broker.createTopic("rolling", 1)
+      yield* Effect.promise(async () => {
+        const producer = kafkaFor(broker.bootstrap).producer()
+        await producer.connect()
+        for (let i = 0; i < 30; i++) {
+          await producer.send({ topic: "rolling", messages: [{ value: "r".repeat(150) }] })
+        }
+        await producer.disconnect()
+      })
+      const [start] = yield* broker.startOffsets("rolling")
+      const files = fs.readdirSync(path.join(dataDir, "rolling-0")).sort()
+      assert.isTrue(start! > 0)
+      // The oldest remaining segment starts at or before the log start, and fewer than 30 batches remain on disk.
+      assert.isAtMost(Number.parseInt(files[0]!, 10), start!)
+      assert.isBelow(files.length, 30)
+      assert.isAtLeast(files.length, 2)
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    })
+  )
+
   it.live("make - an idempotent producer's retried batch is stored once", () =>
     Effect.gen(function* () {
       const broker = yield* EmbeddedKafka.make()
