@@ -214,6 +214,13 @@ describe("EmbeddedKafka", () => {
         await waitFor("next 5", () => next.got.length >= 5)
         await next.consumer.disconnect()
         await producer.disconnect()
+        const admin = kafka.admin()
+        await admin.connect()
+        const { groups } = await admin.listGroups()
+        const described = await admin.describeGroups(["resume-group"])
+        await admin.disconnect()
+        assert.deepStrictEqual(groups, [{ groupId: "resume-group", protocolType: "consumer" }])
+        assert.strictEqual(described.groups[0]!.state, "Empty")
         return next.got
       })
       assert.deepStrictEqual(second, ["m10", "m11", "m12", "m13", "m14"])

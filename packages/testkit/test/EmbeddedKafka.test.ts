@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
 import * as EmbeddedKafka from "../src/EmbeddedKafka.ts"
@@ -73,6 +73,20 @@ describe("EmbeddedKafka", () => {
       const missing = yield* Effect.flip(broker.endOffsets("nope"))
       assert.strictEqual(missing.reason, "Topic")
       assert.isTrue(broker.bootstrap.endsWith(`:${broker.port}`))
+    })
+  )
+})
+
+layer(EmbeddedKafka.layer({ defaultPartitions: 4 }))("EmbeddedKafka.layer", (it) => {
+  it.effect("layer - provides a running broker to the suite", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.EmbeddedKafka
+      yield* broker.createTopic("from-layer")
+      assert.deepStrictEqual(yield* broker.endOffsets("from-layer"), [0, 0, 0, 0])
+      const client = yield* Effect.promise(() => connectRaw(broker.port))
+      const r = new Reader(yield* Effect.promise(() => client.request(ApiKey.ApiVersions, 2, () => {})))
+      assert.strictEqual(r.int16(), 0)
+      client.close()
     })
   )
 })
