@@ -83,6 +83,32 @@ describe.skipIf(!hasKcat)("EmbeddedKafka with kcat (librdkafka)", () => {
     })
   )
 
+  it.live("make - a kcat consumer group reads from the beginning and commits", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.make()
+      yield* broker.createTopic("kcat-group", 1)
+      yield* Effect.promise(() => run(["-P", "-b", broker.bootstrap, "-t", "kcat-group"], "a\nb\nc\n"))
+      const out = yield* Effect.promise(() =>
+        run([
+          "-b",
+          broker.bootstrap,
+          "-G",
+          "rdgroup",
+          "-X",
+          "auto.offset.reset=earliest",
+          "-e",
+          "-q",
+          "-f",
+          "%s@%o\n",
+          "kcat-group"
+        ])
+      )
+      assert.deepStrictEqual(out.trim().split("\n"), ["a@0", "b@1", "c@2"])
+      const committed = yield* broker.committedOffsets("rdgroup")
+      assert.strictEqual(committed.get("kcat-group")?.get(0), 3)
+    })
+  )
+
   it.live("make - kcat -L lists brokers and topics", () =>
     Effect.gen(function* () {
       const broker = yield* EmbeddedKafka.make({ nodeId: 7 })
