@@ -407,6 +407,74 @@ describe("EmbeddedKafka", () => {
     })
   )
 
+  it.live("make - fetch honours partition max bytes, max bytes and min bytes", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.make()
+      yield* broker.createTopic("sized", 2)
+      yield* Effect.promise(async () => {
+        const client = await connectRaw(broker.port)
+        const batch = encodeBatch([{ value: Buffer.alloc(100, 1) }])
+        for (let i = 0; i < 3; i++) {
+          for (const partition of [0, 1]) {
+            await client.request(ApiKey.Produce, 7, (w) => {
+              w.nullableString(null).int16(1).int32(1000)
+              w.int32(1).string("sized").int32(1).int32(partition).bytes(batch)
+            })
+          }
+        }
+        const fetch = async (opts: { maxWait: number; minBytes: number; maxBytes: number; partitionMax: number }) => {
+          const body = await client.request(ApiKey.Fetch, 11, (w) => {
+            w.int32(-1).int32(opts.maxWait).int32(opts.minBytes).int32(opts.maxBytes).int8(0).int32(0).int32(-1)
+            w.int32(1).string("sized").int32(2)
+            for (const p of [0, 1]) w.int32(p).int32(-1).int64(0).int64(-1).int32(opts.partitionMax)
+            w.int32(0).string("")
+          })
+          const r = new Reader(body)
+          r.int32()
+          r.int16()
+          r.int32()
+          r.int32()
+          r.string()
+          const sizes: Array<number> = []
+          const n = r.int32()
+          for (let i = 0; i < n; i++) {
+            r.int32()
+            r.int16()
+            r.int64()
+            r.int64()
+            r.int64()
+            r.int32()
+            r.int32()
+            const size = r.int32()
+            r.offset += size
+            sizes.push(size)
+          }
+          return sizes
+        }
+        const b = batch.length
+        // A limit below one batch still returns one whole batch (KIP-74), so consumers cannot stall.
+        assert.deepStrictEqual(await fetch({ maxWait: 0, minBytes: 1, maxBytes: 1 << 20, partitionMax: 1 }), [b, b])
+        assert.deepStrictEqual(await fetch({ maxWait: 0, minBytes: 1, maxBytes: 1 << 20, partitionMax: 2 * b }), [
+          2 * b,
+          2 * b
+        ])
+        // The response limit is shared: the second partition gets what the first left.
+        assert.deepStrictEqual(await fetch({ maxWait: 0, minBytes: 1, maxBytes: 2 * b, partitionMax: 1 << 20 }), [
+          2 * b,
+          0
+        ])
+        // minBytes above what exists: the fetch waits out maxWait, then answers with what it has.
+        const t0 = performance.now()
+        assert.deepStrictEqual(
+          await fetch({ maxWait: 200, minBytes: 1 << 20, maxBytes: 1 << 20, partitionMax: 1 << 20 }),
+          [3 * b, 3 * b]
+        )
+        assert.isAtLeast(performance.now() - t0, 150)
+        client.close()
+      })
+    })
+  )
+
   it.live("make - retention deletes whole segment files of a durable partition", () =>
     Effect.gen(function* () {
       const dataDir = tmpDir()
