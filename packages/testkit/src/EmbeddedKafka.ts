@@ -35,7 +35,7 @@ import * as net from "node:net"
 import { Clock, Context, Effect, Layer, Schedule, type Scope } from "effect"
 import { Connection } from "./internal/broker/connection.ts"
 import { GroupCoordinator } from "./internal/broker/groupCoordinator.ts"
-import type { BrokerContext } from "./internal/broker/handlers.ts"
+import { type BrokerContext, rawTimer } from "./internal/broker/handlers.ts"
 import { Persistence } from "./internal/broker/persistence.ts"
 import { TopicStore } from "./internal/broker/topicStore.ts"
 import { ErrorCode } from "./internal/protocol/apiKeys.ts"
@@ -163,10 +163,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
       defaultPartitions: options.defaultPartitions ?? 1,
       nextProducerId: 1000,
       afterProduce: fsyncPolicy === "always" && persistence !== null ? () => persistence.flush() : () => {},
-      setTimer: (ms, f) => {
-        const t = setTimeout(f, ms)
-        return () => clearTimeout(t)
-      }
+      setTimer: rawTimer
     }
     if (persistence !== null) {
       yield* Effect.try({
@@ -183,9 +180,9 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
               persistence.attach(name, logs)
               persistence.saveTopics(store.topics)
             },
-            onDelete: (name) => {
+            onDelete: (name, partitions) => {
               persistence.saveTopics(store.topics)
-              persistence.drop(name, 10_000)
+              persistence.drop(name, partitions)
             }
           }
         },
@@ -222,7 +219,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
     yield* Effect.forkScoped(
       Effect.repeat(
         Effect.sync(() => groups.tick()),
-        Schedule.spaced("50 millis")
+        Schedule.spaced("100 millis")
       )
     )
     if (persistence !== null && fsyncPolicy === "interval") {

@@ -63,7 +63,10 @@ export class Connection {
         if (this.pendingLength < 4) break
         if (this.pending[0]!.length < 4) this.pending = [Buffer.concat(this.pending, this.pendingLength)]
         const size = this.pending[0]!.readInt32BE(0)
-        if (size < 8 || size > this.maxRequestBytes) return this.close()
+        if (size < 8 || size > this.maxRequestBytes) {
+          this.close()
+          return
+        }
         this.frameSize = size
       }
       if (this.pendingLength < 4 + this.frameSize) break
@@ -94,13 +97,20 @@ export class Connection {
     const r = new Reader(frame)
     try {
       const prefix = Header.readHeaderPrefix(r)
-      if (!isKnownKey(prefix.apiKey)) return this.close()
+      if (!isKnownKey(prefix.apiKey)) {
+        this.close()
+        return
+      }
       if (!isSupported(prefix.apiKey, prefix.apiVersion)) {
         // KIP-511: answer an unknown ApiVersions version with a v0 body listing what we speak.
-        if (prefix.apiKey !== ApiKey.ApiVersions) return this.close()
+        if (prefix.apiKey !== ApiKey.ApiVersions) {
+          this.close()
+          return
+        }
         const w = new Writer(512)
         Header.encodeApiVersions(w, 0, 35)
-        return this.send(prefix.correlationId, [w.toBuffer()])
+        this.send(prefix.correlationId, [w.toBuffer()])
+        return
       }
       const header = Header.readHeaderRest(r, prefix)
       const handler = handlers.get(header.apiKey)!

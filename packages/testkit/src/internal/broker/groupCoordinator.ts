@@ -80,14 +80,24 @@ export class GroupCoordinator {
   join(req: JoinGroupRequest, clientId: string, clientHost: string, respond: (res: JoinGroupResponse) => void): void {
     const fail = (errorCode: number) =>
       respond({ errorCode, generationId: -1, protocolName: "", leader: "", memberId: req.memberId, members: [] })
-    if (req.groupId === "") return fail(ErrorCode.INVALID_GROUP_ID)
+    if (req.groupId === "") {
+      fail(ErrorCode.INVALID_GROUP_ID)
+      return
+    }
     const { minSessionTimeoutMs, maxSessionTimeoutMs } = this.options
     if (req.sessionTimeoutMs < minSessionTimeoutMs || req.sessionTimeoutMs > maxSessionTimeoutMs) {
-      return fail(ErrorCode.INVALID_SESSION_TIMEOUT)
+      fail(ErrorCode.INVALID_SESSION_TIMEOUT)
+      return
     }
     const g = this.group(req.groupId)
-    if (g.members.size > 0 && g.protocolType !== req.protocolType) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
-    if (req.protocols.length === 0) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+    if (g.members.size > 0 && g.protocolType !== req.protocolType) {
+      fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+      return
+    }
+    if (req.protocols.length === 0) {
+      fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+      return
+    }
     const now = this.options.now()
     let m: Member | undefined
     if (req.memberId === "") {
@@ -106,7 +116,10 @@ export class GroupCoordinator {
       g.members.set(m.memberId, m)
     } else {
       m = g.members.get(req.memberId)
-      if (m === undefined) return fail(ErrorCode.UNKNOWN_MEMBER_ID)
+      if (m === undefined) {
+        fail(ErrorCode.UNKNOWN_MEMBER_ID)
+        return
+      }
       m.sessionTimeoutMs = req.sessionTimeoutMs
       m.rebalanceTimeoutMs = req.rebalanceTimeoutMs
       m.protocols = req.protocols
@@ -206,11 +219,23 @@ export class GroupCoordinator {
   ): void {
     const g = this.groups.get(groupId)
     const m = g?.members.get(memberId)
-    if (g === undefined || m === undefined) return respond(ErrorCode.UNKNOWN_MEMBER_ID, EMPTY)
-    if (generationId !== g.generation) return respond(ErrorCode.ILLEGAL_GENERATION, EMPTY)
+    if (g === undefined || m === undefined) {
+      respond(ErrorCode.UNKNOWN_MEMBER_ID, EMPTY)
+      return
+    }
+    if (generationId !== g.generation) {
+      respond(ErrorCode.ILLEGAL_GENERATION, EMPTY)
+      return
+    }
     m.lastHeartbeat = this.options.now()
-    if (g.state === "PreparingRebalance") return respond(ErrorCode.REBALANCE_IN_PROGRESS, EMPTY)
-    if (g.state === "Stable") return respond(ErrorCode.NONE, m.assignment)
+    if (g.state === "PreparingRebalance") {
+      respond(ErrorCode.REBALANCE_IN_PROGRESS, EMPTY)
+      return
+    }
+    if (g.state === "Stable") {
+      respond(ErrorCode.NONE, m.assignment)
+      return
+    }
     if (memberId !== g.leader) {
       m.sync = respond
       return

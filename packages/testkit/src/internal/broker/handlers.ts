@@ -31,10 +31,7 @@ export interface BrokerContext {
   nextProducerId: number
   /** Called once after each produce request's appends (fsync policy "always"). */
   readonly afterProduce: () => void
-  /**
-   * Starts a one-shot timer for parked fetches. Raw timers are used here on
-   * purpose: a fiber per parked fetch would cost more than the fetch itself.
-   */
+  /** Starts a one-shot timer for parked fetches (see `rawTimer`). */
   readonly setTimer: (ms: number, f: () => void) => () => void
 }
 
@@ -46,6 +43,17 @@ export interface RequestContext {
   readonly clientHost: string
   /** Registers a canceller run if the connection closes while the request is parked. */
   readonly onClose: (cancel: () => void) => void
+}
+
+/**
+ * The timer behind parked fetches. Raw timers on purpose: a fetch parks on
+ * every idle poll of every consumer, and a fiber plus a `Clock` sleep per
+ * parked fetch would cost more than the fetch itself. Group and session
+ * timing, which tests need to control, uses the Effect `Clock` instead.
+ */
+export const rawTimer = (ms: number, f: () => void): (() => void) => {
+  const t = setTimeout(f, ms)
+  return () => clearTimeout(t)
 }
 
 const one = (w: Writer): ReadonlyArray<Buffer> => [w.toBuffer()]

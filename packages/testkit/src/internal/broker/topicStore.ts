@@ -8,7 +8,7 @@ export const isValidTopicName = (name: string): boolean => VALID_NAME.test(name)
 
 export interface TopicStoreHooks {
   readonly onCreate: (name: string, partitions: ReadonlyArray<PartitionLog>) => void
-  readonly onDelete: (name: string) => void
+  readonly onDelete: (name: string, partitions: number) => void
 }
 
 export class TopicStore {
@@ -40,7 +40,7 @@ export class TopicStore {
     if (logs === undefined) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     this.topics.delete(name)
     for (const l of logs) l.wakeAll()
-    this.hooks?.onDelete(name)
+    this.hooks?.onDelete(name, logs.length)
     return ErrorCode.NONE
   }
 }

@@ -28,23 +28,28 @@ export class Writer {
   }
 
   int8(v: number): this {
-    this.buf.writeInt8(v, this.ensure(1))
+    const at = this.ensure(1)
+    this.buf.writeInt8(v, at)
     return this
   }
   int16(v: number): this {
-    this.buf.writeInt16BE(v, this.ensure(2))
+    const at = this.ensure(2)
+    this.buf.writeInt16BE(v, at)
     return this
   }
   int32(v: number): this {
-    this.buf.writeInt32BE(v, this.ensure(4))
+    const at = this.ensure(4)
+    this.buf.writeInt32BE(v, at)
     return this
   }
   uint32(v: number): this {
-    this.buf.writeUInt32BE(v, this.ensure(4))
+    const at = this.ensure(4)
+    this.buf.writeUInt32BE(v, at)
     return this
   }
   int64(v: number | bigint): this {
-    this.buf.writeBigInt64BE(BigInt(v), this.ensure(8))
+    const at = this.ensure(8)
+    this.buf.writeBigInt64BE(BigInt(v), at)
     return this
   }
   bool(v: boolean): this {
@@ -53,10 +58,12 @@ export class Writer {
   uvarint(v: number): this {
     let x = v >>> 0
     while (x >= 0x80) {
-      this.buf[this.ensure(1)] = (x & 0x7f) | 0x80
+      const at = this.ensure(1)
+      this.buf[at] = (x & 0x7f) | 0x80
       x >>>= 7
     }
-    this.buf[this.ensure(1)] = x
+    const at = this.ensure(1)
+    this.buf[at] = x
     return this
   }
   varint(v: number): this {
@@ -65,10 +72,12 @@ export class Writer {
   varlong(v: number): this {
     let x = BigInt.asUintN(64, (BigInt(v) << 1n) ^ (BigInt(v) >> 63n))
     while (x >= 0x80n) {
-      this.buf[this.ensure(1)] = Number(x & 0x7fn) | 0x80
+      const at = this.ensure(1)
+      this.buf[at] = Number(x & 0x7fn) | 0x80
       x >>= 7n
     }
-    this.buf[this.ensure(1)] = Number(x)
+    const at = this.ensure(1)
+    this.buf[at] = Number(x)
     return this
   }
   raw(b: Uint8Array): this {
@@ -79,7 +88,8 @@ export class Writer {
   string(s: string): this {
     const len = Buffer.byteLength(s)
     this.int16(len)
-    this.buf.write(s, this.ensure(len), len, "utf8")
+    const at = this.ensure(len)
+    this.buf.write(s, at, len, "utf8")
     return this
   }
   nullableString(s: string | null): this {
@@ -88,7 +98,8 @@ export class Writer {
   compactString(s: string): this {
     const len = Buffer.byteLength(s)
     this.uvarint(len + 1)
-    this.buf.write(s, this.ensure(len), len, "utf8")
+    const at = this.ensure(len)
+    this.buf.write(s, at, len, "utf8")
     return this
   }
   compactNullableString(s: string | null): this {
