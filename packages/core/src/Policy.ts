@@ -16,7 +16,8 @@
  * retries exhausted on a retryable error, or a defect is a failure; an error
  * that is not retryable is ignored (the dependency answered, the request was
  * at fault, so it says nothing about the dependency's health); an interrupted
- * call is ignored.
+ * call is ignored. The `breaker.classify` hook changes this per policy, e.g.
+ * `classifyIgnoringTimeouts` for a dependency whose slow calls are expected.
  *
  * Whatever goes wrong comes out as one `PolicyError` whose `reason` is
  * `Timeout`, `Unavailable` (retries exhausted or a non-retryable error, the
@@ -83,6 +84,23 @@ export type TripPolicy =
   | { readonly _tag: "rate"; readonly threshold: number; readonly minimumCalls: number; readonly size: number }
 
 /**
+ * What a failed call tells the breaker about the dependency.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BreakerOutcome = "failure" | "success" | "ignored"
+
+/**
+ * Decides what a failed call counts as for the breaker. Defects always count
+ * as failures and interruptions are always ignored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Classify = (reason: Timeout | Unavailable) => BreakerOutcome
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -95,6 +113,8 @@ export interface BreakerOptions {
    * share a store (e.g. Redis) and a key share one circuit.
    */
   readonly key?: string | undefined
+  /** What failures count against the dependency; `classifyDefault` if absent. */
+  readonly classify?: Classify | undefined
 }
 
 /**
@@ -107,6 +127,11 @@ export interface Options {
   readonly timeout?: Duration.Input | undefined
   readonly retry?: RetryOptions | undefined
   readonly breaker?: BreakerOptions | undefined
+  /**
+   * Which errors are worth retrying, for errors that do not carry an
+   * `isRetryable` of their own; `PolicyError.isRetryable` if absent.
+   */
+  readonly isRetryable?: ((error: unknown) => boolean) | undefined
 }
 
 /**
@@ -128,6 +153,26 @@ export interface Policy {
   /** The breaker's current state; `"none"` when the policy has no breaker. */
   readonly breakerState: Effect.Effect<BreakerState>
 }
+
+/**
+ * The default breaker classification: timeouts and retryable failures count
+ * against the dependency, non-retryable errors are ignored.
+ *
+ * @since 0.1.0
+ * @category classifiers
+ */
+export const classifyDefault: Classify = (reason) =>
+  reason._tag === "Timeout" || reason.retryable ? "failure" : "ignored"
+
+/**
+ * Like `classifyDefault`, but a timeout is ignored: for dependencies whose
+ * slow calls are expected (large scans) and should not open the circuit.
+ *
+ * @since 0.1.0
+ * @category classifiers
+ */
+export const classifyIgnoringTimeouts: Classify = (reason) =>
+  reason._tag === "Timeout" ? "ignored" : classifyDefault(reason)
 
 /**
  * Makes a policy whose breaker keeps its state in memory.
@@ -156,6 +201,8 @@ export const makeWithStore = (
     const latency = Metric.withAttributes(Metrics.policyLatency, attributes)
     const stateGauge = Metric.withAttributes(Metrics.breakerState, attributes)
     const retry = options.retry
+    const retryable = options.isRetryable ?? isRetryable
+    const classify = breakerClassify(options.breaker?.classify ?? classifyDefault)
     const timeout = options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
 
     const breakerKey = options.breaker?.key ?? name
@@ -200,14 +247,14 @@ export const makeWithStore = (
             : Effect.flatMap(Clock.currentTimeMillis, (start) =>
                 Effect.retry(attempt, {
                   schedule: retrySchedule(retry, start),
-                  while: (error: E) => isRetryable(error)
+                  while: (error: E) => retryable(error)
                 })
               )
         let guarded: Effect.Effect<A, PolicyError, R> = Effect.mapError(
           retried,
           (cause) =>
             new PolicyError({
-              reason: new Unavailable({ operation: name, attempts, retryable: isRetryable(cause), cause })
+              reason: new Unavailable({ operation: name, attempts, retryable: retryable(cause), cause })
             })
         )
         if (timeout !== undefined) {
@@ -219,24 +266,24 @@ export const makeWithStore = (
               )
           })
         }
-        if (breaker !== undefined) {
-          guarded = breaker
-            .execute(guarded, { key: breakerKey, classify })
-            .pipe(Effect.catchTag("CircuitBreakerError", (error) => Effect.fail(fromBreakerError(name, error))))
-        }
-        return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-          Effect.onExit(guarded, (exit) =>
+        // Latency and retries describe calls that ran: a rejected call records neither.
+        const measured = Effect.flatMap(Clock.currentTimeMillis, (start) =>
+          Effect.onExit(guarded, () =>
             Effect.flatMap(Clock.currentTimeMillis, (end) =>
-              Effect.all(
-                [
-                  Metric.update(calls(exit._tag === "Success" ? "success" : outcomeOf(exit.cause)), 1),
-                  Metric.update(latency, end - start),
-                  attempts > 1 ? Metric.update(retries, attempts - 1) : Effect.void
-                ],
-                { discard: true }
-              )
+              attempts > 1
+                ? Effect.andThen(Metric.update(latency, end - start), Metric.update(retries, attempts - 1))
+                : Metric.update(latency, end - start)
             )
           )
+        )
+        const admitted =
+          breaker === undefined
+            ? measured
+            : breaker
+                .execute(measured, { key: breakerKey, classify })
+                .pipe(Effect.catchTag("CircuitBreakerError", (error) => Effect.fail(fromBreakerError(name, error))))
+        return Effect.onExit(admitted, (exit) =>
+          Metric.update(calls(exit._tag === "Success" ? "success" : outcomeOf(exit.cause)), 1)
         )
       })
 
@@ -367,16 +414,25 @@ export const config = (prefix: string, name?: string): Config.Config<Options> =>
 export const makeConfig = (prefix: string, name?: string): Effect.Effect<Policy, Config.ConfigError, Scope.Scope> =>
   Effect.flatMap(config(prefix, name), make)
 
-// Only failures that say the dependency is unwell count against the circuit.
-const classify = <A>(exit: Exit.Exit<A, PolicyError>): CircuitBreaker.Outcome => {
-  if (Exit.isSuccess(exit)) return CircuitBreaker.success
-  for (const reason of exit.cause.reasons) {
-    if (reason._tag === "Fail" && reason.error.reason._tag === "Unavailable" && !reason.error.reason.retryable) {
-      return CircuitBreaker.ignored
+const fromOutcome = {
+  failure: CircuitBreaker.failure(),
+  success: CircuitBreaker.success,
+  ignored: CircuitBreaker.ignored
+} as const
+
+// Maps a call's exit to what it says about the dependency's health.
+const breakerClassify =
+  (hook: Classify) =>
+  <A>(exit: Exit.Exit<A, PolicyError>): CircuitBreaker.Outcome => {
+    if (Exit.isSuccess(exit)) return CircuitBreaker.success
+    for (const reason of exit.cause.reasons) {
+      if (reason._tag === "Fail" && reason.error.reason._tag !== "CircuitOpen") {
+        return fromOutcome[hook(reason.error.reason)]
+      }
     }
+    // A defect (a rejected promise, a thrown exception) counts against the dependency.
+    return exit.cause.reasons.some((r) => r._tag === "Die") ? fromOutcome.failure : CircuitBreaker.ignored
   }
-  return CircuitBreaker.failure()
-}
 
 const fromBreakerError = (name: string, error: CircuitBreaker.CircuitBreakerError): PolicyError => {
   const reason = error.reason

@@ -1,5 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Metric, References, Schema } from "effect"
+import {
+  Clock,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  Metric,
+  Random,
+  References,
+  Schema
+} from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import * as Metrics from "../src/Metrics.ts"
@@ -46,19 +59,26 @@ describe("Policy", () => {
     })
   )
 
-  it.effect("run - jittered delays stay within 0.8x and 1.2x of the schedule", () =>
+  it.effect("run - jittered delays stay within 0.8x and 1.2x of the schedule and do vary", () =>
     Effect.gen(function* () {
       const policy = yield* Policy.make({ name: "db", retry: { base: "1 second", maxAttempts: 5, jitter: true } })
-      const { times, effect } = recorder(4)
-      const fiber = yield* Effect.forkChild(policy.run(effect))
-      yield* TestClock.adjust("1 minute")
-      assert.strictEqual(yield* Fiber.join(fiber), "ok")
-      const delays = times.slice(1).map((t, i) => t - times[i]!)
-      delays.forEach((delay, i) => {
-        const nominal = 1000 * 2 ** i
-        assert.isAtLeast(delay, nominal * 0.8)
-        assert.isAtMost(delay, nominal * 1.2)
-      })
+      for (const seed of ["a", "b", "c"]) {
+        const { times, effect } = recorder(4)
+        const fiber = yield* Effect.forkChild(policy.run(effect).pipe(Random.withSeed(seed)))
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* Fiber.join(fiber), "ok")
+        const delays = times.slice(1).map((t, i) => t - times[i]!)
+        assert.strictEqual(delays.length, 4)
+        delays.forEach((delay, i) => {
+          const nominal = 1000 * 2 ** i
+          assert.isAtLeast(delay, nominal * 0.8)
+          assert.isAtMost(delay, nominal * 1.2)
+        })
+        assert.isTrue(
+          delays.some((delay, i) => delay !== 1000 * 2 ** i),
+          "jitter moved no delay"
+        )
+      }
     })
   )
 
@@ -90,6 +110,26 @@ describe("Policy", () => {
       assert.strictEqual(reasonOf(yield* Fiber.join(fiber))._tag, "Unavailable")
       // the next retry would start at 700 + 800 = 1500, past the 1 second budget
       assert.deepStrictEqual(times, [0, 100, 300, 700])
+    })
+  )
+
+  it.effect("run - maxElapsed counts the time the first attempt took", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({
+        name: "db",
+        retry: { base: "100 millis", maxAttempts: 100, maxElapsed: "1 second", jitter: false }
+      })
+      const times: Array<number> = []
+      const slowFirst = Effect.gen(function* () {
+        times.push(yield* Clock.currentTimeMillis)
+        if (times.length === 1) yield* Effect.sleep("800 millis")
+        return yield* new Flaky({ retryable: true })
+      })
+      const fiber = yield* Effect.forkChild(Effect.exit(policy.run(slowFirst)))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      // Failed at 800, retries at 900 and 1100 would be next: only the first fits within 1 second.
+      assert.deepStrictEqual(times, [0, 900])
     })
   )
 
@@ -139,8 +179,10 @@ describe("Policy", () => {
           breaker: { trip: { _tag: "consecutive", failures: 3 }, openDuration: "10 seconds" }
         })
         const { times, effect } = recorder(1000)
-        for (let i = 0; i < 3; i++)
+        for (let i = 0; i < 2; i++)
           assert.strictEqual(reasonOf(yield* Effect.exit(policy.run(effect)))._tag, "Unavailable")
+        assert.strictEqual(yield* policy.breakerState, "closed")
+        assert.strictEqual(reasonOf(yield* Effect.exit(policy.run(effect)))._tag, "Unavailable")
         assert.strictEqual(yield* policy.breakerState, "open")
         const rejected = reasonOf(yield* Effect.exit(policy.run(effect)))
         assert.strictEqual(rejected._tag, "CircuitOpen")
@@ -419,6 +461,110 @@ describe("Policy", () => {
           }
         })
       )
+    )
+  )
+  it.effect("breaker - sees one outcome per call, not per attempt", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          retry: { base: "10 millis", maxAttempts: 3, jitter: false },
+          breaker: { trip: { _tag: "consecutive", failures: 2 }, openDuration: "1 minute" }
+        })
+        const { times, effect } = recorder(1000)
+        const fiber = yield* Effect.forkChild(Effect.exit(policy.run(effect)))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(reasonOf(yield* Fiber.join(fiber))._tag, "Unavailable")
+        assert.strictEqual(times.length, 3)
+        assert.strictEqual(yield* policy.breakerState, "closed")
+      })
+    )
+  )
+
+  it.effect("breaker - classifyIgnoringTimeouts keeps timeouts from opening it", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          timeout: "1 second",
+          breaker: {
+            trip: { _tag: "consecutive", failures: 1 },
+            openDuration: "1 minute",
+            classify: Policy.classifyIgnoringTimeouts
+          }
+        })
+        const fiber = yield* Effect.forkChild(Effect.exit(policy.run(Effect.never)))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(reasonOf(yield* Fiber.join(fiber))._tag, "Timeout")
+        assert.strictEqual(yield* policy.breakerState, "closed")
+        yield* Effect.exit(policy.run(new Flaky({ retryable: true })))
+        assert.strictEqual(yield* policy.breakerState, "open")
+      })
+    )
+  )
+
+  it.effect("breaker - a rejected call is counted as circuit_open and records no latency", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "api",
+          breaker: { trip: { _tag: "consecutive", failures: 1 }, openDuration: "1 minute" }
+        })
+        const { times, effect } = recorder(1000)
+        yield* Effect.exit(policy.run(effect))
+        for (let i = 0; i < 3; i++) yield* Effect.exit(policy.run(effect))
+        assert.strictEqual(times.length, 1)
+        const calls = (outcome: string) =>
+          Effect.map(
+            Metric.value(Metric.withAttributes(Metrics.policyCalls, { policy: "api", outcome })),
+            (s) => s.count
+          )
+        assert.strictEqual(yield* calls("unavailable"), 1)
+        assert.strictEqual(yield* calls("circuit_open"), 3)
+        const latency = yield* Metric.value(Metric.withAttributes(Metrics.policyLatency, { policy: "api" }))
+        assert.strictEqual(latency.count, 1)
+      })
+    )
+  )
+
+  it.effect("run - the isRetryable option decides what is retried", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({
+        name: "db",
+        retry: { base: "10 millis", maxAttempts: 3, jitter: false },
+        isRetryable: (error) => error === "ECONNRESET"
+      })
+      let calls = 0
+      const fiber = yield* Effect.forkChild(
+        Effect.exit(
+          policy.run(
+            Effect.suspend(() => {
+              calls++
+              return Effect.fail("ECONNRESET")
+            })
+          )
+        )
+      )
+      yield* TestClock.adjust("1 second")
+      const reason = reasonOf(yield* Fiber.join(fiber))
+      assert.strictEqual(calls, 3)
+      if (reason._tag === "Unavailable") {
+        assert.isTrue(reason.retryable)
+        assert.strictEqual(reason.cause, "ECONNRESET")
+      } else assert.fail(`expected Unavailable, got ${reason._tag}`)
+    })
+  )
+
+  it.effect("breaker - a defect counts against the dependency", () =>
+    isolated(
+      Effect.gen(function* () {
+        const policy = yield* Policy.make({
+          name: "db",
+          breaker: { trip: { _tag: "consecutive", failures: 1 }, openDuration: "1 minute" }
+        })
+        yield* Effect.exit(policy.run(Effect.die("boom")))
+        assert.strictEqual(yield* policy.breakerState, "open")
+      })
     )
   )
 })
