@@ -241,15 +241,30 @@ export const makeWithStore = (
           attempts++
           return effect
         })
+        // The schedule is only built once the first attempt has failed with a
+        // retryable error: most calls succeed, and building it costs more than
+        // the bare call. That failure is replayed into the retry loop so the
+        // schedule's first delay follows it.
+        const retryAfter = (start: number | undefined) =>
+          Effect.catch(attempt, (error: E) => {
+            if (!retryable(error)) return Effect.fail(error)
+            let replay = true
+            const again = Effect.suspend(() => {
+              if (!replay) return attempt
+              replay = false
+              return Effect.fail(error)
+            })
+            return Effect.retry(again, {
+              schedule: retrySchedule(retry!, start),
+              while: (e: E) => retryable(e)
+            })
+          })
         const retried: Effect.Effect<A, E, R> =
-          retry === undefined
+          retry === undefined || retry.maxAttempts <= 1
             ? attempt
-            : Effect.flatMap(Clock.currentTimeMillis, (start) =>
-                Effect.retry(attempt, {
-                  schedule: retrySchedule(retry, start),
-                  while: (error: E) => retryable(error)
-                })
-              )
+            : retry.maxElapsed === undefined
+              ? retryAfter(undefined)
+              : Effect.flatMap(Clock.currentTimeMillis, retryAfter)
         let guarded: Effect.Effect<A, PolicyError, R> = Effect.mapError(
           retried,
           (cause) =>
