@@ -10,6 +10,8 @@
  * - timeout + retry: a succeeding call under a policy without breaker
  * - closed breaker: a succeeding call under the full policy
  * - rejected (open): a call the open breaker rejects
+ * - Effect's CircuitBreaker alone, rejecting: what the breaker itself costs,
+ *   so the policy's own share of a rejection shows
  *
  * A rejection costs more than a success: it builds two error values (the
  * breaker's and the `PolicyError`, both schema classes that capture a stack)
@@ -17,6 +19,7 @@
  * timeout and no retry; the script fails if the guarded effect ever ran.
  */
 import { Effect, Metric } from "effect"
+import { CircuitBreaker } from "effect/persistence"
 import * as Policy from "../src/Policy.ts"
 
 const n = Number(process.argv[2] ?? 100_000)
@@ -66,16 +69,21 @@ const main = Effect.gen(function* () {
   })
   yield* Effect.ignore(open.run(Effect.fail(new Down())))
   if ((yield* open.breakerState) !== "open") throw new Error("the breaker should be open")
-  return { retryOnly, full, open }
+  const raw = yield* CircuitBreaker.make({ tripPolicy: CircuitBreaker.consecutive(1), openDuration: "1 hour" }).pipe(
+    Effect.provide(CircuitBreaker.layerStoreMemory())
+  )
+  yield* Effect.ignore(raw.execute(Effect.fail(new Down()), { key: "bench-raw" }))
+  return { retryOnly, full, open, raw }
 }).pipe(Effect.scoped)
 
-const { retryOnly, full, open } = await Effect.runPromise(main)
+const { retryOnly, full, open, raw } = await Effect.runPromise(main)
 
 const rows: Array<readonly [string, Effect.Effect<unknown>]> = [
   ["unguarded (baseline)", loop(work)],
   ["timeout + retry, success", loop(retryOnly.run(work))],
   ["closed breaker + timeout + retry, success", loop(full.run(work))],
-  ["rejected by the open breaker", loop(Effect.as(open.run(counted), 1))]
+  ["rejected by the open breaker", loop(Effect.as(open.run(counted), 1))],
+  ["Effect's CircuitBreaker alone, rejecting", loop(Effect.as(raw.execute(counted, { key: "bench-raw" }), 1))]
 ]
 
 const results: Array<readonly [string, number]> = []

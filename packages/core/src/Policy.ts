@@ -196,7 +196,14 @@ export const makeWithStore = (
   Effect.gen(function* () {
     const name = options.name
     const attributes = { policy: name }
-    const calls = (outcome: string) => Metric.withAttributes(Metrics.policyCalls, { policy: name, outcome })
+    // One labelled counter per outcome, built once: labelling on every call costs more than the call.
+    const callsByOutcome = new Map(
+      ["success", "timeout", "unavailable", "circuit_open", "interrupted"].map((outcome) => [
+        outcome,
+        Metric.withAttributes(Metrics.policyCalls, { policy: name, outcome })
+      ])
+    )
+    const calls = (outcome: string) => callsByOutcome.get(outcome)!
     const retries = Metric.withAttributes(Metrics.policyRetries, attributes)
     const latency = Metric.withAttributes(Metrics.policyLatency, attributes)
     const stateGauge = Metric.withAttributes(Metrics.breakerState, attributes)
