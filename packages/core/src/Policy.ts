@@ -31,7 +31,10 @@
  *   retry: { base: "50 millis", maxAttempts: 4, jitter: true },
  *   breaker: { trip: { _tag: "consecutive", failures: 5 }, openDuration: "10 seconds" }
  * })
- * const rows = yield* policy.run(query)
+ * const rows = yield* policy.run(query)            // or query.pipe(Policy.run(policy))
+ *
+ * // the same settings from the environment: CLAIMS_DB_TIMEOUT, CLAIMS_DB_RETRY_ATTEMPTS, ...
+ * const fromEnv = yield* Policy.makeConfig("CLAIMS_DB")
  * ```
  *
  * @since 0.1.0
