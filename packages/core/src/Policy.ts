@@ -12,6 +12,13 @@
  *    timeout inside it). When it is open, calls are rejected at once without
  *    running anything, so a dead dependency costs nothing.
  *
+ * What the breaker counts: a success closes or keeps it closed; a timeout,
+ * retries exhausted on a retryable error, or a defect is a failure; an error
+ * that is not retryable is ignored (the dependency answered, the request was
+ * at fault, so it says nothing about the dependency's health); an interrupted
+ * call is ignored. The `breaker.classify` hook changes this per policy, e.g.
+ * `classifyIgnoringTimeouts` for a dependency whose slow calls are expected.
+ *
  * Whatever goes wrong comes out as one `PolicyError` whose `reason` is
  * `Timeout`, `Unavailable` (retries exhausted or a non-retryable error, the
  * original kept as `cause`) or `CircuitOpen`. Every outcome and breaker
@@ -24,12 +31,28 @@
  *   retry: { base: "50 millis", maxAttempts: 4, jitter: true },
  *   breaker: { trip: { _tag: "consecutive", failures: 5 }, openDuration: "10 seconds" }
  * })
- * const rows = yield* policy.run(query)
+ * const rows = yield* policy.run(query)            // or query.pipe(Policy.run(policy))
+ *
+ * // the same settings from the environment: CLAIMS_DB_TIMEOUT, CLAIMS_DB_RETRY_ATTEMPTS, ...
+ * const fromEnv = yield* Policy.makeConfig("CLAIMS_DB")
  * ```
  *
  * @since 0.1.0
  */
-import { type Cause, Clock, Duration, Effect, type Layer, Metric, Schedule, type Scope, Stream } from "effect"
+import {
+  type Cause,
+  Clock,
+  Config,
+  Duration,
+  Effect,
+  Exit,
+  type Layer,
+  Metric,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
+import { dual } from "effect/Function"
 import { CircuitBreaker } from "effect/persistence"
 import * as Metrics from "./Metrics.ts"
 import { CircuitOpen, isRetryable, PolicyError, Timeout, Unavailable } from "./PolicyError.ts"
@@ -45,7 +68,7 @@ export interface RetryOptions {
   readonly factor?: number | undefined
   /** Attempts in all, the first one included. */
   readonly maxAttempts: number
-  /** Stop retrying once this much time has passed since the first attempt. */
+  /** No retry starts later than this after the call began. */
   readonly maxElapsed?: Duration.Input | undefined
   /** Multiply each delay by a random factor in [0.8, 1.2]; true by default. */
   readonly jitter?: boolean | undefined
@@ -64,6 +87,23 @@ export type TripPolicy =
   | { readonly _tag: "rate"; readonly threshold: number; readonly minimumCalls: number; readonly size: number }
 
 /**
+ * What a failed call tells the breaker about the dependency.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BreakerOutcome = "failure" | "success" | "ignored"
+
+/**
+ * Decides what a failed call counts as for the breaker. Defects always count
+ * as failures and interruptions are always ignored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Classify = (reason: Timeout | Unavailable) => BreakerOutcome
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -71,6 +111,13 @@ export interface BreakerOptions {
   readonly trip: TripPolicy
   /** How long the circuit stays open before letting one probe call through. */
   readonly openDuration: Duration.Input
+  /**
+   * The circuit's key in the store; the policy name by default. Policies that
+   * share a store (e.g. Redis) and a key share one circuit.
+   */
+  readonly key?: string | undefined
+  /** What failures count against the dependency; `classifyDefault` if absent. */
+  readonly classify?: Classify | undefined
 }
 
 /**
@@ -83,6 +130,11 @@ export interface Options {
   readonly timeout?: Duration.Input | undefined
   readonly retry?: RetryOptions | undefined
   readonly breaker?: BreakerOptions | undefined
+  /**
+   * Which errors are worth retrying, for errors that do not carry an
+   * `isRetryable` of their own; `PolicyError.isRetryable` if absent.
+   */
+  readonly isRetryable?: ((error: unknown) => boolean) | undefined
 }
 
 /**
@@ -106,6 +158,26 @@ export interface Policy {
 }
 
 /**
+ * The default breaker classification: timeouts and retryable failures count
+ * against the dependency, non-retryable errors are ignored.
+ *
+ * @since 0.1.0
+ * @category classifiers
+ */
+export const classifyDefault: Classify = (reason) =>
+  reason._tag === "Timeout" || reason.retryable ? "failure" : "ignored"
+
+/**
+ * Like `classifyDefault`, but a timeout is ignored: for dependencies whose
+ * slow calls are expected (large scans) and should not open the circuit.
+ *
+ * @since 0.1.0
+ * @category classifiers
+ */
+export const classifyIgnoringTimeouts: Classify = (reason) =>
+  reason._tag === "Timeout" ? "ignored" : classifyDefault(reason)
+
+/**
  * Makes a policy whose breaker keeps its state in memory.
  *
  * @since 0.1.0
@@ -127,16 +199,31 @@ export const makeWithStore = (
   Effect.gen(function* () {
     const name = options.name
     const attributes = { policy: name }
-    const calls = (outcome: string) => Metric.withAttributes(Metrics.policyCalls, { policy: name, outcome })
+    // One labelled counter per outcome, built once: labelling on every call costs more than the call.
+    const callsByOutcome = new Map(
+      ["success", "timeout", "unavailable", "circuit_open", "interrupted"].map((outcome) => [
+        outcome,
+        Metric.withAttributes(Metrics.policyCalls, { policy: name, outcome })
+      ])
+    )
+    const calls = (outcome: string) => callsByOutcome.get(outcome)!
     const retries = Metric.withAttributes(Metrics.policyRetries, attributes)
     const latency = Metric.withAttributes(Metrics.policyLatency, attributes)
     const stateGauge = Metric.withAttributes(Metrics.breakerState, attributes)
-    const schedule = options.retry === undefined ? undefined : retrySchedule(options.retry)
+    const retry = options.retry
+    const retryable = options.isRetryable ?? isRetryable
+    const classify = breakerClassify(options.breaker?.classify ?? classifyDefault)
     const timeout = options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
 
+    const breakerKey = options.breaker?.key ?? name
     const breaker = options.breaker === undefined ? undefined : yield* makeBreaker(name, options.breaker)
     if (breaker !== undefined) {
-      yield* Metric.update(stateGauge, 0)
+      // A shared store may already hold an open circuit for this key.
+      const initial = yield* breaker.state(breakerKey).pipe(
+        Effect.map((s) => s._tag),
+        Effect.orElseSucceed(() => "Closed" as const)
+      )
+      yield* Metric.update(stateGauge, gaugeValue[initial])
       yield* breaker.transitions.pipe(
         Stream.runForEach((t) =>
           Effect.andThen(
@@ -164,15 +251,35 @@ export const makeWithStore = (
           attempts++
           return effect
         })
+        // The schedule is only built once the first attempt has failed with a
+        // retryable error: most calls succeed, and building it costs more than
+        // the bare call. That failure is replayed into the retry loop so the
+        // schedule's first delay follows it.
+        const retryAfter = (start: number | undefined) =>
+          Effect.catch(attempt, (error: E) => {
+            if (!retryable(error)) return Effect.fail(error)
+            let replay = true
+            const again = Effect.suspend(() => {
+              if (!replay) return attempt
+              replay = false
+              return Effect.fail(error)
+            })
+            return Effect.retry(again, {
+              schedule: retrySchedule(retry!, start),
+              while: (e: E) => retryable(e)
+            })
+          })
         const retried: Effect.Effect<A, E, R> =
-          schedule === undefined
+          retry === undefined || retry.maxAttempts <= 1
             ? attempt
-            : Effect.retry(attempt, { schedule, while: (error: E) => isRetryable(error) })
+            : retry.maxElapsed === undefined
+              ? retryAfter(undefined)
+              : Effect.flatMap(Clock.currentTimeMillis, retryAfter)
         let guarded: Effect.Effect<A, PolicyError, R> = Effect.mapError(
           retried,
           (cause) =>
             new PolicyError({
-              reason: new Unavailable({ operation: name, attempts, retryable: isRetryable(cause), cause })
+              reason: new Unavailable({ operation: name, attempts, retryable: retryable(cause), cause })
             })
         )
         if (timeout !== undefined) {
@@ -184,41 +291,31 @@ export const makeWithStore = (
               )
           })
         }
-        if (breaker !== undefined) {
-          guarded = breaker.execute(guarded, { key: name }).pipe(
-            Effect.catchTag("CircuitBreakerError", (error) =>
-              Effect.fail(
-                new PolicyError({
-                  reason: new CircuitOpen({
-                    operation: name,
-                    retryAfterMillis:
-                      error.reason._tag === "CircuitOpen" ? Duration.toMillis(error.reason.retryAfter) : 0
-                  })
-                })
-              )
-            )
-          )
-        }
-        return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-          Effect.onExit(guarded, (exit) =>
+        // Latency and retries describe calls that ran: a rejected call records neither.
+        const measured = Effect.flatMap(Clock.currentTimeMillis, (start) =>
+          Effect.onExit(guarded, () =>
             Effect.flatMap(Clock.currentTimeMillis, (end) =>
-              Effect.all(
-                [
-                  Metric.update(calls(exit._tag === "Success" ? "success" : outcomeOf(exit.cause)), 1),
-                  Metric.update(latency, end - start),
-                  attempts > 1 ? Metric.update(retries, attempts - 1) : Effect.void
-                ],
-                { discard: true }
-              )
+              attempts > 1
+                ? Effect.andThen(Metric.update(latency, end - start), Metric.update(retries, attempts - 1))
+                : Metric.update(latency, end - start)
             )
           )
+        )
+        const admitted =
+          breaker === undefined
+            ? measured
+            : breaker
+                .execute(measured, { key: breakerKey, classify })
+                .pipe(Effect.catchTag("CircuitBreakerError", (error) => Effect.fail(fromBreakerError(name, error))))
+        return Effect.onExit(admitted, (exit) =>
+          Metric.update(calls(exit._tag === "Success" ? "success" : outcomeOf(exit.cause)), 1)
         )
       })
 
     const breakerState: Effect.Effect<BreakerState> =
       breaker === undefined
         ? Effect.succeed("none")
-        : breaker.state(name).pipe(
+        : breaker.state(breakerKey).pipe(
             Effect.map(
               (s): BreakerState => (s._tag === "Closed" ? "closed" : s._tag === "Open" ? "open" : "half-open")
             ),
@@ -249,30 +346,134 @@ export const none = (name: string): Policy => ({
 })
 
 /**
- * Runs `effect` under `policy` (pipeable form of `policy.run`).
+ * Runs `effect` under `policy`: `effect.pipe(Policy.run(policy))` or
+ * `Policy.run(effect, policy)`.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const run =
-  (policy: Policy) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, PolicyError, R> =>
-    policy.run(effect)
+export const run: {
+  (policy: Policy): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, PolicyError, R>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, policy: Policy): Effect.Effect<A, PolicyError, R>
+} = dual(
+  2,
+  <A, E, R>(effect: Effect.Effect<A, E, R>, policy: Policy): Effect.Effect<A, PolicyError, R> => policy.run(effect)
+)
 
 /**
  * The schedule a policy retries with: exponential from `base`, optionally
- * jittered, bounded by attempts and elapsed time.
+ * jittered, bounded by attempts and elapsed time. With `startMillis` (the
+ * `Clock` time the call began) no retry is scheduled to start later than
+ * `maxElapsed` after it; without, elapsed time counts from the first failure.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const retrySchedule = (options: RetryOptions): Schedule.Schedule<unknown> => {
+export const retrySchedule = (options: RetryOptions, startMillis?: number): Schedule.Schedule<unknown> => {
   const exponential = Schedule.exponential(options.base, options.factor ?? 2)
   const jittered = (options.jitter ?? true) ? Schedule.jittered(exponential) : exponential
-  const retries = Math.max(0, options.maxAttempts - 1)
-  return options.maxElapsed === undefined
-    ? Schedule.upTo(jittered, { times: retries })
-    : Schedule.upTo(jittered, { times: retries, duration: options.maxElapsed })
+  const bounded = Schedule.upTo(jittered, { times: Math.max(0, options.maxAttempts - 1) })
+  if (options.maxElapsed === undefined) return bounded
+  const budget = Duration.toMillis(Duration.fromInputUnsafe(options.maxElapsed))
+  // Checks the delay before sleeping it, so a retry never starts past the budget.
+  return Schedule.while(
+    bounded,
+    ({ now, start, duration }) => now - (startMillis ?? start) + Duration.toMillis(duration) <= budget
+  )
+}
+
+/**
+ * Reads policy options from configuration under a prefix. With
+ * `config("CLAIMS_DB")`: `CLAIMS_DB_TIMEOUT` (default 5 seconds),
+ * `CLAIMS_DB_RETRY_BASE` (100 millis), `CLAIMS_DB_RETRY_FACTOR` (2),
+ * `CLAIMS_DB_RETRY_ATTEMPTS` (3), `CLAIMS_DB_RETRY_MAX_ELAPSED` (10 seconds),
+ * `CLAIMS_DB_RETRY_JITTER` (true), `CLAIMS_DB_BREAKER_THRESHOLD` (0.5),
+ * `CLAIMS_DB_BREAKER_MINIMUM_CALLS` (20), `CLAIMS_DB_BREAKER_WINDOW` (100) and
+ * `CLAIMS_DB_BREAKER_OPEN` (30 seconds), a rate breaker. The policy is named
+ * after the prefix in lower case unless `name` is given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const config = (prefix: string, name?: string): Config.Config<Options> => {
+  const key = (suffix: string) => `${prefix}_${suffix}`
+  return Config.all({
+    timeout: Config.Duration(key("TIMEOUT")).pipe(Config.withDefault(Duration.seconds(5))),
+    base: Config.Duration(key("RETRY_BASE")).pipe(Config.withDefault(Duration.millis(100))),
+    factor: Config.Number(key("RETRY_FACTOR")).pipe(Config.withDefault(2)),
+    maxAttempts: Config.Int(key("RETRY_ATTEMPTS")).pipe(Config.withDefault(3)),
+    maxElapsed: Config.Duration(key("RETRY_MAX_ELAPSED")).pipe(Config.withDefault(Duration.seconds(10))),
+    jitter: Config.Boolean(key("RETRY_JITTER")).pipe(Config.withDefault(true)),
+    threshold: Config.Number(key("BREAKER_THRESHOLD")).pipe(Config.withDefault(0.5)),
+    minimumCalls: Config.Int(key("BREAKER_MINIMUM_CALLS")).pipe(Config.withDefault(20)),
+    size: Config.Int(key("BREAKER_WINDOW")).pipe(Config.withDefault(100)),
+    openDuration: Config.Duration(key("BREAKER_OPEN")).pipe(Config.withDefault(Duration.seconds(30)))
+  }).pipe(
+    Config.map(
+      (c): Options => ({
+        name: name ?? prefix.toLowerCase(),
+        timeout: c.timeout,
+        retry: {
+          base: c.base,
+          factor: c.factor,
+          maxAttempts: c.maxAttempts,
+          maxElapsed: c.maxElapsed,
+          jitter: c.jitter
+        },
+        breaker: {
+          // A window smaller than the minimum would never trip; clamp rather than fail at start-up.
+          trip: { _tag: "rate", threshold: c.threshold, minimumCalls: Math.min(c.minimumCalls, c.size), size: c.size },
+          openDuration: c.openDuration
+        }
+      })
+    )
+  )
+}
+
+/**
+ * Builds a policy from configuration under a prefix (see `config`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeConfig = (prefix: string, name?: string): Effect.Effect<Policy, Config.ConfigError, Scope.Scope> =>
+  Effect.flatMap(config(prefix, name), make)
+
+const fromOutcome = {
+  failure: CircuitBreaker.failure(),
+  success: CircuitBreaker.success,
+  ignored: CircuitBreaker.ignored
+} as const
+
+// Maps a call's exit to what it says about the dependency's health.
+const breakerClassify =
+  (hook: Classify) =>
+  <A>(exit: Exit.Exit<A, PolicyError>): CircuitBreaker.Outcome => {
+    if (Exit.isSuccess(exit)) return CircuitBreaker.success
+    for (const reason of exit.cause.reasons) {
+      if (reason._tag === "Fail" && reason.error.reason._tag !== "CircuitOpen") {
+        return fromOutcome[hook(reason.error.reason)]
+      }
+    }
+    // A defect (a rejected promise, a thrown exception) counts against the dependency.
+    return exit.cause.reasons.some((r) => r._tag === "Die") ? fromOutcome.failure : CircuitBreaker.ignored
+  }
+
+const fromBreakerError = (name: string, error: CircuitBreaker.CircuitBreakerError): PolicyError => {
+  const reason = error.reason
+  switch (reason._tag) {
+    case "CircuitOpen":
+      return new PolicyError({
+        reason: new CircuitOpen({ operation: name, retryAfterMillis: Duration.toMillis(reason.retryAfter) })
+      })
+    case "CircuitHalfOpen":
+      // A probe is running and decides soon: there is no wait to advise.
+      return new PolicyError({ reason: new CircuitOpen({ operation: name, retryAfterMillis: 0 }) })
+    case "CircuitBreakerStoreError":
+      return new PolicyError({
+        reason: new Unavailable({ operation: name, attempts: 0, retryable: true, cause: reason })
+      })
+  }
 }
 
 const gaugeValue = { Closed: 0, HalfOpen: 1, Open: 2 } as const

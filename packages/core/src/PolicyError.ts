@@ -70,6 +70,14 @@ export class PolicyError extends Schema.TaggedError<PolicyError>()("PolicyError"
   override get message(): string {
     return describe(this.reason)
   }
+
+  /**
+   * Whether trying again later may help: a timeout or an open circuit may
+   * clear, an `Unavailable` says so itself. Lets an outer policy nest this one.
+   */
+  get isRetryable(): boolean {
+    return this.reason._tag === "Unavailable" ? this.reason.retryable : true
+  }
 }
 
 /**

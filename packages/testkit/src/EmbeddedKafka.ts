@@ -142,6 +142,8 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
           : new Persistence(options.dataDir, options.segmentBytes ?? 64 * 1024 * 1024),
       catch: (cause) => new TestkitError({ reason: "Storage", message: "cannot open data directory", cause })
     })
+    // Registered before the server, so it runs after the server has closed every connection.
+    yield* Effect.addFinalizer(() => Effect.sync(() => persistence?.close()))
     const groups = new GroupCoordinator({
       now: () => clock.currentTimeMillisUnsafe(),
       minSessionTimeoutMs: options.minSessionTimeoutMs ?? 1000,
@@ -212,7 +214,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
         Effect.callback<void>((resume) => {
           for (const c of connections) c.close()
           server.close(() => resume(Effect.void))
-        }).pipe(Effect.ensuring(Effect.sync(() => persistence?.close())))
+        })
     )
 
     // Group timers on the Effect clock: TestClock drives session and rebalance timeouts in tests.

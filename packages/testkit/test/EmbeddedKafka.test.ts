@@ -1,3 +1,6 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
@@ -59,6 +62,21 @@ describe("EmbeddedKafka", () => {
       assert.strictEqual((yield* Effect.promise(() => join(client, 10))).errorCode, 26)
       assert.strictEqual((yield* Effect.promise(() => join(client, 60_000))).errorCode, 26)
       client.close()
+    })
+  )
+
+  it.effect("make - fails with a typed error when the port is taken or the data directory is unusable", () =>
+    Effect.gen(function* () {
+      const first = yield* EmbeddedKafka.make()
+      const taken = yield* Effect.flip(Effect.scoped(EmbeddedKafka.make({ port: first.port })))
+      assert.strictEqual(taken.reason, "Listen")
+      assert.isTrue(taken.isRetryable)
+      const file = path.join(os.tmpdir(), `sluice-not-a-dir-${process.pid}`)
+      fs.writeFileSync(file, "x")
+      const storage = yield* Effect.flip(Effect.scoped(EmbeddedKafka.make({ dataDir: file })))
+      fs.rmSync(file)
+      assert.strictEqual(storage.reason, "Storage")
+      assert.isFalse(storage.isRetryable)
     })
   )
 
