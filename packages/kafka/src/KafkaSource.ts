@@ -128,6 +128,10 @@ const consume = (
     let owned = new Set<string>()
     let generation = 0
     const revoking = new Map<string, Deferred.Deferred<void>>()
+    // Completed when the source shuts down: batch handlers still waiting for
+    // room end at once, so kafkajs can stop and the member leave the group
+    // instead of heartbeating on behalf of a pipeline that is gone.
+    const shutdown = Deferred.makeUnsafe<void>()
 
     const commit = (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => {
       const mine = offsets.filter((o) => owned.has(tpKey(o.topic, o.partition)))
@@ -187,30 +191,32 @@ const consume = (
     // Runs `effect` while heartbeating, so waiting for room in the pipeline
     // does not get the member evicted. A failed heartbeat (a rebalance) ends
     // the batch; kafkajs then rejoins the group.
+    // The heartbeat's own error is kept as it is: when it says the group is
+    // rebalancing, kafkajs must see its error to rejoin rather than restart.
     const keepAlive = <A>(payload: KafkaLike.EachBatchPayload, effect: Effect.Effect<A>) =>
       Effect.raceFirst(
         effect,
-        KafkaError.attempt("heartbeat", () => payload.heartbeat()).pipe(
+        Effect.tryPromise({ try: () => payload.heartbeat(), catch: (error) => error }).pipe(
           Effect.repeat(Schedule.spaced(heartbeatInterval)),
           Effect.andThen(Effect.never)
         )
       )
 
-    // Waits for room while the partition's fetching is paused (resumed when
-    // the scope closes) and heartbeats keep the member alive.
-    const trackPaused = (payload: KafkaLike.EachBatchPayload, tp: OffsetTracker.TopicPartition, offset: bigint) =>
-      Effect.scoped(
-        Effect.andThen(
-          Effect.acquireRelease(
-            Effect.sync(() => payload.pause()),
-            (resume) => Effect.sync(resume)
-          ),
-          keepAlive(payload, tracker.track(tp, offset))
-        )
-      )
-
     const handleBatch = (payload: KafkaLike.EachBatchPayload) =>
       Effect.gen(function* () {
+        // Fetching of this partition is paused (once per batch, resumed when
+        // the batch ends) while the pipeline has no room for more records.
+        let paused = false
+        const pauseOnce = Effect.suspend(() => {
+          if (paused) return Effect.void
+          paused = true
+          return Effect.asVoid(
+            Effect.acquireRelease(
+              Effect.sync(() => payload.pause()),
+              (resume) => Effect.sync(resume)
+            )
+          )
+        })
         const { topic, partition, messages } = payload.batch
         const tp = { topic, partition }
         const pending = revoking.get(tpKey(topic, partition))
@@ -239,7 +245,8 @@ const consume = (
             tracked = yield* tracker.track(tp, offset)
           } else {
             yield* flush
-            tracked = yield* trackPaused(payload, tp, offset)
+            yield* pauseOnce
+            tracked = yield* keepAlive(payload, tracker.track(tp, offset))
           }
           if (!tracked) break
           const origin = toOrigin(topic, partition, offset, message)
@@ -247,7 +254,7 @@ const consume = (
         }
         yield* flush
         yield* Metrics.countIn(topic, emitted)
-      })
+      }).pipe(Effect.scoped)
 
     const listeners = [
       consumer.on("consumer.rebalancing", () => {
@@ -278,10 +285,14 @@ const consume = (
           autoCommit: false,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
-          eachBatch: (payload) => runPromise(handleBatch(payload))
+          eachBatch: (payload) => runPromise(Effect.raceFirst(handleBatch(payload), Deferred.await(shutdown)))
         })
       ),
-      () => KafkaError.attempt("stop", () => consumer.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+      () =>
+        Effect.andThen(
+          Deferred.succeed(shutdown, undefined),
+          KafkaError.attempt("stop", () => consumer.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+        )
     )
     // Registered after `run`: finalizers run in reverse, so the final commit
     // happens while the consumer is still a member of the group, then it stops.

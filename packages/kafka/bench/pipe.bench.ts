@@ -1,0 +1,146 @@
+/**
+ * Consume → produce with no work in between, Sluice versus a hand-written
+ * kafkajs loop, same broker, same records, same run (so the ratio holds on a
+ * noisy machine; absolute figures depend on it).
+ *
+ *   node packages/kafka/bench/pipe.bench.ts [records]
+ *
+ * - kafkajs loop: `eachBatch` sends the batch's records to the output topic
+ *   with one `send` (acks = all), resolves the batch and lets kafkajs commit:
+ *   what a careful user writes by hand.
+ * - sluice: `KafkaSource` → `KafkaSink` (idempotent producer, acks = all),
+ *   offsets committed by the `OffsetTracker` once the outputs are acknowledged.
+ *
+ * The broker is `KAFKA_BROKERS` when set, otherwise the embedded broker. Each
+ * scenario runs twice, alternating, and keeps its best time. Results go to
+ * stdout as a table and to `bench/results/pipe.json`.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Receipt } from "@sluice/core"
+import { EmbeddedKafka } from "@sluice/testkit"
+import { Deferred, Effect, Stream } from "effect"
+import { Kafka, logLevel } from "kafkajs"
+import * as KafkaClient from "../src/KafkaClient.ts"
+import * as KafkaSink from "../src/KafkaSink.ts"
+import * as KafkaSource from "../src/KafkaSource.ts"
+
+const records = Number(process.argv[2] ?? 100_000)
+const partitions = 3
+const value = "x".repeat(200)
+let run = 0
+const name = (prefix: string) => `${prefix}-${process.pid}-${run++}`
+
+const createTopic = (client: KafkaClient.KafkaClient["Service"], topic: string) =>
+  Effect.promise(() =>
+    client.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
+  )
+
+const handWritten = (client: KafkaClient.KafkaClient["Service"], kafka: Kafka, input: string) =>
+  Effect.promise(async () => {
+    const output = name("out-raw")
+    await Effect.runPromise(createTopic(client, output))
+    const producer = kafka.producer({ allowAutoTopicCreation: true })
+    await producer.connect()
+    const consumer = kafka.consumer({ groupId: name("raw") })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [input], fromBeginning: true })
+    let done = 0
+    const start = performance.now()
+    const finished = new Promise<number>((resolve) => {
+      void consumer.run({
+        eachBatchAutoResolve: true,
+        eachBatch: async ({ batch }) => {
+          await producer.send({
+            topic: output,
+            acks: -1,
+            messages: batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {} }))
+          })
+          done += batch.messages.length
+          if (done >= records) resolve(performance.now() - start)
+        }
+      })
+    })
+    const elapsed = await finished
+    await consumer.disconnect()
+    await producer.disconnect()
+    return elapsed
+  })
+
+const sluice = (client: KafkaClient.KafkaClient["Service"], input: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const output = name("out-sluice")
+      const producer = yield* KafkaSink.producer(client)
+      const all = yield* Deferred.make<number>()
+      let done = 0
+      const start = performance.now()
+      yield* createTopic(client, output)
+      const source = yield* KafkaSource.make(client, { topics: [input], groupId: name("sluice") })
+      const count = Effect.sync(() => {
+        if (++done === records) Deferred.doneUnsafe(all, Effect.succeed(performance.now() - start))
+      })
+      const pipe = source.pipe(
+        Stream.map((e) => ({ ...e, receipt: Receipt.onAck(e.receipt, count) })),
+        Stream.run(KafkaSink.make(producer, output))
+      )
+      return yield* Effect.raceFirst(Deferred.await(all), Effect.andThen(pipe, Effect.die("the pipe ended early")))
+    })
+  )
+
+const program = Effect.gen(function* () {
+  const external = process.env.KAFKA_BROKERS
+  const brokers =
+    external !== undefined && external !== ""
+      ? external.split(",")
+      : [(yield* EmbeddedKafka.make({ port: 0, defaultPartitions: partitions })).bootstrap]
+  const kafka = new Kafka({ brokers, clientId: "bench", logLevel: logLevel.NOTHING })
+  const client = yield* KafkaClient.make({ brokers, clientId: "bench", logLevel: "None" })
+  const input = name("in")
+  yield* Effect.promise(async () => {
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: input, numPartitions: partitions }], waitForLeaders: true })
+    await admin.disconnect()
+    const producer = kafka.producer()
+    await producer.connect()
+    for (let i = 0; i < records; i += 1000) {
+      await producer.send({
+        topic: input,
+        acks: -1,
+        messages: Array.from({ length: Math.min(1000, records - i) }, (_, j) => ({ key: `k${(i + j) % 1000}`, value }))
+      })
+    }
+    await producer.disconnect()
+  })
+  const times = { kafkajs: Number.POSITIVE_INFINITY, sluice: Number.POSITIVE_INFINITY }
+  for (let round = 0; round < 2; round++) {
+    times.kafkajs = Math.min(times.kafkajs, yield* handWritten(client, kafka, input))
+    times.sluice = Math.min(times.sluice, yield* sluice(client, input))
+  }
+  const rate = (ms: number) => Math.round(records / (ms / 1000))
+  const result = {
+    records,
+    partitions,
+    valueBytes: value.length,
+    kafkajsLoop: { ms: Math.round(times.kafkajs), recordsPerSecond: rate(times.kafkajs) },
+    sluice: { ms: Math.round(times.sluice), recordsPerSecond: rate(times.sluice) },
+    ratio: Number((times.kafkajs / times.sluice).toFixed(2))
+  }
+  console.log(`pipe: ${records} records of ${value.length} bytes, ${partitions} partitions`)
+  console.log("| pipeline | records/s | ratio |")
+  console.log("| --- | --- | --- |")
+  console.log(`| hand-written kafkajs eachBatch loop | ${result.kafkajsLoop.recordsPerSecond} | 1.00 |`)
+  console.log(`| Sluice KafkaSource → KafkaSink | ${result.sluice.recordsPerSecond} | ${result.ratio.toFixed(2)} |`)
+  const dir = join(import.meta.dirname, "..", "..", "..", "bench", "results")
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, "pipe.json"), `${JSON.stringify(result, null, 2)}\n`)
+})
+
+Effect.runPromise(Effect.scoped(program)).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
