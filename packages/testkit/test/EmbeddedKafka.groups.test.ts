@@ -126,6 +126,23 @@ describe("GroupCoordinator", () => {
     })
   )
 
+  it.effect("commit - allowed while a rebalance is prepared, refused while it completes", () =>
+    Effect.gen(function* () {
+      const { coordinator: c } = yield* makeCoordinator
+      const a = join(c).res!
+      sync(c, a.generationId, a.memberId, [])
+      const offsets = [{ topic: "t", partition: 0, committed: { offset: 7, metadata: null } }]
+      // A second member asks to join: the group prepares a rebalance and a keeps its generation until it rejoins.
+      join(c)
+      assert.strictEqual(c.describe("g").state, "PreparingRebalance")
+      assert.strictEqual(c.commit("g", a.generationId, a.memberId, offsets), 0)
+      const rejoined = join(c, a.memberId).res
+      assert.isDefined(rejoined)
+      assert.strictEqual(c.describe("g").state, "CompletingRebalance")
+      assert.strictEqual(c.commit("g", rejoined!.generationId, a.memberId, offsets), 27)
+    })
+  )
+
   it.effect("leave - the last member leaving empties the group", () =>
     Effect.gen(function* () {
       const { coordinator: c } = yield* makeCoordinator

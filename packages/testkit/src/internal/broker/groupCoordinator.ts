@@ -318,7 +318,10 @@ export class GroupCoordinator {
       const m = g.members.get(memberId)
       if (m === undefined) return ErrorCode.UNKNOWN_MEMBER_ID
       if (generationId !== g.generation) return ErrorCode.ILLEGAL_GENERATION
-      if (g.state === "PreparingRebalance") return ErrorCode.REBALANCE_IN_PROGRESS
+      // As Kafka does: a member of the current generation may commit while the
+      // rebalance is being prepared (that is when a revoking consumer commits
+      // its final offsets), but not while the new assignment is being handed out.
+      if (g.state === "CompletingRebalance") return ErrorCode.REBALANCE_IN_PROGRESS
       m.lastHeartbeat = this.options.now()
     }
     for (const o of offsets) this.restoreOffset(groupId, o.topic, o.partition, o.committed)
