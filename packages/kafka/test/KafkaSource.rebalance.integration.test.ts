@@ -92,8 +92,10 @@ describe("KafkaSource under rebalances and stalls", () => {
         )
         for (let i = 0; i < total; i++) assert.isTrue(seen.has(`${i}`), `record ${i} missing`)
         const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
-        // At least once: a rebalance may replay what was in flight, never more than the in-flight bounds.
-        assert.isAtMost(duplicates, 2 * 200)
+        // At least once: records in flight when a partition moves are replayed by its new owner, never more
+        // than one in-flight window per revocation. Here: A revokes when B joins, A abandons its window when it
+        // stops, and B revokes when A leaves — three windows of at most `maxInFlight` (200) records.
+        assert.isAtMost(duplicates, 3 * 200)
       }),
     120_000
   )
