@@ -47,7 +47,7 @@ const setup = (records: ReadonlyArray<InMemory.ProducerRecord>) =>
 
 const runJob = (
   broker: InMemory.Broker,
-  options: Omit<EnrichJob.Options<never, never, never, never, never>, "records" | "sinks">
+  options: Omit<EnrichJob.Options<never, never, EnrichJob.Sinks, never>, "records" | "sinks">
 ) =>
   Effect.gen(function* () {
     const records = yield* InMemory.source(broker, { topic: "payment-events", group: "enrich" })

@@ -30,6 +30,7 @@ import type * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
 import { DateTime, Duration, Effect, Schedule, type Sink, type Stream } from "effect"
 import { decodeRecords } from "../internal/decodeRecords.ts"
+import type { SinkError, SinkServices } from "../internal/sinkTypes.ts"
 import * as Log from "../Log.ts"
 import * as EnrichedPayment from "./EnrichedPayment.ts"
 import * as Enrichment from "./Enrichment.ts"
@@ -54,10 +55,10 @@ export type OnDbUnavailable = "route" | "pause"
  * @since 0.1.0
  * @category models
  */
-export interface Sinks<E, R> {
-  readonly enriched: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, E, R>
-  readonly failed: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, E, R>
-  readonly deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E, R>
+export interface Sinks {
+  readonly enriched: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, unknown, unknown>
+  readonly failed: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, unknown, unknown>
+  readonly deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, unknown, unknown>
 }
 
 /**
@@ -66,10 +67,10 @@ export interface Sinks<E, R> {
  * @since 0.1.0
  * @category models
  */
-export interface Options<ES, RS, EK, RK, RL> {
+export interface Options<ES, RS, S extends Sinks, RL> {
   /** The payment events, e.g. a Kafka source's stream. */
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
-  readonly sinks: Sinks<EK, RK>
+  readonly sinks: S
   /** Looks a claim up; database failures are outcomes, not errors. */
   readonly lookup: (claimId: string) => Effect.Effect<Enrichment.LookupOutcome, never, RL>
   /** Records looked up, or waiting to be emitted, at once. */
@@ -153,9 +154,9 @@ const toSchedule = (retry: Schedule.Schedule<unknown, unknown> | Duration.Input 
  * @since 0.1.0
  * @category running
  */
-export const run = <ES, RS, EK, RK, RL>(
-  options: Options<ES, RS, EK, RK, RL>
-): Effect.Effect<void, ES | EK, RS | RK | RL> => {
+export const run = <ES, RS, S extends Sinks, RL>(
+  options: Options<ES, RS, S, RL>
+): Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL> => {
   const lookup =
     options.onDbUnavailable === "pause" ? pausing(options.lookup, toSchedule(options.pauseRetry)) : options.lookup
   return options.records.pipe(
@@ -177,5 +178,5 @@ export const run = <ES, RS, EK, RK, RL>(
     ]),
     Pipeline.runRouted({ enriched: options.sinks.enriched, failed: options.sinks.failed }),
     Log.withJob("enrich")
-  )
+  ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
 }

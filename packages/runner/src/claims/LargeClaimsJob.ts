@@ -13,6 +13,7 @@ import type * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
 import type { BigDecimal, Effect, Sink, Stream } from "effect"
 import { decodeRecords } from "../internal/decodeRecords.ts"
+import type { SinkError, SinkServices } from "../internal/sinkTypes.ts"
 import * as Log from "../Log.ts"
 import * as EnrichedPayment from "./EnrichedPayment.ts"
 import * as LargeClaims from "./LargeClaims.ts"
@@ -24,9 +25,9 @@ import * as LargeClaims from "./LargeClaims.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Sinks<E, R> {
-  readonly large: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, E, R>
-  readonly deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E, R>
+export interface Sinks {
+  readonly large: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, unknown, unknown>
+  readonly deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, unknown, unknown>
 }
 
 /**
@@ -35,10 +36,10 @@ export interface Sinks<E, R> {
  * @since 0.1.0
  * @category models
  */
-export interface Options<ES, RS, EK, RK> {
+export interface Options<ES, RS, S extends Sinks> {
   /** The enriched payments, e.g. a Kafka source's stream. */
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
-  readonly sinks: Sinks<EK, RK>
+  readonly sinks: S
   /** The smallest claim amount that is large. */
   readonly threshold: BigDecimal.BigDecimal
 }
@@ -51,7 +52,9 @@ export interface Options<ES, RS, EK, RK> {
  * @since 0.1.0
  * @category running
  */
-export const run = <ES, RS, EK, RK>(options: Options<ES, RS, EK, RK>): Effect.Effect<void, ES | EK, RS | RK> =>
+export const run = <ES, RS, S extends Sinks>(
+  options: Options<ES, RS, S>
+): Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]>> =>
   options.records.pipe(
     decodeRecords(EnrichedPayment.decode),
     Pipeline.deadLetters(options.sinks.deadLetters),
@@ -59,4 +62,4 @@ export const run = <ES, RS, EK, RK>(options: Options<ES, RS, EK, RK>): Effect.Ef
     Pipeline.route((payment) => [Pipeline.to("large", EnrichedPayment.encode(payment), "LARGE")]),
     Pipeline.runRouted({ large: options.sinks.large }),
     Log.withJob("large-claims")
-  )
+  ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]>>
