@@ -99,6 +99,8 @@ describe("EnrichJob", () => {
       assert.isAbove(malformed.length, 0)
       assert.strictEqual(dlq.length, malformed.length)
       assert.strictEqual(enriched.length + failed.length, wellFormed.length)
+      assert.isAbove(enriched.length, failed.length)
+      assert.isAbove(failed.length, 0)
 
       // Each well-formed payment appears once, with the lookup's answer for its claim.
       const seen = new Map<string, number>()
@@ -196,10 +198,14 @@ describe("EnrichJob", () => {
       const broker = yield* setup(input)
       const recoversAt = 30_000
       let calls = 0
+      const attempted = new Set<string>()
       const flaky = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           calls++
-          if (now < recoversAt) return Effect.succeed(Enrichment.unavailable("connection refused"))
+          if (now < recoversAt) {
+            attempted.add(claimId)
+            return Effect.succeed(Enrichment.unavailable("connection refused"))
+          }
           return tableLookup(claimId)
         })
       const concurrency = 4
@@ -219,6 +225,8 @@ describe("EnrichJob", () => {
       assert.isUndefined(fiber.pollUnsafe())
       assert.strictEqual((yield* outputs(broker, "failed-payments")).length, 0)
       assert.strictEqual((yield* outputs(broker, "enriched-payments")).length, 0)
+      // Only the records holding the concurrency slots were tried, again and again.
+      assert.isAtMost(attempted.size, concurrency)
       assert.isAbove(calls, concurrency)
       assert.isAtMost(calls, concurrency * 30)
       assert.isFalse(yield* allCommitted(broker))
