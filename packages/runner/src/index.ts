@@ -1,6 +1,7 @@
 /**
- * The `sluice` runner: the claims enrichment job's models and decisions, the
- * event generator, the job configuration, the observability server and the CLI.
+ * The `sluice` runner: the claims enrichment and large-claims jobs, their
+ * models and decisions, the event generator, the job configuration, the
+ * observability server and the CLI.
  *
  * @since 0.1.0
  */
@@ -16,6 +17,10 @@ export * as EnrichedPayment from "./claims/EnrichedPayment.ts"
 /**
  * @since 0.1.0
  */
+export * as EnrichJob from "./claims/EnrichJob.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Enrichment from "./claims/Enrichment.ts"
 /**
  * @since 0.1.0
@@ -25,6 +30,10 @@ export * as Generator from "./claims/Generator.ts"
  * @since 0.1.0
  */
 export * as LargeClaims from "./claims/LargeClaims.ts"
+/**
+ * @since 0.1.0
+ */
+export * as LargeClaimsJob from "./claims/LargeClaimsJob.ts"
 /**
  * @since 0.1.0
  */

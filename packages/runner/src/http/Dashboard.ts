@@ -98,7 +98,7 @@ function render(s, now) {
   $("records-in").textContent = fmt(s.recordsIn); $("records-out").textContent = fmt(s.recordsOut);
   $("in-flight").textContent = fmt(s.inFlight);
   $("success-rate").textContent = pct(s.successRate);
-  const failures = Object.entries(s.recordsOutByStatus).filter(([k]) => k !== "SUCCESS")
+  const failures = Object.entries(s.enrichmentByStatus).filter(([k]) => k !== "SUCCESS")
     .concat(Object.entries(s.deadLettersByReason).map(([k, v]) => ["dead letter: " + k, v]))
     .map(([k, v]) => [k, fmt(v)]);
   rows($("failures"), failures);

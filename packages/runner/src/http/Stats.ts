@@ -88,9 +88,11 @@ export interface Stats {
   readonly recordsOut: number
   readonly recordsOutByStatus: Record<string, number>
   readonly recordsOutByOutput: Record<string, number>
+  /** Outputs of the enrichment job (`enriched` and `failed`) by enrichment status. */
+  readonly enrichmentByStatus: Record<string, number>
   readonly deadLetters: number
   readonly deadLettersByReason: Record<string, number>
-  /** SUCCESS among enriched outputs, 0..1; `null` before the first output. */
+  /** SUCCESS among the enrichment job's outputs, 0..1; `null` before the first one. */
   readonly successRate: number | null
   readonly inFlight: number
   readonly processingLatencyMs: Latency
@@ -100,6 +102,10 @@ export interface Stats {
   readonly policyCalls: Record<string, Record<string, number>>
   readonly consumerLag: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly lag: number }>
 }
+
+// The enrichment job's output names (`Enrichment.Output`): other jobs in the
+// same process (large claims) also count outputs, which are not enrichments.
+const enrichmentOutputs: ReadonlySet<string> = new Set(["enriched", "failed"])
 
 const emptyHistogram: Histogram = { buckets: [], count: 0, min: 0, max: 0 }
 
@@ -129,6 +135,7 @@ export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): S
   const recordsInByTopic: Record<string, number> = {}
   const recordsOutByStatus: Record<string, number> = {}
   const recordsOutByOutput: Record<string, number> = {}
+  const enrichmentByStatus: Record<string, number> = {}
   const deadLettersByReason: Record<string, number> = {}
   const breakers: Record<string, BreakerState> = {}
   const policyCalls: Record<string, Record<string, number>> = {}
@@ -147,6 +154,7 @@ export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): S
         else if (m.id === "sluice_records_out_total") {
           add(recordsOutByStatus, a.status, n)
           add(recordsOutByOutput, a.output, n)
+          if (a.output !== undefined && enrichmentOutputs.has(a.output)) add(enrichmentByStatus, a.status, n)
         } else if (m.id === "sluice_dead_letters_total") add(deadLettersByReason, a.reason, n)
         else if (m.id === "sluice_lookup_cache_hits_total") hits += n
         else if (m.id === "sluice_lookup_cache_misses_total") misses += n
@@ -177,6 +185,7 @@ export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): S
   }
   const sum = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0)
   const recordsOut = sum(recordsOutByStatus)
+  const enriched = sum(enrichmentByStatus)
   consumerLag.sort((x, y) => x.topic.localeCompare(y.topic) || x.partition - y.partition)
   return {
     recordsIn: sum(recordsInByTopic),
@@ -184,9 +193,10 @@ export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): S
     recordsOut,
     recordsOutByStatus,
     recordsOutByOutput,
+    enrichmentByStatus,
     deadLetters: sum(deadLettersByReason),
     deadLettersByReason,
-    successRate: recordsOut === 0 ? null : (recordsOutByStatus.SUCCESS ?? 0) / recordsOut,
+    successRate: enriched === 0 ? null : (enrichmentByStatus.SUCCESS ?? 0) / enriched,
     inFlight,
     processingLatencyMs: latency(processing),
     lookupLatencyMs: latency(lookup),

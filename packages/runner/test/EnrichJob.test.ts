@@ -1,0 +1,302 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as DeadLetter from "@sluice/core/DeadLetter"
+import * as Envelope from "@sluice/core/Envelope"
+import * as InMemory from "@sluice/core/InMemory"
+import { BigDecimal, Clock, DateTime, Effect, Fiber, Logger, Result, Schedule } from "effect"
+import { TestClock } from "effect/testing"
+import * as EnrichedPayment from "../src/claims/EnrichedPayment.ts"
+import * as EnrichJob from "../src/claims/EnrichJob.ts"
+import * as Enrichment from "../src/claims/Enrichment.ts"
+import * as Generator from "../src/claims/Generator.ts"
+import * as Money from "../src/claims/Money.ts"
+import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
+
+const text = new TextDecoder()
+const claimCount = 200
+
+// The fake claims table: claim n has a two-decimal amount whose cents vary.
+const claims = new Map<string, Enrichment.Claim>(
+  Array.from({ length: claimCount }, (_, i) => [
+    Generator.claimId(i + 1),
+    {
+      member_id: `MBR-${i + 1}`,
+      claim_amount: BigDecimal.make(BigInt((i + 1) * 100_003), 2),
+      claim_status: i % 3 === 0 ? null : "APPROVED"
+    }
+  ])
+)
+
+const tableLookup = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
+  Effect.sync(() => {
+    const claim = claims.get(claimId)
+    return claim === undefined ? Enrichment.notFound : Enrichment.found(claim)
+  })
+
+const generated = (count: number) =>
+  Array.from({ length: count }, (_, i) =>
+    Generator.record({ seed: 7, claims: claimCount, validClaimRate: 0.9, invalidRate: 0.01 }, i, 1_700_000_000_000)
+  )
+
+const setup = (records: ReadonlyArray<InMemory.ProducerRecord>) =>
+  Effect.gen(function* () {
+    const broker = yield* InMemory.make
+    yield* InMemory.createTopic(broker, "payment-events", 3)
+    yield* InMemory.produce(broker, "payment-events", records)
+    return broker
+  })
+
+const runJob = (
+  broker: InMemory.Broker,
+  options: Omit<EnrichJob.Options<never, never, EnrichJob.Sinks, never>, "records" | "sinks">
+) =>
+  Effect.gen(function* () {
+    const records = yield* InMemory.source(broker, { topic: "payment-events", group: "enrich" })
+    yield* EnrichJob.run({
+      ...options,
+      records,
+      sinks: {
+        enriched: InMemory.sink(broker, "enriched-payments"),
+        failed: InMemory.sink(broker, "failed-payments"),
+        deadLetters: InMemory.sink(broker, "payment-events-dlq")
+      }
+    }).pipe(Effect.orDie)
+  }).pipe(Effect.scoped)
+
+const outputs = (broker: InMemory.Broker, topic: string) =>
+  Effect.map(
+    Effect.catch(InMemory.messages(broker, topic), () => Effect.succeed([])),
+    (ms) =>
+      ms.map((m) => ({
+        key: m.key === null ? null : text.decode(m.key),
+        json: text.decode(m.value as Uint8Array),
+        payment: Result.getOrThrow(EnrichedPayment.decode(m.value as Uint8Array))
+      }))
+  )
+
+const headerOf = (message: InMemory.Stored, name: string): string | undefined => Envelope.header(message, name)
+
+const allCommitted = (broker: InMemory.Broker) =>
+  Effect.gen(function* () {
+    const committed = yield* InMemory.committed(broker, "enrich", "payment-events")
+    const partitions = broker.topics.get("payment-events")!
+    return partitions.every((log, p) => committed.get(p) === BigInt(log.length))
+  })
+
+describe("EnrichJob", () => {
+  it.effect("run - every payment lands in exactly one of enriched, failed and the dead letters", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(DateTime.makeUnsafe("2024-03-01T12:00:00.250Z").epochMilliseconds)
+      const input = generated(1000)
+      const broker = yield* setup(input)
+      yield* runJob(broker, { lookup: tableLookup, concurrency: 32, ordering: "key", onDbUnavailable: "route" })
+
+      const enriched = yield* outputs(broker, "enriched-payments")
+      const failed = yield* outputs(broker, "failed-payments")
+      const dlq = yield* InMemory.messages(broker, "payment-events-dlq")
+
+      const malformed = input.filter((r) => Generator.malformedKinds.includes(r.kind))
+      const wellFormed = input.filter((r) => !Generator.malformedKinds.includes(r.kind))
+      assert.isAbove(malformed.length, 0)
+      assert.strictEqual(dlq.length, malformed.length)
+      assert.strictEqual(enriched.length + failed.length, wellFormed.length)
+      assert.isAbove(enriched.length, failed.length)
+      assert.isAbove(failed.length, 0)
+
+      // Each well-formed payment appears once, with the lookup's answer for its claim.
+      const seen = new Map<string, number>()
+      for (const out of [...enriched, ...failed])
+        seen.set(out.payment.payment_id, (seen.get(out.payment.payment_id) ?? 0) + 1)
+      for (const r of wellFormed) {
+        const event = Result.getOrThrow(PaymentEvent.decode(r.value))
+        assert.strictEqual(seen.get(event.payment_id), 1, event.payment_id)
+      }
+      for (const { key, json, payment } of enriched) {
+        const claim = claims.get(payment.claim_id)!
+        assert.strictEqual(key, payment.claim_id)
+        assert.strictEqual(payment.enrichment_status, "SUCCESS")
+        assert.strictEqual(payment.member_id, claim.member_id)
+        assert.strictEqual(payment.claim_status, claim.claim_status)
+        assert.include(json, `"claim_amount":${Money.format(claim.claim_amount)}`)
+        assert.include(json, `"payment_amount":${Money.format(payment.payment_amount)}`)
+        assert.include(json, '"enrichment_timestamp":"2024-03-01T12:00:00.250Z"')
+        assert.isNull(payment.error_reason)
+      }
+      for (const { key, payment } of failed) {
+        assert.strictEqual(key, payment.claim_id)
+        assert.isFalse(claims.has(payment.claim_id))
+        assert.strictEqual(payment.enrichment_status, "CLAIM_NOT_FOUND")
+        assert.include(payment.error_reason ?? "", payment.claim_id)
+        assert.isNull(payment.claim_amount)
+      }
+      // Input amounts come out exactly as they went in.
+      const inputAmounts = new Map(
+        wellFormed.map((r) => {
+          const event = Result.getOrThrow(PaymentEvent.decode(r.value))
+          return [event.payment_id, Money.format(event.payment_amount)] as const
+        })
+      )
+      for (const { json, payment } of [...enriched, ...failed])
+        assert.include(json, `"payment_amount":${inputAmounts.get(payment.payment_id)}`)
+
+      // Dead letters keep the original bytes and say which decoding step failed.
+      const kinds = dlq.map((m) => headerOf(m, DeadLetter.KindHeader))
+      for (const kind of kinds) assert.include(["invalid-utf8", "invalid-json", "invalid-fields"], kind)
+      assert.strictEqual(
+        kinds.filter((k) => k === "invalid-utf8").length,
+        malformed.filter((r) => r.kind === "invalid-utf8").length
+      )
+      for (const m of dlq) assert.isNotEmpty(headerOf(m, DeadLetter.ReasonHeader))
+      assert.sameDeepMembers(
+        dlq.map((m) => Array.from(m.value as Uint8Array)),
+        malformed.map((r) => Array.from(r.value))
+      )
+      assert.isTrue(yield* allCommitted(broker))
+    })
+  )
+
+  it.effect("run - in route mode database failures go to failed-payments as DB_ERROR or DB_TIMEOUT", () =>
+    Effect.gen(function* () {
+      const input = generated(300).filter((r) => r.kind === "valid")
+      const broker = yield* setup(input)
+      const failing = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> => {
+        const n = Number(claimId.slice(4))
+        return Effect.succeed(
+          n % 3 === 0
+            ? Enrichment.timeout("claims lookup timed out after 5000 ms")
+            : n % 3 === 1
+              ? Enrichment.unavailable("connection refused")
+              : Enrichment.circuitOpen("circuit open")
+        )
+      }
+      yield* runJob(broker, { lookup: failing, concurrency: 8, ordering: "key", onDbUnavailable: "route" })
+      const failed = yield* outputs(broker, "failed-payments")
+      assert.strictEqual((yield* outputs(broker, "enriched-payments")).length, 0)
+      assert.strictEqual(failed.length, input.length)
+      for (const { payment } of failed) {
+        const n = Number(payment.claim_id.slice(4))
+        const [status, reason] =
+          n % 3 === 0
+            ? ["DB_TIMEOUT", "claims lookup timed out after 5000 ms"]
+            : n % 3 === 1
+              ? ["DB_ERROR", "connection refused"]
+              : ["DB_ERROR", "circuit open"]
+        assert.strictEqual(payment.enrichment_status, status)
+        assert.strictEqual(payment.error_reason, reason)
+        assert.isNull(payment.member_id)
+      }
+      assert.isTrue(yield* allCommitted(broker))
+    })
+  )
+
+  it.effect("run - in pause mode records wait for the database and nothing goes to failed-payments", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ message }) => {
+        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      })
+      const input = generated(200).filter((r) => r.kind === "valid")
+      const broker = yield* setup(input)
+      const recoversAt = 30_000
+      let calls = 0
+      const attempted = new Set<string>()
+      const flaky = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          calls++
+          if (now < recoversAt) {
+            attempted.add(claimId)
+            return Effect.succeed(Enrichment.unavailable("connection refused"))
+          }
+          return tableLookup(claimId)
+        })
+      const concurrency = 4
+      const fiber = yield* runJob(broker, {
+        lookup: flaky,
+        concurrency,
+        ordering: "key",
+        onDbUnavailable: "pause",
+        pauseRetry: "1 second"
+      }).pipe(Effect.provide(Logger.layer([capture])), Effect.forkChild)
+
+      for (let second = 1; second < 30; second++) {
+        yield* TestClock.adjust("1 second")
+        yield* Effect.yieldNow
+      }
+      // Still paused: nothing written, every call so far came from the waiting slots.
+      assert.isUndefined(fiber.pollUnsafe())
+      assert.strictEqual((yield* outputs(broker, "failed-payments")).length, 0)
+      assert.strictEqual((yield* outputs(broker, "enriched-payments")).length, 0)
+      // Only the records holding the concurrency slots were tried, again and again.
+      assert.isAtMost(attempted.size, concurrency)
+      assert.isAbove(calls, concurrency)
+      assert.isAtMost(calls, concurrency * 30)
+      assert.isFalse(yield* allCommitted(broker))
+
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      const enriched = yield* outputs(broker, "enriched-payments")
+      assert.strictEqual((yield* outputs(broker, "failed-payments")).length, 0)
+      assert.strictEqual(enriched.length, input.length)
+      assert.isTrue(enriched.every(({ payment }) => payment.enrichment_status === "SUCCESS"))
+      assert.isTrue(yield* allCommitted(broker))
+      assert.deepStrictEqual(
+        lines.filter((l) => l.startsWith("claims database")),
+        ["claims database failing; holding records until it answers", "claims database answering again; resuming"]
+      )
+    })
+  )
+
+  it.effect("run - a pause schedule that ends routes the record as DB_ERROR", () =>
+    Effect.gen(function* () {
+      const input = generated(50).filter((r) => r.kind === "valid")
+      const broker = yield* setup(input)
+      const fiber = yield* runJob(broker, {
+        lookup: () => Effect.succeed(Enrichment.unavailable("connection refused")),
+        concurrency: 4,
+        onDbUnavailable: "pause",
+        pauseRetry: Schedule.max([Schedule.spaced("1 second"), Schedule.recurs(2)])
+      }).pipe(Effect.forkChild)
+      for (let i = 0; i < 1000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      const failed = yield* outputs(broker, "failed-payments")
+      assert.strictEqual(failed.length, input.length)
+      assert.isTrue(failed.every(({ payment }) => payment.enrichment_status === "DB_ERROR"))
+    })
+  )
+
+  it.effect("run - with key ordering the outputs of one claim keep input order", () =>
+    Effect.gen(function* () {
+      const claimIds = ["CLM-000001", "CLM-000002", "CLM-000003", "CLM-000004"]
+      const input = Array.from({ length: 200 }, (_, i) => {
+        const claim_id = claimIds[(i * 7) % claimIds.length]!
+        const event: PaymentEvent.PaymentEvent = {
+          payment_id: `PAY-${i}`,
+          claim_id,
+          payment_amount: BigDecimal.make(BigInt(100 + i), 2),
+          payment_date: DateTime.makeUnsafe(0),
+          processor_id: "PROC-1"
+        }
+        return { key: claim_id, value: PaymentEvent.encode(event) }
+      })
+      const broker = yield* setup(input)
+      // Lookups take a varying number of scheduler turns, so later records could overtake earlier ones.
+      let calls = 0
+      const uneven = (claimId: string) =>
+        Effect.suspend(() => {
+          const turns = (++calls * 7919) % 13
+          return Effect.andThen(Effect.repeat(Effect.yieldNow, { times: turns }), tableLookup(claimId))
+        })
+      yield* runJob(broker, { lookup: uneven, concurrency: 16, ordering: "key", onDbUnavailable: "route" })
+      const enriched = yield* outputs(broker, "enriched-payments")
+      assert.strictEqual(enriched.length, input.length)
+      for (const claimId of claimIds) {
+        const order = enriched
+          .filter((o) => o.payment.claim_id === claimId)
+          .map((o) => Number(o.payment.payment_id.slice(4)))
+        assert.deepStrictEqual(
+          order,
+          [...order].sort((a, b) => a - b)
+        )
+      }
+    })
+  )
+})
