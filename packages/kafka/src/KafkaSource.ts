@@ -61,6 +61,8 @@ export interface Options {
   readonly maxBytesPerPartition?: number | undefined
   /** Records handed over but not yet pulled by the stream; 1,024 by default. */
   readonly bufferSize?: number | undefined
+  /** Told the member's partitions after every rebalance (for readiness checks and dashboards). */
+  readonly onAssignment?: ((partitions: ReadonlyArray<OffsetTracker.TopicPartition>) => Effect.Effect<void>) | undefined
 }
 
 const tpKey = (topic: string, partition: number): string => `${partition}\u0000${topic}`
@@ -183,6 +185,14 @@ const consume = (
           const [partition, topic] = splitKey(key)
           return tracker.revoke({ topic, partition }, Duration.zero)
         })
+        if (options.onAssignment !== undefined) {
+          yield* options.onAssignment(
+            [...next].map((key) => {
+              const [partition, topic] = splitKey(key)
+              return { topic, partition }
+            })
+          )
+        }
         yield* Effect.logInfo("partitions assigned").pipe(
           Effect.annotateLogs({ group: options.groupId, partitions: [...next].map(printKey).join(",") })
         )

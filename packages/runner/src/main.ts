@@ -6,11 +6,17 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Exit, Layer, Runtime } from "effect"
 import { CliOutput } from "effect/cli"
 import * as Sluice from "./cli/Sluice.ts"
 import * as Log from "./Log.ts"
 
 const MainLive = Layer.mergeAll(NodeServices.layer, Log.layerAuto, CliOutput.layerPresenter(Sluice.presenter))
 
-Sluice.run(process.argv.slice(2)).pipe(Effect.provide(MainLive), NodeRuntime.runMain)
+// SIGINT and SIGTERM interrupt the main fiber: every scope closes (fetching
+// stops, done offsets are committed, connections close), and that requested
+// stop is a success (exit 0), not the 130 an interrupted program reports.
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+
+Sluice.run(process.argv.slice(2)).pipe(Effect.provide(MainLive), NodeRuntime.runMain({ teardown }))

@@ -5,13 +5,13 @@
  *
  * ```
  * sluice config                          print the resolved configuration        [registered]
- * sluice claims enrich                   payment-events → enriched/failed/dlq
+ * sluice claims enrich                   payment-events → enriched/failed/dlq   [registered]
  *     <settingFlags> --concurrency --ordering ordered|key|unordered
  *     --cache-size --cache-ttl --cache-miss-ttl --lookup-timeout
  *     --retry-attempts --retry-backoff
  *     --breaker-threshold --breaker-window --breaker-cooldown
  *     --on-db-unavailable route|pause
- * sluice claims large                    enriched-payments → large-claims
+ * sluice claims large                    enriched-payments → large-claims       [registered]
  *     <settingFlags> --threshold --concurrency
  * sluice generate                        payment events into the input topic
  *     <settingFlags> --events-per-second --valid-claim-rate --invalid-rate
@@ -36,6 +36,7 @@
  */
 import { Effect } from "effect"
 import { CliOutput, Command } from "effect/cli"
+import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ConfigCommand from "./ConfigCommand.ts"
 
 /**
@@ -46,7 +47,7 @@ import * as ConfigCommand from "./ConfigCommand.ts"
  */
 export const root = Command.make("sluice").pipe(
   Command.withDescription("Kafka stream jobs on Effect: claims enrichment, generator, dashboard"),
-  Command.withSubcommands([ConfigCommand.command])
+  Command.withSubcommands([ConfigCommand.command, ClaimsCommand.command])
 )
 
 /**

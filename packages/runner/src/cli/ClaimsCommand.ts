@@ -1,0 +1,231 @@
+/**
+ * `sluice claims enrich` and `sluice claims large`: the claims jobs of the
+ * seed documents, wired to Kafka (consumer-group source, idempotent sinks)
+ * and PostgreSQL (batched lookups behind a cache and a policy), with the
+ * observability server on `--metrics-port`.
+ *
+ * The lookup is composed as cache → policy → batched query, so cache hits
+ * never touch the breaker, and one policy call guards one batch query:
+ * `--lookup-timeout` bounds it (retries included), `--retry-attempts` and
+ * `--retry-backoff` retry what is retryable, and the breaker opens when the
+ * failure rate over the last `--breaker-window` calls reaches
+ * `--breaker-threshold`, staying open for `--breaker-cooldown`.
+ *
+ * @since 0.1.0
+ */
+import { Policy } from "@sluice/core"
+import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { Claims, Lookup, type LookupError, PgLookup } from "@sluice/lookup"
+import { type BigDecimal, type Duration, Effect, Option, Ref } from "effect"
+import { Command } from "effect/cli"
+import * as Config from "../Config.ts"
+import * as EnrichJob from "../claims/EnrichJob.ts"
+import * as Enrichment from "../claims/Enrichment.ts"
+import * as LargeClaimsJob from "../claims/LargeClaimsJob.ts"
+import * as Readiness from "../http/Readiness.ts"
+import * as Flags from "./Flags.ts"
+import * as Services from "./Services.ts"
+
+/**
+ * Options of the enrich job, as the flags give them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EnrichOptions {
+  readonly concurrency: number
+  readonly ordering: "ordered" | "key" | "unordered"
+  readonly cacheSize: number
+  readonly cacheTtl: Duration.Duration
+  readonly cacheMissTtl: Duration.Duration
+  readonly lookupTimeout: Duration.Duration
+  readonly retryAttempts: number
+  readonly retryBackoff: Duration.Duration
+  readonly breakerThreshold: number
+  readonly breakerWindow: number
+  readonly breakerCooldown: Duration.Duration
+  readonly onDbUnavailable: "route" | "pause"
+}
+
+const outcomeOf = (error: LookupError.LookupError): Enrichment.LookupOutcome => {
+  switch (error.reason._tag) {
+    case "Timeout":
+      return Enrichment.timeout(error.message)
+    case "CircuitOpen":
+      return Enrichment.circuitOpen(error.message)
+    case "Unavailable":
+      return Enrichment.unavailable(error.message)
+  }
+}
+
+/**
+ * The claims lookup as the enrich job wants it: cache → policy → batched
+ * PostgreSQL query, every failure turned into an outcome.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const claimsLookup = (pg: PgLookup.PgClient["Service"], options: EnrichOptions) =>
+  Effect.gen(function* () {
+    const policy = yield* Policy.make({
+      name: "claims-db",
+      timeout: options.lookupTimeout,
+      retry: { base: options.retryBackoff, maxAttempts: options.retryAttempts + 1, jitter: true },
+      breaker: {
+        trip: {
+          _tag: "rate",
+          threshold: options.breakerThreshold,
+          minimumCalls: Math.min(options.breakerWindow, 5),
+          size: options.breakerWindow
+        },
+        openDuration: options.breakerCooldown
+      }
+    })
+    const base = yield* Claims.makeLookup().pipe(Effect.provideService(PgLookup.PgClient, pg))
+    const guarded = Lookup.withPolicy(base, policy)
+    const lookup =
+      options.cacheSize > 0
+        ? yield* Lookup.cached(guarded, {
+            maxEntries: options.cacheSize,
+            ttl: options.cacheTtl,
+            notFoundTtl: options.cacheMissTtl
+          })
+        : guarded
+    return (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
+      lookup.get(claimId).pipe(
+        Effect.map(
+          Option.match({
+            onNone: () => Enrichment.notFound,
+            onSome: (claim) =>
+              Enrichment.found({
+                member_id: claim.member_id,
+                claim_amount: claim.claim_amount,
+                claim_status: claim.claim_status
+              })
+          })
+        ),
+        Effect.catch((error) => Effect.succeed(outcomeOf(error)))
+      )
+  })
+
+/**
+ * Ensures the job's topics exist (6 partitions for new ones), then runs the
+ * enrich job until interrupted.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runEnrich = (config: Config.JobConfig, options: EnrichOptions) =>
+  Effect.gen(function* () {
+    const readiness = yield* Services.observability(config.metricsPort)
+    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    yield* Admin.ensureTopics(
+      [config.topics.input, config.topics.enriched, config.topics.failed, config.topics.deadLetter].map((topic) => ({
+        topic,
+        partitions: 6
+      }))
+    ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    const pg = yield* Services.database(config, { statementTimeout: options.lookupTimeout }).pipe(
+      Effect.provideService(Readiness.Readiness, readiness)
+    )
+    const lookup = yield* claimsLookup(pg, options)
+    const assigned = yield* Ref.make(0)
+    yield* readiness.register(
+      "partitions",
+      Effect.flatMap(Ref.get(assigned), (n) => (n > 0 ? Effect.void : Effect.fail("no partitions assigned yet")))
+    )
+    const producer = yield* KafkaSink.producer(client)
+    const records = yield* KafkaSource.make(client, {
+      topics: [config.topics.input],
+      groupId: config.groupId,
+      onAssignment: (partitions) => Ref.set(assigned, partitions.length)
+    })
+    yield* Effect.logInfo("enrich job started").pipe(
+      Effect.annotateLogs({ job: "enrich", input: config.topics.input, group: config.groupId })
+    )
+    yield* EnrichJob.run({
+      records,
+      sinks: {
+        enriched: KafkaSink.make(producer, config.topics.enriched),
+        failed: KafkaSink.make(producer, config.topics.failed),
+        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+      },
+      lookup,
+      concurrency: options.concurrency,
+      ordering: options.ordering,
+      onDbUnavailable: options.onDbUnavailable
+    })
+  })
+
+/**
+ * Runs the large-claims job until interrupted.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runLarge = (config: Config.JobConfig, threshold: BigDecimal.BigDecimal) =>
+  Effect.gen(function* () {
+    const readiness = yield* Services.observability(config.metricsPort)
+    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    yield* Admin.ensureTopics(
+      [config.topics.enriched, config.topics.largeClaims, config.topics.deadLetter].map((topic) => ({
+        topic,
+        partitions: 6
+      }))
+    ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    const producer = yield* KafkaSink.producer(client)
+    const records = yield* KafkaSource.make(client, {
+      topics: [config.topics.enriched],
+      groupId: `${config.groupId}-large`
+    })
+    yield* LargeClaimsJob.run({
+      records,
+      sinks: {
+        large: KafkaSink.make(producer, config.topics.largeClaims),
+        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+      },
+      threshold
+    })
+  })
+
+const enrich = Command.make(
+  "enrich",
+  {
+    ...Flags.settingFlags,
+    concurrency: Flags.concurrency,
+    ordering: Flags.ordering,
+    cacheSize: Flags.cacheSize,
+    cacheTtl: Flags.cacheTtl,
+    cacheMissTtl: Flags.cacheMissTtl,
+    lookupTimeout: Flags.lookupTimeout,
+    retryAttempts: Flags.retryAttempts,
+    retryBackoff: Flags.retryBackoff,
+    breakerThreshold: Flags.breakerThreshold,
+    breakerWindow: Flags.breakerWindow,
+    breakerCooldown: Flags.breakerCooldown,
+    onDbUnavailable: Flags.onDbUnavailable
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* Config.load(flags)
+      yield* Effect.scoped(runEnrich(config, flags))
+    })
+).pipe(Command.withDescription("Enrich payment-events with claims from PostgreSQL into enriched/failed payments"))
+
+const large = Command.make("large", { ...Flags.settingFlags, threshold: Flags.threshold }, (flags) =>
+  Effect.gen(function* () {
+    const config = yield* Config.load(flags)
+    yield* Effect.scoped(runLarge(config, flags.threshold))
+  })
+).pipe(Command.withDescription("Keep enriched payments whose claim amount is at least --threshold"))
+
+/**
+ * The `claims` command and its `enrich` and `large` subcommands.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("claims").pipe(
+  Command.withDescription("The payment-claims jobs"),
+  Command.withSubcommands([enrich, large])
+)

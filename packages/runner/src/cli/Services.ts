@@ -1,0 +1,74 @@
+/**
+ * The connections a job command opens, shared by `claims enrich`, `claims
+ * large` and the demo: the Kafka client, the PostgreSQL pool (through the
+ * configured URL or the embedded fallback) and the observability server with
+ * its readiness checks. Each lives in the command's scope.
+ *
+ * @since 0.1.0
+ */
+import { KafkaClient } from "@sluice/kafka"
+import { EmbeddedPostgres, PgLookup } from "@sluice/lookup"
+import { type Duration, Effect, Layer, Option, type Scope } from "effect"
+import type * as Config from "../Config.ts"
+import * as ObservabilityServer from "../http/ObservabilityServer.ts"
+import * as Readiness from "../http/Readiness.ts"
+
+/**
+ * A Kafka client for the configured bootstrap servers, with its admin client
+ * registered as the `kafka` readiness check.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const kafka = (config: Config.JobConfig) =>
+  Effect.gen(function* () {
+    const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: config.clientId })
+    const readiness = yield* Readiness.Readiness
+    yield* readiness.register(
+      "kafka",
+      Effect.tryPromise(() => client.admin.listTopics())
+    )
+    return client
+  })
+
+/**
+ * The PostgreSQL pool: `DATABASE_URL` (or `--database-url`) when given,
+ * otherwise a local server on 127.0.0.1:5432, otherwise an embedded one.
+ * Registered as the `database` readiness check.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const database = (config: Config.JobConfig, options: { readonly statementTimeout?: Duration.Input } = {}) =>
+  Effect.gen(function* () {
+    const url = Option.isSome(config.databaseUrl)
+      ? config.databaseUrl.value
+      : yield* EmbeddedPostgres.resolveDatabaseUrl
+    const pg = yield* PgLookup.makeClient({
+      url,
+      applicationName: `sluice-${config.clientId}`,
+      ...(options.statementTimeout === undefined ? {} : { statementTimeout: options.statementTimeout })
+    })
+    const readiness = yield* Readiness.Readiness
+    yield* readiness.register(
+      "database",
+      Effect.tryPromise(() => pg.sql`SELECT 1`)
+    )
+    return pg
+  })
+
+/**
+ * Serves `/metrics`, `/healthz`, `/readyz` and the dashboard on the configured
+ * port for as long as the scope lasts.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const observability = (port: number): Effect.Effect<Readiness.Readiness["Service"], unknown, Scope.Scope> =>
+  Effect.gen(function* () {
+    const readiness = yield* Readiness.make()
+    yield* Layer.build(
+      ObservabilityServer.layer({ port }).pipe(Layer.provide(Layer.succeed(Readiness.Readiness, readiness)))
+    )
+    return readiness
+  })
