@@ -1,7 +1,7 @@
 /**
  * Throughput and latency of the embedded broker with kafkajs, run with
  * `node packages/testkit/bench/broker.bench.ts [--out file.json]`
- * (default: `broker.bench.json` beside this file).
+ * (default: `bench/results/broker.json` at the repository root).
  *
  * 1. produce 200,000 messages of ~200 bytes in sends of 1,000 to a 3-partition topic (acks -1, no compression);
  * 2. consume them back with a consumer group;
@@ -14,6 +14,7 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { Effect } from "effect"
 import { Kafka, logLevel } from "kafkajs"
@@ -22,7 +23,7 @@ import { encodeBatch } from "../src/internal/protocol/recordBatch.ts"
 import { Writer } from "../src/internal/protocol/writer.ts"
 
 const { values } = parseArgs({
-  options: { out: { type: "string", default: new URL("./broker.bench.json", import.meta.url).pathname } }
+  options: { out: { type: "string", default: new URL("../../../bench/results/broker.json", import.meta.url).pathname } }
 })
 
 const TOTAL = 200_000
@@ -187,6 +188,7 @@ const program = Effect.gen(function* () {
 Effect.runPromise(Effect.scoped(program)).then(
   (result) => {
     console.table(Object.entries(result).map(([metric, v]) => ({ metric, value: v })))
+    fs.mkdirSync(path.dirname(values.out), { recursive: true })
     fs.writeFileSync(values.out, `${JSON.stringify(result, null, 2)}\n`)
     console.log(`wrote ${values.out}`)
     process.exit(0)
