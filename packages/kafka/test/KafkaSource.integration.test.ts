@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Envelope } from "@sluice/core"
-import { Effect, Fiber, Schedule, Stream } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
 import type * as KafkaLike from "../src/KafkaLike.ts"
@@ -72,11 +72,7 @@ describe("KafkaSource and KafkaSink", () => {
               Effect.forkChild
             )
             // Done when the group has committed every input offset.
-            const target = yield* ends(client, input)
-            yield* Effect.gen(function* () {
-              const now = yield* committed(client, groupId, input)
-              if ([...target].some(([p, end]) => (now.get(p) ?? -1n) < end)) return yield* Effect.fail("behind")
-            }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }))
+            yield* Cluster.awaitCommittedToEnd(client, groupId, input)
             yield* Fiber.interrupt(job)
           })
         )

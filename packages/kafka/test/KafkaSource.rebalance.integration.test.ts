@@ -8,14 +8,6 @@ import * as Cluster from "./fixtures/cluster.ts"
 
 const text = new TextDecoder()
 
-const committedAll = (client: KafkaClient.KafkaClient["Service"], groupId: string, topic: string) =>
-  Effect.gen(function* () {
-    const ends = yield* Effect.promise(() => client.admin.fetchTopicOffsets(topic))
-    const done = yield* Effect.promise(() => client.admin.fetchOffsets({ groupId, topics: [topic] }))
-    const committed = new Map(done[0]!.partitions.map((p) => [p.partition, BigInt(p.offset)]))
-    if (ends.some((p) => (committed.get(p.partition) ?? -1n) < BigInt(p.high))) return yield* Effect.fail("behind")
-  }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 600 }))
-
 describe("KafkaSource under rebalances and stalls", () => {
   it.live(
     "rebalance - a second instance joins and the first leaves: every record reaches the output",
@@ -72,7 +64,7 @@ describe("KafkaSource under rebalances and stalls", () => {
           if ((yield* Ref.get(processed)) < 1500) return yield* Effect.fail("waiting")
         }).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 1200 }))
         yield* stopA
-        yield* committedAll(client, groupId, input)
+        yield* Cluster.awaitCommittedToEnd(client, groupId, input)
         yield* stopB
 
         // Read the output back and check every input value is there.
@@ -154,7 +146,7 @@ describe("KafkaSource under rebalances and stalls", () => {
             const group = yield* Effect.promise(() => client.admin.fetchOffsets({ groupId, topics: [input] }))
             assert.strictEqual(BigInt(group[0]!.partitions[0]!.offset), -1n)
             yield* Ref.set(stalled, false)
-            yield* committedAll(client, groupId, input)
+            yield* Cluster.awaitCommittedToEnd(client, groupId, input)
             // Exactly once here: no rebalance happened, so nothing was replayed.
             assert.strictEqual(yield* Ref.get(received), total)
             yield* Fiber.interrupt(fiber)
