@@ -16,9 +16,9 @@
  * sluice generate                        payment events into the input topic
  *     <settingFlags> --events-per-second --valid-claim-rate --invalid-rate
  *     --claims --seed (--duration | --count)
- * sluice db migrate                      create the claims table
+ * sluice db migrate                      create the claims table                 [registered]
  *     --database-url
- * sluice db seed                         insert CLM-000001..CLM-<claims>
+ * sluice db seed                         insert CLM-000001..CLM-<claims>         [registered]
  *     --database-url --claims --seed
  * sluice broker                          embedded Kafka-protocol broker
  *     --port --data-dir
@@ -37,6 +37,7 @@
 import { Effect } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import * as ConfigCommand from "./ConfigCommand.ts"
+import * as DbCommand from "./DbCommand.ts"
 
 /**
  * The root command.
@@ -46,7 +47,7 @@ import * as ConfigCommand from "./ConfigCommand.ts"
  */
 export const root = Command.make("sluice").pipe(
   Command.withDescription("Kafka stream jobs on Effect: claims enrichment, generator, dashboard"),
-  Command.withSubcommands([ConfigCommand.command])
+  Command.withSubcommands([ConfigCommand.command, DbCommand.command])
 )
 
 /**
