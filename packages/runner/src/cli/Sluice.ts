@@ -13,7 +13,7 @@
  *     --on-db-unavailable route|pause
  * sluice claims large                    enriched-payments → large-claims
  *     <settingFlags> --threshold --concurrency
- * sluice generate                        payment events into the input topic
+ * sluice generate                        payment events into the input topic     [registered]
  *     <settingFlags> --events-per-second --valid-claim-rate --invalid-rate
  *     --claims --seed (--duration | --count)
  * sluice db migrate                      create the claims table                 [registered]
@@ -38,6 +38,7 @@ import { Effect } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import * as ConfigCommand from "./ConfigCommand.ts"
 import * as DbCommand from "./DbCommand.ts"
+import * as GenerateCommand from "./GenerateCommand.ts"
 
 /**
  * The root command.
@@ -47,7 +48,7 @@ import * as DbCommand from "./DbCommand.ts"
  */
 export const root = Command.make("sluice").pipe(
   Command.withDescription("Kafka stream jobs on Effect: claims enrichment, generator, dashboard"),
-  Command.withSubcommands([ConfigCommand.command, DbCommand.command])
+  Command.withSubcommands([ConfigCommand.command, DbCommand.command, GenerateCommand.command])
 )
 
 /**
