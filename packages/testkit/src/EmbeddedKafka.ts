@@ -1,0 +1,278 @@
+/**
+ * An embedded broker that speaks the Kafka wire protocol over real TCP
+ * sockets, so unmodified clients (kafkajs, librdkafka/kcat) can run against
+ * it in tests and local development without Docker or a JVM.
+ *
+ * It is a test and development broker, NOT a replacement for Kafka: a single
+ * node that leads every partition, no replication, no transactions, no ACLs,
+ * no fetch sessions, no log compaction, and only uncompressed or gzip record
+ * batches (magic 2). It implements Produce (with idempotent producers),
+ * Fetch (long-poll), ListOffsets, Metadata, CreateTopics, DeleteTopics,
+ * consumer groups (JoinGroup/SyncGroup/Heartbeat/LeaveGroup, OffsetCommit,
+ * OffsetFetch, DescribeGroups, ListGroups) and InitProducerId.
+ *
+ * Data lives in memory unless `dataDir` is set; then every partition is an
+ * append-only set of segment files plus one append-only file of group
+ * commits, replayed on start. fsync policy (`fsync`): `"interval"` (default)
+ * flushes written files every `fsyncIntervalMs`; `"always"` flushes after
+ * every produce request and commit; `"never"` leaves it to the OS. Writes
+ * reach the OS immediately in every mode, so a crashed process loses nothing;
+ * only a machine crash can lose up to one interval.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const kafka = yield* EmbeddedKafka
+ *   yield* kafka.createTopic("orders", 3)
+ *   // point a client at kafka.bootstrap
+ * }).pipe(Effect.provide(EmbeddedKafka.layer({ port: 0 })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import * as net from "node:net"
+import { Clock, Context, Effect, Layer, Schedule, type Scope } from "effect"
+import { Connection } from "./internal/broker/connection.ts"
+import { GroupCoordinator } from "./internal/broker/groupCoordinator.ts"
+import { type BrokerContext, rawTimer } from "./internal/broker/handlers.ts"
+import { Persistence } from "./internal/broker/persistence.ts"
+import { TopicStore } from "./internal/broker/topicStore.ts"
+import { ErrorCode } from "./internal/protocol/apiKeys.ts"
+import { TestkitError } from "./TestkitError.ts"
+
+/**
+ * When written log and offset files are flushed to stable storage.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FsyncPolicy = "always" | "interval" | "never"
+
+/**
+ * Broker configuration; every field is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** TCP port; 0 (default) picks a free one. */
+  readonly port?: number
+  /** Interface to bind and the host advertised in metadata; default "127.0.0.1". */
+  readonly host?: string
+  /** Directory for durable data; in memory when absent. */
+  readonly dataDir?: string
+  /** Create unknown topics on metadata or produce requests; default true. */
+  readonly autoCreateTopics?: boolean
+  /** Partitions of auto-created topics and of CreateTopics with -1; default 1. */
+  readonly defaultPartitions?: number
+  /** Per-partition retention in bytes; the oldest batches are dropped beyond it. 0 (default) keeps everything. */
+  readonly retentionBytes?: number
+  /** Largest accepted request frame; bigger frames close the connection. Default 100 MiB. */
+  readonly maxRequestBytes?: number
+  /** Smallest session timeout a member may ask for; default 1000 ms. */
+  readonly minSessionTimeoutMs?: number
+  /** Largest session timeout a member may ask for; default 300000 ms. */
+  readonly maxSessionTimeoutMs?: number
+  /** Delay before the first rebalance of an empty group completes, so that members starting together join one round; default 0. */
+  readonly initialRebalanceDelayMs?: number
+  /** Broker node id in metadata; default 1. */
+  readonly nodeId?: number
+  /** See the module documentation; default "interval". */
+  readonly fsync?: FsyncPolicy
+  /** Flush period for the "interval" policy; default 1000 ms. */
+  readonly fsyncIntervalMs?: number
+  /** Segment file size before rolling to a new one; default 64 MiB. */
+  readonly segmentBytes?: number
+}
+
+/**
+ * The running broker and helpers for tests.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Broker {
+  /** "host:port", ready for a client's bootstrap servers. */
+  readonly bootstrap: string
+  readonly host: string
+  readonly port: number
+  /** Creates a topic; fails if it exists or the name or partition count is invalid. */
+  readonly createTopic: (name: string, partitions?: number) => Effect.Effect<void, TestkitError>
+  readonly deleteTopic: (name: string) => Effect.Effect<void, TestkitError>
+  readonly topics: Effect.Effect<ReadonlyArray<string>>
+  /** Next offset (high watermark) of each partition, indexed by partition. */
+  readonly endOffsets: (topic: string) => Effect.Effect<ReadonlyArray<number>, TestkitError>
+  /** Log start offset of each partition. */
+  readonly startOffsets: (topic: string) => Effect.Effect<ReadonlyArray<number>, TestkitError>
+  /** Committed offset of a group per "topic" → partition → offset. */
+  readonly committedOffsets: (group: string) => Effect.Effect<ReadonlyMap<string, ReadonlyMap<number, number>>>
+  /** Current state and members of a consumer group. */
+  readonly describeGroup: (group: string) => Effect.Effect<{ readonly state: string; readonly members: number }>
+}
+
+/**
+ * The broker as a service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class EmbeddedKafka extends Context.Service<EmbeddedKafka, Broker>()("@sluice/testkit/EmbeddedKafka") {}
+
+const errorName = (code: number): string =>
+  Object.entries(ErrorCode).find(([, c]) => c === code)?.[0] ?? `error ${code}`
+
+/**
+ * Starts a broker for the lifetime of the scope and stops it (closing every
+ * connection and file) when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const clock = yield* Clock.Clock
+    const host = options.host ?? "127.0.0.1"
+    const fsyncPolicy = options.fsync ?? "interval"
+    const store = new TopicStore(options.retentionBytes ?? 0)
+    const persistence = yield* Effect.try({
+      try: () =>
+        options.dataDir === undefined
+          ? null
+          : new Persistence(options.dataDir, options.segmentBytes ?? 64 * 1024 * 1024),
+      catch: (cause) => new TestkitError({ reason: "Storage", message: "cannot open data directory", cause })
+    })
+    // Registered before the server, so it runs after the server has closed every connection.
+    yield* Effect.addFinalizer(() => Effect.sync(() => persistence?.close()))
+    const groups = new GroupCoordinator({
+      now: () => clock.currentTimeMillisUnsafe(),
+      minSessionTimeoutMs: options.minSessionTimeoutMs ?? 1000,
+      maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? 300_000,
+      initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? 0,
+      onCommit: (group, topic, partition, committed) => {
+        persistence?.appendCommit({ group, topic, partition, committed })
+        if (fsyncPolicy === "always") persistence?.flush()
+      }
+    })
+    const broker: BrokerContext = {
+      nodeId: options.nodeId ?? 1,
+      host,
+      port: 0,
+      clusterId: `sluice-${randomUUID()}`,
+      store,
+      groups,
+      autoCreateTopics: options.autoCreateTopics ?? true,
+      defaultPartitions: options.defaultPartitions ?? 1,
+      nextProducerId: 1000,
+      afterProduce: fsyncPolicy === "always" && persistence !== null ? () => persistence.flush() : () => {},
+      setTimer: rawTimer
+    }
+    if (persistence !== null) {
+      yield* Effect.try({
+        try: () => {
+          for (const t of persistence.loadTopics()) {
+            store.create(t.name, t.partitions)
+            const logs = store.topics.get(t.name) ?? []
+            persistence.attach(t.name, logs)
+            for (const l of logs) broker.nextProducerId = Math.max(broker.nextProducerId, l.maxProducerId() + 1)
+          }
+          for (const c of persistence.loadOffsets()) groups.restoreOffset(c.group, c.topic, c.partition, c.committed)
+          store.hooks = {
+            onCreate: (name, logs) => {
+              persistence.attach(name, logs)
+              persistence.saveTopics(store.topics)
+            },
+            onDelete: (name, partitions) => {
+              persistence.saveTopics(store.topics)
+              persistence.drop(name, partitions)
+            }
+          }
+        },
+        catch: (cause) => new TestkitError({ reason: "Storage", message: "cannot replay data directory", cause })
+      })
+    }
+
+    const connections = new Set<Connection>()
+    const server = net.createServer((socket) => {
+      const c = new Connection(socket, broker, options.maxRequestBytes ?? 100 * 1024 * 1024)
+      connections.add(c)
+      socket.on("close", () => connections.delete(c))
+    })
+    yield* Effect.acquireRelease(
+      Effect.callback<void, TestkitError>((resume) => {
+        const onError = (cause: Error) =>
+          resume(Effect.fail(new TestkitError({ reason: "Listen", message: `cannot listen on ${host}`, cause })))
+        server.once("error", onError)
+        server.listen(options.port ?? 0, host, () => {
+          server.off("error", onError)
+          const address = server.address()
+          broker.port = typeof address === "object" && address !== null ? address.port : 0
+          resume(Effect.void)
+        })
+      }),
+      () =>
+        Effect.callback<void>((resume) => {
+          for (const c of connections) c.close()
+          server.close(() => resume(Effect.void))
+        })
+    )
+
+    // Group timers on the Effect clock: TestClock drives session and rebalance timeouts in tests.
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.sync(() => groups.tick()),
+        Schedule.spaced("100 millis")
+      )
+    )
+    if (persistence !== null && fsyncPolicy === "interval") {
+      yield* Effect.forkScoped(
+        Effect.repeat(
+          Effect.sync(() => persistence.flush()),
+          Schedule.spaced(`${options.fsyncIntervalMs ?? 1000} millis`)
+        )
+      )
+    }
+
+    const topicLogs = (topic: string) =>
+      Effect.suspend(() => {
+        const logs = store.topics.get(topic)
+        return logs === undefined
+          ? Effect.fail(new TestkitError({ reason: "Topic", message: `unknown topic ${topic}` }))
+          : Effect.succeed(logs)
+      })
+    const fromCode = (code: number, what: string) =>
+      code === 0
+        ? Effect.void
+        : Effect.fail(new TestkitError({ reason: "Topic", message: `${what}: ${errorName(code)}` }))
+
+    return {
+      bootstrap: `${host}:${broker.port}`,
+      host,
+      port: broker.port,
+      createTopic: (name, partitions) =>
+        Effect.suspend(() => fromCode(store.create(name, partitions ?? broker.defaultPartitions), `create ${name}`)),
+      deleteTopic: (name) => Effect.suspend(() => fromCode(store.delete(name), `delete ${name}`)),
+      topics: Effect.sync(() => [...store.topics.keys()]),
+      endOffsets: (topic) => Effect.map(topicLogs(topic), (logs) => logs.map((l) => l.nextOffset)),
+      startOffsets: (topic) => Effect.map(topicLogs(topic), (logs) => logs.map((l) => l.logStartOffset)),
+      committedOffsets: (group) =>
+        Effect.sync(
+          () =>
+            new Map([...groups.committed(group)].map(([t, ps]) => [t, new Map([...ps].map(([p, c]) => [p, c.offset]))]))
+        ),
+      describeGroup: (group) =>
+        Effect.sync(() => {
+          const d = groups.describe(group)
+          return { state: d.state, members: d.members.length }
+        })
+    } satisfies Broker
+  })
+
+/**
+ * A layer providing a running `EmbeddedKafka`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<EmbeddedKafka, TestkitError> =>
+  Layer.effect(EmbeddedKafka, make(options))

@@ -1,0 +1,214 @@
+/**
+ * One partition's log: stored record batches kept as the raw bytes the
+ * producer sent (with the base offset rewritten), parallel arrays of their
+ * offsets and timestamps for binary search, per-producer sequence state for
+ * idempotence, and the callbacks of parked fetches waiting for new data.
+ */
+import { ErrorCode } from "../protocol/apiKeys.ts"
+import { type BatchHeader, decodeRecords, setBaseOffset } from "../protocol/recordBatch.ts"
+
+/** Where appended batches go when the broker has a data directory. */
+export interface LogSink {
+  append(batch: Buffer, baseOffset: number): void
+  /** Called after retention moved the log start; drops whole files below it. */
+  truncateBefore(logStartOffset: number): void
+}
+
+interface ProducerBatch {
+  readonly firstSeq: number
+  readonly lastSeq: number
+  readonly baseOffset: number
+}
+
+interface ProducerState {
+  epoch: number
+  /** The last few batches, to recognise retried duplicates (clients keep at most 5 in flight). */
+  recent: Array<ProducerBatch>
+}
+
+export type AppendResult =
+  | { readonly errorCode: typeof ErrorCode.NONE; readonly baseOffset: number }
+  | { readonly errorCode: number; readonly baseOffset: -1 }
+
+const MAX_TRACKED_BATCHES = 5
+
+export class PartitionLog {
+  readonly topic: string
+  readonly partition: number
+  private batches: Array<Buffer> = []
+  private bases: Array<number> = []
+  private lasts: Array<number> = []
+  private maxTimestamps: Array<number> = []
+  /** Index of the first live batch: dropping from the front is O(1), compaction is amortised. */
+  private head = 0
+  logStartOffset = 0
+  nextOffset = 0
+  bytes = 0
+  private readonly producers = new Map<number, ProducerState>()
+  private waiters: Array<() => void> = []
+  private readonly retentionBytes: number
+  sink: LogSink | null = null
+
+  constructor(topic: string, partition: number, retentionBytes: number) {
+    this.topic = topic
+    this.partition = partition
+    this.retentionBytes = retentionBytes
+  }
+
+  get batchCount(): number {
+    return this.batches.length - this.head
+  }
+
+  /** Checks producer id/epoch/sequence; returns a duplicate's original offset, an error, or `undefined` to append. */
+  private checkSequence(h: BatchHeader): AppendResult | undefined {
+    if (h.producerId < 0 || h.baseSequence < 0) return undefined
+    const lastSeq = (h.baseSequence + h.lastOffsetDelta) | 0
+    const state = this.producers.get(h.producerId)
+    if (state === undefined || h.producerEpoch > state.epoch) {
+      return h.baseSequence === 0 ? undefined : { errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, baseOffset: -1 }
+    }
+    if (h.producerEpoch < state.epoch) return { errorCode: ErrorCode.INVALID_PRODUCER_EPOCH, baseOffset: -1 }
+    for (const b of state.recent) {
+      if (b.firstSeq === h.baseSequence && b.lastSeq === lastSeq) return { errorCode: 0, baseOffset: b.baseOffset }
+    }
+    const last = state.recent[state.recent.length - 1]
+    const expected = last === undefined ? 0 : last.lastSeq === 0x7fffffff ? 0 : last.lastSeq + 1
+    if (h.baseSequence !== expected) return { errorCode: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, baseOffset: -1 }
+    return undefined
+  }
+
+  private recordProducer(h: BatchHeader, baseOffset: number): void {
+    if (h.producerId < 0 || h.baseSequence < 0) return
+    let state = this.producers.get(h.producerId)
+    if (state === undefined || h.producerEpoch > state.epoch) {
+      state = { epoch: h.producerEpoch, recent: [] }
+      this.producers.set(h.producerId, state)
+    }
+    state.recent.push({
+      firstSeq: h.baseSequence,
+      lastSeq: (h.baseSequence + h.lastOffsetDelta) | 0,
+      baseOffset
+    })
+    if (state.recent.length > MAX_TRACKED_BATCHES) state.recent.shift()
+  }
+
+  /** Highest producer id seen in this log, so restarted brokers hand out fresh ids. */
+  maxProducerId(): number {
+    let max = -1
+    for (const id of this.producers.keys()) if (id > max) max = id
+    return max
+  }
+
+  /**
+   * Appends a validated batch. `batch` must be a private copy: it is stored
+   * as is and its base offset is overwritten.
+   */
+  append(batch: Buffer, h: BatchHeader): AppendResult {
+    const seq = this.checkSequence(h)
+    if (seq !== undefined) return seq
+    const baseOffset = this.nextOffset
+    setBaseOffset(batch, baseOffset)
+    this.store(batch, h, baseOffset)
+    this.sink?.append(batch, baseOffset)
+    this.enforceRetention()
+    this.notify()
+    return { errorCode: 0, baseOffset }
+  }
+
+  /** Re-adds a batch read back from disk, keeping its stored base offset. */
+  restore(batch: Buffer, h: BatchHeader, baseOffset: number): void {
+    if (this.batchCount === 0) this.logStartOffset = baseOffset
+    this.store(batch, h, baseOffset)
+    this.enforceRetention()
+  }
+
+  private store(batch: Buffer, h: BatchHeader, baseOffset: number): void {
+    this.batches.push(batch)
+    this.bases.push(baseOffset)
+    this.lasts.push(baseOffset + h.lastOffsetDelta)
+    this.maxTimestamps.push(h.maxTimestamp)
+    this.nextOffset = baseOffset + h.lastOffsetDelta + 1
+    this.bytes += batch.length
+    this.recordProducer(h, baseOffset)
+  }
+
+  private enforceRetention(): void {
+    if (this.retentionBytes <= 0 || this.bytes <= this.retentionBytes) return
+    const before = this.logStartOffset
+    // Keep at least the newest batch, whatever its size.
+    while (this.bytes > this.retentionBytes && this.batchCount > 1) {
+      this.bytes -= this.batches[this.head]!.length
+      this.head++
+      this.logStartOffset = this.bases[this.head]!
+    }
+    if (this.head > 1024 && this.head * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.head)
+      this.bases = this.bases.slice(this.head)
+      this.lasts = this.lasts.slice(this.head)
+      this.maxTimestamps = this.maxTimestamps.slice(this.head)
+      this.head = 0
+    }
+    if (this.logStartOffset !== before) this.sink?.truncateBefore(this.logStartOffset)
+  }
+
+  /** Index of the first batch whose last offset is at or after `offset`. */
+  private indexOf(offset: number): number {
+    let lo = this.head
+    let hi = this.batches.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.lasts[mid]! < offset) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /**
+   * Stored batches from `offset`, at most `maxBytes` in total except that the
+   * first batch is always included (KIP-74), so a large batch cannot stall a consumer.
+   */
+  read(offset: number, maxBytes: number, out: Array<Buffer>): number {
+    let size = 0
+    for (let i = this.indexOf(offset); i < this.batches.length; i++) {
+      const b = this.batches[i]!
+      if (size > 0 && size + b.length > maxBytes) break
+      out.push(b)
+      size += b.length
+      if (size >= maxBytes) break
+    }
+    return size
+  }
+
+  /** First offset whose timestamp is at or after `timestamp`, for ListOffsets. */
+  offsetForTimestamp(timestamp: number): { offset: number; timestamp: number } | undefined {
+    for (let i = this.head; i < this.batches.length; i++) {
+      if (this.maxTimestamps[i]! < timestamp) continue
+      for (const r of decodeRecords(this.batches[i]!)) {
+        if (r.offset >= this.logStartOffset && r.timestamp >= timestamp)
+          return { offset: r.offset, timestamp: r.timestamp }
+      }
+    }
+    return undefined
+  }
+
+  /** Registers a one-shot callback for the next append; returns its canceller. */
+  onAppend(f: () => void): () => void {
+    this.waiters.push(f)
+    return () => {
+      const i = this.waiters.indexOf(f)
+      if (i >= 0) this.waiters.splice(i, 1)
+    }
+  }
+
+  private notify(): void {
+    if (this.waiters.length === 0) return
+    const ws = this.waiters
+    this.waiters = []
+    for (const w of ws) w()
+  }
+
+  /** Wakes parked fetches so they answer (used when the topic is deleted). */
+  wakeAll(): void {
+    this.notify()
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Durability for a broker with a data directory. Layout:
+ *
+ *   topics.json                      topic name → partition count (rewritten atomically)
+ *   <topic>-<partition>/<base>.log    append-only segments of stored record batches
+ *   offsets.log                       append-only group commits: [length][crc32c][payload]
+ *
+ * Writes go to the OS with synchronous `write` calls (they survive a process
+ * crash); `fsync` follows the configured policy. On start every segment is
+ * replayed batch by batch; the first torn or corrupt batch ends the log and
+ * the file is truncated there. The offsets file is replayed the same way and
+ * then rewritten with only the latest commit per partition.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { crc32c } from "../protocol/crc32c.ts"
+import { Reader } from "../protocol/reader.ts"
+import { checkBatch } from "../protocol/recordBatch.ts"
+import { Writer } from "../protocol/writer.ts"
+import type { CommittedOffset } from "./groupCoordinator.ts"
+import type { LogSink, PartitionLog } from "./partitionLog.ts"
+
+const segmentName = (base: number): string => `${String(base).padStart(20, "0")}.log`
+
+class SegmentSink implements LogSink {
+  private readonly dir: string
+  private readonly segmentBytes: number
+  private readonly dirty: Set<SegmentSink>
+  private segments: Array<{ base: number; file: string }> = []
+  private fd = -1
+  private size = 0
+
+  constructor(dir: string, segmentBytes: number, dirty: Set<SegmentSink>) {
+    this.dir = dir
+    this.segmentBytes = segmentBytes
+    this.dirty = dirty
+  }
+
+  /** Reads every segment into `log`, truncating a torn tail, and opens the last segment for appends. */
+  load(log: PartitionLog): void {
+    fs.mkdirSync(this.dir, { recursive: true })
+    const files = fs
+      .readdirSync(this.dir)
+      .filter((f) => f.endsWith(".log"))
+      .sort()
+    for (const [i, file] of files.entries()) {
+      const full = path.join(this.dir, file)
+      const data = fs.readFileSync(full)
+      let at = 0
+      while (at < data.length) {
+        const c = checkBatch(data, at, data.length)
+        if (c._tag !== "Ok") break
+        const batch = Buffer.from(data.subarray(at, at + c.header.size))
+        log.restore(batch, c.header, Number(batch.readBigInt64BE(0)))
+        at += c.header.size
+      }
+      if (at < data.length) {
+        fs.truncateSync(full, at)
+        // Anything after a torn segment cannot be trusted to follow it.
+        for (const later of files.slice(i + 1)) fs.rmSync(path.join(this.dir, later), { force: true })
+        this.segments.push({ base: Number.parseInt(file, 10), file: full })
+        break
+      }
+      this.segments.push({ base: Number.parseInt(file, 10), file: full })
+    }
+    const last = this.segments[this.segments.length - 1]
+    if (last !== undefined) {
+      this.fd = fs.openSync(last.file, "a")
+      this.size = fs.fstatSync(this.fd).size
+    }
+    this.truncateBefore(log.logStartOffset)
+  }
+
+  append(batch: Buffer, baseOffset: number): void {
+    if (this.fd < 0 || this.size >= this.segmentBytes) this.roll(baseOffset)
+    fs.writeSync(this.fd, batch)
+    this.size += batch.length
+    this.dirty.add(this)
+  }
+
+  private roll(base: number): void {
+    if (this.fd >= 0) {
+      fs.fsyncSync(this.fd)
+      fs.closeSync(this.fd)
+    }
+    const file = path.join(this.dir, segmentName(base))
+    this.fd = fs.openSync(file, "a")
+    this.size = 0
+    this.segments.push({ base, file })
+  }
+
+  truncateBefore(logStartOffset: number): void {
+    // A segment can go once the next one starts at or below the log start.
+    while (this.segments.length > 1 && this.segments[1]!.base <= logStartOffset) {
+      fs.rmSync(this.segments.shift()!.file, { force: true })
+    }
+  }
+
+  flush(): void {
+    if (this.fd >= 0) fs.fsyncSync(this.fd)
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    this.fd = -1
+  }
+}
+
+export interface StoredCommit {
+  readonly group: string
+  readonly topic: string
+  readonly partition: number
+  readonly committed: CommittedOffset
+}
+
+const encodeCommit = (c: StoredCommit): Buffer => {
+  const w = new Writer(64)
+  w.int32(0).uint32(0)
+  w.string(c.group).string(c.topic).int32(c.partition).int64(c.committed.offset).nullableString(c.committed.metadata)
+  const out = w.toBuffer()
+  out.writeInt32BE(out.length - 8, 0)
+  out.writeUInt32BE(crc32c(out, 8, out.length), 4)
+  return out
+}
+
+export class Persistence {
+  private readonly dir: string
+  private readonly segmentBytes: number
+  private readonly sinks = new Map<string, Array<SegmentSink>>()
+  private readonly dirty = new Set<SegmentSink>()
+  private offsetsFd = -1
+  private offsetsDirty = false
+
+  constructor(dir: string, segmentBytes: number) {
+    this.dir = dir
+    this.segmentBytes = segmentBytes
+    fs.mkdirSync(dir, { recursive: true })
+  }
+
+  loadTopics(): Array<{ name: string; partitions: number }> {
+    const file = path.join(this.dir, "topics.json")
+    if (!fs.existsSync(file)) return []
+    const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"))
+    if (typeof parsed !== "object" || parsed === null) return []
+    return Object.entries(parsed).flatMap(([name, partitions]) =>
+      typeof partitions === "number" ? [{ name, partitions }] : []
+    )
+  }
+
+  saveTopics(topics: ReadonlyMap<string, ReadonlyArray<unknown>>): void {
+    const file = path.join(this.dir, "topics.json")
+    const tmp = `${file}.tmp`
+    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries([...topics].map(([n, ps]) => [n, ps.length]))))
+    fs.renameSync(tmp, file)
+  }
+
+  /** Replays (or creates) the partition directories of a topic and attaches their sinks. */
+  attach(name: string, logs: ReadonlyArray<PartitionLog>): void {
+    const sinks = logs.map((log) => {
+      const sink = new SegmentSink(path.join(this.dir, `${name}-${log.partition}`), this.segmentBytes, this.dirty)
+      sink.load(log)
+      log.sink = sink
+      return sink
+    })
+    this.sinks.set(name, sinks)
+  }
+
+  drop(name: string, partitions: number): void {
+    for (const s of this.sinks.get(name) ?? []) {
+      s.close()
+      this.dirty.delete(s)
+    }
+    this.sinks.delete(name)
+    for (let p = 0; p < partitions; p++) {
+      fs.rmSync(path.join(this.dir, `${name}-${p}`), { recursive: true, force: true })
+    }
+  }
+
+  /** Reads the offsets file, rewrites it compacted, and opens it for appends. */
+  loadOffsets(): Array<StoredCommit> {
+    const file = path.join(this.dir, "offsets.log")
+    const latest = new Map<string, StoredCommit>()
+    if (fs.existsSync(file)) {
+      const data = fs.readFileSync(file)
+      let at = 0
+      while (at + 8 <= data.length) {
+        const len = data.readInt32BE(at)
+        if (len < 0 || at + 8 + len > data.length) break
+        if (crc32c(data, at + 8, at + 8 + len) !== data.readUInt32BE(at + 4)) break
+        try {
+          const r = new Reader(data, at + 8, at + 8 + len)
+          const c: StoredCommit = {
+            group: r.string(),
+            topic: r.string(),
+            partition: r.int32(),
+            committed: { offset: r.int64n(), metadata: r.nullableString() }
+          }
+          latest.set(JSON.stringify([c.group, c.topic, c.partition]), c)
+        } catch {
+          break
+        }
+        at += 8 + len
+      }
+    }
+    const commits = [...latest.values()]
+    const tmp = `${file}.tmp`
+    fs.writeFileSync(tmp, Buffer.concat(commits.map(encodeCommit)))
+    fs.renameSync(tmp, file)
+    this.offsetsFd = fs.openSync(file, "a")
+    return commits
+  }
+
+  appendCommit(c: StoredCommit): void {
+    if (this.offsetsFd < 0) return
+    fs.writeSync(this.offsetsFd, encodeCommit(c))
+    this.offsetsDirty = true
+  }
+
+  /** fsyncs every file written since the last flush. */
+  flush(): void {
+    for (const s of this.dirty) s.flush()
+    this.dirty.clear()
+    if (this.offsetsDirty && this.offsetsFd >= 0) fs.fsyncSync(this.offsetsFd)
+    this.offsetsDirty = false
+  }
+
+  close(): void {
+    this.flush()
+    for (const sinks of this.sinks.values()) for (const s of sinks) s.close()
+    this.sinks.clear()
+    if (this.offsetsFd >= 0) fs.closeSync(this.offsetsFd)
+    this.offsetsFd = -1
+  }
+}

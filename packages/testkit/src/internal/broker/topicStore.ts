@@ -1,0 +1,46 @@
+/** The broker's topics: name → partition logs, with creation rules shared by every API. */
+import { ErrorCode } from "../protocol/apiKeys.ts"
+import { PartitionLog } from "./partitionLog.ts"
+
+const VALID_NAME = /^[a-zA-Z0-9._-]{1,249}$/
+
+export const isValidTopicName = (name: string): boolean => VALID_NAME.test(name) && name !== "." && name !== ".."
+
+export interface TopicStoreHooks {
+  readonly onCreate: (name: string, partitions: ReadonlyArray<PartitionLog>) => void
+  readonly onDelete: (name: string, partitions: number) => void
+}
+
+export class TopicStore {
+  readonly topics = new Map<string, ReadonlyArray<PartitionLog>>()
+  private readonly retentionBytes: number
+  hooks: TopicStoreHooks | null = null
+
+  constructor(retentionBytes: number) {
+    this.retentionBytes = retentionBytes
+  }
+
+  partition(topic: string, partition: number): PartitionLog | undefined {
+    return this.topics.get(topic)?.[partition]
+  }
+
+  /** Creates a topic; returns an error code (0 on success). */
+  create(name: string, partitions: number): number {
+    if (!isValidTopicName(name)) return ErrorCode.INVALID_TOPIC_EXCEPTION
+    if (this.topics.has(name)) return ErrorCode.TOPIC_ALREADY_EXISTS
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) return ErrorCode.INVALID_PARTITIONS
+    const logs = Array.from({ length: partitions }, (_, i) => new PartitionLog(name, i, this.retentionBytes))
+    this.topics.set(name, logs)
+    this.hooks?.onCreate(name, logs)
+    return ErrorCode.NONE
+  }
+
+  delete(name: string): number {
+    const logs = this.topics.get(name)
+    if (logs === undefined) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    this.topics.delete(name)
+    for (const l of logs) l.wakeAll()
+    this.hooks?.onDelete(name, logs.length)
+    return ErrorCode.NONE
+  }
+}
