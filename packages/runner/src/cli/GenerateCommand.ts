@@ -97,13 +97,15 @@ export const command = Command.make(
         Option.isSome(flags.duration) ? Stream.haltWhen(Effect.sleep(flags.duration.value)) : (s) => s,
         Stream.groupedWithin(CHUNK_SIZE, CHUNK_WAIT),
         Stream.mapEffect((chunk) =>
+          // Uninterruptible so that a Ctrl-C during a send still counts what the broker acknowledged.
           KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })).pipe(
             Effect.andThen(
               Ref.update(totals, (t) => ({
                 sent: t.sent + chunk.length,
                 invalid: t.invalid + chunk.filter((r) => isMalformed(r.kind)).length
               }))
-            )
+            ),
+            Effect.uninterruptible
           )
         ),
         Stream.runDrain,

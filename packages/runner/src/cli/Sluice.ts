@@ -20,7 +20,7 @@
  *     --database-url
  * sluice db seed                         insert CLM-000001..CLM-<claims>         [registered]
  *     --database-url --claims --seed
- * sluice broker                          embedded Kafka-protocol broker
+ * sluice broker                          embedded Kafka-protocol broker          [registered]
  *     --port --data-dir
  * sluice replay                          re-publish dead letters or failed payments to the input topic
  *     <settingFlags> (--duration | --count)
@@ -36,6 +36,7 @@
  */
 import { Effect } from "effect"
 import { CliOutput, Command } from "effect/cli"
+import * as BrokerCommand from "./BrokerCommand.ts"
 import * as ConfigCommand from "./ConfigCommand.ts"
 import * as DbCommand from "./DbCommand.ts"
 import * as GenerateCommand from "./GenerateCommand.ts"
@@ -48,7 +49,7 @@ import * as GenerateCommand from "./GenerateCommand.ts"
  */
 export const root = Command.make("sluice").pipe(
   Command.withDescription("Kafka stream jobs on Effect: claims enrichment, generator, dashboard"),
-  Command.withSubcommands([ConfigCommand.command, DbCommand.command, GenerateCommand.command])
+  Command.withSubcommands([ConfigCommand.command, DbCommand.command, GenerateCommand.command, BrokerCommand.command])
 )
 
 /**
