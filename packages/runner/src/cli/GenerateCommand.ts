@@ -9,29 +9,21 @@
  * @since 0.1.0
  */
 import { Admin, KafkaClient, KafkaError } from "@sluice/kafka"
-import { Clock, Effect, Option, Ref, Schedule, Stream } from "effect"
+import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
-import * as Generator from "../claims/Generator.ts"
+import type * as Generator from "../claims/Generator.ts"
+import * as Publish from "../internal/publish.ts"
 import * as Flags from "./Flags.ts"
 
 const CHUNK_SIZE = 500
 const CHUNK_WAIT = "50 millis"
-
-interface Totals {
-  readonly sent: number
-  readonly invalid: number
-}
-
-const isMalformed = (kind: Generator.Kind): boolean => kind !== "valid" && kind !== "unknown-claim"
 
 const toMessage = (r: Generator.GeneratedRecord) => ({
   key: Buffer.from(r.key),
   value: Buffer.from(r.value),
   headers: Object.fromEntries(r.headers.map(([name, value]) => [name, Buffer.from(value)]))
 })
-
-const stderr = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`))
 
 /**
  * The `generate` command.
@@ -62,54 +54,21 @@ export const command = Command.make(
       )
       const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
 
-      const totals = yield* Ref.make<Totals>({ sent: 0, invalid: 0 })
-      const started = yield* Clock.currentTimeMillis
-      let lastSent = 0
-      yield* Ref.get(totals).pipe(
-        Effect.flatMap((t) => {
-          const rate = t.sent - lastSent
-          lastSent = t.sent
-          return stderr(`sent ${t.sent}  rate ${rate}/s  invalid ${t.invalid}`)
-        }),
-        Effect.delay("1 second"),
-        Effect.repeat(Schedule.forever),
-        Effect.forkScoped
-      )
-
-      const summary = Effect.gen(function* () {
-        const t = yield* Ref.get(totals)
-        const seconds = Math.max((yield* Clock.currentTimeMillis) - started, 1) / 1000
-        yield* stderr(
-          `done: sent ${t.sent} records to ${topic} in ${seconds.toFixed(1)}s (${Math.round(t.sent / seconds)}/s), invalid ${t.invalid}`
-        )
-      })
-
-      const records = Generator.stream({
-        seed: flags.seed,
-        claims: flags.claims,
-        validClaimRate: flags.validClaimRate,
-        invalidRate: flags.invalidRate,
-        eventsPerSecond: flags.eventsPerSecond,
-        count: Option.getOrUndefined(flags.count)
-      })
-      yield* records.pipe(
-        // Halting the source (not the sends) lets chunks already taken finish.
-        Option.isSome(flags.duration) ? Stream.haltWhen(Effect.sleep(flags.duration.value)) : (s) => s,
-        Stream.groupedWithin(CHUNK_SIZE, CHUNK_WAIT),
-        Stream.mapEffect((chunk) =>
-          // Uninterruptible so that a Ctrl-C during a send still counts what the broker acknowledged.
-          KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })).pipe(
-            Effect.andThen(
-              Ref.update(totals, (t) => ({
-                sent: t.sent + chunk.length,
-                invalid: t.invalid + chunk.filter((r) => isMalformed(r.kind)).length
-              }))
-            ),
-            Effect.uninterruptible
-          )
-        ),
-        Stream.runDrain,
-        Effect.ensuring(summary)
+      yield* Publish.run(
+        {
+          seed: flags.seed,
+          claims: flags.claims,
+          validClaimRate: flags.validClaimRate,
+          invalidRate: flags.invalidRate,
+          eventsPerSecond: flags.eventsPerSecond,
+          count: flags.count,
+          duration: flags.duration,
+          chunkSize: CHUNK_SIZE,
+          chunkWait: CHUNK_WAIT,
+          topic
+        },
+        (chunk) => KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })),
+        (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
       )
     }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Publish generated payment events to the input topic"))
