@@ -55,7 +55,7 @@ describe("sluice generate", () => {
   )
 
   it.live(
-    "generate - a broker that is not there fails with a non-zero exit",
+    "generate - a broker that is not there fails with one error line and a non-zero exit",
     () =>
       Effect.gen(function* () {
         const run = yield* Effect.promise(
@@ -65,6 +65,10 @@ describe("sluice generate", () => {
             }).done
         )
         assert.notStrictEqual(run.status, 0)
+        const errors = run.stderr.split("\n").filter((l) => l.startsWith("error: "))
+        assert.strictEqual(errors.length, 1, run.stderr)
+        assert.include(errors[0], "ECONNREFUSED")
+        assert.notInclude(run.stderr, "    at ")
       }),
     60_000
   )

@@ -8,11 +8,10 @@
  * @since 0.1.0
  */
 import { Claims, EmbeddedPostgres, PgLookup } from "@sluice/lookup"
-import type { LookupError } from "@sluice/lookup/LookupError"
 import { Console, Effect, Option, Redacted } from "effect"
 import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
-import type { RunnerError } from "../RunnerError.ts"
+import { reportFailure } from "../internal/reportFailure.ts"
 import * as Flags from "./Flags.ts"
 
 const dbFlags = { databaseUrl: Flags.settingFlags.databaseUrl } as const
@@ -44,17 +43,6 @@ const connect = (databaseUrl: Option.Option<string>) =>
     const client = yield* PgLookup.makeClient({ url, poolSize: 2, applicationName: "sluice-db" })
     return client.sql
   })
-
-// A database that cannot be reached is an operator mistake, not a bug: one line, no stack, exit 1.
-const reportFailure = <A, R>(effect: Effect.Effect<A, RunnerError | LookupError, R>) =>
-  effect.pipe(
-    Effect.catchTag("LookupError", (error) =>
-      Effect.sync(() => {
-        process.stderr.write(`error: ${error.message}\n`)
-        process.exitCode = 1
-      })
-    )
-  )
 
 /**
  * `sluice db migrate`: creates the claims table; running it again changes nothing.

@@ -14,6 +14,7 @@ import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
 import type * as Generator from "../claims/Generator.ts"
 import * as Publish from "../internal/publish.ts"
+import { reportFailure } from "../internal/reportFailure.ts"
 import * as Flags from "./Flags.ts"
 
 const CHUNK_SIZE = 500
@@ -70,5 +71,5 @@ export const command = Command.make(
         (chunk) => KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })),
         (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
       )
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, reportFailure)
 ).pipe(Command.withDescription("Publish generated payment events to the input topic"))
