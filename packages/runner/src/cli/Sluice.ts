@@ -15,7 +15,7 @@
  *     <settingFlags> --threshold --concurrency
  * sluice generate                        payment events into the input topic     [registered]
  *     <settingFlags> --events-per-second --valid-claim-rate --invalid-rate
- *     --claims --seed (--duration | --count)
+ *     --claims --seed --partitions (--duration | --count)
  * sluice db migrate                      create the claims table                 [registered]
  *     --database-url
  * sluice db seed                         insert CLM-000001..CLM-<claims>         [registered]
