@@ -21,10 +21,16 @@ const errorLines = (stderr: string) =>
     .filter((l) => l.includes("Invalid value") || l.includes("Unrecognized"))
 
 describe("sluice CLI", () => {
-  it("--help lists the config command and exits 0", () => {
+  it("--help lists the registered commands and exits 0", () => {
     const r = sluice(["--help"])
     assert.strictEqual(r.status, 0)
-    assert.include(r.stdout, "config")
+    for (const name of ["config", "db", "generate", "broker"]) assert.include(r.stdout, name)
+  })
+
+  it("generate --help - lists the generator flags and exits 0", () => {
+    const r = sluice(["generate", "--help"])
+    assert.strictEqual(r.status, 0)
+    for (const flag of ["--events-per-second", "--count", "--duration", "--partitions"]) assert.include(r.stdout, flag)
   })
 
   it("config - prints the resolved configuration with the password hidden", () => {

@@ -276,3 +276,13 @@ export const dataDir = Flag.Directory("data-dir").pipe(
   Flag.withDescription("Directory of embedded state (broker log, embedded database)"),
   Flag.optional
 )
+
+/**
+ * Partitions of a topic the command creates when it does not exist.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const partitions = parsed("partitions", Parse.int(1, 10_000), "Partitions of the topic if it is created").pipe(
+  withDefault(6, "6")
+)

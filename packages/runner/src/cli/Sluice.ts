@@ -13,14 +13,14 @@
  *     --on-db-unavailable route|pause
  * sluice claims large                    enriched-payments → large-claims       [registered]
  *     <settingFlags> --threshold --concurrency
- * sluice generate                        payment events into the input topic
+ * sluice generate                        payment events into the input topic     [registered]
  *     <settingFlags> --events-per-second --valid-claim-rate --invalid-rate
- *     --claims --seed (--duration | --count)
- * sluice db migrate                      create the claims table
+ *     --claims --seed --partitions (--duration | --count)
+ * sluice db migrate                      create the claims table                 [registered]
  *     --database-url
- * sluice db seed                         insert CLM-000001..CLM-<claims>
+ * sluice db seed                         insert CLM-000001..CLM-<claims>         [registered]
  *     --database-url --claims --seed
- * sluice broker                          embedded Kafka-protocol broker
+ * sluice broker                          embedded Kafka-protocol broker          [registered]
  *     --port --data-dir
  * sluice replay                          re-publish dead letters or failed payments to the input topic
  *     <settingFlags> (--duration | --count)
@@ -36,8 +36,11 @@
  */
 import { Effect } from "effect"
 import { CliOutput, Command } from "effect/cli"
+import * as BrokerCommand from "./BrokerCommand.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ConfigCommand from "./ConfigCommand.ts"
+import * as DbCommand from "./DbCommand.ts"
+import * as GenerateCommand from "./GenerateCommand.ts"
 
 /**
  * The root command.
@@ -47,7 +50,13 @@ import * as ConfigCommand from "./ConfigCommand.ts"
  */
 export const root = Command.make("sluice").pipe(
   Command.withDescription("Kafka stream jobs on Effect: claims enrichment, generator, dashboard"),
-  Command.withSubcommands([ConfigCommand.command, ClaimsCommand.command])
+  Command.withSubcommands([
+    ConfigCommand.command,
+    ClaimsCommand.command,
+    DbCommand.command,
+    GenerateCommand.command,
+    BrokerCommand.command
+  ])
 )
 
 /**

@@ -1,0 +1,30 @@
+/**
+ * `sluice broker`: runs the embedded Kafka-protocol broker from the testkit
+ * as a process of its own, for development and demos without a Kafka
+ * installation. It prints its bootstrap address once it listens and runs
+ * until SIGINT or SIGTERM, then closes its connections and files.
+ *
+ * @since 0.1.0
+ */
+import { EmbeddedKafka } from "@sluice/testkit"
+import { Console, Effect, Option } from "effect"
+import { Command } from "effect/cli"
+import * as Flags from "./Flags.ts"
+
+/**
+ * The `broker` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("broker", { port: Flags.port, dataDir: Flags.dataDir }, (flags) =>
+  Effect.gen(function* () {
+    const broker = yield* EmbeddedKafka.make({
+      port: flags.port,
+      ...Option.match(flags.dataDir, { onNone: () => ({}), onSome: (dataDir) => ({ dataDir }) })
+    })
+    yield* Console.log(`broker listening on ${broker.bootstrap}`)
+    // The process signal interrupts this; the scope then stops the broker.
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Run the embedded Kafka-protocol broker until SIGINT or SIGTERM"))

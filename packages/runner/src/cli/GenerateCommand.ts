@@ -1,0 +1,75 @@
+/**
+ * `sluice generate`: publishes generated payment events to the input topic,
+ * keyed by claim id so every event of a claim lands on one partition. The
+ * topic is created first when missing. Records go out in chunks through an
+ * idempotent producer waiting for all in-sync replicas, so a retried chunk
+ * is not duplicated. A progress line goes to stderr every second and a
+ * summary when the run ends, whether by `--count`, `--duration` or Ctrl-C.
+ *
+ * @since 0.1.0
+ */
+import { Admin, KafkaClient, KafkaError } from "@sluice/kafka"
+import { Effect } from "effect"
+import { Command } from "effect/cli"
+import * as Config from "../Config.ts"
+import type * as Generator from "../claims/Generator.ts"
+import * as Publish from "../internal/publish.ts"
+import { reportFailure } from "../internal/reportFailure.ts"
+import * as Flags from "./Flags.ts"
+
+const CHUNK_SIZE = 500
+const CHUNK_WAIT = "50 millis"
+
+const toMessage = (r: Generator.GeneratedRecord) => ({
+  key: Buffer.from(r.key),
+  value: Buffer.from(r.value),
+  headers: Object.fromEntries(r.headers.map(([name, value]) => [name, Buffer.from(value)]))
+})
+
+/**
+ * The `generate` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make(
+  "generate",
+  {
+    ...Flags.settingFlags,
+    eventsPerSecond: Flags.eventsPerSecond,
+    validClaimRate: Flags.validClaimRate,
+    invalidRate: Flags.invalidRate,
+    claims: Flags.claims,
+    seed: Flags.seed,
+    duration: Flags.duration,
+    count: Flags.count,
+    partitions: Flags.partitions
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* Config.load(flags)
+      const topic = config.topics.input
+      const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: config.clientId })
+      yield* Admin.ensureTopics([{ topic, partitions: flags.partitions }]).pipe(
+        Effect.provideService(KafkaClient.KafkaClient, client)
+      )
+      const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
+
+      yield* Publish.run(
+        {
+          seed: flags.seed,
+          claims: flags.claims,
+          validClaimRate: flags.validClaimRate,
+          invalidRate: flags.invalidRate,
+          eventsPerSecond: flags.eventsPerSecond,
+          count: flags.count,
+          duration: flags.duration,
+          chunkSize: CHUNK_SIZE,
+          chunkWait: CHUNK_WAIT,
+          topic
+        },
+        (chunk) => KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })),
+        (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
+      )
+    }).pipe(Effect.scoped, reportFailure)
+).pipe(Command.withDescription("Publish generated payment events to the input topic"))
