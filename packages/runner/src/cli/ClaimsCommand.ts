@@ -115,9 +115,12 @@ export const claimsLookup = (pg: PgLookup.PgClient["Service"], options: EnrichOp
  * @since 0.1.0
  * @category running
  */
-export const runEnrich = (config: Config.JobConfig, options: EnrichOptions) =>
+export const runEnrich = (
+  config: Config.JobConfig,
+  options: EnrichOptions,
+  readiness: Readiness.Readiness["Service"]
+) =>
   Effect.gen(function* () {
-    const readiness = yield* Services.observability(config.metricsPort)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
     yield* Admin.ensureTopics(
       [config.topics.input, config.topics.enriched, config.topics.failed, config.topics.deadLetter].map((topic) => ({
@@ -163,9 +166,12 @@ export const runEnrich = (config: Config.JobConfig, options: EnrichOptions) =>
  * @since 0.1.0
  * @category running
  */
-export const runLarge = (config: Config.JobConfig, threshold: BigDecimal.BigDecimal) =>
+export const runLarge = (
+  config: Config.JobConfig,
+  threshold: BigDecimal.BigDecimal,
+  readiness: Readiness.Readiness["Service"]
+) =>
   Effect.gen(function* () {
-    const readiness = yield* Services.observability(config.metricsPort)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
     yield* Admin.ensureTopics(
       [config.topics.enriched, config.topics.largeClaims, config.topics.deadLetter].map((topic) => ({
@@ -208,14 +214,20 @@ const enrich = Command.make(
   (flags) =>
     Effect.gen(function* () {
       const config = yield* Config.load(flags)
-      yield* Effect.scoped(runEnrich(config, flags))
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort), (readiness) => runEnrich(config, flags, readiness))
+      )
     })
 ).pipe(Command.withDescription("Enrich payment-events with claims from PostgreSQL into enriched/failed payments"))
 
 const large = Command.make("large", { ...Flags.settingFlags, threshold: Flags.threshold }, (flags) =>
   Effect.gen(function* () {
     const config = yield* Config.load(flags)
-    yield* Effect.scoped(runLarge(config, flags.threshold))
+    yield* Effect.scoped(
+      Effect.flatMap(Services.observability(config.metricsPort), (readiness) =>
+        runLarge(config, flags.threshold, readiness)
+      )
+    )
   })
 ).pipe(Command.withDescription("Keep enriched payments whose claim amount is at least --threshold"))
 

@@ -286,3 +286,25 @@ export const dataDir = Flag.Directory("data-dir").pipe(
 export const partitions = parsed("partitions", Parse.int(1, 10_000), "Partitions of the topic if it is created").pipe(
   withDefault(6, "6")
 )
+
+/**
+ * When the demo takes the database away, counted from its start.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const dbOutageAfter = parsed(
+  "db-outage-after",
+  Parse.duration,
+  "Demo chaos: make the database unreachable this long after the start"
+).pipe(Flag.optional)
+
+/**
+ * How long the demo's database outage lasts.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const dbOutageFor = parsed("db-outage-for", Parse.duration, "Demo chaos: how long the database stays away").pipe(
+  withDefault(Parse.unsafe(Parse.duration, "10s"), "10s")
+)

@@ -64,11 +64,14 @@ export const database = (config: Config.JobConfig, options: { readonly statement
  * @since 0.1.0
  * @category constructors
  */
-export const observability = (port: number): Effect.Effect<Readiness.Readiness["Service"], unknown, Scope.Scope> =>
+export const observability = (
+  port: number
+): Effect.Effect<Readiness.Readiness["Service"] & { readonly port: number }, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const readiness = yield* Readiness.make()
-    yield* Layer.build(
+    const context = yield* Layer.build(
       ObservabilityServer.layer({ port }).pipe(Layer.provide(Layer.succeed(Readiness.Readiness, readiness)))
     )
-    return readiness
+    const bound = yield* ObservabilityServer.boundPort.pipe(Effect.provideContext(context))
+    return { ...readiness, port: bound }
   })

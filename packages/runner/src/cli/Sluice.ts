@@ -24,7 +24,7 @@
  *     --port --data-dir
  * sluice replay                          re-publish dead letters or failed payments to the input topic
  *     <settingFlags> (--duration | --count)
- * sluice demo                            broker + database + seed + generator + both jobs + dashboard
+ * sluice demo                            broker + database + seed + generator + both jobs + dashboard  [registered]
  *     --metrics-port --events-per-second --valid-claim-rate --invalid-rate
  *     --claims --data-dir (--duration | --count) and the enrich flags
  * ```
@@ -40,6 +40,7 @@ import * as BrokerCommand from "./BrokerCommand.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ConfigCommand from "./ConfigCommand.ts"
 import * as DbCommand from "./DbCommand.ts"
+import * as DemoCommand from "./DemoCommand.ts"
 import * as GenerateCommand from "./GenerateCommand.ts"
 
 /**
@@ -55,7 +56,8 @@ export const root = Command.make("sluice").pipe(
     ClaimsCommand.command,
     DbCommand.command,
     GenerateCommand.command,
-    BrokerCommand.command
+    BrokerCommand.command,
+    DemoCommand.command
   ])
 )
 

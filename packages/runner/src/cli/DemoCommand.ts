@@ -1,0 +1,179 @@
+/**
+ * `sluice demo`: the whole claims system in one process with no
+ * infrastructure: the embedded broker, PostgreSQL (`DATABASE_URL`, a local
+ * server, or an embedded one), the claims table migrated and seeded, the
+ * generator, both jobs and the dashboard. The database is reached through a
+ * `FaultProxy`, so `--db-outage-after` / `--db-outage-for` take it away for a
+ * while: the breaker opens, payments route to failed-payments with DB_ERROR
+ * (or wait, with `--on-db-unavailable pause`), and everything recovers.
+ * When the generator is done and every event has an output, a summary is
+ * printed.
+ *
+ * @since 0.1.0
+ */
+
+import { KafkaClient, KafkaError } from "@sluice/kafka"
+import { Claims, EmbeddedPostgres, PgLookup } from "@sluice/lookup"
+import { EmbeddedKafka, FaultProxy } from "@sluice/testkit"
+import { Duration, Effect, Fiber, Metric, Option, Redacted, Schedule } from "effect"
+import { Command } from "effect/cli"
+import * as Config from "../Config.ts"
+import type * as Generator from "../claims/Generator.ts"
+import * as Stats from "../http/Stats.ts"
+import * as Publish from "../internal/publish.ts"
+import * as ClaimsCommand from "./ClaimsCommand.ts"
+import * as Flags from "./Flags.ts"
+import * as Services from "./Services.ts"
+
+const say = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`))
+
+const toMessage = (r: Generator.GeneratedRecord) => ({
+  key: Buffer.from(r.key),
+  value: Buffer.from(r.value),
+  headers: Object.fromEntries(r.headers.map(([name, value]) => [name, Buffer.from(value)]))
+})
+
+const ms = (value: number | null) => (value === null ? "-" : `${value.toFixed(1)} ms`)
+
+/**
+ * The summary printed at the end of a demo run.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const summary = (stats: Stats.Stats, sent: number): string => {
+  const byStatus = stats.enrichmentByStatus
+  const failed = Object.entries(byStatus).filter(([status]) => status !== "SUCCESS")
+  const lookups = stats.policyCalls["claims-db"] ?? {}
+  const calls = Object.values(lookups).reduce((a, b) => a + b, 0)
+  const lines = [
+    "",
+    "demo summary",
+    `  events in            ${sent}`,
+    `  enriched             ${byStatus.SUCCESS ?? 0}`,
+    `  failed               ${failed.reduce((n, [, c]) => n + c, 0)}${failed.length > 0 ? ` (${failed.map(([s, c]) => `${s} ${c}`).join(", ")})` : ""}`,
+    `  dead letters         ${stats.deadLetters}`,
+    `  end-to-end latency   p50 ${ms(stats.processingLatencyMs.p50)}  p95 ${ms(stats.processingLatencyMs.p95)}  p99 ${ms(stats.processingLatencyMs.p99)}`,
+    `  lookup success rate  ${calls === 0 ? "-" : `${(((lookups.success ?? 0) / calls) * 100).toFixed(1)}% of ${calls} batch queries`}`,
+    `  cache hit ratio      ${stats.cache.hitRatio === null ? "-" : `${(stats.cache.hitRatio * 100).toFixed(1)}%`}`
+  ]
+  return lines.join("\n")
+}
+
+/**
+ * The `demo` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make(
+  "demo",
+  {
+    ...Flags.settingFlags,
+    concurrency: Flags.concurrency,
+    ordering: Flags.ordering,
+    cacheSize: Flags.cacheSize,
+    cacheTtl: Flags.cacheTtl,
+    cacheMissTtl: Flags.cacheMissTtl,
+    lookupTimeout: Flags.lookupTimeout,
+    retryAttempts: Flags.retryAttempts,
+    retryBackoff: Flags.retryBackoff,
+    breakerThreshold: Flags.breakerThreshold,
+    breakerWindow: Flags.breakerWindow,
+    breakerCooldown: Flags.breakerCooldown,
+    onDbUnavailable: Flags.onDbUnavailable,
+    eventsPerSecond: Flags.eventsPerSecond,
+    validClaimRate: Flags.validClaimRate,
+    invalidRate: Flags.invalidRate,
+    claims: Flags.claims,
+    seed: Flags.seed,
+    duration: Flags.duration,
+    count: Flags.count,
+    threshold: Flags.threshold,
+    dbOutageAfter: Flags.dbOutageAfter,
+    dbOutageFor: Flags.dbOutageFor
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const outageAfter = flags.dbOutageAfter
+      const outageFor = flags.dbOutageFor
+      const base = yield* Config.load(flags)
+      const count = Option.isNone(flags.count) && Option.isNone(flags.duration) ? Option.some(3_000) : flags.count
+
+      const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })
+      yield* say(`kafka: embedded broker on ${broker.bootstrap}`)
+      const url = Option.isSome(base.databaseUrl) ? base.databaseUrl.value : yield* EmbeddedPostgres.resolveDatabaseUrl
+      const target = new URL(Redacted.value(url))
+      const proxy = yield* FaultProxy.make({
+        target: { host: target.hostname, port: Number(target.port === "" ? 5432 : target.port) }
+      })
+      const proxied = new URL(target)
+      proxied.hostname = proxy.host
+      proxied.port = String(proxy.port)
+      yield* say(`database: ${target.hostname}:${target.port || 5432}${target.pathname} through a fault proxy`)
+
+      const seeder = yield* PgLookup.makeClient({ url })
+      yield* Claims.migrate(seeder.sql)
+      yield* Claims.seed(seeder.sql, { count: flags.claims, seed: flags.seed })
+      yield* say(`claims: ${flags.claims} seeded`)
+
+      const config: Config.JobConfig = {
+        ...base,
+        bootstrapServers: [broker.bootstrap],
+        databaseUrl: Option.some(Redacted.make(proxied.toString()))
+      }
+      const readiness = yield* Services.observability(config.metricsPort)
+      yield* say(`dashboard: http://127.0.0.1:${readiness.port}/  (metrics on /metrics)`)
+
+      const enrich = yield* Effect.forkScoped(ClaimsCommand.runEnrich(config, flags, readiness))
+      const large = yield* Effect.forkScoped(ClaimsCommand.runLarge(config, flags.threshold, readiness))
+
+      if (Option.isSome(outageAfter)) {
+        yield* Effect.forkScoped(
+          Effect.gen(function* () {
+            yield* Effect.sleep(outageAfter.value)
+            yield* say(`chaos: database unreachable for ${Duration.format(outageFor)}`)
+            yield* proxy.set(FaultProxy.FaultMode.reset)
+            yield* Effect.sleep(outageFor)
+            yield* proxy.set(FaultProxy.FaultMode.passThrough)
+            yield* say("chaos: database back")
+          }).pipe(Effect.orDie)
+        )
+      }
+
+      const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: "sluice-demo-generator" })
+      const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
+      const topic = config.topics.input
+      const totals = yield* Publish.run(
+        {
+          seed: flags.seed,
+          claims: flags.claims,
+          validClaimRate: flags.validClaimRate,
+          invalidRate: flags.invalidRate,
+          eventsPerSecond: flags.eventsPerSecond,
+          count,
+          duration: flags.duration,
+          chunkSize: 200,
+          chunkWait: "50 millis",
+          topic
+        },
+        (chunk) => KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })),
+        say
+      )
+
+      // Wait (bounded) until every event has an output, then report.
+      const stats = Effect.map(Metric.snapshot, Stats.fromSnapshot)
+      const done = (s: Stats.Stats) =>
+        Object.values(s.enrichmentByStatus).reduce((a, b) => a + b, 0) + s.deadLetters >= totals.sent
+      yield* stats.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: done }),
+        Effect.timeoutOption("2 minutes")
+      )
+      const final = yield* stats
+      yield* Effect.sync(() => process.stdout.write(`${summary(final, totals.sent)}\n`))
+      yield* Fiber.interrupt(enrich)
+      yield* Fiber.interrupt(large)
+    }).pipe(Effect.scoped)
+).pipe(
+  Command.withDescription("Run the whole claims system locally: broker, database, generator, both jobs, dashboard")
+)

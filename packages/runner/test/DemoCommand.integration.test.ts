@@ -1,0 +1,95 @@
+// `sluice demo` as a user runs it: one process, no infrastructure besides the
+// machine's PostgreSQL (through DATABASE_URL on a database made for the test).
+// A database outage in the middle must open the breaker and route payments to
+// failed-payments with DB_ERROR, and the run must still account for every event.
+import { spawn } from "node:child_process"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import postgres from "postgres"
+
+const bin = join(import.meta.dirname, "..", "bin", "sluice.js")
+const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
+
+const database = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const name = `sluice_demo_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`CREATE DATABASE ${name}`)
+    await admin.end()
+    const url = new URL(adminUrl)
+    url.pathname = `/${name}`
+    return { name, url: url.toString() }
+  }),
+  ({ name }) =>
+    Effect.promise(async () => {
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await admin.end()
+    })
+)
+
+const run = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.promise(
+    () =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env } })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.on("data", (d) => (stdout += d))
+        child.stderr.on("data", (d) => (stderr += d))
+        child.on("exit", (code) => resolve({ code, stdout, stderr }))
+      })
+  )
+
+const figure = (summary: string, label: string): number => {
+  const m = new RegExp(`${label}\\s+(\\d+)`).exec(summary)
+  assert.isNotNull(m, `no "${label}" in the summary:\n${summary}`)
+  return Number(m![1])
+}
+
+describe("sluice demo", () => {
+  it.live(
+    "demo - a database outage routes DB_ERROR, recovers, and every event is accounted for",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* database
+        const { code, stdout, stderr } = yield* run(
+          [
+            "demo",
+            "--count",
+            "1500",
+            "--events-per-second",
+            "300",
+            "--claims",
+            "300",
+            "--invalid-rate",
+            "0.02",
+            "--cache-size",
+            "0",
+            "--retry-attempts",
+            "1",
+            "--breaker-cooldown",
+            "1s",
+            "--db-outage-after",
+            "1500ms",
+            "--db-outage-for",
+            "1500ms"
+          ],
+          { DATABASE_URL: db.url, METRICS_PORT: "0" }
+        )
+        assert.strictEqual(code, 0, stderr)
+        assert.include(stderr, "chaos: database unreachable")
+        assert.include(stderr, "chaos: database back")
+        const events = figure(stdout, "events in")
+        const enriched = figure(stdout, "enriched")
+        const failed = figure(stdout, "failed")
+        const dead = figure(stdout, "dead letters")
+        assert.strictEqual(events, 1500)
+        assert.strictEqual(enriched + failed + dead, events)
+        assert.match(stdout, /DB_ERROR \d+/)
+        assert.isAbove(enriched, 0)
+      }),
+    180_000
+  )
+})
