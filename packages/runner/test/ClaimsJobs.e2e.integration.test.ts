@@ -12,34 +12,14 @@ import { Claims } from "@sluice/lookup"
 import { EmbeddedKafka } from "@sluice/testkit"
 import { BigDecimal, Effect, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
-import postgres from "postgres"
 import * as Generator from "../src/claims/Generator.ts"
+import { freshDatabase } from "./support/database.ts"
 
 const bin = join(import.meta.dirname, "..", "bin", "sluice.js")
-const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const text = new TextDecoder()
 const total = 10_000
 const claims = 2_000
 const threshold = "50000.00"
-
-const database = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const name = `sluice_e2e_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`CREATE DATABASE ${name}`)
-    await admin.end()
-    const url = new URL(adminUrl)
-    url.pathname = `/${name}`
-    return { name, url: url.toString(), sql: postgres(url.toString(), { max: 2, onnotice: () => {} }) }
-  }),
-  ({ name, sql }) =>
-    Effect.promise(async () => {
-      await sql.end()
-      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      await admin.end()
-    })
-)
 
 const job = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.acquireRelease(
@@ -88,7 +68,7 @@ describe("sluice claims jobs", () => {
     "enrich + large - every payment lands in exactly one output, values match the database",
     () =>
       Effect.gen(function* () {
-        const db = yield* database
+        const db = yield* freshDatabase("sluice_e2e")
         yield* Claims.migrate(db.sql)
         yield* Claims.seed(db.sql, { count: claims, seed: 7 })
         const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })

@@ -2,45 +2,13 @@
 // machine's PostgreSQL (through DATABASE_URL on a database made for the test).
 // A database outage in the middle must open the breaker and route payments to
 // failed-payments with DB_ERROR, and the run must still account for every event.
-import { spawn } from "node:child_process"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import postgres from "postgres"
-
-const bin = join(import.meta.dirname, "..", "bin", "sluice.js")
-const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
-
-const database = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const name = `sluice_demo_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`CREATE DATABASE ${name}`)
-    await admin.end()
-    const url = new URL(adminUrl)
-    url.pathname = `/${name}`
-    return { name, url: url.toString() }
-  }),
-  ({ name }) =>
-    Effect.promise(async () => {
-      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      await admin.end()
-    })
-)
+import { freshDatabase } from "./support/database.ts"
+import { spawnSluice } from "./support/spawnSluice.ts"
 
 const run = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.promise(
-    () =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env } })
-        let stdout = ""
-        let stderr = ""
-        child.stdout.on("data", (d) => (stdout += d))
-        child.stderr.on("data", (d) => (stderr += d))
-        child.on("exit", (code) => resolve({ code, stdout, stderr }))
-      })
-  )
+  Effect.promise(() => spawnSluice(args, env).done)
 
 const figure = (summary: string, label: string): number => {
   const m = new RegExp(`${label}\\s+(\\d+)`).exec(summary)
@@ -53,8 +21,12 @@ describe("sluice demo", () => {
     "demo - a database outage routes DB_ERROR, recovers, and every event is accounted for",
     () =>
       Effect.gen(function* () {
-        const db = yield* database
-        const { code, stdout, stderr } = yield* run(
+        const db = yield* freshDatabase("sluice_demo")
+        const {
+          status: code,
+          stdout,
+          stderr
+        } = yield* run(
           [
             "demo",
             "--count",

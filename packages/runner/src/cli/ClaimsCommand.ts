@@ -198,18 +198,7 @@ const enrich = Command.make(
   "enrich",
   {
     ...Flags.settingFlags,
-    concurrency: Flags.concurrency,
-    ordering: Flags.ordering,
-    cacheSize: Flags.cacheSize,
-    cacheTtl: Flags.cacheTtl,
-    cacheMissTtl: Flags.cacheMissTtl,
-    lookupTimeout: Flags.lookupTimeout,
-    retryAttempts: Flags.retryAttempts,
-    retryBackoff: Flags.retryBackoff,
-    breakerThreshold: Flags.breakerThreshold,
-    breakerWindow: Flags.breakerWindow,
-    breakerCooldown: Flags.breakerCooldown,
-    onDbUnavailable: Flags.onDbUnavailable
+    ...Flags.enrichFlags
   },
   (flags) =>
     Effect.gen(function* () {

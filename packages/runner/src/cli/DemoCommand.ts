@@ -18,7 +18,6 @@ import { EmbeddedKafka, FaultProxy } from "@sluice/testkit"
 import { Duration, Effect, Fiber, Metric, Option, Redacted, Schedule } from "effect"
 import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
-import type * as Generator from "../claims/Generator.ts"
 import * as Stats from "../http/Stats.ts"
 import * as Publish from "../internal/publish.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
@@ -26,12 +25,6 @@ import * as Flags from "./Flags.ts"
 import * as Services from "./Services.ts"
 
 const say = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`))
-
-const toMessage = (r: Generator.GeneratedRecord) => ({
-  key: Buffer.from(r.key),
-  value: Buffer.from(r.value),
-  headers: Object.fromEntries(r.headers.map(([name, value]) => [name, Buffer.from(value)]))
-})
 
 const ms = (value: number | null) => (value === null ? "-" : `${value.toFixed(1)} ms`)
 
@@ -70,18 +63,7 @@ export const command = Command.make(
   "demo",
   {
     ...Flags.settingFlags,
-    concurrency: Flags.concurrency,
-    ordering: Flags.ordering,
-    cacheSize: Flags.cacheSize,
-    cacheTtl: Flags.cacheTtl,
-    cacheMissTtl: Flags.cacheMissTtl,
-    lookupTimeout: Flags.lookupTimeout,
-    retryAttempts: Flags.retryAttempts,
-    retryBackoff: Flags.retryBackoff,
-    breakerThreshold: Flags.breakerThreshold,
-    breakerWindow: Flags.breakerWindow,
-    breakerCooldown: Flags.breakerCooldown,
-    onDbUnavailable: Flags.onDbUnavailable,
+    ...Flags.enrichFlags,
     eventsPerSecond: Flags.eventsPerSecond,
     validClaimRate: Flags.validClaimRate,
     invalidRate: Flags.invalidRate,
@@ -157,7 +139,10 @@ export const command = Command.make(
           chunkWait: "50 millis",
           topic
         },
-        (chunk) => KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })),
+        (chunk) =>
+          KafkaError.attempt("send", () =>
+            producer.send({ topic, acks: -1, messages: chunk.map(Publish.toKafkaMessage) })
+          ),
         say
       )
 

@@ -308,3 +308,24 @@ export const dbOutageAfter = parsed(
 export const dbOutageFor = parsed("db-outage-for", Parse.duration, "Demo chaos: how long the database stays away").pipe(
   withDefault(Parse.unsafe(Parse.duration, "10s"), "10s")
 )
+
+/**
+ * Every tuning flag of the enrich job (shared by `claims enrich` and `demo`).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const enrichFlags = {
+  concurrency,
+  ordering,
+  cacheSize,
+  cacheTtl,
+  cacheMissTtl,
+  lookupTimeout,
+  retryAttempts,
+  retryBackoff,
+  breakerThreshold,
+  breakerWindow,
+  breakerCooldown,
+  onDbUnavailable
+} as const

@@ -12,19 +12,12 @@ import { Admin, KafkaClient, KafkaError } from "@sluice/kafka"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
-import type * as Generator from "../claims/Generator.ts"
 import * as Publish from "../internal/publish.ts"
 import { reportFailure } from "../internal/reportFailure.ts"
 import * as Flags from "./Flags.ts"
 
 const CHUNK_SIZE = 500
 const CHUNK_WAIT = "50 millis"
-
-const toMessage = (r: Generator.GeneratedRecord) => ({
-  key: Buffer.from(r.key),
-  value: Buffer.from(r.value),
-  headers: Object.fromEntries(r.headers.map(([name, value]) => [name, Buffer.from(value)]))
-})
 
 /**
  * The `generate` command.
@@ -68,7 +61,10 @@ export const command = Command.make(
           chunkWait: CHUNK_WAIT,
           topic
         },
-        (chunk) => KafkaError.attempt("send", () => producer.send({ topic, acks: -1, messages: chunk.map(toMessage) })),
+        (chunk) =>
+          KafkaError.attempt("send", () =>
+            producer.send({ topic, acks: -1, messages: chunk.map(Publish.toKafkaMessage) })
+          ),
         (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
       )
     }).pipe(Effect.scoped, reportFailure)

@@ -89,3 +89,15 @@ export const run = <E, R>(
     yield* Effect.raceFirst(publish, Effect.andThen(progress, Effect.never)).pipe(Effect.ensuring(summary))
     return yield* Ref.get(totals)
   })
+
+/**
+ * A generated record as the Kafka client's message.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toKafkaMessage = (r: Generator.GeneratedRecord) => ({
+  key: Buffer.from(r.key),
+  value: Buffer.from(r.value),
+  headers: Object.fromEntries(r.headers.map(([name, value]) => [name, Buffer.from(value)]))
+})
