@@ -67,7 +67,8 @@ describe("sluice generate", () => {
         assert.notStrictEqual(run.status, 0)
         const errors = run.stderr.split("\n").filter((l) => l.startsWith("error: "))
         assert.strictEqual(errors.length, 1, run.stderr)
-        assert.include(errors[0], "ECONNREFUSED")
+        // kafkajs reports the refusal, or, on a loaded machine, its retries outlast the connect timeout.
+        assert.match(errors[0]!, /ECONNREFUSED|timed out/)
         assert.notInclude(run.stderr, "    at ")
       }),
     60_000
