@@ -1,28 +1,13 @@
-import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import postgres from "postgres"
+import { spawnSluice } from "./support/spawnSluice.ts"
 
-const bin = join(import.meta.dirname, "..", "bin", "sluice.js")
 const admin = "postgres://postgres@127.0.0.1:5432/postgres"
 const dbName = `sluice_cli_${randomBytes(6).toString("hex")}`
 const dbUrl = `postgres://postgres:not-shown-pw@127.0.0.1:5432/${dbName}`
 
-const sluice = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const { PATH, HOME } = process.env
-    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: PATH ?? "", HOME: HOME ?? "", ...env } })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => {
-      stdout += d
-    })
-    child.stderr.on("data", (d) => {
-      stderr += d
-    })
-    child.on("close", (status) => resolve({ status, stdout, stderr }))
-  })
+const sluice = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => spawnSluice(args, env).done
 
 let sql: postgres.Sql
 

@@ -113,12 +113,13 @@ function render(s, now) {
   rows($("lag"), s.consumerLag.map((p) => [p.topic + "[" + p.partition + "]", fmt(p.lag)]));
   spark($("spark-in"), history.in); spark($("spark-out"), history.out); spark($("spark-success"), history.success); spark($("spark-lag"), history.lag);
 }
+let updates = 0;
 async function poll() {
   try {
     const response = await fetch("api/stats", { cache: "no-store" });
     if (!response.ok) throw new Error("HTTP " + response.status);
     render(await response.json(), performance.now());
-    $("status").textContent = "live · updated " + new Date().toLocaleTimeString();
+    $("status").textContent = "live · update " + (++updates);
   } catch (error) {
     $("status").textContent = "disconnected: " + error.message;
   }

@@ -60,6 +60,17 @@ export interface CoordinatorOptions {
 
 const EMPTY = Buffer.alloc(0)
 
+// Ends a member's pending JoinGroup: it was replaced by a newer request or the member left.
+const answerJoinAsUnknown = (m: Member): void =>
+  m.join?.({
+    errorCode: ErrorCode.UNKNOWN_MEMBER_ID,
+    generationId: -1,
+    protocolName: "",
+    leader: "",
+    memberId: m.memberId,
+    members: []
+  })
+
 export class GroupCoordinator {
   private readonly groups = new Map<string, Group>()
   private readonly options: CoordinatorOptions
@@ -127,14 +138,7 @@ export class GroupCoordinator {
     }
     g.protocolType = req.protocolType
     // A member that joins twice before the round ends keeps only its latest request.
-    m.join?.({
-      errorCode: ErrorCode.UNKNOWN_MEMBER_ID,
-      generationId: -1,
-      protocolName: "",
-      leader: "",
-      memberId: m.memberId,
-      members: []
-    })
+    answerJoinAsUnknown(m)
     m.join = respond
     if (g.state !== "PreparingRebalance") this.prepareRebalance(g, now)
     this.maybeCompleteJoin(g, now)
@@ -274,14 +278,7 @@ export class GroupCoordinator {
     g.members.delete(m.memberId)
     m.sync?.(ErrorCode.REBALANCE_IN_PROGRESS, EMPTY)
     m.sync = null
-    m.join?.({
-      errorCode: ErrorCode.UNKNOWN_MEMBER_ID,
-      generationId: -1,
-      protocolName: "",
-      leader: "",
-      memberId: m.memberId,
-      members: []
-    })
+    answerJoinAsUnknown(m)
     m.join = null
     if (g.state === "Stable" || g.state === "CompletingRebalance") this.prepareRebalance(g, now)
     this.maybeCompleteJoin(g, now)
