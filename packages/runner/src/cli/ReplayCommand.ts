@@ -20,12 +20,13 @@
  * @since 0.1.0
  */
 import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
-import { Effect, Metric, Option, Ref } from "effect"
+import { Effect, Metric, Option, Ref, Schedule } from "effect"
 import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
 import * as ReplayJob from "../claims/ReplayJob.ts"
 import * as Readiness from "../http/Readiness.ts"
 import * as Stats from "../http/Stats.ts"
+import { untilAcquired } from "../internal/untilAcquired.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as Drain from "./Drain.ts"
 import * as Flags from "./Flags.ts"
@@ -102,8 +103,21 @@ export const runReplay = (
       }
     }
 
-    const pg = yield* Services.database(config, { statementTimeout: options.lookupTimeout }).pipe(
-      Effect.provideService(Readiness.Readiness, readiness)
+    // A replay is typically started while the database is still recovering:
+    // it waits for it (once per breaker cooldown) instead of failing.
+    const pg = yield* untilAcquired(
+      Services.database(config, { statementTimeout: options.lookupTimeout }).pipe(
+        Effect.provideService(Readiness.Readiness, readiness)
+      ),
+      {
+        retryable: (error) => error._tag === "LookupError" && error.isRetryable,
+        schedule: Schedule.spaced(options.breakerCooldown),
+        onRetry: (error) =>
+          Effect.logWarning("claims database not answering yet; waiting for it").pipe(
+            Effect.annotateLogs({ reason: error.message }),
+            log
+          )
+      }
     )
     const lookup = yield* ClaimsCommand.claimsLookup(pg, { ...options, onDbUnavailable: "pause" })
     const assigned = yield* Ref.make(0)
