@@ -317,7 +317,8 @@ export const dbOutageFor = parsed("db-outage-for", Parse.duration, "Demo chaos: 
  * @category flags
  */
 export const follow = Flag.Boolean("follow").pipe(
-  Flag.withDescription("Keep replaying new failed records instead of exiting once drained")
+  Flag.withDescription("Keep replaying new failed records instead of exiting once drained"),
+  Flag.withDefault(false)
 )
 
 /**
