@@ -290,14 +290,17 @@ describe("sluice replay", () => {
           GROUP_ID: "replay-outage",
           METRICS_PORT: "0"
         }
-        const tight = ["--lookup-timeout", "2s", "--retry-attempts", "1", "--retry-backoff", "50ms"]
-        const tightBreaker = [...tight, "--breaker-cooldown", "1s", "--breaker-window", "4"]
+        // Short timeouts and cooldown so the outage is noticed and left quickly.
+        const tight = [
+          ...["--lookup-timeout", "2s", "--retry-attempts", "1", "--retry-backoff", "50ms"],
+          ...["--breaker-cooldown", "1s", "--breaker-window", "4"]
+        ]
 
         // 1. Down before the replay starts: it waits for the database.
         yield* proxy.set(FaultProxy.FaultMode.reset)
         yield* produce(client, mix())
         const originals = yield* readAll(client, topics.FAILED_PAYMENTS_TOPIC)
-        const drain = yield* replay(tightBreaker, env)
+        const drain = yield* replay(tight, env)
         yield* logged(drain, "claims database not answering yet")
         assert.strictEqual(yield* total(client, topics.FAILED_PAYMENTS_TOPIC), originals.length)
         assert.strictEqual(yield* total(client, topics.ENRICHED_PAYMENTS_TOPIC), 0)
@@ -308,7 +311,7 @@ describe("sluice replay", () => {
 
         // 2. Down while a following replay runs: records arriving during the
         // outage are held (pause), never written back as DB errors.
-        const follow = yield* replay(["--follow", ...tightBreaker], env)
+        const follow = yield* replay(["--follow", ...tight], env)
         yield* logged(follow, "partitions assigned")
         yield* proxy.set(FaultProxy.FaultMode.reset)
         const more = Array.from({ length: 8 }, (_, i) =>

@@ -17,6 +17,10 @@
  * topic it reads, after the captured ends; they are skipped by status when
  * read, so a replay never feeds itself.
  *
+ * While the database fails, records are held, never written back as
+ * `DB_ERROR`; a replay started during the outage waits for the database,
+ * trying once per `--breaker-cooldown`, rather than exiting.
+ *
  * @since 0.1.0
  */
 import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
