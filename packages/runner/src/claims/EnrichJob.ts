@@ -85,6 +85,8 @@ export interface Options<ES, RS, S extends Sinks, RL> {
    * routes the record as `route` mode would.
    */
   readonly pauseRetry?: Schedule.Schedule<unknown, unknown> | Duration.Input | undefined
+  /** The `job` annotation of the job's logs; `enrich` by default (`replay` reuses the job). */
+  readonly logJob?: string | undefined
 }
 
 type DbFailure = Extract<Enrichment.LookupOutcome, { readonly reason: string }>
@@ -177,6 +179,6 @@ export const run = <ES, RS, S extends Sinks, RL>(
       Pipeline.to(result.output, EnrichedPayment.encode(result.record), result.record.enrichment_status)
     ]),
     Pipeline.runRouted({ enriched: options.sinks.enriched, failed: options.sinks.failed }),
-    Log.withJob("enrich")
+    Log.withJob(options.logJob ?? "enrich")
   ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
 }

@@ -310,6 +310,31 @@ export const dbOutageFor = parsed("db-outage-for", Parse.duration, "Demo chaos: 
 )
 
 /**
+ * `sluice replay`: keep consuming after the failed records present at the
+ * start are done, instead of exiting.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const follow = Flag.Boolean("follow").pipe(
+  Flag.withDescription("Keep replaying new failed records instead of exiting once drained"),
+  Flag.withDefault(false)
+)
+
+/**
+ * `sluice replay`: the consumer group of the failed topic, `<group-id>-replay`
+ * when absent.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const replayGroup = parsed(
+  "replay-group",
+  Parse.nonEmpty,
+  "Consumer group of the replay (default: <group-id>-replay)"
+).pipe(Flag.optional)
+
+/**
  * Every tuning flag of the enrich job (shared by `claims enrich` and `demo`).
  *
  * @since 0.1.0

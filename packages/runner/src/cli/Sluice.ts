@@ -22,8 +22,8 @@
  *     --database-url --claims --seed
  * sluice broker                          embedded Kafka-protocol broker          [registered]
  *     --port --data-dir
- * sluice replay                          re-publish dead letters or failed payments to the input topic
- *     <settingFlags> (--duration | --count)
+ * sluice replay                          failed DB_ERROR/DB_TIMEOUT → enrich again  [registered]
+ *     <settingFlags> and the enrich flags but --on-db-unavailable; --follow --replay-group
  * sluice demo                            broker + database + seed + generator + both jobs + dashboard  [registered]
  *     --metrics-port --events-per-second --valid-claim-rate --invalid-rate
  *     --claims --data-dir (--duration | --count) and the enrich flags
@@ -42,6 +42,7 @@ import * as ConfigCommand from "./ConfigCommand.ts"
 import * as DbCommand from "./DbCommand.ts"
 import * as DemoCommand from "./DemoCommand.ts"
 import * as GenerateCommand from "./GenerateCommand.ts"
+import * as ReplayCommand from "./ReplayCommand.ts"
 
 /**
  * The root command.
@@ -54,6 +55,7 @@ export const root = Command.make("sluice").pipe(
   Command.withSubcommands([
     ConfigCommand.command,
     ClaimsCommand.command,
+    ReplayCommand.command,
     DbCommand.command,
     GenerateCommand.command,
     BrokerCommand.command,
