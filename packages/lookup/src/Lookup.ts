@@ -132,18 +132,24 @@ const manyFor = <K, V>(fetch: Fetch<K, V>, maxBatchSize: number, metrics: Batche
     if (keys.length === 0) return Effect.succeed([])
     const distinct = new Set(keys)
     const unique = distinct.size === keys.length ? keys : Array.from(distinct)
-    const rows: Effect.Effect<ReadonlyMap<K, V>, LookupError> = unique.length <= maxBatchSize
-      ? query(unique as unknown as Arr.NonEmptyReadonlyArray<K>)
-      : Effect.map(Effect.forEach(chunksOf(unique, maxBatchSize), query, { concurrency: "unbounded" }), merge)
+    const rows: Effect.Effect<ReadonlyArray<ReadonlyMap<K, V>>, LookupError> = unique.length <= maxBatchSize
+      ? Effect.map(query(unique as unknown as Arr.NonEmptyReadonlyArray<K>), (map) => [map])
+      : Effect.forEach(chunksOf(unique, maxBatchSize), query, { concurrency: "unbounded" })
     return Effect.flatMap(Effect.exit(rows), (exit) => {
-      if (Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
         return Effect.andThen(Batcher.countOutcomes(metrics, exit, keys.length, 0), Exit.failCause(exit.cause))
-      const found = exit.value
+      }
+      const maps = exit.value
+      // Without duplicates the i-th key went out in query i / maxBatchSize, so
+      // its answer is read there and the maps need no merging.
+      const inOrder = unique === keys
+      const merged = inOrder || maps.length === 1 ? undefined : merge(maps)
       const answers: Array<Option.Option<V>> = new Array(keys.length)
       const none = Option.none<V>()
       let hits = 0
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!
+        const found = merged ?? maps[inOrder ? Math.floor(i / maxBatchSize) : 0]!
         if (found.has(key)) {
           hits++
           answers[i] = Option.some(found.get(key) as V)

@@ -374,7 +374,12 @@ describe("Lookup", () => {
         Lookup.make({ name: "unit-many-policy", fetch: store.fetch, maxBatchSize: 50 }),
         policy
       )
-      yield* lookup.getMany(Array.from({ length: 120 }, (_, i) => i))
+      const keys = Array.from({ length: 120 }, (_, i) => 119 - i)
+      const answers = yield* lookup.getMany(keys)
+      assert.deepStrictEqual(
+        answers,
+        keys.map((k) => (k % 2 === 0 ? Option.some(`v${k}`) : Option.none()))
+      )
       assert.strictEqual(store.fetches.length, 3)
       assert.strictEqual(runs(), 3)
     })
