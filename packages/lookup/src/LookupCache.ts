@@ -135,11 +135,16 @@ export const make = <K, V>(name: string, options: Options): Effect.Effect<Lookup
       return evicted === 0 ? setSize : Effect.andThen(Metric.update(evictedFull, evicted), setSize)
     }
 
+    // Reused by getIfPresent: read synchronously, so one shared tally is enough.
+    const single: Counts = { hits: 0, misses: 0, expired: 0 }
     const getIfPresent = (key: K): Effect.Effect<Option.Option<Option.Option<V>>> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const counts = { hits: 0, misses: 0, expired: 0 }
-        const value = read(key, now, counts)
-        return Effect.as(recordReads(counts), value === undefined ? Option.none() : Option.some(value))
+        single.hits = single.misses = single.expired = 0
+        const value = read(key, now, single)
+        // The common outcomes cost one metric update, as before the chunk path existed.
+        if (value !== undefined) return Effect.as(Metric.update(hits, 1), Option.some(value))
+        if (single.expired === 0) return Effect.as(Metric.update(misses, 1), Option.none())
+        return Effect.as(recordReads(single), Option.none())
       })
 
     const put = (key: K, value: Option.Option<V>): Effect.Effect<void> =>
