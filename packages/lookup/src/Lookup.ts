@@ -210,18 +210,19 @@ export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lo
     maxBatchSize: lookup.batching.maxBatchSize,
     batchWindow: lookup.batching.batchWindow
   })
+  const rejectWhileOpen = <A>(effect: Effect.Effect<A, LookupError>): Effect.Effect<A, LookupError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (now >= openUntil) {
+        openUntil = 0
+        return effect
+      }
+      return Effect.fail(
+        new LookupError({ reason: new CircuitOpen({ lookup: lookup.name, retryAfterMillis: openUntil - now }) })
+      )
+    })
+  // Decided when the effect runs, not when it is built: a retried get sees the breaker's latest answer.
   const guard = <A>(effect: Effect.Effect<A, LookupError>): Effect.Effect<A, LookupError> =>
-    openUntil === 0
-      ? effect
-      : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          if (now >= openUntil) {
-            openUntil = 0
-            return effect
-          }
-          return Effect.fail(
-            new LookupError({ reason: new CircuitOpen({ lookup: lookup.name, retryAfterMillis: openUntil - now }) })
-          )
-        })
+    Effect.suspend(() => (openUntil === 0 ? effect : rejectWhileOpen(effect)))
   return {
     name: lookup.name,
     get: (key) => guard(batched.get(key)),

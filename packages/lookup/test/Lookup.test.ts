@@ -178,6 +178,24 @@ describe("Lookup", () => {
     })
   )
 
+  it.effect("withPolicy - a get built before the circuit opened is rejected at once when run after", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy(
+        new PolicyError.PolicyError({
+          reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
+        })
+      )
+      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open-late", fetch: store.fetch }), policy)
+      const later = lookup.get(4)
+      yield* Effect.flip(lookup.get(2))
+      assert.strictEqual(runs(), 1)
+      const error = yield* Effect.flip(later)
+      assert.strictEqual(error.reason._tag, "CircuitOpen")
+      assert.strictEqual(runs(), 1)
+    })
+  )
+
   it.effect("withPolicy - keeps the lookup's own error when the policy gives up on it", () =>
     Effect.gen(function* () {
       const original = unavailable(false)
