@@ -48,7 +48,7 @@ import * as Metrics from "./LookupMetrics.ts"
  * @category models
  */
 export interface Batching {
-  /** Most requests per query (default 100). */
+  /** Most distinct keys per query (default 100); a full batch is sent without waiting for the window. */
   readonly maxBatchSize: number
   /** How long the first request of a batch waits for others to join it (default: one scheduler tick). */
   readonly batchWindow: Duration.Duration
