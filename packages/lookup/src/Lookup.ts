@@ -7,9 +7,11 @@
  * Three concerns are kept apart, as in Flink's lookup joins:
  *
  * - the resolver (`make`) only fetches rows for a set of keys. Concurrent
- *   `get`s are collected by a `RequestResolver` into batches of at most
- *   `maxBatchSize` distinct keys within `batchWindow`, so many callers cost one
- *   query; callers asking for the same key share the answer.
+ *   `get`s are collected into batches of at most `maxBatchSize` distinct keys
+ *   within `batchWindow`, so many callers cost one query; callers asking for
+ *   the same key share the answer. `getMany` takes a whole chunk of keys at
+ *   once (what a stream stage has in hand) and skips the per-key machinery:
+ *   its distinct keys go out in queries of `maxBatchSize`.
  * - the policy (`withPolicy`) guards each batch query once (timeout, retry,
  *   circuit breaker), not each key, so a batch of 100 keys is one attempt.
  * - the cache (`cached`) answers repeated keys without touching the policy or
@@ -25,6 +27,7 @@
  *   const base = Lookup.make({ name: "claims", fetch: fetchClaims, maxBatchSize: 100, batchWindow: "2 millis" })
  *   const claims = yield* Lookup.cached(Lookup.withPolicy(base, policy), { maxEntries: 10_000, ttl: "1 minute" })
  *   const claim = yield* claims.get("CLM-000001")
+ *   const chunk = yield* claims.getMany(["CLM-000001", "CLM-000002"]) // [Option<Claim>, Option<Claim>]
  * })
  * ```
  *
@@ -32,7 +35,8 @@
  */
 import type { PolicyError } from "@sluice/core"
 import type { Array as Arr } from "effect"
-import { Clock, Duration, Effect, Exit, Metric, Option, Request, RequestResolver } from "effect"
+import { Clock, Duration, Effect, Exit, Metric, Option } from "effect"
+import * as Batcher from "./internal/batcher.ts"
 import * as LookupCache from "./LookupCache.ts"
 import { CircuitOpen, fromPolicyError, LookupError } from "./LookupError.ts"
 import * as Metrics from "./LookupMetrics.ts"
@@ -44,7 +48,7 @@ import * as Metrics from "./LookupMetrics.ts"
  * @category models
  */
 export interface Batching {
-  /** Most requests per query (default 100). */
+  /** Most distinct keys per query (default 100); a full batch is sent without waiting for the window. */
   readonly maxBatchSize: number
   /** How long the first request of a batch waits for others to join it (default: one scheduler tick). */
   readonly batchWindow: Duration.Duration
@@ -70,6 +74,12 @@ export interface Lookup<K, V> {
   readonly name: string
   /** Looks one key up; concurrent calls are batched. */
   readonly get: (key: K) => Effect.Effect<Option.Option<V>, LookupError>
+  /**
+   * Looks a whole chunk of keys up and answers in the same order (duplicates
+   * included). Distinct keys are fetched in queries of at most `maxBatchSize`;
+   * if one of them fails, the call fails with that query's `LookupError`.
+   */
+  readonly getMany: (keys: ReadonlyArray<K>) => Effect.Effect<Array<Option.Option<V>>, LookupError>
   /** One query for a set of distinct keys, used to build batches. */
   readonly fetch: Fetch<K, V>
   readonly batching: Batching
@@ -99,60 +109,55 @@ export interface Options<K, V> {
   readonly batchWindow?: Duration.Input | undefined
 }
 
-interface KeyRequest<K, V> extends Request.Request<Option.Option<V>, LookupError> {
-  readonly key: K
+const chunksOf = <K>(keys: ReadonlyArray<K>, size: number): Array<Arr.NonEmptyReadonlyArray<K>> => {
+  const chunks: Array<Arr.NonEmptyReadonlyArray<K>> = []
+  for (let i = 0; i < keys.length; i += size) {
+    chunks.push(keys.slice(i, i + size) as unknown as Arr.NonEmptyReadonlyArray<K>)
+  }
+  return chunks
 }
 
-// Request metrics are recorded once per batch (one update per outcome), not per
-// key: with thousands of keys per second, per-key clock reads and metric
-// updates would cost as much as the query itself.
-const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching) => {
-  const sizes = Metric.withAttributes(Metrics.batchSize, { lookup: name })
-  const latency = Metric.withAttributes(Metrics.latencyMs, { lookup: name })
-  const found = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "found" })
-  const notFound = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "not_found" })
-  const failed = Metric.withAttributes(Metrics.requests, { lookup: name, outcome: "error" })
-  const base = RequestResolver.make<KeyRequest<K, V>>((entries) => {
-    // Entries for the same key share one slot of the query and one answer.
-    const byKey = new Map<K, Array<Request.Entry<KeyRequest<K, V>>>>()
-    for (const entry of entries) {
-      const waiting = byKey.get(entry.request.key)
-      if (waiting === undefined) byKey.set(entry.request.key, [entry])
-      else waiting.push(entry)
-    }
-    const keys = Array.from(byKey.keys()) as unknown as Arr.NonEmptyReadonlyArray<K>
-    return Effect.flatMap(Clock.currentTimeNanos, (start) =>
-      fetch(keys).pipe(
-        Effect.map((rows) => {
-          let hits = 0
-          for (const [key, waiting] of byKey) {
-            const present = rows.has(key)
-            const answer = Exit.succeed(present ? Option.some(rows.get(key) as V) : Option.none<V>())
-            if (present) hits += waiting.length
-            for (const entry of waiting) entry.completeUnsafe(answer)
-          }
-          return hits
-        }),
-        Effect.onExit((exit) =>
-          Effect.flatMap(Clock.currentTimeNanos, (end) =>
-            Effect.all(
-              [
-                Metric.update(sizes, keys.length),
-                Metric.update(latency, Number(end - start) / 1_000_000),
-                ...(Exit.isSuccess(exit)
-                  ? [Metric.update(found, exit.value), Metric.update(notFound, entries.length - exit.value)]
-                  : [Metric.update(failed, entries.length)])
-              ],
-              { discard: true }
-            )
-          )
-        ),
-        Effect.asVoid
-      )
-    )
-  })
-  const delayed = Duration.isZero(batching.batchWindow) ? base : RequestResolver.setDelay(base, batching.batchWindow)
-  return RequestResolver.batchN(delayed, batching.maxBatchSize)
+const merge = <K, V>(maps: ReadonlyArray<ReadonlyMap<K, V>>): ReadonlyMap<K, V> => {
+  const merged = new Map<K, V>()
+  for (const map of maps) for (const [key, value] of map) merged.set(key, value)
+  return merged
+}
+
+// The chunk-level path: no fiber, request or waiter per key. Distinct keys go
+// out in queries of at most `maxBatchSize`, all of a call's queries at once
+// (the pool bounds how many run), and the answers come back in input order.
+const manyFor = <K, V>(fetch: Fetch<K, V>, maxBatchSize: number, metrics: Batcher.BatchMetrics) => {
+  const query = (keys: Arr.NonEmptyReadonlyArray<K>) => Batcher.timedFetch(fetch, metrics, keys)
+  return (keys: ReadonlyArray<K>): Effect.Effect<Array<Option.Option<V>>, LookupError> => {
+    if (keys.length === 0) return Effect.succeed([])
+    const distinct = new Set(keys)
+    const unique = distinct.size === keys.length ? keys : Array.from(distinct)
+    const rows: Effect.Effect<ReadonlyArray<ReadonlyMap<K, V>>, LookupError> = unique.length <= maxBatchSize
+      ? Effect.map(query(unique as unknown as Arr.NonEmptyReadonlyArray<K>), (map) => [map])
+      : Effect.forEach(chunksOf(unique, maxBatchSize), query, { concurrency: "unbounded" })
+    return Effect.flatMap(Effect.exit(rows), (exit) => {
+      if (Exit.isFailure(exit)) {
+        return Effect.andThen(Batcher.countOutcomes(metrics, exit, keys.length, 0), Exit.failCause(exit.cause))
+      }
+      const maps = exit.value
+      // Without duplicates the i-th key went out in query i / maxBatchSize, so
+      // its answer is read there and the maps need no merging.
+      const inOrder = unique === keys
+      const merged = inOrder || maps.length === 1 ? undefined : merge(maps)
+      const answers: Array<Option.Option<V>> = new Array(keys.length)
+      const none = Option.none<V>()
+      let hits = 0
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!
+        const found = merged ?? maps[inOrder ? Math.floor(i / maxBatchSize) : 0]!
+        if (found.has(key)) {
+          hits++
+          answers[i] = Option.some(found.get(key) as V)
+        } else answers[i] = none
+      }
+      return Effect.as(Batcher.countOutcomes(metrics, exit, keys.length, hits), answers)
+    })
+  }
 }
 
 /**
@@ -170,10 +175,10 @@ export const make = <K, V>(options: Options<K, V>): Lookup<K, V> => {
     maxBatchSize,
     batchWindow: Duration.fromInputUnsafe(options.batchWindow ?? Duration.zero)
   }
-  const resolver = resolverFor(options.name, options.fetch, batching)
-  const makeRequest = Request.of<KeyRequest<K, V>>()
-  const get = (key: K) => Effect.request(makeRequest({ key }), resolver)
-  return { name: options.name, get, fetch: options.fetch, batching }
+  const metrics = Batcher.batchMetrics(options.name)
+  const get = Batcher.make({ fetch: options.fetch, maxBatchSize, window: batching.batchWindow, metrics })
+  const getMany = manyFor(options.fetch, maxBatchSize, metrics)
+  return { name: options.name, get, getMany, fetch: options.fetch, batching }
 }
 
 /**
@@ -187,6 +192,7 @@ export const make = <K, V>(options: Options<K, V>): Lookup<K, V> => {
  */
 export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lookup<K, V> => {
   // The breaker's own answer, remembered until the instant it gave: a rejection then costs a clock read.
+  // Zero once that instant has passed, so a closed breaker costs nothing per key.
   let openUntil = 0
   const fetch: Fetch<K, V> = (keys) =>
     Effect.mapError(policy.run(lookup.fetch(keys)), (error) => fromPolicyError(lookup.name, error)).pipe(
@@ -204,20 +210,34 @@ export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lo
     maxBatchSize: lookup.batching.maxBatchSize,
     batchWindow: lookup.batching.batchWindow
   })
-  const get = (key: K): Effect.Effect<Option.Option<V>, LookupError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      now < openUntil
-        ? Effect.fail(
-            new LookupError({ reason: new CircuitOpen({ lookup: lookup.name, retryAfterMillis: openUntil - now }) })
-          )
-        : batched.get(key)
-    )
-  return { name: lookup.name, get, fetch, batching: lookup.batching }
+  const rejectWhileOpen = <A>(effect: Effect.Effect<A, LookupError>): Effect.Effect<A, LookupError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (now >= openUntil) {
+        openUntil = 0
+        return effect
+      }
+      return Effect.fail(
+        new LookupError({ reason: new CircuitOpen({ lookup: lookup.name, retryAfterMillis: openUntil - now }) })
+      )
+    })
+  // Decided when the effect runs, not when it is built: a retried get sees the breaker's latest answer.
+  const guard = <A>(effect: Effect.Effect<A, LookupError>): Effect.Effect<A, LookupError> =>
+    Effect.suspend(() => (openUntil === 0 ? effect : rejectWhileOpen(effect)))
+  return {
+    name: lookup.name,
+    get: (key) => guard(batched.get(key)),
+    getMany: (keys) => guard(batched.getMany(keys)),
+    fetch,
+    batching: lookup.batching
+  }
 }
 
 /**
  * Puts an existing cache in front of `lookup`. Hits never reach the lookup
  * underneath; misses go through it (and are batched) and are stored.
+ * `getMany` reads the cache for the whole chunk with one clock read, sends
+ * only the misses on (deduplicated, in queries of `maxBatchSize`) and stores
+ * their answers in one go.
  *
  * @since 0.1.0
  * @category combinators
@@ -231,25 +251,45 @@ export const withCache = <K, V>(lookup: Lookup<K, V>, cache: LookupCache.LookupC
         ? Effect.as(Metric.update(Option.isSome(hit.value) ? found : notFound, 1), hit.value)
         : Effect.tap(lookup.get(key), (value) => cache.put(key, value))
     )
-  const fetch: Fetch<K, V> = (keys) =>
-    Effect.gen(function* () {
-      const result = new Map<K, V>()
+  const countHits = (answers: ReadonlyArray<Option.Option<V> | undefined>, hits: number) => {
+    let present = 0
+    for (const answer of answers) if (answer !== undefined && Option.isSome(answer)) present++
+    return Effect.andThen(Metric.update(found, present), Metric.update(notFound, hits - present))
+  }
+  const getMany = (keys: ReadonlyArray<K>): Effect.Effect<Array<Option.Option<V>>, LookupError> =>
+    Effect.flatMap(cache.getAllPresent(keys), (cachedAnswers) => {
+      const answers = cachedAnswers as Array<Option.Option<V> | undefined>
       const missing: Array<K> = []
-      for (const key of keys) {
-        const hit = yield* cache.getIfPresent(key)
-        if (Option.isNone(hit)) missing.push(key)
-        else if (Option.isSome(hit.value)) result.set(key, hit.value.value)
-      }
-      if (missing.length === 0) return result
-      const rows = yield* lookup.fetch(missing as unknown as Arr.NonEmptyReadonlyArray<K>)
-      for (const key of missing) {
-        const row = rows.has(key) ? Option.some(rows.get(key) as V) : Option.none<V>()
-        yield* cache.put(key, row)
-        if (Option.isSome(row)) result.set(key, row.value)
-      }
-      return result
+      for (let i = 0; i < keys.length; i++) if (answers[i] === undefined) missing.push(keys[i]!)
+      const recorded = countHits(answers, keys.length - missing.length)
+      if (missing.length === 0) return Effect.as(recorded, answers as Array<Option.Option<V>>)
+      return Effect.andThen(
+        recorded,
+        Effect.flatMap(lookup.getMany(missing), (loaded) =>
+          Effect.as(cache.putAll(missing, loaded), fill(answers, loaded))
+        )
+      )
     })
-  return { name: lookup.name, get, fetch, batching: lookup.batching }
+  const fetch: Fetch<K, V> = (keys) =>
+    Effect.map(getMany(keys), (answers) => {
+      const rows = new Map<K, V>()
+      for (let i = 0; i < keys.length; i++) {
+        const answer = answers[i]!
+        if (Option.isSome(answer)) rows.set(keys[i]!, answer.value)
+      }
+      return rows
+    })
+  return { name: lookup.name, get, getMany, fetch, batching: lookup.batching }
+}
+
+// Puts the loaded answers into the holes the cache left, in order.
+const fill = <V>(
+  answers: Array<Option.Option<V> | undefined>,
+  loaded: ReadonlyArray<Option.Option<V>>
+): Array<Option.Option<V>> => {
+  let next = 0
+  for (let i = 0; i < answers.length; i++) if (answers[i] === undefined) answers[i] = loaded[next++]
+  return answers as Array<Option.Option<V>>
 }
 
 /**

@@ -5,7 +5,7 @@
  * shorter `notFoundTtl` (zero means they are not cached at all), so a key that
  * appears later in the store is seen soon.
  *
- * Every operation is O(1): a `Map` keeps keys in insertion order, so moving a
+ * Every operation is O(1) per key: a `Map` keeps keys in insertion order, so moving a
  * key to the back on each hit makes the first key the least recently used.
  * Time comes from `Clock`, so expiry can be tested with `TestClock`.
  *
@@ -41,9 +41,23 @@ export interface LookupCache<K, V> {
   readonly name: string
   readonly getIfPresent: (key: K) => Effect.Effect<Option.Option<Option.Option<V>>>
   readonly put: (key: K, value: Option.Option<V>) => Effect.Effect<void>
+  /**
+   * `getIfPresent` for a whole chunk with one clock read and one metric update
+   * per kind: a fresh array with the answer of each key in order, `undefined`
+   * where the cache has none.
+   */
+  readonly getAllPresent: (keys: ReadonlyArray<K>) => Effect.Effect<Array<Option.Option<V> | undefined>>
+  /** `put` for a whole chunk: `values[i]` is the answer for `keys[i]`. */
+  readonly putAll: (keys: ReadonlyArray<K>, values: ReadonlyArray<Option.Option<V>>) => Effect.Effect<void>
   readonly invalidate: (key: K) => Effect.Effect<void>
   readonly invalidateAll: Effect.Effect<void>
   readonly size: Effect.Effect<number>
+}
+
+interface Counts {
+  hits: number
+  misses: number
+  expired: number
 }
 
 interface Entry<V> {
@@ -74,46 +88,92 @@ export const make = <K, V>(name: string, options: Options): Effect.Effect<Lookup
     const size = Metric.withAttributes(Metrics.cacheSize, attributes)
     const entries = new Map<K, Entry<V>>()
 
+    // Both the single-key and the chunk operations go through these two, so
+    // expiry, LRU order and eviction behave the same either way.
+    const read = (key: K, now: number, counts: Counts): Option.Option<V> | undefined => {
+      const entry = entries.get(key)
+      if (entry === undefined) {
+        counts.misses++
+        return undefined
+      }
+      entries.delete(key)
+      if (entry.expiresAt <= now) {
+        counts.misses++
+        counts.expired++
+        return undefined
+      }
+      // Re-inserting moves the key to the back: the front is always the least recently used.
+      entries.set(key, entry)
+      counts.hits++
+      return entry.value
+    }
+    const write = (key: K, value: Option.Option<V>, now: number): number => {
+      const ttl = Option.isSome(value) ? ttlMillis : notFoundTtlMillis
+      if (ttl <= 0) return 0
+      entries.delete(key)
+      entries.set(key, { value, expiresAt: now + ttl })
+      let evicted = 0
+      while (entries.size > maxEntries) {
+        const oldest = entries.keys().next()
+        if (oldest.done === true) break
+        entries.delete(oldest.value)
+        evicted++
+      }
+      return evicted
+    }
+    const recordReads = (counts: Counts): Effect.Effect<void> => {
+      const updates: Array<Effect.Effect<void>> = []
+      if (counts.hits > 0) updates.push(Metric.update(hits, counts.hits))
+      if (counts.misses > 0) updates.push(Metric.update(misses, counts.misses))
+      if (counts.expired > 0) {
+        updates.push(Metric.update(evictedExpired, counts.expired), Metric.update(size, entries.size))
+      }
+      return updates.length === 1 ? updates[0]! : Effect.all(updates, { discard: true })
+    }
+    const recordWrites = (evicted: number): Effect.Effect<void> => {
+      const setSize = Metric.update(size, entries.size)
+      return evicted === 0 ? setSize : Effect.andThen(Metric.update(evictedFull, evicted), setSize)
+    }
+
+    // Reused by getIfPresent: read synchronously, so one shared tally is enough.
+    const single: Counts = { hits: 0, misses: 0, expired: 0 }
     const getIfPresent = (key: K): Effect.Effect<Option.Option<Option.Option<V>>> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const entry = entries.get(key)
-        if (entry === undefined) return Effect.as(Metric.update(misses, 1), Option.none())
-        entries.delete(key)
-        if (entry.expiresAt <= now) {
-          return Effect.as(
-            Effect.andThen(
-              Effect.all([Metric.update(evictedExpired, 1), Metric.update(misses, 1)], { discard: true }),
-              Metric.update(size, entries.size)
-            ),
-            Option.none()
-          )
-        }
-        // Re-inserting moves the key to the back: the front is always the least recently used.
-        entries.set(key, entry)
-        return Effect.as(Metric.update(hits, 1), Option.some(entry.value))
+        single.hits = single.misses = single.expired = 0
+        const value = read(key, now, single)
+        // The common outcomes cost one metric update, as before the chunk path existed.
+        if (value !== undefined) return Effect.as(Metric.update(hits, 1), Option.some(value))
+        if (single.expired === 0) return Effect.as(Metric.update(misses, 1), Option.none())
+        return Effect.as(recordReads(single), Option.none())
       })
 
     const put = (key: K, value: Option.Option<V>): Effect.Effect<void> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const ttl = Option.isSome(value) ? ttlMillis : notFoundTtlMillis
-        if (ttl <= 0) return Effect.void
-        entries.delete(key)
-        entries.set(key, { value, expiresAt: now + ttl })
+        return ttl <= 0 ? Effect.void : recordWrites(write(key, value, now))
+      })
+
+    const getAllPresent = (keys: ReadonlyArray<K>): Effect.Effect<Array<Option.Option<V> | undefined>> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const counts = { hits: 0, misses: 0, expired: 0 }
+        const answers: Array<Option.Option<V> | undefined> = new Array(keys.length)
+        for (let i = 0; i < keys.length; i++) answers[i] = read(keys[i]!, now, counts)
+        return keys.length === 0 ? Effect.succeed(answers) : Effect.as(recordReads(counts), answers)
+      })
+
+    const putAll = (keys: ReadonlyArray<K>, values: ReadonlyArray<Option.Option<V>>): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         let evicted = 0
-        while (entries.size > maxEntries) {
-          const oldest = entries.keys().next()
-          if (oldest.done === true) break
-          entries.delete(oldest.value)
-          evicted++
-        }
-        const setSize = Metric.update(size, entries.size)
-        return evicted === 0 ? setSize : Effect.andThen(Metric.update(evictedFull, evicted), setSize)
+        for (let i = 0; i < keys.length; i++) evicted += write(keys[i]!, values[i]!, now)
+        return recordWrites(evicted)
       })
 
     return {
       name,
       getIfPresent,
       put,
+      getAllPresent,
+      putAll,
       invalidate: (key) =>
         Effect.suspend(() => {
           entries.delete(key)

@@ -27,3 +27,7 @@ export * as LookupMetrics from "./LookupMetrics.ts"
  * @since 0.1.0
  */
 export * as PgLookup from "./PgLookup.ts"
+/**
+ * @since 0.1.0
+ */
+export * as RowDecoder from "./RowDecoder.ts"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { PolicyError } from "@sluice/core"
+import { Policy, PolicyError } from "@sluice/core"
 import type { Array as Arr } from "effect"
 import { Effect, Exit, Fiber, Metric, Option } from "effect"
 import { TestClock } from "effect/testing"
@@ -178,6 +178,24 @@ describe("Lookup", () => {
     })
   )
 
+  it.effect("withPolicy - a get built before the circuit opened is rejected at once when run after", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy(
+        new PolicyError.PolicyError({
+          reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
+        })
+      )
+      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open-late", fetch: store.fetch }), policy)
+      const later = lookup.get(4)
+      yield* Effect.flip(lookup.get(2))
+      assert.strictEqual(runs(), 1)
+      const error = yield* Effect.flip(later)
+      assert.strictEqual(error.reason._tag, "CircuitOpen")
+      assert.strictEqual(runs(), 1)
+    })
+  )
+
   it.effect("withPolicy - keeps the lookup's own error when the policy gives up on it", () =>
     Effect.gen(function* () {
       const original = unavailable(false)
@@ -271,6 +289,253 @@ describe("Lookup", () => {
           [4, "v4"]
         ]
       )
+    })
+  )
+
+  it.effect("make - a get interrupted before its batch is sent is withdrawn from it", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-withdraw", fetch: store.fetch, batchWindow: "10 millis" })
+      const gone = yield* Effect.forkChild(lookup.get(2))
+      const kept = yield* Effect.forkChild(lookup.get(4))
+      yield* Effect.yieldNow
+      yield* Fiber.interrupt(gone)
+      yield* TestClock.adjust("10 millis")
+      assert.deepStrictEqual(yield* Fiber.join(kept), Option.some("v4"))
+      assert.deepStrictEqual(store.fetches, [[4]])
+    })
+  )
+
+  it.effect("make - a batch whose every get was interrupted costs no query", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-withdraw-all", fetch: store.fetch, batchWindow: "10 millis" })
+      const gone = yield* Effect.forkChild(lookup.get(2))
+      yield* Effect.yieldNow
+      yield* Fiber.interrupt(gone)
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(store.fetches, [])
+      // the lookup still batches afterwards
+      const next = yield* Effect.forkChild(lookup.get(6))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("10 millis")
+      assert.deepStrictEqual(yield* Fiber.join(next), Option.some("v6"))
+      assert.deepStrictEqual(store.fetches, [[6]])
+    })
+  )
+
+  it.effect("make - a full batch is sent at once, without waiting for the window", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-full", fetch: store.fetch, maxBatchSize: 2, batchWindow: "1 minute" })
+      const results = yield* Effect.forEach([2, 4], lookup.get, { concurrency: "unbounded" })
+      assert.deepStrictEqual(results, [Option.some("v2"), Option.some("v4")])
+      assert.deepStrictEqual(store.fetches, [[2, 4]])
+    })
+  )
+
+  it.effect("getMany - answers in input order, duplicates included, one fetch per maxBatchSize distinct keys", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = Lookup.make({ name: "unit-many", fetch: store.fetch, maxBatchSize: 100 })
+      const keys = Array.from({ length: 300 }, (_, i) => (i * 7) % 250)
+      const answers = yield* lookup.getMany(keys)
+      assert.deepStrictEqual(
+        answers,
+        keys.map((k) => (k % 2 === 0 ? Option.some(`v${k}`) : Option.none()))
+      )
+      assert.deepStrictEqual(
+        store.fetches.map((batch) => batch.length),
+        [100, 100, 50]
+      )
+      assert.strictEqual(new Set(store.fetches.flat()).size, 250)
+      assert.deepStrictEqual(yield* lookup.getMany([]), [])
+      assert.strictEqual(store.fetches.length, 3)
+    })
+  )
+
+  it.effect("getMany - records outcomes per key asked and one batch size per query", () =>
+    Effect.gen(function* () {
+      const store = fakeStore({ fail: () => (store.fetches.length > 1 ? unavailable(true) : undefined) })
+      const lookup = Lookup.make({ name: "unit-many-metrics", fetch: store.fetch })
+      yield* lookup.getMany([2, 3, 2])
+      yield* Effect.exit(lookup.getMany([4, 5]))
+      const count = (outcome: string) =>
+        Effect.map(
+          Metric.value(Metric.withAttributes(LookupMetrics.requests, { lookup: "unit-many-metrics", outcome })),
+          (s) => Number(s.count)
+        )
+      assert.strictEqual(yield* count("found"), 2)
+      assert.strictEqual(yield* count("not_found"), 1)
+      assert.strictEqual(yield* count("error"), 2)
+      const sizes = yield* Metric.value(Metric.withAttributes(LookupMetrics.batchSize, { lookup: "unit-many-metrics" }))
+      assert.strictEqual(sizes.count, 2)
+      assert.strictEqual(sizes.sum, 4)
+    })
+  )
+
+  it.effect("getMany - a failed query fails the call with its LookupError", () =>
+    Effect.gen(function* () {
+      const error = unavailable(true)
+      const store = fakeStore({ fail: () => (store.fetches.length === 2 ? error : undefined) })
+      const lookup = Lookup.make({ name: "unit-many-fail", fetch: store.fetch, maxBatchSize: 2 })
+      const exit = yield* Effect.exit(lookup.getMany([1, 2, 3, 4, 5]))
+      assert.deepStrictEqual(exit, Exit.fail(error))
+    })
+  )
+
+  it.effect("withPolicy - getMany runs the policy once per query", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy()
+      const lookup = Lookup.withPolicy(
+        Lookup.make({ name: "unit-many-policy", fetch: store.fetch, maxBatchSize: 50 }),
+        policy
+      )
+      const keys = Array.from({ length: 120 }, (_, i) => 119 - i)
+      const answers = yield* lookup.getMany(keys)
+      assert.deepStrictEqual(
+        answers,
+        keys.map((k) => (k % 2 === 0 ? Option.some(`v${k}`) : Option.none()))
+      )
+      assert.strictEqual(store.fetches.length, 3)
+      assert.strictEqual(runs(), 3)
+    })
+  )
+
+  it.effect("withPolicy - getMany fails with Timeout when the policy's timeout passes", () =>
+    Effect.gen(function* () {
+      const policy = yield* Policy.make({ name: "unit-many-timeout", timeout: "2 seconds" })
+      const lookup = Lookup.withPolicy(
+        Lookup.make<number, string>({ name: "unit-many-timeout", fetch: () => Effect.never }),
+        policy
+      )
+      const fiber = yield* Effect.forkChild(Effect.flip(lookup.getMany([1, 2])))
+      yield* TestClock.adjust("1999 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error.reason._tag, "Timeout")
+      assert.isTrue(error.isRetryable)
+    })
+  )
+
+  it.effect("withPolicy - getMany is rejected as CircuitOpen until retryAfter has passed, without fetching", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy(
+        new PolicyError.PolicyError({
+          reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
+        })
+      )
+      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-many-open", fetch: store.fetch }), policy)
+      const first = yield* Effect.flip(lookup.getMany([2, 4]))
+      assert.strictEqual(first.reason._tag, "CircuitOpen")
+      yield* TestClock.adjust("400 millis")
+      const second = yield* Effect.flip(lookup.getMany([2, 4]))
+      assert.isTrue(second.reason._tag === "CircuitOpen" && second.reason.retryAfterMillis === 600)
+      assert.strictEqual(runs(), 1)
+      yield* TestClock.adjust("600 millis")
+      yield* Effect.flip(lookup.getMany([2, 4]))
+      assert.strictEqual(runs(), 2)
+      assert.strictEqual(store.fetches.length, 0)
+    })
+  )
+
+  it.effect("cached - getMany answers hits locally and fetches each distinct miss once", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const { policy, runs } = countingPolicy()
+      const lookup = yield* Lookup.cached(
+        Lookup.withPolicy(Lookup.make({ name: "unit-many-cached", fetch: store.fetch }), policy),
+        { maxEntries: 100, ttl: "1 minute", notFoundTtl: "1 minute" }
+      )
+      yield* lookup.get(2)
+      const answers = yield* lookup.getMany([4, 2, 5, 4, 2])
+      assert.deepStrictEqual(answers, [
+        Option.some("v4"),
+        Option.some("v2"),
+        Option.none(),
+        Option.some("v4"),
+        Option.some("v2")
+      ])
+      assert.deepStrictEqual(store.fetches, [[2], [4, 5]])
+      assert.deepStrictEqual(yield* lookup.getMany([5, 4, 2]), [Option.none(), Option.some("v4"), Option.some("v2")])
+      assert.strictEqual(store.fetches.length, 2)
+      assert.strictEqual(runs(), 2)
+      const value = (counter: typeof LookupMetrics.cacheHits) =>
+        Effect.map(Metric.value(Metric.withAttributes(counter, { lookup: "unit-many-cached" })), (s) => Number(s.count))
+      assert.strictEqual(yield* value(LookupMetrics.cacheHits), 5)
+      assert.strictEqual(yield* value(LookupMetrics.cacheMisses), 4)
+    })
+  )
+
+  it.effect("cached - getMany loads a found value again once its ttl has passed", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-many-ttl", fetch: store.fetch }), {
+        maxEntries: 100,
+        ttl: "30 seconds"
+      })
+      yield* lookup.getMany([2, 4])
+      yield* TestClock.adjust("29 seconds")
+      yield* lookup.getMany([2, 4])
+      assert.strictEqual(store.fetches.length, 1)
+      yield* TestClock.adjust("1 second")
+      yield* lookup.getMany([4, 2])
+      assert.deepStrictEqual(store.fetches, [
+        [2, 4],
+        [4, 2]
+      ])
+    })
+  )
+
+  it.effect("cached - getMany keeps not-found answers for notFoundTtl only", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-many-negative", fetch: store.fetch }), {
+        maxEntries: 100,
+        ttl: "1 minute",
+        notFoundTtl: "5 seconds"
+      })
+      yield* lookup.getMany([2, 3])
+      yield* TestClock.adjust("4 seconds")
+      yield* lookup.getMany([2, 3])
+      assert.strictEqual(store.fetches.length, 1)
+      yield* TestClock.adjust("1 second")
+      yield* lookup.getMany([2, 3])
+      assert.deepStrictEqual(store.fetches, [[2, 3], [3]])
+    })
+  )
+
+  it.effect("cached - getMany evicts the least recently used entry at capacity", () =>
+    Effect.gen(function* () {
+      const store = fakeStore()
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-many-lru", fetch: store.fetch }), {
+        maxEntries: 2,
+        ttl: "1 minute"
+      })
+      yield* lookup.getMany([2, 4])
+      yield* lookup.getMany([2])
+      yield* lookup.getMany([6])
+      yield* lookup.getMany([2, 4])
+      assert.deepStrictEqual(store.fetches, [[2, 4], [6], [4]])
+    })
+  )
+
+  it.effect("cached - getMany caches nothing from a failed call and fails with its error", () =>
+    Effect.gen(function* () {
+      let down = true
+      const error = unavailable(true)
+      const store = fakeStore({ fail: () => (down ? error : undefined) })
+      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-many-error", fetch: store.fetch }), {
+        maxEntries: 100,
+        ttl: "1 minute"
+      })
+      assert.deepStrictEqual(yield* Effect.exit(lookup.getMany([2, 4])), Exit.fail(error))
+      down = false
+      assert.deepStrictEqual(yield* lookup.getMany([2, 4]), [Option.some("v2"), Option.some("v4")])
+      assert.strictEqual(store.fetches.length, 2)
     })
   )
 })

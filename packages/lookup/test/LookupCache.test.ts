@@ -98,4 +98,55 @@ describe("LookupCache", () => {
       assert.strictEqual(yield* cache.size, 0)
     })
   )
+
+  it.effect("getAllPresent - answers a chunk in order, undefined for misses and expired entries", () =>
+    Effect.gen(function* () {
+      const cache = yield* LookupCache.make<string, number>("cache-chunk", {
+        maxEntries: 10,
+        ttl: "10 seconds",
+        notFoundTtl: "2 seconds"
+      })
+      yield* cache.putAll(["a", "gone", "b"], [Option.some(1), Option.none(), Option.some(2)])
+      assert.deepStrictEqual(yield* cache.getAllPresent(["b", "x", "gone", "a"]), [
+        Option.some(2),
+        undefined,
+        Option.none(),
+        Option.some(1)
+      ])
+      yield* TestClock.adjust("2 seconds")
+      assert.deepStrictEqual(yield* cache.getAllPresent(["gone", "a"]), [undefined, Option.some(1)])
+      yield* TestClock.adjust("8 seconds")
+      assert.deepStrictEqual(yield* cache.getAllPresent(["a", "b"]), [undefined, undefined])
+      assert.strictEqual(yield* cache.size, 0)
+      assert.strictEqual(yield* counterValue(LookupMetrics.cacheHits, { lookup: "cache-chunk" }), 4)
+      assert.strictEqual(yield* counterValue(LookupMetrics.cacheMisses, { lookup: "cache-chunk" }), 4)
+      assert.strictEqual(
+        yield* counterValue(LookupMetrics.cacheEvictions, { lookup: "cache-chunk", cause: "expired" }),
+        3
+      )
+    })
+  )
+
+  it.effect("putAll - keeps the cache bounded, dropping the least recently used entries", () =>
+    Effect.gen(function* () {
+      const cache = yield* LookupCache.make<string, number>("cache-chunk-lru", { maxEntries: 3, ttl: "1 minute" })
+      yield* cache.putAll(["a", "b", "c"], [Option.some(1), Option.some(2), Option.some(3)])
+      // touching "a" makes "b" the least recently used, then "c"
+      yield* cache.getAllPresent(["a"])
+      yield* cache.putAll(["d", "e"], [Option.some(4), Option.some(5)])
+      assert.deepStrictEqual(yield* cache.getAllPresent(["a", "b", "c", "d", "e"]), [
+        Option.some(1),
+        undefined,
+        undefined,
+        Option.some(4),
+        Option.some(5)
+      ])
+      assert.strictEqual(
+        yield* counterValue(LookupMetrics.cacheEvictions, { lookup: "cache-chunk-lru", cause: "capacity" }),
+        2
+      )
+      const size = yield* Metric.value(Metric.withAttributes(LookupMetrics.cacheSize, { lookup: "cache-chunk-lru" }))
+      assert.strictEqual(size.value, 3)
+    })
+  )
 })

@@ -1,4 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
+import { Policy } from "@sluice/core"
 import { BigDecimal, ConfigProvider, DateTime, Effect, Layer, Option, Redacted } from "effect"
 import * as Claims from "../src/Claims.ts"
 import * as Lookup from "../src/Lookup.ts"
@@ -101,6 +102,78 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
     })
   )
 
+  it.effect("getMany - a chunk of 250 keys is one statement per 100 distinct keys, answered in order like get", () =>
+    Effect.gen(function* () {
+      const { lookup, batches } = counted(yield* Claims.makeLookup({ maxBatchSize: 100 }))
+      // 240 distinct keys (every 10th missing), 10 of them asked twice
+      const distinct = Array.from({ length: 240 }, (_, i) => (i % 10 === 9 ? `NOPE-${i}` : Claims.claimId(i + 1)))
+      const keys = [...distinct, ...distinct.slice(0, 10)]
+      const answers = yield* lookup.getMany(keys)
+      assert.deepStrictEqual(batches, [100, 100, 40])
+      const one = yield* Claims.makeLookup()
+      const single = yield* Effect.forEach(keys, one.get, { concurrency: 50 })
+      assert.deepStrictEqual(
+        answers.map((a) => Option.map(a, (c) => [c.claim_id, BigDecimal.format(c.claim_amount)])),
+        single.map((a) => Option.map(a, (c) => [c.claim_id, BigDecimal.format(c.claim_amount)]))
+      )
+      // 24 missing among the distinct keys, one more among the repeated ten
+      assert.strictEqual(answers.filter(Option.isSome).length, 250 - 24 - 1)
+      const expected = Claims.seedRows(240)
+      for (const [i, answer] of answers.slice(0, 240).entries()) {
+        if (i % 10 === 9) continue
+        const claim = Option.getOrThrow(answer)
+        assert.strictEqual(claim.claim_id, expected[i]!.claim_id)
+        assert.isTrue(BigDecimal.equals(claim.claim_amount, BigDecimal.fromStringUnsafe(expected[i]!.claim_amount)))
+      }
+    })
+  )
+
+  it.effect("getMany - behind a cache and a policy, a repeated chunk costs no statement", () =>
+    Effect.gen(function* () {
+      const { lookup, batches } = counted(yield* Claims.makeLookup({ maxBatchSize: 50 }))
+      const policy = yield* Policy.make({ name: "claims-many", timeout: "5 seconds" })
+      const claims = yield* Lookup.cached(Lookup.withPolicy(lookup, policy), {
+        maxEntries: 1_000,
+        ttl: "1 minute",
+        notFoundTtl: "1 minute"
+      })
+      const keys = [...Array.from({ length: 120 }, (_, i) => Claims.claimId(i + 1)), "NOPE-1"]
+      const first = yield* claims.getMany(keys)
+      assert.deepStrictEqual(batches, [50, 50, 21])
+      const second = yield* claims.getMany([...keys].reverse())
+      assert.deepStrictEqual(batches, [50, 50, 21])
+      assert.deepStrictEqual(
+        second.map((a) => Option.map(a, (c) => c.claim_id)),
+        [...first].reverse().map((a) => Option.map(a, (c) => c.claim_id))
+      )
+    })
+  )
+
+  it.effect(
+    "getMany - an amount that arrives as a float fails the batch as Unavailable, never as a rounded value",
+    () =>
+      Effect.gen(function* () {
+        const floats = yield* PgLookup.make({
+          name: "claims-float",
+          source: {
+            query: (sql, keys) =>
+              sql.unsafe(
+                `SELECT claim_id, member_id, claim_amount::float8 AS claim_amount, claim_status, NULL::float8 AS created_date
+                 FROM claims WHERE claim_id = ANY($1::varchar[])`,
+                [keys as unknown as Array<string>]
+              )
+          },
+          decoder: Claims.decoder,
+          key: (claim) => claim.claim_id
+        })
+        const error = yield* Effect.flip(floats.getMany(["CLM-000001", "CLM-000002"]))
+        assert.isTrue(
+          error.reason._tag === "Unavailable" && error.reason.detail.includes("claim_amount: expected a decimal")
+        )
+        assert.isFalse(error.isRetryable)
+      })
+  )
+
   it.effect("make - concurrent lookups of one key issue one query for one key", () =>
     Effect.gen(function* () {
       const { lookup, batches } = counted(yield* Claims.makeLookup())
@@ -169,6 +242,8 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
       const error = yield* Effect.flip(slow.get("CLM-000001"))
       assert.strictEqual(error.reason._tag, "Timeout")
       assert.isTrue(error.isRetryable)
+      const chunkError = yield* Effect.flip(slow.getMany(["CLM-000001", "CLM-000002"]))
+      assert.strictEqual(chunkError.reason._tag, "Timeout")
     }).pipe(Effect.provide(TestDatabase.client({ poolSize: 1, statementTimeout: "100 millis" }), { local: true }))
   )
 
