@@ -247,20 +247,28 @@ const consume = (
             Effect.sync(() => payload.resolveOffset(run[run.length - 1]!.origin.offset.toString()))
           )
         })
-        for (const message of messages) {
+        // Offsets are tracked a run at a time: as many records as there is
+        // room for in one step, rather than one effect per record.
+        const offsets = messages.map((m) => BigInt(m.offset))
+        let next = 0
+        while (next < messages.length) {
           if (!payload.isRunning() || payload.isStale() || generation !== batchGeneration) break
-          const offset = BigInt(message.offset)
-          let tracked: boolean
+          let tracked: number
           if ((yield* tracker.inFlight) < maxInFlight) {
-            tracked = yield* tracker.track(tp, offset)
+            tracked = yield* tracker.trackBatch(tp, next === 0 ? offsets : offsets.slice(next))
           } else {
+            // Records already tracked are emitted before waiting for room:
+            // they may be the very records whose completion makes room.
             yield* flush
             yield* pauseOnce
-            tracked = yield* keepAlive(payload, tracker.track(tp, offset))
+            tracked = yield* keepAlive(payload, tracker.trackBatch(tp, offsets.slice(next)))
           }
-          if (!tracked) break
-          const origin = toOrigin(topic, partition, offset, message)
-          out.push({ origin, value: message.value, receipt: OffsetTracker.receipt(tracker, origin) })
+          if (tracked === 0) break
+          for (const end = next + tracked; next < end; next++) {
+            const message = messages[next]!
+            const origin = toOrigin(topic, partition, offsets[next]!, message)
+            out.push({ origin, value: message.value, receipt: tracker.receipt(origin) })
+          }
         }
         yield* flush
         yield* Metrics.countIn(topic, emitted)
