@@ -142,6 +142,7 @@ const program = Effect.gen(function* () {
     rounds,
     kafkajsLoop: { medianMs: Math.round(median(times.kafkajs)), recordsPerSecond: rate(median(times.kafkajs)) },
     sluice: { medianMs: Math.round(median(times.sluice)), recordsPerSecond: rate(median(times.sluice)) },
+    roundsMs: times.kafkajs.map((k, i) => ({ kafkajs: Math.round(k), sluice: Math.round(times.sluice[i]!) })),
     ratios: ratios.map((r) => Number(r.toFixed(2))),
     ratio: Number(median(ratios).toFixed(2))
   }
