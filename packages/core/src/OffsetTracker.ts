@@ -12,8 +12,9 @@
  * bounded: `track` waits for room, which is the pipeline's backpressure. A
  * done record behind a slow one keeps its slot, so one stuck record cannot
  * let the uncommitted window grow without bound. A source must therefore
- * emit each tracked record before it tracks the next one: a batch that waits
- * for room while holding records it already tracked can deadlock.
+ * emit the records it tracked before it waits for room again: a batch that
+ * waits while holding records it already tracked can deadlock. `trackBatch`
+ * tracks as many of a batch's records as there is room for in one step.
  *
  * ```ts
  * const tracker = yield* OffsetTracker.make({ maxInFlight: 10_000 })
