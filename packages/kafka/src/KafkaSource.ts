@@ -280,12 +280,12 @@ const consume = (
             Effect.sync(() => payload.resolveOffset(run[run.length - 1]!.origin.offset.toString()))
           )
         })
-        // Offsets are tracked a run at a time: as many records as there is
-        // room for in one step, rather than one effect per record.
         const offsets = messages.map((m) => BigInt(m.offset))
-        if (offsets.length > 0 && generation === batchGeneration) {
+        // Each batch brings the partition's high watermark, and so its lag
+        // (only for partitions owned now: a stale batch's would never be reset).
+        const key = tpKey(topic, partition)
+        if (offsets.length > 0 && owned.has(key)) {
           const highWatermark = BigInt(payload.batch.highWatermark)
-          const key = tpKey(topic, partition)
           let lag = lags.get(key)
           if (lag === undefined) {
             lag = { highWatermark, committed: offsets[0]! }
@@ -293,6 +293,8 @@ const consume = (
           } else lag.highWatermark = highWatermark
           yield* reportLag(topic, partition, lag)
         }
+        // Offsets are tracked a run at a time: as many records as there is
+        // room for in one step, rather than one effect per record.
         let next = 0
         while (next < messages.length) {
           if (!payload.isRunning() || payload.isStale() || generation !== batchGeneration) break
