@@ -13,6 +13,8 @@
  *   its outputs were acknowledged.
  * - `sluice_commits_total` (counter): successful offset commits.
  * - `sluice_committed_offset{topic,partition}` (gauge): the last offset committed per partition.
+ * - `sluice_consumer_lag{topic,partition}` (gauge): records in a partition the consumer group has not
+ *   committed yet: the partition's high watermark minus the group's committed offset.
  *
  * Policy metrics (see `Policy`):
  *
@@ -99,6 +101,21 @@ export const committedOffset: Metric.Gauge<bigint> = Metric.gauge("sluice_commit
   bigint: true
 })
 
+const consumerLagOptions = {
+  description: "Records in the partition not yet committed by the group: high watermark minus committed offset"
+}
+
+/**
+ * `sluice_consumer_lag{topic,partition}`: the usual consumer-group lag, the
+ * partition's high watermark (the offset the next produced record gets) minus
+ * the offset the group committed, i.e. how many records are not yet
+ * processed for good. A source sets it per partition it owns.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const consumerLag: Metric.Gauge<number> = Metric.gauge("sluice_consumer_lag", consumerLagOptions)
+
 // Metric.withAttributes builds the series key on every update; a metric made
 // with its attributes caches it. Labels have few distinct values, so one
 // metric per label set is kept (up to a cap, past which updates still count).
@@ -131,6 +148,20 @@ const deadLettersFor = perLabels(
   (attributes) => Metric.counter("sluice_dead_letters_total", { ...deadLettersOptions, attributes }),
   deadLetters
 )
+
+const consumerLagFor = perLabels(
+  (attributes) => Metric.gauge("sluice_consumer_lag", { ...consumerLagOptions, attributes }),
+  consumerLag
+)
+
+/**
+ * Sets `sluice_consumer_lag` of one partition.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const setConsumerLag = (topic: string, partition: number, lag: number): Effect.Effect<void> =>
+  Metric.update(consumerLagFor({ topic, partition: String(partition) }), lag)
 
 /**
  * Counts `n` records read from `topic`.

@@ -12,8 +12,9 @@
  * bounded: `track` waits for room, which is the pipeline's backpressure. A
  * done record behind a slow one keeps its slot, so one stuck record cannot
  * let the uncommitted window grow without bound. A source must therefore
- * emit each tracked record before it tracks the next one: a batch that waits
- * for room while holding records it already tracked can deadlock.
+ * emit the records it tracked before it waits for room again: a batch that
+ * waits while holding records it already tracked can deadlock. `trackBatch`
+ * tracks as many of a batch's records as there is room for in one step.
  *
  * ```ts
  * const tracker = yield* OffsetTracker.make({ maxInFlight: 10_000 })
@@ -27,11 +28,11 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Metric, Option, type Scope, Semaphore } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Metric, Option, type Scope } from "effect"
 import type * as Envelope from "./Envelope.ts"
 import { PartitionOffsets } from "./internal/partitionOffsets.ts"
 import * as Metrics from "./Metrics.ts"
-import * as Receipt from "./Receipt.ts"
+import type * as Receipt from "./Receipt.ts"
 
 /**
  * A partition of a topic.
@@ -68,8 +69,22 @@ export interface OffsetTracker {
    * a partition must increase; a smaller or repeated offset is a defect.
    */
   track(tp: TopicPartition, offset: bigint): Effect.Effect<boolean>
+  /**
+   * Tracks a run of a partition's offsets in one step: waits until there is
+   * room for at least one, then tracks the longest prefix there is room for
+   * and returns its length (0 when the partition is being revoked). The
+   * caller emits those records, then tracks the rest; offsets must increase
+   * as for `track`, and a run that does not is a defect that tracks nothing.
+   */
+  trackBatch(tp: TopicPartition, offsets: ReadonlyArray<bigint>): Effect.Effect<number>
   /** Marks a tracked offset done. Unknown or already done offsets are ignored. */
   done(tp: TopicPartition, offset: bigint): Effect.Effect<void>
+  /**
+   * A receipt that marks the origin's offset done when acknowledged and
+   * records `sluice_processing_latency_ms` from the record's timestamp, read
+   * from the `Clock` of the context the tracker was made in.
+   */
+  receipt(origin: Envelope.Origin): Receipt.Receipt
   /** The offset to commit for a partition, if any of its records is done. */
   committable(tp: TopicPartition): Effect.Effect<Option.Option<bigint>>
   /** The committable offsets of every partition that has one. */
@@ -121,15 +136,24 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
   Effect.gen(function* () {
     if (!(options.maxInFlight >= 1))
       return yield* Effect.die(new Cause.IllegalArgumentError("maxInFlight must be >= 1"))
+    const maxInFlight = options.maxInFlight
     const context = yield* Effect.context<never>()
-    const permits = yield* Semaphore.make(options.maxInFlight)
+    // Read by receipts without running an effect per acknowledgement.
+    const clock = yield* Clock.Clock
     // topic -> partition -> state; nested maps avoid building a string key per record
     const topics = new Map<string, Map<number, Partition>>()
+    // Tracked and not yet committable: the slots in use. Slots are counted
+    // here rather than taken from a semaphore so that marking a record done
+    // is plain synchronous code, which keeps receipts cheap.
     let inFlight = 0
     let completed = 0
     let waiters: Array<Waiter> = []
     // the smallest total a waiter waits for, so `done` rarely looks at the waiters
     let nextWake = Number.POSITIVE_INFINITY
+    // Tracks waiting for a free slot; all are woken when slots free up and
+    // check again (a woken track holds no reservation, so an interrupted one
+    // cannot lose a slot).
+    let roomWaiters: Array<Deferred.Deferred<void>> = []
 
     const get = (tp: TopicPartition): Partition | undefined => topics.get(tp.topic)?.get(tp.partition)
 
@@ -156,7 +180,20 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
     const changeInFlight = (delta: number): void => {
       inFlight += delta
       Metrics.inFlight.modifyUnsafe(delta, context)
+      if (delta < 0 && roomWaiters.length > 0) {
+        const woken = roomWaiters
+        roomWaiters = []
+        for (const deferred of woken) Deferred.doneUnsafe(deferred, Effect.void)
+      }
     }
+
+    const awaitRoom = Effect.suspend(() => {
+      const deferred = Deferred.makeUnsafe<void>()
+      roomWaiters.push(deferred)
+      return Deferred.await(deferred).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => (roomWaiters = roomWaiters.filter((d) => d !== deferred))))
+      )
+    })
 
     const setWaiters = (next: Array<Waiter>): void => {
       waiters = next
@@ -170,47 +207,72 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       for (const w of ready) Deferred.doneUnsafe(w.deferred, Effect.void)
     }
 
-    const track = (tp: TopicPartition, offset: bigint): Effect.Effect<boolean> =>
+    // Tracks the longest prefix of `offsets[from..]` there is room for, once
+    // there is room for at least one; 0 when the partition is being revoked.
+    // `waited` is the partition's state before a wait for room: if it was
+    // revoked meanwhile, the records belong to a generation that is gone.
+    const trackFrom = (
+      tp: TopicPartition,
+      offsets: ReadonlyArray<bigint>,
+      from: number,
+      waited?: Partition
+    ): Effect.Effect<number> =>
       Effect.suspend(() => {
+        if (from >= offsets.length) return Effect.succeed(0)
+        if (waited !== undefined && (waited.revoking || get(tp) !== waited)) return Effect.succeed(0)
         const partition = getOrCreate(tp)
-        if (partition.revoking) return Effect.succeed(false)
-        // Once a permit is taken, record it before an interruption can lose it.
-        return Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(restore(permits.take(1)), () => {
-            // The partition may have been revoked while this fiber waited for room.
-            if (partition.revoking || get(tp) !== partition) return Effect.as(permits.release(1), false)
-            const last = partition.offsets.last
-            if (last !== undefined && offset <= last) {
-              return Effect.andThen(
-                permits.release(1),
-                Effect.die(
-                  new Cause.IllegalArgumentError(
-                    `offset ${offset} of ${tp.topic}-${tp.partition} does not follow the last tracked offset ${last}`
-                  )
-                )
+        if (partition.revoking) return Effect.succeed(0)
+        const room = maxInFlight - inFlight
+        if (room <= 0) return Effect.andThen(awaitRoom, trackFrom(tp, offsets, from, partition))
+        const n = Math.min(room, offsets.length - from)
+        let previous = partition.offsets.last
+        for (let i = from; i < from + n; i++) {
+          const offset = offsets[i]!
+          if (previous !== undefined && offset <= previous) {
+            return Effect.die(
+              new Cause.IllegalArgumentError(
+                `offset ${offset} of ${tp.topic}-${tp.partition} does not follow the last tracked offset ${previous}`
               )
-            }
-            partition.offsets.push(offset)
-            changeInFlight(1)
-            return Effect.succeed(true)
-          })
-        )
+            )
+          }
+          previous = offset
+        }
+        for (let i = from; i < from + n; i++) partition.offsets.push(offsets[i]!)
+        changeInFlight(n)
+        return Effect.succeed(n)
       })
 
+    const track = (tp: TopicPartition, offset: bigint): Effect.Effect<boolean> =>
+      Effect.map(trackFrom(tp, [offset], 0), (n) => n === 1)
+
+    const trackBatch = (tp: TopicPartition, offsets: ReadonlyArray<bigint>): Effect.Effect<number> =>
+      trackFrom(tp, offsets, 0)
+
+    // Marks an offset done; returns whether it was tracked and not yet done.
+    const doneUnsafe = (tp: TopicPartition, offset: bigint): boolean => {
+      const partition = get(tp)
+      if (partition === undefined) return false
+      const freed = partition.offsets.markDone(offset)
+      if (freed < 0) return false
+      completed++
+      wakeWaiters()
+      if (freed === 0) return true
+      changeInFlight(-freed)
+      if (partition.offsets.size === 0 && partition.drained !== undefined) {
+        Deferred.doneUnsafe(partition.drained, Effect.void)
+      }
+      return true
+    }
+
     const done = (tp: TopicPartition, offset: bigint): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const partition = get(tp)
-        if (partition === undefined) return Effect.void
-        const freed = partition.offsets.markDone(offset)
-        if (freed < 0) return Effect.void
-        completed++
-        wakeWaiters()
-        if (freed === 0) return Effect.void
-        changeInFlight(-freed)
-        if (partition.offsets.size === 0 && partition.drained !== undefined) {
-          Deferred.doneUnsafe(partition.drained, Effect.void)
-        }
-        return permits.release(freed)
+      Effect.sync(() => {
+        doneUnsafe(tp, offset)
+      })
+
+    const receipt = (origin: Envelope.Origin): Receipt.Receipt =>
+      new TrackedReceipt(origin, (o) => {
+        doneUnsafe(o, o.offset)
+        Metrics.processingLatency.updateUnsafe(clock.currentTimeMillisUnsafe() - o.timestamp, context)
       })
 
     const snapshot = Effect.sync(() => {
@@ -235,12 +297,11 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
           wait = Effect.timeoutOption(Deferred.await(partition.drained), timeout)
         }
         return Effect.flatMap(wait, () =>
-          Effect.suspend(() => {
-            if (get(tp) !== partition) return Effect.succeed(Option.fromUndefinedOr(partition.offsets.committable))
+          Effect.sync(() => {
+            if (get(tp) !== partition) return Option.fromUndefinedOr(partition.offsets.committable)
             forget(tp)
-            const remaining = partition.offsets.size
-            changeInFlight(-remaining)
-            return Effect.as(permits.release(remaining), Option.fromUndefinedOr(partition.offsets.committable))
+            changeInFlight(-partition.offsets.size)
+            return Option.fromUndefinedOr(partition.offsets.committable)
           })
         )
       })
@@ -257,7 +318,9 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
 
     return {
       track,
+      trackBatch,
       done,
+      receipt,
       committable: (tp) => Effect.sync(() => Option.fromUndefinedOr(get(tp)?.offsets.committable)),
       snapshot,
       inFlight: Effect.sync(() => inFlight),
@@ -267,20 +330,34 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
     } satisfies OffsetTracker
   })
 
+// One small object per record: the effect is built only when the receipt is
+// acknowledged, and acknowledging runs plain code rather than a chain of effects.
+class TrackedReceipt implements Receipt.Receipt {
+  private acked = false
+  private readonly origin: Envelope.Origin
+  private readonly complete: (origin: Envelope.Origin) => void
+  constructor(origin: Envelope.Origin, complete: (origin: Envelope.Origin) => void) {
+    this.origin = origin
+    this.complete = complete
+  }
+  get ack(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (this.acked) return
+      this.acked = true
+      this.complete(this.origin)
+    })
+  }
+}
+
 /**
  * A receipt that marks the origin's offset done when acknowledged, and
- * records the processing latency from the record's timestamp.
+ * records the processing latency from the record's timestamp (same as
+ * `tracker.receipt(origin)`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const receipt = (tracker: OffsetTracker, origin: Envelope.Origin): Receipt.Receipt =>
-  Receipt.make(
-    Effect.andThen(
-      tracker.done(origin, origin.offset),
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Metric.update(Metrics.processingLatency, now - origin.timestamp))
-    )
-  )
+export const receipt = (tracker: OffsetTracker, origin: Envelope.Origin): Receipt.Receipt => tracker.receipt(origin)
 
 /**
  * When `commitLoop` commits.

@@ -25,4 +25,15 @@ describe("Metrics", () => {
       assert.match(text, /sluice_dead_letters_total\{reason="decode"\} 1/)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
+
+  it.effect("setConsumerLag - sets the gauge of its partition under the documented name", () =>
+    Effect.gen(function* () {
+      yield* Metrics.setConsumerLag("payments", 0, 12)
+      yield* Metrics.setConsumerLag("payments", 1, 7)
+      yield* Metrics.setConsumerLag("payments", 0, 3)
+      const text = yield* PrometheusMetrics.format()
+      assert.match(text, /sluice_consumer_lag\{topic="payments",partition="0"\} 3\b/)
+      assert.match(text, /sluice_consumer_lag\{topic="payments",partition="1"\} 7\b/)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
 })

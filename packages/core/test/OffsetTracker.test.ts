@@ -3,6 +3,7 @@ import { Effect, Fiber, Metric, Option, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import type * as Envelope from "../src/Envelope.ts"
+import * as Metrics from "../src/Metrics.ts"
 import * as OffsetTracker from "../src/OffsetTracker.ts"
 
 const tp = { topic: "payments", partition: 0 }
@@ -23,6 +24,13 @@ const scenario = fc.record({
   steps: fc.array(
     fc.oneof(
       { arbitrary: fc.record({ track: fc.integer({ min: 0, max: partitions.length - 1 }) }), weight: 3 },
+      {
+        arbitrary: fc.record({
+          batch: fc.integer({ min: 0, max: partitions.length - 1 }),
+          size: fc.integer({ min: 1, max: 20 })
+        }),
+        weight: 1
+      },
       { arbitrary: fc.record({ done: fc.nat() }), weight: 2 }
     ),
     { maxLength: 500 }
@@ -76,6 +84,17 @@ describe("OffsetTracker", () => {
                 tracked[p]!.push(offset)
                 pending.push({ p, offset })
               })
+            const trackBatch = (p: number, size: number) =>
+              Effect.gen(function* () {
+                const next = offsets[p]!.slice(tracked[p]!.length, tracked[p]!.length + size)
+                if (next.length === 0) return
+                // maxInFlight is the total, so there is always room for the whole run
+                assert.strictEqual(yield* tracker.trackBatch(partitions[p]!, next), next.length)
+                for (const offset of next) {
+                  tracked[p]!.push(offset)
+                  pending.push({ p, offset })
+                }
+              })
             const markDone = (i: number) =>
               Effect.gen(function* () {
                 if (pending.length === 0) return
@@ -85,7 +104,11 @@ describe("OffsetTracker", () => {
               })
 
             for (const step of steps) {
-              yield* "track" in step ? track(step.track) : markDone(step.done)
+              yield* "track" in step
+                ? track(step.track)
+                : "batch" in step
+                  ? trackBatch(step.batch, step.size)
+                  : markDone(step.done)
               yield* check
             }
             for (const p of partitions.keys()) while (tracked[p]!.length < offsets[p]!.length) yield* track(p)
@@ -232,6 +255,107 @@ describe("OffsetTracker", () => {
       assert.isFalse(yield* Fiber.join(waiting))
       assert.strictEqual(yield* tracker.inFlight, 0)
     })
+  )
+
+  it("trackBatch - never exceeds maxInFlight and takes every free slot", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 16 }),
+        fc.array(fc.oneof(fc.record({ batch: fc.integer({ min: 1, max: 24 }) }), fc.record({ done: fc.nat() })), {
+          maxLength: 200
+        }),
+        (maxInFlight, steps) =>
+          Effect.runPromise(
+            Effect.gen(function* () {
+              const tracker = yield* OffsetTracker.make({ maxInFlight })
+              let next = 0n
+              const pending: Array<bigint> = []
+              let committed = 0n
+              for (const step of steps) {
+                const inFlight = yield* tracker.inFlight
+                if ("batch" in step) {
+                  // a run only waits when the tracker is full; skip it then
+                  if (inFlight === maxInFlight) continue
+                  const run = Array.from({ length: step.batch }, (_, i) => next + BigInt(i))
+                  const n = yield* tracker.trackBatch(tp, run)
+                  assert.strictEqual(n, Math.min(step.batch, maxInFlight - inFlight))
+                  for (let i = 0; i < n; i++) pending.push(next++)
+                } else if (pending.length > 0) {
+                  const [offset] = pending.splice(step.done % pending.length, 1) as [bigint]
+                  yield* tracker.done(tp, offset)
+                }
+                const after = yield* tracker.inFlight
+                assert.isAtMost(after, maxInFlight)
+                // in flight = tracked records at or above the committable offset
+                committed = Option.getOrElse(yield* tracker.committable(tp), () => committed)
+                assert.strictEqual(after, Number(next - committed))
+              }
+            })
+          )
+      ),
+      { numRuns: 200 }
+    ))
+
+  it.effect("trackBatch - waits for room, then tracks the prefix that fits", () =>
+    Effect.gen(function* () {
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 3 })
+      assert.strictEqual(yield* tracker.trackBatch(tp, [0n, 1n]), 2)
+      assert.strictEqual(yield* tracker.trackBatch(tp, [2n, 3n, 4n]), 1)
+      const waiting = yield* Effect.forkChild(tracker.trackBatch(tp, [3n, 4n, 5n]))
+      yield* Effect.yieldNow
+      assert.isUndefined(waiting.pollUnsafe())
+      // a done record behind a pending one frees nothing
+      yield* tracker.done(tp, 1n)
+      yield* Effect.yieldNow
+      assert.isUndefined(waiting.pollUnsafe())
+      yield* tracker.done(tp, 0n)
+      assert.strictEqual(yield* Fiber.join(waiting), 2)
+      assert.strictEqual(yield* tracker.inFlight, 3)
+      assert.deepStrictEqual(yield* tracker.committable(tp), Option.some(2n))
+    })
+  )
+
+  it.effect("trackBatch - a run that does not increase is a defect and tracks nothing", () =>
+    Effect.gen(function* () {
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      yield* tracker.track(tp, 5n)
+      assert.isTrue((yield* Effect.exit(tracker.trackBatch(tp, [6n, 8n, 7n])))._tag === "Failure")
+      assert.isTrue((yield* Effect.exit(tracker.trackBatch(tp, [5n, 6n])))._tag === "Failure")
+      assert.strictEqual(yield* tracker.inFlight, 1)
+      assert.strictEqual(yield* tracker.trackBatch(tp, [6n, 7n]), 2)
+    })
+  )
+
+  it.effect("trackBatch - a run waiting for room is dropped when its partition is revoked", () =>
+    Effect.gen(function* () {
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 1 })
+      yield* tracker.track(tp, 0n)
+      const waiting = yield* Effect.forkChild(tracker.trackBatch(tp, [1n, 2n]))
+      yield* Effect.yieldNow
+      const revoked = yield* Effect.forkChild(tracker.revoke(tp, "1 second"))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Option.isNone(yield* Fiber.join(revoked)))
+      assert.strictEqual(yield* Fiber.join(waiting), 0)
+      assert.strictEqual(yield* tracker.inFlight, 0)
+      assert.strictEqual(yield* tracker.trackBatch(other, [0n]), 1)
+    })
+  )
+
+  it.effect("receipt - records the latency from the record's timestamp once, however often it is acked", () =>
+    Effect.gen(function* () {
+      yield* TestClock.adjust("1 second")
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const origin: Envelope.Origin = { ...tp, offset: 0n, key: null, headers: [], timestamp: 1000 }
+      yield* tracker.track(origin, origin.offset)
+      const receipt = tracker.receipt(origin)
+      yield* TestClock.adjust("250 millis")
+      yield* receipt.ack
+      yield* receipt.ack
+      const state = yield* Metric.value(Metrics.processingLatency)
+      assert.strictEqual(state.count, 1)
+      assert.strictEqual(state.sum, 250)
+      assert.strictEqual(yield* tracker.completed, 1)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
   it.effect("receipt - acknowledging marks the origin done", () =>

@@ -20,6 +20,14 @@
  * current assignment, so an offset is never committed for a partition the
  * member no longer owns.
  *
+ * Consumer lag (`sluice_consumer_lag{topic,partition}`) is what consumer-group
+ * tooling reports: the partition's high watermark minus the offset the group
+ * committed, so records handed out but not yet committed still count. It is
+ * updated with every fetched batch (the high watermark kafkajs reports) and
+ * every commit; a partition the member stops owning reads 0. While a
+ * partition is paused nothing is fetched, so its high watermark is that of
+ * its last batch until fetching resumes.
+ *
  * ```ts
  * const records = yield* KafkaSource.make(client, { topics: ["payment-events"], groupId: "enrich" })
  * ```
@@ -135,12 +143,36 @@ const consume = (
     // instead of heartbeating on behalf of a pipeline that is gone.
     const shutdown = Deferred.makeUnsafe<void>()
 
+    // Consumer lag of each owned partition: the high watermark of its last
+    // batch minus the group's committed offset (the last one committed here,
+    // or, before that, the offset consumption resumed from).
+    const lags = new Map<string, { highWatermark: bigint; committed: bigint }>()
+    const reportLag = (topic: string, partition: number, lag: { highWatermark: bigint; committed: bigint }) =>
+      Metrics.setConsumerLag(topic, partition, Math.max(0, Number(lag.highWatermark - lag.committed)))
+    // A partition this member no longer owns holds no lag here (its new owner reports it).
+    const forgetLag = (topic: string, partition: number) =>
+      Effect.suspend(() =>
+        lags.delete(tpKey(topic, partition)) ? Metrics.setConsumerLag(topic, partition, 0) : Effect.void
+      )
+
     const commit = (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => {
       const mine = offsets.filter((o) => owned.has(tpKey(o.topic, o.partition)))
       if (mine.length === 0) return Effect.void
-      return KafkaError.attempt("commit", () =>
-        consumer.commitOffsets(
-          mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() }))
+      return Effect.andThen(
+        KafkaError.attempt("commit", () =>
+          consumer.commitOffsets(
+            mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() }))
+          )
+        ),
+        Effect.forEach(
+          mine,
+          (o) => {
+            const lag = lags.get(tpKey(o.topic, o.partition))
+            if (lag === undefined) return Effect.void
+            lag.committed = o.offset
+            return reportLag(o.topic, o.partition, lag)
+          },
+          { discard: true }
         )
       )
     }
@@ -163,6 +195,7 @@ const consume = (
                 Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
               )
             }
+            yield* forgetLag(topic, partition)
             revoking.delete(key)
             Deferred.doneUnsafe(done, Effect.void)
           }),
@@ -183,7 +216,7 @@ const consume = (
         generation++
         yield* Effect.forEach(lost, (key) => {
           const [partition, topic] = splitKey(key)
-          return tracker.revoke({ topic, partition }, Duration.zero)
+          return Effect.andThen(tracker.revoke({ topic, partition }, Duration.zero), forgetLag(topic, partition))
         })
         if (options.onAssignment !== undefined) {
           yield* options.onAssignment(
@@ -247,20 +280,40 @@ const consume = (
             Effect.sync(() => payload.resolveOffset(run[run.length - 1]!.origin.offset.toString()))
           )
         })
-        for (const message of messages) {
+        const offsets = messages.map((m) => BigInt(m.offset))
+        // Each batch brings the partition's high watermark, and so its lag
+        // (only for partitions owned now: a stale batch's would never be reset).
+        const key = tpKey(topic, partition)
+        if (offsets.length > 0 && owned.has(key)) {
+          const highWatermark = BigInt(payload.batch.highWatermark)
+          let lag = lags.get(key)
+          if (lag === undefined) {
+            lag = { highWatermark, committed: offsets[0]! }
+            lags.set(key, lag)
+          } else lag.highWatermark = highWatermark
+          yield* reportLag(topic, partition, lag)
+        }
+        // Offsets are tracked a run at a time: as many records as there is
+        // room for in one step, rather than one effect per record.
+        let next = 0
+        while (next < messages.length) {
           if (!payload.isRunning() || payload.isStale() || generation !== batchGeneration) break
-          const offset = BigInt(message.offset)
-          let tracked: boolean
+          let tracked: number
           if ((yield* tracker.inFlight) < maxInFlight) {
-            tracked = yield* tracker.track(tp, offset)
+            tracked = yield* tracker.trackBatch(tp, next === 0 ? offsets : offsets.slice(next))
           } else {
+            // Records already tracked are emitted before waiting for room:
+            // they may be the very records whose completion makes room.
             yield* flush
             yield* pauseOnce
-            tracked = yield* keepAlive(payload, tracker.track(tp, offset))
+            tracked = yield* keepAlive(payload, tracker.trackBatch(tp, offsets.slice(next)))
           }
-          if (!tracked) break
-          const origin = toOrigin(topic, partition, offset, message)
-          out.push({ origin, value: message.value, receipt: OffsetTracker.receipt(tracker, origin) })
+          if (tracked === 0) break
+          for (const end = next + tracked; next < end; next++) {
+            const message = messages[next]!
+            const origin = toOrigin(topic, partition, offsets[next]!, message)
+            out.push({ origin, value: message.value, receipt: tracker.receipt(origin) })
+          }
         }
         yield* flush
         yield* Metrics.countIn(topic, emitted)

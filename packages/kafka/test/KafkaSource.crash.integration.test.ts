@@ -9,7 +9,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { EmbeddedKafka } from "@sluice/testkit"
 import { Effect, Schedule, Stream } from "effect"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
@@ -72,8 +71,8 @@ describe("KafkaSource crash safety", () => {
     "SIGKILL - five kills during 100,000 records lose nothing and commit nothing unwritten",
     () =>
       Effect.gen(function* () {
-        const broker = yield* EmbeddedKafka.make({ port: 0 })
-        const client = yield* Cluster.client([broker.bootstrap])
+        const brokers = yield* Cluster.brokers
+        const client = yield* Cluster.client(brokers)
         const input = Cluster.unique("in")
         const output = Cluster.unique("out")
         const groupId = Cluster.unique("job")
@@ -106,7 +105,7 @@ describe("KafkaSource crash safety", () => {
           })
         )
 
-        const args = [broker.bootstrap, input, output, groupId, String(maxInFlight)]
+        const args = [brokers.join(","), input, output, groupId, String(maxInFlight)]
         for (let k = 0; k < kills; k++) {
           const child = yield* start(args)
           yield* Effect.sleep(`${300 + Math.floor(Math.random() * 900)} millis`)

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Envelope } from "@sluice/core"
-import { Effect, Fiber, Stream } from "effect"
+import { Envelope, Metrics } from "@sluice/core"
+import { Deferred, Effect, Fiber, Metric, Schedule, Stream } from "effect"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
 import type * as KafkaLike from "../src/KafkaLike.ts"
@@ -126,6 +126,57 @@ describe("KafkaSource and KafkaSink", () => {
         const done = yield* committed(client, groupId, input)
         assert.strictEqual(done.get(0), 40n)
       }),
+    60_000
+  )
+
+  it.live(
+    "consumer lag - records produced while the pipeline is stalled show as lag, which falls to 0 once they are committed",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* Cluster.client(yield* Cluster.brokers)
+        const input = Cluster.unique("in")
+        const groupId = Cluster.unique("job")
+        yield* Admin.ensureTopics([{ topic: input, partitions: 1 }]).pipe(
+          Effect.provideService(KafkaClient.KafkaClient, client)
+        )
+        const producer = yield* KafkaSink.producer(client)
+        const lag = Metric.withAttributes(Metrics.consumerLag, { topic: input, partition: "0" })
+        // Polls the gauge until it reads `expected` (bounded), so the test waits for the source, not a timer.
+        const awaitLag = (expected: number) =>
+          Effect.gen(function* () {
+            const value = (yield* Metric.value(lag)).value
+            if (value !== expected) return yield* Effect.fail(`lag ${value}, waiting for ${expected}`)
+          }).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 400 }))
+        const first = 30
+        const second = 45
+        yield* produce(
+          producer,
+          input,
+          Array.from({ length: first }, (_, i) => ({ value: `a${i}` }))
+        )
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const records = yield* KafkaSource.make(client, { topics: [input], groupId, commitInterval: "50 millis" })
+            // Nothing is acknowledged, so nothing is committed, until the gate opens.
+            const gate = yield* Deferred.make<void>()
+            yield* records.pipe(
+              Stream.runForEach((e) => Effect.andThen(Deferred.await(gate), e.receipt.ack)),
+              Effect.forkScoped
+            )
+            yield* awaitLag(first)
+            yield* produce(
+              producer,
+              input,
+              Array.from({ length: second }, (_, i) => ({ value: `b${i}` }))
+            )
+            yield* awaitLag(first + second)
+            yield* Deferred.succeed(gate, undefined)
+            yield* awaitLag(0)
+            const done = yield* committed(client, groupId, input)
+            assert.strictEqual(done.get(0), BigInt(first + second))
+          })
+        )
+      }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())),
     60_000
   )
 })

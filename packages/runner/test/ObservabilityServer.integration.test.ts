@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Ref } from "effect"
+import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { EmbeddedKafka } from "@sluice/testkit"
+import { Effect, Layer, Metric, Ref, Schedule, Stream } from "effect"
 import * as ObservabilityServer from "../src/http/ObservabilityServer.ts"
 import * as Readiness from "../src/http/Readiness.ts"
 
@@ -56,5 +58,35 @@ describe("ObservabilityServer", () => {
       assert.include(page.type, "text/html")
       assert.include(page.body, "api/stats")
     }).pipe(Effect.provide(ServerLive))
+  )
+
+  it.live(
+    "layer - a Kafka source's consumer lag shows in /metrics and /api/stats",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const broker = yield* EmbeddedKafka.make({ port: 0 })
+        const client = yield* KafkaClient.make({ brokers: [broker.bootstrap], clientId: "lag-test", logLevel: "None" })
+        const topic = `lag-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        yield* Admin.ensureTopics([{ topic, partitions: 1 }]).pipe(
+          Effect.provideService(KafkaClient.KafkaClient, client)
+        )
+        const producer = yield* KafkaSink.producer(client)
+        const total = 25
+        yield* Effect.promise(() =>
+          producer.send({ topic, acks: -1, messages: Array.from({ length: total }, (_, i) => ({ value: `${i}` })) })
+        )
+        // A pipeline that never acknowledges: everything produced stays lag.
+        const records = yield* KafkaSource.make(client, { topics: [topic], groupId: `${topic}-group` })
+        yield* records.pipe(Stream.runDrain, Effect.forkScoped)
+        const line = `sluice_consumer_lag{topic="${topic}",partition="0"} ${total}`
+        yield* Effect.gen(function* () {
+          const metrics = yield* get(`${base}/metrics`)
+          if (!metrics.body.includes(line)) return yield* Effect.fail("lag not reported yet")
+        }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }))
+        const stats = JSON.parse((yield* get(`${base}/api/stats`)).body)
+        assert.deepInclude(stats.consumerLag, { topic, partition: 0, lag: total })
+      }).pipe(Effect.scoped, Effect.provide(ServerLive)),
+    60_000
   )
 })
