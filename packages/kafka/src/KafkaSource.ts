@@ -142,6 +142,12 @@ const consume = (
         consumer.commitOffsets(
           mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() }))
         )
+      ).pipe(
+        Effect.withSpan(
+          "sluice.commit",
+          { attributes: { "messaging.consumer.group.name": options.groupId, "sluice.commit.partitions": mine.length } },
+          { captureStackTrace: false }
+        )
       )
     }
 

@@ -121,6 +121,12 @@ const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching)
       else waiting.push(entry)
     }
     const keys = Array.from(byKey.keys()) as unknown as Arr.NonEmptyReadonlyArray<K>
+    // One span per batch (not per key), for the same reason.
+    const attributes = {
+      "sluice.lookup.name": name,
+      "sluice.lookup.keys": keys.length,
+      "sluice.lookup.requests": entries.length
+    }
     return Effect.flatMap(Clock.currentTimeNanos, (start) =>
       fetch(keys).pipe(
         Effect.map((rows) => {
@@ -133,6 +139,10 @@ const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching)
           }
           return hits
         }),
+        Effect.tap((hits) =>
+          Effect.annotateCurrentSpan({ "sluice.lookup.found": hits, "sluice.lookup.outcome": "ok" })
+        ),
+        Effect.tapError((error) => Effect.annotateCurrentSpan("sluice.lookup.outcome", error.reason._tag)),
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeNanos, (end) =>
             Effect.all(
@@ -149,7 +159,7 @@ const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching)
         ),
         Effect.asVoid
       )
-    )
+    ).pipe(Effect.withSpan("sluice.lookup.batch", { attributes }, { captureStackTrace: false }))
   })
   const delayed = Duration.isZero(batching.batchWindow) ? base : RequestResolver.setDelay(base, batching.batchWindow)
   return RequestResolver.batchN(delayed, batching.maxBatchSize)
