@@ -121,14 +121,26 @@ const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching)
       else waiting.push(entry)
     }
     const keys = Array.from(byKey.keys()) as unknown as Arr.NonEmptyReadonlyArray<K>
-    // One span per batch (not per key), for the same reason.
-    const attributes = {
-      "sluice.lookup.name": name,
-      "sluice.lookup.keys": keys.length,
-      "sluice.lookup.requests": entries.length
-    }
     return Effect.flatMap(Clock.currentTimeNanos, (start) =>
       fetch(keys).pipe(
+        // One span per query, for the same reason. It ends before the callers
+        // are answered: completing them inside the span cost about 25% of a
+        // batch in the in-memory benchmark, around the query it costs nothing measurable.
+        Effect.tap((rows) =>
+          Effect.annotateCurrentSpan({ "sluice.lookup.found": rows.size, "sluice.lookup.outcome": "ok" })
+        ),
+        Effect.tapError((error) => Effect.annotateCurrentSpan("sluice.lookup.outcome", error.reason._tag)),
+        Effect.withSpan(
+          "sluice.lookup.batch",
+          {
+            attributes: {
+              "sluice.lookup.name": name,
+              "sluice.lookup.keys": keys.length,
+              "sluice.lookup.requests": entries.length
+            }
+          },
+          { captureStackTrace: false }
+        ),
         Effect.map((rows) => {
           let hits = 0
           for (const [key, waiting] of byKey) {
@@ -139,10 +151,6 @@ const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching)
           }
           return hits
         }),
-        Effect.tap((hits) =>
-          Effect.annotateCurrentSpan({ "sluice.lookup.found": hits, "sluice.lookup.outcome": "ok" })
-        ),
-        Effect.tapError((error) => Effect.annotateCurrentSpan("sluice.lookup.outcome", error.reason._tag)),
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeNanos, (end) =>
             Effect.all(
@@ -159,7 +167,7 @@ const resolverFor = <K, V>(name: string, fetch: Fetch<K, V>, batching: Batching)
         ),
         Effect.asVoid
       )
-    ).pipe(Effect.withSpan("sluice.lookup.batch", { attributes }, { captureStackTrace: false }))
+    )
   })
   const delayed = Duration.isZero(batching.batchWindow) ? base : RequestResolver.setDelay(base, batching.batchWindow)
   return RequestResolver.batchN(delayed, batching.maxBatchSize)
