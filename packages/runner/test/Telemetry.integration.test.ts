@@ -193,6 +193,7 @@ describe("OpenTelemetry export", () => {
           assert.strictEqual(response.status, 200, path)
           yield* Effect.promise(() => response.text())
         }
+        assert.deepStrictEqual(on.received, [], "nothing exported on a timer while running")
         const exit = yield* stop(traced)
         assert.strictEqual(exit.status, 0, exit.stderr)
 
