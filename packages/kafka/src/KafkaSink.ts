@@ -80,6 +80,16 @@ export const make = (
     return Effect.andThen(
       guarded,
       Effect.forEach(chunk, (e) => e.receipt.ack, { discard: true })
+    ).pipe(
+      // A span per chunk, not per record: it is what one produce request costs.
+      Effect.withSpan(
+        "sluice.sink.write",
+        {
+          kind: "producer",
+          attributes: { "messaging.destination.name": topic, "messaging.batch.message_count": chunk.length }
+        },
+        { captureStackTrace: false }
+      )
     )
   })
 }

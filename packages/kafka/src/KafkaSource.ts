@@ -174,6 +174,12 @@ const consume = (
           },
           { discard: true }
         )
+      ).pipe(
+        Effect.withSpan(
+          "sluice.commit",
+          { attributes: { "messaging.consumer.group.name": options.groupId, "sluice.commit.partitions": mine.length } },
+          { captureStackTrace: false }
+        )
       )
     }
 

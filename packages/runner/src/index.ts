@@ -1,7 +1,7 @@
 /**
  * The `sluice` runner: the claims enrichment and large-claims jobs, their
  * models and decisions, the event generator, the job configuration, the
- * observability server and the CLI.
+ * observability server, OpenTelemetry export and the CLI.
  *
  * @since 0.1.0
  */
@@ -66,3 +66,11 @@ export * as Log from "./Log.ts"
  * @since 0.1.0
  */
 export * as RunnerError from "./RunnerError.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Telemetry from "./Telemetry.ts"
+/**
+ * @since 0.1.0
+ */
+export * as TelemetryConfig from "./TelemetryConfig.ts"

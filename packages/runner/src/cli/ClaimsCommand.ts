@@ -205,7 +205,7 @@ const enrich = Command.make(
       const config = yield* Config.load(flags)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort), (readiness) => runEnrich(config, flags, readiness))
-      )
+      ).pipe(Services.withTelemetry("enrich"))
     })
 ).pipe(Command.withDescription("Enrich payment-events with claims from PostgreSQL into enriched/failed payments"))
 
@@ -216,7 +216,7 @@ const large = Command.make("large", { ...Flags.settingFlags, threshold: Flags.th
       Effect.flatMap(Services.observability(config.metricsPort), (readiness) =>
         runLarge(config, flags.threshold, readiness)
       )
-    )
+    ).pipe(Services.withTelemetry("large"))
   })
 ).pipe(Command.withDescription("Keep enriched payments whose claim amount is at least --threshold"))
 

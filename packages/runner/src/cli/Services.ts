@@ -9,9 +9,12 @@
 import { KafkaClient } from "@sluice/kafka"
 import { EmbeddedPostgres, PgLookup } from "@sluice/lookup"
 import { type Duration, Effect, Layer, Option, type Scope } from "effect"
+import { HttpMiddleware } from "effect/http"
 import type * as Config from "../Config.ts"
 import * as ObservabilityServer from "../http/ObservabilityServer.ts"
 import * as Readiness from "../http/Readiness.ts"
+import type { RunnerError } from "../RunnerError.ts"
+import * as Telemetry from "../Telemetry.ts"
 
 /**
  * A Kafka client for the configured bootstrap servers, with its admin client
@@ -70,8 +73,26 @@ export const observability = (
   Effect.gen(function* () {
     const readiness = yield* Readiness.make()
     const context = yield* Layer.build(
-      ObservabilityServer.layer({ port }).pipe(Layer.provide(Layer.succeed(Readiness.Readiness, readiness)))
+      ObservabilityServer.layer({ port }).pipe(
+        Layer.provide(Layer.succeed(Readiness.Readiness, readiness)),
+        // Probes and scrapes every few seconds are not worth a trace each.
+        Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen, () => true))
+      )
     )
     const bound = yield* ObservabilityServer.boundPort.pipe(Effect.provideContext(context))
     return { ...readiness, port: bound }
   })
+
+/**
+ * Runs a job with OpenTelemetry export when `OTEL_EXPORTER_OTLP_ENDPOINT` is
+ * set (service `sluice-<job>` unless `OTEL_SERVICE_NAME` says otherwise).
+ * Wrap the job's whole scope: the exporters are flushed after it closes, so
+ * the final commit's span and the last metric values still go out.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withTelemetry =
+  (job: string) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RunnerError, R> =>
+    Effect.provide(self, Telemetry.layer(job))
