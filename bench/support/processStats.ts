@@ -44,15 +44,36 @@ export const sample = (pid: number): ProcessSample | undefined => {
 /**
  * Samples `pid` every `intervalMillis` and keeps the last figures read, so the
  * peak survives the process's exit (`VmHWM` only grows; the last sample before
- * exit is the peak up to that moment).
+ * exit is the peak up to that moment). CPU time is kept as a timeline, so the
+ * CPU spent between two instants (say, a job's first and last output, leaving
+ * out its start-up) can be read afterwards.
  */
 export const watch = (pid: number, intervalMillis = 250) => {
   let last: ProcessSample | undefined = sample(pid)
-  const timer = setInterval(() => {
-    last = sample(pid) ?? last
-  }, intervalMillis)
+  const timeline: Array<{ readonly at: number; readonly cpuMillis: number }> = []
+  const record = () => {
+    const now = sample(pid)
+    if (now === undefined) return
+    last = now
+    timeline.push({ at: Date.now(), cpuMillis: now.cpuMillis })
+  }
+  record()
+  const timer = setInterval(record, intervalMillis)
   timer.unref()
+  /** CPU milliseconds at epoch time `at`, interpolated between samples. */
+  const cpuAt = (at: number): number => {
+    if (timeline.length === 0) return Number.NaN
+    let i = 0
+    while (i < timeline.length && timeline[i]!.at < at) i++
+    if (i === 0) return timeline[0]!.cpuMillis
+    if (i === timeline.length) return timeline[i - 1]!.cpuMillis
+    const a = timeline[i - 1]!
+    const b = timeline[i]!
+    return a.cpuMillis + ((b.cpuMillis - a.cpuMillis) * (at - a.at)) / Math.max(1, b.at - a.at)
+  }
   return {
+    /** CPU milliseconds the process used between epoch times `from` and `to`. */
+    cpuBetween: (from: number, to: number): number => cpuAt(to) - cpuAt(from),
     /** The latest figures (sampled now if the process is still there). */
     current: (): ProcessSample | undefined => {
       last = sample(pid) ?? last
