@@ -21,6 +21,14 @@ export interface NodeChild {
 
 const KEEP = 64 * 1024
 
+// Children still running, so a benchmark that fails half-way can stop them all.
+const running = new Set<NodeChild>()
+
+/** Stops every child started here that is still running (for a `finally`). */
+export const stopAll = async (): Promise<void> => {
+  await Promise.all([...running].map((c) => c.stop(5_000)))
+}
+
 /**
  * Starts `node [nodeFlags] script ...args` with the given environment added to
  * this process's own.
@@ -85,7 +93,7 @@ export const spawnNode = (
     }
     return child.exitCode
   }
-  return {
+  const handle: NodeChild = {
     process: child,
     pid: child.pid!,
     output: () => ({ stdout, stderr }),
@@ -93,4 +101,7 @@ export const spawnNode = (
     stop,
     exited
   }
+  running.add(handle)
+  void exited.then(() => running.delete(handle))
+  return handle
 }
