@@ -51,6 +51,7 @@ const { values: flags } = parseArgs({
     claims: { type: "string", default: "100000" },
     "naive-events": { type: "string", default: "20000" },
     "latency-seconds": { type: "string", default: "20" },
+    "latency-fraction": { type: "string", default: "0.5" },
     concurrency: { type: "string" },
     "cpu-prof": { type: "string" },
     only: { type: "string" },
@@ -60,6 +61,7 @@ const { values: flags } = parseArgs({
 })
 if (flags.help) {
   console.log(`node bench/claims.bench.ts [--events N] [--claims N] [--naive-events N] [--latency-seconds S]
+  [--latency-fraction F (of the best sluice throughput; 0.5)]
   [--concurrency N (passed to sluice)] [--cpu-prof DIR (profile every sluice run)]
   [--only TEXT (only the sluice runs whose label contains TEXT)] [--out FILE]`)
   process.exit(0)
@@ -69,6 +71,7 @@ const EVENTS = Number(flags.events)
 const CLAIMS = Number(flags.claims)
 const NAIVE_EVENTS = Math.min(EVENTS, Number(flags["naive-events"]))
 const LATENCY_SECONDS = Number(flags["latency-seconds"])
+const LATENCY_FRACTION = Number(flags["latency-fraction"])
 const PARTITIONS = 6
 const HOT_REPEAT_RATE = 0.9
 const HOT_WINDOW = 5_000
@@ -631,7 +634,7 @@ const main = async () => {
     const latency =
       best === undefined
         ? undefined
-        : await fixedRate(ctx, best, Math.max(1, Math.round(best.eventsPerSecond / 2)), LATENCY_SECONDS)
+        : await fixedRate(ctx, best, Math.max(1, Math.round(best.eventsPerSecond * LATENCY_FRACTION)), LATENCY_SECONDS)
     await admin.disconnect()
 
     const rows = table(runs, raw, naive, latency)
@@ -672,7 +675,8 @@ const main = async () => {
         naiveEvents: NAIVE_EVENTS,
         generator: generatorOptions,
         hotInput: { repeatRate: HOT_REPEAT_RATE, window: HOT_WINDOW },
-        latencySeconds: LATENCY_SECONDS
+        latencySeconds: LATENCY_SECONDS,
+        latencyFraction: LATENCY_FRACTION
       },
       calibration,
       runs: runs.map((r) => ({
