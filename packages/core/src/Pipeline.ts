@@ -270,7 +270,10 @@ export interface MapChunksEffectOptions {
 }
 
 // Cuts each upstream chunk into pieces of at most `max` records, emitting one piece per pull.
-const pieces = <A, E, R>(self: Stream.Stream<A, E, R>, max: number): Stream.Stream<Arr.NonEmptyReadonlyArray<A>, E, R> =>
+const pieces = <A, E, R>(
+  self: Stream.Stream<A, E, R>,
+  max: number
+): Stream.Stream<Arr.NonEmptyReadonlyArray<A>, E, R> =>
   Stream.transformPull(self, (pull) =>
     Effect.sync(() => {
       let current: ReadonlyArray<A> = []

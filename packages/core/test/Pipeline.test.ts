@@ -414,7 +414,8 @@ describe("Pipeline", () => {
           const records = yield* InMemory.source(broker, { topic: "in", group: "g" })
           yield* records.pipe(
             Pipeline.mapChunksEffect(
-              (values) => {
+              (payloads) => {
+                const values = payloads.map((v) => (typeof v === "string" ? v : String(v)))
                 if (!values.includes(failOn ?? "")) return Effect.succeed(values.map((v) => `out-${v}`))
                 failedChunk = values
                 return Effect.fail("lookup failed")
