@@ -101,12 +101,17 @@ export const outcomes = (
 
 /**
  * The claims lookup as the enrich job wants it: cache → policy → batched
- * PostgreSQL query, looked up per chunk, every failure turned into an outcome.
+ * PostgreSQL query, every failure turned into an outcome; looked up per chunk
+ * unless `path` says `record`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const claimsLookup = (pg: PgLookup.PgClient["Service"], options: EnrichOptions) =>
+export const claimsLookup = (
+  pg: PgLookup.PgClient["Service"],
+  options: EnrichOptions,
+  path: "chunk" | "record" = "chunk"
+) =>
   Effect.gen(function* () {
     const policy = yield* Policy.make({
       name: "claims-db",
@@ -132,7 +137,7 @@ export const claimsLookup = (pg: PgLookup.PgClient["Service"], options: EnrichOp
             notFoundTtl: options.cacheMissTtl
           })
         : guarded
-    return outcomes(lookup, "chunk")
+    return outcomes(lookup, path)
   })
 
 /**
