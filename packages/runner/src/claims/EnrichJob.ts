@@ -40,7 +40,7 @@
 import type * as DeadLetter from "@sluice/core/DeadLetter"
 import type * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
-import { type Array as Arr, DateTime, Duration, Effect, Schedule, type Sink, type Stream } from "effect"
+import { Array as Arr, DateTime, Duration, Effect, Schedule, type Sink, type Stream } from "effect"
 import { decodeRecords } from "../internal/decodeRecords.ts"
 import type { SinkError, SinkServices } from "../internal/sinkTypes.ts"
 import * as Log from "../Log.ts"
@@ -211,6 +211,7 @@ const pausingChunks =
       let pending: ReadonlyArray<number> = claimIds.map((_, i) => i)
       const attempt = Effect.suspend(() =>
         Effect.flatMap(
+          // Never empty: the first attempt has every id, a retry follows a failure.
           lookupMany(pending.map((i) => claimIds[i]!) as unknown as Arr.NonEmptyReadonlyArray<string>),
           (outcomes) => {
             if (outcomes.length !== pending.length) {
@@ -313,13 +314,11 @@ const chunked = <RL>(
   const size = Math.max(1, Math.min(maxChunkSize ?? Math.ceil(concurrency / 2), concurrency))
   return Pipeline.mapChunksEffect(
     (events: Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>) =>
-      Effect.flatMap(
-        lookupMany(events.map((event) => event.claim_id) as unknown as Arr.NonEmptyReadonlyArray<string>),
-        (outcomes) =>
-          // One timestamp per chunk: its payments were enriched by the same answer.
-          Effect.map(DateTime.now, (now) =>
-            outcomes.map((outcome, i) => Enrichment.enrichmentResult(events[i]!, outcome, now))
-          )
+      Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (outcomes) =>
+        // One timestamp per chunk: its payments were enriched by the same answer.
+        Effect.map(DateTime.now, (now) =>
+          outcomes.map((outcome, i) => Enrichment.enrichmentResult(events[i]!, outcome, now))
+        )
       ),
     { concurrency: Math.max(1, Math.floor(concurrency / size)), maxChunkSize: size, ordering }
   )
