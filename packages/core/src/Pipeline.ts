@@ -246,6 +246,105 @@ export const mapEffect =
   }
 
 /**
+ * Options of `mapChunksEffect`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MapChunksEffectOptions {
+  /** At most this many chunks are processed, or wait to be emitted, at once. */
+  readonly concurrency: number
+  /**
+   * Most records handed to one call: a larger upstream chunk is cut into
+   * pieces of this size (never merged with the next one, so no record waits
+   * for others to arrive). Unbounded by default.
+   */
+  readonly maxChunkSize?: number | undefined
+  /**
+   * `ordered` (the default) and `key` both emit every output in input order,
+   * within and across chunks, which keeps the order of each partition and of
+   * each key. `unordered` emits each chunk's outputs as soon as its call
+   * completes, in input order within the chunk.
+   */
+  readonly ordering?: Ordering | undefined
+}
+
+// Cuts each upstream chunk into pieces of at most `max` records, emitting one piece per pull.
+const pieces = <A, E, R>(
+  self: Stream.Stream<A, E, R>,
+  max: number
+): Stream.Stream<Arr.NonEmptyReadonlyArray<A>, E, R> =>
+  Stream.transformPull(self, (pull) =>
+    Effect.sync(() => {
+      let current: ReadonlyArray<A> = []
+      let next = 0
+      const cut = (): readonly [Arr.NonEmptyReadonlyArray<A>] => {
+        const end = Math.min(next + max, current.length)
+        const piece = next === 0 && end === current.length ? current : current.slice(next, end)
+        next = end
+        return [piece as Arr.NonEmptyReadonlyArray<A>]
+      }
+      return Effect.suspend(() => {
+        if (next < current.length) return Effect.succeed(cut())
+        return Effect.map(pull, (chunk) => {
+          current = chunk
+          next = 0
+          return cut()
+        })
+      })
+    })
+  )
+
+/**
+ * Maps the values of a whole chunk of records with one effect: `f` gets the
+ * values in input order and answers one output per value, in the same order.
+ * Each output keeps its input's origin and receipt. Up to `concurrency`
+ * chunks of at most `maxChunkSize` records run at once.
+ *
+ * Use it where one call for many records is cheaper than one per record,
+ * such as a lookup that answers a set of keys with one query. If `f` fails,
+ * the stream fails and no record of that chunk is acknowledged. An answer of
+ * the wrong length is a defect.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const mapChunksEffect =
+  <A, B, E2, R2>(
+    f: (
+      values: Arr.NonEmptyReadonlyArray<A>,
+      envelopes: Arr.NonEmptyReadonlyArray<Envelope.Envelope<A>>
+    ) => Effect.Effect<ReadonlyArray<B>, E2, R2>,
+    options: MapChunksEffectOptions
+  ) =>
+  <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<B>, E | E2, R | R2> => {
+    const max = options.maxChunkSize ?? Number.POSITIVE_INFINITY
+    if (!(max >= 1)) throw new RangeError(`Pipeline.mapChunksEffect: maxChunkSize must be at least 1, got ${max}`)
+    const chunks = max === Number.POSITIVE_INFINITY ? Stream.chunks(self) : pieces(self, Math.floor(max))
+    const run = (
+      chunk: Arr.NonEmptyReadonlyArray<Envelope.Envelope<A>>
+    ): Effect.Effect<Arr.NonEmptyReadonlyArray<Envelope.Envelope<B>>, E2, R2> =>
+      Effect.flatMap(
+        f(
+          Arr.map(chunk, (e) => e.value),
+          chunk
+        ),
+        (outs) => {
+          if (outs.length !== chunk.length) {
+            return Effect.die(
+              new Error(`Pipeline.mapChunksEffect: ${outs.length} outputs for a chunk of ${chunk.length} records`)
+            )
+          }
+          return Effect.succeed(Arr.map(chunk, (e, i) => Envelope.make(e.origin, outs[i]!, e.receipt)))
+        }
+      )
+    return chunks.pipe(
+      Stream.mapEffect(run, { concurrency: options.concurrency, unordered: options.ordering === "unordered" }),
+      Stream.flattenArray
+    )
+  }
+
+/**
  * Keeps the records whose value satisfies `predicate`; the others are
  * acknowledged at once.
  *

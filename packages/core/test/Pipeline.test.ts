@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Metric, Ref, Schema, Sink, Stream } from "effect"
+import { Effect, Exit, Fiber, Metric, Ref, Schema, Sink, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type * as DeadLetter from "../src/DeadLetter.ts"
 import * as Envelope from "../src/Envelope.ts"
@@ -284,6 +284,179 @@ describe("Pipeline", () => {
         )
         assert.strictEqual(maxRunning, 4, ordering)
       }
+    })
+  )
+
+  it.effect("mapChunksEffect - one call per chunk, cut to maxChunkSize, outputs keep origin and receipt", () =>
+    Effect.gen(function* () {
+      const acked = yield* Ref.make<ReadonlyArray<bigint>>([])
+      const input = envelopes(
+        acked,
+        Array.from({ length: 10 }, (_, i) => i),
+        { key: (i) => `k${i % 3}` }
+      )
+      const calls: Array<ReadonlyArray<number>> = []
+      const out = yield* Stream.fromArrays(input.slice(0, 7), input.slice(7)).pipe(
+        Pipeline.mapChunksEffect(
+          (values) =>
+            Effect.sync(() => {
+              calls.push(values)
+              return values.map((i) => `v${i}`)
+            }),
+          { concurrency: 2, maxChunkSize: 3 }
+        ),
+        Stream.runCollect
+      )
+      // 7 is cut into 3 + 3 + 1, and the short piece is not merged with the next chunk.
+      assert.deepStrictEqual(calls, [[0, 1, 2], [3, 4, 5], [6], [7, 8, 9]])
+      assert.deepStrictEqual(
+        out.map((e) => e.value),
+        input.map((e) => `v${e.value}`)
+      )
+      for (let i = 0; i < input.length; i++) {
+        assert.strictEqual(out[i]!.origin, input[i]!.origin)
+        assert.strictEqual(out[i]!.receipt, input[i]!.receipt)
+      }
+      assert.deepStrictEqual(yield* Ref.get(acked), [])
+      yield* Effect.forEach(out, (e) => e.receipt.ack, { discard: true })
+      assert.deepStrictEqual(
+        yield* Ref.get(acked),
+        input.map((e) => e.origin.offset)
+      )
+    })
+  )
+
+  it.effect("mapChunksEffect - ordered and key emit in input order across chunks that finish out of order", () =>
+    Effect.gen(function* () {
+      const acked = yield* Ref.make<ReadonlyArray<bigint>>([])
+      const n = 120
+      const delays = durations(n, 11, 40)
+      for (const ordering of ["ordered", "key"] as const) {
+        const completed: Array<number> = []
+        let running = 0
+        let maxRunning = 0
+        const out = yield* runVirtual(
+          Stream.fromIterable(
+            envelopes(
+              acked,
+              Array.from({ length: n }, (_, i) => i),
+              { partitions: 3, key: (i) => `k${i % 5}` }
+            )
+          ).pipe(
+            Pipeline.mapChunksEffect(
+              (values) =>
+                Effect.acquireUseRelease(
+                  Effect.sync(() => (maxRunning = Math.max(maxRunning, ++running))),
+                  () => Effect.sleep(delays[values[0]!]!),
+                  () => Effect.sync(() => running--)
+                ).pipe(
+                  Effect.andThen(Effect.sync(() => completed.push(values[0]!))),
+                  Effect.as(values.map((i) => i * 10))
+                ),
+              { concurrency: 4, maxChunkSize: 7, ordering }
+            ),
+            Stream.runCollect
+          )
+        )
+        assert.deepStrictEqual(
+          out.map((e) => e.value),
+          Array.from({ length: n }, (_, i) => i * 10),
+          ordering
+        )
+        assert.isTrue(out.every((e) => e.value === Number(e.origin.offset) * 10))
+        assert.strictEqual(maxRunning, 4, ordering)
+        // the chunks really did complete out of order
+        assert.notDeepEqual(
+          completed,
+          [...completed].sort((a, b) => a - b)
+        )
+      }
+    })
+  )
+
+  it.effect("mapChunksEffect - unordered emits each chunk when it completes, in order within the chunk", () =>
+    Effect.gen(function* () {
+      const acked = yield* Ref.make<ReadonlyArray<bigint>>([])
+      const out = yield* runVirtual(
+        Stream.fromIterable(
+          envelopes(
+            acked,
+            Array.from({ length: 6 }, (_, i) => i)
+          )
+        ).pipe(
+          Pipeline.mapChunksEffect((values) => Effect.as(Effect.sleep(values[0] === 0 ? 50 : 5), values), {
+            concurrency: 2,
+            maxChunkSize: 3,
+            ordering: "unordered"
+          }),
+          Stream.runCollect
+        )
+      )
+      assert.deepStrictEqual(
+        out.map((e) => e.value),
+        [3, 4, 5, 0, 1, 2]
+      )
+    })
+  )
+
+  it.effect("mapChunksEffect - a failing chunk fails the stream and none of its records commit", () =>
+    Effect.gen(function* () {
+      const broker = yield* InMemory.make
+      yield* InMemory.createTopic(broker, "in", 1)
+      yield* InMemory.produce(
+        broker,
+        "in",
+        Array.from({ length: 10 }, (_, i) => ({ key: "k", value: `${i}` }))
+      )
+      let failedChunk: ReadonlyArray<string> = []
+      const job = (failOn: string | undefined) =>
+        Effect.gen(function* () {
+          const records = yield* InMemory.source(broker, { topic: "in", group: "g" })
+          yield* records.pipe(
+            Pipeline.mapChunksEffect(
+              (payloads) => {
+                const values = payloads.map((v) => (typeof v === "string" ? v : String(v)))
+                if (!values.includes(failOn ?? "")) return Effect.succeed(values.map((v) => `out-${v}`))
+                failedChunk = values
+                return Effect.fail("lookup failed")
+              },
+              { concurrency: 1, maxChunkSize: 3 }
+            ),
+            Stream.run(InMemory.sink(broker, "out"))
+          )
+        }).pipe(Effect.scoped)
+      assert.strictEqual(yield* Effect.flip(job("7")), "lookup failed")
+      assert.include(failedChunk, "7")
+      const first = Number(failedChunk[0])
+      const written = yield* Effect.map(InMemory.messages(broker, "out"), (ms) => ms.map((m) => m.value))
+      // Outputs went out in order, and none of the failed chunk or after it.
+      assert.deepStrictEqual(
+        written,
+        Array.from({ length: written.length }, (_, i) => `out-${i}`)
+      )
+      assert.isAtMost(written.length, first)
+      // The failed chunk's records were never acknowledged, so the commit stops before them.
+      const committed = (yield* InMemory.committed(broker, "g", "in")).get(0) ?? 0n
+      assert.isAtMost(Number(committed), first)
+
+      // Running again without the failure picks up from the commit and finishes every record.
+      yield* job(undefined)
+      assert.strictEqual((yield* InMemory.committed(broker, "g", "in")).get(0), 10n)
+      const again = yield* Effect.map(InMemory.messages(broker, "out"), (ms) => ms.map((m) => m.value))
+      assert.deepStrictEqual(again.slice(-4), ["out-6", "out-7", "out-8", "out-9"])
+    })
+  )
+
+  it.effect("mapChunksEffect - an answer of the wrong length is a defect", () =>
+    Effect.gen(function* () {
+      const acked = yield* Ref.make<ReadonlyArray<bigint>>([])
+      const exit = yield* Stream.fromIterable(envelopes(acked, [1, 2, 3])).pipe(
+        Pipeline.mapChunksEffect((values) => Effect.succeed(values.slice(1)), { concurrency: 1 }),
+        Stream.runCollect,
+        Effect.exit
+      )
+      assert.isTrue(Exit.hasDies(exit))
+      assert.deepStrictEqual(yield* Ref.get(acked), [])
     })
   )
 

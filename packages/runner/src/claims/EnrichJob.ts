@@ -10,14 +10,26 @@
  * The job knows neither Kafka nor PostgreSQL: the records, the sinks and the
  * lookup are parameters, so a test can run it on `InMemory` and a map of claims.
  *
+ * The lookup is either per record (`(claimId) => outcome`, one call per
+ * payment through `Pipeline.mapEffect`) or per chunk (`perChunk`, one call
+ * for up to `maxChunkSize` payments through `Pipeline.mapChunksEffect`), which
+ * lets a batching lookup answer a chunk with one query instead of paying for
+ * a fiber per payment. On the chunk path, `ordered` and `key` both keep the
+ * input order of every output (so of each partition and of each claim), and
+ * `unordered` keeps it within a chunk only.
+ *
  * When the claims database fails (the lookup answers `Unavailable`, `Timeout`
  * or `CircuitOpen`) the job either routes the record to `failed` with
  * `DB_ERROR` / `DB_TIMEOUT` (`onDbUnavailable: "route"`, the default of the
- * seed documents) or keeps retrying it on `pauseRetry` (`"pause"`). A waiting
- * record holds its concurrency slot, so once all `concurrency` slots wait the
- * job stops taking records: the in-flight bound is the pause. Nothing is
- * written to the failed output for a database error, and the source commits
- * nothing past the oldest waiting record until the database answers again.
+ * seed documents) or keeps retrying it on `pauseRetry` (`"pause"`). On the
+ * chunk path a failed chunk query answers that failure for every payment of
+ * the chunk, and a retry looks up again only the payments still failing. A
+ * waiting record (or chunk) holds its concurrency slot, so once all slots
+ * wait the job stops taking records: the in-flight bound is the pause.
+ * Nothing is written to the failed output for a database error, and the
+ * source commits nothing past the oldest waiting record until the database
+ * answers again. The log says once when the job pauses and once when it
+ * resumes, not every retry.
  *
  * Acknowledged outputs are counted by `sluice_records_out_total{output,status}`
  * with the enrichment status as `status`, which is what the dashboard's
@@ -28,7 +40,7 @@
 import type * as DeadLetter from "@sluice/core/DeadLetter"
 import type * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
-import { DateTime, Duration, Effect, Schedule, type Sink, type Stream } from "effect"
+import { Array as Arr, DateTime, Duration, Effect, Schedule, type Sink, type Stream } from "effect"
 import { decodeRecords } from "../internal/decodeRecords.ts"
 import type { SinkError, SinkServices } from "../internal/sinkTypes.ts"
 import * as Log from "../Log.ts"
@@ -62,6 +74,48 @@ export interface Sinks {
 }
 
 /**
+ * A per-record claims lookup; database failures are outcomes, not errors.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LookupOne<RL> = (claimId: string) => Effect.Effect<Enrichment.LookupOutcome, never, RL>
+
+/**
+ * A chunk-level claims lookup: the outcomes for `claimIds`, one per id in
+ * the same order (duplicates included). A query that fails answers its
+ * database failure for every id it covered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PerChunk<RL> {
+  readonly _tag: "PerChunk"
+  readonly lookupMany: (
+    claimIds: Arr.NonEmptyReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Enrichment.LookupOutcome>, never, RL>
+}
+
+/**
+ * Wraps a chunk-level lookup so `run` looks claims up per chunk.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const perChunk = <RL>(lookupMany: PerChunk<RL>["lookupMany"]): PerChunk<RL> => ({
+  _tag: "PerChunk",
+  lookupMany
+})
+
+/**
+ * The claims lookup the job takes: per record or per chunk.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClaimsLookup<RL> = LookupOne<RL> | PerChunk<RL>
+
+/**
  * Options of `run`.
  *
  * @since 0.1.0
@@ -71,10 +125,17 @@ export interface Options<ES, RS, S extends Sinks, RL> {
   /** The payment events, e.g. a Kafka source's stream. */
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
   readonly sinks: S
-  /** Looks a claim up; database failures are outcomes, not errors. */
-  readonly lookup: (claimId: string) => Effect.Effect<Enrichment.LookupOutcome, never, RL>
+  /** Looks claims up, per record or (`perChunk`) per chunk. */
+  readonly lookup: ClaimsLookup<RL>
   /** Records looked up, or waiting to be emitted, at once. */
   readonly concurrency: number
+  /**
+   * On the chunk path, most payments per lookup call (capped at
+   * `concurrency`): half of `concurrency` by default, so one chunk can be
+   * looked up while the one before it is written. As many chunks as fit in
+   * `concurrency` run at once.
+   */
+  readonly maxChunkSize?: number | undefined
   /** `key` (the default) keeps the order of the payments of one claim. */
   readonly ordering?: Pipeline.Ordering | undefined
   /** `route` by default. */
@@ -101,13 +162,9 @@ type DbFailure = Extract<Enrichment.LookupOutcome, { readonly reason: string }>
 export const isDbFailure = (outcome: Enrichment.LookupOutcome): outcome is DbFailure =>
   outcome._tag === "Unavailable" || outcome._tag === "Timeout" || outcome._tag === "CircuitOpen"
 
-// Retries database failures on `schedule`. The pause state is shared by all
-// records of the job so the log says when the job paused and when it resumed,
-// not every retry of every record.
-const pausing = <RL>(
-  lookup: (claimId: string) => Effect.Effect<Enrichment.LookupOutcome, never, RL>,
-  schedule: Schedule.Schedule<unknown, unknown>
-) => {
+// The pause state is shared by all records of the job so the log says when
+// the job paused and when it resumed, not every retry of every record.
+const pauseLog = () => {
   let paused = false
   const enter = (outcome: DbFailure) =>
     Effect.suspend(() => {
@@ -122,14 +179,66 @@ const pausing = <RL>(
     paused = false
     return Effect.logInfo("claims database answering again; resuming")
   })
-  return (claimId: string): Effect.Effect<Enrichment.LookupOutcome, never, RL> =>
+  return { enter, leave }
+}
+
+type PauseLog = ReturnType<typeof pauseLog>
+
+// Retries database failures on `schedule`; when it ends, the failure is the outcome.
+const pausing =
+  <RL>(lookup: LookupOne<RL>, schedule: Schedule.Schedule<unknown, unknown>, log: PauseLog): LookupOne<RL> =>
+  (claimId) =>
     Effect.flatMap(lookup(claimId), (outcome) =>
-      isDbFailure(outcome) ? Effect.andThen(enter(outcome), Effect.fail(outcome)) : Effect.as(leave, outcome)
+      isDbFailure(outcome) ? Effect.andThen(log.enter(outcome), Effect.fail(outcome)) : Effect.as(log.leave, outcome)
     ).pipe(
       Effect.retry(schedule),
       Effect.catch((outcome: DbFailure) => Effect.succeed<Enrichment.LookupOutcome>(outcome))
     )
-}
+
+// The chunk form of `pausing`: the ids still failing are looked up again
+// together (answered ids keep their answer), so a retry is one call, and a
+// cache in the lookup still answers its hits locally. When the schedule
+// ends, the remaining failures are the outcomes.
+const pausingChunks =
+  <RL>(
+    lookupMany: PerChunk<RL>["lookupMany"],
+    schedule: Schedule.Schedule<unknown, unknown>,
+    log: PauseLog
+  ): PerChunk<RL>["lookupMany"] =>
+  (claimIds) =>
+    Effect.suspend(() => {
+      const answers: Array<Enrichment.LookupOutcome> = []
+      let pending: ReadonlyArray<number> = claimIds.map((_, i) => i)
+      const attempt = Effect.suspend(() =>
+        Effect.flatMap(
+          // Never empty: the first attempt has every id, a retry follows a failure.
+          lookupMany(pending.map((i) => claimIds[i]!) as unknown as Arr.NonEmptyReadonlyArray<string>),
+          (outcomes) => {
+            if (outcomes.length !== pending.length) {
+              return Effect.die(new Error(`claims lookup answered ${outcomes.length} of ${pending.length} ids`))
+            }
+            const failing: Array<number> = []
+            let failure: DbFailure | undefined
+            for (let j = 0; j < outcomes.length; j++) {
+              const outcome = outcomes[j]!
+              answers[pending[j]!] = outcome
+              if (isDbFailure(outcome)) {
+                failing.push(pending[j]!)
+                failure ??= outcome
+              }
+            }
+            pending = failing
+            return failure === undefined
+              ? Effect.as(log.leave, answers)
+              : Effect.andThen(log.enter(failure), Effect.fail(failure))
+          }
+        )
+      )
+      return attempt.pipe(
+        Effect.retry(schedule),
+        Effect.catch(() => Effect.succeed(answers))
+      )
+    })
 
 const toSchedule = (retry: Schedule.Schedule<unknown, unknown> | Duration.Input | undefined) =>
   retry === undefined
@@ -159,26 +268,58 @@ const toSchedule = (retry: Schedule.Schedule<unknown, unknown> | Duration.Input 
 export const run = <ES, RS, S extends Sinks, RL>(
   options: Options<ES, RS, S, RL>
 ): Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL> => {
-  const lookup =
-    options.onDbUnavailable === "pause" ? pausing(options.lookup, toSchedule(options.pauseRetry)) : options.lookup
+  const pause = options.onDbUnavailable === "pause"
+  const schedule = toSchedule(options.pauseRetry)
+  const ordering = options.ordering ?? "key"
+  const lookup = options.lookup
+  const enrich =
+    typeof lookup === "function"
+      ? perRecord(pause ? pausing(lookup, schedule, pauseLog()) : lookup, options.concurrency, ordering)
+      : chunked(
+          pause ? pausingChunks(lookup.lookupMany, schedule, pauseLog()) : lookup.lookupMany,
+          options.concurrency,
+          options.maxChunkSize,
+          ordering
+        )
   return options.records.pipe(
     decodeRecords(PaymentEvent.decode),
     Pipeline.deadLetters(options.sinks.deadLetters),
-    Pipeline.mapEffect(
-      (event) =>
-        Effect.flatMap(lookup(event.claim_id), (outcome) =>
-          Effect.map(DateTime.now, (now) => Enrichment.enrichmentResult(event, outcome, now))
-        ),
-      {
-        concurrency: options.concurrency,
-        ordering: options.ordering ?? "key",
-        key: (e) => e.value.claim_id
-      }
-    ),
+    enrich,
     Pipeline.route((result) => [
       Pipeline.to(result.output, EnrichedPayment.encode(result.record), result.record.enrichment_status)
     ]),
     Pipeline.runRouted({ enriched: options.sinks.enriched, failed: options.sinks.failed }),
     Log.withJob(options.logJob ?? "enrich")
   ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
+}
+
+// The per-record path: one lookup per payment, ordered by claim id in `key` mode.
+const perRecord = <RL>(lookup: LookupOne<RL>, concurrency: number, ordering: Pipeline.Ordering) =>
+  Pipeline.mapEffect(
+    (event: PaymentEvent.PaymentEvent) =>
+      Effect.flatMap(lookup(event.claim_id), (outcome) =>
+        Effect.map(DateTime.now, (now) => Enrichment.enrichmentResult(event, outcome, now))
+      ),
+    { concurrency, ordering, key: (e) => e.value.claim_id }
+  )
+
+// The chunk path: chunks of at most `maxChunkSize` payments, as many at once
+// as fit in `concurrency`, so the records in flight stay within `concurrency`.
+const chunked = <RL>(
+  lookupMany: PerChunk<RL>["lookupMany"],
+  concurrency: number,
+  maxChunkSize: number | undefined,
+  ordering: Pipeline.Ordering
+) => {
+  const size = Math.max(1, Math.min(maxChunkSize ?? Math.ceil(concurrency / 2), concurrency))
+  return Pipeline.mapChunksEffect(
+    (events: Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>) =>
+      Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (outcomes) =>
+        // One timestamp per chunk: its payments were enriched by the same answer.
+        Effect.map(DateTime.now, (now) =>
+          outcomes.map((outcome, i) => Enrichment.enrichmentResult(events[i]!, outcome, now))
+        )
+      ),
+    { concurrency: Math.max(1, Math.floor(concurrency / size)), maxChunkSize: size, ordering }
+  )
 }

@@ -35,7 +35,6 @@ import { decodeRecords } from "../internal/decodeRecords.ts"
 import type { SinkError, SinkServices } from "../internal/sinkTypes.ts"
 import * as EnrichedPayment from "./EnrichedPayment.ts"
 import * as EnrichJob from "./EnrichJob.ts"
-import type * as Enrichment from "./Enrichment.ts"
 import * as PaymentEvent from "./PaymentEvent.ts"
 
 /**
@@ -145,8 +144,8 @@ export interface Options<ES, RS, S extends EnrichJob.Sinks, RL> {
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
   /** The enrich job's sinks; `deadLetters` only sees a payment that no longer decodes. */
   readonly sinks: S
-  /** Looks a claim up; database failures are outcomes, not errors. */
-  readonly lookup: (claimId: string) => Effect.Effect<Enrichment.LookupOutcome, never, RL>
+  /** Looks claims up, per record or (`EnrichJob.perChunk`) per chunk. */
+  readonly lookup: EnrichJob.ClaimsLookup<RL>
   readonly concurrency: number
   readonly ordering?: Pipeline.Ordering | undefined
   /**

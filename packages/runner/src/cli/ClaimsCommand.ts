@@ -5,7 +5,8 @@
  * observability server on `--metrics-port`.
  *
  * The lookup is composed as cache → policy → batched query, so cache hits
- * never touch the breaker, and one policy call guards one batch query:
+ * never touch the breaker, and one policy call guards one batch query; the
+ * job looks claims up a chunk of payments at a time (`Lookup.getMany`):
  * `--lookup-timeout` bounds it (retries included), `--retry-attempts` and
  * `--retry-backoff` retry what is retryable, and the breaker opens when the
  * failure rate over the last `--breaker-window` calls reaches
@@ -58,14 +59,59 @@ const outcomeOf = (error: LookupError.LookupError): Enrichment.LookupOutcome => 
   }
 }
 
+const claimOutcome = Option.match({
+  onNone: () => Enrichment.notFound,
+  onSome: (claim: Claims.Claim) =>
+    Enrichment.found({
+      member_id: claim.member_id,
+      claim_amount: claim.claim_amount,
+      claim_status: claim.claim_status
+    })
+})
+
 /**
- * The claims lookup as the enrich job wants it: cache → policy → batched
- * PostgreSQL query, every failure turned into an outcome.
+ * A claims `Lookup` as the enrich job takes it, every failure turned into an
+ * outcome. `chunk` (what the CLI uses) answers a chunk of claim ids with one
+ * `getMany`: cache hits stay local, the misses go out in batch queries, and a
+ * failed query answers its `DB_ERROR` / `DB_TIMEOUT` reason for every id of
+ * the chunk. `record` looks each id up with its own `get`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const claimsLookup = (pg: PgLookup.PgClient["Service"], options: EnrichOptions) =>
+export const outcomes = (
+  lookup: Lookup.Lookup<string, Claims.Claim>,
+  path: "chunk" | "record"
+): EnrichJob.ClaimsLookup<never> =>
+  path === "record"
+    ? (claimId) =>
+        lookup.get(claimId).pipe(
+          Effect.map(claimOutcome),
+          Effect.catch((error) => Effect.succeed(outcomeOf(error)))
+        )
+    : EnrichJob.perChunk((claimIds) =>
+        lookup.getMany(claimIds).pipe(
+          Effect.map((answers) => answers.map(claimOutcome)),
+          Effect.catch((error) => {
+            const outcome = outcomeOf(error)
+            return Effect.succeed(claimIds.map(() => outcome))
+          })
+        )
+      )
+
+/**
+ * The claims lookup as the enrich job wants it: cache → policy → batched
+ * PostgreSQL query, every failure turned into an outcome; looked up per chunk
+ * unless `path` says `record`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const claimsLookup = (
+  pg: PgLookup.PgClient["Service"],
+  options: EnrichOptions,
+  path: "chunk" | "record" = "chunk"
+) =>
   Effect.gen(function* () {
     const policy = yield* Policy.make({
       name: "claims-db",
@@ -91,21 +137,7 @@ export const claimsLookup = (pg: PgLookup.PgClient["Service"], options: EnrichOp
             notFoundTtl: options.cacheMissTtl
           })
         : guarded
-    return (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
-      lookup.get(claimId).pipe(
-        Effect.map(
-          Option.match({
-            onNone: () => Enrichment.notFound,
-            onSome: (claim) =>
-              Enrichment.found({
-                member_id: claim.member_id,
-                claim_amount: claim.claim_amount,
-                claim_status: claim.claim_status
-              })
-          })
-        ),
-        Effect.catch((error) => Effect.succeed(outcomeOf(error)))
-      )
+    return outcomes(lookup, path)
   })
 
 /**
