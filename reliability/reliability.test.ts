@@ -4,13 +4,13 @@
 // summary table is printed at the end; run with `pnpm test:reliability`
 // (`-t <name>` picks scenarios).
 import { afterAll, describe, it } from "@effect/vitest"
-import { Effect, type Scope } from "effect"
+import { Cause, Effect, type Scope } from "effect"
 import { badInputStorm } from "./scenarios/badInputStorm.ts"
 import { brokerRestart } from "./scenarios/brokerRestart.ts"
 import { crashLoop } from "./scenarios/crashLoop.ts"
 import { databaseOutage, slowDatabase } from "./scenarios/databaseFaults.ts"
 import { rebalance } from "./scenarios/rebalance.ts"
-import { render, type Row } from "./support/table.ts"
+import { failedRow, type Row, render } from "./support/table.ts"
 
 type Scenario = Effect.Effect<{ readonly row: Row; readonly verify: () => void }, unknown, Scope.Scope>
 
@@ -34,7 +34,10 @@ describe("reliability", () => {
           const result = yield* scenario
           rows.push(result.row)
           result.verify()
-        })
+        }).pipe(
+          // A scenario that breaks before its reconciliation still gets a row.
+          Effect.tapCause((cause) => Effect.sync(() => rows.push(failedRow(name, Cause.squash(cause)))))
+        )
       )
     )
   }

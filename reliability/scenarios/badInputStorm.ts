@@ -32,7 +32,10 @@ const valid = (i: number) => ({
 // Malformed records of kind `i % kinds.length`.
 const kinds: ReadonlyArray<readonly [string, (i: number) => Buffer | null]> = [
   ["absurd-amount", (i) => Buffer.from(JSON.stringify({ ...valid(i), payment_amount: 1e300 }))],
-  ["absurd-amount-text", (i) => Buffer.from(JSON.stringify({ ...valid(i), payment_amount: "99999999999999999999.99" }))],
+  [
+    "absurd-amount-text",
+    (i) => Buffer.from(JSON.stringify({ ...valid(i), payment_amount: "99999999999999999999.99" }))
+  ],
   ["too-many-decimals", (i) => Buffer.from(JSON.stringify({ ...valid(i), payment_amount: 0.001 }))],
   ["empty-value", () => Buffer.alloc(0)],
   ["null-value", () => null],

@@ -21,6 +21,8 @@ interface Fault {
   readonly seed: number
   readonly lookupTimeoutMillis: number
   readonly mode: FaultProxy.FaultMode
+  /** Delay the fault adds to bytes already on their way when it ends. */
+  readonly latencyMillis: number
   /** The statuses a payment may get while the fault lasts. */
   readonly statuses: ReadonlyArray<string>
   /** The status the fault must produce at least once. */
@@ -32,6 +34,7 @@ const outage: Fault = {
   seed: 303,
   lookupTimeoutMillis: 1_000,
   mode: FaultProxy.FaultMode.reset,
+  latencyMillis: 0,
   statuses: ["DB_ERROR", "DB_TIMEOUT"],
   expected: "DB_ERROR"
 }
@@ -39,8 +42,9 @@ const outage: Fault = {
 const slow: Fault = {
   name: "slow database",
   seed: 404,
-  lookupTimeoutMillis: 500,
-  mode: FaultProxy.FaultMode.latency("1500 millis"),
+  lookupTimeoutMillis: 1_000,
+  mode: FaultProxy.FaultMode.latency("2 seconds"),
+  latencyMillis: 2_000,
   statuses: ["DB_TIMEOUT", "DB_ERROR"],
   expected: "DB_TIMEOUT"
 }
@@ -61,7 +65,7 @@ const run = (fault: Fault) =>
     const viaProxy = new URL(s.db.url)
     viaProxy.hostname = proxy.host
     viaProxy.port = String(proxy.port)
-    const job = yield* Jobs.startEnrich("enrich", { ...s.env, DATABASE_URL: viaProxy.toString(), NODE_OPTIONS: "--trace-warnings" }, [
+    const job = yield* Jobs.startEnrich("enrich", { ...s.env, DATABASE_URL: viaProxy.toString() }, [
       ...["--cache-size", "0", "--lookup-timeout", `${fault.lookupTimeoutMillis}ms`],
       ...["--retry-attempts", "2", "--retry-backoff", "50ms", "--breaker-cooldown", `${cooldownMillis}ms`]
     ])
@@ -77,7 +81,9 @@ const run = (fault: Fault) =>
     yield* proxy.set(fault.mode)
     const opened = yield* Processes.eventually(
       "breaker open",
-      Effect.flatMap(Jobs.metrics(job), (m) => (breaker(m).state === 2 ? Effect.succeed(Date.now()) : Effect.fail("closed"))),
+      Effect.flatMap(Jobs.metrics(job), (m) =>
+        breaker(m).state === 2 ? Effect.succeed(Date.now()) : Effect.fail("closed")
+      ),
       `${faultMillis} millis`,
       "100 millis"
     ).pipe(Effect.option)
@@ -87,7 +93,9 @@ const run = (fault: Fault) =>
     const faultEnd = Date.now()
     const closed = yield* Processes.eventually(
       "breaker closed again",
-      Effect.flatMap(Jobs.metrics(job), (m) => (breaker(m).state === 0 ? Effect.succeed(Date.now()) : Effect.fail("open"))),
+      Effect.flatMap(Jobs.metrics(job), (m) =>
+        breaker(m).state === 0 ? Effect.succeed(Date.now()) : Effect.fail("open")
+      ),
       "60 seconds",
       "100 millis"
     ).pipe(Effect.option)
@@ -98,28 +106,23 @@ const run = (fault: Fault) =>
     const exit = yield* Processes.stop(job)
     const r = yield* Scenario.reconcile(s)
 
-    // A payment may fail on the database side only while the fault lasts, or
-    // just after: while the breaker stays open (the cooldown) and while a
-    // lookup begun during the fault runs out its time limit.
-    const graceMillis = cooldownMillis + fault.lookupTimeoutMillis + 5_000
+    // The fault window: from the fault's start to its end plus the recovery
+    // the design allows: bytes delayed by the fault still arrive late, the
+    // breaker may have opened just before the end and stays open for its
+    // cooldown, then its probe may take up to the lookup timeout. Database
+    // failures must fall inside it (with a second of scheduling slack on a
+    // busy machine), and lookups outside it must succeed.
+    const windowEnd = faultEnd + fault.latencyMillis + cooldownMillis + fault.lookupTimeoutMillis
     const dbFailed = r.outcomes.filter((o) => o.status.startsWith("DB_"))
-    const outsideGrace = dbFailed.filter((o) => o.enrichedAt < faultStart || o.enrichedAt > faultEnd + graceMillis)
-    const outside = r.outcomes.filter((o) => o.enrichedAt < faultStart || o.enrichedAt > faultEnd)
+    const outsideWindow = dbFailed.filter((o) => o.enrichedAt < faultStart || o.enrichedAt > windowEnd + 1_000)
+    const outside = r.outcomes.filter((o) => o.enrichedAt < faultStart || o.enrichedAt > windowEnd)
     const answered = outside.filter((o) => o.status === "SUCCESS" || o.status === "CLAIM_NOT_FOUND").length
     const successRate = answered / Math.max(outside.length, 1)
-    if (process.env.RELIABILITY_DEBUG) {
-      const late = outsideGrace
-      console.log("fault", faultStart, faultEnd, "late", late.length)
-      const counts = new Map<string, number>()
-      for (const o of late) counts.set(`${o.status} ${o.reason}`.replace(/\d+ ms/, "N ms"), (counts.get(`${o.status} ${o.reason}`.replace(/\d+ ms/, "N ms")) ?? 0) + 1)
-      console.log([...counts].slice(0, 20))
-      console.log(late.slice(0, 3), late.slice(-3))
-    }
     const note = [
-      `${dbFailed.length} ${[...new Set(dbFailed.map((o) => o.status))].join("/")} in the window`,
-      `lookups answered outside it ${(successRate * 100).toFixed(2)}%`,
-      `breaker open after ${opened._tag === "Some" ? opened.value - faultStart : "-"} ms,`,
-      `closed ${closed._tag === "Some" ? closed.value - faultEnd : "-"} ms after the fault`
+      `${dbFailed.length} ${[...new Set(dbFailed.map((o) => o.status))].sort().join("/")}`,
+      `${(successRate * 100).toFixed(1)}% of ${outside.length} lookups outside the window answered`,
+      `breaker open ${opened._tag === "Some" ? opened.value - faultStart : "-"} ms into the fault`,
+      `closed ${closed._tag === "Some" ? closed.value - faultEnd : "-"} ms after it`
     ].join(", ")
     return {
       row: Scenario.row(fault.name, s, r, note),
@@ -140,9 +143,9 @@ const run = (fault: Fault) =>
           "database failures have the specified statuses"
         )
         assert.deepStrictEqual(
-          outsideGrace.slice(0, 5).map((o) => `${o.paymentId} ${o.status} at ${o.enrichedAt}`),
+          outsideWindow.slice(0, 5).map((o) => `${o.paymentId} ${o.status} at ${o.enrichedAt}: ${o.reason}`),
           [],
-          `database failures only during the fault window [${faultStart}, ${faultEnd} + ${graceMillis} ms]`
+          `database failures only during the fault window [${faultStart}, ${windowEnd}]`
         )
         assert.isAbove(successRate, 0.95, "lookup success rate outside the fault window")
         assert.strictEqual(exit.status, 0, "the enrich job recovers by itself and exits 0 on SIGTERM")

@@ -72,7 +72,9 @@ export const reconcile = (inputs: ReadonlyArray<Stored>, outputs: ReadonlyArray<
     let id: string | undefined
     let content: string
     if (o.topic === topics.deadLetter) {
-      id = byOrigin.get(originOf(o.headers["x-sluice-source-partition"] ?? "?", o.headers["x-sluice-source-offset"] ?? "?"))
+      id = byOrigin.get(
+        originOf(o.headers["x-sluice-source-partition"] ?? "?", o.headers["x-sluice-source-offset"] ?? "?")
+      )
       if (o.headers["x-sluice-dlq-reason"] === undefined || o.headers["x-sluice-dlq-reason"] === "") withoutReason++
       content = o.value.toString("base64")
     } else {

@@ -74,8 +74,7 @@ export const start = (
       )
   )
 
-const exitOf = (p: Sluice, within: Duration.Input) =>
-  Effect.promise(() => p.exited).pipe(Effect.timeoutOption(within))
+const exitOf = (p: Sluice, within: Duration.Input) => Effect.promise(() => p.exited).pipe(Effect.timeoutOption(within))
 
 /** SIGKILL to the process group, then its exit. */
 export const kill = (p: Sluice): Effect.Effect<Exit> =>
@@ -144,7 +143,9 @@ export const eventually = <A, E, R>(
 export const alive = (p: Sluice): Effect.Effect<void, Error> =>
   Effect.suspend(() =>
     p.child.exitCode !== null || p.child.signalCode !== null
-      ? Effect.die(new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.output().stderr.slice(-4000)}`))
+      ? Effect.die(
+          new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.output().stderr.slice(-4000)}`)
+        )
       : Effect.void
   )
 

@@ -12,14 +12,28 @@ export interface Row {
   readonly note: string
 }
 
+/** The row of a scenario that failed before it could count anything. */
+export const failedRow = (scenario: string, error: unknown): Row => ({
+  scenario,
+  events: Number.NaN,
+  missing: Number.NaN,
+  duplicates: Number.NaN,
+  deadLetters: Number.NaN,
+  maxCommitLag: Number.NaN,
+  seconds: Number.NaN,
+  note: `FAILED: ${(error instanceof Error ? error.message : String(error)).split("\n")[0]}`
+})
+
+const figure = (n: number) => (Number.isNaN(n) ? "-" : String(n))
+
 const columns: ReadonlyArray<readonly [string, (r: Row) => string]> = [
   ["scenario", (r) => r.scenario],
-  ["events", (r) => String(r.events)],
-  ["missing", (r) => String(r.missing)],
-  ["duplicates", (r) => String(r.duplicates)],
-  ["dead letters", (r) => String(r.deadLetters)],
-  ["max commit lag", (r) => String(r.maxCommitLag)],
-  ["time", (r) => `${r.seconds.toFixed(0)}s`],
+  ["events", (r) => figure(r.events)],
+  ["missing", (r) => figure(r.missing)],
+  ["duplicates", (r) => figure(r.duplicates)],
+  ["dead letters", (r) => figure(r.deadLetters)],
+  ["max commit lag", (r) => figure(r.maxCommitLag)],
+  ["time", (r) => (Number.isNaN(r.seconds) ? "-" : `${r.seconds.toFixed(0)}s`)],
   ["notes", (r) => r.note]
 ]
 

@@ -115,7 +115,13 @@ export const readAll = (kafka: Kafka, admin: Admin, topics: ReadonlyArray<string
                 if (end === undefined || offset >= end) continue
                 const headers: Record<string, string> = {}
                 for (const [k, v] of Object.entries(m.headers ?? {})) if (v !== undefined) headers[k] = String(v)
-                out.push({ topic: batch.topic, partition: batch.partition, offset, value: m.value ?? Buffer.alloc(0), headers })
+                out.push({
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  offset,
+                  value: m.value ?? Buffer.alloc(0),
+                  headers
+                })
                 if (offset + 1 >= end) remaining.delete(key)
               }
               if (remaining.size === 0) resume(Effect.void)
