@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { EmbeddedKafka, FaultProxy } from "@sluice/testkit"
 import { ConfigProvider, Duration, Effect, Fiber, Schedule } from "effect"
-import * as ClaimsCommand from "../src/cli/ClaimsCommand.ts"
 import * as Config from "../src/Config.ts"
+import * as ClaimsCommand from "../src/cli/ClaimsCommand.ts"
 import * as Readiness from "../src/http/Readiness.ts"
 
 const options: ClaimsCommand.EnrichOptions = {
