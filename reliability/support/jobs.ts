@@ -41,7 +41,11 @@ const get = (url: string) =>
     return { status: response.status, body: await response.text() }
   })
 
-/** Starts `sluice claims enrich` and waits until /readyz says ready (broker, database, partitions). */
+/**
+ * Starts `sluice claims enrich` and waits until /readyz says ready (broker,
+ * database, partitions assigned). After a SIGKILL the group hands partitions
+ * over only once the dead member's session (30 s) has timed out.
+ */
 export const startEnrich = (
   name: string,
   env: Record<string, string>,
@@ -61,7 +65,7 @@ export const startEnrich = (
           Effect.flatMap((r) => (r.status === 200 ? Effect.void : Effect.fail(r.body)))
         )
       ),
-      "60 seconds",
+      "90 seconds",
       "100 millis"
     )
     return { ...job, metricsPort }
