@@ -37,6 +37,8 @@ export interface ClientOptions {
   readonly connectTimeout?: Duration.Input | undefined
   /** Name reported in `pg_stat_activity`. */
   readonly applicationName?: string | undefined
+  /** Longest wait before the pool tries to reconnect after a failed connection (default 1 second). */
+  readonly maxReconnectDelay?: Duration.Input | undefined
 }
 
 /**
@@ -59,6 +61,16 @@ export class PgClient extends Context.Service<
 
 const toSeconds = (d: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toSeconds(d)))
 
+// postgres.js waits before reconnecting, and the wait grows with every failed
+// connection of the pool, to 20 seconds by default: after a long outage the
+// pool would stay away well after the server is back. The policy around the
+// queries already paces attempts (retries, breaker), so the driver's wait only
+// doubles from 50 ms up to `max` (in seconds, as postgres.js takes it).
+const reconnectBackoff =
+  (max: Duration.Duration) =>
+  (failures: number): number =>
+    Math.min(0.05 * 2 ** failures, Duration.toSeconds(max))
+
 /**
  * Opens a pool and checks it with `SELECT 1`; the pool is ended when the scope
  * closes. The URL is only ever unwrapped to hand it to the driver.
@@ -71,6 +83,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<PgClient["Serv
     const poolSize = options.poolSize ?? 10
     const statementTimeout = Duration.fromInputUnsafe(options.statementTimeout ?? "5 seconds")
     const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? "5 seconds")
+    const maxReconnectDelay = Duration.fromInputUnsafe(options.maxReconnectDelay ?? "1 second")
     const sql = yield* Effect.acquireRelease(
       Effect.sync(() =>
         postgres(Redacted.value(options.url), {
@@ -78,6 +91,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<PgClient["Serv
           // postgres.js takes whole seconds here; the probe below enforces the exact bound.
           connect_timeout: toSeconds(connectTimeout),
           idle_timeout: 30,
+          backoff: reconnectBackoff(maxReconnectDelay),
           prepare: true,
           onnotice: () => {},
           connection: {

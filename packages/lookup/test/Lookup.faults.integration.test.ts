@@ -116,4 +116,31 @@ describe("Lookup faults", { timeout: 60_000 }, () => {
       yield* proxy.set(FaultProxy.FaultMode.passThrough)
     }).pipe(Effect.provide(Env))
   )
+
+  it.live("makeClient - the pool reconnects within a second of the server returning, however long the outage", () =>
+    Effect.gen(function* () {
+      const { proxy, lookup } = yield* setup({ name: "faults-reconnect", timeout: "500 millis" })
+      // A long outage during which every connection attempt is reset: each
+      // failed attempt lengthens postgres.js's own reconnect delay, which by
+      // default grows to 20 seconds and would hold the pool back long after
+      // the server is reachable again.
+      yield* proxy.set(FaultProxy.FaultMode.reset)
+      let failures = 0
+      const outageEnds = (yield* Clock.currentTimeMillis) + 6_000
+      while ((yield* Clock.currentTimeMillis) < outageEnds) {
+        yield* Effect.flip(lookup.get(`CLM-0005${String(failures % 100).padStart(2, "0")}`))
+        failures++
+        yield* Effect.sleep("20 millis")
+      }
+      yield* proxy.set(FaultProxy.FaultMode.passThrough)
+      const back = yield* Clock.currentTimeMillis
+      const found = yield* lookup
+        .get("CLM-000600")
+        .pipe(Effect.retry(Schedule.spaced("50 millis")), Effect.timeoutOption("2500 millis"))
+      assert.isTrue(Option.isSome(found) && Option.isSome(found.value), "answers again within the bound")
+      yield* Effect.logInfo(
+        `reconnected ${(yield* Clock.currentTimeMillis) - back} ms after the outage (${failures} failed lookups during it)`
+      )
+    }).pipe(Effect.provide(Env))
+  )
 })

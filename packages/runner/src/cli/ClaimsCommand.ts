@@ -140,6 +140,19 @@ export const claimsLookup = (
     return outcomes(lookup, path)
   })
 
+// The job's readiness gate, registered before anything connects: a readiness
+// with no checks yet answers ready, and a job still connecting, or still
+// waiting for the group to hand it partitions, is not.
+const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
+  Effect.gen(function* () {
+    const assigned = yield* Ref.make(0)
+    yield* readiness.register(
+      "partitions",
+      Effect.flatMap(Ref.get(assigned), (n) => (n > 0 ? Effect.void : Effect.fail("no partitions assigned yet")))
+    )
+    return assigned
+  })
+
 /**
  * Ensures the job's topics exist (6 partitions for new ones), then runs the
  * enrich job until interrupted.
@@ -153,6 +166,7 @@ export const runEnrich = (
   readiness: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
+    const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
     yield* Admin.ensureTopics(
       [config.topics.input, config.topics.enriched, config.topics.failed, config.topics.deadLetter].map((topic) => ({
@@ -164,11 +178,6 @@ export const runEnrich = (
       Effect.provideService(Readiness.Readiness, readiness)
     )
     const lookup = yield* claimsLookup(pg, options)
-    const assigned = yield* Ref.make(0)
-    yield* readiness.register(
-      "partitions",
-      Effect.flatMap(Ref.get(assigned), (n) => (n > 0 ? Effect.void : Effect.fail("no partitions assigned yet")))
-    )
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.input],
@@ -204,6 +213,7 @@ export const runLarge = (
   readiness: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
+    const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
     yield* Admin.ensureTopics(
       [config.topics.enriched, config.topics.largeClaims, config.topics.deadLetter].map((topic) => ({
@@ -214,7 +224,8 @@ export const runLarge = (
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.enriched],
-      groupId: `${config.groupId}-large`
+      groupId: `${config.groupId}-large`,
+      onAssignment: (partitions) => Ref.set(assigned, partitions.length)
     })
     yield* LargeClaimsJob.run({
       records,

@@ -1,0 +1,49 @@
+// The reliability suite: each scenario runs the real `sluice` processes (the
+// embedded broker, the enrich job, the generator) against PostgreSQL, injects
+// one kind of failure, then reconciles the output topics with the input. The
+// summary table is printed at the end; run with `pnpm test:reliability`
+// (`-t <name>` picks scenarios).
+import { afterAll, describe, it } from "@effect/vitest"
+import { Cause, Effect, type Scope } from "effect"
+import { badInputStorm } from "./scenarios/badInputStorm.ts"
+import { brokerRestart } from "./scenarios/brokerRestart.ts"
+import { crashLoop } from "./scenarios/crashLoop.ts"
+import { databaseOutage, slowDatabase } from "./scenarios/databaseFaults.ts"
+import { rebalance } from "./scenarios/rebalance.ts"
+import { failedRow, type Row, render } from "./support/table.ts"
+
+type Scenario = Effect.Effect<{ readonly row: Row; readonly verify: () => void }, unknown, Scope.Scope>
+
+const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
+  ["crash loop", crashLoop],
+  ["broker restart", brokerRestart],
+  ["database outage", databaseOutage],
+  ["slow database", slowDatabase],
+  ["bad input storm", badInputStorm],
+  ["rebalance under load", rebalance]
+]
+
+const rows: Array<Row> = []
+const started = Date.now()
+
+describe("reliability", () => {
+  for (const [name, scenario] of scenarios) {
+    it.live(name, () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const result = yield* scenario
+          rows.push(result.row)
+          result.verify()
+        }).pipe(
+          // A scenario that breaks before its reconciliation still gets a row.
+          Effect.tapCause((cause) => Effect.sync(() => rows.push(failedRow(name, Cause.squash(cause)))))
+        )
+      )
+    )
+  }
+
+  afterAll(() => {
+    const minutes = ((Date.now() - started) / 60_000).toFixed(1)
+    console.log(`\nReliability summary (${minutes} min)\n\n${render(rows)}\n`)
+  })
+})

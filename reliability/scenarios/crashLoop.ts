@@ -1,0 +1,47 @@
+// Crash loop: the enrich job is killed with SIGKILL five times at random
+// moments of its work on 50,000 events, and restarted each time. Every input
+// must end up in exactly one output topic; replays may repeat an output.
+//
+// A moment is a random amount of progress (2,000 to 7,000 more outputs) after
+// the restarted job is ready, so every kill lands while it is writing. A
+// killed member stays in the consumer group until its session times out, so a
+// restarted job is ready (partitions assigned) only after that.
+import { assert } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Jobs from "../support/jobs.ts"
+import * as Processes from "../support/processes.ts"
+import * as Scenario from "../support/scenario.ts"
+
+const events = 50_000
+const kills = 5
+
+export const crashLoop = Effect.gen(function* () {
+  const s = yield* Scenario.setup("crash_loop")
+  let job = yield* Jobs.startEnrich("enrich", s.env)
+  const generate = yield* Jobs.startGenerate(s.env, {
+    count: events,
+    eventsPerSecond: 2_500,
+    seed: 101,
+    claims: Scenario.claims,
+    invalidRate: 0.01
+  })
+  const killedAt: Array<number> = []
+  for (let k = 0; k < kills; k++) {
+    const from = yield* Scenario.outputs(s)
+    yield* Scenario.progressed(s, from + 2_000 + Math.floor(Math.random() * 5_000), job)
+    killedAt.push(yield* Scenario.outputs(s))
+    yield* Processes.kill(job)
+    job = yield* Jobs.startEnrich("enrich", s.env)
+  }
+  yield* Processes.awaitSuccess(generate, "5 minutes")
+  yield* Scenario.drained(s, job)
+  const exit = yield* Processes.stop(job)
+  const r = yield* Scenario.reconcile(s)
+  return {
+    row: Scenario.row("crash loop", s, r, `SIGKILL at ${killedAt.join(", ")} outputs`),
+    verify: () => {
+      Scenario.assertComplete(r)
+      assert.strictEqual(exit.status, 0, "the last enrich job exits 0 on SIGTERM")
+    }
+  }
+})
