@@ -1,6 +1,6 @@
 import { KafkaClient, KafkaSource } from "@sluice/kafka"
 import type { EmbeddedKafka } from "@sluice/testkit"
-import { Effect, Stream } from "effect"
+import { type Duration, Effect, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import type * as Generator from "../../src/claims/Generator.ts"
 import * as Publish from "../../src/internal/publish.ts"
@@ -78,7 +78,7 @@ export const readTopics = (
   client: KafkaClient.KafkaClient["Service"],
   topics: ReadonlyArray<string>,
   count: number,
-  timeout: Parameters<typeof Effect.timeout>[0] = "180 seconds"
+  timeout: Duration.Input = "180 seconds"
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
