@@ -39,7 +39,7 @@ export class InvalidConfig extends Schema.TaggedClass<InvalidConfig>()("InvalidC
  * @category errors
  */
 export class InvalidEvent extends Schema.TaggedClass<InvalidEvent>()("InvalidEvent", {
-  kind: Schema.Literals(["invalid-utf8", "invalid-json", "invalid-fields"]),
+  kind: Schema.Literals(["too-large", "invalid-utf8", "invalid-json", "invalid-fields"]),
   detail: Schema.String
 }) {}
 

@@ -4,64 +4,19 @@
 // exactly one of enriched-payments, failed-payments or the dead-letter topic,
 // with statuses and values matching the database, and large-claims must hold
 // exactly the enriched payments at or above the threshold.
-import { type ChildProcess, spawn } from "node:child_process"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { KafkaClient, KafkaSource } from "@sluice/kafka"
 import { Claims } from "@sluice/lookup"
 import { EmbeddedKafka } from "@sluice/testkit"
-import { BigDecimal, Effect, Stream } from "effect"
-import { Kafka, logLevel } from "kafkajs"
+import { BigDecimal, Effect } from "effect"
 import * as Generator from "../src/claims/Generator.ts"
 import { freshDatabase } from "./support/database.ts"
+import { produce, readerClient, readTopics, topicEnv as topics } from "./support/kafka.ts"
+import { sluiceJob as job, stopSluice as stop } from "./support/spawnSluice.ts"
 
-const bin = join(import.meta.dirname, "..", "bin", "sluice.js")
 const text = new TextDecoder()
 const total = 10_000
 const claims = 2_000
 const threshold = "50000.00"
-
-const job = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() =>
-      spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] })
-    ),
-    (child) => stop(child)
-  )
-
-// SIGTERM and the exit code (0 for a graceful stop), bounded.
-const stop = (child: ChildProcess) =>
-  Effect.promise(
-    () =>
-      new Promise<number | null>((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode)
-        const kill = setTimeout(() => child.kill("SIGKILL"), 20_000)
-        child.once("exit", (code) => {
-          clearTimeout(kill)
-          resolve(code)
-        })
-        child.kill("SIGTERM")
-      })
-  )
-
-interface Output {
-  readonly topic: string
-  readonly value: Uint8Array
-}
-
-// Reads `count` records from the topics with a fresh group.
-const readTopics = (client: KafkaClient.KafkaClient["Service"], topics: ReadonlyArray<string>, count: number) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const records = yield* KafkaSource.make(client, { topics, groupId: `reader-${Math.random()}` })
-      return yield* records.pipe(
-        Stream.tap((e) => e.receipt.ack),
-        Stream.map((e): Output => ({ topic: e.origin.topic, value: e.value as Uint8Array })),
-        Stream.take(count),
-        Stream.runCollect
-      )
-    })
-  ).pipe(Effect.timeout("180 seconds"))
 
 describe("sluice claims jobs", () => {
   it.live(
@@ -72,38 +27,12 @@ describe("sluice claims jobs", () => {
         yield* Claims.migrate(db.sql)
         yield* Claims.seed(db.sql, { count: claims, seed: 7 })
         const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })
-        const topics = {
-          PAYMENT_EVENTS_TOPIC: "payment-events",
-          ENRICHED_PAYMENTS_TOPIC: "enriched-payments",
-          FAILED_PAYMENTS_TOPIC: "failed-payments",
-          PAYMENT_EVENTS_DLQ_TOPIC: "payment-events-dlq",
-          LARGE_CLAIMS_TOPIC: "large-claims"
-        }
 
         // The input: generated payments, produced before the jobs start.
         const options = { seed: 11, claims, validClaimRate: 0.9, invalidRate: 0.01 }
         const generated = Array.from({ length: total }, (_, i) => Generator.record(options, i, 1_700_000_000_000 + i))
-        const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING })
-        yield* Effect.promise(async () => {
-          const admin = kafka.admin()
-          await admin.connect()
-          await admin.createTopics({ topics: [{ topic: "payment-events", numPartitions: 6 }] })
-          await admin.disconnect()
-          const producer = kafka.producer()
-          await producer.connect()
-          for (let i = 0; i < total; i += 1000) {
-            await producer.send({
-              topic: "payment-events",
-              acks: -1,
-              messages: generated.slice(i, i + 1000).map((r) => ({
-                key: Buffer.from(r.key),
-                value: Buffer.from(r.value),
-                headers: Object.fromEntries(r.headers.map(([n, v]) => [n, Buffer.from(v)]))
-              }))
-            })
-          }
-          await producer.disconnect()
-        })
+        yield* broker.createTopic(topics.PAYMENT_EVENTS_TOPIC, 6)
+        yield* produce(broker.bootstrap, topics.PAYMENT_EVENTS_TOPIC, generated)
 
         const env = {
           ...topics,
@@ -115,7 +44,7 @@ describe("sluice claims jobs", () => {
         const enrich = yield* job(["claims", "enrich", "--concurrency", "128"], env)
         const large = yield* job(["claims", "large", "--threshold", threshold], env)
 
-        const client = yield* KafkaClient.make({ brokers: [broker.bootstrap], logLevel: "None" })
+        const client = yield* readerClient(broker)
         const outputs = yield* readTopics(
           client,
           [topics.ENRICHED_PAYMENTS_TOPIC, topics.FAILED_PAYMENTS_TOPIC, topics.PAYMENT_EVENTS_DLQ_TOPIC],

@@ -51,7 +51,49 @@ const parse = (args: ReadonlyArray<string>) =>
     return { parsed: yield* Ref.get(seen), errors: yield* Ref.get(errors) }
   }).pipe(Effect.provide(NodeServices.layer))
 
+const demoFlags = {
+  invalidRate: Flags.demoInvalidRate,
+  dbOutageAfter: Flags.dbOutageAfter,
+  dbOutageFor: Flags.dbOutageFor,
+  dbSlowAfter: Flags.dbSlowAfter,
+  dbSlowFor: Flags.dbSlowFor,
+  dbSlowLatency: Flags.dbSlowLatency
+}
+
+const parseDemo = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const seen = yield* Ref.make<Option.Option<Command.Command.Config.Infer<typeof demoFlags>>>(Option.none())
+    const command = Command.make("demo-probe", demoFlags, (input) => Ref.set(seen, Option.some(input)))
+    yield* Command.runWith(command, { version: "0" })(args).pipe(Effect.ignore)
+    return Option.getOrThrow(yield* Ref.get(seen))
+  }).pipe(Effect.provide(NodeServices.layer))
+
 describe("Flags", () => {
+  it.effect("demo - a few malformed records by default; chaos windows only when asked for", () =>
+    Effect.gen(function* () {
+      const defaults = yield* parseDemo([])
+      assert.strictEqual(defaults.invalidRate, 0.01)
+      assert.isTrue(Option.isNone(defaults.dbOutageAfter))
+      assert.isTrue(Option.isNone(defaults.dbSlowAfter))
+      assert.isTrue(Option.isNone(defaults.dbSlowLatency))
+      assert.strictEqual(Duration.toMillis(defaults.dbSlowFor), 10_000)
+      const given = yield* parseDemo([
+        "--invalid-rate",
+        "0",
+        "--db-slow-after",
+        "5s",
+        "--db-slow-for",
+        "2s",
+        "--db-slow-latency",
+        "750ms"
+      ])
+      assert.strictEqual(given.invalidRate, 0)
+      assert.deepStrictEqual(Option.map(given.dbSlowAfter, Duration.toMillis), Option.some(5000))
+      assert.strictEqual(Duration.toMillis(given.dbSlowFor), 2000)
+      assert.deepStrictEqual(Option.map(given.dbSlowLatency, Duration.toMillis), Option.some(750))
+    })
+  )
+
   it.effect("defaults - every tuning flag has its documented default", () =>
     Effect.gen(function* () {
       const { parsed } = yield* parse([])

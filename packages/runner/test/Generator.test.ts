@@ -51,8 +51,14 @@ describe("Generator", () => {
               : ""
           if (r.kind === "invalid-utf8") assert.strictEqual(kind, "invalid-utf8")
           if (r.kind === "truncated-json") assert.strictEqual(kind, "invalid-json")
+          if (r.kind === "oversized") assert.strictEqual(kind, "too-large")
           if (r.kind === "negative-amount" || r.kind === "missing-fields" || r.kind === "wrong-types")
             assert.strictEqual(kind, "invalid-fields")
+          if (r.kind === "negative-amount" || r.kind === "absurd-amount") {
+            assert.strictEqual(kind, "invalid-fields")
+            // The amount, and nothing else, is what is wrong with it.
+            assert.match(Result.isFailure(decoded) ? decoded.failure.message : "", /^[^;]*payment_amount[^;]*$/)
+          }
         }
       }
     }
@@ -61,6 +67,42 @@ describe("Generator", () => {
     assert.closeTo(malformed / n, 0.1, 0.01)
     assert.closeTo((counts.valid ?? 0) / (n - malformed), 0.9, 0.01)
     for (const kind of Generator.malformedKinds) assert.isAbove(counts[kind] ?? 0, 0, kind)
+    // Oversized records are drawn `oversizedWeight` times as often as each other malformed kind.
+    const others = Generator.malformedKinds.filter((k) => k !== "oversized")
+    const perKind = others.reduce((n, k) => n + (counts[k] ?? 0), 0) / others.length
+    assert.closeTo((counts.oversized ?? 0) / perKind, Generator.oversizedWeight, 0.06)
+  })
+
+  it("record - an oversized record is a 1 MB payment event, wrong only in its size", () => {
+    const malformedOnly = { ...options, invalidRate: 1 }
+    let oversized: ReturnType<typeof Generator.record> | undefined
+    for (let i = 0; oversized === undefined && i < 1_000; i++) {
+      const r = Generator.record(malformedOnly, i, 0)
+      if (r.kind === "oversized") oversized = r
+    }
+    assert.isDefined(oversized)
+    assert.strictEqual(oversized!.value.length, Generator.oversizedBytes)
+    const fields = JSON.parse(text(oversized!.value)) as Record<string, unknown>
+    assert.includeMembers(Object.keys(fields), ["payment_id", "claim_id", "payment_amount", "payment_date"])
+    assert.isAbove(String(fields.processor_id).length, PaymentEvent.maxBytes)
+  })
+
+  it("record - absurd amounts break the amount rule in each of its ways", () => {
+    const amounts = Array.from({ length: 1_000 }, (_, i) => Generator.record({ ...options, invalidRate: 1 }, i, 0))
+      .filter((r) => r.kind === "absurd-amount")
+      .map((r) => /"payment_amount":([^,}]+)/.exec(text(r.value))![1]!)
+    assert.isTrue(
+      amounts.some((a) => /^\d{13,}\.00$/.test(a)),
+      "no amount of 10^12 or more"
+    )
+    assert.isTrue(
+      amounts.some((a) => /^\d+\.\d{3}$/.test(a)),
+      "no amount with three decimals"
+    )
+    assert.isTrue(
+      amounts.some((a) => /^1e\d+$/.test(a)),
+      "no amount beyond a double"
+    )
   })
 
   it.effect("stream - paces records by Clock and stamps them with its time", () =>

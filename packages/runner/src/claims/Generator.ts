@@ -5,7 +5,8 @@
  * (`CLM-000001`..`CLM-<claims>`, the ids the database seed creates), the rest
  * to ids just past that range; a further fraction are malformed in one of the
  * ways the job must survive (random bytes, truncated JSON, wrong types,
- * missing fields, negative amounts, invalid UTF-8).
+ * missing fields, negative amounts, absurd amounts, invalid UTF-8, values of
+ * 1 MB).
  *
  * Records are keyed by claim id, so all payments of a claim land on the same
  * partition, and carry a `sluice-generator-kind` header saying what they are.
@@ -32,10 +33,13 @@ export type Kind =
   | "wrong-types"
   | "missing-fields"
   | "negative-amount"
+  | "absurd-amount"
   | "invalid-utf8"
+  | "oversized"
 
 /**
- * The malformed kinds, drawn uniformly when a record is to be malformed.
+ * The malformed kinds. When a record is to be malformed its kind is drawn
+ * from these, uniformly except for `oversized` (see `oversizedWeight`).
  *
  * @since 0.1.0
  * @category constants
@@ -46,8 +50,34 @@ export const malformedKinds: ReadonlyArray<Kind> = [
   "wrong-types",
   "missing-fields",
   "negative-amount",
-  "invalid-utf8"
+  "absurd-amount",
+  "invalid-utf8",
+  "oversized"
 ]
+
+/**
+ * Size in bytes of an `oversized` record: a payment event padded to 1 MB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const oversizedBytes = 1_000_000
+
+/**
+ * How often `oversized` is drawn relative to each other malformed kind. Each
+ * one is 1 MB, so it is rarer than the others: a long run at a modest
+ * invalid rate should test large values, not consist of them.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const oversizedWeight = 0.1
+
+const pickMalformed = (rng: Prng.Prng): Kind => {
+  const others = malformedKinds.length - 1
+  const draw = rng.next() * (others + oversizedWeight)
+  return draw >= others ? "oversized" : malformedKinds[Math.floor(draw)]!
+}
 
 /**
  * A record ready for a Kafka producer.
@@ -115,7 +145,7 @@ export const record = (options: Options, index: number, nowMillis: number): Gene
     payment_method: rng.pick(methods),
     payment_status: rng.pick(statuses)
   }
-  const kind: Kind = malformed ? rng.pick(malformedKinds) : existing ? "valid" : "unknown-claim"
+  const kind: Kind = malformed ? pickMalformed(rng) : existing ? "valid" : "unknown-claim"
   return {
     kind,
     key: utf8.encode(claim),
@@ -151,6 +181,22 @@ const value = (kind: Kind, event: PaymentEvent.PaymentEvent, rng: Prng.Prng): Ui
     case "negative-amount": {
       const text = new TextDecoder().decode(valid)
       return utf8.encode(text.replace(/"payment_amount":/, '"payment_amount":-'))
+    }
+    case "absurd-amount": {
+      // Each one breaks exactly one part of the amount rule (see `Money`).
+      const amount = rng.pick([
+        `${rng.int(1, 9)}${"0".repeat(rng.int(12, 40))}.00`, // far beyond any payment
+        `${rng.int(0, 5000)}.${String(rng.int(0, 99)).padStart(2, "0")}${rng.int(1, 9)}`, // a third decimal
+        `1e${rng.int(13, 400)}` // an exponent that a double cannot even hold
+      ])
+      const text = new TextDecoder().decode(valid)
+      return utf8.encode(text.replace(/"payment_amount":[^,}]+/, `"payment_amount":${amount}`))
+    }
+    case "oversized": {
+      // Well-formed in every field but its size: the processor id is padded to 1 MB.
+      const text = new TextDecoder().decode(valid)
+      const padding = "X".repeat(oversizedBytes - valid.length)
+      return utf8.encode(text.replace('"processor_id":"', `"processor_id":"${padding}`))
     }
     case "invalid-utf8": {
       // A lone continuation byte inside the processor id: still JSON-shaped, no longer UTF-8.

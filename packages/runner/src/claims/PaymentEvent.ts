@@ -4,9 +4,12 @@
  * snake_case, as producers write them; the TypeScript fields use the same
  * names so there is no mapping to get wrong.
  *
- * Decoding goes from raw record bytes: invalid UTF-8, text that is not JSON
- * and JSON that does not match the schema are told apart, so dead letters say
- * which one happened.
+ * Decoding goes from raw record bytes: a value larger than `maxBytes`,
+ * invalid UTF-8, text that is not JSON and JSON that does not match the
+ * schema are told apart, so dead letters say which one happened. The amount
+ * rule is `Money`'s: a non-negative decimal below 10^10 with at most two
+ * decimal places, so negative, absurd and over-precise amounts are rejected,
+ * never rounded.
  *
  * @since 0.1.0
  */
@@ -42,12 +45,24 @@ export const PaymentEvent = Schema.Struct({
 export type PaymentEvent = typeof PaymentEvent.Type
 
 /**
+ * The largest record value accepted as a payment event, in bytes. An event is
+ * a few hundred bytes; anything far beyond that is not one, and is rejected
+ * (`too-large`) before it is parsed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBytes = 64 * 1024
+
+/**
  * Decodes a record value into a payment event.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decode: (bytes: Uint8Array) => Result.Result<PaymentEvent, RunnerError> = Record.decoder(PaymentEvent)
+export const decode: (bytes: Uint8Array) => Result.Result<PaymentEvent, RunnerError> = Record.decoder(PaymentEvent, {
+  maxBytes
+})
 
 /**
  * Encodes a payment event as JSON bytes, amounts written as exact JSON numbers.

@@ -6,8 +6,11 @@
  * `FaultProxy`, so `--db-outage-after` / `--db-outage-for` take it away for a
  * while: the breaker opens, payments route to failed-payments with DB_ERROR
  * (or wait, with `--on-db-unavailable pause`), and everything recovers.
- * When the generator is done and every event has an output, a summary is
- * printed.
+ * `--db-slow-after` / `--db-slow-for` / `--db-slow-latency` slow it down
+ * instead, beyond `--lookup-timeout`, so payments come out DB_TIMEOUT. A few
+ * generated records are malformed by default (`--invalid-rate 0.01`), so the
+ * dead-letter topic has something in it. When the generator is done and every
+ * event has an output, a summary is printed.
  *
  * @since 0.1.0
  */
@@ -28,6 +31,45 @@ const say = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`
 
 const ms = (value: number | null) => (value === null ? "-" : `${value.toFixed(1)} ms`)
 
+const breakdown = (counts: ReadonlyArray<readonly [string, number]>) =>
+  counts.length > 0 ? ` (${counts.map(([s, c]) => `${s} ${c}`).join(", ")})` : ""
+
+/**
+ * A fault the demo injects into the database connection for a while.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FaultWindow {
+  /** Counted from the start of the demo. */
+  readonly after: Duration.Duration
+  readonly duration: Duration.Duration
+  readonly mode: FaultProxy.FaultMode
+  /** Said when the fault starts, e.g. "database unreachable". */
+  readonly label: string
+}
+
+/**
+ * Waits `after`, switches the proxy to the window's mode, and back to
+ * pass-through `duration` later, saying both on `report`.
+ *
+ * @since 0.1.0
+ * @category chaos
+ */
+export const faultWindow = <E>(
+  set: (mode: FaultProxy.FaultMode) => Effect.Effect<void, E>,
+  window: FaultWindow,
+  report: (line: string) => Effect.Effect<void>
+): Effect.Effect<void, E> =>
+  Effect.gen(function* () {
+    yield* Effect.sleep(window.after)
+    yield* report(`chaos: ${window.label} for ${Duration.format(window.duration)}`)
+    yield* set(window.mode)
+    yield* Effect.sleep(window.duration)
+    yield* set(FaultProxy.FaultMode.passThrough)
+    yield* report("chaos: database back")
+  })
+
 /**
  * The summary printed at the end of a demo run.
  *
@@ -44,8 +86,8 @@ export const summary = (stats: Stats.Stats, sent: number): string => {
     "demo summary",
     `  events in            ${sent}`,
     `  enriched             ${byStatus.SUCCESS ?? 0}`,
-    `  failed               ${failed.reduce((n, [, c]) => n + c, 0)}${failed.length > 0 ? ` (${failed.map(([s, c]) => `${s} ${c}`).join(", ")})` : ""}`,
-    `  dead letters         ${stats.deadLetters}`,
+    `  failed               ${failed.reduce((n, [, c]) => n + c, 0)}${breakdown(failed)}`,
+    `  dead letters         ${stats.deadLetters}${breakdown(Object.entries(stats.deadLettersByReason))}`,
     `  end-to-end latency   p50 ${ms(stats.processingLatencyMs.p50)}  p95 ${ms(stats.processingLatencyMs.p95)}  p99 ${ms(stats.processingLatencyMs.p99)}`,
     `  lookup success rate  ${calls === 0 ? "-" : `${(((lookups.success ?? 0) / calls) * 100).toFixed(1)}% of ${calls} batch queries`}`,
     `  cache hit ratio      ${stats.cache.hitRatio === null ? "-" : `${(stats.cache.hitRatio * 100).toFixed(1)}%`}`
@@ -66,19 +108,20 @@ export const command = Command.make(
     ...Flags.enrichFlags,
     eventsPerSecond: Flags.eventsPerSecond,
     validClaimRate: Flags.validClaimRate,
-    invalidRate: Flags.invalidRate,
+    invalidRate: Flags.demoInvalidRate,
     claims: Flags.claims,
     seed: Flags.seed,
     duration: Flags.duration,
     count: Flags.count,
     threshold: Flags.threshold,
     dbOutageAfter: Flags.dbOutageAfter,
-    dbOutageFor: Flags.dbOutageFor
+    dbOutageFor: Flags.dbOutageFor,
+    dbSlowAfter: Flags.dbSlowAfter,
+    dbSlowFor: Flags.dbSlowFor,
+    dbSlowLatency: Flags.dbSlowLatency
   },
   (flags) =>
     Effect.gen(function* () {
-      const outageAfter = flags.dbOutageAfter
-      const outageFor = flags.dbOutageFor
       const base = yield* Config.load(flags)
       const count = Option.isNone(flags.count) && Option.isNone(flags.duration) ? Option.some(3_000) : flags.count
 
@@ -110,17 +153,29 @@ export const command = Command.make(
       const enrich = yield* Effect.forkScoped(ClaimsCommand.runEnrich(config, flags, readiness))
       const large = yield* Effect.forkScoped(ClaimsCommand.runLarge(config, flags.threshold, readiness))
 
-      if (Option.isSome(outageAfter)) {
-        yield* Effect.forkScoped(
-          Effect.gen(function* () {
-            yield* Effect.sleep(outageAfter.value)
-            yield* say(`chaos: database unreachable for ${Duration.format(outageFor)}`)
-            yield* proxy.set(FaultProxy.FaultMode.reset)
-            yield* Effect.sleep(outageFor)
-            yield* proxy.set(FaultProxy.FaultMode.passThrough)
-            yield* say("chaos: database back")
-          }).pipe(Effect.orDie)
+      const windows: ReadonlyArray<FaultWindow> = [
+        ...Option.toArray(
+          Option.map(flags.dbOutageAfter, (after) => ({
+            after,
+            duration: flags.dbOutageFor,
+            mode: FaultProxy.FaultMode.reset,
+            label: "database unreachable"
+          }))
+        ),
+        ...Option.toArray(
+          Option.map(flags.dbSlowAfter, (after) => {
+            const latency = Option.getOrElse(flags.dbSlowLatency, () => Duration.times(flags.lookupTimeout, 2))
+            return {
+              after,
+              duration: flags.dbSlowFor,
+              mode: FaultProxy.FaultMode.latency(latency),
+              label: `database slow (+${Duration.format(latency)} each way)`
+            }
+          })
         )
+      ]
+      for (const window of windows) {
+        yield* Effect.forkScoped(faultWindow(proxy.set, window, say).pipe(Effect.orDie))
       }
 
       const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: "sluice-demo-generator" })

@@ -215,6 +215,17 @@ export const invalidRate = parsed("invalid-rate", Parse.fraction, "Fraction of m
 )
 
 /**
+ * Fraction of malformed records the demo generates: a few, so that a demo
+ * run shows dead letters without being asked to.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const demoInvalidRate = parsed("invalid-rate", Parse.fraction, "Fraction of malformed records").pipe(
+  withDefault(0.01, "0.01")
+)
+
+/**
  * Stop after this long.
  *
  * @since 0.1.0
@@ -332,6 +343,41 @@ export const replayGroup = parsed(
   "replay-group",
   Parse.nonEmpty,
   "Consumer group of the replay (default: <group-id>-replay)"
+).pipe(Flag.optional)
+
+/**
+ * When the demo makes the database slow, counted from its start.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const dbSlowAfter = parsed(
+  "db-slow-after",
+  Parse.duration,
+  "Demo chaos: make the database answer slowly this long after the start"
+).pipe(Flag.optional)
+
+/**
+ * How long the demo's slow database lasts.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const dbSlowFor = parsed("db-slow-for", Parse.duration, "Demo chaos: how long the database stays slow").pipe(
+  withDefault(Parse.unsafe(Parse.duration, "10s"), "10s")
+)
+
+/**
+ * Delay the slow database adds to each packet, each way; by default twice
+ * `--lookup-timeout`, so that lookups time out (DB_TIMEOUT).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const dbSlowLatency = parsed(
+  "db-slow-latency",
+  Parse.duration,
+  "Demo chaos: delay added to database traffic, each way (default: twice --lookup-timeout)"
 ).pipe(Flag.optional)
 
 /**

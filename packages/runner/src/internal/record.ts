@@ -15,9 +15,17 @@ const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 const invalid = (kind: InvalidEvent["kind"], detail: string) =>
   Result.fail(new RunnerError({ reason: new InvalidEvent({ kind, detail }) }))
 
-export const decoder = <S extends Schema.Codec<unknown, unknown>>(schema: S) => {
+export const decoder = <S extends Schema.Codec<unknown, unknown>>(
+  schema: S,
+  options: { readonly maxBytes?: number } = {}
+) => {
   const decodeFields = Schema.decodeUnknownResult(schema as Schema.Codec<S["Type"], unknown>)
+  const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
   return (bytes: Uint8Array): Result.Result<S["Type"], RunnerError> => {
+    // Checked before anything is parsed, so a huge value costs no more than its length.
+    if (bytes.length > maxBytes) {
+      return invalid("too-large", `the record value is ${bytes.length} bytes, more than the ${maxBytes} allowed`)
+    }
     let text: string
     try {
       text = utf8.decode(bytes)

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process"
 import { join } from "node:path"
+import { Effect } from "effect"
 
 const bin = join(import.meta.dirname, "..", "..", "bin", "sluice.js")
 
@@ -31,3 +32,32 @@ export const spawnSluice = (
   )
   return { child, done, output: () => ({ stdout, stderr }) }
 }
+
+/** A spawned CLI process. */
+export type Sluice = ReturnType<typeof spawnSluice>
+
+/**
+ * Stops a spawned CLI with SIGTERM and answers its exit code (0 for a graceful
+ * stop); SIGKILL after `killAfterMs` so a hung process cannot outlive the test.
+ */
+export const stopSluice = (sluice: Sluice, killAfterMs = 20_000) =>
+  Effect.promise(async () => {
+    const { child } = sluice
+    if (child.exitCode === null && child.signalCode === null) {
+      const kill = setTimeout(() => child.kill("SIGKILL"), killAfterMs)
+      child.kill("SIGTERM")
+      await sluice.done
+      clearTimeout(kill)
+    }
+    return (await sluice.done).status
+  })
+
+/**
+ * A long-running CLI command (a job) for the lifetime of the scope: stopped,
+ * bounded, when the scope closes, whatever the test did with it.
+ */
+export const sluiceJob = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => spawnSluice(args, env)),
+    (job) => stopSluice(job)
+  )
