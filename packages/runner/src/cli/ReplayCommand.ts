@@ -183,7 +183,7 @@ export const command = Command.make(
       const config = yield* Config.load(flags)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort), (readiness) => runReplay(config, flags, readiness))
-      )
+      ).pipe(Services.withTelemetry("replay"))
     })
 ).pipe(
   Command.withDescription(

@@ -80,6 +80,8 @@ export const observability = (
       )
     )
     const bound = yield* ObservabilityServer.boundPort.pipe(Effect.provideContext(context))
+    // With port 0 the system picks the port, and this line is how anyone finds it.
+    yield* Effect.logInfo("observability server listening").pipe(Effect.annotateLogs({ metricsPort: bound }))
     return { ...readiness, port: bound }
   })
 
