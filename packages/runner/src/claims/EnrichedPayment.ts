@@ -10,8 +10,9 @@
  *
  * @since 0.1.0
  */
-import type { BigDecimal, Result } from "effect"
-import { DateTime, Schema } from "effect"
+import type { BigDecimal, DateTime, Result } from "effect"
+import { Schema } from "effect"
+import { isoTimestamp } from "../internal/isoTimestamp.ts"
 import * as Record from "../internal/record.ts"
 import type { RunnerError } from "../RunnerError.ts"
 import { format, Money } from "./Money.ts"
@@ -56,17 +57,7 @@ export type EnrichedPayment = typeof EnrichedPayment.Type
 
 const amount = (value: BigDecimal.BigDecimal): unknown => Record.decimal(format(value))
 
-// Many records of a chunk share their enrichment timestamp.
-let lastMillis = Number.NaN
-let lastIso = ""
-const iso = (value: DateTime.Utc): string => {
-  const millis = DateTime.toEpochMillis(value)
-  if (millis !== lastMillis) {
-    lastIso = DateTime.formatIso(value)
-    lastMillis = millis
-  }
-  return lastIso
-}
+const iso = (value: DateTime.Utc): string => isoTimestamp(value.epochMilliseconds)
 
 /**
  * Encodes an enriched payment as JSON bytes: the bytes the schema's encoding
