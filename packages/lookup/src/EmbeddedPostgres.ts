@@ -9,8 +9,6 @@
  * @since 0.1.0
  */
 import * as Net from "node:net"
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import type { Scope } from "effect"
 import { Config, type Duration, Effect, Option, Redacted } from "effect"
 import { LookupError, Unavailable } from "./LookupError.ts"
@@ -44,7 +42,9 @@ export const make = (
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => PGlite.create(),
+        // Loaded here, not at the top: PGlite is large, and only a process
+        // without a configured database needs it.
+        try: () => import("@electric-sql/pglite").then(({ PGlite }) => PGlite.create()),
         catch: (cause) => unavailable("PGlite did not start", cause)
       }),
       (db) =>
@@ -58,6 +58,7 @@ export const make = (
     const server = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
+          const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket")
           const server = new PGLiteSocketServer({
             db,
             host: "127.0.0.1",

@@ -28,12 +28,7 @@
  *
  * @since 0.1.0
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import type * as Resource from "@effect/opentelemetry/Resource"
-import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics"
-import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { RunnerError } from "./RunnerError.ts"
 import * as TelemetryConfig from "./TelemetryConfig.ts"
@@ -49,21 +44,44 @@ const exportTimeoutMillis = (config: TelemetryConfig.TelemetryConfig) =>
  * @since 0.1.0
  * @category layers
  */
-export const layerFrom = (config: TelemetryConfig.TelemetryConfig): Layer.Layer<Resource.Resource> => {
-  const headers = Object.fromEntries(Object.entries(config.headers).map(([k, v]) => [k, Redacted.value(v)]))
-  return NodeSdk.layer(() => ({
-    resource: { serviceName: config.serviceName },
-    spanProcessor: new BatchSpanProcessor(
-      new OTLPTraceExporter({ url: TelemetryConfig.signalUrl(config, "traces"), headers })
-    ),
-    metricReader: new PeriodicExportingMetricReader({
-      exporter: new OTLPMetricExporter({ url: TelemetryConfig.signalUrl(config, "metrics"), headers }),
-      exportIntervalMillis: Duration.toMillis(config.metricExportInterval),
-      exportTimeoutMillis: exportTimeoutMillis(config)
-    }),
-    shutdownTimeout: "5 seconds"
-  }))
-}
+export const layerFrom = (config: TelemetryConfig.TelemetryConfig): Layer.Layer<Resource.Resource> =>
+  Layer.unwrap(
+    // The SDK and exporters are a few hundred modules: loaded only when
+    // export is switched on, so a job without it does not start them up.
+    Effect.promise(() =>
+      Promise.all([
+        import("@effect/opentelemetry/NodeSdk"),
+        import("@opentelemetry/exporter-metrics-otlp-http"),
+        import("@opentelemetry/exporter-trace-otlp-http"),
+        import("@opentelemetry/sdk-metrics"),
+        import("@opentelemetry/sdk-trace-base")
+      ])
+    ).pipe(
+      Effect.map(
+        ([
+          NodeSdk,
+          { OTLPMetricExporter },
+          { OTLPTraceExporter },
+          { PeriodicExportingMetricReader },
+          { BatchSpanProcessor }
+        ]) => {
+          const headers = Object.fromEntries(Object.entries(config.headers).map(([k, v]) => [k, Redacted.value(v)]))
+          return NodeSdk.layer(() => ({
+            resource: { serviceName: config.serviceName },
+            spanProcessor: new BatchSpanProcessor(
+              new OTLPTraceExporter({ url: TelemetryConfig.signalUrl(config, "traces"), headers })
+            ),
+            metricReader: new PeriodicExportingMetricReader({
+              exporter: new OTLPMetricExporter({ url: TelemetryConfig.signalUrl(config, "metrics"), headers }),
+              exportIntervalMillis: Duration.toMillis(config.metricExportInterval),
+              exportTimeoutMillis: exportTimeoutMillis(config)
+            }),
+            shutdownTimeout: "5 seconds"
+          }))
+        }
+      )
+    )
+  )
 
 /**
  * The telemetry of `job` as the environment configures it: nothing at all
@@ -73,12 +91,12 @@ export const layerFrom = (config: TelemetryConfig.TelemetryConfig): Layer.Layer<
  * @since 0.1.0
  * @category layers
  */
-export const layer = (job: string): Layer.Layer<Resource.Resource, RunnerError> =>
+export const layer = (job: string): Layer.Layer<never, RunnerError> =>
   Layer.unwrap(
     Effect.map(
       TelemetryConfig.load(job),
       Option.match({
-        onNone: () => NodeSdk.layerEmpty,
+        onNone: () => Layer.empty,
         onSome: (config) =>
           Layer.effectDiscard(
             Effect.logInfo("exporting OpenTelemetry traces and metrics").pipe(

@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+// Module paths, not the package index: the index also loads the Redis
+// client and everything else the platform offers, which no command needs.
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Effect, Exit, Layer, Runtime } from "effect"
 import { CliOutput } from "effect/cli"
 import * as Sluice from "./cli/Sluice.ts"

@@ -10,11 +10,12 @@
  *
  * @since 0.1.0
  */
-import type { Result } from "effect"
+import type { BigDecimal, DateTime, Result } from "effect"
 import { Schema } from "effect"
+import { isoTimestamp } from "../internal/isoTimestamp.ts"
 import * as Record from "../internal/record.ts"
 import type { RunnerError } from "../RunnerError.ts"
-import { Money } from "./Money.ts"
+import { format, Money } from "./Money.ts"
 import { PaymentEvent } from "./PaymentEvent.ts"
 
 /**
@@ -54,13 +55,37 @@ export const EnrichedPayment = Schema.Struct({
  */
 export type EnrichedPayment = typeof EnrichedPayment.Type
 
+const amount = (value: BigDecimal.BigDecimal): unknown => Record.decimal(format(value))
+
+const iso = (value: DateTime.Utc): string => isoTimestamp(value.epochMilliseconds)
+
 /**
- * Encodes an enriched payment as JSON bytes.
+ * Encodes an enriched payment as JSON bytes: the bytes the schema's encoding
+ * writes, field for field and in the schema's order, but without a schema
+ * pass. A typed value already meets the schema, and the pass costs more than
+ * writing the record (the tests compare both encodings).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encode: (payment: EnrichedPayment) => Uint8Array = Record.encoder(EnrichedPayment)
+export const encode = (payment: EnrichedPayment): Uint8Array => {
+  const encoded: { [field: string]: unknown } = {
+    payment_id: payment.payment_id,
+    claim_id: payment.claim_id,
+    payment_amount: amount(payment.payment_amount),
+    payment_date: iso(payment.payment_date),
+    processor_id: payment.processor_id
+  }
+  if (payment.payment_method !== undefined) encoded.payment_method = payment.payment_method
+  if (payment.payment_status !== undefined) encoded.payment_status = payment.payment_status
+  encoded.member_id = payment.member_id
+  encoded.claim_amount = payment.claim_amount === null ? null : amount(payment.claim_amount)
+  encoded.claim_status = payment.claim_status
+  encoded.enrichment_status = payment.enrichment_status
+  encoded.enrichment_timestamp = iso(payment.enrichment_timestamp)
+  encoded.error_reason = payment.error_reason
+  return Record.writeJson(encoded)
+}
 
 /**
  * Decodes an enriched payment (the large-claims job reads them back).

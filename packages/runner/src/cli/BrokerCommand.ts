@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import { EmbeddedKafka } from "@sluice/testkit"
 import { Console, Effect, Option } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "./Flags.ts"
@@ -19,6 +18,8 @@ import * as Flags from "./Flags.ts"
  */
 export const command = Command.make("broker", { port: Flags.port, dataDir: Flags.dataDir }, (flags) =>
   Effect.gen(function* () {
+    // The test kit is loaded by the commands that use it, not by every start-up.
+    const { EmbeddedKafka } = yield* Effect.promise(() => import("@sluice/testkit"))
     const broker = yield* EmbeddedKafka.make({
       port: flags.port,
       ...Option.match(flags.dataDir, { onNone: () => ({}), onSome: (dataDir) => ({ dataDir }) })

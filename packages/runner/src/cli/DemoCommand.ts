@@ -17,7 +17,6 @@
 
 import { KafkaClient, KafkaError } from "@sluice/kafka"
 import { Claims, EmbeddedPostgres, PgLookup } from "@sluice/lookup"
-import { EmbeddedKafka, FaultProxy } from "@sluice/testkit"
 import { Duration, Effect, Fiber, Metric, Option, Redacted, Schedule } from "effect"
 import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
@@ -125,6 +124,8 @@ export const command = Command.make(
       const base = yield* Config.load(flags)
       const count = Option.isNone(flags.count) && Option.isNone(flags.duration) ? Option.some(3_000) : flags.count
 
+      // The test kit is loaded by the commands that use it, not by every start-up.
+      const { EmbeddedKafka, FaultProxy } = yield* Effect.promise(() => import("@sluice/testkit"))
       const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })
       yield* say(`kafka: embedded broker on ${broker.bootstrap}`)
       const url = Option.isSome(base.databaseUrl) ? base.databaseUrl.value : yield* EmbeddedPostgres.resolveDatabaseUrl

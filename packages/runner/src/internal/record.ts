@@ -3,7 +3,7 @@
 // and decode failures classified for dead-letter reasons.
 import { Result, Schema, SchemaIssue } from "effect"
 import { InvalidEvent, RunnerError } from "../RunnerError.ts"
-import { parseKeepingNumberText, stringifyWithNumberText } from "./json.ts"
+import { numberText, parseKeepingNumberText, stringifyWithNumberText } from "./json.ts"
 
 /** Fields whose JSON numbers are read and written through their decimal text. */
 export const decimalFields: ReadonlySet<string> = new Set(["payment_amount", "claim_amount"])
@@ -52,3 +52,12 @@ export const encoder = <S extends Schema.Codec<unknown, unknown>>(schema: S) => 
   return (value: S["Type"]): Uint8Array =>
     utf8Encoder.encode(stringifyWithNumberText(encodeFields(value), decimalFields))
 }
+
+/**
+ * Writes an object already in its encoded form (see `decimal`) as JSON bytes,
+ * for encoders of typed values that need no schema pass.
+ */
+export const writeJson = (encoded: object): Uint8Array => utf8Encoder.encode(JSON.stringify(encoded))
+
+/** A decimal's text, written by `writeJson` verbatim as a JSON number. */
+export const decimal: (text: string) => unknown = numberText
