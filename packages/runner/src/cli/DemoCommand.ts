@@ -17,6 +17,8 @@
 
 import { KafkaClient, KafkaError } from "@sluice/kafka"
 import { Claims, EmbeddedPostgres, PgLookup } from "@sluice/lookup"
+// The proxy module alone is small; the broker is loaded only when the demo runs.
+import * as FaultProxy from "@sluice/testkit/FaultProxy"
 import { Duration, Effect, Fiber, Metric, Option, Redacted, Schedule } from "effect"
 import { Command } from "effect/cli"
 import * as Config from "../Config.ts"
@@ -125,7 +127,7 @@ export const command = Command.make(
       const count = Option.isNone(flags.count) && Option.isNone(flags.duration) ? Option.some(3_000) : flags.count
 
       // The test kit is loaded by the commands that use it, not by every start-up.
-      const { EmbeddedKafka, FaultProxy } = yield* Effect.promise(() => import("@sluice/testkit"))
+      const EmbeddedKafka = yield* Effect.promise(() => import("@sluice/testkit/EmbeddedKafka"))
       const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })
       yield* say(`kafka: embedded broker on ${broker.bootstrap}`)
       const url = Option.isSome(base.databaseUrl) ? base.databaseUrl.value : yield* EmbeddedPostgres.resolveDatabaseUrl
