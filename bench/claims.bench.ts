@@ -55,6 +55,9 @@ const { values: flags } = parseArgs({
     concurrency: { type: "string" },
     "cpu-prof": { type: "string" },
     only: { type: "string" },
+    // The heap flags the container image sets (deploy/Dockerfile), so peak RSS
+    // is measured as the job is deployed; "" runs it with V8's defaults.
+    "job-node-flags": { type: "string", default: "--max-semi-space-size=8 --max-old-space-size=256" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
@@ -63,7 +66,8 @@ if (flags.help) {
   console.log(`node bench/claims.bench.ts [--events N] [--claims N] [--naive-events N] [--latency-seconds S]
   [--latency-fraction F (of the best sluice throughput; 0.5)]
   [--concurrency N (passed to sluice)] [--cpu-prof DIR (profile every sluice run)]
-  [--only TEXT (only the sluice runs whose label contains TEXT)] [--out FILE]`)
+  [--only TEXT (only the sluice runs whose label contains TEXT)] [--out FILE]
+  [--job-node-flags "FLAGS" (Node flags of the sluice job; default: the image's heap flags)]`)
   process.exit(0)
 }
 
@@ -72,6 +76,7 @@ const CLAIMS = Number(flags.claims)
 const NAIVE_EVENTS = Math.min(EVENTS, Number(flags["naive-events"]))
 const LATENCY_SECONDS = Number(flags["latency-seconds"])
 const LATENCY_FRACTION = Number(flags["latency-fraction"])
+const JOB_NODE_FLAGS = flags["job-node-flags"].split(" ").filter((f) => f !== "")
 const PARTITIONS = 6
 const HOT_REPEAT_RATE = 0.9
 const HOT_WINDOW = 5_000
@@ -234,14 +239,16 @@ const startJob = async (
       CLIENT_ID: group,
       METRICS_PORT: String(metricsPort)
     },
-    nodeFlags:
-      profile === undefined
+    nodeFlags: [
+      ...JOB_NODE_FLAGS,
+      ...(profile === undefined
         ? []
         : [
             "--cpu-prof",
             `--cpu-prof-dir=${profile}`,
             `--cpu-prof-name=${spec.label.replace(/[^a-z0-9]+/gi, "-")}-${process.pid}.cpuprofile`
-          ]
+          ])
+    ]
   })
   return { child, outputs: [enriched, failed, dlq], metricsPort }
 }
