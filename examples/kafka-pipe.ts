@@ -63,7 +63,8 @@ const main = Effect.gen(function* () {
   const committed = yield* Effect.promise(() =>
     client.admin.fetchOffsets({ groupId: `${input}-shout`, topics: [input] })
   )
-  const committedTotal = committed[0]!.partitions.reduce((sum, p) => sum + Number(p.offset), 0)
+  // A partition without a commit reads -1.
+  const committedTotal = committed[0]!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0)
   const outputs = yield* Effect.scoped(
     Effect.gen(function* () {
       const records = yield* KafkaSource.make(client, { topics: [output], groupId: `${output}-reader` })
