@@ -63,8 +63,11 @@ export const settingFlags = {
  * @since 0.1.0
  * @category flags
  */
+// 256 lets the chunk path send claim lookups of up to 128 ids, two at a time:
+// the claims benchmark measured 15.7 statements per 1,000 payments at 0% cache
+// hits against 31.3 with 64, and less CPU per payment.
 export const concurrency = parsed("concurrency", Parse.int(1, 10_000), "Payments enriched at the same time").pipe(
-  withDefault(64, "64")
+  withDefault(256, "256")
 )
 
 /**
