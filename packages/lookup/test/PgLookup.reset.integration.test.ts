@@ -28,6 +28,9 @@ const settle = (query: PromiseLike<ReadonlyArray<unknown>>, millis: number) =>
 
 const answers = (sql: postgres.Sql, text: string) => settle(sql.unsafe("SELECT $1::text AS x", [text]), 3_000)
 
+/** One turn of the event loop: lets the driver's socket events and microtasks run. */
+const turn = Effect.promise(() => new Promise<void>((resume) => setImmediate(resume)))
+
 type Phase = "reset" | "recovery" | "recovered"
 
 interface Outcome {
@@ -67,6 +70,32 @@ describe("PgLookup under connection resets", { timeout: 60_000 }, () => {
       for (const text of ["a", "b", "c"]) {
         assert.deepStrictEqual(yield* answers(sql, text), { _tag: "rows", rows: [{ x: text }] })
       }
+    }).pipe(Effect.provide(Env))
+  )
+
+  it.live("makeClient - a query cancelled while its connection is being opened does not take the connection away", () =>
+    Effect.gen(function* () {
+      // One connection and a long reconnect delay: the query waits for that connection to be opened again.
+      const { proxy, client } = yield* proxiedClient({ poolSize: 1, maxReconnectDelay: "1 second" })
+      const { sql } = client
+      yield* proxy.set(FaultProxy.FaultMode.reset)
+      // Enough failed attempts for the pool to wait the whole second before the next one.
+      for (let i = 0; i < 5; i++) assert.strictEqual((yield* settle(sql.unsafe("SELECT 1"), 3_000))._tag, "error")
+      // Two turns of the event loop: the last failed socket reports its close, and
+      // the connection is free again. The query below is then the one it reconnects for.
+      yield* turn
+      yield* turn
+      const waiting = sql.unsafe("SELECT 2")
+      const settled = waiting.then(
+        () => "answered",
+        (error: { readonly code?: string }) => String(error.code)
+      )
+      // The driver takes a started query a microtask later.
+      yield* turn
+      waiting.cancel()
+      assert.strictEqual(yield* Effect.promise(() => settled), "57014")
+      yield* proxy.set(FaultProxy.FaultMode.passThrough)
+      assert.deepStrictEqual(yield* answers(sql, "after"), { _tag: "rows", rows: [{ x: "after" }] })
     }).pipe(Effect.provide(Env))
   )
 
