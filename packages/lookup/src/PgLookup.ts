@@ -37,7 +37,7 @@ export interface ClientOptions {
   readonly connectTimeout?: Duration.Input | undefined
   /** Name reported in `pg_stat_activity`. */
   readonly applicationName?: string | undefined
-  /** Longest wait before the pool tries to reconnect after a failed connection (default 1 second). */
+  /** Longest wait before the pool tries to reconnect after a failed connection (default 50 milliseconds). */
   readonly maxReconnectDelay?: Duration.Input | undefined
 }
 
@@ -63,9 +63,13 @@ const toSeconds = (d: Duration.Duration): number => Math.max(1, Math.ceil(Durati
 
 // postgres.js waits before reconnecting, and the wait grows with every failed
 // connection of the pool, to 20 seconds by default: after a long outage the
-// pool would stay away well after the server is back. The policy around the
-// queries already paces attempts (retries, breaker), so the driver's wait only
-// doubles from 50 ms up to `max` (in seconds, as postgres.js takes it).
+// pool would stay away well after the server is back. Worse, during the outage
+// a connection only tries again for a query that waits for it, and that query
+// waits out the delay first: queries queued behind it fail one delay apart per
+// connection, so with a delay of a second a burst of lookups ends in timeouts
+// instead of failing fast. Each attempt is made for a query, and the policy
+// around the queries already paces them (retries, breaker), so the driver's
+// wait only doubles from 50 ms up to `max` (in seconds, as postgres.js takes it).
 const reconnectBackoff =
   (max: Duration.Duration) =>
   (failures: number): number =>
@@ -83,7 +87,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<PgClient["Serv
     const poolSize = options.poolSize ?? 10
     const statementTimeout = Duration.fromInputUnsafe(options.statementTimeout ?? "5 seconds")
     const connectTimeout = Duration.fromInputUnsafe(options.connectTimeout ?? "5 seconds")
-    const maxReconnectDelay = Duration.fromInputUnsafe(options.maxReconnectDelay ?? "1 second")
+    const maxReconnectDelay = Duration.fromInputUnsafe(options.maxReconnectDelay ?? "50 millis")
     const sql = yield* Effect.acquireRelease(
       Effect.sync(() =>
         postgres(Redacted.value(options.url), {
