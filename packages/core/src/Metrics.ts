@@ -172,6 +172,17 @@ export const setConsumerLag = (topic: string, partition: number, lag: number): E
 export const countIn = (topic: string, n = 1): Effect.Effect<void> => Metric.update(recordsInFor({ topic }), n)
 
 /**
+ * The `sluice_records_out_total` series of one output and status, for code
+ * that counts outputs as plain code (`updateUnsafe`) where running
+ * `countOut` per output would cost an effect each.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const recordsOutOf = (output: string, status: string): Metric.Counter<number> =>
+  recordsOutFor({ output, status })
+
+/**
  * Counts one acknowledged output.
  *
  * @since 0.1.0

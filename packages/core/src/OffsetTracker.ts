@@ -341,11 +341,12 @@ class TrackedReceipt implements Receipt.Receipt {
     this.complete = complete
   }
   get ack(): Effect.Effect<void> {
-    return Effect.sync(() => {
-      if (this.acked) return
-      this.acked = true
-      this.complete(this.origin)
-    })
+    return Effect.sync(() => this.ackUnsafe())
+  }
+  ackUnsafe(): void {
+    if (this.acked) return
+    this.acked = true
+    this.complete(this.origin)
   }
 }
 

@@ -412,6 +412,15 @@ export const route =
       return acks.length === 0 ? Effect.succeed(out) : Effect.as(Effect.all(acks, { discard: true }), out)
     })
 
+// An output of `runRouted`: its queue, its counters by status, and the
+// envelopes of the chunk being dispatched.
+interface RoutedOutput {
+  readonly name: string
+  readonly queue: Queue.Queue<Envelope.Envelope<unknown>, Cause.Done>
+  readonly counters: Map<string, () => void>
+  batch: Array<Envelope.Envelope<unknown>>
+}
+
 type SinkInput<S> = S extends Sink.Sink<infer _A, infer In, infer _L, infer _E, infer _R> ? In : never
 type SinkError<S> = S extends Sink.Sink<infer _A, infer _In, infer _L, infer E, infer _R> ? E : never
 type SinkServices<S> = S extends Sink.Sink<infer _A, infer _In, infer _L, infer _E, infer R> ? R : never
@@ -445,31 +454,45 @@ export const runRouted =
     self: Stream.Stream<Envelope.Envelope<O>, E, R>
   ): Effect.Effect<void, E | SinkError<S[keyof S]>, R | SinkServices<S[keyof S]>> =>
     Effect.gen(function* () {
-      const queues = new Map<string, Queue.Queue<Envelope.Envelope<unknown>, Cause.Done>>()
+      const context = yield* Effect.context<never>()
+      const outputs = new Map<string, RoutedOutput>()
       const writers: Array<Effect.Effect<unknown, unknown, unknown>> = []
       for (const [name, sink] of Object.entries(sinks)) {
         const queue = yield* Queue.bounded<Envelope.Envelope<unknown>, Cause.Done>(options?.bufferSize ?? 256)
-        queues.set(name, queue)
+        outputs.set(name, { name, queue, counters: new Map(), batch: [] })
         writers.push(Stream.run(Stream.fromQueue(queue), sink as Sink.Sink<unknown, Envelope.Envelope<unknown>>))
       }
+      // Counts an acknowledged output as plain code: one function per output
+      // and status, shared by its receipts, rather than an effect per record.
+      const counter = (routed: RoutedOutput, status: string): (() => void) => {
+        let count = routed.counters.get(status)
+        if (count === undefined) {
+          const metric = Metrics.recordsOutOf(routed.name, status)
+          count = () => metric.updateUnsafe(1, context)
+          routed.counters.set(status, count)
+        }
+        return count
+      }
+      // Each chunk is grouped by output once, and each group is offered whole.
       const dispatch = Stream.runForEachArray(self, (chunk) =>
-        Effect.gen(function* () {
-          const batches = new Map<
-            Queue.Queue<Envelope.Envelope<unknown>, Cause.Done>,
-            Array<Envelope.Envelope<unknown>>
-          >()
+        Effect.suspend(() => {
+          const used: Array<RoutedOutput> = []
           for (const e of chunk) {
             const { output, value, status } = e.value
-            const queue = queues.get(output)
-            if (queue === undefined) return yield* Effect.die(new Error(`no sink for output "${output}"`))
-            const counted = Receipt.onAck(e.receipt, Metrics.countOut(output, status ?? "ok"))
-            const batch = batches.get(queue)
-            const routed = Envelope.make(e.origin, value, counted)
-            if (batch === undefined) batches.set(queue, [routed])
-            else batch.push(routed)
+            const routed = outputs.get(output)
+            if (routed === undefined) return Effect.die(new Error(`no sink for output "${output}"`))
+            if (routed.batch.length === 0) used.push(routed)
+            routed.batch.push(
+              Envelope.make(e.origin, value, Receipt.onAckUnsafe(e.receipt, counter(routed, status ?? "ok")))
+            )
           }
-          for (const [queue, batch] of batches) yield* Queue.offerAll(queue, batch)
+          const offers = used.map((routed) => {
+            const batch = routed.batch
+            routed.batch = []
+            return Queue.offerAll(routed.queue, batch)
+          })
+          return offers.length === 1 ? offers[0]! : Effect.all(offers, { discard: true })
         })
-      ).pipe(Effect.ensuring(Effect.forEach(queues.values(), Queue.end, { discard: true })))
+      ).pipe(Effect.ensuring(Effect.forEach(outputs.values(), (routed) => Queue.end(routed.queue), { discard: true })))
       yield* Effect.all([dispatch, ...writers], { concurrency: "unbounded", discard: true })
     }) as Effect.Effect<void, E | SinkError<S[keyof S]>, R | SinkServices<S[keyof S]>>

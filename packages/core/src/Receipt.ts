@@ -19,6 +19,12 @@ import { Effect } from "effect"
 export interface Receipt {
   /** Acknowledges this receipt. Acking more than once has no further effect. */
   readonly ack: Effect.Effect<void>
+  /**
+   * Acknowledges this receipt as plain code, present only on receipts whose
+   * acknowledgement runs no effect. `ackAll` uses it so that a sink
+   * acknowledging a chunk does not run one effect per record.
+   */
+  ackUnsafe?(): void
 }
 
 /**
@@ -44,7 +50,51 @@ export const make = (onAck: Effect.Effect<void>): Receipt => {
  * @since 0.1.0
  * @category constructors
  */
-export const none: Receipt = { ack: Effect.void }
+export const none: Receipt = { ack: Effect.void, ackUnsafe() {} }
+
+// One object per receipt; the effect is built only if someone asks for `ack`.
+class UnsafeReceipt implements Receipt {
+  private acked = false
+  private readonly onAck: () => void
+  constructor(onAck: () => void) {
+    this.onAck = onAck
+  }
+  get ack(): Effect.Effect<void> {
+    return Effect.sync(() => this.ackUnsafe())
+  }
+  ackUnsafe(): void {
+    if (this.acked) return
+    this.acked = true
+    this.onAck()
+  }
+}
+
+/**
+ * A receipt that runs plain code the first time it is acknowledged; it can
+ * be acknowledged without running an effect (see `ackAll`). `onAck` must not
+ * throw.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeUnsafe = (onAck: () => void): Receipt => new UnsafeReceipt(onAck)
+
+/**
+ * Acknowledges every receipt: those that can be acknowledged as plain code
+ * at once, in one step, and the others by running their `ack`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const ackAll = (receipts: Iterable<Receipt>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const effects: Array<Effect.Effect<void>> = []
+    for (const receipt of receipts) {
+      if (receipt.ackUnsafe !== undefined) receipt.ackUnsafe()
+      else effects.push(receipt.ack)
+    }
+    return effects.length === 0 ? Effect.void : Effect.all(effects, { discard: true })
+  })
 
 /**
  * Splits a receipt into `n` receipts; the parent is acknowledged when all of
@@ -69,6 +119,12 @@ export const split = (parent: Receipt, n: number): Effect.Effect<ReadonlyArray<R
 export const children = (parent: Receipt, n: number): ReadonlyArray<Receipt> => {
   if (n === 1) return [parent]
   let remaining = n
+  if (parent.ackUnsafe !== undefined) {
+    const last = () => {
+      if (--remaining === 0) parent.ackUnsafe!()
+    }
+    return Array.from({ length: n }, () => makeUnsafe(last))
+  }
   const child = () => make(Effect.suspend(() => (--remaining === 0 ? parent.ack : Effect.void)))
   return Array.from({ length: n }, child)
 }
@@ -80,3 +136,19 @@ export const children = (parent: Receipt, n: number): ReadonlyArray<Receipt> => 
  * @category combinators
  */
 export const onAck = (self: Receipt, effect: Effect.Effect<void>): Receipt => make(Effect.andThen(self.ack, effect))
+
+/**
+ * A receipt that runs plain code after `self` is acknowledged (once). It can
+ * be acknowledged without running an effect when `self` can. `f` must not
+ * throw.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const onAckUnsafe = (self: Receipt, f: () => void): Receipt =>
+  self.ackUnsafe === undefined
+    ? make(Effect.andThen(self.ack, Effect.sync(f)))
+    : makeUnsafe(() => {
+        self.ackUnsafe!()
+        f()
+      })

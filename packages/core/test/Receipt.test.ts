@@ -44,4 +44,77 @@ describe("Receipt", () => {
       assert.deepStrictEqual(yield* Ref.get(log), ["ack", "then"])
     })
   )
+
+  it.effect("makeUnsafe - acknowledged once, by ack or ackUnsafe", () =>
+    Effect.gen(function* () {
+      let acks = 0
+      const receipt = Receipt.makeUnsafe(() => acks++)
+      yield* receipt.ack
+      receipt.ackUnsafe!()
+      yield* receipt.ack
+      assert.strictEqual(acks, 1)
+    })
+  )
+
+  it.effect("ackAll - acknowledges plain and effectful receipts alike", () =>
+    Effect.gen(function* () {
+      const effectful = yield* Ref.make(0)
+      let plain = 0
+      const receipts = [
+        Receipt.makeUnsafe(() => plain++),
+        Receipt.make(Ref.update(effectful, (n) => n + 1)),
+        Receipt.makeUnsafe(() => plain++),
+        Receipt.none
+      ]
+      yield* Receipt.ackAll(receipts)
+      yield* Receipt.ackAll(receipts)
+      assert.strictEqual(plain, 2)
+      assert.strictEqual(yield* Ref.get(effectful), 1)
+    })
+  )
+
+  it("ackAll - builds nothing until run", () => {
+    let acks = 0
+    const ackAll = Receipt.ackAll([Receipt.makeUnsafe(() => acks++)])
+    assert.strictEqual(acks, 0)
+    Effect.runSync(ackAll)
+    assert.strictEqual(acks, 1)
+  })
+
+  it("children - of a plain parent, acknowledged as plain code, the parent after the last", () => {
+    let acks = 0
+    const children = Receipt.children(
+      Receipt.makeUnsafe(() => acks++),
+      3
+    )
+    for (const child of children) assert.isDefined(child.ackUnsafe)
+    children[0]!.ackUnsafe!()
+    children[0]!.ackUnsafe!()
+    children[1]!.ackUnsafe!()
+    assert.strictEqual(acks, 0)
+    Effect.runSync(children[2]!.ack)
+    assert.strictEqual(acks, 1)
+  })
+
+  it.effect("onAckUnsafe - runs after the receipt, once, as plain code when the receipt allows", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const plain = Receipt.onAckUnsafe(
+        Receipt.makeUnsafe(() => log.push("ack")),
+        () => log.push("then")
+      )
+      assert.isDefined(plain.ackUnsafe)
+      plain.ackUnsafe!()
+      yield* plain.ack
+      assert.deepStrictEqual(log, ["ack", "then"])
+
+      const effectful = Receipt.onAckUnsafe(Receipt.make(Effect.sync(() => log.push("effect ack"))), () =>
+        log.push("effect then")
+      )
+      assert.isUndefined(effectful.ackUnsafe)
+      yield* effectful.ack
+      yield* effectful.ack
+      assert.deepStrictEqual(log, ["ack", "then", "effect ack", "effect then"])
+    })
+  )
 })
