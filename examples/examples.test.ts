@@ -20,6 +20,8 @@ const run = (name: string): Promise<unknown> =>
       (error, stdout, stderr) => {
         if (error !== null)
           return reject(new Error(`${name} failed (${error.code ?? error.signal}): ${stderr}${stdout}`))
+        // A user would see a process warning (kafkajs's negative timer before its patch, for one).
+        if (/Warning:/.test(stderr)) return reject(new Error(`${name} printed a warning: ${stderr}`))
         const last = stdout.trimEnd().split("\n").at(-1) ?? ""
         resolve(JSON.parse(last))
       }
