@@ -3,6 +3,7 @@
  * (`DATABASE_URL`, else 127.0.0.1:5432 as postgres), created at the start and
  * dropped at the end, so runs never see each other's data or statistics.
  */
+import { Effect, Redacted } from "effect"
 import postgres from "postgres"
 
 /** The server's maintenance database, used to create, drop and observe the bench database. */
@@ -39,3 +40,13 @@ export const createDatabase = async (prefix: string): Promise<BenchDatabase> => 
     }
   }
 }
+
+/** `createDatabase` as a scoped resource: dropped when the scope closes; the URL is `Redacted` for the lookup clients. */
+export const scopedDatabase = (prefix: string) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.promise(() => createDatabase(prefix)),
+      (db) => Effect.promise(() => db.drop())
+    ),
+    (db) => ({ name: db.name, url: Redacted.make(db.url) })
+  )

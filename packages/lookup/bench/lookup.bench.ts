@@ -37,8 +37,8 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Redacted, Result, Schema } from "effect"
 import postgres from "postgres"
+import { scopedDatabase } from "../../../bench/support/benchDatabase.ts"
 import * as Claims from "../src/Claims.ts"
-import * as EmbeddedPostgres from "../src/EmbeddedPostgres.ts"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
 
@@ -86,19 +86,7 @@ const median = (values: ReadonlyArray<number>) => {
 }
 
 const program = Effect.gen(function* () {
-  const adminUrl = yield* EmbeddedPostgres.resolveDatabaseUrl
-  const name = `sluice_lookup_bench_${Math.random().toString(36).slice(2, 8)}`
-  const admin = yield* Effect.acquireRelease(
-    Effect.sync(() => postgres(Redacted.value(adminUrl), { max: 1, onnotice: () => {} })),
-    (sql) => Effect.promise(() => sql.end({ timeout: 2 }))
-  )
-  yield* Effect.acquireRelease(
-    Effect.promise(() => admin.unsafe(`CREATE DATABASE ${name}`)),
-    () => Effect.promise(() => admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-  )
-  const dbUrl = new URL(Redacted.value(adminUrl))
-  dbUrl.pathname = `/${name}`
-  const url = Redacted.make(dbUrl.toString())
+  const { url } = yield* scopedDatabase("sluice_lookup_bench")
   const sql = yield* Effect.acquireRelease(
     Effect.sync(() => postgres(Redacted.value(url), { max: POOL, prepare: true, onnotice: () => {} })),
     (sql) => Effect.promise(() => sql.end({ timeout: 2 }))

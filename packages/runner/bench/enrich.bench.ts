@@ -18,9 +18,10 @@
  * embedded one) gets a fresh bench database that is dropped at the end.
  */
 import * as InMemory from "@sluice/core/InMemory"
-import { Claims, EmbeddedPostgres, PgLookup } from "@sluice/lookup"
+import { Claims, PgLookup } from "@sluice/lookup"
 import { BigDecimal, DateTime, Duration, Effect, Redacted, Stream } from "effect"
 import postgres from "postgres"
+import { scopedDatabase } from "../../../bench/support/benchDatabase.ts"
 import * as EnrichJob from "../src/claims/EnrichJob.ts"
 import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
 import * as ClaimsCommand from "../src/cli/ClaimsCommand.ts"
@@ -67,19 +68,7 @@ const records = Array.from({ length: payments }, (_, i) => {
 })
 
 const program = Effect.gen(function* () {
-  const adminUrl = yield* EmbeddedPostgres.resolveDatabaseUrl
-  const name = `sluice_enrich_bench_${Math.random().toString(36).slice(2, 8)}`
-  const admin = yield* Effect.acquireRelease(
-    Effect.sync(() => postgres(Redacted.value(adminUrl), { max: 1, onnotice: () => {} })),
-    (sql) => Effect.promise(() => sql.end({ timeout: 2 }))
-  )
-  yield* Effect.acquireRelease(
-    Effect.promise(() => admin.unsafe(`CREATE DATABASE ${name}`)),
-    () => Effect.promise(() => admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-  )
-  const dbUrl = new URL(Redacted.value(adminUrl))
-  dbUrl.pathname = `/${name}`
-  const url = Redacted.make(dbUrl.toString())
+  const { url } = yield* scopedDatabase("sluice_enrich_bench")
   const sql = yield* Effect.acquireRelease(
     Effect.sync(() => postgres(Redacted.value(url), { max: 4, onnotice: () => {} })),
     (sql) => Effect.promise(() => sql.end({ timeout: 2 }))
