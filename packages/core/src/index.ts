@@ -34,3 +34,11 @@ export * as PolicyError from "./PolicyError.ts"
  * @since 0.1.0
  */
 export * as Receipt from "./Receipt.ts"
+/**
+ * @since 0.2.0
+ */
+export * as StateError from "./StateError.ts"
+/**
+ * @since 0.2.0
+ */
+export * as StateStore from "./StateStore.ts"
