@@ -109,6 +109,10 @@ export interface Store<V> {
   /** Sets `key`, replacing any value and time to live it had. */
   set(partition: number, key: string, value: V, options?: SetOptions): Effect.Effect<void, StateError>
   delete(partition: number, key: string): Effect.Effect<void, StateError>
+  /** Sets many keys at once, without a time to live: what an operator's write-back cache writes per chunk. */
+  setMany(partition: number, entries: Iterable<readonly [key: string, value: V]>): Effect.Effect<void, StateError>
+  /** Deletes many keys at once. */
+  deleteMany(partition: number, keys: Iterable<string>): Effect.Effect<void, StateError>
   /** The live entries whose key starts with `prefix`, ordered by key. */
   range(partition: number, prefix: string): Effect.Effect<ReadonlyArray<readonly [string, V]>, StateError>
   /**
@@ -266,6 +270,27 @@ const makeMemoryStore = <V>(
     delete: (partition, key) =>
       Effect.map(partitionOf(partition), (p) => {
         p.entries.delete(key)
+      }),
+    setMany: (partition, entries) =>
+      Effect.flatMap(partitionOf(partition), (p) => {
+        if (roundTrip) {
+          return Effect.forEach(
+            entries,
+            ([key, value]) =>
+              Effect.map(through(value), (stored) => {
+                p.entries.set(key, { value: stored, expiresAt: Number.POSITIVE_INFINITY, domain: "processing-time" })
+              }),
+            { discard: true }
+          )
+        }
+        for (const [key, value] of entries) {
+          p.entries.set(key, { value, expiresAt: Number.POSITIVE_INFINITY, domain: "processing-time" })
+        }
+        return Effect.void
+      }),
+    deleteMany: (partition, keys) =>
+      Effect.map(partitionOf(partition), (p) => {
+        for (const key of keys) p.entries.delete(key)
       }),
     range: (partition, prefix) =>
       Effect.flatMap(partitionOf(partition), (p) =>

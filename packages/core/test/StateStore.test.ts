@@ -115,3 +115,19 @@ describe("StateStore", () => {
     assert.deepStrictEqual(StateStore.parseTimeKey(StateStore.timeKey(42, "a/b")), [42, "a/b"])
   })
 })
+
+describe("StateStore batches", () => {
+  it.effect("makeMemory - setMany and deleteMany", () =>
+    Effect.gen(function* () {
+      const store = yield* open("s", StateStore.numberCodec, { roundTrip: true })
+      yield* store.assign([0])
+      yield* store.setMany(0, [
+        ["a", 1],
+        ["b", 2],
+        ["c", 3]
+      ])
+      yield* store.deleteMany(0, ["a", "c"])
+      assert.deepStrictEqual(yield* store.range(0, ""), [["b", 2]])
+    })
+  )
+})
