@@ -218,15 +218,17 @@ const makeMemoryStore = <V>(
   const assigned = new Set<number>()
   let closed = false
   const roundTrip = options?.roundTrip === true
-  const partitionOf = (partition: number): Effect.Effect<MemoryPartition<V>, StateError> => {
-    if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
-    if (!assigned.has(partition)) {
-      return Effect.fail(
-        new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
-      )
-    }
-    return Effect.succeed(data.get(partition) as MemoryPartition<V>)
-  }
+  // Suspended: a store call is a description, checked when it runs, not when it is built.
+  const partitionOf = (partition: number): Effect.Effect<MemoryPartition<V>, StateError> =>
+    Effect.suspend(() => {
+      if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
+      if (!assigned.has(partition)) {
+        return Effect.fail(
+          new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
+        )
+      }
+      return Effect.succeed(data.get(partition) as MemoryPartition<V>)
+    })
   const through = (value: V): Effect.Effect<V, StateError> =>
     roundTrip
       ? Effect.try({ try: () => codec.decode(codec.encode(value)), catch: (e) => codecError(name, e) })

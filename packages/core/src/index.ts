@@ -1,4 +1,8 @@
 /**
+ * @since 0.2.0
+ */
+export * as Aggregator from "./Aggregator.ts"
+/**
  * @since 0.1.0
  */
 export * as DeadLetter from "./DeadLetter.ts"
@@ -42,3 +46,11 @@ export * as StateError from "./StateError.ts"
  * @since 0.2.0
  */
 export * as StateStore from "./StateStore.ts"
+/**
+ * @since 0.2.0
+ */
+export * as Watermark from "./Watermark.ts"
+/**
+ * @since 0.2.0
+ */
+export * as Window from "./Window.ts"
