@@ -1,0 +1,78 @@
+/**
+ * The flat data model: a JSON tree turned into one string map whose keys are
+ * dot paths, the shape of a Flink `MAP<STRING, STRING>` of attributes.
+ *
+ * `{ loan: { loanAmount: 50000, tags: ["a", "b"], closedAt: null } }` becomes
+ * `{ "loan.loanAmount": "50000", "loan.tags.0": "a", "loan.tags.1": "b" }`:
+ *
+ * - objects and arrays contribute one key per leaf; array elements are keyed
+ *   by their index;
+ * - a number is written as its JSON text (the shortest text that reads back as
+ *   the same number, so `0.1` stays `"0.1"` and `1e21` is `"1e+21"`); a bigint
+ *   by its digits; booleans as `"true"` / `"false"`; strings unchanged;
+ * - `null` has no key, as a missing value in a SQL map, so `"k" in attrs`
+ *   tells present values from absent ones; an empty object or array has no
+ *   key either;
+ * - a scalar at the root has no path to go under and gives an empty map.
+ *
+ * Keys that themselves contain dots are not escaped, as in the seed's model:
+ * `{ "a.b": 1 }` and `{ a: { b: 1 } }` flatten alike.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * A flattened tree: dot paths to string values. It has no prototype, so a
+ * key such as `__proto__` is an ordinary key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FlatMap = Record<string, string>
+
+const leafText = (value: unknown): string | undefined => {
+  switch (typeof value) {
+    case "string":
+      return value
+    case "number":
+      // the same text JSON.stringify writes for a finite number
+      return String(value)
+    case "bigint":
+      return value.toString()
+    case "boolean":
+      return value ? "true" : "false"
+    default:
+      return undefined
+  }
+}
+
+const walk = (out: FlatMap, prefix: string, value: unknown): void => {
+  if (value === null || value === undefined) return
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) walk(out, prefix === "" ? String(i) : `${prefix}.${i}`, value[i])
+    return
+  }
+  if (typeof value === "object") {
+    for (const key in value) {
+      if (Object.hasOwn(value, key)) {
+        walk(out, prefix === "" ? key : `${prefix}.${key}`, (value as Record<string, unknown>)[key])
+      }
+    }
+    return
+  }
+  if (prefix === "") return
+  const text = leafText(value)
+  if (text !== undefined) out[prefix] = text
+}
+
+/**
+ * Flattens a JSON tree into a string map with dot-path keys.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const flatten = (value: unknown): FlatMap => {
+  const out: FlatMap = Object.create(null)
+  walk(out, "", value)
+  return out
+}
