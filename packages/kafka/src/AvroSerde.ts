@@ -88,7 +88,7 @@ const message = (cause: unknown): string => (cause instanceof Error ? cause.mess
  * @category constructors
  */
 export const parse = (schema: AvroSchema): avro.Type =>
-  avro.Type.forSchema(typeof schema === "string" ? (JSON.parse(schema) as avro.Schema) : schema, forSchemaOptions)
+  avro.Type.forSchema(typeof schema === "string" ? (JSON.parse(schema) as avro.Schema) : schema, forSchemaOptions())
 
 // The first problem avsc finds in a value, with its path, for an encode error.
 const invalidValue = (type: avro.Type, value: unknown): string | undefined => {

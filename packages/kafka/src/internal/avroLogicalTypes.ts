@@ -98,9 +98,9 @@ export class TimestampMillisType extends avro.types.LogicalType {
   }
 }
 
-/** The options every Avro type of the serde is built with. */
-export const forSchemaOptions: Partial<avro.ForSchemaOptions> = {
+/** The options every Avro type of the serde is built with; fresh each time, as avsc keeps its registry of names in them. */
+export const forSchemaOptions = (): Partial<avro.ForSchemaOptions> => ({
   logicalTypes: { decimal: DecimalType, "timestamp-millis": TimestampMillisType },
-  // Unions of a record and null read as the value or null, as JSON does.
+  // Unions such as ["null", "string"] read as the value or null, as JSON does.
   wrapUnions: false
-}
+})
