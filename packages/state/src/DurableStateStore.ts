@@ -1,0 +1,714 @@
+/**
+ * A durable `StateStore`, after the Kafka Streams model. Each partition of
+ * each named store lives in a local embedded key-value store on disk (LMDB),
+ * and every change is also written to a compacted changelog topic
+ * `<group>-<store>-changelog`, whose partition is the input partition (a
+ * delete or an expired TTL is a tombstone). The local store records the
+ * changelog offset it reflects (its checkpoint) in the same transaction as
+ * the entries, so:
+ *
+ * - a restart replays only the changelog's tail past the checkpoint;
+ * - a missing, unreadable or foreign local store (checkpoint outside the
+ *   changelog's offsets) is dropped and rebuilt from the whole changelog;
+ * - a new owner of a partition restores it in `assign`, before the operator
+ *   processes any of its records.
+ *
+ * Changes are buffered in memory per partition and written by `flush`, the
+ * durability barrier: the changelog first (acks from all in-sync replicas),
+ * then the local store with the new checkpoint. An operator acknowledges the
+ * receipts of records whose effect lives in state only after `flush`, so an
+ * input offset is committed only once the changelog holds what it caused
+ * (at-least-once: after a crash, records after the last commit are processed
+ * again, and a change they make that was already logged is applied twice).
+ *
+ * A revoked partition's local store is closed and kept on disk, so a quick
+ * return restores only the tail; it is deleted once it has been revoked for
+ * `retainRevoked` (Clock-driven).
+ *
+ * @since 0.1.0
+ */
+import { mkdirSync, readdirSync } from "node:fs"
+import { join } from "node:path"
+import { KafkaClient, type KafkaError, type KafkaLike } from "@sluice/kafka"
+import * as Admin from "@sluice/kafka/Admin"
+import { Clock, Deferred, Duration, Effect, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
+import { type Codec, type SetOptions, StateError, type Store } from "./internal/contract.ts"
+import * as Local from "./internal/partition.ts"
+import * as StateMetrics from "./StateMetrics.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The job's consumer group; changelog topics are named `<group>-<store>-changelog`. */
+  readonly group: string
+  /** The input's partition count; each changelog topic must have the same. */
+  readonly partitions: number
+  /** Where local stores live: `<directory>/<store>/<partition>`. */
+  readonly directory: string
+  /** How long a revoked partition's local store stays on disk; 10 minutes by default. */
+  readonly retainRevoked?: Duration.Input | undefined
+  /** Buffered changes per partition that trigger a flush on their own; 10,000 by default. */
+  readonly maxPending?: number | undefined
+  /** Bounds a partition's restore; 10 minutes by default. */
+  readonly restoreTimeout?: Duration.Input | undefined
+  /** Changelog records per produce request; 5,000 by default. */
+  readonly sendChunk?: number | undefined
+  /** Replication of created changelog topics; the broker's default when left out. */
+  readonly replicationFactor?: number | undefined
+}
+
+/**
+ * What a store has done since it was opened, for tests and dashboards (the
+ * same figures feed `StateMetrics`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  /** Reads that found their key. */
+  readonly hits: number
+  /** Reads that did not. */
+  readonly misses: number
+  /** Per restored partition: changelog records applied and milliseconds taken. */
+  readonly restores: ReadonlyMap<number, { readonly records: number; readonly millis: number }>
+}
+
+/**
+ * A store of the durable state store: core's `Store` plus its statistics.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DurableStore<V> extends Store<V> {
+  readonly topic: string
+  stats(): Stats
+}
+
+/**
+ * The service: opens named durable stores.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DurableStateStore {
+  readonly open: <V>(name: string, codec: Codec<V>) => Effect.Effect<DurableStore<V>, StateError, Scope.Scope>
+}
+
+/**
+ * The changelog topic of `store` in `group`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const changelogTopic = (group: string, store: string): string => `${group}-${store}-changelog`
+
+interface PartitionState {
+  readonly local: Local.LocalPartition
+  /** Changes not yet sent to the changelog. */
+  pending: Map<string, Local.Change>
+  /** Changes being flushed: sent or in flight, not yet in the local store. */
+  flushing: Map<string, Local.Change> | undefined
+  eventTime: number
+}
+
+const changelogError = (store: string, topic: string, error: KafkaError.KafkaError): StateError =>
+  new StateError({
+    reason: "Changelog",
+    store,
+    detail: `${topic}: ${error.message}`,
+    cause: error
+  })
+
+const ioError = (store: string, detail: string, cause: unknown): StateError =>
+  new StateError({
+    reason: "Io",
+    store,
+    detail: `${detail}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause
+  })
+
+const attemptKafka = <A>(store: string, topic: string, operation: string, call: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: call,
+    catch: (cause) =>
+      new StateError({
+        reason: "Changelog",
+        store,
+        detail: `${topic}: ${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause
+      })
+  })
+
+const ensureChangelog = (
+  store: string,
+  topic: string,
+  options: Options
+): Effect.Effect<void, StateError, KafkaClient.KafkaClient> =>
+  Effect.gen(function* () {
+    yield* Admin.ensureTopics([
+      {
+        topic,
+        partitions: options.partitions,
+        configs: { "cleanup.policy": "compact" },
+        ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor })
+      }
+    ]).pipe(Effect.mapError((error) => changelogError(store, topic, error)))
+    const { admin } = yield* KafkaClient.KafkaClient
+    const metadata = yield* attemptKafka(store, topic, "fetchTopicMetadata", () =>
+      admin.fetchTopicMetadata({ topics: [topic] })
+    )
+    const actual = metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0
+    if (actual !== options.partitions) {
+      return yield* new StateError({
+        reason: "Changelog",
+        store,
+        detail: `changelog topic ${topic} has ${actual} partitions but the input has ${options.partitions}; delete the topic or rename the store`
+      })
+    }
+  })
+
+/**
+ * A durable state store over the `KafkaClient` in context. Stores opened
+ * from it live until the scope `open` ran in closes: then their partitions
+ * are flushed and their local stores closed (kept on disk).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<DurableStateStore, never, KafkaClient.KafkaClient> =>
+  Effect.gen(function* () {
+    const client = yield* KafkaClient.KafkaClient
+    return {
+      open: <V>(name: string, codec: Codec<V>) => openStore(client, options, name, codec)
+    }
+  })
+
+const openStore = <V>(
+  client: KafkaClient.KafkaClient["Service"],
+  options: Options,
+  name: string,
+  codec: Codec<V>
+): Effect.Effect<DurableStore<V>, StateError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const topic = changelogTopic(options.group, name)
+    yield* ensureChangelog(name, topic, options).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    const producer = yield* client
+      .producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
+    const context = yield* Effect.context<never>()
+    const runFork = Effect.runForkWith(context)
+
+    const directory = join(options.directory, name)
+    yield* Effect.try({
+      try: () => mkdirSync(directory, { recursive: true }),
+      catch: (cause) => ioError(name, `cannot create ${directory}`, cause)
+    })
+    const pathOf = (partition: number) => join(directory, String(partition))
+    const maxPending = options.maxPending ?? 10_000
+    const sendChunk = options.sendChunk ?? 5_000
+    const retainRevoked = Duration.toMillis(Duration.fromInputUnsafe(options.retainRevoked ?? "10 minutes"))
+    const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? "10 minutes")
+
+    const assigned = new Map<number, PartitionState>()
+    // Partitions on disk but not assigned, with when they were given up.
+    const revoked = new Map<number, number>()
+    const restores = new Map<number, { records: number; millis: number }>()
+    let hits = 0
+    let misses = 0
+    let published = { hits: 0, misses: 0 }
+    let closed = false
+    const lock = yield* Semaphore.make(1)
+    const storeMetric = <M extends Metric.Metric<number, unknown>>(metric: M) =>
+      Metric.withAttributes(metric, { store: name })
+
+    // Local stores left by an earlier run count as revoked now: kept for a
+    // quick return, dropped after `retainRevoked`.
+    const startedAt = yield* Clock.currentTimeMillis
+    for (const entry of readdirSync(directory)) {
+      if (/^\d+$/.test(entry)) revoked.set(Number(entry), startedAt)
+    }
+
+    const partitionOf = (partition: number): Effect.Effect<PartitionState, StateError> => {
+      if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
+      const state = assigned.get(partition)
+      return state === undefined
+        ? Effect.fail(
+            new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
+          )
+        : Effect.succeed(state)
+    }
+
+    // The newest bytes of `key`: buffered, then being flushed, then on disk.
+    const current = (state: PartitionState, key: string): Local.Change | undefined => {
+      const pending = state.pending.get(key)
+      if (pending !== undefined) return pending
+      const flushing = state.flushing?.get(key)
+      if (flushing !== undefined) return flushing
+      return state.local.get(key)
+    }
+
+    const isExpired = (state: PartitionState, bytes: Uint8Array, now: number): boolean => {
+      if (bytes[0] === Local.NO_TTL) return false
+      const { domain, expiresAt } = Local.header(bytes)
+      return domain === Local.PROCESSING_TIME ? now >= expiresAt : state.eventTime >= expiresAt
+    }
+
+    const decode = (bytes: Uint8Array): Effect.Effect<V, StateError> =>
+      Effect.try({
+        try: () => codec.decode(Local.body(bytes)),
+        catch: (cause) =>
+          new StateError({
+            reason: "Codec",
+            store: name,
+            detail: cause instanceof Error ? cause.message : String(cause),
+            cause
+          })
+      })
+
+    const pendingCount = () => {
+      let n = 0
+      for (const state of assigned.values()) n += state.pending.size + (state.flushing?.size ?? 0)
+      return n
+    }
+
+    // Sends the buffered changes of `partitions` to the changelog, then writes
+    // them with the new checkpoint to the local stores. One flush at a time.
+    const flushNow = (partitions: ReadonlyArray<number>): Effect.Effect<void, StateError> =>
+      lock.withPermit(
+        Effect.gen(function* () {
+          const batch: Array<readonly [number, PartitionState, Map<string, Local.Change>]> = []
+          for (const partition of partitions) {
+            const state = assigned.get(partition)
+            if (state === undefined || state.pending.size === 0) continue
+            state.flushing = state.pending
+            state.pending = new Map()
+            batch.push([partition, state, state.flushing])
+          }
+          if (batch.length > 0) {
+            const lastOffset = new Map<number, bigint>()
+            const messages: Array<KafkaLike.Message> = []
+            for (const [partition, , changes] of batch) {
+              for (const [key, value] of changes) {
+                messages.push({
+                  key,
+                  value: value === null ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+                  partition
+                })
+              }
+            }
+            const sent = Effect.gen(function* () {
+              for (let i = 0; i < messages.length; i += sendChunk) {
+                const chunk = messages.slice(i, i + sendChunk)
+                const counts = new Map<number, number>()
+                for (const m of chunk) counts.set(m.partition!, (counts.get(m.partition!) ?? 0) + 1)
+                const answers = yield* attemptKafka(name, topic, "send", () =>
+                  producer.send({ topic, messages: chunk, acks: -1 })
+                )
+                for (const answer of answers) {
+                  const base = answer.baseOffset ?? answer.offset
+                  const count = counts.get(answer.partition)
+                  if (base === undefined || count === undefined) continue
+                  lastOffset.set(answer.partition, BigInt(base) + BigInt(count) - 1n)
+                }
+              }
+            })
+            yield* sent.pipe(
+              Effect.onError(() =>
+                Effect.sync(() => {
+                  // Nothing of this flush is known to be logged: the changes
+                  // go back under newer ones, to be sent by the next flush.
+                  for (const [, state, changes] of batch) {
+                    for (const [key, value] of state.pending) changes.set(key, value)
+                    state.pending = changes
+                    state.flushing = undefined
+                  }
+                })
+              )
+            )
+            yield* Effect.forEach(
+              batch,
+              ([partition, state, changes]) =>
+                Effect.tryPromise({
+                  try: () => {
+                    const last = lastOffset.get(partition)
+                    const checkpoint = last === undefined ? state.local.checkpoint() : last + 1n
+                    return state.local.apply(changes, checkpoint, state.eventTime)
+                  },
+                  catch: (cause) => ioError(name, `cannot write partition ${partition}`, cause)
+                }).pipe(
+                  Effect.ensuring(
+                    Effect.sync(() => {
+                      state.flushing = undefined
+                    })
+                  )
+                ),
+              { concurrency: "unbounded", discard: true }
+            )
+            for (const [partition, state] of batch) {
+              yield* Metric.update(
+                Metric.withAttributes(StateMetrics.entries, { store: name, partition: String(partition) }),
+                state.local.count()
+              )
+            }
+          }
+          yield* Metric.update(storeMetric(StateMetrics.changelogLag), pendingCount())
+          const read = { hits, misses }
+          yield* Metric.update(
+            Metric.withAttributes(StateMetrics.reads, { store: name, outcome: "hit" }),
+            read.hits - published.hits
+          )
+          yield* Metric.update(
+            Metric.withAttributes(StateMetrics.reads, { store: name, outcome: "miss" }),
+            read.misses - published.misses
+          )
+          published = read
+        })
+      )
+
+    const write = (partition: number, key: string, change: Local.Change): Effect.Effect<void, StateError> =>
+      Effect.flatMap(partitionOf(partition), (state) => {
+        state.pending.set(key, change)
+        return state.pending.size >= maxPending ? flushNow([partition]) : Effect.void
+      })
+
+    const openLocal = (partition: number): Effect.Effect<Local.LocalPartition, StateError> =>
+      Effect.try({
+        try: () => Local.LocalPartition.open(pathOf(partition)),
+        catch: (cause) => cause
+      }).pipe(
+        Effect.catch((cause) =>
+          Effect.logWarning("local state store unreadable; rebuilding it from the changelog").pipe(
+            Effect.annotateLogs({ store: name, partition, error: String(cause) }),
+            Effect.andThen(
+              Effect.try({
+                try: () => {
+                  Local.LocalPartition.remove(pathOf(partition))
+                  return Local.LocalPartition.open(pathOf(partition))
+                },
+                catch: (error) => ioError(name, `cannot open partition ${partition}`, error)
+              })
+            )
+          )
+        )
+      )
+
+    const close = (local: Local.LocalPartition) => Effect.promise(() => local.close().catch(() => undefined))
+
+    // Restores `targets` (partition -> local store from its checkpoint up to
+    // the changelog's end) with a consumer of the changelog in a group of its
+    // own, which never commits: positions come from the checkpoints.
+    const restore = (
+      targets: Map<number, { local: Local.LocalPartition; from: bigint; to: bigint }>
+    ): Effect.Effect<void, StateError> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const started = yield* Clock.currentTimeMillis
+          const consumer = yield* client
+            .consumer({
+              groupId: `${options.group}-${name}-restore-${started}-${Math.random().toString(36).slice(2, 10)}`,
+              maxBytesPerPartition: 4 * 1024 * 1024,
+              maxWaitTimeInMs: 100
+            })
+            .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
+          const done = yield* Deferred.make<void, StateError>()
+          const remaining = new Set(targets.keys())
+          const counts = new Map<number, number>()
+          yield* attemptKafka(name, topic, "subscribe", () =>
+            consumer.subscribe({ topics: [topic], fromBeginning: true })
+          )
+          yield* attemptKafka(name, topic, "run", () =>
+            consumer.run({
+              autoCommit: false,
+              eachBatchAutoResolve: false,
+              eachBatch: async ({ batch }) => {
+                const target = targets.get(batch.partition)
+                if (target === undefined || !remaining.has(batch.partition)) return
+                const changes: Array<readonly [string, Local.Change]> = []
+                let last = -1n
+                for (const message of batch.messages) {
+                  const offset = BigInt(message.offset)
+                  if (offset >= target.to) break
+                  last = offset
+                  if (offset < target.from || message.key === null) continue
+                  changes.push([
+                    message.key.toString("utf8"),
+                    message.value === null ? null : new Uint8Array(message.value)
+                  ])
+                }
+                if (last < 0n) return
+                try {
+                  if (changes.length > 0 || last + 1n > target.from) await target.local.apply(changes, last + 1n)
+                } catch (cause) {
+                  remaining.clear()
+                  runFork(Deferred.fail(done, ioError(name, `cannot restore partition ${batch.partition}`, cause)))
+                  return
+                }
+                counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + changes.length)
+                if (last + 1n >= target.to) {
+                  remaining.delete(batch.partition)
+                  if (remaining.size === 0) runFork(Deferred.succeed(done, undefined))
+                }
+              }
+            })
+          )
+          const others = Array.from({ length: options.partitions }, (_, p) => p).filter((p) => !targets.has(p))
+          // Start each wanted partition at its checkpoint; stop fetching the others.
+          if (others.length > 0) consumer.pause([{ topic, partitions: others }])
+          const seek = (consumer as Partial<Seekable>).seek
+          if (typeof seek === "function") {
+            for (const [partition, target] of targets) {
+              seek.call(consumer, { topic, partition, offset: target.from.toString() })
+            }
+          }
+          yield* Deferred.await(done).pipe(
+            Effect.timeoutOrElse({
+              duration: restoreTimeout,
+              orElse: () =>
+                Effect.fail(
+                  new StateError({
+                    reason: "Changelog",
+                    store: name,
+                    detail: `restore of partitions ${[...remaining].join(",")} of ${topic} did not finish within ${Duration.format(restoreTimeout)}`
+                  })
+                )
+            })
+          )
+          const ended = yield* Clock.currentTimeMillis
+          for (const [partition] of targets) {
+            const records = counts.get(partition) ?? 0
+            const millis = ended - started
+            restores.set(partition, { records, millis })
+            yield* Metric.update(
+              Metric.withAttributes(StateMetrics.restoreMillis, { store: name, partition: String(partition) }),
+              millis
+            )
+            yield* Metric.update(
+              Metric.withAttributes(StateMetrics.restoredRecords, { store: name, partition: String(partition) }),
+              records
+            )
+          }
+          yield* attemptKafka(name, topic, "stop", () => consumer.stop()).pipe(Effect.ignore)
+        })
+      )
+
+    const assign = (partitions: Iterable<number>): Effect.Effect<void, StateError> =>
+      lock.withPermit(
+        Effect.gen(function* () {
+          if (closed) return yield* new StateError({ reason: "Closed", store: name, detail: "the store is closed" })
+          const wanted = [...new Set(partitions)].filter((p) => !assigned.has(p))
+          if (wanted.length === 0) return
+          const ends = yield* attemptKafka(name, topic, "fetchTopicOffsets", () =>
+            client.admin.fetchTopicOffsets(topic)
+          )
+          const opened = new Map<number, Local.LocalPartition>()
+          const targets = new Map<number, { local: Local.LocalPartition; from: bigint; to: bigint }>()
+          yield* Effect.gen(function* () {
+            for (const partition of wanted) {
+              revoked.delete(partition)
+              let local = yield* openLocal(partition)
+              const end = ends.find((e) => e.partition === partition)
+              const low = BigInt(end?.low ?? "0")
+              const high = BigInt(end?.high ?? "0")
+              let checkpoint = local.checkpoint()
+              // Ahead of the changelog (the topic was recreated) or behind its
+              // start (records it never saw were deleted): start afresh.
+              if (checkpoint > high || (checkpoint < low && checkpoint > 0n)) {
+                yield* Effect.logWarning("local state store does not match its changelog; rebuilding it").pipe(
+                  Effect.annotateLogs({
+                    store: name,
+                    partition,
+                    checkpoint: String(checkpoint),
+                    low: String(low),
+                    high: String(high)
+                  })
+                )
+                yield* close(local)
+                Local.LocalPartition.remove(pathOf(partition))
+                local = yield* openLocal(partition)
+                checkpoint = 0n
+              }
+              opened.set(partition, local)
+              if (checkpoint < high) targets.set(partition, { local, from: checkpoint, to: high })
+              else restores.set(partition, { records: 0, millis: 0 })
+            }
+            if (targets.size > 0) yield* restore(targets)
+          }).pipe(Effect.onError(() => Effect.forEach(opened.values(), close, { discard: true })))
+          for (const [partition, local] of opened) {
+            assigned.set(partition, { local, pending: new Map(), flushing: undefined, eventTime: local.eventTime() })
+          }
+        })
+      )
+
+    const revoke = (partitions: Iterable<number>): Effect.Effect<void, StateError> =>
+      Effect.gen(function* () {
+        const given = [...new Set(partitions)].filter((p) => assigned.has(p))
+        yield* flushNow(given)
+        const now = yield* Clock.currentTimeMillis
+        yield* lock.withPermit(
+          Effect.forEach(
+            given,
+            (partition) =>
+              Effect.suspend(() => {
+                const state = assigned.get(partition)
+                if (state === undefined) return Effect.void
+                assigned.delete(partition)
+                revoked.set(partition, now)
+                return close(state.local)
+              }),
+            { discard: true }
+          )
+        )
+      })
+
+    // Drops local stores revoked for longer than `retainRevoked`.
+    const sweep = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const [partition, at] of revoked) {
+        if (now - at < retainRevoked || assigned.has(partition)) continue
+        revoked.delete(partition)
+        yield* Effect.try({
+          try: () => Local.LocalPartition.remove(pathOf(partition)),
+          catch: (cause) => ioError(name, `cannot remove partition ${partition}`, cause)
+        }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+      }
+    })
+    yield* lock
+      .withPermit(sweep)
+      .pipe(
+        Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1_000, Math.min(retainRevoked, 60_000))))),
+        Effect.forkScoped
+      )
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        yield* flushNow([...assigned.keys()]).pipe(
+          Effect.catch((error) => Effect.logWarning("final flush of a state store failed", error.message))
+        )
+        closed = true
+        yield* lock.withPermit(Effect.forEach([...assigned.values()], (state) => close(state.local), { discard: true }))
+        assigned.clear()
+      })
+    )
+
+    const store: DurableStore<V> = {
+      name,
+      topic,
+      get: (partition, key) =>
+        Effect.flatMap(partitionOf(partition), (state) => {
+          const bytes = current(state, key)
+          if (bytes === undefined || bytes === null) {
+            misses++
+            return Effect.succeedNone
+          }
+          const found = Effect.map(decode(bytes), (value) => {
+            hits++
+            return Option.some(value)
+          })
+          if (bytes[0] === Local.NO_TTL) return found
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (!isExpired(state, bytes, now)) return found
+            misses++
+            return Effect.as(write(partition, key, null), Option.none())
+          })
+        }),
+      set: (partition, key, value, setOptions?: SetOptions) =>
+        Effect.flatMap(partitionOf(partition), (state) => {
+          const encoded = Effect.try({
+            try: () => codec.encode(value),
+            catch: (cause) =>
+              new StateError({
+                reason: "Codec",
+                store: name,
+                detail: cause instanceof Error ? cause.message : String(cause),
+                cause
+              })
+          })
+          if (setOptions?.ttl === undefined) {
+            return Effect.flatMap(encoded, (bytes) => write(partition, key, Local.entry(Local.NO_TTL, 0, bytes)))
+          }
+          const ttl = Duration.toMillis(Duration.fromInputUnsafe(setOptions.ttl))
+          const eventDomain = setOptions.ttlDomain === "event-time"
+          return Effect.flatMap(Effect.zip(encoded, Clock.currentTimeMillis), ([bytes, now]) => {
+            const from = setOptions.now ?? (eventDomain ? state.eventTime : now)
+            const domain = eventDomain ? Local.EVENT_TIME : Local.PROCESSING_TIME
+            return write(partition, key, Local.entry(domain, from + ttl, bytes))
+          })
+        }),
+      delete: (partition, key) => write(partition, key, null),
+      range: (partition, prefix) =>
+        Effect.flatMap(partitionOf(partition), (state) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const merged = new Map<string, Local.Change>()
+            for (const [key, value] of state.local.range(prefix)) merged.set(key, value)
+            for (const layer of [state.flushing, state.pending]) {
+              if (layer === undefined) continue
+              for (const [key, value] of layer) if (key.startsWith(prefix)) merged.set(key, value)
+            }
+            const keys = [...merged.keys()].sort()
+            const live: Array<readonly [string, Uint8Array]> = []
+            for (const key of keys) {
+              const bytes = merged.get(key)
+              if (bytes !== undefined && bytes !== null && !isExpired(state, bytes, now)) live.push([key, bytes])
+            }
+            return Effect.forEach(live, ([key, bytes]) => Effect.map(decode(bytes), (value) => [key, value] as const))
+          })
+        ),
+      expire: (partition, eventTime) =>
+        Effect.flatMap(partitionOf(partition), (state) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (eventTime !== undefined && eventTime > state.eventTime) state.eventTime = eventTime
+            const candidates = new Set<string>([
+              ...state.local.expiredKeys(Local.PROCESSING_TIME, now),
+              ...(Number.isFinite(state.eventTime) ? state.local.expiredKeys(Local.EVENT_TIME, state.eventTime) : [])
+            ])
+            for (const layer of [state.flushing, state.pending]) {
+              if (layer === undefined) continue
+              for (const [key, value] of layer) if (value !== null && value[0] !== Local.NO_TTL) candidates.add(key)
+            }
+            const expired: Array<string> = []
+            for (const key of candidates) {
+              const bytes = current(state, key)
+              if (bytes !== undefined && bytes !== null && isExpired(state, bytes, now)) expired.push(key)
+            }
+            return Effect.as(
+              Effect.forEach(expired, (key) => write(partition, key, null), { discard: true }),
+              expired.length
+            )
+          })
+        ),
+      flush: (partitions) => flushNow(partitions === undefined ? [...assigned.keys()] : [...partitions]),
+      assign,
+      revoke,
+      size: (partition) =>
+        Effect.sync(() => {
+          const count = (state: PartitionState) => {
+            let n = state.local.count()
+            const layered = new Map<string, Local.Change>(state.flushing ?? [])
+            for (const [key, value] of state.pending) layered.set(key, value)
+            for (const [key, value] of layered) {
+              const onDisk = state.local.get(key) !== undefined
+              if (value !== null && !onDisk) n++
+              else if (value === null && onDisk) n--
+            }
+            return n
+          }
+          if (partition !== undefined) {
+            const state = assigned.get(partition)
+            return state === undefined ? 0 : count(state)
+          }
+          let n = 0
+          for (const state of assigned.values()) n += count(state)
+          return n
+        }),
+      stats: () => ({ hits, misses, restores: new Map(restores) })
+    }
+    return store
+  })
+
+// kafkajs consumers can start a partition at an offset; the structural
+// client interface does not name it, so it is used when present.
+interface Seekable {
+  seek(target: { topic: string; partition: number; offset: string }): void
+}
