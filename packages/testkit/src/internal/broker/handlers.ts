@@ -189,29 +189,32 @@ const fetch: Handler = (b, r, req, reply) => {
   const first = collect()
   if (first.errors || first.total >= request.minBytes || request.maxWaitMs <= 0) return respond(first.topics)
   // Park until enough data arrives or the wait expires; no polling in between.
+  // One waiter per partition at any time: an append re-arms only the waiter of
+  // the partition it woke (the others are still registered), and the bytes
+  // appended are counted rather than re-read, so a parked fetch costs O(1) per append.
   const cancels: Array<() => void> = []
   let done = false
+  let arrived = first.total
   const finish = () => {
     if (done) return
     done = true
     for (const c of cancels) c()
     respond(collect().topics)
   }
-  const watch = () => {
-    for (const t of request.topics) {
-      for (const p of t.partitions) {
-        const log = b.store.partition(t.name, p.index)
-        if (log !== undefined) cancels.push(log.onAppend(onData))
+  for (const t of request.topics) {
+    for (const p of t.partitions) {
+      const log = b.store.partition(t.name, p.index)
+      if (log === undefined) continue
+      const slot = cancels.length
+      const onData = (bytes: number) => {
+        if (done) return
+        arrived += bytes
+        if (arrived >= request.minBytes) return finish()
+        cancels[slot] = log.onAppend(onData)
       }
+      cancels.push(log.onAppend(onData))
     }
   }
-  const onData = () => {
-    if (done) return
-    const now = collect()
-    if (now.errors || now.total >= request.minBytes) return finish()
-    watch()
-  }
-  watch()
   cancels.push(b.setTimer(request.maxWaitMs, finish))
   req.onClose(() => {
     done = true

@@ -45,7 +45,7 @@ export class PartitionLog {
   nextOffset = 0
   bytes = 0
   private readonly producers = new Map<number, ProducerState>()
-  private waiters: Array<() => void> = []
+  private waiters: Array<(bytes: number) => void> = []
   private readonly retentionBytes: number
   sink: LogSink | null = null
 
@@ -111,7 +111,7 @@ export class PartitionLog {
     this.store(batch, h, baseOffset)
     this.sink?.append(batch, baseOffset)
     this.enforceRetention()
-    this.notify()
+    this.notify(batch.length)
     return { errorCode: 0, baseOffset }
   }
 
@@ -191,8 +191,11 @@ export class PartitionLog {
     return undefined
   }
 
-  /** Registers a one-shot callback for the next append; returns its canceller. */
-  onAppend(f: () => void): () => void {
+  /**
+   * Registers a one-shot callback for the next append, called with the bytes
+   * appended (or `Infinity` when the partition goes away); returns its canceller.
+   */
+  onAppend(f: (bytes: number) => void): () => void {
     this.waiters.push(f)
     return () => {
       const i = this.waiters.indexOf(f)
@@ -200,15 +203,20 @@ export class PartitionLog {
     }
   }
 
-  private notify(): void {
+  /** Parked fetches currently waiting on this partition (for tests and diagnostics). */
+  get waiterCount(): number {
+    return this.waiters.length
+  }
+
+  private notify(bytes: number): void {
     if (this.waiters.length === 0) return
     const ws = this.waiters
     this.waiters = []
-    for (const w of ws) w()
+    for (const w of ws) w(bytes)
   }
 
   /** Wakes parked fetches so they answer (used when the topic is deleted). */
   wakeAll(): void {
-    this.notify()
+    this.notify(Number.POSITIVE_INFINITY)
   }
 }
