@@ -8,7 +8,7 @@
  */
 import { Console, Effect, Option } from "effect"
 import { Command } from "effect/cli"
-import * as Flags from "./Flags.ts"
+import * as Flags from "../Flags.ts"
 
 /**
  * The `broker` command.
