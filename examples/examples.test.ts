@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { Claims } from "@sluice/lookup"
+import * as Claims from "@sluice/runner/jobs/claims/ClaimsTable"
 import { assert, describe, it } from "vitest"
 import * as KafkaPipe from "./kafka-pipe.ts"
 import * as LookupExample from "./lookup.ts"

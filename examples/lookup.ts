@@ -7,9 +7,12 @@
  */
 // #region readme
 import { Policy } from "@sluice/core"
-import { Claims, Lookup, PgLookup } from "@sluice/lookup"
+import { Lookup, PgLookup } from "@sluice/lookup"
 // #endregion
-import * as EmbeddedPostgres from "@sluice/lookup/EmbeddedPostgres"
+import * as EmbeddedPostgres from "@sluice/runner/EmbeddedPostgres"
+// #region readme
+import * as Claims from "@sluice/runner/jobs/claims/ClaimsTable"
+// #endregion
 import { BigDecimal, Effect, Option, Redacted } from "effect"
 import postgres from "postgres"
 

@@ -8,7 +8,7 @@
 // as usual, and the job must never restart: the same process runs throughout
 // and exits 0 on SIGTERM.
 import { assert } from "@effect/vitest"
-import * as Generator from "@sluice/runner/claims/Generator"
+import * as Generator from "@sluice/runner/jobs/claims/Generator"
 import { Effect } from "effect"
 import type { Message } from "kafkajs"
 import * as Checks from "../support/checks.ts"

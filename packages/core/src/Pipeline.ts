@@ -9,7 +9,7 @@
  * import { Effect, Schema } from "effect"
  * import { InMemory, Pipeline } from "@sluice/core"
  *
- * const Payment = Schema.Struct({ payment_id: Schema.String, claim_id: Schema.String })
+ * const Payment = Schema.Struct({ payment_id: Schema.String, order_id: Schema.String })
  * declare const enrich: (p: typeof Payment.Type) => Effect.Effect<{ status: string }>
  *
  * const job = (broker: InMemory.Broker) =>

@@ -26,15 +26,15 @@
  *
  * ```ts
  * const policy = yield* Policy.make({
- *   name: "claims-db",
+ *   name: "orders-db",
  *   timeout: "5 seconds",
  *   retry: { base: "50 millis", maxAttempts: 4, jitter: true },
  *   breaker: { trip: { _tag: "consecutive", failures: 5 }, openDuration: "10 seconds" }
  * })
  * const rows = yield* policy.run(query)            // or query.pipe(Policy.run(policy))
  *
- * // the same settings from the environment: CLAIMS_DB_TIMEOUT, CLAIMS_DB_RETRY_ATTEMPTS, ...
- * const fromEnv = yield* Policy.makeConfig("CLAIMS_DB")
+ * // the same settings from the environment: ORDERS_DB_TIMEOUT, ORDERS_DB_RETRY_ATTEMPTS, ...
+ * const fromEnv = yield* Policy.makeConfig("ORDERS_DB")
  * ```
  *
  * @since 0.1.0
@@ -384,12 +384,12 @@ export const retrySchedule = (options: RetryOptions, startMillis?: number): Sche
 
 /**
  * Reads policy options from configuration under a prefix. With
- * `config("CLAIMS_DB")`: `CLAIMS_DB_TIMEOUT` (default 5 seconds),
- * `CLAIMS_DB_RETRY_BASE` (100 millis), `CLAIMS_DB_RETRY_FACTOR` (2),
- * `CLAIMS_DB_RETRY_ATTEMPTS` (3), `CLAIMS_DB_RETRY_MAX_ELAPSED` (10 seconds),
- * `CLAIMS_DB_RETRY_JITTER` (true), `CLAIMS_DB_BREAKER_THRESHOLD` (0.5),
- * `CLAIMS_DB_BREAKER_MINIMUM_CALLS` (20), `CLAIMS_DB_BREAKER_WINDOW` (100) and
- * `CLAIMS_DB_BREAKER_OPEN` (30 seconds), a rate breaker. The policy is named
+ * `config("ORDERS_DB")`: `ORDERS_DB_TIMEOUT` (default 5 seconds),
+ * `ORDERS_DB_RETRY_BASE` (100 millis), `ORDERS_DB_RETRY_FACTOR` (2),
+ * `ORDERS_DB_RETRY_ATTEMPTS` (3), `ORDERS_DB_RETRY_MAX_ELAPSED` (10 seconds),
+ * `ORDERS_DB_RETRY_JITTER` (true), `ORDERS_DB_BREAKER_THRESHOLD` (0.5),
+ * `ORDERS_DB_BREAKER_MINIMUM_CALLS` (20), `ORDERS_DB_BREAKER_WINDOW` (100) and
+ * `ORDERS_DB_BREAKER_OPEN` (30 seconds), a rate breaker. The policy is named
  * after the prefix in lower case unless `name` is given.
  *
  * @since 0.1.0

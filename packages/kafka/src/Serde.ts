@@ -3,7 +3,7 @@
  * UTF-8 JSON and checks it against an Effect `Schema`; a record that fails
  * comes back as a `KafkaError` whose `Decode` reason is one readable line,
  * meant for the reason header of a dead letter, e.g.
- * `claim_amount: Expected string, got 12.5; occurred_at: Missing key`.
+ * `amount: Expected string, got 12.5; occurred_at: Missing key`.
  *
  * @since 0.1.0
  */

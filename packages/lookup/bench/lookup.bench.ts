@@ -38,9 +38,9 @@ import { join } from "node:path"
 import { Effect, Redacted, Result, Schema } from "effect"
 import postgres from "postgres"
 import { scopedDatabase } from "../../../bench/support/benchDatabase.ts"
-import * as Claims from "../src/Claims.ts"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
+import * as Claims from "../test/utils/Claims.ts"
 
 const lookups = Number(process.argv[2] ?? 20_000)
 const claims = Number(process.argv[3] ?? 100_000)

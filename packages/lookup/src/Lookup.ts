@@ -24,10 +24,10 @@
  * import { Lookup } from "@sluice/lookup"
  *
  * const program = Effect.gen(function* () {
- *   const base = Lookup.make({ name: "claims", fetch: fetchClaims, maxBatchSize: 100, batchWindow: "2 millis" })
- *   const claims = yield* Lookup.cached(Lookup.withPolicy(base, policy), { maxEntries: 10_000, ttl: "1 minute" })
- *   const claim = yield* claims.get("CLM-000001")
- *   const chunk = yield* claims.getMany(["CLM-000001", "CLM-000002"]) // [Option<Claim>, Option<Claim>]
+ *   const base = Lookup.make({ name: "customers", fetch: fetchCustomers, maxBatchSize: 100, batchWindow: "2 millis" })
+ *   const customers = yield* Lookup.cached(Lookup.withPolicy(base, policy), { maxEntries: 10_000, ttl: "1 minute" })
+ *   const customer = yield* customers.get("C-1")
+ *   const chunk = yield* customers.getMany(["C-1", "C-2"]) // [Option<Customer>, Option<Customer>]
  * })
  * ```
  *

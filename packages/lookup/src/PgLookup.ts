@@ -173,7 +173,7 @@ export const layerConfig = (
 
 /**
  * A column to select; `cast` is applied in SQL and the result keeps the
- * column's name (`claim_amount::text AS claim_amount`), which is how exact
+ * column's name (`amount::text AS amount`), which is how exact
  * decimals reach JavaScript as strings.
  *
  * @since 0.1.0
@@ -331,3 +331,14 @@ export const makeFetch = <K, V>(sql: postgres.Sql, options: Options<K, V>): Look
       catch: (error) => classify(name, error)
     }).pipe(Effect.flatMap(toMap))
 }
+
+/**
+ * Turns a failure of the PostgreSQL client into a `LookupError` named after
+ * `name`, classified as every query of this module is (connection failures
+ * and transient SQLSTATEs retryable, a statement timeout a `Timeout`), for
+ * statements a caller runs itself (migrations, seeds).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const classifyError = (name: string, error: unknown): LookupError => classify(name, error)

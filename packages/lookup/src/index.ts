@@ -5,11 +5,6 @@
 /**
  * @since 0.1.0
  */
-export * as Claims from "./Claims.ts"
-/**
- * @since 0.1.0
- */
-export * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
 export * as Lookup from "./Lookup.ts"
 /**
  * @since 0.1.0

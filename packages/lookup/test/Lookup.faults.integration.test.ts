@@ -2,9 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Policy } from "@sluice/core"
 import { FaultProxy } from "@sluice/testkit"
 import { Clock, Effect, Layer, Option, Schedule } from "effect"
-import * as Claims from "../src/Claims.ts"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
+import * as Claims from "./utils/Claims.ts"
 import { TestDatabase } from "./utils/TestDatabase.ts"
 
 /**

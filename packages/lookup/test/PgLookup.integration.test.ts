@@ -1,9 +1,9 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Policy } from "@sluice/core"
 import { BigDecimal, ConfigProvider, DateTime, Effect, Layer, Option, Redacted } from "effect"
-import * as Claims from "../src/Claims.ts"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
+import * as Claims from "./utils/Claims.ts"
 import { extraClaims, SEEDED, TestDatabase } from "./utils/TestDatabase.ts"
 
 /** Wraps a lookup's fetch so the test can count the statements it sends. */

@@ -3,9 +3,9 @@ import { Policy } from "@sluice/core"
 import { FaultProxy } from "@sluice/testkit"
 import { Clock, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import type postgres from "postgres"
-import * as Claims from "../src/Claims.ts"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
+import * as Claims from "./utils/Claims.ts"
 import { TestDatabase } from "./utils/TestDatabase.ts"
 
 /** A pool on the test database through a fault proxy. */

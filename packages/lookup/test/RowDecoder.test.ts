@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, DateTime, Result, Schema } from "effect"
 import * as fc from "fast-check"
-import * as Claims from "../src/Claims.ts"
 import * as RowDecoder from "../src/RowDecoder.ts"
+import * as Claims from "./utils/Claims.ts"
 
 // Rows as postgres.js returns them for `Claims.source`: the amount as the text
 // PostgreSQL prints for a numeric, the timestamp as integer epoch milliseconds.

@@ -18,13 +18,14 @@
  * embedded one) gets a fresh bench database that is dropped at the end.
  */
 import * as InMemory from "@sluice/core/InMemory"
-import { Claims, PgLookup } from "@sluice/lookup"
+import { PgLookup } from "@sluice/lookup"
 import { BigDecimal, DateTime, Duration, Effect, Redacted, Stream } from "effect"
 import postgres from "postgres"
 import { scopedDatabase } from "../../../bench/support/benchDatabase.ts"
-import * as EnrichJob from "../src/claims/EnrichJob.ts"
-import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
-import * as ClaimsCommand from "../src/cli/ClaimsCommand.ts"
+import * as ClaimsCommand from "../src/jobs/claims/ClaimsCommand.ts"
+import * as Claims from "../src/jobs/claims/ClaimsTable.ts"
+import * as EnrichJob from "../src/jobs/claims/EnrichJob.ts"
+import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 
 const payments = Number(process.argv[2] ?? 20_000)
 const fetchSize = Number(process.argv[3] ?? 500)

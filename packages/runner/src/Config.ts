@@ -1,20 +1,16 @@
 /**
- * The job configuration: where Kafka and PostgreSQL are, which topics to use,
- * the consumer group and the metrics port. Every setting has an environment
- * variable (the names of the seed documents where they give one) and a CLI
- * flag; a flag wins over the variable, which wins over the default.
+ * Configuration machinery shared by every job: a `Setting` names its
+ * environment variable and its CLI flag and says how to parse it; `load`
+ * resolves a job's settings, a flag winning over the variable, which wins over
+ * the default. The settings every job has (where Kafka and PostgreSQL are, the
+ * metrics port, the client id) are defined here; a job adds its own (topics,
+ * consumer group) in its folder.
  *
  * | setting | variable | flag | default |
  * | --- | --- | --- | --- |
  * | bootstrapServers | KAFKA_BOOTSTRAP_SERVERS | --bootstrap-servers | localhost:9092 |
- * | topics.input | PAYMENT_EVENTS_TOPIC | --input-topic | payment-events |
- * | topics.enriched | ENRICHED_PAYMENTS_TOPIC | --enriched-topic | enriched-payments |
- * | topics.failed | FAILED_PAYMENTS_TOPIC | --failed-topic | failed-payments |
- * | topics.deadLetter | PAYMENT_EVENTS_DLQ_TOPIC | --dlq-topic | payment-events-dlq |
- * | topics.largeClaims | LARGE_CLAIMS_TOPIC | --large-claims-topic | large-claims |
  * | databaseUrl | DATABASE_URL | --database-url | none (the demo embeds one) |
  * | metricsPort | METRICS_PORT | --metrics-port | 9100 |
- * | groupId | GROUP_ID | --group-id | sluice-claims |
  * | clientId | CLIENT_ID | --client-id | sluice |
  *
  * All values are checked at start; when some are invalid the run fails once,
@@ -23,7 +19,7 @@
  * @since 0.1.0
  */
 import { Effect, Config as EffectConfig, Option, Redacted } from "effect"
-import * as Parse from "./internal/parse.ts"
+import * as Parse from "./Parse.ts"
 import { InvalidConfig, InvalidSetting, RunnerError } from "./RunnerError.ts"
 
 /**
@@ -38,29 +34,48 @@ export interface Setting<A> {
   readonly description: string
   readonly parse: Parse.Parser<A>
   readonly default: Option.Option<A>
+  /** A secret's raw text is never repeated in an error. */
+  readonly secret: boolean
 }
 
-const setting = <A>(
+/**
+ * A setting; without `fallback` it is optional (resolved as `Option.none()`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const setting = <A>(
   env: string,
   flag: string,
   description: string,
   parse: Parse.Parser<A>,
-  fallback?: A
+  fallback?: A,
+  options: { readonly secret?: boolean } = {}
 ): Setting<A> => ({
   env,
   flag,
   description,
   parse,
-  default: fallback === undefined ? Option.none() : Option.some(fallback)
+  default: fallback === undefined ? Option.none() : Option.some(fallback),
+  secret: options.secret ?? false
 })
 
 /**
- * Every setting of the job configuration.
+ * A record of settings by name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the value type varies per setting; each is recovered by `Resolved`
+export type Settings = { readonly [name: string]: Setting<any> }
+
+/**
+ * The settings every job has.
  *
  * @since 0.1.0
  * @category settings
  */
-export const settings = {
+export const shared = {
   bootstrapServers: setting(
     "KAFKA_BOOTSTRAP_SERVERS",
     "bootstrap-servers",
@@ -68,66 +83,29 @@ export const settings = {
     Parse.hostList,
     ["localhost:9092"] as ReadonlyArray<string>
   ),
-  inputTopic: setting("PAYMENT_EVENTS_TOPIC", "input-topic", "Topic of payment events", Parse.topic, "payment-events"),
-  enrichedTopic: setting(
-    "ENRICHED_PAYMENTS_TOPIC",
-    "enriched-topic",
-    "Topic of successfully enriched payments",
-    Parse.topic,
-    "enriched-payments"
+  databaseUrl: setting(
+    "DATABASE_URL",
+    "database-url",
+    "PostgreSQL URL of the job's database",
+    Parse.databaseUrl,
+    undefined,
+    { secret: true }
   ),
-  failedTopic: setting(
-    "FAILED_PAYMENTS_TOPIC",
-    "failed-topic",
-    "Topic of payments that could not be enriched",
-    Parse.topic,
-    "failed-payments"
-  ),
-  deadLetterTopic: setting(
-    "PAYMENT_EVENTS_DLQ_TOPIC",
-    "dlq-topic",
-    "Topic of input records that are not payment events",
-    Parse.topic,
-    "payment-events-dlq"
-  ),
-  largeClaimsTopic: setting(
-    "LARGE_CLAIMS_TOPIC",
-    "large-claims-topic",
-    "Topic of enriched payments on large claims",
-    Parse.topic,
-    "large-claims"
-  ),
-  databaseUrl: setting("DATABASE_URL", "database-url", "PostgreSQL URL of the claims database", Parse.databaseUrl),
   metricsPort: setting("METRICS_PORT", "metrics-port", "Port of the metrics and dashboard server", Parse.port, 9100),
-  groupId: setting("GROUP_ID", "group-id", "Kafka consumer group", Parse.nonEmpty, "sluice-claims"),
   clientId: setting("CLIENT_ID", "client-id", "Kafka client id", Parse.nonEmpty, "sluice")
 } as const
 
 /**
- * @since 0.1.0
- * @category models
- */
-export type Settings = typeof settings
-
-/**
- * The resolved job configuration.
+ * The resolved shared settings, as the shared services take them.
  *
  * @since 0.1.0
  * @category models
  */
-export interface JobConfig {
+export interface Shared {
   readonly bootstrapServers: ReadonlyArray<string>
-  readonly topics: {
-    readonly input: string
-    readonly enriched: string
-    readonly failed: string
-    readonly deadLetter: string
-    readonly largeClaims: string
-  }
   /** Absent when neither the variable nor the flag is set; `sluice demo` then embeds a database. */
   readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
   readonly metricsPort: number
-  readonly groupId: string
   readonly clientId: string
 }
 
@@ -137,9 +115,17 @@ export interface JobConfig {
  * @since 0.1.0
  * @category models
  */
-export type Overrides = { readonly [K in keyof Settings]?: Option.Option<string> }
+export type Overrides<S extends Settings> = { readonly [K in keyof S]?: Option.Option<string> }
 
-type Resolved = { -readonly [K in keyof Settings]: Settings[K] extends Setting<infer A> ? Option.Option<A> : never }
+/**
+ * Every setting resolved: its value, or none for an optional one left unset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Resolved<S extends Settings> = {
+  readonly [K in keyof S]: S[K] extends Setting<infer A> ? Option.Option<A> : never
+}
 
 const resolveOne = <A>(
   s: Setting<A>,
@@ -166,58 +152,48 @@ const resolveOne = <A>(
   })
 
 /**
- * Resolves the job configuration from flags, then the environment (through
- * the current `ConfigProvider`), then the defaults.
+ * Resolves `settings` from flags, then the environment (through the current
+ * `ConfigProvider`), then the defaults; every bad value is reported in one error.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const load = (overrides: Overrides = {}): Effect.Effect<JobConfig, RunnerError> =>
+export const load = <S extends Settings>(
+  settings: S,
+  overrides: Overrides<S> = {}
+): Effect.Effect<Resolved<S>, RunnerError> =>
   Effect.gen(function* () {
-    const resolved: Partial<Record<keyof Settings, Option.Option<unknown>>> = {}
+    const resolved: Record<string, Option.Option<unknown>> = {}
     const invalid: Array<InvalidSetting> = []
-    for (const key of Object.keys(settings) as Array<keyof Settings>) {
-      const s = settings[key] as Setting<unknown>
+    for (const key of Object.keys(settings)) {
+      const s = settings[key]!
       const r = yield* resolveOne(s, overrides[key] ?? Option.none())
       if (r.ok) resolved[key] = r.value
-      else invalid.push(new InvalidSetting({ name: r.source, value: redactIfSecret(key, r.raw), expected: r.expected }))
+      else
+        invalid.push(
+          new InvalidSetting({ name: r.source, value: s.secret ? "<redacted>" : r.raw, expected: r.expected })
+        )
     }
     if (invalid.length > 0) return yield* new RunnerError({ reason: new InvalidConfig({ settings: invalid }) })
-    const v = resolved as Resolved
-    const get = <A>(o: Option.Option<A>): A => Option.getOrThrow(o)
-    return {
-      bootstrapServers: get(v.bootstrapServers),
-      topics: {
-        input: get(v.inputTopic),
-        enriched: get(v.enrichedTopic),
-        failed: get(v.failedTopic),
-        deadLetter: get(v.deadLetterTopic),
-        largeClaims: get(v.largeClaimsTopic)
-      },
-      databaseUrl: v.databaseUrl,
-      metricsPort: get(v.metricsPort),
-      groupId: get(v.groupId),
-      clientId: get(v.clientId)
-    }
+    return resolved as Resolved<S>
   })
 
-const redactIfSecret = (key: keyof Settings, raw: string): string => (key === "databaseUrl" ? "<redacted>" : raw)
+/**
+ * The value of a setting that has a default.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const get = <A>(value: Option.Option<A>): A => Option.getOrThrow(value)
 
 /**
- * The configuration as plain JSON for display; the database URL keeps only
- * its host, port and database, never its credentials.
+ * A database URL for display: its host, port and database, never its credentials.
  *
  * @since 0.1.0
  * @category formatting
  */
-export const toDisplay = (config: JobConfig): Record<string, unknown> => ({
-  ...config,
-  databaseUrl: Option.match(config.databaseUrl, {
-    onNone: () => null,
-    onSome: (url) => {
-      const u = new URL(Redacted.value(url))
-      const credentials = u.username !== "" || u.password !== "" ? "<redacted>@" : ""
-      return `${u.protocol}//${credentials}${u.host}${u.pathname}`
-    }
-  })
-})
+export const displayUrl = (url: Redacted.Redacted<string>): string => {
+  const u = new URL(Redacted.value(url))
+  const credentials = u.username !== "" || u.password !== "" ? "<redacted>@" : ""
+  return `${u.protocol}//${credentials}${u.host}${u.pathname}`
+}

@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Config as EffectConfig, Option, Redacted } from "effect"
-import * as Parse from "./internal/parse.ts"
+import * as Parse from "./Parse.ts"
 import { InvalidConfig, InvalidSetting, RunnerError } from "./RunnerError.ts"
 
 /**

@@ -1,7 +1,9 @@
 /**
- * The `sluice` runner: the claims enrichment and large-claims jobs, their
- * models and decisions, the event generator, the job configuration, the
- * observability server, OpenTelemetry export and the CLI.
+ * The `sluice` runner: the job interface, the configuration machinery, the
+ * shared services (Kafka, PostgreSQL, the observability server with its
+ * dashboard and stats, OpenTelemetry export) and the CLI. Each job lives in
+ * its folder under `jobs/` and is imported by its path, e.g.
+ * `@sluice/runner/jobs/claims/EnrichJob`.
  *
  * @since 0.1.0
  */
@@ -10,38 +12,6 @@
  * @since 0.1.0
  */
 export * as Config from "./Config.ts"
-/**
- * @since 0.1.0
- */
-export * as EnrichedPayment from "./claims/EnrichedPayment.ts"
-/**
- * @since 0.1.0
- */
-export * as EnrichJob from "./claims/EnrichJob.ts"
-/**
- * @since 0.1.0
- */
-export * as Enrichment from "./claims/Enrichment.ts"
-/**
- * @since 0.1.0
- */
-export * as Generator from "./claims/Generator.ts"
-/**
- * @since 0.1.0
- */
-export * as LargeClaims from "./claims/LargeClaims.ts"
-/**
- * @since 0.1.0
- */
-export * as LargeClaimsJob from "./claims/LargeClaimsJob.ts"
-/**
- * @since 0.1.0
- */
-export * as Money from "./claims/Money.ts"
-/**
- * @since 0.1.0
- */
-export * as PaymentEvent from "./claims/PaymentEvent.ts"
 /**
  * @since 0.1.0
  */
@@ -58,6 +28,10 @@ export * as Readiness from "./http/Readiness.ts"
  * @since 0.1.0
  */
 export * as Stats from "./http/Stats.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Job from "./Job.ts"
 /**
  * @since 0.1.0
  */

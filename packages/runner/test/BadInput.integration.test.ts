@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as DeadLetter from "@sluice/core/DeadLetter"
 import { Effect } from "effect"
-import * as Generator from "../src/claims/Generator.ts"
+import * as Generator from "../src/jobs/claims/Generator.ts"
 import { accountFor, enrichEnvironment, generate, paymentId } from "./support/enrichEnvironment.ts"
 import { countRecords, outputTopics, produce, readerClient, readTopics, topicEnv } from "./support/kafka.ts"
 import { pollUntil } from "./support/poll.ts"

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { EmbeddedKafka, FaultProxy } from "@sluice/testkit"
 import { ConfigProvider, Duration, Effect, Fiber, Schedule } from "effect"
-import * as Config from "../src/Config.ts"
-import * as ClaimsCommand from "../src/cli/ClaimsCommand.ts"
 import * as Readiness from "../src/http/Readiness.ts"
+import * as ClaimsCommand from "../src/jobs/claims/ClaimsCommand.ts"
+import * as Config from "../src/jobs/claims/ClaimsConfig.ts"
 
 const options: ClaimsCommand.EnrichOptions = {
   concurrency: 8,

@@ -5,10 +5,10 @@
 // with statuses and values matching the database, and large-claims must hold
 // exactly the enriched payments at or above the threshold.
 import { assert, describe, it } from "@effect/vitest"
-import { Claims } from "@sluice/lookup"
 import { EmbeddedKafka } from "@sluice/testkit"
 import { BigDecimal, Effect } from "effect"
-import * as Generator from "../src/claims/Generator.ts"
+import * as Claims from "../src/jobs/claims/ClaimsTable.ts"
+import * as Generator from "../src/jobs/claims/Generator.ts"
 import { freshDatabase } from "./support/database.ts"
 import { produce, readerClient, readTopics, topicEnv as topics } from "./support/kafka.ts"
 import { sluiceJob as job, stopSluice as stop } from "./support/spawnSluice.ts"

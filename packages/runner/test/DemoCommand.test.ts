@@ -2,8 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { FaultProxy } from "@sluice/testkit"
 import { Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import * as DemoCommand from "../src/cli/DemoCommand.ts"
 import * as Stats from "../src/http/Stats.ts"
+import * as DemoCommand from "../src/jobs/claims/DemoCommand.ts"
 
 describe("DemoCommand", () => {
   it.effect("faultWindow - switches the proxy after `after`, back to pass-through `duration` later", () =>
@@ -40,7 +40,7 @@ describe("DemoCommand", () => {
     const text = DemoCommand.summary(
       {
         ...stats,
-        enrichmentByStatus: { SUCCESS: 90, CLAIM_NOT_FOUND: 6, DB_TIMEOUT: 2 },
+        outcomesByStatus: { SUCCESS: 90, CLAIM_NOT_FOUND: 6, DB_TIMEOUT: 2 },
         deadLetters: 3,
         deadLettersByReason: { "invalid-json": 2, "too-large": 1 }
       },

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import * as Drain from "../src/cli/Drain.ts"
+import * as Drain from "../src/Drain.ts"
 
 const ends: ReadonlyArray<Drain.PartitionEnd> = [
   { partition: 0, low: 0n, high: 5n },

@@ -1,13 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, DateTime, Result } from "effect"
-import * as EnrichedPayment from "../src/claims/EnrichedPayment.ts"
-import * as Enrichment from "../src/claims/Enrichment.ts"
-import * as Generator from "../src/claims/Generator.ts"
-import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
-import * as Record from "../src/internal/record.ts"
+import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
+import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
+import * as Generator from "../src/jobs/claims/Generator.ts"
+import * as Money from "../src/jobs/claims/Money.ts"
+import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
+import * as Record from "../src/records/RecordCodec.ts"
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
-const viaSchema = Record.encoder(EnrichedPayment.EnrichedPayment)
+const viaSchema = Record.encoder(EnrichedPayment.EnrichedPayment, { decimalFields: Money.decimalFields })
 
 const events = Array.from({ length: 200 }, (_, i) =>
   Generator.record({ seed: 7, claims: 50, validClaimRate: 0.9, invalidRate: 0 }, i, 1_700_000_000_000 + i * 997)

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CircuitOpen, PolicyError, Timeout, Unavailable } from "@sluice/core/PolicyError"
 import { BigDecimal, DateTime, Result } from "effect"
-import * as EnrichedPayment from "../src/claims/EnrichedPayment.ts"
-import * as Enrichment from "../src/claims/Enrichment.ts"
-import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
+import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
+import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
+import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 
 const event = Result.getOrThrow(
   PaymentEvent.decode(

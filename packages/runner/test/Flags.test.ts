@@ -2,31 +2,32 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, Duration, Effect, Option, Ref } from "effect"
 import { CliOutput, Command } from "effect/cli"
-import * as Flags from "../src/cli/Flags.ts"
+import * as Flags from "../src/Flags.ts"
+import * as ClaimsFlags from "../src/jobs/claims/ClaimsFlags.ts"
 
 // The job commands are not registered yet; a throwaway command checks that
 // the flags they will use parse and reject values as documented.
 const tuning = {
-  concurrency: Flags.concurrency,
-  ordering: Flags.ordering,
-  cacheSize: Flags.cacheSize,
-  cacheTtl: Flags.cacheTtl,
-  cacheMissTtl: Flags.cacheMissTtl,
-  lookupTimeout: Flags.lookupTimeout,
-  retryAttempts: Flags.retryAttempts,
-  retryBackoff: Flags.retryBackoff,
-  breakerThreshold: Flags.breakerThreshold,
-  breakerWindow: Flags.breakerWindow,
-  breakerCooldown: Flags.breakerCooldown,
-  onDbUnavailable: Flags.onDbUnavailable,
-  eventsPerSecond: Flags.eventsPerSecond,
-  validClaimRate: Flags.validClaimRate,
-  invalidRate: Flags.invalidRate,
+  concurrency: ClaimsFlags.concurrency,
+  ordering: ClaimsFlags.ordering,
+  cacheSize: ClaimsFlags.cacheSize,
+  cacheTtl: ClaimsFlags.cacheTtl,
+  cacheMissTtl: ClaimsFlags.cacheMissTtl,
+  lookupTimeout: ClaimsFlags.lookupTimeout,
+  retryAttempts: ClaimsFlags.retryAttempts,
+  retryBackoff: ClaimsFlags.retryBackoff,
+  breakerThreshold: ClaimsFlags.breakerThreshold,
+  breakerWindow: ClaimsFlags.breakerWindow,
+  breakerCooldown: ClaimsFlags.breakerCooldown,
+  onDbUnavailable: ClaimsFlags.onDbUnavailable,
+  eventsPerSecond: ClaimsFlags.eventsPerSecond,
+  validClaimRate: ClaimsFlags.validClaimRate,
+  invalidRate: ClaimsFlags.invalidRate,
   duration: Flags.duration,
   count: Flags.count,
-  claims: Flags.claims,
-  seed: Flags.seed,
-  threshold: Flags.threshold,
+  claims: ClaimsFlags.claims,
+  seed: ClaimsFlags.seed,
+  threshold: ClaimsFlags.threshold,
   port: Flags.port
 }
 
@@ -52,12 +53,12 @@ const parse = (args: ReadonlyArray<string>) =>
   }).pipe(Effect.provide(NodeServices.layer))
 
 const demoFlags = {
-  invalidRate: Flags.demoInvalidRate,
-  dbOutageAfter: Flags.dbOutageAfter,
-  dbOutageFor: Flags.dbOutageFor,
-  dbSlowAfter: Flags.dbSlowAfter,
-  dbSlowFor: Flags.dbSlowFor,
-  dbSlowLatency: Flags.dbSlowLatency
+  invalidRate: ClaimsFlags.demoInvalidRate,
+  dbOutageAfter: ClaimsFlags.dbOutageAfter,
+  dbOutageFor: ClaimsFlags.dbOutageFor,
+  dbSlowAfter: ClaimsFlags.dbSlowAfter,
+  dbSlowFor: ClaimsFlags.dbSlowFor,
+  dbSlowLatency: ClaimsFlags.dbSlowLatency
 }
 
 const parseDemo = (args: ReadonlyArray<string>) =>

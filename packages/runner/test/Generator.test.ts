@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, DateTime, Effect, Fiber, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import * as Generator from "../src/claims/Generator.ts"
-import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
+import * as Generator from "../src/jobs/claims/Generator.ts"
+import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 
 const options: Generator.Options = { seed: 42, claims: 500, validClaimRate: 0.9, invalidRate: 0.1 }
 const text = (b: Uint8Array) => new TextDecoder().decode(b)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, DateTime } from "effect"
-import type { EnrichedPayment } from "../src/claims/EnrichedPayment.ts"
-import * as LargeClaims from "../src/claims/LargeClaims.ts"
+import type { EnrichedPayment } from "../src/jobs/claims/EnrichedPayment.ts"
+import * as LargeClaims from "../src/jobs/claims/LargeClaims.ts"
 
 const at = DateTime.makeUnsafe(0)
 const payment = (claimAmount: string | null, status: EnrichedPayment["enrichment_status"]): EnrichedPayment => ({

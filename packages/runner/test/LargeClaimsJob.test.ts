@@ -3,10 +3,10 @@ import * as DeadLetter from "@sluice/core/DeadLetter"
 import * as Envelope from "@sluice/core/Envelope"
 import * as InMemory from "@sluice/core/InMemory"
 import { BigDecimal, DateTime, Effect, Result } from "effect"
-import * as EnrichedPayment from "../src/claims/EnrichedPayment.ts"
-import * as Enrichment from "../src/claims/Enrichment.ts"
-import * as LargeClaimsJob from "../src/claims/LargeClaimsJob.ts"
-import type * as PaymentEvent from "../src/claims/PaymentEvent.ts"
+import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
+import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
+import * as LargeClaimsJob from "../src/jobs/claims/LargeClaimsJob.ts"
+import type * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 
 const text = new TextDecoder()
 const now = DateTime.makeUnsafe("2024-03-01T12:00:00Z")

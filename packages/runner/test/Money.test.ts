@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal } from "effect"
-import * as Money from "../src/claims/Money.ts"
+import * as Money from "../src/jobs/claims/Money.ts"
 
 const amount = (text: string) => {
   const r = Money.parse(text)

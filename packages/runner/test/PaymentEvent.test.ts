@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, DateTime, Result } from "effect"
-import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
+import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (b: Uint8Array) => new TextDecoder().decode(b)

@@ -3,10 +3,10 @@ import * as Envelope from "@sluice/core/Envelope"
 import * as InMemory from "@sluice/core/InMemory"
 import { BigDecimal, Clock, DateTime, Effect, Fiber, Metric, Result, Sink } from "effect"
 import { TestClock } from "effect/testing"
-import * as EnrichedPayment from "../src/claims/EnrichedPayment.ts"
-import * as Enrichment from "../src/claims/Enrichment.ts"
-import * as PaymentEvent from "../src/claims/PaymentEvent.ts"
-import * as ReplayJob from "../src/claims/ReplayJob.ts"
+import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
+import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
+import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
+import * as ReplayJob from "../src/jobs/claims/ReplayJob.ts"
 
 const text = new TextDecoder()
 const utf8 = new TextEncoder()

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { TestConsole } from "effect/testing"
-import * as Services from "../src/cli/Services.ts"
 import * as Log from "../src/Log.ts"
+import * as Services from "../src/Services.ts"
 
 describe("Services", () => {
   it.live("observability - on port 0 the log line names the port the server got", () =>

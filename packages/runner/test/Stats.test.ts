@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Metric } from "effect"
 import * as Stats from "../src/http/Stats.ts"
+import * as ClaimsDashboard from "../src/jobs/claims/ClaimsDashboard.ts"
 
 describe("Stats", () => {
   it("quantile - interpolates inside the bucket that holds the rank", () => {
@@ -92,12 +93,12 @@ describe("Stats", () => {
       yield* Metric.update(Metric.counter("sluice_lookup_cache_hits_total"), 3)
       yield* Metric.update(Metric.counter("sluice_lookup_cache_misses_total"), 1)
       for (const v of [0.5, 1.5, 3, 3]) yield* Metric.update(latency, v)
-      const stats = Stats.fromSnapshot(yield* Metric.snapshot)
+      const stats = Stats.fromSnapshot(yield* Metric.snapshot, ClaimsDashboard.outcomes)
       assert.strictEqual(stats.recordsIn, 10)
       assert.strictEqual(stats.recordsOut, 12)
       assert.deepStrictEqual(stats.recordsOutByOutput, { enriched: 6, failed: 2, large: 4 })
       // Large-claims outputs are not enrichments: they count neither for nor against the success rate.
-      assert.deepStrictEqual(stats.enrichmentByStatus, { SUCCESS: 6, CLAIM_NOT_FOUND: 2 })
+      assert.deepStrictEqual(stats.outcomesByStatus, { SUCCESS: 6, CLAIM_NOT_FOUND: 2 })
       assert.strictEqual(stats.successRate, 0.75)
       assert.deepStrictEqual(stats.deadLettersByReason, { "invalid-json": 2 })
       assert.deepStrictEqual(stats.breakers, { "claims-db": "OPEN" })

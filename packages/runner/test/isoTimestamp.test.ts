@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { isoTimestamp } from "../src/internal/isoTimestamp.ts"
+import { isoTimestamp } from "../src/records/IsoTimestamp.ts"
 
 describe("isoTimestamp", () => {
   it("isoTimestamp - writes what Date.toISOString writes, across leap days, centuries and the year range", () => {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { parseKeepingNumberText } from "../src/internal/json.ts"
+import { parseKeepingNumberText } from "../src/records/Json.ts"
 
 const keys: ReadonlySet<string> = new Set(["payment_amount", "claim_amount"])
 const parse = (text: string) => parseKeepingNumberText(text, keys)

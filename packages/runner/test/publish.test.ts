@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
-import type * as Generator from "../src/claims/Generator.ts"
-import * as Publish from "../src/internal/publish.ts"
+import type * as Generator from "../src/jobs/claims/Generator.ts"
+import * as Publish from "../src/jobs/claims/Publish.ts"
 
 const options = (overrides: Partial<Publish.Options> = {}): Publish.Options => ({
   seed: 7,

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { untilAcquired } from "../src/internal/untilAcquired.ts"
+import { untilAcquired } from "../src/UntilAcquired.ts"
 
 interface Down {
   readonly _tag: "Down"

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Redacted } from "effect"
 import postgres from "postgres"
-import * as Claims from "../../src/Claims.ts"
 import * as PgLookup from "../../src/PgLookup.ts"
+import * as Claims from "./Claims.ts"
 
 export const host = "127.0.0.1"
 export const port = 5432

@@ -1,32 +1,15 @@
 /**
- * The `sluice` command tree. Only commands that work today are registered;
- * the others are listed here with their flags (all defined in `Flags.ts`) so
- * adding one is a `Command.make` with these flags and a handler.
+ * The `sluice` command tree: the commands every job shares (`config`,
+ * `broker`, `demo`) and the commands each registered job brings (see
+ * `Jobs.ts` and `Job`). This module parses and dispatches; it knows no job.
  *
  * ```
- * sluice config                          print the resolved configuration        [registered]
- * sluice claims enrich                   payment-events → enriched/failed/dlq   [registered]
- *     <settingFlags> --concurrency --ordering ordered|key|unordered
- *     --cache-size --cache-ttl --cache-miss-ttl --lookup-timeout
- *     --retry-attempts --retry-backoff
- *     --breaker-threshold --breaker-window --breaker-cooldown
- *     --on-db-unavailable route|pause
- * sluice claims large                    enriched-payments → large-claims       [registered]
- *     <settingFlags> --threshold --concurrency
- * sluice generate                        payment events into the input topic     [registered]
- *     <settingFlags> --events-per-second --valid-claim-rate --invalid-rate
- *     --claims --seed --partitions (--duration | --count)
- * sluice db migrate                      create the claims table                 [registered]
- *     --database-url
- * sluice db seed                         insert CLM-000001..CLM-<claims>         [registered]
- *     --database-url --claims --seed
- * sluice broker                          embedded Kafka-protocol broker          [registered]
- *     --port --data-dir
- * sluice replay                          failed DB_ERROR/DB_TIMEOUT → enrich again  [registered]
- *     <settingFlags> and the enrich flags but --on-db-unavailable; --follow --replay-group
- * sluice demo                            broker + database + seed + generator + both jobs + dashboard  [registered]
- *     --metrics-port --events-per-second --valid-claim-rate --invalid-rate
- *     --claims --data-dir (--duration | --count) and the enrich flags
+ * sluice config                          print the resolved configuration of every job
+ * sluice broker                          embedded Kafka-protocol broker
+ *     --port --data-dir --partitions
+ * sluice demo                            the job's demo (sluice demo <job> with several jobs)
+ * sluice <job command> …                 what the jobs register, e.g. claims enrich|large,
+ *                                        replay, generate, db migrate|seed (jobs/claims/)
  * ```
  *
  * Every job command serves `/metrics`, `/healthz`, `/readyz` and the
@@ -37,12 +20,9 @@
 import { Effect } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import * as BrokerCommand from "./BrokerCommand.ts"
-import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ConfigCommand from "./ConfigCommand.ts"
-import * as DbCommand from "./DbCommand.ts"
 import * as DemoCommand from "./DemoCommand.ts"
-import * as GenerateCommand from "./GenerateCommand.ts"
-import * as ReplayCommand from "./ReplayCommand.ts"
+import * as Jobs from "./Jobs.ts"
 
 /**
  * The root command.
@@ -51,15 +31,12 @@ import * as ReplayCommand from "./ReplayCommand.ts"
  * @category commands
  */
 export const root = Command.make("sluice").pipe(
-  Command.withDescription("Kafka stream jobs on Effect: claims enrichment, generator, dashboard"),
+  Command.withDescription(`Kafka stream jobs on Effect: ${Jobs.all.map((job) => job.description).join("; ")}`),
   Command.withSubcommands([
-    ConfigCommand.command,
-    ClaimsCommand.command,
-    ReplayCommand.command,
-    DbCommand.command,
-    GenerateCommand.command,
+    ConfigCommand.make(Jobs.all),
+    ...Jobs.all.flatMap((job) => job.commands),
     BrokerCommand.command,
-    DemoCommand.command
+    DemoCommand.make(Jobs.all)
   ])
 )
 
@@ -84,10 +61,17 @@ export const presenter: CliOutput.Presenter = {
       : CliOutput.defaultPresenter.present(event)
 }
 
+// Jobs register their commands as `Command.Any` (a command's name is part of
+// its type, so a list of several cannot be typed more precisely), which loses
+// their services; every job command needs only the platform's, which
+// `main.ts` provides.
+const runRoot = Command.runWith(root, { version: "0.1.0" })
+
 /**
  * Runs the CLI with the given arguments (without the node and script paths).
  *
  * @since 0.1.0
  * @category running
  */
-export const run = Command.runWith(root, { version: "0.1.0" })
+export const run = (args: ReadonlyArray<string>): Effect.Effect<void, unknown, Command.Environment> =>
+  runRoot(args) as Effect.Effect<void, unknown, Command.Environment>

@@ -2,21 +2,127 @@
  * The dashboard page served at `/`: one self-contained HTML document (inline
  * CSS and JavaScript, no build step, no external assets) that polls
  * `/api/stats` every second and draws throughput, success rate, failures by
- * reason, latency percentiles, cache hit ratio, breaker state and consumer
- * lag per partition, with small SVG sparklines of the last few minutes.
- * Rates are computed in the page from successive counter totals. The
- * script runs in the browser, which is why it uses the browser's own timers.
+ * reason, end-to-end latency and consumer lag per partition, with small SVG
+ * sparklines of the last few minutes, then the panels the running job
+ * registers (see `Spec`): lookup latency, cache hit ratio and breaker state
+ * are such panels. Rates are computed in the page from successive counter
+ * totals. The script runs in the browser, which is why it uses the browser's
+ * own timers.
  *
  * @since 0.1.0
  */
+import type * as Stats from "./Stats.ts"
 
 /**
- * The page.
+ * A panel a job adds to the page: its title, its HTML body, and a script
+ * statement that fills it from `s` (the `/api/stats` JSON). The statement can
+ * use the page's helpers: `$(id)`, `fmt(n, digits)`, `pct(ratio)`,
+ * `rows(table, entries)`, `latency(table, l)`, `push(array, v)`, `esc(text)`,
+ * `spark(svg, values)` and the `history` object.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Panel {
+  readonly title: string
+  readonly body: string
+  readonly render: string
+}
+
+/**
+ * What a job registers for the dashboard: the outcomes its success rate is
+ * read from and its own panels.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Spec {
+  readonly outcomes: Stats.Outcomes
+  readonly panels: ReadonlyArray<Panel>
+}
+
+/**
+ * A page with the common panels only.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const empty: Spec = { outcomes: { outputs: [], success: [] }, panels: [] }
+
+/**
+ * The dashboards of several jobs served by one process, together.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const combine = (specs: ReadonlyArray<Spec>): Spec => {
+  const seen = new Set<string>()
+  const panels: Array<Panel> = []
+  for (const panel of specs.flatMap((spec) => spec.panels)) {
+    if (!seen.has(panel.title)) panels.push(panel)
+    seen.add(panel.title)
+  }
+  return {
+    outcomes: {
+      outputs: [...new Set(specs.flatMap((spec) => spec.outcomes.outputs))],
+      success: [...new Set(specs.flatMap((spec) => spec.outcomes.success))]
+    },
+    panels
+  }
+}
+
+/**
+ * Lookup latency percentiles (`sluice_lookup_latency_ms`).
+ *
+ * @since 0.1.0
+ * @category panels
+ */
+export const lookupLatency: Panel = {
+  title: "Lookup latency (ms)",
+  body: '<table id="latency-lookup"></table>',
+  render: 'latency($("latency-lookup"), s.lookupLatencyMs);'
+}
+
+/**
+ * Lookup cache hit ratio, hits and misses.
+ *
+ * @since 0.1.0
+ * @category panels
+ */
+export const cacheHitRatio: Panel = {
+  title: "Cache hit ratio",
+  body: `<div class="big" id="cache-hit-ratio">–</div>
+    <div class="unit">hits <span id="cache-hits">0</span> · misses <span id="cache-misses">0</span></div>`,
+  render: `$("cache-hit-ratio").textContent = pct(s.cache.hitRatio);
+  $("cache-hits").textContent = fmt(s.cache.hits); $("cache-misses").textContent = fmt(s.cache.misses);`
+}
+
+/**
+ * Every circuit breaker's state, with a strip of its recent states.
+ *
+ * @since 0.1.0
+ * @category panels
+ */
+export const breakers: Panel = {
+  title: "Circuit breakers",
+  body: '<div id="breakers"><span class="unit">none registered</span></div>',
+  render: `const names = Object.keys(s.breakers).sort();
+  for (const name of names) { history.breakers[name] = history.breakers[name] || []; push(history.breakers[name], s.breakers[name]); }
+  $("breakers").innerHTML = names.length === 0 ? '<span class="unit">none registered</span>' : names.map((name) =>
+    '<div><span>' + esc(name) + '</span> <b class="' + s.breakers[name] + '" data-breaker="' + esc(name) + '">' + s.breakers[name] + '</b>' +
+    '<div class="strip">' + history.breakers[name].map((st) => '<span class="' + st + '"></span>').join("") + '</div></div>').join("");`
+}
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] ?? c)
+
+/**
+ * The page for what a job registered.
  *
  * @since 0.1.0
  * @category pages
  */
-export const html = `<!doctype html>
+export const page = (spec: Spec): string => `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -52,15 +158,12 @@ export const html = `<!doctype html>
   <section><h2>Success rate</h2><div class="big" id="success-rate">–</div><svg id="spark-success"></svg></section>
   <section><h2>Failures by reason</h2><table id="failures"></table></section>
   <section><h2>End-to-end latency (ms)</h2><table id="latency-processing"></table></section>
-  <section><h2>Lookup latency (ms)</h2><table id="latency-lookup"></table></section>
-  <section><h2>Cache hit ratio</h2><div class="big" id="cache-hit-ratio">–</div>
-    <div class="unit">hits <span id="cache-hits">0</span> · misses <span id="cache-misses">0</span></div></section>
-  <section><h2>Circuit breakers</h2><div id="breakers"><span class="unit">none registered</span></div></section>
   <section><h2>Consumer lag</h2><table id="lag"></table><svg id="spark-lag"></svg></section>
-</main>
+${spec.panels.map((panel) => `  <section><h2>${escapeHtml(panel.title)}</h2>${panel.body}</section>\n`).join("")}</main>
 <script>
 "use strict";
 const HISTORY = 180;
+const SUCCESS = ${JSON.stringify(spec.outcomes.success)};
 const history = { in: [], out: [], success: [], lag: [], breakers: {} };
 let previous = null;
 const $ = (id) => document.getElementById(id);
@@ -98,20 +201,14 @@ function render(s, now) {
   $("records-in").textContent = fmt(s.recordsIn); $("records-out").textContent = fmt(s.recordsOut);
   $("in-flight").textContent = fmt(s.inFlight);
   $("success-rate").textContent = pct(s.successRate);
-  const failures = Object.entries(s.enrichmentByStatus).filter(([k]) => k !== "SUCCESS")
+  const failures = Object.entries(s.outcomesByStatus).filter(([k]) => !SUCCESS.includes(k))
     .concat(Object.entries(s.deadLettersByReason).map(([k, v]) => ["dead letter: " + k, v]))
     .map(([k, v]) => [k, fmt(v)]);
   rows($("failures"), failures);
-  latency($("latency-processing"), s.processingLatencyMs); latency($("latency-lookup"), s.lookupLatencyMs);
-  $("cache-hit-ratio").textContent = pct(s.cache.hitRatio);
-  $("cache-hits").textContent = fmt(s.cache.hits); $("cache-misses").textContent = fmt(s.cache.misses);
-  const names = Object.keys(s.breakers).sort();
-  for (const name of names) { history.breakers[name] = history.breakers[name] || []; push(history.breakers[name], s.breakers[name]); }
-  $("breakers").innerHTML = names.length === 0 ? '<span class="unit">none registered</span>' : names.map((name) =>
-    '<div><span>' + esc(name) + '</span> <b class="' + s.breakers[name] + '" data-breaker="' + esc(name) + '">' + s.breakers[name] + '</b>' +
-    '<div class="strip">' + history.breakers[name].map((st) => '<span class="' + st + '"></span>').join("") + '</div></div>').join("");
+  latency($("latency-processing"), s.processingLatencyMs);
   rows($("lag"), s.consumerLag.map((p) => [p.topic + "[" + p.partition + "]", fmt(p.lag)]));
   spark($("spark-in"), history.in); spark($("spark-out"), history.out); spark($("spark-success"), history.success); spark($("spark-lag"), history.lag);
+${spec.panels.map((panel) => `  { ${panel.render} }`).join("\n")}
 }
 let updates = 0;
 async function poll() {

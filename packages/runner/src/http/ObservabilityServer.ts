@@ -11,6 +11,9 @@
  * | `/api/stats` | the dashboard's numbers (`Stats`) |
  * | `/` | the dashboard page |
  *
+ * The success rate and the job's own panels are what the running job
+ * registered (`Dashboard.Spec`); the server knows no job.
+ *
  * @since 0.1.0
  */
 
@@ -31,38 +34,45 @@ const noStore = { "cache-control": "no-store" }
  * @since 0.1.0
  * @category layers
  */
-export const routes = Layer.mergeAll(
-  HttpRouter.add(
-    "GET",
-    "/metrics",
-    Effect.map(PrometheusMetrics.format(), (body) =>
-      HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8", headers: noStore })
+export const routes = (dashboard: Dashboard.Spec = Dashboard.empty) => {
+  const html = Dashboard.page(dashboard)
+  return Layer.mergeAll(
+    HttpRouter.add(
+      "GET",
+      "/metrics",
+      Effect.map(PrometheusMetrics.format(), (body) =>
+        HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8", headers: noStore })
+      )
+    ),
+    HttpRouter.add(
+      "GET",
+      "/healthz",
+      Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "ok" }, { headers: noStore }))
+    ),
+    HttpRouter.add(
+      "GET",
+      "/readyz",
+      Effect.gen(function* () {
+        const readiness = yield* Readiness.Readiness
+        const checks = yield* readiness.run
+        const ready = Readiness.isReady(checks)
+        return HttpServerResponse.jsonUnsafe({ ready, checks }, { status: ready ? 200 : 503, headers: noStore })
+      })
+    ),
+    HttpRouter.add(
+      "GET",
+      "/api/stats",
+      Effect.map(Metric.snapshot, (snapshot) =>
+        HttpServerResponse.jsonUnsafe(Stats.fromSnapshot(snapshot, dashboard.outcomes), { headers: noStore })
+      )
+    ),
+    HttpRouter.add(
+      "GET",
+      "/",
+      Effect.sync(() => HttpServerResponse.html(html))
     )
-  ),
-  HttpRouter.add(
-    "GET",
-    "/healthz",
-    Effect.succeed(HttpServerResponse.jsonUnsafe({ status: "ok" }, { headers: noStore }))
-  ),
-  HttpRouter.add(
-    "GET",
-    "/readyz",
-    Effect.gen(function* () {
-      const readiness = yield* Readiness.Readiness
-      const checks = yield* readiness.run
-      const ready = Readiness.isReady(checks)
-      return HttpServerResponse.jsonUnsafe({ ready, checks }, { status: ready ? 200 : 503, headers: noStore })
-    })
-  ),
-  HttpRouter.add(
-    "GET",
-    "/api/stats",
-    Effect.map(Metric.snapshot, (snapshot) =>
-      HttpServerResponse.jsonUnsafe(Stats.fromSnapshot(snapshot), { headers: noStore })
-    )
-  ),
-  HttpRouter.add("GET", "/", Effect.succeed(HttpServerResponse.html(Dashboard.html)))
-)
+  )
+}
 
 /**
  * Serves the routes on `host:port` (port 0 picks a free port; read it from
@@ -74,8 +84,10 @@ export const routes = Layer.mergeAll(
 export const layer = (options: {
   readonly port: number
   readonly host?: string | undefined
+  /** What the running job registered for the dashboard; the common panels only by default. */
+  readonly dashboard?: Dashboard.Spec | undefined
 }): Layer.Layer<HttpServer.HttpServer, unknown, Readiness.Readiness> =>
-  HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+  HttpRouter.serve(routes(options.dashboard), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "0.0.0.0" }))
   )
 

@@ -14,6 +14,10 @@
  * `sluice_lookup_cache_hits_total`, `sluice_lookup_cache_misses_total`,
  * `sluice_lookup_latency_ms` and `sluice_consumer_lag{topic,partition}`.
  *
+ * Which outputs are a job's outcomes, and which of their statuses count as
+ * success, is what a job declares (`Outcomes`): the success rate is read from
+ * those, and outputs of other jobs in the same process are left out of it.
+ *
  * @since 0.1.0
  */
 import type { Metric } from "effect"
@@ -77,6 +81,38 @@ export interface Latency {
 export type BreakerState = "CLOSED" | "HALF_OPEN" | "OPEN"
 
 /**
+ * The outputs whose statuses are a job's outcomes, and the statuses among
+ * them that are a success (the claims job: outputs `enriched` and `failed`,
+ * success `SUCCESS`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Outcomes {
+  readonly outputs: ReadonlyArray<string>
+  readonly success: ReadonlyArray<string>
+}
+
+/**
+ * No outcomes declared: no success rate.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const noOutcomes: Outcomes = { outputs: [], success: [] }
+
+/**
+ * The outcomes of several jobs served by one process, together.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const combineOutcomes = (all: ReadonlyArray<Outcomes>): Outcomes => ({
+  outputs: [...new Set(all.flatMap((o) => o.outputs))],
+  success: [...new Set(all.flatMap((o) => o.success))]
+})
+
+/**
  * The JSON served at `/api/stats`.
  *
  * @since 0.1.0
@@ -88,11 +124,11 @@ export interface Stats {
   readonly recordsOut: number
   readonly recordsOutByStatus: Record<string, number>
   readonly recordsOutByOutput: Record<string, number>
-  /** Outputs of the enrichment job (`enriched` and `failed`) by enrichment status. */
-  readonly enrichmentByStatus: Record<string, number>
+  /** The declared outcome outputs, by status. */
+  readonly outcomesByStatus: Record<string, number>
   readonly deadLetters: number
   readonly deadLettersByReason: Record<string, number>
-  /** SUCCESS among the enrichment job's outputs, 0..1; `null` before the first one. */
+  /** Success statuses among the outcomes, 0..1; `null` before the first one. */
   readonly successRate: number | null
   readonly inFlight: number
   readonly processingLatencyMs: Latency
@@ -102,10 +138,6 @@ export interface Stats {
   readonly policyCalls: Record<string, Record<string, number>>
   readonly consumerLag: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly lag: number }>
 }
-
-// The enrichment job's output names (`Enrichment.Output`): other jobs in the
-// same process (large claims) also count outputs, which are not enrichments.
-const enrichmentOutputs: ReadonlySet<string> = new Set(["enriched", "failed"])
 
 const emptyHistogram: Histogram = { buckets: [], count: 0, min: 0, max: 0 }
 
@@ -131,11 +163,15 @@ const add = (into: Record<string, number>, key: string | undefined, n: number) =
  * @since 0.1.0
  * @category constructors
  */
-export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): Stats => {
+export const fromSnapshot = (
+  snapshot: ReadonlyArray<Metric.Metric.Snapshot>,
+  outcomes: Outcomes = noOutcomes
+): Stats => {
+  const outcomeOutputs: ReadonlySet<string> = new Set(outcomes.outputs)
   const recordsInByTopic: Record<string, number> = {}
   const recordsOutByStatus: Record<string, number> = {}
   const recordsOutByOutput: Record<string, number> = {}
-  const enrichmentByStatus: Record<string, number> = {}
+  const outcomesByStatus: Record<string, number> = {}
   const deadLettersByReason: Record<string, number> = {}
   const breakers: Record<string, BreakerState> = {}
   const policyCalls: Record<string, Record<string, number>> = {}
@@ -154,7 +190,7 @@ export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): S
         else if (m.id === "sluice_records_out_total") {
           add(recordsOutByStatus, a.status, n)
           add(recordsOutByOutput, a.output, n)
-          if (a.output !== undefined && enrichmentOutputs.has(a.output)) add(enrichmentByStatus, a.status, n)
+          if (a.output !== undefined && outcomeOutputs.has(a.output)) add(outcomesByStatus, a.status, n)
         } else if (m.id === "sluice_dead_letters_total") add(deadLettersByReason, a.reason, n)
         else if (m.id === "sluice_lookup_cache_hits_total") hits += n
         else if (m.id === "sluice_lookup_cache_misses_total") misses += n
@@ -185,7 +221,9 @@ export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): S
   }
   const sum = (r: Record<string, number>) => Object.values(r).reduce((x, y) => x + y, 0)
   const recordsOut = sum(recordsOutByStatus)
-  const enriched = sum(enrichmentByStatus)
+  const outcomeCount = sum(outcomesByStatus)
+  let successes = 0
+  for (const status of outcomes.success) successes += outcomesByStatus[status] ?? 0
   consumerLag.sort((x, y) => x.topic.localeCompare(y.topic) || x.partition - y.partition)
   return {
     recordsIn: sum(recordsInByTopic),
@@ -193,10 +231,10 @@ export const fromSnapshot = (snapshot: ReadonlyArray<Metric.Metric.Snapshot>): S
     recordsOut,
     recordsOutByStatus,
     recordsOutByOutput,
-    enrichmentByStatus,
+    outcomesByStatus,
     deadLetters: sum(deadLettersByReason),
     deadLettersByReason,
-    successRate: enriched === 0 ? null : (enrichmentByStatus.SUCCESS ?? 0) / enriched,
+    successRate: outcomeCount === 0 ? null : successes / outcomeCount,
     inFlight,
     processingLatencyMs: latency(processing),
     lookupLatencyMs: latency(lookup),

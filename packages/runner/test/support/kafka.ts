@@ -2,8 +2,8 @@ import { KafkaClient, KafkaSource } from "@sluice/kafka"
 import type { EmbeddedKafka } from "@sluice/testkit"
 import { type Duration, Effect, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
-import type * as Generator from "../../src/claims/Generator.ts"
-import * as Publish from "../../src/internal/publish.ts"
+import type * as Generator from "../../src/jobs/claims/Generator.ts"
+import * as Publish from "../../src/jobs/claims/Publish.ts"
 
 /** The topics of the enrich job, as environment variables of the CLI. */
 export const topicEnv = {

@@ -1,8 +1,11 @@
-// Text parsers shared by environment variables and CLI flags, so a value is
-// accepted or rejected the same way whichever way it was given. Each returns
-// the value or the phrase that completes "expected ...".
-import { type BigDecimal, Duration, Redacted } from "effect"
-import * as Money from "../claims/Money.ts"
+/**
+ * Text parsers shared by environment variables and CLI flags, so a value is
+ * accepted or rejected the same way whichever way it was given. Each returns
+ * the value or the phrase that completes "expected ...".
+ *
+ * @since 0.1.0
+ */
+import { Duration, Redacted } from "effect"
 
 export type Parsed<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly expected: string }
 
@@ -88,11 +91,6 @@ export const oneOf =
   <const L extends ReadonlyArray<string>>(literals: L): Parser<L[number]> =>
   (text) =>
     literals.includes(text) ? ok(text as L[number]) : expected(`one of ${literals.join(", ")}`)
-
-export const money: Parser<BigDecimal.BigDecimal> = (text) => {
-  const r = Money.parse(text.trim())
-  return "amount" in r ? ok(r.amount) : expected(`an amount: ${r.error}`)
-}
 
 /** For defaults written as text in the source: a bad one is a programming error. */
 export const unsafe = <A>(parser: Parser<A>, text: string): A => {

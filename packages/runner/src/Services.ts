@@ -1,20 +1,21 @@
 /**
- * The connections a job command opens, shared by `claims enrich`, `claims
- * large` and the demo: the Kafka client, the PostgreSQL pool (through the
+ * The connections a job command opens, shared by every job: the Kafka client, the PostgreSQL pool (through the
  * configured URL or the embedded fallback) and the observability server with
  * its readiness checks. Each lives in the command's scope.
  *
  * @since 0.1.0
  */
 import { KafkaClient } from "@sluice/kafka"
-import { EmbeddedPostgres, PgLookup } from "@sluice/lookup"
+import { PgLookup } from "@sluice/lookup"
 import { type Duration, Effect, Layer, Option, type Scope } from "effect"
 import { HttpMiddleware } from "effect/http"
-import type * as Config from "../Config.ts"
-import * as ObservabilityServer from "../http/ObservabilityServer.ts"
-import * as Readiness from "../http/Readiness.ts"
-import type { RunnerError } from "../RunnerError.ts"
-import * as Telemetry from "../Telemetry.ts"
+import type * as Config from "./Config.ts"
+import * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
+import * as Dashboard from "./http/Dashboard.ts"
+import * as ObservabilityServer from "./http/ObservabilityServer.ts"
+import * as Readiness from "./http/Readiness.ts"
+import type { RunnerError } from "./RunnerError.ts"
+import * as Telemetry from "./Telemetry.ts"
 
 /**
  * A Kafka client for the configured bootstrap servers, with its admin client
@@ -23,7 +24,7 @@ import * as Telemetry from "../Telemetry.ts"
  * @since 0.1.0
  * @category constructors
  */
-export const kafka = (config: Config.JobConfig) =>
+export const kafka = (config: Pick<Config.Shared, "bootstrapServers" | "clientId">) =>
   Effect.gen(function* () {
     const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: config.clientId })
     const readiness = yield* Readiness.Readiness
@@ -42,7 +43,10 @@ export const kafka = (config: Config.JobConfig) =>
  * @since 0.1.0
  * @category constructors
  */
-export const database = (config: Config.JobConfig, options: { readonly statementTimeout?: Duration.Input } = {}) =>
+export const database = (
+  config: Pick<Config.Shared, "databaseUrl" | "clientId">,
+  options: { readonly statementTimeout?: Duration.Input } = {}
+) =>
   Effect.gen(function* () {
     const url = Option.isSome(config.databaseUrl)
       ? config.databaseUrl.value
@@ -68,12 +72,13 @@ export const database = (config: Config.JobConfig, options: { readonly statement
  * @category constructors
  */
 export const observability = (
-  port: number
+  port: number,
+  dashboard: Dashboard.Spec = Dashboard.empty
 ): Effect.Effect<Readiness.Readiness["Service"] & { readonly port: number }, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const readiness = yield* Readiness.make()
     const context = yield* Layer.build(
-      ObservabilityServer.layer({ port }).pipe(
+      ObservabilityServer.layer({ port, dashboard }).pipe(
         Layer.provide(Layer.succeed(Readiness.Readiness, readiness)),
         // Probes and scrapes every few seconds are not worth a trace each.
         Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen, () => true))

@@ -26,15 +26,15 @@
 import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
 import { Effect, Metric, Option, Ref, Schedule } from "effect"
 import { Command } from "effect/cli"
-import * as Config from "../Config.ts"
-import * as ReplayJob from "../claims/ReplayJob.ts"
-import * as Readiness from "../http/Readiness.ts"
-import * as Stats from "../http/Stats.ts"
-import { untilAcquired } from "../internal/untilAcquired.ts"
+import * as Drain from "../../Drain.ts"
+import * as Readiness from "../../http/Readiness.ts"
+import * as Services from "../../Services.ts"
+import { untilAcquired } from "../../UntilAcquired.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
-import * as Drain from "./Drain.ts"
-import * as Flags from "./Flags.ts"
-import * as Services from "./Services.ts"
+import * as ClaimsConfig from "./ClaimsConfig.ts"
+import * as ClaimsDashboard from "./ClaimsDashboard.ts"
+import * as ClaimsFlags from "./ClaimsFlags.ts"
+import * as ReplayJob from "./ReplayJob.ts"
 
 /**
  * Options of the replay, as the flags give them: the enrich job's tuning
@@ -55,17 +55,17 @@ export interface ReplayOptions extends Omit<ClaimsCommand.EnrichOptions, "onDbUn
  * @since 0.1.0
  * @category getters
  */
-export const groupOf = (config: Config.JobConfig, options: Pick<ReplayOptions, "replayGroup">): string =>
+export const groupOf = (config: ClaimsConfig.ClaimsConfig, options: Pick<ReplayOptions, "replayGroup">): string =>
   Option.getOrElse(options.replayGroup, () => `${config.groupId}-replay`)
 
 const counted = (metric: Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
 const summary = Effect.gen(function* () {
-  const stats = Stats.fromSnapshot(yield* Metric.snapshot)
+  const stats = yield* ClaimsDashboard.stats
   return {
     replayed: yield* counted(ReplayJob.selected),
-    enriched: stats.enrichmentByStatus.SUCCESS ?? 0,
-    claim_not_found: stats.enrichmentByStatus.CLAIM_NOT_FOUND ?? 0,
+    enriched: stats.outcomesByStatus.SUCCESS ?? 0,
+    claim_not_found: stats.outcomesByStatus.CLAIM_NOT_FOUND ?? 0,
     skipped_claim_not_found: yield* counted(ReplayJob.skipped("CLAIM_NOT_FOUND")),
     skipped_success: yield* counted(ReplayJob.skipped("SUCCESS")),
     skipped_undecodable: yield* counted(ReplayJob.skipped("undecodable"))
@@ -81,7 +81,7 @@ const summary = Effect.gen(function* () {
  * @category running
  */
 export const runReplay = (
-  config: Config.JobConfig,
+  config: ClaimsConfig.ClaimsConfig,
   options: ReplayOptions,
   readiness: Readiness.Readiness["Service"]
 ) =>
@@ -163,26 +163,28 @@ export const runReplay = (
 export const command = Command.make(
   "replay",
   {
-    ...Flags.settingFlags,
-    concurrency: Flags.concurrency,
-    ordering: Flags.ordering,
-    cacheSize: Flags.cacheSize,
-    cacheTtl: Flags.cacheTtl,
-    cacheMissTtl: Flags.cacheMissTtl,
-    lookupTimeout: Flags.lookupTimeout,
-    retryAttempts: Flags.retryAttempts,
-    retryBackoff: Flags.retryBackoff,
-    breakerThreshold: Flags.breakerThreshold,
-    breakerWindow: Flags.breakerWindow,
-    breakerCooldown: Flags.breakerCooldown,
-    follow: Flags.follow,
-    replayGroup: Flags.replayGroup
+    ...ClaimsConfig.settingFlags,
+    concurrency: ClaimsFlags.concurrency,
+    ordering: ClaimsFlags.ordering,
+    cacheSize: ClaimsFlags.cacheSize,
+    cacheTtl: ClaimsFlags.cacheTtl,
+    cacheMissTtl: ClaimsFlags.cacheMissTtl,
+    lookupTimeout: ClaimsFlags.lookupTimeout,
+    retryAttempts: ClaimsFlags.retryAttempts,
+    retryBackoff: ClaimsFlags.retryBackoff,
+    breakerThreshold: ClaimsFlags.breakerThreshold,
+    breakerWindow: ClaimsFlags.breakerWindow,
+    breakerCooldown: ClaimsFlags.breakerCooldown,
+    follow: ClaimsFlags.follow,
+    replayGroup: ClaimsFlags.replayGroup
   },
   (flags) =>
     Effect.gen(function* () {
-      const config = yield* Config.load(flags)
+      const config = yield* ClaimsConfig.load(flags)
       yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort), (readiness) => runReplay(config, flags, readiness))
+        Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
+          runReplay(config, flags, readiness)
+        )
       ).pipe(Services.withTelemetry("replay"))
     })
 ).pipe(

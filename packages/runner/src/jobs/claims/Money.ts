@@ -81,3 +81,12 @@ export const Money = Schema.Union([Schema.String, Schema.Finite]).pipe(
     encode: SchemaGetter.transform(format)
   })
 )
+
+/**
+ * The fields of the claims records that hold amounts: their JSON numbers are
+ * read and written through their decimal text, never a double.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const decimalFields: ReadonlySet<string> = new Set(["payment_amount", "claim_amount"])

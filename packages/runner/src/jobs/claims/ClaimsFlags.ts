@@ -1,61 +1,23 @@
 /**
- * Flag definitions of the `sluice` commands, in one place so every command
- * that takes, say, `--lookup-timeout` parses it the same way. Values are
- * parsed by the same parsers as the environment variables, so `5s` means the
- * same in `--lookup-timeout 5s` and in a variable.
- *
- * `settingFlags` are the job configuration (see `Config`): they stay raw and
- * optional here, because `Config.load` decides between flag, variable and
- * default. The other flags tune one job and have plain defaults.
+ * The flags of the claims commands: the enrich job's tuning (cache, lookup
+ * policy, what to do while the database is down), the generator's, the
+ * large-claims threshold, the replay's and the demo's chaos options.
  *
  * @since 0.1.0
  */
-import { Option } from "effect"
+import type { BigDecimal } from "effect"
 import { Flag } from "effect/cli"
-import * as Config from "../Config.ts"
-import * as Parse from "../internal/parse.ts"
+import * as Flags from "../../Flags.ts"
+import * as Parse from "../../Parse.ts"
+import * as Money from "./Money.ts"
 
-const parsed = <A>(name: string, parser: Parse.Parser<A>, description: string): Flag.Flag<A> =>
-  Flag.String(name).pipe(
-    Flag.withDescription(description),
-    Flag.filterMap(
-      (text) => {
-        const r = parser(text)
-        return r.ok ? Option.some(r.value) : Option.none()
-      },
-      (text) => {
-        const r = parser(text)
-        return r.ok ? "" : r.expected
-      }
-    )
-  )
+const parsed = Flags.parsed
+const withDefault = Flags.withDefault
 
-const withDefault =
-  <A>(value: A, shown: string) =>
-  (flag: Flag.Flag<A>): Flag.Flag<A> =>
-    flag.pipe(Flag.withDefault(value), Flag.withMetavar(shown))
-
-const settingFlag = <A>(s: Config.Setting<A>): Flag.Flag<Option.Option<string>> =>
-  Flag.String(s.flag).pipe(Flag.withDescription(`${s.description} (env ${s.env})`), Flag.optional)
-
-/**
- * The job configuration flags, raw, for `Config.load`.
- *
- * @since 0.1.0
- * @category flags
- */
-export const settingFlags = {
-  bootstrapServers: settingFlag(Config.settings.bootstrapServers),
-  inputTopic: settingFlag(Config.settings.inputTopic),
-  enrichedTopic: settingFlag(Config.settings.enrichedTopic),
-  failedTopic: settingFlag(Config.settings.failedTopic),
-  deadLetterTopic: settingFlag(Config.settings.deadLetterTopic),
-  largeClaimsTopic: settingFlag(Config.settings.largeClaimsTopic),
-  databaseUrl: settingFlag(Config.settings.databaseUrl),
-  metricsPort: settingFlag(Config.settings.metricsPort),
-  groupId: settingFlag(Config.settings.groupId),
-  clientId: settingFlag(Config.settings.clientId)
-} as const
+const money: Parse.Parser<BigDecimal.BigDecimal> = (text) => {
+  const r = Money.parse(text.trim())
+  return "amount" in r ? { ok: true, value: r.amount } : { ok: false, expected: `an amount: ${r.error}` }
+}
 
 /**
  * Maximum number of payments enriched at the same time.
@@ -229,22 +191,6 @@ export const demoInvalidRate = parsed("invalid-rate", Parse.fraction, "Fraction 
 )
 
 /**
- * Stop after this long.
- *
- * @since 0.1.0
- * @category flags
- */
-export const duration = parsed("duration", Parse.duration, "Stop after this long").pipe(Flag.optional)
-
-/**
- * Stop after this many records.
- *
- * @since 0.1.0
- * @category flags
- */
-export const count = parsed("count", Parse.int(1), "Stop after this many records").pipe(Flag.optional)
-
-/**
  * Number of claims in the database (`CLM-000001`..`CLM-<N>`).
  *
  * @since 0.1.0
@@ -268,37 +214,8 @@ export const seed = parsed("seed", Parse.int(0, 2 ** 32 - 1), "Random seed of th
  * @since 0.1.0
  * @category flags
  */
-export const threshold = parsed("threshold", Parse.money, "Minimum claim amount kept").pipe(
-  withDefault(Parse.unsafe(Parse.money, "10000.00"), "10000.00")
-)
-
-/**
- * Port of a server the command starts (the embedded broker).
- *
- * @since 0.1.0
- * @category flags
- */
-export const port = parsed("port", Parse.port, "Port to listen on (0: any free port)").pipe(withDefault(9092, "9092"))
-
-/**
- * Directory of embedded state (broker log, embedded database).
- *
- * @since 0.1.0
- * @category flags
- */
-export const dataDir = Flag.Directory("data-dir").pipe(
-  Flag.withDescription("Directory of embedded state (broker log, embedded database)"),
-  Flag.optional
-)
-
-/**
- * Partitions of a topic the command creates when it does not exist.
- *
- * @since 0.1.0
- * @category flags
- */
-export const partitions = parsed("partitions", Parse.int(1, 10_000), "Partitions of the topic if it is created").pipe(
-  withDefault(6, "6")
+export const threshold = parsed("threshold", money, "Minimum claim amount kept").pipe(
+  withDefault(Parse.unsafe(money, "10000.00"), "10000.00")
 )
 
 /**

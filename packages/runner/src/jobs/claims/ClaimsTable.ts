@@ -1,18 +1,15 @@
 /**
  * The insurance claims table that payment events are enriched from: its row
  * schema (amounts as exact decimals), the migration that creates it, a
- * deterministic seed shared by the runner, the tests and the benchmark, and
- * the claims lookup itself, an instance of `PgLookup`.
+ * deterministic seed shared by the claims commands, their tests and the
+ * benchmarks, and the claims lookup itself, an instance of `PgLookup`.
  *
  * @since 0.1.0
  */
+
+import { type Lookup, type LookupError, PgLookup, RowDecoder } from "@sluice/lookup"
 import { Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
 import type postgres from "postgres"
-import { classify } from "./internal/classify.ts"
-import type * as Lookup from "./Lookup.ts"
-import type { LookupError } from "./LookupError.ts"
-import * as PgLookup from "./PgLookup.ts"
-import * as RowDecoder from "./RowDecoder.ts"
 
 /**
  * One row of `claims`. `claim_amount` is `DECIMAL(10,2)` and is read as text,
@@ -72,7 +69,7 @@ export const migration = `CREATE TABLE IF NOT EXISTS claims (
 const run = (sql: postgres.Sql, text: string, params: ReadonlyArray<unknown> = []) =>
   Effect.tryPromise({
     try: () => sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>),
-    catch: (error) => classify("claims", error)
+    catch: (error) => PgLookup.classifyError("claims", error)
   })
 
 /**
@@ -81,7 +78,8 @@ const run = (sql: postgres.Sql, text: string, params: ReadonlyArray<unknown> = [
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = (sql: postgres.Sql): Effect.Effect<void, LookupError> => Effect.asVoid(run(sql, migration))
+export const migrate = (sql: postgres.Sql): Effect.Effect<void, LookupError.LookupError> =>
+  Effect.asVoid(run(sql, migration))
 
 /**
  * The id of the `n`-th seeded claim (1-based): `CLM-000001`.
@@ -164,7 +162,7 @@ export const seedRows = (count: number, seed = 42): Array<SeedRow> => {
 export const seed = (
   sql: postgres.Sql,
   options: { readonly count: number; readonly seed?: number; readonly batchSize?: number }
-): Effect.Effect<void, LookupError> =>
+): Effect.Effect<void, LookupError.LookupError> =>
   Effect.gen(function* () {
     const rows = seedRows(options.count, options.seed)
     const batchSize = options.batchSize ?? 5_000
@@ -241,7 +239,7 @@ export const makeLookup = (
  * @category services
  */
 export class ClaimsLookup extends Context.Service<ClaimsLookup, Lookup.Lookup<string, Claim>>()(
-  "@sluice/lookup/ClaimsLookup"
+  "@sluice/runner/ClaimsLookup"
 ) {}
 
 /**

@@ -16,16 +16,18 @@
  */
 import { Policy } from "@sluice/core"
 import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
-import { Claims, Lookup, type LookupError, PgLookup } from "@sluice/lookup"
+import { Lookup, type LookupError, PgLookup } from "@sluice/lookup"
 import { type BigDecimal, type Duration, Effect, Option, Ref } from "effect"
 import { Command } from "effect/cli"
-import * as Config from "../Config.ts"
-import * as EnrichJob from "../claims/EnrichJob.ts"
-import * as Enrichment from "../claims/Enrichment.ts"
-import * as LargeClaimsJob from "../claims/LargeClaimsJob.ts"
-import * as Readiness from "../http/Readiness.ts"
-import * as Flags from "./Flags.ts"
-import * as Services from "./Services.ts"
+import * as Readiness from "../../http/Readiness.ts"
+import * as Services from "../../Services.ts"
+import * as ClaimsConfig from "./ClaimsConfig.ts"
+import * as ClaimsDashboard from "./ClaimsDashboard.ts"
+import * as ClaimsFlags from "./ClaimsFlags.ts"
+import * as Claims from "./ClaimsTable.ts"
+import * as EnrichJob from "./EnrichJob.ts"
+import * as Enrichment from "./Enrichment.ts"
+import * as LargeClaimsJob from "./LargeClaimsJob.ts"
 
 /**
  * Options of the enrich job, as the flags give them.
@@ -161,7 +163,7 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
  * @category running
  */
 export const runEnrich = (
-  config: Config.JobConfig,
+  config: ClaimsConfig.ClaimsConfig,
   options: EnrichOptions,
   readiness: Readiness.Readiness["Service"]
 ) =>
@@ -208,7 +210,7 @@ export const runEnrich = (
  * @category running
  */
 export const runLarge = (
-  config: Config.JobConfig,
+  config: ClaimsConfig.ClaimsConfig,
   threshold: BigDecimal.BigDecimal,
   readiness: Readiness.Readiness["Service"]
 ) =>
@@ -240,23 +242,25 @@ export const runLarge = (
 const enrich = Command.make(
   "enrich",
   {
-    ...Flags.settingFlags,
-    ...Flags.enrichFlags
+    ...ClaimsConfig.settingFlags,
+    ...ClaimsFlags.enrichFlags
   },
   (flags) =>
     Effect.gen(function* () {
-      const config = yield* Config.load(flags)
+      const config = yield* ClaimsConfig.load(flags)
       yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort), (readiness) => runEnrich(config, flags, readiness))
+        Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
+          runEnrich(config, flags, readiness)
+        )
       ).pipe(Services.withTelemetry("enrich"))
     })
 ).pipe(Command.withDescription("Enrich payment-events with claims from PostgreSQL into enriched/failed payments"))
 
-const large = Command.make("large", { ...Flags.settingFlags, threshold: Flags.threshold }, (flags) =>
+const large = Command.make("large", { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold }, (flags) =>
   Effect.gen(function* () {
-    const config = yield* Config.load(flags)
+    const config = yield* ClaimsConfig.load(flags)
     yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort), (readiness) =>
+      Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
         runLarge(config, flags.threshold, readiness)
       )
     ).pipe(Services.withTelemetry("large"))

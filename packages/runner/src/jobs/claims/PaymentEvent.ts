@@ -15,9 +15,9 @@
  */
 import type { Result } from "effect"
 import { Schema } from "effect"
-import * as Record from "../internal/record.ts"
-import type { RunnerError } from "../RunnerError.ts"
-import { Money } from "./Money.ts"
+import type { RunnerError } from "../../RunnerError.ts"
+import * as Record from "../../records/RecordCodec.ts"
+import { decimalFields, Money } from "./Money.ts"
 
 const Id = Schema.String.check(Schema.isNonEmpty())
 
@@ -61,7 +61,8 @@ export const maxBytes = 64 * 1024
  * @category decoding
  */
 export const decode: (bytes: Uint8Array) => Result.Result<PaymentEvent, RunnerError> = Record.decoder(PaymentEvent, {
-  maxBytes
+  maxBytes,
+  decimalFields
 })
 
 /**
@@ -70,4 +71,4 @@ export const decode: (bytes: Uint8Array) => Result.Result<PaymentEvent, RunnerEr
  * @since 0.1.0
  * @category encoding
  */
-export const encode: (event: PaymentEvent) => Uint8Array = Record.encoder(PaymentEvent)
+export const encode: (event: PaymentEvent) => Uint8Array = Record.encoder(PaymentEvent, { decimalFields })

@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Option, Redacted } from "effect"
-import * as Config from "../src/Config.ts"
-import * as Parse from "../src/internal/parse.ts"
+import * as Config from "../src/jobs/claims/ClaimsConfig.ts"
+import * as Parse from "../src/Parse.ts"
 
 const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
-describe("Config", () => {
+describe("ClaimsConfig", () => {
   it.effect("load - defaults when nothing is set", () =>
     Effect.gen(function* () {
       const config = yield* Config.load().pipe(withEnv({}))

@@ -11,10 +11,11 @@
 import { Admin, KafkaClient, KafkaError } from "@sluice/kafka"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
-import * as Config from "../Config.ts"
-import * as Publish from "../internal/publish.ts"
-import { reportFailure } from "../internal/reportFailure.ts"
-import * as Flags from "./Flags.ts"
+import * as Flags from "../../Flags.ts"
+import { reportFailure } from "../../ReportFailure.ts"
+import * as ClaimsConfig from "./ClaimsConfig.ts"
+import * as ClaimsFlags from "./ClaimsFlags.ts"
+import * as Publish from "./Publish.ts"
 
 const CHUNK_SIZE = 500
 const CHUNK_WAIT = "50 millis"
@@ -28,19 +29,19 @@ const CHUNK_WAIT = "50 millis"
 export const command = Command.make(
   "generate",
   {
-    ...Flags.settingFlags,
-    eventsPerSecond: Flags.eventsPerSecond,
-    validClaimRate: Flags.validClaimRate,
-    invalidRate: Flags.invalidRate,
-    claims: Flags.claims,
-    seed: Flags.seed,
+    ...ClaimsConfig.settingFlags,
+    eventsPerSecond: ClaimsFlags.eventsPerSecond,
+    validClaimRate: ClaimsFlags.validClaimRate,
+    invalidRate: ClaimsFlags.invalidRate,
+    claims: ClaimsFlags.claims,
+    seed: ClaimsFlags.seed,
     duration: Flags.duration,
     count: Flags.count,
     partitions: Flags.partitions
   },
   (flags) =>
     Effect.gen(function* () {
-      const config = yield* Config.load(flags)
+      const config = yield* ClaimsConfig.load(flags)
       const topic = config.topics.input
       const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: config.clientId })
       yield* Admin.ensureTopics([{ topic, partitions: flags.partitions }]).pipe(

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Clock, type Duration, Effect, Option, Ref, Schedule, Stream } from "effect"
-import * as Generator from "../claims/Generator.ts"
+import * as Generator from "./Generator.ts"
 
 /**
  * @since 0.1.0

@@ -12,10 +12,10 @@
  */
 import type { BigDecimal, DateTime, Result } from "effect"
 import { Schema } from "effect"
-import { isoTimestamp } from "../internal/isoTimestamp.ts"
-import * as Record from "../internal/record.ts"
-import type { RunnerError } from "../RunnerError.ts"
-import { format, Money } from "./Money.ts"
+import type { RunnerError } from "../../RunnerError.ts"
+import { isoTimestamp } from "../../records/IsoTimestamp.ts"
+import * as Record from "../../records/RecordCodec.ts"
+import { decimalFields, format, Money } from "./Money.ts"
 import { PaymentEvent } from "./PaymentEvent.ts"
 
 /**
@@ -93,5 +93,7 @@ export const encode = (payment: EnrichedPayment): Uint8Array => {
  * @since 0.1.0
  * @category decoding
  */
-export const decode: (bytes: Uint8Array) => Result.Result<EnrichedPayment, RunnerError> =
-  Record.decoder(EnrichedPayment)
+export const decode: (bytes: Uint8Array) => Result.Result<EnrichedPayment, RunnerError> = Record.decoder(
+  EnrichedPayment,
+  { decimalFields }
+)

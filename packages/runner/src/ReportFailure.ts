@@ -8,7 +8,7 @@
 import type { KafkaError } from "@sluice/kafka/KafkaError"
 import type { LookupError } from "@sluice/lookup/LookupError"
 import { Effect } from "effect"
-import type { RunnerError } from "../RunnerError.ts"
+import type { RunnerError } from "./RunnerError.ts"
 
 const report = (error: { readonly message: string }) =>
   Effect.sync(() => {

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as PgLookup from "@sluice/lookup/PgLookup"
 import { BigDecimal, ConfigProvider, Effect, Option, Redacted } from "effect"
 import postgres from "postgres"
-import * as Claims from "../src/Claims.ts"
 import * as EmbeddedPostgres from "../src/EmbeddedPostgres.ts"
-import * as PgLookup from "../src/PgLookup.ts"
+import * as Claims from "../src/jobs/claims/ClaimsTable.ts"
 
 describe("EmbeddedPostgres", { timeout: 120_000 }, () => {
   it.live("make - postgres.js migrates, seeds and looks claims up through it", () =>

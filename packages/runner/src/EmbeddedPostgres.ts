@@ -9,9 +9,9 @@
  * @since 0.1.0
  */
 import * as Net from "node:net"
+import { LookupError, Unavailable } from "@sluice/lookup/LookupError"
 import type { Scope } from "effect"
 import { Config, type Duration, Effect, Option, Redacted } from "effect"
-import { LookupError, Unavailable } from "./LookupError.ts"
 
 /**
  * A running embedded server.

@@ -7,14 +7,16 @@
  *
  * @since 0.1.0
  */
-import { Claims, EmbeddedPostgres, PgLookup } from "@sluice/lookup"
+import { PgLookup } from "@sluice/lookup"
 import { Console, Effect, Option, Redacted } from "effect"
 import { Command } from "effect/cli"
-import * as Config from "../Config.ts"
-import { reportFailure } from "../internal/reportFailure.ts"
-import * as Flags from "./Flags.ts"
+import * as EmbeddedPostgres from "../../EmbeddedPostgres.ts"
+import { reportFailure } from "../../ReportFailure.ts"
+import * as ClaimsConfig from "./ClaimsConfig.ts"
+import * as ClaimsFlags from "./ClaimsFlags.ts"
+import * as Claims from "./ClaimsTable.ts"
 
-const dbFlags = { databaseUrl: Flags.settingFlags.databaseUrl } as const
+const dbFlags = { databaseUrl: ClaimsConfig.settingFlags.databaseUrl } as const
 
 const describeUrl = (url: Redacted.Redacted<string>): string =>
   Option.getOrElse(
@@ -28,7 +30,7 @@ const describeUrl = (url: Redacted.Redacted<string>): string =>
 // A flag or DATABASE_URL wins; otherwise the lookup package's fallback chain decides.
 const connect = (databaseUrl: Option.Option<string>) =>
   Effect.gen(function* () {
-    const config = yield* Config.load({ databaseUrl })
+    const config = yield* ClaimsConfig.load({ databaseUrl })
     const url = Option.isSome(config.databaseUrl)
       ? config.databaseUrl.value
       : yield* EmbeddedPostgres.resolveDatabaseUrl
@@ -65,7 +67,7 @@ export const migrate = Command.make("migrate", dbFlags, (flags) =>
  * @since 0.1.0
  * @category commands
  */
-export const seed = Command.make("seed", { ...dbFlags, claims: Flags.claims, seed: Flags.seed }, (flags) =>
+export const seed = Command.make("seed", { ...dbFlags, claims: ClaimsFlags.claims, seed: ClaimsFlags.seed }, (flags) =>
   Effect.gen(function* () {
     const sql = yield* connect(flags.databaseUrl)
     yield* Claims.migrate(sql)

@@ -1,0 +1,47 @@
+/**
+ * A job is a module: everything one job needs lives in its folder under
+ * `jobs/`, and this is the one small interface through which it plugs into the
+ * `sluice` CLI. The CLI registers every job once (`cli/Jobs.ts`) and builds
+ * its command tree, `sluice config` and `sluice demo` from what the jobs
+ * declare; the observability server shows the dashboard a running command
+ * hands it (`dashboard`).
+ *
+ * @since 0.1.0
+ */
+import type { Effect } from "effect"
+import type { Command } from "effect/cli"
+import type * as Config from "./Config.ts"
+import type * as Dashboard from "./http/Dashboard.ts"
+import type { RunnerError } from "./RunnerError.ts"
+
+/**
+ * A job as the CLI sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Job {
+  /** The job's name, e.g. `claims`; `sluice demo <name>` once there are several jobs. */
+  readonly name: string
+  /** One line for `sluice --help`. */
+  readonly description: string
+  /** The job's top-level commands (`sluice <command> …`). */
+  readonly commands: ReadonlyArray<Command.Command.Any>
+  /** The job's zero-infrastructure demo, as a command called `name`. */
+  readonly demo: (name: string) => Command.Command.Any
+  /** The job's configuration settings, and how `sluice config` shows them resolved. */
+  readonly config: {
+    readonly settings: Config.Settings
+    readonly display: (overrides: Config.Overrides<Config.Settings>) => Effect.Effect<object, RunnerError>
+  }
+  /** What the dashboard shows while the job runs. */
+  readonly dashboard: Dashboard.Spec
+}
+
+/**
+ * Declares a job.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (job: Job): Job => job
