@@ -162,7 +162,7 @@ export interface Options<A, Acc, Out> {
   /** The event time; the record timestamp by default. */
   readonly timestamp?: Watermark.TimestampExtractor<A> | undefined
   readonly window: Spec
-  readonly aggregator: Aggregator.Aggregator<A, Acc, Out>
+  readonly aggregator: Aggregator.Aggregator<NoInfer<A>, Acc, Out>
   /** How long after its end a window still accepts records. Required: there is no hidden default. */
   readonly grace: Duration.Input
   /** Required: `final` or `updates`. */
