@@ -15,6 +15,10 @@ export * as Envelope from "./Envelope.ts"
  */
 export * as InMemory from "./InMemory.ts"
 /**
+ * @since 0.2.0
+ */
+export * as Keyed from "./Keyed.ts"
+/**
  * @since 0.1.0
  */
 export * as Metrics from "./Metrics.ts"
