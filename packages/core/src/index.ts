@@ -45,6 +45,10 @@ export * as Receipt from "./Receipt.ts"
 /**
  * @since 0.2.0
  */
+export * as Repartition from "./Repartition.ts"
+/**
+ * @since 0.2.0
+ */
 export * as StateError from "./StateError.ts"
 /**
  * @since 0.2.0
