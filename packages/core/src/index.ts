@@ -17,6 +17,10 @@ export * as InMemory from "./InMemory.ts"
 /**
  * @since 0.2.0
  */
+export * as Join from "./Join.ts"
+/**
+ * @since 0.2.0
+ */
 export * as Keyed from "./Keyed.ts"
 /**
  * @since 0.1.0
@@ -54,6 +58,10 @@ export * as StateError from "./StateError.ts"
  * @since 0.2.0
  */
 export * as StateStore from "./StateStore.ts"
+/**
+ * @since 0.2.0
+ */
+export * as TopologyError from "./TopologyError.ts"
 /**
  * @since 0.2.0
  */
