@@ -539,6 +539,7 @@ export const aggregate =
         const timestampOf = options.timestamp ?? (Watermark.recordTimestamp as Watermark.TimestampExtractor<A>)
         const updates = options.emit === "updates"
         const assigned = new Set<number>()
+        const dataStore = spec._tag === "Hopping" ? `${name}.panes` : `${name}.sessions`
 
         // A partition seen for the first time: take it over and restore its state.
         const assign = (partition: number, now: number) =>
@@ -614,7 +615,10 @@ export const aggregate =
             yield* time.flush(touched)
             yield* Receipt.ackAll(stateReceipts)
             if (late > 0) yield* Metrics.countLate(name, late)
-            yield* Metrics.setOpenWindows(name, engine.open())
+            const open = engine.open()
+            yield* Metrics.setOpenWindows(name, open)
+            // Panes or sessions are the operator's state entries (the time store holds two per partition).
+            yield* Metrics.setStateEntries(dataStore, open)
             for (const [p, lag] of tracker.lags(now)) {
               if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
             }

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, type Duration, Effect, Fiber, Metric, Option, Queue, Stream } from "effect"
 import type * as Cause from "effect/Cause"
+import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import * as Aggregator from "../src/Aggregator.ts"
@@ -262,7 +263,8 @@ const countOf = (events: ReadonlyArray<Event>, window: Window.Spec, grace: numbe
       ),
       late: outputs.flatMap((o) => (o.value._tag === "Late" ? [Number(o.origin.offset)] : []))
     })),
-    isolated
+    // The caller's metric registry, so a test can read the operator's metrics.
+    Effect.provide(StateStore.layerMemory({ roundTrip: true }))
   )
 
 describe("Window edge cases", () => {
@@ -376,6 +378,22 @@ describe("Window edge cases", () => {
       }
       assert.deepStrictEqual([...seen].sort(), [...expected].sort())
       assert.isAbove(seen.size, 0)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+})
+
+describe("Window metrics", () => {
+  it.effect("aggregate - reports late events, open windows, state entries and watermark lag", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(10_000)
+      // Window [0, 1000) closes at 1000; the record at 500 after it is late; [1000, 2000) stays open.
+      yield* countOf([at(0), at(1500), at(500), at(1200, "other")], Window.tumbling(1000), 0)
+      const text = yield* PrometheusMetrics.format()
+      assert.match(text, /sluice_late_events_total\{operator="count"\} 1\b/)
+      assert.match(text, /sluice_open_windows\{operator="count"\} 2\b/)
+      assert.match(text, /sluice_state_entries\{store="count.panes"\} 2\b/)
+      // Clock 10 000 minus the partition's watermark (1500).
+      assert.match(text, /sluice_watermark_lag_ms\{operator="count",partition="0"\} 8500\b/)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })
