@@ -8,10 +8,12 @@
  * and its ratio against a floor measured in the same run: a plain
  * `Stream.runFold` over the same events doing the same arithmetic by hand in
  * a `Map` (one pane per key and 5 minutes, a window's result combined from
- * its 12 panes when the watermark passes its end). Then the peak RSS of the
- * operator at N and 4N events, each in a fresh process, to show that memory
- * follows keys × panes, not events. Events are generated on the fly, in
- * chunks of 1,000, so the input itself takes no memory.
+ * its 12 panes when the watermark passes its end; the operator must emit the
+ * same number of results). Then the operator's peak RSS and live heap (the
+ * largest heap left after a full GC, sampled every 250,000 events) at N and
+ * 4N events, each in a fresh process, to show whether memory follows keys ×
+ * panes or events. Events are generated on the fly, in chunks of 1,000, so
+ * the input itself takes no memory.
  */
 import { spawnSync } from "node:child_process"
 import { BigDecimal, Effect, Metric, Stream } from "effect"
@@ -40,10 +42,21 @@ const amounts = Array.from({ length: 1000 }, (_, i) => BigDecimal.make(BigInt(10
 const keyNames = Array.from({ length: keys }, (_, i) => `k${i}`)
 const customerNames = Array.from({ length: customers }, (_, i) => `c${i}`)
 
+// With --expose-gc (the memory runs): the largest heap left after a full GC,
+// sampled every 250,000 events, i.e. what the run really holds.
+const gc = (globalThis as { gc?: () => void }).gc
+let liveMB = 0
+const sampleLive = () => {
+  if (gc === undefined) return
+  gc()
+  liveMB = Math.max(liveMB, process.memoryUsage().heapUsed / 2 ** 20)
+}
+
 // Deterministic events; up to 5 s out of order.
 function* chunks(n: number): Generator<ReadonlyArray<Envelope.Envelope<Sale>>> {
   let s = 12345
   for (let from = 0; from < n; from += 1000) {
+    if (from % 250_000 === 0 && from > 0) sampleLive()
     const chunk: Array<Envelope.Envelope<Sale>> = []
     for (let i = from; i < Math.min(n, from + 1000); i++) {
       s = (s * 1103515245 + 12345) % 2 ** 31
@@ -167,22 +180,31 @@ if (mode === "child") {
   const [which, count] = process.argv.slice(3)
   const n = Number(count)
   const { ms, results } = await measure(which === "floor" ? floor(n) : operator(n))
-  console.log(JSON.stringify({ ms, results, maxRssMB: process.resourceUsage().maxRSS / 1024 }))
+  console.log(JSON.stringify({ ms, results, maxRssMB: process.resourceUsage().maxRSS / 1024, liveMB }))
 } else {
   const n = Number(mode ?? 1_000_000)
-  const child = (which: string, count: number) => {
-    const run = spawnSync(process.execPath, [import.meta.filename, "child", which, String(count)], {
+  const child = (which: string, count: number, flags: ReadonlyArray<string> = []) => {
+    const run = spawnSync(process.execPath, [...flags, import.meta.filename, "child", which, String(count)], {
       encoding: "utf8",
       maxBuffer: 1 << 20
     })
     if (run.status !== 0) throw new Error(`${which} ${count} failed: ${run.stderr}`)
-    return JSON.parse(run.stdout.trim().split("\n").at(-1)!) as { ms: number; results: number; maxRssMB: number }
+    return JSON.parse(run.stdout.trim().split("\n").at(-1)!) as {
+      ms: number
+      results: number
+      maxRssMB: number
+      liveMB: number
+    }
   }
   const base = child("floor", n)
   const op = child("operator", n)
   if (op.results !== base.results) throw new Error(`operator emitted ${op.results} results, the floor ${base.results}`)
-  const big = child("operator", 4 * n)
+  // Memory runs: fresh processes that also sample the live heap.
+  const floorMemory = child("floor", n, ["--expose-gc"])
+  const small = child("operator", n, ["--expose-gc"])
+  const big = child("operator", 4 * n, ["--expose-gc"])
   const rate = (count: number, ms: number) => Math.round((count / ms) * 1000)
+  const mb = (x: number) => `${x.toFixed(0)} MB`
   console.log(`hopping 1 h / 5 min, sum + count + distinct, ${keys} keys, in memory`)
   console.log(
     `  floor (Stream.runFold + Map)  ${n} events  ${rate(n, base.ms)} events/s  (${base.results} window results)`
@@ -191,6 +213,13 @@ if (mode === "child") {
     `  Window.aggregate               ${n} events  ${rate(n, op.ms)} events/s  ratio ${(base.ms / op.ms).toFixed(2)}x of the floor`
   )
   console.log(
-    `  peak RSS: operator ${op.maxRssMB.toFixed(0)} MB at ${n} events, ${big.maxRssMB.toFixed(0)} MB at ${4 * n} events (${rate(4 * n, big.ms)} events/s); floor ${base.maxRssMB.toFixed(0)} MB at ${n}`
+    `  Window.aggregate memory: ${n} events: peak RSS ${mb(small.maxRssMB)}, live heap ${mb(small.liveMB)}; ` +
+      `${4 * n} events: peak RSS ${mb(big.maxRssMB)}, live heap ${mb(big.liveMB)}`
+  )
+  // What the floor, which keeps only its panes, holds over the same stream: the operator's
+  // own state is the difference, as the stream itself may hold memory.
+  console.log(
+    `  floor memory: ${n} events: peak RSS ${mb(floorMemory.maxRssMB)}, live heap ${mb(floorMemory.liveMB)}; ` +
+      `operator minus floor live heap at ${n}: ${mb(small.liveMB - floorMemory.liveMB)}`
   )
 }
