@@ -7,6 +7,7 @@ import * as KafkaPipe from "./kafka-pipe.ts"
 import * as LookupExample from "./lookup.ts"
 import * as PipelineExample from "./pipeline.ts"
 import * as PolicyExample from "./policy.ts"
+import * as WindowsExample from "./windows.ts"
 
 const root = join(import.meta.dirname, "..")
 
@@ -64,6 +65,7 @@ describe("README code", () => {
   it.each([
     ["## A pipeline in a few lines (`@sluice/core`)", "pipeline.ts"],
     ["### Guarding calls with a `Policy`", "policy.ts"],
+    ["## Event time, windows and state (`@sluice/core`)", "windows.ts"],
     ["## Kafka source and sink (`@sluice/kafka`)", "kafka-pipe.ts"],
     ["## Lookups (`@sluice/lookup`)", "lookup.ts"]
   ])("%s is the code of examples/%s", (heading, file) => {
@@ -156,5 +158,67 @@ describe("examples", () => {
     assert.deepStrictEqual(comparable(summary.get), expected(asked[0]))
     assert.deepStrictEqual(summary.getMany.map(comparable), asked.map(expected))
     assert.include(summary.getMany, null, "one id asked is not seeded")
+  })
+
+  it("windows: closed 10-minute windows per product equal a replay of the orders, the late order routed, all committed", async () => {
+    const { inputs } = WindowsExample
+    const ten = 10 * 60_000
+    const orders = inputs.flatMap(({ value }) => {
+      try {
+        return [JSON.parse(value) as { product: string; customer: string; amount: string; at: number }]
+      } catch {
+        return []
+      }
+    })
+    // Replay the watermark (30 s out of order, 1 min grace) by hand.
+    let watermark = Number.NEGATIVE_INFINITY
+    const onTime: typeof orders = []
+    const late: typeof orders = []
+    for (const o of orders) {
+      const end = Math.floor(o.at / ten) * ten + ten
+      if (end + 60_000 <= watermark) late.push(o)
+      else onTime.push(o)
+      watermark = Math.max(watermark, o.at - 30_000)
+    }
+    const windows = new Map<string, typeof orders>()
+    for (const o of onTime) {
+      const start = Math.floor(o.at / ten) * ten
+      if (start + ten + 60_000 > watermark) continue
+      const id = `${o.product}@${new Date(start).toISOString()}`
+      windows.set(id, [...(windows.get(id) ?? []), o])
+    }
+    const cents = (amount: string) => Math.round(Number(amount) * 100)
+    const expected = [...windows].map(([id, os]) => ({
+      id,
+      orders: os.length,
+      cents: os.reduce((s, o) => s + cents(o.amount), 0),
+      customers: new Set(os.map((o) => o.customer)).size
+    }))
+    const summary = (await run("windows")) as {
+      sales: Array<{ product: string; start: string; orders: number; revenue: string; customers: number }>
+      late: Array<{ product: string; at: number }>
+      deadLetters: number
+      committed: number
+    }
+    const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id)
+    assert.isAbove(expected.length, 1)
+    assert.deepStrictEqual(
+      summary.sales
+        .map((s) => ({
+          id: `${s.product}@${s.start}`,
+          orders: s.orders,
+          cents: cents(s.revenue),
+          customers: s.customers
+        }))
+        .sort(byId),
+      expected.sort(byId)
+    )
+    assert.deepStrictEqual(
+      summary.late.map((l) => l.at),
+      late.map((l) => l.at)
+    )
+    assert.isNotEmpty(late)
+    assert.strictEqual(summary.deadLetters, inputs.length - orders.length)
+    assert.strictEqual(summary.committed, inputs.length)
   })
 })

@@ -162,7 +162,7 @@ export interface Options<A, Acc, Out> {
   /** The event time; the record timestamp by default. */
   readonly timestamp?: Watermark.TimestampExtractor<A> | undefined
   readonly window: Spec
-  readonly aggregator: Aggregator.Aggregator<A, Acc, Out>
+  readonly aggregator: Aggregator.Aggregator<NoInfer<A>, Acc, Out>
   /** How long after its end a window still accepts records. Required: there is no hidden default. */
   readonly grace: Duration.Input
   /** Required: `final` or `updates`. */
@@ -259,6 +259,9 @@ const paneEngine = <A, Acc, Out>(
   const panes = new Map<number, Map<string, Slot<Acc>>>()
   const dirty = new Dirty<Acc>()
   const paneOf = (t: number) => Math.floor(t / slide) * slide
+  // The key prefix of the last pane written: most records of a chunk share a pane.
+  let lastPane = Number.NaN
+  let lastPrefix = ""
   // The first window start not yet closed at watermark `w`: windows close at start + size + grace <= w.
   const firstOpen = (w: number) =>
     w === Number.NEGATIVE_INFINITY ? w : Math.floor((w - size - grace) / slide) * slide + slide
@@ -311,7 +314,11 @@ const paneEngine = <A, Acc, Out>(
         slot = { partition, key, acc: aggregator.add(aggregator.empty(), value) }
         m.set(id, slot)
       } else slot.acc = aggregator.add(slot.acc, value)
-      dirty.set(partition, StateStore.timeKey(pane, key), slot.acc)
+      if (pane !== lastPane) {
+        lastPane = pane
+        lastPrefix = StateStore.timeKey(pane, "")
+      }
+      dirty.set(partition, lastPrefix + key, slot.acc)
       if (updates !== undefined) {
         const first = Math.max(pane - size + slide, firstOpen(w))
         for (let start = first; start <= pane; start += slide) updates.push(result(slot, start, false))
@@ -328,15 +335,27 @@ const paneEngine = <A, Acc, Out>(
         if (start < minPane - size + slide) start = minPane - size + slide
         if (start >= hi) break
         if (results !== undefined) {
-          const seen = new Set<string>()
+          // Combine the window's panes key by key, walking each pane once.
+          const window = new Map<string, { readonly slot: Slot<Acc>; acc: Acc }>()
           for (let p = start; p < start + size; p += slide) {
             const m = panes.get(p)
             if (m === undefined) continue
             for (const [id, slot] of m) {
-              if (seen.has(id)) continue
-              seen.add(id)
-              results.push(result(slot, start, true))
+              const w = window.get(id)
+              if (w === undefined) window.set(id, { slot, acc: aggregator.combine(aggregator.empty(), slot.acc) })
+              else w.acc = aggregator.combine(w.acc, slot.acc)
             }
+          }
+          for (const { slot, acc } of window.values()) {
+            results.push({
+              _tag: "Result",
+              key: slot.key,
+              partition: slot.partition,
+              start,
+              end: start + size,
+              value: aggregator.result(acc),
+              final: true
+            })
           }
         }
         // No later window uses the pane this window starts with.
@@ -520,6 +539,7 @@ export const aggregate =
         const timestampOf = options.timestamp ?? (Watermark.recordTimestamp as Watermark.TimestampExtractor<A>)
         const updates = options.emit === "updates"
         const assigned = new Set<number>()
+        const dataStore = spec._tag === "Hopping" ? `${name}.panes` : `${name}.sessions`
 
         // A partition seen for the first time: take it over and restore its state.
         const assign = (partition: number, now: number) =>
@@ -595,7 +615,10 @@ export const aggregate =
             yield* time.flush(touched)
             yield* Receipt.ackAll(stateReceipts)
             if (late > 0) yield* Metrics.countLate(name, late)
-            yield* Metrics.setOpenWindows(name, engine.open())
+            const open = engine.open()
+            yield* Metrics.setOpenWindows(name, open)
+            // Panes or sessions are the operator's state entries (the time store holds two per partition).
+            yield* Metrics.setStateEntries(dataStore, open)
             for (const [p, lag] of tracker.lags(now)) {
               if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
             }

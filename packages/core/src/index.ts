@@ -15,6 +15,14 @@ export * as Envelope from "./Envelope.ts"
  */
 export * as InMemory from "./InMemory.ts"
 /**
+ * @since 0.2.0
+ */
+export * as Join from "./Join.ts"
+/**
+ * @since 0.2.0
+ */
+export * as Keyed from "./Keyed.ts"
+/**
  * @since 0.1.0
  */
 export * as Metrics from "./Metrics.ts"
@@ -41,11 +49,19 @@ export * as Receipt from "./Receipt.ts"
 /**
  * @since 0.2.0
  */
+export * as Repartition from "./Repartition.ts"
+/**
+ * @since 0.2.0
+ */
 export * as StateError from "./StateError.ts"
 /**
  * @since 0.2.0
  */
 export * as StateStore from "./StateStore.ts"
+/**
+ * @since 0.2.0
+ */
+export * as TopologyError from "./TopologyError.ts"
 /**
  * @since 0.2.0
  */

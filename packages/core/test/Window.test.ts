@@ -1,5 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, Effect, Metric, Option, Stream } from "effect"
+import { BigDecimal, type Duration, Effect, Fiber, Metric, Option, Queue, Stream } from "effect"
+import type * as Cause from "effect/Cause"
+import { PrometheusMetrics } from "effect/observability"
+import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import * as Aggregator from "../src/Aggregator.ts"
 import * as Envelope from "../src/Envelope.ts"
@@ -244,4 +247,230 @@ describe("Window", () => {
       ),
       { numRuns: 100 }
     ))
+})
+
+const at = (t: number, key = "k", partition = 0): Event => ({ partition, key, t, amount: 1, customer: "c" })
+
+// Runs a count aggregation over the events (one chunk each) and returns results and late offsets.
+const countOf = (events: ReadonlyArray<Event>, window: Window.Spec, grace: number, emit: Window.EmitMode = "final") =>
+  Stream.fromIterable(events.map((e, i) => envelope(e, i))).pipe(
+    Stream.rechunk(1),
+    Window.aggregate({ name: "count", key: (e: Event) => e.key, window, aggregator: Aggregator.count, grace, emit }),
+    Stream.runCollect,
+    Effect.map((outputs) => ({
+      results: outputs.flatMap((o) =>
+        o.value._tag === "Result" ? [[o.value.key, o.value.start, o.value.end, o.value.value, o.value.final]] : []
+      ),
+      late: outputs.flatMap((o) => (o.value._tag === "Late" ? [Number(o.origin.offset)] : []))
+    })),
+    // The caller's metric registry, so a test can read the operator's metrics.
+    Effect.provide(StateStore.layerMemory({ roundTrip: true }))
+  )
+
+describe("Window edge cases", () => {
+  it.effect("tumbling - an event exactly at a boundary belongs to the window it starts", () =>
+    Effect.gen(function* () {
+      const { results } = yield* countOf([at(999), at(1000), at(2000)], Window.tumbling(1000), 0)
+      assert.deepStrictEqual(results, [
+        ["k", 0, 1000, 1, true],
+        ["k", 1000, 2000, 1, true]
+      ])
+    })
+  )
+
+  it.effect("tumbling - a record is accepted until the watermark reaches end + grace, late from then on", () =>
+    Effect.gen(function* () {
+      // Window [0, 1000), grace 100: open while the watermark is below 1100.
+      const { results, late } = yield* countOf(
+        [at(0), at(1099), at(999), at(1100), at(999)],
+        Window.tumbling(1000),
+        100
+      )
+      assert.deepStrictEqual(late, [4])
+      assert.deepStrictEqual(results, [["k", 0, 1000, 2, true]])
+    })
+  )
+
+  it.effect("tumbling - a window with no events emits nothing", () =>
+    Effect.gen(function* () {
+      const { results } = yield* countOf([at(0), at(5000), at(9000)], Window.tumbling(1000), 0)
+      assert.deepStrictEqual(
+        results.map((r) => r[1]),
+        [0, 5000]
+      )
+    })
+  )
+
+  it.effect("session - a record bridging two earlier sessions merges them", () =>
+    Effect.gen(function* () {
+      // Grace 100 keeps the record at 50 (watermark 100) on time.
+      const { results, late } = yield* countOf([at(0), at(100), at(50), at(1000)], Window.session(60), 100)
+      assert.deepStrictEqual(late, [])
+      assert.deepStrictEqual(results, [["k", 0, 160, 3, true]])
+    })
+  )
+
+  it.effect("hopping - updates mode emits every open window an event changes", () =>
+    Effect.gen(function* () {
+      const { results } = yield* countOf([at(0), at(150)], Window.hopping({ size: 200, slide: 100 }), 0, "updates")
+      assert.deepStrictEqual(results, [
+        ["k", -100, 100, 1, false],
+        ["k", 0, 200, 1, false],
+        ["k", 0, 200, 2, false],
+        ["k", 100, 300, 1, false]
+      ])
+    })
+  )
+
+  it.effect("hopping - a 1 h / 5 min window makes one state write per event (shared panes)", () =>
+    Effect.gen(function* () {
+      const memory = yield* StateStore.makeMemory()
+      let writes = 0
+      const counting: StateStore.StateStore["Service"] = {
+        open: (name, codec) =>
+          Effect.map(memory.open(name, codec), (store) =>
+            name.endsWith(".panes")
+              ? {
+                  ...store,
+                  set: (p, k, v, o) => {
+                    writes++
+                    return store.set(p, k, v, o)
+                  },
+                  setMany: (p, entries) => {
+                    const list = [...entries]
+                    writes += list.length
+                    return store.setMany(p, list)
+                  }
+                }
+              : store
+          )
+      }
+      const minute = 60_000
+      const events = Array.from({ length: 200 }, (_, i) => at(i * 37 * 1000, `k${i % 7}`))
+      const outputs = yield* Stream.fromIterable(events.map((e, i) => envelope(e, i))).pipe(
+        Stream.rechunk(1),
+        Window.aggregate({
+          name: "hourly",
+          key: (e: Event) => e.key,
+          window: Window.hopping({ size: "1 hour", slide: "5 minutes" }),
+          aggregator: Aggregator.count,
+          grace: 0,
+          emit: "final"
+        }),
+        Stream.runCollect,
+        Effect.provideService(StateStore.StateStore, counting)
+      )
+      assert.strictEqual(writes, events.length)
+      // Each closed window still counts every event of its hour, and every closed window with events is there.
+      const maxT = events[events.length - 1]!.t
+      const expected = new Set<string>()
+      for (const e of events) {
+        for (let start = Math.floor(e.t / (5 * minute)) * 5 * minute; start > e.t - 60 * minute; start -= 5 * minute) {
+          if (start + 60 * minute <= maxT) expected.add(`${e.key}@${start}`)
+        }
+      }
+      const seen = new Set<string>()
+      for (const o of outputs) {
+        if (o.value._tag !== "Result") continue
+        const { key, start, end, value } = o.value
+        seen.add(`${key}@${start}`)
+        assert.strictEqual(value, events.filter((e) => e.key === key && e.t >= start && e.t < end).length)
+      }
+      assert.deepStrictEqual([...seen].sort(), [...expected].sort())
+      assert.isAbove(seen.size, 0)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+})
+
+describe("Window metrics", () => {
+  it.effect("aggregate - reports late events, open windows, state entries and watermark lag", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(10_000)
+      // Window [0, 1000) closes at 1000; the record at 500 after it is late; [1000, 2000) stays open.
+      yield* countOf([at(0), at(1500), at(500), at(1200, "other")], Window.tumbling(1000), 0)
+      const text = yield* PrometheusMetrics.format()
+      assert.match(text, /sluice_late_events_total\{operator="count"\} 1\b/)
+      assert.match(text, /sluice_open_windows\{operator="count"\} 2\b/)
+      assert.match(text, /sluice_state_entries\{store="count.panes"\} 2\b/)
+      // Clock 10 000 minus the partition's watermark (1500).
+      assert.match(text, /sluice_watermark_lag_ms\{operator="count",partition="0"\} 8500\b/)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+})
+
+describe("Window idle partitions", () => {
+  // Feeds records through a queue while the test moves the TestClock.
+  const live = (options: { readonly idleTimeout: Duration.Input; readonly advanceWhenIdle?: boolean }) =>
+    Effect.gen(function* () {
+      const queue = yield* Queue.unbounded<Envelope.Envelope<Event>, Cause.Done>()
+      const results: Array<Window.Result<number>> = []
+      const fiber = yield* Stream.fromQueue(queue).pipe(
+        Window.aggregate({
+          name: "idle",
+          key: (e: Event) => e.key,
+          window: Window.tumbling("1 minute"),
+          aggregator: Aggregator.count,
+          grace: 0,
+          emit: "final",
+          watermark: { idleTimeout: options.idleTimeout, advanceWhenIdle: options.advanceWhenIdle },
+          tick: "1 second"
+        }),
+        Stream.runForEach((o) => Effect.sync(() => o.value._tag === "Result" && results.push(o.value))),
+        Effect.forkChild
+      )
+      let offset = 0
+      const offer = (e: Event) => Effect.andThen(Queue.offer(queue, envelope(e, offset++)), Effect.yieldNow)
+      return { results, offer, fiber, end: Queue.end(queue) }
+    })
+
+  it.effect("aggregate - an idle partition stops holding the watermark back after idleTimeout", () =>
+    Effect.gen(function* () {
+      const { results, offer, fiber, end } = yield* live({ idleTimeout: "30 seconds" })
+      yield* offer(at(0, "a", 0))
+      yield* offer(at(0, "b", 1))
+      yield* TestClock.adjust("20 seconds")
+      // Partition 0 moves on; partition 1 (event time 0) still holds the watermark.
+      yield* offer(at(61_000, "a", 0))
+      yield* TestClock.adjust("9 seconds")
+      assert.deepStrictEqual(results, [])
+      // 30 s after its last record partition 1 is idle; partition 0 is not (its last record was 10 s ago).
+      yield* TestClock.adjust("2 seconds")
+      assert.deepStrictEqual(
+        results.map((r) => [r.key, r.start, r.value]),
+        [
+          ["a", 0, 1],
+          ["b", 0, 1]
+        ]
+      )
+      yield* end
+      yield* Fiber.join(fiber)
+    }).pipe(isolated)
+  )
+
+  it.effect("aggregate - with advanceWhenIdle a quiet stream closes its windows by the clock", () =>
+    Effect.gen(function* () {
+      const { results, offer, fiber, end } = yield* live({ idleTimeout: "10 seconds", advanceWhenIdle: true })
+      yield* offer(at(0, "a", 0))
+      yield* TestClock.adjust("59 seconds")
+      assert.deepStrictEqual(results, [])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(
+        results.map((r) => [r.key, r.start, r.end, r.value]),
+        [["a", 0, 60_000, 1]]
+      )
+      yield* end
+      yield* Fiber.join(fiber)
+    }).pipe(isolated)
+  )
+
+  it.effect("aggregate - without advanceWhenIdle a quiet stream keeps its windows open", () =>
+    Effect.gen(function* () {
+      const { results, offer, fiber, end } = yield* live({ idleTimeout: "10 seconds" })
+      yield* offer(at(0, "a", 0))
+      yield* TestClock.adjust("10 minutes")
+      assert.deepStrictEqual(results, [])
+      yield* end
+      yield* Fiber.join(fiber)
+    }).pipe(isolated)
+  )
 })
