@@ -43,6 +43,7 @@ import { type Cause, Clock, type Duration, Effect, Queue, Redacted, Schedule, ty
 import postgres from "postgres"
 import * as CdcError from "./CdcError.ts"
 import type * as ConnectSchema from "./ConnectSchema.ts"
+import * as Acknowledger from "./internal/acknowledger.ts"
 import * as Pgoutput from "./internal/pgoutput.ts"
 import * as PgText from "./internal/pgtext.ts"
 import * as Json from "./Json.ts"
@@ -188,26 +189,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
         (rows) => new Set(rows.map((r) => r.name))
       )
 
-    let acked = -1n
-    let reported = -1n
-    let lastEmitted = -1n
-    let inTransaction = false
-    let duplex: Duplex | undefined
-
-    const report = (flush: bigint) =>
-      Effect.gen(function* () {
-        if (duplex === undefined || flush <= reported) return
-        reported = flush
-        const now = yield* Clock.currentTimeMillis
-        duplex.write(Pgoutput.statusUpdate(flush, now))
-      })
-
-    const acknowledge = (lsn: Lsn.Lsn) =>
-      Effect.suspend(() => {
-        if (lsn > acked) acked = lsn
-        // Reported as "flushed up to lsn + 1": the commit at `lsn` is done.
-        return report(acked + 1n)
-      })
+    const progress = Acknowledger.make()
 
     const keyJson = (t: Table, row: ReadonlyArray<unknown>) => {
       const payload: { [k: string]: unknown } = {}
@@ -361,15 +343,15 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
               while: (e) => e.reason._tag === "Unavailable" && e.message.includes("is active")
             })
           )
-          duplex = stream
+          let closing = false
+          yield* progress.attach((message) => stream.write(message))
           yield* Effect.addFinalizer(() =>
             Effect.callback<void>((resume) => {
-              duplex = undefined
+              closing = true
               stream.once("close", () => resume(Effect.void))
               stream.end()
-            }).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+            }).pipe(Effect.timeout("2 seconds"), Effect.ignore, Effect.andThen(progress.detach))
           )
-          if (acked >= 0n) yield* report(acked + 1n)
 
           const tables = new Map<number, Table>()
           let tx = { xid: 0, finalLsn: 0n, tsMs: 0 }
@@ -379,14 +361,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
           const handle = (chunk: Buffer) =>
             Effect.gen(function* () {
               if (chunk[0] === 0x6b /* k: keepalive */) {
-                const walEnd = chunk.readBigUInt64BE(1)
-                // Quiet tables: nothing in flight, so the slot may follow the server.
-                if (!inTransaction && lastEmitted <= acked) yield* report(walEnd)
-                else if (chunk[17] === 1 && acked >= 0n) {
-                  reported = -1n
-                  yield* report(acked + 1n)
-                }
-                return
+                return yield* progress.keepalive(chunk.readBigUInt64BE(1), chunk[17] === 1)
               }
               if (chunk[0] !== 0x77 /* w: XLogData */) return
               const changeLsn = chunk.readBigUInt64BE(1)
@@ -395,7 +370,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
               let out: Array<Captured> = []
               switch (m._tag) {
                 case "Begin":
-                  inTransaction = true
+                  progress.inTransaction(true)
                   tx = {
                     xid: m.xid,
                     finalLsn: m.finalLsn,
@@ -403,7 +378,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
                   }
                   return
                 case "Commit":
-                  inTransaction = false
+                  progress.inTransaction(false)
                   return
                 case "Relation": {
                   // pgoutput flags the replica identity's columns (all of them
@@ -448,7 +423,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
                   return
               }
               if (out.length > 0) {
-                lastEmitted = tx.finalLsn
+                progress.emitted(tx.finalLsn)
                 yield* Queue.offerAll(queue, out)
               }
             })
@@ -464,18 +439,14 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
             run(Queue.fail(queue, unavailable(`replication stream failed: ${message(cause)}`, cause)))
           })
           stream.on("close", () => {
-            if (duplex !== undefined)
-              run(Queue.fail(queue, unavailable("replication stream closed by the server", null)))
+            if (!closing) run(Queue.fail(queue, unavailable("replication stream closed by the server", null)))
           })
 
           // Tell the server where we are even when nothing happens.
-          yield* Effect.gen(function* () {
-            if (acked >= 0n) {
-              const flush = reported > acked ? reported : acked + 1n
-              reported = -1n
-              yield* report(flush)
-            }
-          }).pipe(Effect.repeat(Schedule.spaced(config.statusInterval ?? "10 seconds")), Effect.forkScoped)
+          yield* progress.tick.pipe(
+            Effect.repeat(Schedule.spaced(config.statusInterval ?? "10 seconds")),
+            Effect.forkScoped
+          )
         }),
       { bufferSize: config.bufferSize ?? 1024, strategy: "suspend" }
     )
@@ -527,7 +498,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
               const cells = columns.map((_, i) => row[`c${i}`] ?? null)
               const values = rowOf(t, cells)
               const out = yield* record(t, "r", null, values, { tsMs, xid: null, lsn, changeLsn: null }, values)
-              lastEmitted = lsn
+              progress.emitted(lsn)
               yield* Queue.offerAll(queue, out)
             }
           }
@@ -537,8 +508,8 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
 
     return {
       records,
-      acknowledge,
-      acknowledged: Effect.sync(() => acked)
+      acknowledge: progress.acknowledge,
+      acknowledged: progress.acknowledged
     } satisfies Capture
   })
 
