@@ -97,7 +97,11 @@ export interface Captured {
  * @category models
  */
 export interface Capture {
-  /** The records; run once. */
+  /**
+   * The records. Each run starts from the slot (with the snapshot only when
+   * it creates the slot), so `Stream.retry` after a lost connection resumes
+   * where the last acknowledgement left off.
+   */
   readonly records: Stream.Stream<Captured, CdcError.CdcError>
   /** Every record with `lsn` at most this one is durable. */
   readonly acknowledge: (lsn: Lsn.Lsn) => Effect.Effect<void>
@@ -173,10 +177,6 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
       const list = config.tables.map((t) => splitTable(t).map(quote).join(".")).join(", ")
       yield* query(`CREATE PUBLICATION ${quote(config.publication)} FOR TABLE ${list}`)
     }
-    const existing = yield* query<{ lsn: string | null }>(
-      "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1",
-      [config.slot]
-    )
 
     const primaryKey = (schema: string, table: string) =>
       Effect.map(
@@ -318,6 +318,11 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
               catch: (cause) => unavailable(`${message(cause)} (${text.slice(0, 40)})`, cause)
             })
 
+          // Checked on every run of the stream, so a retried stream resumes from the slot.
+          const existing = yield* query<{ lsn: string | null }>(
+            "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1",
+            [config.slot]
+          )
           let start = "0/0"
           if (existing.length === 0) {
             const [created] = (yield* replQuery<{ consistent_point: string; snapshot_name: string }>(

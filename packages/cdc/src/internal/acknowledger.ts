@@ -46,6 +46,8 @@ export const make = (): Acknowledger => {
     attach: (s) =>
       Effect.suspend(() => {
         send = s
+        // A new stream starts outside any transaction.
+        open = false
         return report(ackedFlush(), true)
       }),
     detach: Effect.sync(() => {

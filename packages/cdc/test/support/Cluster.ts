@@ -10,7 +10,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Schedule } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
 import postgres from "postgres"
 
 const binaries = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"]
@@ -33,6 +33,8 @@ const freePort = () =>
 export interface Cluster {
   readonly url: string
   readonly port: number
+  /** Stops the server (fast shutdown) and starts it again on the same port. */
+  readonly restart: Effect.Effect<void>
 }
 
 const alive = (pid: number) => {
@@ -84,28 +86,61 @@ export const start = Effect.gen(function* () {
     "-c",
     "max_replication_slots=8"
   ])
-  const child = spawn(file, args, { stdio: "ignore" })
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function* () {
-      const pidFile = join(data, "postmaster.pid")
-      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").split("\n")[0]) : undefined
-      // SIGINT is PostgreSQL's fast shutdown.
-      if (pid !== undefined && alive(pid)) process.kill(pid, "SIGINT")
-      child.kill("SIGINT")
-      yield* Effect.sync(() => pid === undefined || !alive(pid)).pipe(
-        Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (gone) => gone, times: 200 })
-      )
-      rmSync(dir, { recursive: true, force: true })
-    })
-  )
+  const pidFile = join(data, "postmaster.pid")
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
-  yield* Effect.tryPromise(async () => {
-    const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 })
-    try {
-      await sql`SELECT 1`
-    } finally {
-      await sql.end({ timeout: 1 })
-    }
-  }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 150 }), Effect.orDie)
-  return { url, port } satisfies Cluster
+  const launch = Effect.gen(function* () {
+    spawn(file, args, { stdio: "ignore" }).unref()
+    yield* Effect.tryPromise(async () => {
+      const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 })
+      try {
+        await sql`SELECT 1`
+      } finally {
+        await sql.end({ timeout: 1 })
+      }
+    }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 150 }), Effect.orDie)
+  })
+  const stop = Effect.gen(function* () {
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").split("\n")[0]) : undefined
+    // SIGINT is PostgreSQL's fast shutdown: clients are cut off, data is kept.
+    if (pid !== undefined && alive(pid)) process.kill(pid, "SIGINT")
+    yield* Effect.sync(() => pid === undefined || !alive(pid)).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (gone) => gone, times: 200 })
+    )
+  })
+  yield* Effect.addFinalizer(() =>
+    stop.pipe(Effect.andThen(Effect.sync(() => rmSync(dir, { recursive: true, force: true }))))
+  )
+  yield* launch
+  const restart = Effect.andThen(stop, launch)
+  return { url, port, restart } satisfies Cluster
+})
+
+/** One cluster shared by the tests of a file. */
+export class PgCluster extends Context.Service<PgCluster, Cluster>()("@sluice/cdc/test/PgCluster") {
+  static readonly layer = Layer.effect(PgCluster, start)
+}
+
+/**
+ * A fresh database on the shared cluster, dropped with its replication slots
+ * when the scope closes.
+ */
+export const database = Effect.gen(function* () {
+  const cluster = yield* PgCluster
+  const name = `cdc_${Math.random().toString(36).slice(2, 10)}`
+  const admin = (text: string) =>
+    Effect.promise(async () => {
+      const sql = postgres(cluster.url, { max: 1, onnotice: () => {} })
+      try {
+        await sql.unsafe(text)
+      } finally {
+        await sql.end({ timeout: 1 })
+      }
+    })
+  yield* admin(`CREATE DATABASE ${name}`)
+  yield* Effect.addFinalizer(() =>
+    admin(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '${name}' AND NOT active`
+    ).pipe(Effect.andThen(admin(`DROP DATABASE ${name} WITH (FORCE)`)))
+  )
+  return { name, url: `postgres://postgres@127.0.0.1:${cluster.port}/${name}`, restart: cluster.restart }
 })
