@@ -18,7 +18,11 @@ const orders = Debezium.changeEvent(
     meta: Schema.NullOr(Json.column)
   })
 )
-const items = Debezium.changeEvent(Schema.Struct({ id: Schema.Union([Schema.Int, Schema.BigInt]), qty: Schema.Int }))
+const ItemId = Schema.Union([Schema.Int, Schema.BigInt])
+// items keeps the default replica identity: a delete carries only the key.
+const items = Debezium.changeEvent(Schema.Struct({ id: ItemId, qty: Schema.Int }), {
+  before: Schema.Struct({ id: ItemId })
+})
 
 // One line per record, with every value spelled out exactly.
 const show = (row: unknown): string =>
@@ -131,9 +135,15 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
       yield* waitFor(expected.length)
       // Nothing more arrives (a duplicate would show up here).
       yield* exec(sql, "INSERT INTO items VALUES (6, 6)")
-      yield* waitFor(expected.length + 1)
+      yield* exec(sql, "DELETE FROM items WHERE id = 6")
+      yield* waitFor(expected.length + 3)
       const lines = yield* Effect.forEach(seen, describeRecord)
-      assert.deepStrictEqual(lines, [...expected, `dbserver1.public.items {"id":6} c - | id=6,qty=6`])
+      assert.deepStrictEqual(lines, [
+        ...expected,
+        `dbserver1.public.items {"id":6} c - | id=6,qty=6`,
+        `dbserver1.public.items {"id":6} d id=6 | -`,
+        `dbserver1.public.items {"id":6} tombstone`
+      ])
       // Records of one transaction share its LSN; later transactions have higher ones.
       const lsns = seen.map((r) => r.lsn)
       for (let i = 1; i < lsns.length; i++) assert.isTrue(lsns[i]! >= lsns[i - 1]!)
