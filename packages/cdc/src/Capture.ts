@@ -39,7 +39,7 @@
  * @since 0.1.0
  */
 import type { Duplex } from "node:stream"
-import { type Cause, Clock, type Duration, Effect, Queue, Redacted, Schedule, type Scope, Stream } from "effect"
+import { type Cause, Clock, type Duration, Effect, Metric, Queue, Redacted, Schedule, type Scope, Stream } from "effect"
 import postgres from "postgres"
 import * as CdcError from "./CdcError.ts"
 import type * as ConnectSchema from "./ConnectSchema.ts"
@@ -107,7 +107,32 @@ export interface Capture {
   readonly acknowledge: (lsn: Lsn.Lsn) => Effect.Effect<void>
   /** The highest position acknowledged so far. */
   readonly acknowledged: Effect.Effect<Lsn.Lsn>
+  /**
+   * Bytes of WAL the slot holds: the server's current position minus the
+   * slot's confirmed one. Also reported as the gauge `slotLag` every
+   * `statusInterval` while the stream runs.
+   */
+  readonly slotLag: Effect.Effect<bigint, CdcError.CdcError>
 }
+
+/**
+ * `sluice_cdc_slot_lag_bytes{slot}`: WAL bytes a capture's replication slot
+ * holds past its confirmed position.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const slotLag: Metric.Gauge<number> = Metric.gauge("sluice_cdc_slot_lag_bytes", {
+  description: "WAL bytes a replication slot holds past its confirmed position"
+})
+
+/**
+ * The `slotLag` gauge of one slot.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const slotLagOf = (slot: string): Metric.Gauge<number> => Metric.withAttributes(slotLag, { slot })
 
 const unavailable = (detail: string, cause: unknown, retryable = true) =>
   CdcError.make(new CdcError.Unavailable({ detail, retryable, cause }))
@@ -190,6 +215,16 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
       )
 
     const progress = Acknowledger.make()
+
+    const lag = Effect.map(
+      query<{ lag: string | null }>(
+        `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag
+           FROM pg_replication_slots WHERE slot_name = $1`,
+        [config.slot]
+      ),
+      (rows) => (rows[0]?.lag == null ? 0n : BigInt(rows[0].lag.split(".")[0]!))
+    )
+    const lagGauge = slotLagOf(config.slot)
 
     const keyJson = (t: Table, row: ReadonlyArray<unknown>) => {
       const payload: { [k: string]: unknown } = {}
@@ -447,6 +482,12 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
             if (!closing) run(Queue.fail(queue, unavailable("replication stream closed by the server", null)))
           })
 
+          yield* lag.pipe(
+            Effect.flatMap((bytes) => Metric.update(lagGauge, Number(bytes))),
+            Effect.ignore,
+            Effect.repeat(Schedule.spaced(config.statusInterval ?? "10 seconds")),
+            Effect.forkScoped
+          )
           // Tell the server where we are even when nothing happens.
           yield* progress.tick.pipe(
             Effect.repeat(Schedule.spaced(config.statusInterval ?? "10 seconds")),
@@ -514,7 +555,8 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
     return {
       records,
       acknowledge: progress.acknowledge,
-      acknowledged: progress.acknowledged
+      acknowledged: progress.acknowledged,
+      slotLag: lag
     } satisfies Capture
   })
 

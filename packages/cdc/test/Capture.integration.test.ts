@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { BigDecimal, Effect, Schedule, Schema, Stream } from "effect"
+import { BigDecimal, Effect, Metric, Schedule, Schema, Stream } from "effect"
 import postgres from "postgres"
 import * as Capture from "../src/Capture.ts"
 import * as ChangeEvent from "../src/ChangeEvent.ts"
@@ -144,6 +144,20 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
         `dbserver1.public.items {"id":6} d id=6 | -`,
         `dbserver1.public.items {"id":6} tombstone`
       ])
+      // The slot holds the WAL of everything not acknowledged; acknowledging
+      // the last record lets it go.
+      const held = yield* capture.slotLag
+      assert.isTrue(held > 0n)
+      yield* capture.acknowledge(seen[seen.length - 1]!.lsn)
+      const after = yield* capture.slotLag.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (lag) => lag < held, times: 100 })
+      )
+      assert.isTrue(after < held, `${after} < ${held}`)
+      const gauge = yield* capture.slotLag.pipe(
+        Effect.andThen(Metric.value(Capture.slotLagOf(db.name))),
+        Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (g) => g.value > 0, times: 100 })
+      )
+      assert.isTrue(gauge.value > 0)
       // Records of one transaction share its LSN; later transactions have higher ones.
       const lsns = seen.map((r) => r.lsn)
       for (let i = 1; i < lsns.length; i++) assert.isTrue(lsns[i]! >= lsns[i - 1]!)
