@@ -144,6 +144,9 @@ const splitTable = (name: string): readonly [string, string] => {
   return dot === -1 ? ["public", name] : [name.slice(0, dot), name.slice(dot + 1)]
 }
 
+// Written as a JSON number either way; a bigint keeps the digits past 2^53.
+const exactNumber = (n: bigint): number | bigint => (n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n)
+
 const message = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 interface Table {
@@ -317,7 +320,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
             schema: t.schema,
             table: t.table,
             txId: at.xid,
-            lsn: at.changeLsn === null ? null : Number(at.changeLsn),
+            lsn: at.changeLsn === null ? null : exactNumber(at.changeLsn),
             xmin: null
           },
           op,
