@@ -31,10 +31,13 @@
  * (timestamps to millisecond `Date`s); here every value stays the text
  * PostgreSQL printed until it is converted to Debezium's exact form.
  *
+ * A primary-key change becomes, as in Debezium, a delete of the old key (and
+ * its tombstone) followed by a create of the new one.
+ *
  * Limits: a crash during the initial snapshot leaves a slot without a
- * complete snapshot (drop the slot to start over); a primary-key change is
- * an update keyed by the new key (Debezium writes a delete and a create);
- * `before` is what the replica identity gives (`FULL` for whole rows).
+ * complete snapshot (`dropSlot` to start over); `before` is what the replica
+ * identity gives (`FULL` for whole rows, the key columns for deletes
+ * otherwise).
  *
  * @since 0.1.0
  */
@@ -447,7 +450,15 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
                 case "Update": {
                   const t = tables.get(m.relationId)!
                   const after = rowOf(t, m.after)
-                  out = yield* record(t, "u", m.before === null ? null : rowOf(t, m.before), after, at, after)
+                  const before = m.before === null ? null : rowOf(t, m.before)
+                  if (before !== null && keyJson(t, before) !== keyJson(t, after)) {
+                    // A new primary key: as Debezium, a delete of the old key
+                    // (and its tombstone), then a create of the new one.
+                    out = yield* record(t, "d", before, null, at, before)
+                    out.push(...(yield* record(t, "c", null, after, at, after)))
+                  } else {
+                    out = yield* record(t, "u", before, after, at, after)
+                  }
                   break
                 }
                 case "Delete": {

@@ -63,7 +63,8 @@ const session: ReadonlyArray<string> = [
   `DELETE FROM orders WHERE id = 2`,
   `UPDATE items SET qty = 7 WHERE id = 5`,
   `TRUNCATE items`,
-  `INSERT INTO orders VALUES (4, 'eve', 99999999.99, '1999-12-31 23:59:59.999999', NULL)`
+  `INSERT INTO orders VALUES (4, 'eve', 99999999.99, '1999-12-31 23:59:59.999999', NULL)`,
+  `UPDATE orders SET id = 40 WHERE id = 4`
 ]
 
 const snapshotLines = [
@@ -86,7 +87,13 @@ const sessionLines = [
   // items has the default replica identity: no old row for an update
   [`dbserver1.public.items {"id":5} u - | id=5,qty=7`],
   [`dbserver1.public.items null t - | -`],
-  [`dbserver1.public.orders {"id":4} c - | id=4,customer="eve",total=99999999.99,placed=946684799999999000n,meta=null`]
+  [`dbserver1.public.orders {"id":4} c - | id=4,customer="eve",total=99999999.99,placed=946684799999999000n,meta=null`],
+  // a new primary key: the old key is deleted, the new one created
+  [
+    `dbserver1.public.orders {"id":4} d id=4,customer="eve",total=99999999.99,placed=946684799999999000n,meta=null | -`,
+    `dbserver1.public.orders {"id":4} tombstone`,
+    `dbserver1.public.orders {"id":40} c - | id=40,customer="eve",total=99999999.99,placed=946684799999999000n,meta=null`
+  ]
 ]
 
 // Slots belong to the cluster: each test's database names its own.
