@@ -10,8 +10,12 @@
  * - `Unencodable`: a value cannot be written in the requested form (a decimal
  *   with more digits than its column's scale, a truncate in unwrapped form).
  * - `MissingEventTime`: the event-time field chosen for a job is absent.
+ * - `Unavailable`: capture could not talk to PostgreSQL (connection lost,
+ *   slot busy, replication refused); `retryable` says whether trying again
+ *   may help.
  *
- * None of them is retryable: the same bytes fail the same way every time.
+ * Only `Unavailable` can be retryable: the same bytes fail the same way every
+ * time.
  *
  * @since 0.1.0
  */
@@ -61,12 +65,24 @@ export class MissingEventTime extends Schema.TaggedClass<MissingEventTime>()("Mi
 }) {}
 
 /**
+ * Capture could not talk to PostgreSQL.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Unavailable extends Schema.TaggedClass<Unavailable>()("Unavailable", {
+  detail: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.Defect()
+}) {}
+
+/**
  * Why a change event could not be read or written.
  *
  * @since 0.1.0
  * @category errors
  */
-export type CdcErrorReason = Malformed | Invalid | Unencodable | MissingEventTime
+export type CdcErrorReason = Malformed | Invalid | Unencodable | MissingEventTime | Unavailable
 
 const describe = (r: CdcErrorReason): string => {
   switch (r._tag) {
@@ -78,6 +94,8 @@ const describe = (r: CdcErrorReason): string => {
       return `cannot encode change event: ${r.detail}`
     case "MissingEventTime":
       return `change event has no event time in ${r.field}`
+    case "Unavailable":
+      return `change capture unavailable: ${r.detail}`
   }
 }
 
@@ -88,21 +106,22 @@ const describe = (r: CdcErrorReason): string => {
  * @category errors
  */
 export class CdcError extends Schema.TaggedError<CdcError>()("CdcError", {
-  reason: Schema.Union([Malformed, Invalid, Unencodable, MissingEventTime])
+  reason: Schema.Union([Malformed, Invalid, Unencodable, MissingEventTime, Unavailable])
 }) {
   override get message(): string {
     return describe(this.reason)
   }
 
-  /** Decoding and encoding are deterministic: a retry fails the same way. */
+  /** Decoding and encoding are deterministic: only an unavailable database may answer later. */
   get isRetryable(): boolean {
-    return false
+    return this.reason._tag === "Unavailable" && this.reason.retryable
   }
 
   /** A short, stable category for dead-letter headers and metric labels. */
   get kind(): string {
     const tag = this.reason._tag
-    return tag === "Malformed" || tag === "Invalid" ? "decode" : tag === "Unencodable" ? "encode" : "event-time"
+    if (tag === "Malformed" || tag === "Invalid") return "decode"
+    return tag === "Unencodable" ? "encode" : tag === "Unavailable" ? "unavailable" : "event-time"
   }
 }
 

@@ -87,11 +87,16 @@ export type Transaction = typeof Transaction.Type
  * @since 0.1.0
  * @category models
  */
-export interface ChangeEvent<Row> {
+export interface ChangeEvent<Row, Before = Row> {
   readonly _tag: "ChangeEvent"
   readonly op: Op
-  /** The row before the change: `null` for creates, reads and truncates, and for updates unless the replica identity is `FULL`. */
-  readonly before: Row | null
+  /**
+   * The row before the change: `null` for creates, reads and truncates, and
+   * for updates unless the replica identity is `FULL`. Under the default
+   * replica identity a delete carries only the key columns, so `Before` may
+   * be a narrower type than `Row`.
+   */
+  readonly before: Before | null
   /** The row after the change: `null` for deletes and truncates. */
   readonly after: Row | null
   readonly source: Source
@@ -116,7 +121,7 @@ export interface Tombstone {
  * @since 0.1.0
  * @category models
  */
-export type Record<Row> = ChangeEvent<Row> | Tombstone
+export type Record<Row, Before = Row> = ChangeEvent<Row, Before> | Tombstone
 
 /**
  * The tombstone.
@@ -132,7 +137,7 @@ export const tombstone: Tombstone = { _tag: "Tombstone" }
  * @since 0.1.0
  * @category constructors
  */
-export const make = <Row>(fields: Omit<ChangeEvent<Row>, "_tag">): ChangeEvent<Row> => ({
+export const make = <Row, Before = Row>(fields: Omit<ChangeEvent<Row, Before>, "_tag">): ChangeEvent<Row, Before> => ({
   _tag: "ChangeEvent",
   ...fields
 })
@@ -143,7 +148,8 @@ export const make = <Row>(fields: Omit<ChangeEvent<Row>, "_tag">): ChangeEvent<R
  * @since 0.1.0
  * @category guards
  */
-export const isTombstone = <Row>(record: Record<Row>): record is Tombstone => record._tag === "Tombstone"
+export const isTombstone = <Row, Before>(record: Record<Row, Before>): record is Tombstone =>
+  record._tag === "Tombstone"
 
 /**
  * The row as it is now: `after`, or `before` for a delete.
@@ -151,4 +157,4 @@ export const isTombstone = <Row>(record: Record<Row>): record is Tombstone => re
  * @since 0.1.0
  * @category getters
  */
-export const row = <Row>(event: ChangeEvent<Row>): Row | null => event.after ?? event.before
+export const row = <Row, Before>(event: ChangeEvent<Row, Before>): Row | Before | null => event.after ?? event.before

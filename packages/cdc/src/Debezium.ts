@@ -36,8 +36,9 @@
  * ```
  *
  * With `REPLICA IDENTITY DEFAULT`, PostgreSQL sends only the key columns of
- * a deleted row, so Debezium's `before` has the other columns null: declare
- * them `Schema.NullOr(...)`, or set the table's replica identity to `FULL`.
+ * a deleted row, so Debezium's `before` has the other columns null: give a
+ * key-only schema as `changeEvent(row, { before })`, or set the table's
+ * replica identity to `FULL`.
  *
  * @since 0.1.0
  */
@@ -85,15 +86,17 @@ export interface EncodeOptions {
  * @since 0.1.0
  * @category models
  */
-export interface Codec<Row> {
+export interface Codec<Row, Before = Row> {
   readonly row: Schema.Codec<Row, unknown>
   /** Decodes a record value: JSON text or bytes, null for a tombstone. */
-  readonly decode: (value: Uint8Array | string | null) => Effect.Effect<ChangeEvent.Record<Row>, CdcError.CdcError>
+  readonly decode: (
+    value: Uint8Array | string | null
+  ) => Effect.Effect<ChangeEvent.Record<Row, Before>, CdcError.CdcError>
   /** Decodes an already parsed value (no source text for `double` decimals). */
-  readonly decodeUnknown: (value: unknown) => Effect.Effect<ChangeEvent.Record<Row>, CdcError.CdcError>
+  readonly decodeUnknown: (value: unknown) => Effect.Effect<ChangeEvent.Record<Row, Before>, CdcError.CdcError>
   /** Encodes a record value as JSON text; a tombstone is `null`. */
   readonly encode: (
-    record: ChangeEvent.Record<Row>,
+    record: ChangeEvent.Record<Row, Before>,
     options?: EncodeOptions
   ) => Effect.Effect<string | null, CdcError.CdcError>
 }
@@ -138,28 +141,39 @@ const sourceKeys: ReadonlySet<string> = new Set(Object.keys(ChangeEvent.Source.f
 const unwrapDefaults = ["op", "source.ts_ms"]
 
 /**
- * Builds the codec of a table's change events from its row schema.
+ * Builds the codec of a table's change events from its row schema. Give
+ * `before` a second, narrower schema when the table's replica identity is
+ * `DEFAULT`: a delete then carries only the key columns (the others null).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
+export const changeEvent: {
+  <S extends RowSchema>(row: S): Codec<S["Type"]>
+  <S extends RowSchema, B extends RowSchema>(row: S, options: { readonly before: B }): Codec<S["Type"], B["Type"]>
+} = <S extends RowSchema>(row: S, options?: { readonly before: RowSchema }): Codec<S["Type"], unknown> => {
   type Row = S["Type"]
+  type Before = unknown
+  const beforeSchema: RowSchema = options?.before ?? row
   const fields = row.fields as Schema.Struct.Fields
-  const doubleFields = new Set(Object.keys(fields).filter((k) => Decimal.isDouble(fields[k]!)))
-  const RowOrNull = Schema.NullOr(row)
+  const beforeFields = beforeSchema.fields as Schema.Struct.Fields
+  const doubleFields = new Set(
+    [...Object.entries(fields), ...Object.entries(beforeFields)].filter(([, f]) => Decimal.isDouble(f)).map(([k]) => k)
+  )
   const Envelope = Schema.Struct({
     op: ChangeEvent.Op,
-    before: RowOrNull,
-    after: RowOrNull,
+    before: Schema.NullOr(beforeSchema),
+    after: Schema.NullOr(row),
     source: ChangeEvent.Source,
     ts_ms: Schema.optionalKey(Schema.Finite),
     transaction: Schema.optionalKey(Schema.NullOr(ChangeEvent.Transaction))
   })
   const decodeEnvelope = Schema.decodeUnknownEffect(Envelope)
   const decodeRow = Schema.decodeUnknownEffect(row)
+  const decodeBefore = Schema.decodeUnknownEffect(beforeSchema)
   const decodeSource = Schema.decodeUnknownEffect(ChangeEvent.Source)
   const encodeRow = Schema.encodeEffect(row)
+  const encodeBefore = Schema.encodeEffect(beforeSchema)
   const encodeSource = Schema.encodeEffect(ChangeEvent.Source)
   const encodeTransaction = Schema.encodeEffect(Schema.NullOr(ChangeEvent.Transaction))
 
@@ -190,7 +204,7 @@ export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
   const decodeParsed = (value: unknown, parsed: Json.Parsed | undefined) =>
     Effect.gen(function* () {
       const { payload, schema } = splitSchema(value)
-      if (payload === null || payload === undefined) return ChangeEvent.tombstone as ChangeEvent.Record<Row>
+      if (payload === null || payload === undefined) return ChangeEvent.tombstone as ChangeEvent.Record<Row, Before>
       if (!isObject(payload) || Array.isArray(payload)) return yield* malformed("expected a JSON object")
       if (isEnvelope(payload)) {
         const prepared = {
@@ -205,7 +219,7 @@ export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
         if (e.op === "t" && (e.after !== null || e.before !== null)) {
           return yield* invalid("", "a truncate with a row")
         }
-        return ChangeEvent.make<Row>(e)
+        return ChangeEvent.make<Row, Before>(e)
       }
       // The unwrapped form: the row's own fields plus `__`-prefixed metadata.
       // Source texts are looked up on the parsed object itself, before copying.
@@ -223,23 +237,26 @@ export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
         else if (k.startsWith("__source_")) source[k.slice(9)] = v
         else if (sourceKeys.has(k.slice(2))) source[k.slice(2)] = v
       }
-      const decodedRow = yield* decodeRow(prepareRow(rowFields, schema, undefined)).pipe(
-        Effect.mapError((err) => fromSchemaError("", err))
-      )
-      const decodedSource = yield* decodeSource(source).pipe(Effect.mapError((err) => fromSchemaError("source", err)))
       const theOp = op === undefined ? (deleted ? "d" : "u") : op
       if (!Schema.is(ChangeEvent.Op)(theOp) || theOp === "t") return yield* invalid("__op", `unknown op ${String(op)}`)
       const isDelete = theOp === "d" || deleted
-      return ChangeEvent.make<Row>({
+      const prepared = prepareRow(rowFields, schema, undefined)
+      const toError = (err: Schema.SchemaError) => fromSchemaError("", err)
+      const before = isDelete ? yield* decodeBefore(prepared).pipe(Effect.mapError(toError)) : null
+      const after = isDelete ? null : yield* decodeRow(prepared).pipe(Effect.mapError(toError))
+      const decodedSource = yield* decodeSource(source).pipe(Effect.mapError((err) => fromSchemaError("source", err)))
+      return ChangeEvent.make<Row, Before>({
         op: isDelete ? "d" : theOp,
-        before: isDelete ? decodedRow : null,
-        after: isDelete ? null : decodedRow,
+        before,
+        after,
         source: decodedSource,
         ...(typeof tsMs === "number" ? { ts_ms: tsMs } : {})
       })
     })
 
-  const decode = (value: Uint8Array | string | null): Effect.Effect<ChangeEvent.Record<Row>, CdcError.CdcError> =>
+  const decode = (
+    value: Uint8Array | string | null
+  ): Effect.Effect<ChangeEvent.Record<Row, Before>, CdcError.CdcError> =>
     Effect.suspend(() => {
       if (value === null || value.length === 0) return Effect.succeed(ChangeEvent.tombstone)
       let parsed: Json.Parsed
@@ -251,9 +268,12 @@ export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
       return decodeParsed(parsed.value, parsed)
     })
 
-  const connectRow = (name: string): Result.Result<ConnectSchema.ConnectType, CdcError.CdcError> => {
+  const connectRow = (
+    name: string,
+    of: Schema.Struct.Fields
+  ): Result.Result<ConnectSchema.ConnectType, CdcError.CdcError> => {
     const out: Array<ConnectSchema.ConnectField> = []
-    for (const [k, s] of Object.entries(fields)) {
+    for (const [k, s] of Object.entries(of)) {
       const type = ConnectSchema.typeOf(s)
       if (type === undefined)
         return Result.fail(unencodable(`no Connect type for field ${k}: use ConnectSchema.annotate`))
@@ -262,13 +282,15 @@ export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
     return Result.succeed({ type: "struct", fields: out, optional: true, name: `${name}.Value` })
   }
 
-  const encode = (record: ChangeEvent.Record<Row>, options: EncodeOptions = {}) =>
+  const encode = (record: ChangeEvent.Record<Row, Before>, options: EncodeOptions = {}) =>
     Effect.gen(function* () {
       if (record._tag === "Tombstone") return null
       const toInvalid = (prefix: string) => (err: Schema.SchemaError) =>
         unencodable(fromSchemaError(prefix, err).message)
       const before =
-        record.before === null ? null : yield* encodeRow(record.before).pipe(Effect.mapError(toInvalid("before")))
+        record.before === null
+          ? null
+          : yield* encodeBefore(record.before as RowSchema["Type"]).pipe(Effect.mapError(toInvalid("before")))
       const after =
         record.after === null ? null : yield* encodeRow(record.after).pipe(Effect.mapError(toInvalid("after")))
       const source = yield* encodeSource(record.source).pipe(Effect.mapError(toInvalid("source")))
@@ -300,7 +322,7 @@ export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
         metaFields.push({ field: "__deleted", type: "string", optional: true })
         payload = { ...rowValue, ...meta }
         if (options.schemas === true) {
-          const rowType = yield* Effect.fromResult(connectRow(name))
+          const rowType = yield* Effect.fromResult(connectRow(name, deleted ? beforeFields : fields))
           schema = { ...rowType, optional: false, fields: [...(rowType.fields ?? []), ...metaFields] }
         }
       } else {
@@ -319,14 +341,15 @@ export const changeEvent = <S extends RowSchema>(row: S): Codec<S["Type"]> => {
             : {})
         }
         if (options.schemas === true) {
-          const rowType = yield* Effect.fromResult(connectRow(name))
+          const rowType = yield* Effect.fromResult(connectRow(name, fields))
+          const beforeType = yield* Effect.fromResult(connectRow(name, beforeFields))
           schema = {
             type: "struct",
             optional: false,
             name: `${name}.Envelope`,
             version: 2,
             fields: [
-              { ...rowType, field: "before" },
+              { ...beforeType, field: "before" },
               { ...rowType, field: "after" },
               { ...sourceSchema(source), field: "source" },
               { field: "op", type: "string", optional: false },
@@ -409,14 +432,15 @@ export type EventTime<Row> = "source" | "connector" | { readonly field: keyof Ro
  * @category event time
  */
 export const eventTime =
-  <Row>(_codec: Codec<Row>, from: EventTime<Row>) =>
-  (event: ChangeEvent.ChangeEvent<Row>): Result.Result<number, CdcError.CdcError> => {
+  <Row, Before>(_codec: Codec<Row, Before>, from: EventTime<Row>) =>
+  (event: ChangeEvent.ChangeEvent<Row, Before>): Result.Result<number, CdcError.CdcError> => {
     const missing = (field: string) => Result.fail(CdcError.make(new CdcError.MissingEventTime({ field })))
     if (from === "source")
       return event.source.ts_ms === undefined ? missing("source.ts_ms") : Result.succeed(event.source.ts_ms)
     if (from === "connector") return event.ts_ms === undefined ? missing("ts_ms") : Result.succeed(event.ts_ms)
     const row = ChangeEvent.row(event)
-    const value: unknown = row == null ? undefined : row[from.field]
+    // A delete's `before` may be a narrower type without the field: then it is missing.
+    const value: unknown = row == null ? undefined : (row as { readonly [k: string]: unknown })[from.field]
     if (typeof value === "bigint") return Result.succeed(Temporal.toEpochMillis(value))
     if (typeof value === "number" && Number.isFinite(value)) return Result.succeed(value)
     if (DateTime.isDateTime(value)) return Result.succeed(DateTime.toEpochMillis(value))

@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as Capture from "./Capture.ts"
+/**
+ * @since 0.1.0
+ */
 export * as CdcError from "./CdcError.ts"
 /**
  * @since 0.1.0
@@ -22,6 +26,10 @@ export * as Decimal from "./Decimal.ts"
  * @since 0.1.0
  */
 export * as Json from "./Json.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Lsn from "./Lsn.ts"
 /**
  * @since 0.1.0
  */

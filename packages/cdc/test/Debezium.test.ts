@@ -28,9 +28,9 @@ const canonical = (u: unknown): unknown => {
   return u
 }
 
-const change = <Row>(record: ChangeEvent.Record<Row>): ChangeEvent.ChangeEvent<Row> => {
+const change = <Row, Before>(record: ChangeEvent.Record<Row, Before>): ChangeEvent.ChangeEvent<Row, Before> => {
   assert.strictEqual(record._tag, "ChangeEvent")
-  return record as ChangeEvent.ChangeEvent<Row>
+  return record as ChangeEvent.ChangeEvent<Row, Before>
 }
 
 const orderMicros = 1_773_480_413_589_793n
@@ -194,6 +194,29 @@ describe("Debezium", () => {
       const dead = CdcError.toDeadLetter(bad, origin as never, "bytes")
       assert.strictEqual(dead.kind, "decode")
       assert.include(dead.reason, "after.total")
+    })
+  )
+
+  it.effect("decode - a delete under the default replica identity: a key-only before schema", () =>
+    Effect.gen(function* () {
+      // With the full row schema the null columns are an error...
+      const strict = yield* Effect.flip(precise.decode(fixture("orders-delete-default-identity.json")))
+      assert.strictEqual(strict.reason._tag, "Invalid")
+      // ...with a before schema of the key, the delete decodes.
+      const keyed = Debezium.changeEvent(preciseOrder, { before: Schema.Struct({ id: Schema.Int }) })
+      const d = change(yield* keyed.decode(fixture("orders-delete-default-identity.json")))
+      assert.strictEqual(d.op, "d")
+      assert.deepStrictEqual(d.before, { id: 1001 })
+      const u = change(yield* keyed.decode(fixture("orders-update.json")))
+      assert.strictEqual(u.before!.id, 1001)
+      assert.strictEqual(u.after!.status, "REFUNDED")
+      // The unwrapped delete takes the before schema too, and encodes back.
+      const text = yield* keyed.encode(d, { unwrap: true, schemas: true })
+      const back = change(yield* keyed.decode(text!))
+      assert.deepStrictEqual(back.before, { id: 1001 })
+      assert.isNull(back.after)
+      const enveloped = change(yield* keyed.decode((yield* keyed.encode(d, { schemas: true }))!))
+      assert.deepStrictEqual(enveloped.before, { id: 1001 })
     })
   )
 
