@@ -54,10 +54,10 @@ const walk = (out: FlatMap, prefix: string, value: unknown): void => {
     return
   }
   if (typeof value === "object") {
-    for (const key in value) {
-      if (Object.hasOwn(value, key)) {
-        walk(out, prefix === "" ? key : `${prefix}.${key}`, (value as Record<string, unknown>)[key])
-      }
+    const keys = Object.keys(value)
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!
+      walk(out, prefix === "" ? key : `${prefix}.${key}`, (value as Record<string, unknown>)[key])
     }
     return
   }
@@ -75,8 +75,10 @@ const walk = (out: FlatMap, prefix: string, value: unknown): void => {
  */
 export const isFlat = (value: unknown): value is FlatMap => {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return false
-  for (const key in value) {
-    if (Object.hasOwn(value, key) && typeof (value as Record<string, unknown>)[key] !== "string") return false
+  // Object.keys over for-in: a map of hundreds of keys is in dictionary mode, where for-in is about twice as slow
+  const keys = Object.keys(value)
+  for (let i = 0; i < keys.length; i++) {
+    if (typeof (value as Record<string, unknown>)[keys[i]!] !== "string") return false
   }
   return true
 }
