@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import { Environment as CelEnvironment, type ParseResult } from "@marcbachmann/cel-js"
-import { Effect, Result } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { EvaluationFailed, InvalidExpression, RulesError } from "./RulesError.ts"
 
 /**
@@ -262,3 +262,26 @@ export const test = (
   expression: Expression,
   context: Readonly<Record<string, unknown>>
 ): Effect.Effect<boolean, RulesError> => Effect.suspend(() => Effect.fromResult(testResult(expression, context)))
+
+/**
+ * Evaluates an expression and decodes its value with `schema`, for results
+ * other than booleans (a topic name, a score); a value of another type is an
+ * `EvaluationFailed` error. CEL ints arrive as bigints, doubles as numbers.
+ *
+ * @example
+ * ```ts
+ * const topic = yield* Expression.evaluateAs(Schema.String)(expression, { after })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const evaluateAs =
+  <A>(schema: Schema.Decoder<A>) =>
+  (expression: Expression, context: Readonly<Record<string, unknown>>): Effect.Effect<A, RulesError> =>
+    Effect.flatMap(evaluate(expression, context), (value) => {
+      const decoded = Schema.decodeUnknownResult(schema)(value)
+      return Result.isSuccess(decoded)
+        ? Effect.succeed(decoded.success)
+        : Effect.fail(evaluationFailed(expression, `unexpected result: ${decoded.failure.message}`))
+    })

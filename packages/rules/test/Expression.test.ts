@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import * as Expression from "../src/Expression.ts"
 
 // the event trigger's filter environment: the event with its fields declared, the profile parts as maps
@@ -82,6 +82,22 @@ describe("Expression", () => {
       assert.strictEqual(yield* Expression.evaluate(sum, { doc: { a: 1.5, b: 2 } }), 3.5)
       const cmp = yield* Expression.compile(env, `doc.a > 100000 && doc.a < 200000.0`)
       assert.strictEqual(yield* Expression.evaluate(cmp, { doc: { a: 150000 } }), true)
+    })
+  )
+
+  it.effect("evaluateAs - decodes the value with a schema; another type is an EvaluationFailed error", () =>
+    Effect.gen(function* () {
+      const env = Expression.makeEnvironment({ doc: "dyn" })
+      const topic = yield* Expression.compile(env, `"filtered-" + doc.kind`, { source: "topic" })
+      assert.strictEqual(
+        yield* Expression.evaluateAs(Schema.String)(topic, { doc: { kind: "loans" } }),
+        "filtered-loans"
+      )
+      const count = yield* Expression.compile(env, `size(doc.items)`, { source: "count" })
+      assert.strictEqual(yield* Expression.evaluateAs(Schema.BigInt)(count, { doc: { items: [1, 2, 3] } }), 3n)
+      const error = yield* Effect.flip(Expression.evaluateAs(Schema.String)(count, { doc: { items: [] } }))
+      assert.strictEqual(error.reason._tag, "EvaluationFailed")
+      assert.match(error.message, /^count: evaluation failed: unexpected result: Expected string$/)
     })
   )
 

@@ -28,6 +28,13 @@ describe("Flatten", () => {
     )
   })
 
+  it("flatten - a map that is already flat is returned as it is; one non-string value makes it a tree", () => {
+    const flat: Record<string, string> = { "loan.loanAmount": "50000", "tags.0": "a" }
+    assert.strictEqual<unknown>(flatten(flat), flat)
+    assert.deepStrictEqual({ ...flatten({ "loan.loanAmount": 50000, "tags.0": "a" }) }, flat)
+    assert.deepStrictEqual({ ...flatten(flatten({ a: { b: [1, { c: true }] } })) }, { "a.b.0": "1", "a.b.1.c": "true" })
+  })
+
   it("flatten - a scalar or null root gives an empty map; __proto__ is an ordinary key", () => {
     assert.deepStrictEqual({ ...flatten(5) }, {})
     assert.deepStrictEqual({ ...flatten(null) }, {})

@@ -87,6 +87,28 @@ describe("Router", () => {
     })
   )
 
+  it.effect("route - first-match stops at the first match: a later rule that would fail is not evaluated", () =>
+    Effect.gen(function* () {
+      const text = [
+        "mode: first-match",
+        "default: rest",
+        "rules:",
+        "  - name: cars",
+        '    when: after.entity_type == "Car"',
+        "    to: cars",
+        "    model: nested",
+        "  - name: unguarded",
+        "    when: attrs.loan.loanAmount > 1",
+        "    to: amounts",
+        "    model: nested"
+      ].join("\n")
+      const rules = yield* load("first-errors.yaml", text)
+      assert.deepStrictEqual(topics(yield* Router.route(rules, Fixtures.car)), ["cars"])
+      assert.strictEqual((yield* Router.route(rules, Fixtures.payment))._tag, "Rejected")
+      assert.strictEqual(yield* count(RulesMetrics.errors, { rules: "first-errors.yaml", rule: "unguarded" }), 1)
+    })
+  )
+
   it.effect("route - outputs carry filterMetadata from the Clock; flat rules flatten, project keeps listed paths", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(1_764_000_123_456)

@@ -85,6 +85,10 @@ describe("RuleSet", () => {
         error.message,
         `${path}:5: rule "loans": expression 1:14: found no matching overload for 'string.startsWith(int)'`
       )
+      const viaLayer = yield* Effect.flip(
+        Effect.asVoid(RuleSet.RuleSet).pipe(Effect.provide(RuleSet.layer({ source: path, shape: Shape.debezium })))
+      )
+      assert.strictEqual(viaLayer.message, error.message)
       const missing = yield* Effect.flip(RuleSet.make({ source: join(dir, "nope.yaml"), shape: Shape.debezium }))
       assert.match(missing.message, /nope\.yaml: cannot read the file: ENOENT/)
     })

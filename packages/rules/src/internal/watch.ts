@@ -61,7 +61,15 @@ export const watch = <A>(options: {
       yield* counter("applied")
       yield* Effect.logInfo(`${options.source} reloaded`).pipe(Effect.annotateLogs({ version: next.version }))
     })
-    yield* Effect.forkScoped(Effect.repeat(check, Schedule.spaced(options.interval)))
+    // a defect in one check (a compiler bug on odd input) must not end the watching for good
+    const guarded = check.pipe(
+      Effect.catchDefect((defect) =>
+        Effect.logError(`${options.source}: checking for changes failed`).pipe(
+          Effect.annotateLogs({ error: String(defect) })
+        )
+      )
+    )
+    yield* Effect.forkScoped(Effect.repeat(guarded, Schedule.spaced(options.interval)))
     return {
       current: Effect.map(Ref.get(state), (s) => s.value),
       version: Effect.map(Ref.get(state), (s) => s.version)
