@@ -1,10 +1,11 @@
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { SchemaRegistry as ConfluentRegistry, SchemaType } from "@kafkajs/confluent-schema-registry"
 import { SchemaRegistry as EmbeddedRegistry } from "@sluice/testkit"
 import avro from "avsc"
-import { BigDecimal, DateTime, Effect } from "effect"
+import { BigDecimal, DateTime, Effect, Exit, Scope } from "effect"
 import * as AvroSerde from "../src/AvroSerde.ts"
 import * as ConfluentWire from "../src/ConfluentWire.ts"
 import type * as KafkaError from "../src/KafkaError.ts"
@@ -174,6 +175,35 @@ describe("AvroSerde", () => {
             assert.strictEqual(read.claim_id, payment.claim_id)
           }
         }).pipe(withClient(url))
+      })
+  )
+
+  it.effect(
+    "restart - after the registry restarts on its data directory, records written before decode and ids stay",
+    () =>
+      Effect.gen(function* () {
+        const dataDir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "sluice-registry-"))),
+          (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+        )
+        const payment = Payments.generate(5, 11)[4]!
+        const first = yield* Scope.make()
+        const before = yield* EmbeddedRegistry.make({ dataDir }).pipe(Scope.provide(first))
+        const bytes = yield* Effect.flatMap(serde(), (s) => s.encode(payment)).pipe(withClient(before.url))
+        yield* Scope.close(first, Exit.void)
+        const after = yield* EmbeddedRegistry.make({ dataDir, port: before.port })
+        yield* Effect.gen(function* () {
+          const payments = yield* serde()
+          same(yield* payments.decode(bytes), payment)
+          // Registering again finds the same id and version.
+          const again = yield* payments.encode(payment)
+          assert.strictEqual(
+            (yield* ConfluentWire.unframe(again)).schemaId,
+            (yield* ConfluentWire.unframe(bytes)).schemaId
+          )
+          const registry = yield* SchemaRegistry.SchemaRegistry
+          assert.deepStrictEqual(yield* registry.versions(`${topic}-value`), [1])
+        }).pipe(withClient(after.url))
       })
   )
 
