@@ -14,9 +14,11 @@
  * Both produce and take the same typed values (BigDecimal amounts, DateTime
  * dates) through an Effect codec, so the figures compare whole serdes. The
  * records (1,000,000 by default) cycle over 10,000 generated payments. The
- * two formats alternate for `BENCH_ROUNDS` rounds (3 by default); the
- * figures are medians over the rounds. Results go to stdout as a table and
- * to `bench/results/serde.json`.
+ * two formats alternate for `BENCH_ROUNDS` rounds (3 by default); rates are
+ * medians over the rounds and each ratio is the median of the rounds' Avro /
+ * JSON ratios. The process's CPU time (user + system) per phase is reported
+ * beside wall time, being steadier on a shared machine. Results go to stdout
+ * as a table and to `bench/results/serde.json` (with every round's times).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -66,7 +68,15 @@ const payments: ReadonlyArray<Payment> = Array.from({ length: distinct }, (_, i)
 interface Measure {
   readonly encodeMs: number
   readonly decodeMs: number
+  /** CPU time of the process (user + system) per phase: steadier than wall time on a shared machine. */
+  readonly encodeCpuMs: number
+  readonly decodeCpuMs: number
   readonly bytesPerRecord: number
+}
+
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / 1000
 }
 
 const measure = (serde: Serde.Serde<Payment>): Effect.Effect<Measure, unknown> =>
@@ -74,21 +84,25 @@ const measure = (serde: Serde.Serde<Payment>): Effect.Effect<Measure, unknown> =
     const encoded: Array<Uint8Array> = new Array(distinct)
     let bytes = 0
     const encodeStart = performance.now()
+    const encodeCpu = process.cpuUsage()
     for (let i = 0; i < records; i++) {
       const out = yield* serde.encode(payments[i % distinct] as Payment)
       bytes += out.length
       encoded[i % distinct] = out
     }
     const encodeMs = performance.now() - encodeStart
+    const encodeCpuMs = cpuMs(encodeCpu)
     let check = 0
     const decodeStart = performance.now()
+    const decodeCpu = process.cpuUsage()
     for (let i = 0; i < records; i++) {
       const value = yield* serde.decode(encoded[i % distinct] as Uint8Array)
       check += value.payment_id.length
     }
     const decodeMs = performance.now() - decodeStart
+    const decodeCpuMs = cpuMs(decodeCpu)
     if (check === 0) throw new Error("nothing decoded")
-    return { encodeMs, decodeMs, bytesPerRecord: bytes / records }
+    return { encodeMs, decodeMs, encodeCpuMs, decodeCpuMs, bytesPerRecord: bytes / records }
   })
 
 const median = (xs: ReadonlyArray<number>): number => {
@@ -117,40 +131,47 @@ const program = Effect.gen(function* () {
     runs.json.push(yield* measure(json))
     runs.avro.push(yield* measure(avro))
   }
+  const perSecond = (ms: number) => Math.round(records / (ms / 1000))
   const summary = (name: "json" | "avro") => {
-    const encodeMs = median(runs[name].map((m) => m.encodeMs))
-    const decodeMs = median(runs[name].map((m) => m.decodeMs))
-    const totalMs = median(runs[name].map((m) => m.encodeMs + m.decodeMs))
+    const of = (f: (m: Measure) => number) => median(runs[name].map(f))
     return {
-      encodePerSecond: Math.round(records / (encodeMs / 1000)),
-      decodePerSecond: Math.round(records / (decodeMs / 1000)),
-      roundTripsPerSecond: Math.round(records / (totalMs / 1000)),
+      encodePerSecond: perSecond(of((m) => m.encodeMs)),
+      decodePerSecond: perSecond(of((m) => m.decodeMs)),
+      roundTripsPerSecond: perSecond(of((m) => m.encodeMs + m.decodeMs)),
+      roundTripsPerCpuSecond: perSecond(of((m) => m.encodeCpuMs + m.decodeCpuMs)),
       bytesPerRecord: Number((runs[name][0] as Measure).bytesPerRecord.toFixed(1))
     }
   }
+  // Avro / JSON within each round (the two ran back to back), then the median over rounds:
+  // above 1 means Avro is faster (or, for bytes, larger).
+  const ratio = (f: (m: Measure) => number) =>
+    Number(median(runs.avro.map((m, i) => f(runs.json[i] as Measure) / f(m))).toFixed(2))
   const result = {
     records,
     rounds,
     json: summary("json"),
     avro: summary("avro"),
-    // Avro figure / JSON figure: above 1 means Avro is faster (or, for bytes, larger).
-    ratios: {} as Record<string, number>
-  }
-  for (const key of ["encodePerSecond", "decodePerSecond", "roundTripsPerSecond", "bytesPerRecord"] as const) {
-    result.ratios[key] = Number((result.avro[key] / result.json[key]).toFixed(2))
+    ratios: {
+      encodePerSecond: ratio((m) => m.encodeMs),
+      decodePerSecond: ratio((m) => m.decodeMs),
+      roundTripsPerSecond: ratio((m) => m.encodeMs + m.decodeMs),
+      roundTripsPerCpuSecond: ratio((m) => m.encodeCpuMs + m.decodeCpuMs),
+      bytesPerRecord: Number((summary("avro").bytesPerRecord / summary("json").bytesPerRecord).toFixed(2))
+    },
+    rawRounds: runs
   }
   console.log(`serde: ${records} payments encoded then decoded, ${rounds} rounds (medians)`)
-  console.log("| format | encode/s | decode/s | encode+decode/s | bytes per record |")
-  console.log("| --- | --- | --- | --- | --- |")
+  console.log("| format | encode/s | decode/s | encode+decode/s | encode+decode per CPU-s | bytes per record |")
+  console.log("| --- | --- | --- | --- | --- | --- |")
   for (const name of ["json", "avro"] as const) {
     const s = result[name]
     console.log(
-      `| ${name} | ${s.encodePerSecond} | ${s.decodePerSecond} | ${s.roundTripsPerSecond} | ${s.bytesPerRecord} |`
+      `| ${name} | ${s.encodePerSecond} | ${s.decodePerSecond} | ${s.roundTripsPerSecond} | ${s.roundTripsPerCpuSecond} | ${s.bytesPerRecord} |`
     )
   }
   const r = result.ratios
   console.log(
-    `| avro / json | ${r.encodePerSecond} | ${r.decodePerSecond} | ${r.roundTripsPerSecond} | ${r.bytesPerRecord} |`
+    `| avro / json (median of rounds) | ${r.encodePerSecond} | ${r.decodePerSecond} | ${r.roundTripsPerSecond} | ${r.roundTripsPerCpuSecond} | ${r.bytesPerRecord} |`
   )
   const dir = join(import.meta.dirname, "..", "..", "..", "bench", "results")
   mkdirSync(dir, { recursive: true })
