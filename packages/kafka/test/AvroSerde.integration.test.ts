@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { SchemaRegistry as ConfluentRegistry, SchemaType } from "@kafkajs/confluent-schema-registry"
 import { SchemaRegistry as EmbeddedRegistry } from "@sluice/testkit"
 import avro from "avsc"
-import { BigDecimal, DateTime, Effect, Exit, Scope } from "effect"
+import { BigDecimal, DateTime, Effect, Exit, Schema, Scope } from "effect"
 import * as AvroSerde from "../src/AvroSerde.ts"
 import * as ConfluentWire from "../src/ConfluentWire.ts"
 import type * as KafkaError from "../src/KafkaError.ts"
@@ -66,6 +66,41 @@ describe("AvroSerde", () => {
         assert.deepStrictEqual(referenceBytes(-129n), [0xff, 0x7f])
         const registry = yield* SchemaRegistry.SchemaRegistry
         assert.deepStrictEqual(yield* registry.versions("payment-events-value"), [1])
+      }).pipe(withClient(url))
+    })
+  )
+
+  it.effect("decimal - wide precisions over bytes and fixed round trip exactly", () =>
+    Effect.gen(function* () {
+      const { url } = yield* EmbeddedRegistry.make()
+      yield* Effect.gen(function* () {
+        const bytesType = { type: "bytes", logicalType: "decimal", precision: 38, scale: 4 }
+        const fixedType = { type: "fixed", name: "Wide", size: 16, logicalType: "decimal", precision: 38, scale: 4 }
+        const wide = yield* AvroSerde.make({
+          topic: "wide",
+          schema: bytesType as avro.Schema,
+          codec: Schema.BigDecimal
+        })
+        const fixed = yield* AvroSerde.make({
+          topic: "fixed",
+          schema: fixedType as avro.Schema,
+          codec: Schema.BigDecimal
+        })
+        const values = [0n, 1n, -1n, 2n ** 47n, -(2n ** 47n) - 1n, 10n ** 33n + 7n, -(10n ** 37n) + 3n, 2n ** 100n]
+        for (const unscaled of values) {
+          const value = BigDecimal.make(unscaled, 4)
+          const viaBytes = yield* wide.encode(value)
+          const payload = (yield* ConfluentWire.unframe(viaBytes)).payload
+          // Avro bytes: a zig-zag length, then the two's complement.
+          assert.deepStrictEqual(Array.from(payload.subarray(1)), referenceBytes(unscaled))
+          assert.isTrue(BigDecimal.equals(yield* wide.decode(viaBytes), value))
+          const viaFixed = yield* fixed.encode(value)
+          const fixedPayload = Array.from((yield* ConfluentWire.unframe(viaFixed)).payload)
+          const reference = referenceBytes(unscaled)
+          const pad = unscaled < 0n ? 0xff : 0
+          assert.deepStrictEqual(fixedPayload, [...Array(16 - reference.length).fill(pad), ...reference])
+          assert.isTrue(BigDecimal.equals(yield* fixed.decode(viaFixed), value))
+        }
       }).pipe(withClient(url))
     })
   )
