@@ -271,6 +271,19 @@ describe("AvroSerde", () => {
             "sluice.cdc.RawEvent"
           ]
         )
+        // Under RecordNameStrategy two topics carrying payments share one subject.
+        for (const name of ["payments-a", "payments-b"]) {
+          const payments = yield* AvroSerde.make({
+            topic: name,
+            schema: Payments.schemaText,
+            codec: Payments.Payment,
+            subjectNameStrategy: "RecordNameStrategy"
+          })
+          yield* payments.encode(Payments.generate(1)[0]!)
+        }
+        const registry = yield* SchemaRegistry.SchemaRegistry
+        assert.deepStrictEqual(yield* registry.subjects, ["sluice.claims.PaymentEvent"])
+        assert.deepStrictEqual(yield* registry.versions("sluice.claims.PaymentEvent"), [1])
       }).pipe(withClient(url))
     })
   )
