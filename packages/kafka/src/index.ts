@@ -13,6 +13,10 @@ export * as ConfluentWire from "./ConfluentWire.ts"
 /**
  * @since 0.1.0
  */
+export * as JsonSchemaSerde from "./JsonSchemaSerde.ts"
+/**
+ * @since 0.1.0
+ */
 export * as KafkaClient from "./KafkaClient.ts"
 /**
  * @since 0.1.0

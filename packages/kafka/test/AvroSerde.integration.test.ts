@@ -1,10 +1,11 @@
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { SchemaRegistry as ConfluentRegistry, SchemaType } from "@kafkajs/confluent-schema-registry"
 import { SchemaRegistry as EmbeddedRegistry } from "@sluice/testkit"
 import avro from "avsc"
-import { BigDecimal, DateTime, Effect } from "effect"
+import { BigDecimal, DateTime, Effect, Exit, Schema, Scope } from "effect"
 import * as AvroSerde from "../src/AvroSerde.ts"
 import * as ConfluentWire from "../src/ConfluentWire.ts"
 import type * as KafkaError from "../src/KafkaError.ts"
@@ -65,6 +66,41 @@ describe("AvroSerde", () => {
         assert.deepStrictEqual(referenceBytes(-129n), [0xff, 0x7f])
         const registry = yield* SchemaRegistry.SchemaRegistry
         assert.deepStrictEqual(yield* registry.versions("payment-events-value"), [1])
+      }).pipe(withClient(url))
+    })
+  )
+
+  it.effect("decimal - wide precisions over bytes and fixed round trip exactly", () =>
+    Effect.gen(function* () {
+      const { url } = yield* EmbeddedRegistry.make()
+      yield* Effect.gen(function* () {
+        const bytesType = { type: "bytes", logicalType: "decimal", precision: 38, scale: 4 }
+        const fixedType = { type: "fixed", name: "Wide", size: 16, logicalType: "decimal", precision: 38, scale: 4 }
+        const wide = yield* AvroSerde.make({
+          topic: "wide",
+          schema: bytesType as avro.Schema,
+          codec: Schema.BigDecimal
+        })
+        const fixed = yield* AvroSerde.make({
+          topic: "fixed",
+          schema: fixedType as avro.Schema,
+          codec: Schema.BigDecimal
+        })
+        const values = [0n, 1n, -1n, 2n ** 47n, -(2n ** 47n) - 1n, 10n ** 33n + 7n, -(10n ** 37n) + 3n, 2n ** 100n]
+        for (const unscaled of values) {
+          const value = BigDecimal.make(unscaled, 4)
+          const viaBytes = yield* wide.encode(value)
+          const payload = (yield* ConfluentWire.unframe(viaBytes)).payload
+          // Avro bytes: a zig-zag length, then the two's complement.
+          assert.deepStrictEqual(Array.from(payload.subarray(1)), referenceBytes(unscaled))
+          assert.isTrue(BigDecimal.equals(yield* wide.decode(viaBytes), value))
+          const viaFixed = yield* fixed.encode(value)
+          const fixedPayload = Array.from((yield* ConfluentWire.unframe(viaFixed)).payload)
+          const reference = referenceBytes(unscaled)
+          const pad = unscaled < 0n ? 0xff : 0
+          assert.deepStrictEqual(fixedPayload, [...Array(16 - reference.length).fill(pad), ...reference])
+          assert.isTrue(BigDecimal.equals(yield* fixed.decode(viaFixed), value))
+        }
       }).pipe(withClient(url))
     })
   )
@@ -177,6 +213,35 @@ describe("AvroSerde", () => {
       })
   )
 
+  it.effect(
+    "restart - after the registry restarts on its data directory, records written before decode and ids stay",
+    () =>
+      Effect.gen(function* () {
+        const dataDir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "sluice-registry-"))),
+          (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+        )
+        const payment = Payments.generate(5, 11)[4]!
+        const first = yield* Scope.make()
+        const before = yield* EmbeddedRegistry.make({ dataDir }).pipe(Scope.provide(first))
+        const bytes = yield* Effect.flatMap(serde(), (s) => s.encode(payment)).pipe(withClient(before.url))
+        yield* Scope.close(first, Exit.void)
+        const after = yield* EmbeddedRegistry.make({ dataDir, port: before.port })
+        yield* Effect.gen(function* () {
+          const payments = yield* serde()
+          same(yield* payments.decode(bytes), payment)
+          // Registering again finds the same id and version.
+          const again = yield* payments.encode(payment)
+          assert.strictEqual(
+            (yield* ConfluentWire.unframe(again)).schemaId,
+            (yield* ConfluentWire.unframe(bytes)).schemaId
+          )
+          const registry = yield* SchemaRegistry.SchemaRegistry
+          assert.deepStrictEqual(yield* registry.versions(`${topic}-value`), [1])
+        }).pipe(withClient(after.url))
+      })
+  )
+
   it.effect("schemas - the schema files parse, and each registers under RecordNameStrategy by its full name", () =>
     Effect.gen(function* () {
       const { url } = yield* EmbeddedRegistry.make()
@@ -206,6 +271,19 @@ describe("AvroSerde", () => {
             "sluice.cdc.RawEvent"
           ]
         )
+        // Under RecordNameStrategy two topics carrying payments share one subject.
+        for (const name of ["payments-a", "payments-b"]) {
+          const payments = yield* AvroSerde.make({
+            topic: name,
+            schema: Payments.schemaText,
+            codec: Payments.Payment,
+            subjectNameStrategy: "RecordNameStrategy"
+          })
+          yield* payments.encode(Payments.generate(1)[0]!)
+        }
+        const registry = yield* SchemaRegistry.SchemaRegistry
+        assert.deepStrictEqual(yield* registry.subjects, ["sluice.claims.PaymentEvent"])
+        assert.deepStrictEqual(yield* registry.versions("sluice.claims.PaymentEvent"), [1])
       }).pipe(withClient(url))
     })
   )
