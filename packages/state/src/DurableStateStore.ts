@@ -108,8 +108,15 @@ interface PartitionState {
   readonly local: Local.LocalPartition
   /** Changes not yet sent to the changelog. */
   pending: Map<string, Local.Change>
-  /** Changes being flushed: sent or in flight, not yet in the local store. */
-  flushing: Map<string, Local.Change> | undefined
+  /**
+   * Changes being sent to the changelog, or acknowledged by it and not yet
+   * committed to the local store, oldest first.
+   */
+  readonly layers: Array<Map<string, Local.Change>>
+  /** The last local write started; the local store is settled when it is. */
+  writes: Promise<unknown>
+  /** Why a local write failed; the partition fails every call from then on. */
+  failure: unknown
   eventTime: number
 }
 
@@ -233,21 +240,36 @@ const openStore = <V>(
     const partitionOf = (partition: number): Effect.Effect<PartitionState, StateError> => {
       if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
       const state = assigned.get(partition)
-      return state === undefined
-        ? Effect.fail(
-            new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
-          )
-        : Effect.succeed(state)
+      if (state === undefined) {
+        return Effect.fail(
+          new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
+        )
+      }
+      return state.failure === undefined
+        ? Effect.succeed(state)
+        : Effect.fail(ioError(name, `local store of partition ${partition} failed`, state.failure))
     }
 
-    // The newest bytes of `key`: buffered, then being flushed, then on disk.
+    // The newest bytes of `key`: buffered, then being flushed (newest layer
+    // first), then on disk.
     const current = (state: PartitionState, key: string): Local.Change | undefined => {
       const pending = state.pending.get(key)
       if (pending !== undefined) return pending
-      const flushing = state.flushing?.get(key)
-      if (flushing !== undefined) return flushing
+      for (let i = state.layers.length - 1; i >= 0; i--) {
+        const value = state.layers[i]!.get(key)
+        if (value !== undefined) return value
+      }
       return state.local.get(key)
     }
+
+    // Waits until the local store holds every acknowledged change.
+    const settle = (state: PartitionState) =>
+      Effect.promise(() =>
+        state.writes.then(
+          () => undefined,
+          () => undefined
+        )
+      )
 
     const isExpired = (state: PartitionState, bytes: Uint8Array, now: number): boolean => {
       if (bytes[0] === Local.NO_TTL) return false
@@ -269,12 +291,15 @@ const openStore = <V>(
 
     const pendingCount = () => {
       let n = 0
-      for (const state of assigned.values()) n += state.pending.size + (state.flushing?.size ?? 0)
+      for (const state of assigned.values()) n += state.pending.size
       return n
     }
 
-    // Sends the buffered changes of `partitions` to the changelog, then writes
-    // them with the new checkpoint to the local stores. One flush at a time.
+    // Sends the buffered changes of `partitions` to the changelog and returns
+    // once it acknowledged them; then they go to the local stores with the
+    // new checkpoint in the background (reads see them meanwhile), because
+    // the changelog, not the local store, is what makes them durable. One
+    // flush at a time.
     const flushNow = (partitions: ReadonlyArray<number>): Effect.Effect<void, StateError> =>
       lock.withPermit(
         Effect.gen(function* () {
@@ -282,9 +307,10 @@ const openStore = <V>(
           for (const partition of partitions) {
             const state = assigned.get(partition)
             if (state === undefined || state.pending.size === 0) continue
-            state.flushing = state.pending
+            const layer = state.pending
             state.pending = new Map()
-            batch.push([partition, state, state.flushing])
+            state.layers.push(layer)
+            batch.push([partition, state, layer])
           }
           if (batch.length > 0) {
             const lastOffset = new Map<number, bigint>()
@@ -319,33 +345,30 @@ const openStore = <V>(
                 Effect.sync(() => {
                   // Nothing of this flush is known to be logged: the changes
                   // go back under newer ones, to be sent by the next flush.
-                  for (const [, state, changes] of batch) {
-                    for (const [key, value] of state.pending) changes.set(key, value)
-                    state.pending = changes
-                    state.flushing = undefined
+                  for (const [, state, layer] of batch) {
+                    state.layers.splice(state.layers.indexOf(layer), 1)
+                    for (const [key, value] of state.pending) layer.set(key, value)
+                    state.pending = layer
                   }
                 })
               )
             )
-            yield* Effect.forEach(
-              batch,
-              ([partition, state, changes]) =>
-                Effect.tryPromise({
-                  try: () => {
-                    const last = lastOffset.get(partition)
-                    const checkpoint = last === undefined ? state.local.checkpoint() : last + 1n
-                    return state.local.apply(changes, checkpoint, state.eventTime)
+            for (const [partition, state, layer] of batch) {
+              const last = lastOffset.get(partition)
+              const checkpoint = last === undefined ? undefined : last + 1n
+              // LMDB commits transactions in the order they were started, so
+              // checkpoints only grow.
+              state.writes = state.writes
+                .then(() => state.local.apply(layer, checkpoint ?? state.local.checkpoint(), state.eventTime))
+                .then(
+                  () => {
+                    state.layers.splice(state.layers.indexOf(layer), 1)
                   },
-                  catch: (cause) => ioError(name, `cannot write partition ${partition}`, cause)
-                }).pipe(
-                  Effect.ensuring(
-                    Effect.sync(() => {
-                      state.flushing = undefined
-                    })
-                  )
-                ),
-              { concurrency: "unbounded", discard: true }
-            )
+                  (cause: unknown) => {
+                    state.failure = cause
+                  }
+                )
+            }
             for (const [partition, state] of batch) {
               yield* Metric.update(
                 Metric.withAttributes(StateMetrics.entries, { store: name, partition: String(partition) }),
@@ -536,7 +559,14 @@ const openStore = <V>(
             if (targets.size > 0) yield* restore(targets)
           }).pipe(Effect.onError(() => Effect.forEach(opened.values(), close, { discard: true })))
           for (const [partition, local] of opened) {
-            assigned.set(partition, { local, pending: new Map(), flushing: undefined, eventTime: local.eventTime() })
+            assigned.set(partition, {
+              local,
+              pending: new Map(),
+              layers: [],
+              writes: Promise.resolve(),
+              failure: undefined,
+              eventTime: local.eventTime()
+            })
           }
         })
       )
@@ -555,7 +585,7 @@ const openStore = <V>(
                 if (state === undefined) return Effect.void
                 assigned.delete(partition)
                 revoked.set(partition, now)
-                return close(state.local)
+                return Effect.andThen(settle(state), close(state.local))
               }),
             { discard: true }
           )
@@ -642,8 +672,7 @@ const openStore = <V>(
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const merged = new Map<string, Local.Change>()
             for (const [key, value] of state.local.range(prefix)) merged.set(key, value)
-            for (const layer of [state.flushing, state.pending]) {
-              if (layer === undefined) continue
+            for (const layer of [...state.layers, state.pending]) {
               for (const [key, value] of layer) if (key.startsWith(prefix)) merged.set(key, value)
             }
             const keys = [...merged.keys()].sort()
@@ -663,8 +692,7 @@ const openStore = <V>(
               ...state.local.expiredKeys(Local.PROCESSING_TIME, now),
               ...(Number.isFinite(state.eventTime) ? state.local.expiredKeys(Local.EVENT_TIME, state.eventTime) : [])
             ])
-            for (const layer of [state.flushing, state.pending]) {
-              if (layer === undefined) continue
+            for (const layer of [...state.layers, state.pending]) {
               for (const [key, value] of layer) if (value !== null && value[0] !== Local.NO_TTL) candidates.add(key)
             }
             const expired: Array<string> = []
@@ -685,8 +713,9 @@ const openStore = <V>(
         Effect.sync(() => {
           const count = (state: PartitionState) => {
             let n = state.local.count()
-            const layered = new Map<string, Local.Change>(state.flushing ?? [])
-            for (const [key, value] of state.pending) layered.set(key, value)
+            const layered = new Map<string, Local.Change>()
+            for (const layer of [...state.layers, state.pending])
+              for (const [key, value] of layer) layered.set(key, value)
             for (const [key, value] of layered) {
               const onDisk = state.local.get(key) !== undefined
               if (value !== null && !onDisk) n++
