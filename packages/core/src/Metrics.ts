@@ -16,6 +16,14 @@
  * - `sluice_consumer_lag{topic,partition}` (gauge): records in a partition the consumer group has not
  *   committed yet: the partition's high watermark minus the group's committed offset.
  *
+ * Time, window and state metrics (see `Window`, `Keyed`, `StateStore`):
+ *
+ * - `sluice_watermark_lag_ms{operator,partition}` (gauge): processing time minus the partition's watermark.
+ * - `sluice_open_windows{operator}` (gauge): windows (or sessions) with state, not yet closed.
+ * - `sluice_late_events_total{operator}` (counter): records that arrived after their window closed.
+ * - `sluice_state_entries{store}` (gauge): entries of an operator's state store.
+ * - `sluice_timers_pending{operator}` (gauge): timers registered and not yet fired.
+ *
  * Policy metrics (see `Policy`):
  *
  * - `sluice_policy_calls_total{policy,outcome}` (counter): guarded calls; `outcome` is `success`,
@@ -255,3 +263,116 @@ export const breakerTransitions: Metric.Counter<number> = Metric.counter("sluice
   description: "Circuit breaker state changes",
   incremental: true
 })
+
+// Time, windows and state
+
+const watermarkLagOptions = { description: "Processing time minus the partition's watermark, in ms" }
+const openWindowsOptions = { description: "Windows or sessions with state that are not yet closed" }
+const lateEventsOptions = { description: "Records that arrived after their window closed", incremental: true }
+const stateEntriesOptions = { description: "Entries of an operator's state store" }
+const timersPendingOptions = { description: "Timers registered and not yet fired" }
+
+/**
+ * `sluice_watermark_lag_ms{operator,partition}`: processing time minus the partition's watermark.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const watermarkLag: Metric.Gauge<number> = Metric.gauge("sluice_watermark_lag_ms", watermarkLagOptions)
+
+/**
+ * `sluice_open_windows{operator}`: windows or sessions with state, not yet closed.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const openWindows: Metric.Gauge<number> = Metric.gauge("sluice_open_windows", openWindowsOptions)
+
+/**
+ * `sluice_late_events_total{operator}`: records that arrived after their window closed.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const lateEvents: Metric.Counter<number> = Metric.counter("sluice_late_events_total", lateEventsOptions)
+
+/**
+ * `sluice_state_entries{store}`: entries of an operator's state store.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const stateEntries: Metric.Gauge<number> = Metric.gauge("sluice_state_entries", stateEntriesOptions)
+
+/**
+ * `sluice_timers_pending{operator}`: timers registered and not yet fired.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const timersPending: Metric.Gauge<number> = Metric.gauge("sluice_timers_pending", timersPendingOptions)
+
+const watermarkLagFor = perLabels(
+  (attributes) => Metric.gauge("sluice_watermark_lag_ms", { ...watermarkLagOptions, attributes }),
+  watermarkLag
+)
+const openWindowsFor = perLabels(
+  (attributes) => Metric.gauge("sluice_open_windows", { ...openWindowsOptions, attributes }),
+  openWindows
+)
+const lateEventsFor = perLabels(
+  (attributes) => Metric.counter("sluice_late_events_total", { ...lateEventsOptions, attributes }),
+  lateEvents
+)
+const stateEntriesFor = perLabels(
+  (attributes) => Metric.gauge("sluice_state_entries", { ...stateEntriesOptions, attributes }),
+  stateEntries
+)
+const timersPendingFor = perLabels(
+  (attributes) => Metric.gauge("sluice_timers_pending", { ...timersPendingOptions, attributes }),
+  timersPending
+)
+
+/**
+ * Sets `sluice_watermark_lag_ms` of one operator's partition.
+ *
+ * @since 0.2.0
+ * @category updates
+ */
+export const setWatermarkLag = (operator: string, partition: number, lagMillis: number): Effect.Effect<void> =>
+  Metric.update(watermarkLagFor({ operator, partition: String(partition) }), lagMillis)
+
+/**
+ * Sets `sluice_open_windows` of one operator.
+ *
+ * @since 0.2.0
+ * @category updates
+ */
+export const setOpenWindows = (operator: string, n: number): Effect.Effect<void> =>
+  Metric.update(openWindowsFor({ operator }), n)
+
+/**
+ * Counts `n` late records of one operator.
+ *
+ * @since 0.2.0
+ * @category updates
+ */
+export const countLate = (operator: string, n = 1): Effect.Effect<void> => Metric.update(lateEventsFor({ operator }), n)
+
+/**
+ * Sets `sluice_state_entries` of one store.
+ *
+ * @since 0.2.0
+ * @category updates
+ */
+export const setStateEntries = (store: string, n: number): Effect.Effect<void> =>
+  Metric.update(stateEntriesFor({ store }), n)
+
+/**
+ * Sets `sluice_timers_pending` of one operator.
+ *
+ * @since 0.2.0
+ * @category updates
+ */
+export const setTimersPending = (operator: string, n: number): Effect.Effect<void> =>
+  Metric.update(timersPendingFor({ operator }), n)

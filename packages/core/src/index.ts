@@ -1,4 +1,8 @@
 /**
+ * @since 0.2.0
+ */
+export * as Aggregator from "./Aggregator.ts"
+/**
  * @since 0.1.0
  */
 export * as DeadLetter from "./DeadLetter.ts"
@@ -10,6 +14,10 @@ export * as Envelope from "./Envelope.ts"
  * @since 0.1.0
  */
 export * as InMemory from "./InMemory.ts"
+/**
+ * @since 0.2.0
+ */
+export * as Keyed from "./Keyed.ts"
 /**
  * @since 0.1.0
  */
@@ -34,3 +42,19 @@ export * as PolicyError from "./PolicyError.ts"
  * @since 0.1.0
  */
 export * as Receipt from "./Receipt.ts"
+/**
+ * @since 0.2.0
+ */
+export * as StateError from "./StateError.ts"
+/**
+ * @since 0.2.0
+ */
+export * as StateStore from "./StateStore.ts"
+/**
+ * @since 0.2.0
+ */
+export * as Watermark from "./Watermark.ts"
+/**
+ * @since 0.2.0
+ */
+export * as Window from "./Window.ts"

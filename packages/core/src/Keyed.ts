@@ -1,0 +1,349 @@
+/**
+ * A keyed process operator: per record, the handler sees the current state
+ * of the record's key, may replace or delete it, registers timers, and emits
+ * zero or more outputs. Timers fire per key in event time (when the
+ * watermark passes them) or in processing time (from `Clock`), and a firing
+ * timer's handler has the same powers.
+ *
+ * Receipts follow the usual rule: a record is done when all its outputs are
+ * acknowledged and its state change is durable (after the store's `flush`).
+ * A timer's outputs carry a receipt too: the timer stays in the store until
+ * they are all acknowledged, so a timer whose outputs were lost fires again
+ * after a restart.
+ *
+ * State lives in the `StateStore` under `<name>.state` (with an optional time
+ * to live, in event or processing time) and timers under `<name>.timers`,
+ * keyed `e/<time>/<key>` or `p/<time>/<key>` so they are read in time order.
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Keyed, StateStore } from "@sluice/core"
+ *
+ * interface Order { readonly customer: string; readonly at: number }
+ *
+ * // Emits "dormant" for a customer 30 days (event time) after their last order.
+ * const dormancy = Keyed.process({
+ *   name: "dormancy",
+ *   key: (o: Order) => o.customer,
+ *   timestamp: (o) => o.at,
+ *   codec: StateStore.jsonCodec(Schema.Number),
+ *   onRecord: (ctx, order) =>
+ *     Effect.sync(() => {
+ *       ctx.set(order.at)
+ *       ctx.setTimer(order.at + 30 * 86_400_000, "event-time")
+ *       return []
+ *     }),
+ *   onTimer: (ctx, timer) =>
+ *     Effect.succeed(ctx.state._tag === "Some" && ctx.state.value + 30 * 86_400_000 === timer.time ? [ctx.key] : [])
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ */
+import { Clock, Duration, Effect, Option, Stream } from "effect"
+import * as Envelope from "./Envelope.ts"
+import * as codecs from "./internal/codecs.ts"
+import { mapChunks } from "./internal/stream.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Receipt from "./Receipt.ts"
+import type { StateError } from "./StateError.ts"
+import * as StateStore from "./StateStore.ts"
+import * as Watermark from "./Watermark.ts"
+
+/**
+ * The clock a timer follows.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type TimeDomain = "event-time" | "processing-time"
+
+/**
+ * What a handler sees of, and does to, one key.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Context<S> {
+  readonly key: string
+  readonly partition: number
+  /** The key's state before this call. */
+  readonly state: Option.Option<S>
+  /** The event time of the record, or the time of the firing timer. */
+  readonly timestamp: number
+  /** The operator's watermark. */
+  readonly watermark: number
+  /** Processing time, from `Clock`. */
+  readonly now: number
+  /** Replaces the key's state (applied after the handler returns). */
+  set(value: S): void
+  /** Deletes the key's state. */
+  delete(): void
+  /** Registers a timer for this key; registering the same time twice keeps one. */
+  setTimer(time: number, domain: TimeDomain): void
+  /** Cancels a timer of this key. */
+  cancelTimer(time: number, domain: TimeDomain): void
+}
+
+/**
+ * A timer that fired.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Timer {
+  readonly time: number
+  readonly domain: TimeDomain
+}
+
+/**
+ * Options of `process`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options<A, S, B, E2, R2> {
+  /** Names the operator's state stores and metrics; unique per job. */
+  readonly name: string
+  /** The state key. The input must be partitioned by it (see `Repartition`). */
+  readonly key: (value: A, envelope: Envelope.Envelope<A>) => string
+  readonly codec: StateStore.Codec<S>
+  /** The event time; the record timestamp by default. */
+  readonly timestamp?: Watermark.TimestampExtractor<A> | undefined
+  readonly watermark?: Watermark.Options | undefined
+  /**
+   * A time to live for the state, renewed by every `set`: counted from the
+   * record's event time (`event-time`, expired as the watermark passes) or
+   * from the clock (`processing-time`).
+   */
+  readonly ttl?: { readonly ttl: Duration.Input; readonly domain: TimeDomain } | undefined
+  readonly onRecord: (context: Context<S>, value: A) => Effect.Effect<ReadonlyArray<B>, E2, R2>
+  readonly onTimer?: ((context: Context<S>, timer: Timer) => Effect.Effect<ReadonlyArray<B>, E2, R2>) | undefined
+  /** How often the clock is read for processing-time timers and idle partitions; 1 second by default. */
+  readonly tick?: Duration.Input | undefined
+  /** The input partitions owned from the start (see `Window.Options.partitions`). */
+  readonly partitions?: Iterable<number> | undefined
+}
+
+interface Pending<S> {
+  state: Option.Option<S> | undefined
+  readonly timers: Array<readonly [time: number, domain: TimeDomain, cancel: boolean]>
+}
+
+const domainPrefix = (domain: TimeDomain) => (domain === "event-time" ? "e/" : "p/")
+const encoder = new TextEncoder()
+const TICK = Symbol("tick")
+
+/**
+ * Runs a keyed process function over a stream; see the module notes.
+ *
+ * @since 0.2.0
+ * @category operators
+ */
+export const process =
+  <A, S, B, E2 = never, R2 = never>(options: Options<A, S, B, E2, R2>) =>
+  <E, R>(
+    self: Stream.Stream<Envelope.Envelope<A>, E, R>
+  ): Stream.Stream<Envelope.Envelope<B>, E | E2 | StateError, R | R2 | StateStore.StateStore> =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const service = yield* StateStore.StateStore
+        const name = options.name
+        const state = yield* service.open(`${name}.state`, options.codec)
+        const timers = yield* service.open(`${name}.timers`, codecs.float64)
+        const time = yield* service.open(`${name}.time`, codecs.float64)
+        const tracker = Watermark.make(options.watermark)
+        const timestampOf = options.timestamp ?? (Watermark.recordTimestamp as Watermark.TimestampExtractor<A>)
+        const ttl =
+          options.ttl === undefined
+            ? undefined
+            : { ttl: Duration.toMillis(Duration.fromInputUnsafe(options.ttl.ttl)), domain: options.ttl.domain }
+        const assigned = new Set<number>()
+        // The earliest timer per domain, so timers are read only when one may be due.
+        const next = { "event-time": Number.POSITIVE_INFINITY, "processing-time": Number.POSITIVE_INFINITY }
+        // Timers fired whose outputs are not yet acknowledged: not fired again meanwhile.
+        const firing = new Set<string>()
+
+        const assign = (partition: number, now: number) =>
+          Effect.gen(function* () {
+            assigned.add(partition)
+            yield* state.assign([partition])
+            yield* timers.assign([partition])
+            yield* time.assign([partition])
+            for (const domain of ["event-time", "processing-time"] as const) {
+              const first = yield* timers.range(partition, domainPrefix(domain))
+              if (first.length > 0) next[domain] = Math.min(next[domain], first[0]![1])
+            }
+            const max = yield* time.get(partition, "max")
+            const watermark = yield* time.get(partition, "watermark")
+            if (Option.isSome(max)) tracker.assign([partition], now, max.value)
+            if (Option.isSome(watermark)) tracker.restore(watermark.value)
+          })
+
+        const context = (
+          partition: number,
+          key: string,
+          current: Option.Option<S>,
+          timestamp: number,
+          now: number,
+          pending: Pending<S>
+        ): Context<S> => ({
+          key,
+          partition,
+          state: current,
+          timestamp,
+          watermark: tracker.current,
+          now,
+          set: (value) => {
+            pending.state = Option.some(value)
+          },
+          delete: () => {
+            pending.state = Option.none()
+          },
+          setTimer: (t, domain) => {
+            pending.timers.push([t, domain, false])
+          },
+          cancelTimer: (t, domain) => {
+            pending.timers.push([t, domain, true])
+          }
+        })
+
+        // Applies a handler's changes to the store.
+        const apply = (partition: number, key: string, timestamp: number, pending: Pending<S>) =>
+          Effect.gen(function* () {
+            if (pending.state !== undefined) {
+              if (Option.isNone(pending.state)) yield* state.delete(partition, key)
+              else if (ttl === undefined) yield* state.set(partition, key, pending.state.value)
+              else {
+                yield* state.set(partition, key, pending.state.value, {
+                  ttl: ttl.ttl,
+                  ttlDomain: ttl.domain,
+                  ...(ttl.domain === "event-time" ? { now: timestamp } : {})
+                })
+              }
+            }
+            for (const [t, domain, cancel] of pending.timers) {
+              const k = domainPrefix(domain) + StateStore.timeKey(t, key)
+              if (cancel) yield* timers.delete(partition, k)
+              else {
+                yield* timers.set(partition, k, t)
+                if (t < next[domain]) next[domain] = t
+              }
+            }
+          })
+
+        // Fires the timers of `domain` due at `upTo`; returns their outputs.
+        const fire = (domain: TimeDomain, upTo: number, now: number, out: Array<Envelope.Envelope<B>>) =>
+          Effect.gen(function* () {
+            if (options.onTimer === undefined || upTo < next[domain]) return
+            const onTimer = options.onTimer
+            next[domain] = Number.POSITIVE_INFINITY
+            for (const partition of assigned) {
+              const due = yield* timers.range(partition, domainPrefix(domain))
+              for (const [k, t] of due) {
+                if (t > upTo) {
+                  if (t < next[domain]) next[domain] = t
+                  break
+                }
+                const id = `${partition}/${k}`
+                if (firing.has(id)) continue
+                firing.add(id)
+                const key = StateStore.parseTimeKey(k.slice(2))[1]
+                const current = yield* state.get(partition, key)
+                const pending: Pending<S> = { state: undefined, timers: [] }
+                const outs = yield* onTimer(context(partition, key, current, t, now, pending), { time: t, domain })
+                yield* apply(partition, key, t, pending)
+                // The timer is done, and removed, once its outputs are acknowledged.
+                const done = Effect.andThen(
+                  Effect.andThen(timers.delete(partition, k), timers.flush([partition])),
+                  Effect.sync(() => firing.delete(id))
+                ).pipe(Effect.ignore)
+                if (outs.length === 0) {
+                  yield* done
+                  continue
+                }
+                const receipts = Receipt.children(Receipt.make(done), outs.length)
+                const origin: Envelope.Origin = {
+                  topic: name,
+                  partition,
+                  offset: -1n,
+                  key: encoder.encode(key),
+                  headers: [],
+                  timestamp: t
+                }
+                for (let i = 0; i < outs.length; i++) out.push(Envelope.make(origin, outs[i]!, receipts[i]!))
+              }
+            }
+          })
+
+        const processChunk = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK>) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const start = tracker.current
+            const out: Array<Envelope.Envelope<B>> = []
+            const stateReceipts: Array<Receipt.Receipt> = []
+            const seen = new Set<number>()
+            for (const e of chunk) {
+              if (e === TICK) {
+                tracker.advance(now)
+                continue
+              }
+              const partition = e.origin.partition
+              if (!assigned.has(partition)) yield* assign(partition, now)
+              seen.add(partition)
+              const key = options.key(e.value, e)
+              const t = timestampOf(e.value, e)
+              const current = yield* state.get(partition, key)
+              const pending: Pending<S> = { state: undefined, timers: [] }
+              const outs = yield* options.onRecord(context(partition, key, current, t, now, pending), e.value)
+              yield* apply(partition, key, t, pending)
+              const receipts = Receipt.children(e.receipt, 1 + outs.length)
+              stateReceipts.push(receipts[0]!)
+              for (let i = 0; i < outs.length; i++) out.push(Envelope.make(e.origin, outs[i]!, receipts[i + 1]!))
+              tracker.observe(partition, t, now)
+              const w = tracker.advance(now)
+              yield* fire("event-time", w, now, out)
+            }
+            const w = tracker.current
+            if (w > start) {
+              yield* fire("event-time", w, now, out)
+              for (const p of assigned) yield* state.expire(p, w)
+            } else if (ttl?.domain === "processing-time" && chunk.includes(TICK)) {
+              for (const p of assigned) yield* state.expire(p)
+            }
+            yield* fire("processing-time", now, now, out)
+            const touched = w > start ? assigned : seen
+            for (const p of touched) {
+              const max = tracker.maxEventTime(p)
+              if (max > Number.NEGATIVE_INFINITY) yield* time.set(p, "max", max)
+              yield* time.set(p, "watermark", w)
+            }
+            // The durability barrier: a record whose effect is only on state is done after it.
+            yield* state.flush(touched)
+            yield* timers.flush(touched)
+            yield* time.flush(touched)
+            yield* Receipt.ackAll(stateReceipts)
+            yield* Metrics.setStateEntries(`${name}.state`, yield* state.size())
+            yield* Metrics.setTimersPending(name, yield* timers.size())
+            for (const [p, lag] of tracker.lags(now)) {
+              if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
+            }
+            return out
+          })
+
+        const startedAt = yield* Clock.currentTimeMillis
+        for (const p of options.partitions ?? []) yield* assign(p, startedAt)
+        const ticking =
+          options.onTimer !== undefined ||
+          options.watermark?.idleTimeout !== undefined ||
+          ttl?.domain === "processing-time"
+        const input: Stream.Stream<Envelope.Envelope<A> | typeof TICK, E, R> = ticking
+          ? Stream.merge(
+              self,
+              Stream.map(Stream.tick(options.tick ?? "1 second"), () => TICK),
+              { haltStrategy: "left" }
+            )
+          : self
+        return mapChunks(input, processChunk)
+      })
+    )

@@ -1,0 +1,618 @@
+/**
+ * Event-time windows over keyed streams: tumbling, hopping and session
+ * windows with a combinable `Aggregator`, an explicit grace and an explicit
+ * emit mode.
+ *
+ * - Hopping windows are built from panes of `slide` length: an event updates
+ *   the one pane it falls in, and a window's result combines its panes, so a
+ *   1 h window sliding by 5 min costs one state update per event, not 12.
+ *   Tumbling windows are hopping windows whose slide is their size.
+ * - A window `[start, end)` closes when the watermark reaches `end + grace`.
+ *   With `emit: "final"` its result is emitted then, once; with
+ *   `emit: "updates"` every change to an open window is emitted instead.
+ * - A record whose windows are all closed is late: it comes out as a `Late`
+ *   output carrying its own receipt, so a job routes it to a topic and its
+ *   offset commits when that write is acknowledged; it is also counted in
+ *   `sluice_late_events_total`. For sessions, a record is late when its time
+ *   is at or below `watermark - grace`, which is exactly what keeps a closed
+ *   session from ever having to merge again.
+ * - Receipts: a record whose only effect is on state is acknowledged once the
+ *   state store's `flush` returns (in memory: at the end of its chunk); a
+ *   record whose arrival closes windows is done only after those results are
+ *   acknowledged too. Results of windows closed by the clock alone (idle
+ *   partitions) carry no receipt.
+ *
+ * The state (panes or sessions, and each partition's highest event time and
+ * watermark) lives in the `StateStore` under `<name>.panes`/`<name>.sessions`
+ * and `<name>.time`, behind a write-back cache written once per chunk, so an
+ * operator started again over the same store resumes where it stopped.
+ *
+ * @since 0.2.0
+ */
+import { Clock, Duration, Effect, Stream } from "effect"
+import type * as Aggregator from "./Aggregator.ts"
+import * as Envelope from "./Envelope.ts"
+import * as codecs from "./internal/codecs.ts"
+import { mapChunks } from "./internal/stream.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Receipt from "./Receipt.ts"
+import type { StateError } from "./StateError.ts"
+import * as StateStore from "./StateStore.ts"
+import * as Watermark from "./Watermark.ts"
+
+/**
+ * The shape of the windows.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Spec =
+  | { readonly _tag: "Hopping"; readonly size: number; readonly slide: number }
+  | { readonly _tag: "Session"; readonly gap: number }
+
+const millis = (d: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(d))
+
+/**
+ * Back-to-back windows of `size`, aligned on the epoch.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const tumbling = (size: Duration.Input): Spec => hopping({ size, slide: size })
+
+/**
+ * Windows of `size` starting every `slide` (aligned on the epoch); `size`
+ * must be a multiple of `slide`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const hopping = (options: { readonly size: Duration.Input; readonly slide: Duration.Input }): Spec => {
+  const size = millis(options.size)
+  const slide = millis(options.slide)
+  if (!(slide >= 1 && size >= slide && size % slide === 0 && Number.isInteger(slide))) {
+    throw new RangeError(`Window.hopping: size (${size} ms) must be a positive multiple of slide (${slide} ms)`)
+  }
+  return { _tag: "Hopping", size, slide }
+}
+
+/**
+ * Sessions per key: records less than `gap` apart belong to one session,
+ * `[first, last + gap)`; a record that bridges two sessions merges them.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const session = (gap: Duration.Input): Spec => {
+  const ms = millis(gap)
+  if (!(ms >= 1)) throw new RangeError(`Window.session: gap must be at least 1 ms, got ${ms}`)
+  return { _tag: "Session", gap: ms }
+}
+
+/**
+ * `final`: one result per window, when it closes. `updates`: a result on
+ * every change of an open window (the last one is the final value).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type EmitMode = "final" | "updates"
+
+/**
+ * A window's aggregate.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Result<Out> {
+  readonly _tag: "Result"
+  readonly key: string
+  readonly partition: number
+  /** Inclusive start, epoch ms. */
+  readonly start: number
+  /** Exclusive end, epoch ms. */
+  readonly end: number
+  readonly value: Out
+  /** `true` for a closed window (`emit: "final"`), `false` for an update. */
+  readonly final: boolean
+}
+
+/**
+ * A record that arrived after its window closed.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Late<A> {
+  readonly _tag: "Late"
+  readonly key: string
+  readonly timestamp: number
+  /** The operator's watermark when the record arrived. */
+  readonly watermark: number
+  readonly value: A
+}
+
+/**
+ * What a window operator emits.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Output<A, Out> = Result<Out> | Late<A>
+
+/**
+ * Whether an output is a window result.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isResult = <A, Out>(output: Output<A, Out>): output is Result<Out> => output._tag === "Result"
+
+/**
+ * Options of `aggregate`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options<A, Acc, Out> {
+  /** Names the operator's state stores and metrics; unique per job. */
+  readonly name: string
+  /** The grouping key. The input must be partitioned by it (see `Repartition`). */
+  readonly key: (value: A, envelope: Envelope.Envelope<A>) => string
+  /** The event time; the record timestamp by default. */
+  readonly timestamp?: Watermark.TimestampExtractor<A> | undefined
+  readonly window: Spec
+  readonly aggregator: Aggregator.Aggregator<NoInfer<A>, Acc, Out>
+  /** How long after its end a window still accepts records. Required: there is no hidden default. */
+  readonly grace: Duration.Input
+  /** Required: `final` or `updates`. */
+  readonly emit: EmitMode
+  readonly watermark?: Watermark.Options | undefined
+  /**
+   * The input partitions this operator owns from the start (the source's
+   * assignment): their state is restored before the first record, so a
+   * restarted operator's watermark counts partitions that are quiet now.
+   * Other partitions are taken over when their first record arrives.
+   */
+  readonly partitions?: Iterable<number> | undefined
+  /**
+   * How often the clock is read to let idle partitions release the watermark;
+   * 1 second by default. Only used with `watermark.idleTimeout`.
+   */
+  readonly tick?: Duration.Input | undefined
+}
+
+const encoder = new TextEncoder()
+
+// The state of one operator: the windows it keeps, by kind.
+interface Engine<A, Out> {
+  isLate(timestamp: number, watermark: number): boolean
+  add(
+    partition: number,
+    key: string,
+    timestamp: number,
+    value: A,
+    watermark: number,
+    updates: Array<Result<Out>> | undefined
+  ): void
+  /** Closes the windows the watermark passed between `from` and `to`, emitting their results into `results` if given. */
+  close(from: number, to: number, results: Array<Result<Out>> | undefined): void
+  /** Takes over a partition: assigns it in the store and loads its state. */
+  assign(partition: number): Effect.Effect<void, StateError>
+  /** Writes the changes since the last call; returns the partitions written. */
+  persist(): Effect.Effect<ReadonlyArray<number>, StateError>
+  /** The store's durability barrier. */
+  flush(partitions: Iterable<number>): Effect.Effect<void, StateError>
+  open(): number
+}
+
+// Changes to write per partition: key -> value, or undefined for a delete.
+class Dirty<V> {
+  readonly partitions = new Map<number, Map<string, V | undefined>>()
+  set(partition: number, key: string, value: V | undefined): void {
+    let m = this.partitions.get(partition)
+    if (m === undefined) {
+      m = new Map()
+      this.partitions.set(partition, m)
+    }
+    m.set(key, value)
+  }
+  write(store: StateStore.Store<V>): Effect.Effect<ReadonlyArray<number>, StateError> {
+    if (this.partitions.size === 0) return Effect.succeed([])
+    const touched = [...this.partitions.entries()]
+    this.partitions.clear()
+    return Effect.as(
+      Effect.forEach(
+        touched,
+        ([partition, changes]) => {
+          const sets: Array<readonly [string, V]> = []
+          const deletes: Array<string> = []
+          for (const [k, v] of changes) {
+            if (v === undefined) deletes.push(k)
+            else sets.push([k, v])
+          }
+          return Effect.andThen(store.setMany(partition, sets), store.deleteMany(partition, deletes))
+        },
+        { discard: true }
+      ),
+      touched.map(([p]) => p)
+    )
+  }
+}
+
+interface Slot<Acc> {
+  readonly partition: number
+  readonly key: string
+  acc: Acc
+}
+
+const slotId = (partition: number, key: string): string => `${partition}\u0000${key}`
+
+const paneEngine = <A, Acc, Out>(
+  spec: { readonly size: number; readonly slide: number },
+  grace: number,
+  aggregator: Aggregator.Aggregator<A, Acc, Out>,
+  store: StateStore.Store<Acc>
+): Engine<A, Out> => {
+  const { size, slide } = spec
+  // pane start -> slot id -> slot
+  const panes = new Map<number, Map<string, Slot<Acc>>>()
+  const dirty = new Dirty<Acc>()
+  const paneOf = (t: number) => Math.floor(t / slide) * slide
+  // The first window start not yet closed at watermark `w`: windows close at start + size + grace <= w.
+  const firstOpen = (w: number) =>
+    w === Number.NEGATIVE_INFINITY ? w : Math.floor((w - size - grace) / slide) * slide + slide
+  const result = (slot: Slot<Acc>, start: number, final: boolean): Result<Out> => {
+    let acc = aggregator.empty()
+    for (let p = start; p < start + size; p += slide) {
+      const s = panes.get(p)?.get(slotId(slot.partition, slot.key))
+      if (s !== undefined) acc = aggregator.combine(acc, s.acc)
+    }
+    return {
+      _tag: "Result",
+      key: slot.key,
+      partition: slot.partition,
+      start,
+      end: start + size,
+      value: aggregator.result(acc),
+      final
+    }
+  }
+  const putPane = (pane: number, slot: Slot<Acc>) => {
+    let m = panes.get(pane)
+    if (m === undefined) {
+      m = new Map()
+      panes.set(pane, m)
+    }
+    m.set(slotId(slot.partition, slot.key), slot)
+  }
+  return {
+    assign: (partition) =>
+      Effect.andThen(
+        store.assign([partition]),
+        Effect.map(store.range(partition, ""), (entries) => {
+          for (const [k, acc] of entries) {
+            const [pane, key] = StateStore.parseTimeKey(k)
+            putPane(pane, { partition, key, acc })
+          }
+        })
+      ),
+    isLate: (t, w) => paneOf(t) + size + grace <= w,
+    add: (partition, key, t, value, w, updates) => {
+      const pane = paneOf(t)
+      let m = panes.get(pane)
+      if (m === undefined) {
+        m = new Map()
+        panes.set(pane, m)
+      }
+      const id = slotId(partition, key)
+      let slot = m.get(id)
+      if (slot === undefined) {
+        slot = { partition, key, acc: aggregator.add(aggregator.empty(), value) }
+        m.set(id, slot)
+      } else slot.acc = aggregator.add(slot.acc, value)
+      dirty.set(partition, StateStore.timeKey(pane, key), slot.acc)
+      if (updates !== undefined) {
+        const first = Math.max(pane - size + slide, firstOpen(w))
+        for (let start = first; start <= pane; start += slide) updates.push(result(slot, start, false))
+      }
+    },
+    close: (from, to, results) => {
+      const lo = firstOpen(from)
+      const hi = firstOpen(to)
+      let start = lo
+      while (start < hi && panes.size > 0) {
+        let minPane = Number.POSITIVE_INFINITY
+        for (const p of panes.keys()) if (p < minPane) minPane = p
+        // Skip the windows that hold no pane at all.
+        if (start < minPane - size + slide) start = minPane - size + slide
+        if (start >= hi) break
+        if (results !== undefined) {
+          const seen = new Set<string>()
+          for (let p = start; p < start + size; p += slide) {
+            const m = panes.get(p)
+            if (m === undefined) continue
+            for (const [id, slot] of m) {
+              if (seen.has(id)) continue
+              seen.add(id)
+              results.push(result(slot, start, true))
+            }
+          }
+        }
+        // No later window uses the pane this window starts with.
+        const first = panes.get(start)
+        if (first !== undefined) {
+          for (const slot of first.values()) dirty.set(slot.partition, StateStore.timeKey(start, slot.key), undefined)
+          panes.delete(start)
+        }
+        start += slide
+      }
+    },
+    persist: () => dirty.write(store),
+    flush: (partitions) => store.flush(partitions),
+    open: () => {
+      let n = 0
+      for (const m of panes.values()) n += m.size
+      return n
+    }
+  }
+}
+
+interface Session<Acc> {
+  start: number
+  last: number
+  acc: Acc
+}
+
+const sessionCodec = <Acc>(acc: StateStore.Codec<Acc>): StateStore.Codec<Session<Acc>> => {
+  const pair = codecs.tuple(codecs.float64, acc)
+  return {
+    encode: (s) => pair.encode([s.last, s.acc]),
+    decode: (bytes) => {
+      const [last, a] = pair.decode(bytes)
+      // The start is in the entry's key; `restore` sets it.
+      return { start: 0, last, acc: a }
+    }
+  }
+}
+
+const sessionEngine = <A, Acc, Out>(
+  gap: number,
+  grace: number,
+  aggregator: Aggregator.Aggregator<A, Acc, Out>,
+  store: StateStore.Store<Session<Acc>>
+): Engine<A, Out> => {
+  // slot id -> sessions of that key, in start order
+  const sessions = new Map<string, { partition: number; key: string; list: Array<Session<Acc>> }>()
+  const dirty = new Dirty<Session<Acc>>()
+  let nextClose = Number.POSITIVE_INFINITY
+  const storeKey = (key: string, start: number) => StateStore.timeKey(start, key)
+  const result = (partition: number, key: string, s: Session<Acc>, final: boolean): Result<Out> => ({
+    _tag: "Result",
+    key,
+    partition,
+    start: s.start,
+    end: s.last + gap,
+    value: aggregator.result(aggregator.combine(aggregator.empty(), s.acc)),
+    final
+  })
+  const entry = (partition: number, key: string) => {
+    const id = slotId(partition, key)
+    let e = sessions.get(id)
+    if (e === undefined) {
+      e = { partition, key, list: [] }
+      sessions.set(id, e)
+    }
+    return e
+  }
+  return {
+    assign: (partition) =>
+      Effect.andThen(
+        store.assign([partition]),
+        Effect.map(store.range(partition, ""), (entries) => {
+          for (const [k, s] of entries) {
+            const [start, key] = StateStore.parseTimeKey(k)
+            const e = entry(partition, key)
+            e.list.push({ start, last: s.last, acc: s.acc })
+            e.list.sort((a, b) => a.start - b.start)
+            nextClose = Math.min(nextClose, s.last + gap + grace)
+          }
+        })
+      ),
+    isLate: (t, w) => t + grace <= w,
+    add: (partition, key, t, value, _w, updates) => {
+      const e = entry(partition, key)
+      let merged: Session<Acc> = { start: t, last: t, acc: aggregator.add(aggregator.empty(), value) }
+      const kept: Array<Session<Acc>> = []
+      for (const s of e.list) {
+        if (t > s.start - gap && t < s.last + gap) {
+          merged = {
+            start: Math.min(merged.start, s.start),
+            last: Math.max(merged.last, s.last),
+            acc: aggregator.combine(merged.acc, s.acc)
+          }
+          dirty.set(partition, storeKey(key, s.start), undefined)
+        } else kept.push(s)
+      }
+      kept.push(merged)
+      kept.sort((a, b) => a.start - b.start)
+      e.list = kept
+      dirty.set(partition, storeKey(key, merged.start), merged)
+      nextClose = Math.min(nextClose, merged.last + gap + grace)
+      if (updates !== undefined) updates.push(result(partition, key, merged, false))
+    },
+    close: (_from, to, results) => {
+      if (to < nextClose) return
+      nextClose = Number.POSITIVE_INFINITY
+      for (const [id, e] of sessions) {
+        const kept: Array<Session<Acc>> = []
+        for (const s of e.list) {
+          const closesAt = s.last + gap + grace
+          if (closesAt <= to) {
+            if (results !== undefined) results.push(result(e.partition, e.key, s, true))
+            dirty.set(e.partition, storeKey(e.key, s.start), undefined)
+          } else {
+            kept.push(s)
+            if (closesAt < nextClose) nextClose = closesAt
+          }
+        }
+        if (kept.length === 0) sessions.delete(id)
+        else e.list = kept
+      }
+    },
+    persist: () => dirty.write(store),
+    flush: (partitions) => store.flush(partitions),
+    open: () => {
+      let n = 0
+      for (const e of sessions.values()) n += e.list.length
+      return n
+    }
+  }
+}
+
+const TICK = Symbol("tick")
+
+// A result's origin: the record that closed its window (or none, for the
+// clock), keyed by the window key so a sink partitions results by it.
+const resultOrigin = <Out>(result: Result<Out>, trigger: Envelope.Origin | null): Envelope.Origin => ({
+  topic: trigger?.topic ?? "",
+  partition: result.partition,
+  offset: trigger?.offset ?? -1n,
+  key: encoder.encode(result.key),
+  headers: [],
+  timestamp: result.end - 1
+})
+
+/**
+ * Aggregates a keyed stream in event-time windows. Emits `Result`s (as the
+ * emit mode says) and `Late` records; see the module notes for receipts.
+ *
+ * @since 0.2.0
+ * @category operators
+ */
+export const aggregate =
+  <A, Acc, Out>(options: Options<A, Acc, Out>) =>
+  <E, R>(
+    self: Stream.Stream<Envelope.Envelope<A>, E, R>
+  ): Stream.Stream<Envelope.Envelope<Output<A, Out>>, E | StateError, R | StateStore.StateStore> =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const service = yield* StateStore.StateStore
+        const grace = millis(options.grace)
+        const spec = options.window
+        const name = options.name
+        const engine: Engine<A, Out> =
+          spec._tag === "Hopping"
+            ? paneEngine(
+                spec,
+                grace,
+                options.aggregator,
+                yield* service.open(`${name}.panes`, options.aggregator.codec)
+              )
+            : sessionEngine(
+                spec.gap,
+                grace,
+                options.aggregator,
+                yield* service.open(`${name}.sessions`, sessionCodec(options.aggregator.codec))
+              )
+        const time = yield* service.open(`${name}.time`, codecs.float64)
+        const tracker = Watermark.make(options.watermark)
+        const timestampOf = options.timestamp ?? (Watermark.recordTimestamp as Watermark.TimestampExtractor<A>)
+        const updates = options.emit === "updates"
+        const assigned = new Set<number>()
+
+        // A partition seen for the first time: take it over and restore its state.
+        const assign = (partition: number, now: number) =>
+          Effect.gen(function* () {
+            assigned.add(partition)
+            yield* time.assign([partition])
+            yield* engine.assign(partition)
+            const max = yield* time.get(partition, "max")
+            const watermark = yield* time.get(partition, "watermark")
+            // A partition counts towards the watermark from its first record, or from its restored state.
+            if (max._tag === "Some") tracker.assign([partition], now, max.value)
+            if (watermark._tag === "Some") tracker.restore(watermark.value)
+          })
+
+        const process = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK>) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            for (const e of chunk) {
+              if (e !== TICK && !assigned.has(e.origin.partition)) yield* assign(e.origin.partition, now)
+            }
+            const start = tracker.current
+            const out: Array<Envelope.Envelope<Output<A, Out>>> = []
+            const stateReceipts: Array<Receipt.Receipt> = []
+            const seen = new Set<number>()
+            const emitted: Array<Result<Out>> = []
+            let late = 0
+            for (const e of chunk) {
+              const w0 = tracker.current
+              emitted.length = 0
+              if (e === TICK) {
+                const w1 = tracker.advance(now)
+                if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted)
+                for (const r of emitted) out.push(Envelope.make(resultOrigin(r, null), r, Receipt.none))
+                continue
+              }
+              const partition = e.origin.partition
+              seen.add(partition)
+              const t = timestampOf(e.value, e)
+              const key = options.key(e.value, e)
+              const isLate = engine.isLate(t, w0)
+              if (!isLate) engine.add(partition, key, t, e.value, w0, updates ? emitted : undefined)
+              tracker.observe(partition, t, now)
+              const w1 = tracker.advance(now)
+              if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted)
+              const receipts = Receipt.children(e.receipt, 1 + emitted.length)
+              if (isLate) {
+                late++
+                const value: Late<A> = { _tag: "Late", key, timestamp: t, watermark: w0, value: e.value }
+                out.push(Envelope.make(e.origin, value, receipts[0]!))
+              } else stateReceipts.push(receipts[0]!)
+              for (let i = 0; i < emitted.length; i++) {
+                out.push(Envelope.make(resultOrigin(emitted[i]!, e.origin), emitted[i]!, receipts[i + 1]!))
+              }
+            }
+            const touched = new Set(yield* engine.persist())
+            for (const p of seen) touched.add(p)
+            // A watermark moved by the clock is written for every partition, so a restart resumes from it.
+            if (tracker.current > start) for (const p of assigned) touched.add(p)
+            for (const p of touched) {
+              const max = tracker.maxEventTime(p)
+              yield* time.setMany(
+                p,
+                max === Number.NEGATIVE_INFINITY
+                  ? [["watermark", tracker.current]]
+                  : [
+                      ["max", max],
+                      ["watermark", tracker.current]
+                    ]
+              )
+            }
+            // The durability barrier: a record whose effect is only on state is done after it.
+            yield* engine.flush(touched)
+            yield* time.flush(touched)
+            yield* Receipt.ackAll(stateReceipts)
+            if (late > 0) yield* Metrics.countLate(name, late)
+            yield* Metrics.setOpenWindows(name, engine.open())
+            for (const [p, lag] of tracker.lags(now)) {
+              if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
+            }
+            return out
+          })
+
+        const startedAt = yield* Clock.currentTimeMillis
+        for (const p of options.partitions ?? []) yield* assign(p, startedAt)
+
+        const input: Stream.Stream<Envelope.Envelope<A> | typeof TICK, E, R> =
+          options.watermark?.idleTimeout === undefined
+            ? self
+            : Stream.merge(
+                self,
+                Stream.map(Stream.tick(options.tick ?? "1 second"), () => TICK),
+                { haltStrategy: "left" }
+              )
+        return mapChunks(input, process)
+      })
+    )

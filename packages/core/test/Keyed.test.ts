@@ -1,0 +1,222 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Metric, Option, Queue, Schema, Stream } from "effect"
+import type * as Cause from "effect/Cause"
+import { TestClock } from "effect/testing"
+import * as Envelope from "../src/Envelope.ts"
+import * as Keyed from "../src/Keyed.ts"
+import * as Receipt from "../src/Receipt.ts"
+import * as StateStore from "../src/StateStore.ts"
+
+interface Click {
+  readonly user: string
+  readonly t: number
+}
+
+const envelope = (c: Click, offset: number, acked?: Array<number>) =>
+  Envelope.make(
+    { topic: "clicks", partition: 0, offset: BigInt(offset), key: null, headers: [], timestamp: c.t },
+    c,
+    acked === undefined ? Receipt.none : Receipt.makeUnsafe(() => acked.push(offset))
+  )
+
+const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.provide(StateStore.layerMemory()), Effect.provideService(Metric.MetricRegistry, new Map()))
+
+// Feeds records through a queue while the test moves the TestClock; collects outputs.
+const live = <B>(
+  operator: (
+    s: Stream.Stream<Envelope.Envelope<Click>>
+  ) => Stream.Stream<Envelope.Envelope<B>, unknown, StateStore.StateStore>
+) =>
+  Effect.gen(function* () {
+    const queue = yield* Queue.unbounded<Envelope.Envelope<Click>, Cause.Done>()
+    const outputs: Array<Envelope.Envelope<B>> = []
+    const fiber = yield* Stream.fromQueue(queue).pipe(
+      operator,
+      Stream.runForEach((o) => Effect.sync(() => outputs.push(o))),
+      Effect.forkChild
+    )
+    let offset = 0
+    const offer = (c: Click) => Effect.andThen(Queue.offer(queue, envelope(c, offset++)), Effect.yieldNow)
+    const stop = Effect.andThen(Queue.end(queue), Fiber.join(fiber))
+    return { outputs, offer, stop }
+  })
+
+const counter = StateStore.jsonCodec(Schema.Number)
+
+describe("Keyed", () => {
+  it.effect("process - state per key, outputs per record, receipts acked after the state is flushed", () =>
+    Effect.gen(function* () {
+      const acked: Array<number> = []
+      const clicks: Array<Click> = [
+        { user: "a", t: 1 },
+        { user: "b", t: 2 },
+        { user: "a", t: 3 },
+        { user: "a", t: 4 }
+      ]
+      const outputs = yield* Stream.fromIterable(clicks.map((c, i) => envelope(c, i, acked))).pipe(
+        Keyed.process({
+          name: "counts",
+          key: (c: Click) => c.user,
+          codec: counter,
+          onRecord: (ctx) =>
+            Effect.sync(() => {
+              const n = Option.getOrElse(ctx.state, () => 0) + 1
+              ctx.set(n)
+              // Every second click of a user is reported.
+              return n % 2 === 0 ? [`${ctx.key}:${n}`] : []
+            })
+        }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(
+        outputs.map((o) => o.value),
+        ["a:2"]
+      )
+      // Records without outputs are done; the one with an output waits for it.
+      assert.deepStrictEqual(acked, [0, 1, 3])
+      yield* outputs[0]!.receipt.ack
+      assert.deepStrictEqual(acked, [0, 1, 3, 2])
+    }).pipe(isolated)
+  )
+
+  it.effect("process - event-time timers fire when the watermark passes them", () =>
+    Effect.gen(function* () {
+      const clicks: Array<Click> = [
+        { user: "a", t: 1000 },
+        { user: "b", t: 1500 },
+        { user: "a", t: 2500 },
+        { user: "c", t: 5000 }
+      ]
+      const outputs = yield* Stream.fromIterable(clicks.map((c, i) => envelope(c, i))).pipe(
+        Stream.rechunk(1),
+        Keyed.process({
+          name: "sessions",
+          key: (c: Click) => c.user,
+          timestamp: (c) => c.t,
+          codec: counter,
+          onRecord: (ctx, c) =>
+            Effect.sync(() => {
+              // Inactivity timer: 1 s after the user's last click; the previous one is cancelled.
+              if (Option.isSome(ctx.state)) ctx.cancelTimer(ctx.state.value + 1000, "event-time")
+              ctx.set(c.t)
+              ctx.setTimer(c.t + 1000, "event-time")
+              return []
+            }),
+          onTimer: (ctx, timer) => Effect.succeed([`${ctx.key} idle at ${timer.time} (wm ${ctx.watermark})`])
+        }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(
+        outputs.map((o) => o.value),
+        ["b idle at 2500 (wm 2500)", "a idle at 3500 (wm 5000)"]
+      )
+    }).pipe(isolated)
+  )
+
+  it.effect("process - processing-time timers fire from the Clock; acked outputs remove the timer", () =>
+    Effect.gen(function* () {
+      const { outputs, offer, stop } = yield* live(
+        Keyed.process({
+          name: "reminders",
+          key: (c: Click) => c.user,
+          codec: counter,
+          onRecord: (ctx) =>
+            Effect.sync(() => {
+              ctx.setTimer(ctx.now + 10 * 60_000, "processing-time")
+              return []
+            }),
+          onTimer: (ctx) => Effect.succeed([`remind ${ctx.key}`])
+        })
+      )
+      yield* offer({ user: "a", t: 0 })
+      yield* TestClock.adjust("5 minutes")
+      yield* offer({ user: "b", t: 0 })
+      yield* TestClock.adjust("4 minutes")
+      assert.deepStrictEqual(outputs, [])
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(
+        outputs.map((o) => o.value),
+        ["remind a"]
+      )
+      const timers = yield* (yield* StateStore.StateStore).open("reminders.timers", StateStore.numberCodec)
+      yield* timers.assign([0])
+      assert.strictEqual(yield* timers.size(0), 2)
+      yield* outputs[0]!.receipt.ack
+      assert.strictEqual(yield* timers.size(0), 1)
+      yield* TestClock.adjust("5 minutes")
+      assert.deepStrictEqual(
+        outputs.map((o) => o.value),
+        ["remind a", "remind b"]
+      )
+      yield* stop
+    }).pipe(isolated)
+  )
+
+  it.effect("process - processing-time TTL: state expires 10 minutes after its last update", () =>
+    Effect.gen(function* () {
+      const { outputs, offer, stop } = yield* live(
+        Keyed.process({
+          name: "ttl",
+          key: (c: Click) => c.user,
+          codec: counter,
+          ttl: { ttl: "10 minutes", domain: "processing-time" },
+          onRecord: (ctx) =>
+            Effect.sync(() => {
+              const n = Option.getOrElse(ctx.state, () => 0) + 1
+              ctx.set(n)
+              return [n]
+            })
+        })
+      )
+      yield* offer({ user: "a", t: 0 })
+      yield* TestClock.adjust("9 minutes")
+      yield* offer({ user: "a", t: 0 })
+      yield* TestClock.adjust("9 minutes")
+      yield* offer({ user: "a", t: 0 })
+      yield* TestClock.adjust("10 minutes")
+      yield* offer({ user: "a", t: 0 })
+      assert.deepStrictEqual(
+        outputs.map((o) => o.value),
+        [1, 2, 3, 1]
+      )
+      yield* stop
+    }).pipe(isolated)
+  )
+
+  it.effect("process - event-time TTL: state expires once the watermark passes its time plus the TTL", () =>
+    Effect.gen(function* () {
+      const clicks: Array<Click> = [
+        { user: "a", t: 0 },
+        { user: "a", t: 900 },
+        { user: "b", t: 1899 },
+        { user: "a", t: 1950 },
+        { user: "b", t: 5000 },
+        { user: "a", t: 5000 }
+      ]
+      const outputs = yield* Stream.fromIterable(clicks.map((c, i) => envelope(c, i))).pipe(
+        Stream.rechunk(1),
+        Keyed.process({
+          name: "ttl-event",
+          key: (c: Click) => c.user,
+          timestamp: (c) => c.t,
+          codec: counter,
+          ttl: { ttl: 1000, domain: "event-time" },
+          onRecord: (ctx) =>
+            Effect.sync(() => {
+              const n = Option.getOrElse(ctx.state, () => 0) + 1
+              ctx.set(n)
+              return [`${ctx.key}${n}`]
+            })
+        }),
+        Stream.runCollect
+      )
+      // a's state from t=900 lives until the watermark reaches 1900, which happens only after
+      // the record at 1950 was seen; b's (1899 + 1000) and a's (1950 + 1000) are gone once it is 5000.
+      assert.deepStrictEqual(
+        outputs.map((o) => o.value),
+        ["a1", "a2", "b1", "a3", "b2", "a1"]
+      )
+    }).pipe(isolated)
+  )
+})
