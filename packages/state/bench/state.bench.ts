@@ -7,8 +7,7 @@
  *   `keys` keys (100,000), 3 partitions, a `get` and a `set` per event and a
  *   `flush` every 1,000 events, as an operator acknowledging groups of
  *   records does. The durable store writes its changelog to the broker; the
- *   in-memory baseline is a `Map` per partition behind the same effectful
- *   calls. Reported: events/s of each and their ratio.
+ *   baseline is core's in-memory `StateStore`. Reported: events/s of each and their ratio.
  * - restore: the counter's changelog restored into an empty directory
  *   (records/s).
  * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
@@ -24,6 +23,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { StateStore } from "@sluice/core"
 import { KafkaClient } from "@sluice/kafka"
 import { Duration, Effect, Layer, Option } from "effect"
 import * as DurableStateStore from "../src/DurableStateStore.ts"
@@ -48,18 +48,13 @@ interface CounterStore {
   flush(): Effect.Effect<void, unknown>
 }
 
-// The baseline: what an in-memory store does per call, and nothing more.
-const memoryStore = (): CounterStore => {
-  const data = Array.from({ length: partitions }, () => new Map<string, number>())
-  return {
-    get: (partition, key) => Effect.sync(() => Option.fromNullishOr(data[partition]!.get(key))),
-    set: (partition, key, value) =>
-      Effect.sync(() => {
-        data[partition]!.set(key, value)
-      }),
-    flush: () => Effect.void
-  }
-}
+// The baseline: core's in-memory store.
+const memoryStore = Effect.gen(function* () {
+  const service = yield* StateStore.makeMemory()
+  const store = yield* service.open("counter", codec)
+  yield* store.assign(Array.from({ length: partitions }, (_, p) => p))
+  return store
+})
 
 const keyNames = Array.from({ length: keys }, (_, k) => `user-${k}`)
 const counter = (store: CounterStore) =>
@@ -132,7 +127,7 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 const program = Effect.gen(function* () {
   // counter: in-memory, then durable, then in-memory again (the machine warms up).
-  const memoryFirst = yield* counter(memoryStore())
+  const memoryFirst = yield* Effect.scoped(Effect.flatMap(memoryStore, counter))
   const counterDir = tempDir()
   const durableMillis = yield* Effect.scoped(
     Effect.gen(function* () {
@@ -141,7 +136,7 @@ const program = Effect.gen(function* () {
       return yield* counter(store)
     })
   )
-  const memoryMillis = Math.min(memoryFirst, yield* counter(memoryStore()))
+  const memoryMillis = Math.min(memoryFirst, yield* Effect.scoped(Effect.flatMap(memoryStore, counter)))
 
   // restore: the counter's changelog into an empty directory.
   const [restoreMillis, restored] = yield* Effect.scoped(

@@ -29,10 +29,11 @@
  */
 import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
+import { StateError } from "@sluice/core/StateError"
+import * as StateStore from "@sluice/core/StateStore"
 import { KafkaClient, type KafkaError, type KafkaLike } from "@sluice/kafka"
 import * as Admin from "@sluice/kafka/Admin"
-import { Clock, Deferred, Duration, Effect, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
-import { type Codec, type SetOptions, StateError, type Store } from "./internal/contract.ts"
+import { Clock, Deferred, Duration, Effect, Layer, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
 import * as Local from "./internal/partition.ts"
 import * as StateMetrics from "./StateMetrics.ts"
 
@@ -81,7 +82,7 @@ export interface Stats {
  * @since 0.1.0
  * @category models
  */
-export interface DurableStore<V> extends Store<V> {
+export interface DurableStore<V> extends StateStore.Store<V> {
   readonly topic: string
   stats(): Stats
 }
@@ -93,7 +94,10 @@ export interface DurableStore<V> extends Store<V> {
  * @category models
  */
 export interface DurableStateStore {
-  readonly open: <V>(name: string, codec: Codec<V>) => Effect.Effect<DurableStore<V>, StateError, Scope.Scope>
+  readonly open: <V>(
+    name: string,
+    codec: StateStore.Codec<V>
+  ) => Effect.Effect<DurableStore<V>, StateError, Scope.Scope>
 }
 
 /**
@@ -188,15 +192,28 @@ export const make = (options: Options): Effect.Effect<DurableStateStore, never, 
   Effect.gen(function* () {
     const client = yield* KafkaClient.KafkaClient
     return {
-      open: <V>(name: string, codec: Codec<V>) => openStore(client, options, name, codec)
+      open: <V>(name: string, codec: StateStore.Codec<V>) => openStore(client, options, name, codec)
     }
   })
+
+/**
+ * The durable store as core's `StateStore`, so operators (windows, keyed
+ * process) keep their state in it unchanged.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<StateStore.StateStore, never, KafkaClient.KafkaClient> =>
+  Layer.effect(
+    StateStore.StateStore,
+    Effect.map(make(options), (service) => StateStore.StateStore.of(service))
+  )
 
 const openStore = <V>(
   client: KafkaClient.KafkaClient["Service"],
   options: Options,
   name: string,
-  codec: Codec<V>
+  codec: StateStore.Codec<V>
 ): Effect.Effect<DurableStore<V>, StateError, Scope.Scope> =>
   Effect.gen(function* () {
     const topic = changelogTopic(options.group, name)
@@ -643,7 +660,7 @@ const openStore = <V>(
             return Effect.as(write(partition, key, null), Option.none())
           })
         }),
-      set: (partition, key, value, setOptions?: SetOptions) =>
+      set: (partition, key, value, setOptions?: StateStore.SetOptions) =>
         Effect.flatMap(partitionOf(partition), (state) => {
           const encoded = Effect.try({
             try: () => codec.encode(value),
@@ -667,6 +684,26 @@ const openStore = <V>(
           })
         }),
       delete: (partition, key) => write(partition, key, null),
+      setMany: (partition, entries) =>
+        Effect.forEach(
+          entries,
+          ([key, value]) =>
+            Effect.flatMap(
+              Effect.try({
+                try: () => codec.encode(value),
+                catch: (cause) =>
+                  new StateError({
+                    reason: "Codec",
+                    store: name,
+                    detail: cause instanceof Error ? cause.message : String(cause),
+                    cause
+                  })
+              }),
+              (bytes) => write(partition, key, Local.entry(Local.NO_TTL, 0, bytes))
+            ),
+          { discard: true }
+        ),
+      deleteMany: (partition, keys) => Effect.forEach(keys, (key) => write(partition, key, null), { discard: true }),
       range: (partition, prefix) =>
         Effect.flatMap(partitionOf(partition), (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
