@@ -232,6 +232,7 @@ const openStore = <V>(
     const pathOf = (partition: number) => join(directory, String(partition))
     const maxPending = options.maxPending ?? 10_000
     const sendChunk = options.sendChunk ?? 5_000
+    const maxLayers = 3
     const retainRevoked = Duration.toMillis(Duration.fromInputUnsafe(options.retainRevoked ?? "10 minutes"))
     const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? "10 minutes")
 
@@ -324,6 +325,9 @@ const openStore = <V>(
           for (const partition of partitions) {
             const state = assigned.get(partition)
             if (state === undefined || state.pending.size === 0) continue
+            // Local writes that fall behind the changelog hold their changes
+            // in memory: past a few, wait for them (backpressure).
+            if (state.layers.length >= maxLayers) yield* settle(state)
             const layer = state.pending
             state.pending = new Map()
             state.layers.push(layer)
@@ -454,6 +458,7 @@ const openStore = <V>(
             .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
           const done = yield* Deferred.make<void, StateError>()
           const remaining = new Set(targets.keys())
+          const queues = new Map<number, { chain: Promise<unknown>; queued: number }>()
           const counts = new Map<number, number>()
           yield* attemptKafka(name, topic, "subscribe", () =>
             consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -478,17 +483,29 @@ const openStore = <V>(
                   ])
                 }
                 if (last < 0n) return
-                try {
-                  if (changes.length > 0 || last + 1n > target.from) await target.local.apply(changes, last + 1n)
-                } catch (cause) {
-                  remaining.clear()
-                  runFork(Deferred.fail(done, ioError(name, `cannot restore partition ${batch.partition}`, cause)))
-                  return
-                }
+                // Local writes of a partition are chained, not awaited one by
+                // one, so fetching overlaps them; a few at most are queued.
+                const queue = queues.get(batch.partition) ?? { chain: Promise.resolve(), queued: 0 }
+                queues.set(batch.partition, queue)
+                queue.queued++
+                queue.chain = queue.chain
+                  .then(() => target.local.apply(changes, last + 1n))
+                  .then(
+                    () => {
+                      queue.queued--
+                    },
+                    (cause: unknown) => {
+                      remaining.clear()
+                      runFork(Deferred.fail(done, ioError(name, `cannot restore partition ${batch.partition}`, cause)))
+                    }
+                  )
+                if (queue.queued > 4) await queue.chain
                 counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + changes.length)
                 if (last + 1n >= target.to) {
                   remaining.delete(batch.partition)
-                  if (remaining.size === 0) runFork(Deferred.succeed(done, undefined))
+                  const chains = [...queues.values()].map((q) => q.chain)
+                  if (remaining.size === 0)
+                    void Promise.all(chains).then(() => runFork(Deferred.succeed(done, undefined)))
                 }
               }
             })
