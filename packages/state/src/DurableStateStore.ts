@@ -38,6 +38,8 @@ import * as Local from "./internal/partition.ts"
 import * as StateMetrics from "./StateMetrics.ts"
 
 /**
+ * Where the stores of a job keep their state and how they name their changelogs.
+ *
  * @since 0.1.0
  * @category models
  */
