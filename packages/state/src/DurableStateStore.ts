@@ -29,14 +29,17 @@
  */
 import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
+import { StateError } from "@sluice/core/StateError"
+import * as StateStore from "@sluice/core/StateStore"
 import { KafkaClient, type KafkaError, type KafkaLike } from "@sluice/kafka"
 import * as Admin from "@sluice/kafka/Admin"
-import { Clock, Deferred, Duration, Effect, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
-import { type Codec, type SetOptions, StateError, type Store } from "./internal/contract.ts"
+import { Clock, Deferred, Duration, Effect, Layer, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
 import * as Local from "./internal/partition.ts"
 import * as StateMetrics from "./StateMetrics.ts"
 
 /**
+ * Where the stores of a job keep their state and how they name their changelogs.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -81,7 +84,7 @@ export interface Stats {
  * @since 0.1.0
  * @category models
  */
-export interface DurableStore<V> extends Store<V> {
+export interface DurableStore<V> extends StateStore.Store<V> {
   readonly topic: string
   stats(): Stats
 }
@@ -93,7 +96,10 @@ export interface DurableStore<V> extends Store<V> {
  * @category models
  */
 export interface DurableStateStore {
-  readonly open: <V>(name: string, codec: Codec<V>) => Effect.Effect<DurableStore<V>, StateError, Scope.Scope>
+  readonly open: <V>(
+    name: string,
+    codec: StateStore.Codec<V>
+  ) => Effect.Effect<DurableStore<V>, StateError, Scope.Scope>
 }
 
 /**
@@ -108,8 +114,15 @@ interface PartitionState {
   readonly local: Local.LocalPartition
   /** Changes not yet sent to the changelog. */
   pending: Map<string, Local.Change>
-  /** Changes being flushed: sent or in flight, not yet in the local store. */
-  flushing: Map<string, Local.Change> | undefined
+  /**
+   * Changes being sent to the changelog, or acknowledged by it and not yet
+   * committed to the local store, oldest first.
+   */
+  readonly layers: Array<Map<string, Local.Change>>
+  /** The last local write started; the local store is settled when it is. */
+  writes: Promise<unknown>
+  /** Why a local write failed; the partition fails every call from then on. */
+  failure: unknown
   eventTime: number
 }
 
@@ -181,15 +194,28 @@ export const make = (options: Options): Effect.Effect<DurableStateStore, never, 
   Effect.gen(function* () {
     const client = yield* KafkaClient.KafkaClient
     return {
-      open: <V>(name: string, codec: Codec<V>) => openStore(client, options, name, codec)
+      open: <V>(name: string, codec: StateStore.Codec<V>) => openStore(client, options, name, codec)
     }
   })
+
+/**
+ * The durable store as core's `StateStore`, so operators (windows, keyed
+ * process) keep their state in it unchanged.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<StateStore.StateStore, never, KafkaClient.KafkaClient> =>
+  Layer.effect(
+    StateStore.StateStore,
+    Effect.map(make(options), (service) => StateStore.StateStore.of(service))
+  )
 
 const openStore = <V>(
   client: KafkaClient.KafkaClient["Service"],
   options: Options,
   name: string,
-  codec: Codec<V>
+  codec: StateStore.Codec<V>
 ): Effect.Effect<DurableStore<V>, StateError, Scope.Scope> =>
   Effect.gen(function* () {
     const topic = changelogTopic(options.group, name)
@@ -208,6 +234,7 @@ const openStore = <V>(
     const pathOf = (partition: number) => join(directory, String(partition))
     const maxPending = options.maxPending ?? 10_000
     const sendChunk = options.sendChunk ?? 5_000
+    const maxLayers = 3
     const retainRevoked = Duration.toMillis(Duration.fromInputUnsafe(options.retainRevoked ?? "10 minutes"))
     const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? "10 minutes")
 
@@ -233,21 +260,36 @@ const openStore = <V>(
     const partitionOf = (partition: number): Effect.Effect<PartitionState, StateError> => {
       if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
       const state = assigned.get(partition)
-      return state === undefined
-        ? Effect.fail(
-            new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
-          )
-        : Effect.succeed(state)
+      if (state === undefined) {
+        return Effect.fail(
+          new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
+        )
+      }
+      return state.failure === undefined
+        ? Effect.succeed(state)
+        : Effect.fail(ioError(name, `local store of partition ${partition} failed`, state.failure))
     }
 
-    // The newest bytes of `key`: buffered, then being flushed, then on disk.
+    // The newest bytes of `key`: buffered, then being flushed (newest layer
+    // first), then on disk.
     const current = (state: PartitionState, key: string): Local.Change | undefined => {
       const pending = state.pending.get(key)
       if (pending !== undefined) return pending
-      const flushing = state.flushing?.get(key)
-      if (flushing !== undefined) return flushing
+      for (let i = state.layers.length - 1; i >= 0; i--) {
+        const value = state.layers[i]!.get(key)
+        if (value !== undefined) return value
+      }
       return state.local.get(key)
     }
+
+    // Waits until the local store holds every acknowledged change.
+    const settle = (state: PartitionState) =>
+      Effect.promise(() =>
+        state.writes.then(
+          () => undefined,
+          () => undefined
+        )
+      )
 
     const isExpired = (state: PartitionState, bytes: Uint8Array, now: number): boolean => {
       if (bytes[0] === Local.NO_TTL) return false
@@ -269,12 +311,15 @@ const openStore = <V>(
 
     const pendingCount = () => {
       let n = 0
-      for (const state of assigned.values()) n += state.pending.size + (state.flushing?.size ?? 0)
+      for (const state of assigned.values()) n += state.pending.size
       return n
     }
 
-    // Sends the buffered changes of `partitions` to the changelog, then writes
-    // them with the new checkpoint to the local stores. One flush at a time.
+    // Sends the buffered changes of `partitions` to the changelog and returns
+    // once it acknowledged them; then they go to the local stores with the
+    // new checkpoint in the background (reads see them meanwhile), because
+    // the changelog, not the local store, is what makes them durable. One
+    // flush at a time.
     const flushNow = (partitions: ReadonlyArray<number>): Effect.Effect<void, StateError> =>
       lock.withPermit(
         Effect.gen(function* () {
@@ -282,9 +327,13 @@ const openStore = <V>(
           for (const partition of partitions) {
             const state = assigned.get(partition)
             if (state === undefined || state.pending.size === 0) continue
-            state.flushing = state.pending
+            // Local writes that fall behind the changelog hold their changes
+            // in memory: past a few, wait for them (backpressure).
+            if (state.layers.length >= maxLayers) yield* settle(state)
+            const layer = state.pending
             state.pending = new Map()
-            batch.push([partition, state, state.flushing])
+            state.layers.push(layer)
+            batch.push([partition, state, layer])
           }
           if (batch.length > 0) {
             const lastOffset = new Map<number, bigint>()
@@ -319,33 +368,30 @@ const openStore = <V>(
                 Effect.sync(() => {
                   // Nothing of this flush is known to be logged: the changes
                   // go back under newer ones, to be sent by the next flush.
-                  for (const [, state, changes] of batch) {
-                    for (const [key, value] of state.pending) changes.set(key, value)
-                    state.pending = changes
-                    state.flushing = undefined
+                  for (const [, state, layer] of batch) {
+                    state.layers.splice(state.layers.indexOf(layer), 1)
+                    for (const [key, value] of state.pending) layer.set(key, value)
+                    state.pending = layer
                   }
                 })
               )
             )
-            yield* Effect.forEach(
-              batch,
-              ([partition, state, changes]) =>
-                Effect.tryPromise({
-                  try: () => {
-                    const last = lastOffset.get(partition)
-                    const checkpoint = last === undefined ? state.local.checkpoint() : last + 1n
-                    return state.local.apply(changes, checkpoint, state.eventTime)
+            for (const [partition, state, layer] of batch) {
+              const last = lastOffset.get(partition)
+              const checkpoint = last === undefined ? undefined : last + 1n
+              // LMDB commits transactions in the order they were started, so
+              // checkpoints only grow.
+              state.writes = state.writes
+                .then(() => state.local.apply(layer, checkpoint ?? state.local.checkpoint(), state.eventTime))
+                .then(
+                  () => {
+                    state.layers.splice(state.layers.indexOf(layer), 1)
                   },
-                  catch: (cause) => ioError(name, `cannot write partition ${partition}`, cause)
-                }).pipe(
-                  Effect.ensuring(
-                    Effect.sync(() => {
-                      state.flushing = undefined
-                    })
-                  )
-                ),
-              { concurrency: "unbounded", discard: true }
-            )
+                  (cause: unknown) => {
+                    state.failure = cause
+                  }
+                )
+            }
             for (const [partition, state] of batch) {
               yield* Metric.update(
                 Metric.withAttributes(StateMetrics.entries, { store: name, partition: String(partition) }),
@@ -414,6 +460,7 @@ const openStore = <V>(
             .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
           const done = yield* Deferred.make<void, StateError>()
           const remaining = new Set(targets.keys())
+          const queues = new Map<number, { chain: Promise<unknown>; queued: number }>()
           const counts = new Map<number, number>()
           yield* attemptKafka(name, topic, "subscribe", () =>
             consumer.subscribe({ topics: [topic], fromBeginning: true })
@@ -438,17 +485,29 @@ const openStore = <V>(
                   ])
                 }
                 if (last < 0n) return
-                try {
-                  if (changes.length > 0 || last + 1n > target.from) await target.local.apply(changes, last + 1n)
-                } catch (cause) {
-                  remaining.clear()
-                  runFork(Deferred.fail(done, ioError(name, `cannot restore partition ${batch.partition}`, cause)))
-                  return
-                }
+                // Local writes of a partition are chained, not awaited one by
+                // one, so fetching overlaps them; a few at most are queued.
+                const queue = queues.get(batch.partition) ?? { chain: Promise.resolve(), queued: 0 }
+                queues.set(batch.partition, queue)
+                queue.queued++
+                queue.chain = queue.chain
+                  .then(() => target.local.apply(changes, last + 1n))
+                  .then(
+                    () => {
+                      queue.queued--
+                    },
+                    (cause: unknown) => {
+                      remaining.clear()
+                      runFork(Deferred.fail(done, ioError(name, `cannot restore partition ${batch.partition}`, cause)))
+                    }
+                  )
+                if (queue.queued > 4) await queue.chain
                 counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + changes.length)
                 if (last + 1n >= target.to) {
                   remaining.delete(batch.partition)
-                  if (remaining.size === 0) runFork(Deferred.succeed(done, undefined))
+                  const chains = [...queues.values()].map((q) => q.chain)
+                  if (remaining.size === 0)
+                    void Promise.all(chains).then(() => runFork(Deferred.succeed(done, undefined)))
                 }
               }
             })
@@ -536,7 +595,14 @@ const openStore = <V>(
             if (targets.size > 0) yield* restore(targets)
           }).pipe(Effect.onError(() => Effect.forEach(opened.values(), close, { discard: true })))
           for (const [partition, local] of opened) {
-            assigned.set(partition, { local, pending: new Map(), flushing: undefined, eventTime: local.eventTime() })
+            assigned.set(partition, {
+              local,
+              pending: new Map(),
+              layers: [],
+              writes: Promise.resolve(),
+              failure: undefined,
+              eventTime: local.eventTime()
+            })
           }
         })
       )
@@ -555,7 +621,7 @@ const openStore = <V>(
                 if (state === undefined) return Effect.void
                 assigned.delete(partition)
                 revoked.set(partition, now)
-                return close(state.local)
+                return Effect.andThen(settle(state), close(state.local))
               }),
             { discard: true }
           )
@@ -613,7 +679,7 @@ const openStore = <V>(
             return Effect.as(write(partition, key, null), Option.none())
           })
         }),
-      set: (partition, key, value, setOptions?: SetOptions) =>
+      set: (partition, key, value, setOptions?: StateStore.SetOptions) =>
         Effect.flatMap(partitionOf(partition), (state) => {
           const encoded = Effect.try({
             try: () => codec.encode(value),
@@ -637,13 +703,32 @@ const openStore = <V>(
           })
         }),
       delete: (partition, key) => write(partition, key, null),
+      setMany: (partition, entries) =>
+        Effect.forEach(
+          entries,
+          ([key, value]) =>
+            Effect.flatMap(
+              Effect.try({
+                try: () => codec.encode(value),
+                catch: (cause) =>
+                  new StateError({
+                    reason: "Codec",
+                    store: name,
+                    detail: cause instanceof Error ? cause.message : String(cause),
+                    cause
+                  })
+              }),
+              (bytes) => write(partition, key, Local.entry(Local.NO_TTL, 0, bytes))
+            ),
+          { discard: true }
+        ),
+      deleteMany: (partition, keys) => Effect.forEach(keys, (key) => write(partition, key, null), { discard: true }),
       range: (partition, prefix) =>
         Effect.flatMap(partitionOf(partition), (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const merged = new Map<string, Local.Change>()
             for (const [key, value] of state.local.range(prefix)) merged.set(key, value)
-            for (const layer of [state.flushing, state.pending]) {
-              if (layer === undefined) continue
+            for (const layer of [...state.layers, state.pending]) {
               for (const [key, value] of layer) if (key.startsWith(prefix)) merged.set(key, value)
             }
             const keys = [...merged.keys()].sort()
@@ -663,8 +748,7 @@ const openStore = <V>(
               ...state.local.expiredKeys(Local.PROCESSING_TIME, now),
               ...(Number.isFinite(state.eventTime) ? state.local.expiredKeys(Local.EVENT_TIME, state.eventTime) : [])
             ])
-            for (const layer of [state.flushing, state.pending]) {
-              if (layer === undefined) continue
+            for (const layer of [...state.layers, state.pending]) {
               for (const [key, value] of layer) if (value !== null && value[0] !== Local.NO_TTL) candidates.add(key)
             }
             const expired: Array<string> = []
@@ -685,8 +769,9 @@ const openStore = <V>(
         Effect.sync(() => {
           const count = (state: PartitionState) => {
             let n = state.local.count()
-            const layered = new Map<string, Local.Change>(state.flushing ?? [])
-            for (const [key, value] of state.pending) layered.set(key, value)
+            const layered = new Map<string, Local.Change>()
+            for (const layer of [...state.layers, state.pending])
+              for (const [key, value] of layer) layered.set(key, value)
             for (const [key, value] of layered) {
               const onDisk = state.local.get(key) !== undefined
               if (value !== null && !onDisk) n++

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Admin, type KafkaClient } from "@sluice/kafka"
+import { type StateError, StateStore } from "@sluice/core"
+import { Admin } from "@sluice/kafka"
 import { Effect, Exit, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as DurableStateStore from "../src/DurableStateStore.ts"
@@ -173,7 +174,46 @@ describe("DurableStateStore", () => {
       }),
     30_000
   )
+  it.live(
+    "layer - serves core's StateStore: what one owner writes through it, the next restores",
+    () =>
+      Effect.gen(function* () {
+        const bootstrap = yield* broker
+        const group = unique("job")
+        const run = (
+          directory: string,
+          use: (store: StateStore.Store<number>) => Effect.Effect<unknown, StateError.StateError>
+        ) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const store = yield* (yield* StateStore.StateStore).open("profiles", StateStore.numberCodec)
+              yield* store.assign([0, 1, 2])
+              return yield* use(store)
+            })
+          ).pipe(
+            Effect.provide(
+              DurableStateStore.layer({ group, partitions, directory }).pipe(
+                Layer.provide(Layer.fresh(clientLayer(bootstrap)))
+              )
+            )
+          )
+        yield* run(yield* tempDir, (store) =>
+          Effect.gen(function* () {
+            yield* store.setMany(1, [
+              ["a", 1],
+              ["b", 2],
+              ["c", 3]
+            ])
+            yield* store.deleteMany(1, ["b"])
+            yield* store.flush()
+          })
+        )
+        const restored = yield* run(yield* tempDir, (store) => store.range(1, ""))
+        assert.deepStrictEqual(restored, [
+          ["a", 1],
+          ["c", 3]
+        ])
+      }),
+    30_000
+  )
 })
-
-// Keeps the import of the client service used by type only in one place.
-export type Client = KafkaClient.KafkaClient

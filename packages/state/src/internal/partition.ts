@@ -103,8 +103,10 @@ export class LocalPartition {
     return out
   }
 
+  /** Entries on disk, from LMDB's statistics (no scan). */
   count(): number {
-    return this.#data.getCount()
+    const stats = this.#data.getStats() as { readonly entryCount?: number }
+    return stats.entryCount ?? 0
   }
 
   /**

@@ -1,0 +1,220 @@
+/**
+ * The durable state store against an in-memory store, same work, same run:
+ *
+ *   node packages/state/bench/state.bench.ts [events] [keys] [restartKeys]
+ *
+ * - counter: a keyed counter over `events` events (1,000,000 by default) on
+ *   `keys` keys (100,000), 3 partitions, a `get` and a `set` per event and a
+ *   `flush` every 1,000 events, as an operator acknowledging groups of
+ *   records does. The durable store writes its changelog to the broker; the
+ *   baseline is core's in-memory `StateStore`. Reported: events/s of each and their ratio.
+ * - restore: the counter's changelog restored into an empty directory
+ *   (records/s).
+ * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
+ *   directory (checkpoint: nothing to replay) versus restored into an empty
+ *   one, in milliseconds.
+ *
+ * The broker is `KAFKA_BROKERS` when set, otherwise the embedded broker in a
+ * process of its own (so its work does not share this process's thread).
+ * Results go to stdout and to `bench/results/state.json`.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createServer, Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { StateStore } from "@sluice/core"
+import { KafkaClient } from "@sluice/kafka"
+import { Duration, Effect, Layer, Option } from "effect"
+import * as DurableStateStore from "../src/DurableStateStore.ts"
+
+const events = Number(process.argv[2] ?? 1_000_000)
+const keys = Number(process.argv[3] ?? 100_000)
+const restartKeys = Number(process.argv[4] ?? 1_000_000)
+const partitions = 3
+const flushEvery = 1_000
+const root = join(import.meta.dirname, "../../..")
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const codec = {
+  encode: (n: number) => encoder.encode(String(n)),
+  decode: (bytes: Uint8Array) => Number(decoder.decode(bytes))
+}
+
+interface CounterStore {
+  get(partition: number, key: string): Effect.Effect<Option.Option<number>, unknown>
+  set(partition: number, key: string, value: number): Effect.Effect<void, unknown>
+  flush(): Effect.Effect<void, unknown>
+}
+
+// The baseline: core's in-memory store.
+const memoryStore = Effect.gen(function* () {
+  const service = yield* StateStore.makeMemory()
+  const store = yield* service.open("counter", codec)
+  yield* store.assign(Array.from({ length: partitions }, (_, p) => p))
+  return store
+})
+
+const keyNames = Array.from({ length: keys }, (_, k) => `user-${k}`)
+const counter = (store: CounterStore) =>
+  Effect.gen(function* () {
+    const start = performance.now()
+    for (let i = 0; i < events; i++) {
+      // A spread of keys without a pattern the stores could exploit.
+      const k = (i * 7919) % keys
+      const partition = k % partitions
+      const key = keyNames[k]!
+      const old = Option.getOrElse(yield* store.get(partition, key), () => 0)
+      yield* store.set(partition, key, old + 1)
+      if ((i + 1) % flushEvery === 0) yield* store.flush()
+    }
+    yield* store.flush()
+    return performance.now() - start
+  })
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = new Socket()
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.connect(port, "127.0.0.1")
+  })
+
+const startBroker = async (): Promise<{ bootstrap: string; child?: ChildProcess }> => {
+  const external = process.env.KAFKA_BROKERS?.trim()
+  if (external) return { bootstrap: external }
+  const port = await freePort()
+  const child = spawn(
+    process.execPath,
+    [join(root, "packages/testkit/src/main.ts"), "--port", String(port), "--partitions", "3"],
+    { stdio: "ignore" }
+  )
+  for (let i = 0; i < 200 && !(await accepts(port)); i++) await new Promise((r) => setTimeout(r, 50))
+  return { bootstrap: `127.0.0.1:${port}`, child }
+}
+
+const broker = await startBroker()
+const dirs: Array<string> = []
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-state-bench-"))
+  dirs.push(dir)
+  return dir
+}
+const all = Array.from({ length: partitions }, (_, p) => p)
+const group = `bench-${process.pid}`
+
+const open = (name: string, directory: string) =>
+  Effect.gen(function* () {
+    const service = yield* DurableStateStore.make({ group, partitions, directory })
+    return yield* service.open(name, codec)
+  })
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.timed(effect), ([duration, a]) => [Duration.toMillis(duration), a] as const)
+
+const program = Effect.gen(function* () {
+  // counter: in-memory, then durable, then in-memory again (the machine warms up).
+  const memoryFirst = yield* Effect.scoped(Effect.flatMap(memoryStore, counter))
+  const counterDir = tempDir()
+  const durableMillis = yield* Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* open("counter", counterDir)
+      yield* store.assign(all)
+      return yield* counter(store)
+    })
+  )
+  const memoryMillis = Math.min(memoryFirst, yield* Effect.scoped(Effect.flatMap(memoryStore, counter)))
+
+  // restore: the counter's changelog into an empty directory.
+  const [restoreMillis, restored] = yield* Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* open("counter", tempDir())
+      const [millis] = yield* timed(store.assign(all))
+      return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
+    })
+  )
+
+  // restart: `restartKeys` keys, reopened with the checkpoint versus restored afresh.
+  const restartDir = tempDir()
+  yield* Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* open("restart", restartDir)
+      yield* store.assign(all)
+      for (let k = 0; k < restartKeys; k++) {
+        yield* store.set(k % partitions, `user-${k}`, k)
+        if ((k + 1) % 10_000 === 0) yield* store.flush()
+      }
+    })
+  )
+  const [checkpointMillis] = yield* Effect.scoped(
+    Effect.flatMap(open("restart", restartDir), (store) => timed(store.assign(all)))
+  )
+  const [fullMillis, fullRecords] = yield* Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* open("restart", tempDir())
+      const [millis] = yield* timed(store.assign(all))
+      return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
+    })
+  )
+  return {
+    durableMillis,
+    memoryMillis,
+    restoreMillis,
+    restored,
+    checkpointMillis,
+    fullMillis,
+    fullRecords
+  }
+}).pipe(
+  Effect.provide(
+    Layer.fresh(KafkaClient.layer({ brokers: [broker.bootstrap], clientId: "state-bench", logLevel: "None" }))
+  )
+)
+
+try {
+  const r = await Effect.runPromise(program)
+  const rows = [
+    {
+      scenario: `counter, ${events} events, ${keys} keys`,
+      "in-memory events/s": Math.round(events / (r.memoryMillis / 1000)),
+      "durable events/s": Math.round(events / (r.durableMillis / 1000)),
+      "durable / in-memory": Number((r.memoryMillis / r.durableMillis).toFixed(2))
+    }
+  ]
+  console.table(rows)
+  const restore = {
+    "changelog records": r.restored,
+    "restore ms": Math.round(r.restoreMillis),
+    "records/s": Math.round(r.restored / (r.restoreMillis / 1000))
+  }
+  console.table([restore])
+  const restart = {
+    keys: restartKeys,
+    "restart with checkpoint ms": Math.round(r.checkpointMillis),
+    "full restore ms": Math.round(r.fullMillis),
+    "full restore records/s": Math.round(r.fullRecords / (r.fullMillis / 1000)),
+    "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1))
+  }
+  console.table([restart])
+  mkdirSync(join(root, "bench/results"), { recursive: true })
+  writeFileSync(
+    join(root, "bench/results/state.json"),
+    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], restore, restart }, null, 2)}\n`
+  )
+} finally {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  broker.child?.kill("SIGTERM")
+}

@@ -1,0 +1,124 @@
+// Crash safety of state: the stateful job runs as a child process that is
+// killed with SIGKILL at random moments, five times, while it works through
+// its input, restarting each time on the same local directory (so restarts
+// resume from the local checkpoint and the changelog's tail). After each kill
+// the changelog (restored into a fresh directory) must hold the effect of
+// every record whose offset was committed: an offset is committed only after
+// the changelog writes it caused were acknowledged. After the last run every
+// update of every record is there (at least once); a replayed record may be
+// counted twice, bounded by what a kill can leave uncommitted.
+import { type ChildProcess, spawn } from "node:child_process"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Admin, KafkaClient } from "@sluice/kafka"
+import { Effect } from "effect"
+import * as Job from "./fixtures/counterJob.ts"
+import { awaitCommittedToEnd, produce, readAll, tempDir, timeOf, unique, withBroker } from "./fixtures/support.ts"
+
+const worker = join(import.meta.dirname, "fixtures", "counter-worker.ts")
+const partitions = 3
+const keys = 300
+const total = 20_000
+const kills = 5
+const maxInFlight = 2_000 // as in fixtures/counterJob.ts
+const commitEvery = 1_000
+
+const start = (args: ReadonlyArray<string>) =>
+  Effect.promise(
+    () =>
+      new Promise<ChildProcess>((resolve, reject) => {
+        const child = spawn(process.execPath, [worker, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+        child.stdout!.once("data", () => resolve(child))
+        child.once("exit", (code) => reject(new Error(`worker exited early with ${code}`)))
+      })
+  )
+
+const kill = (child: ChildProcess) =>
+  Effect.promise(
+    () =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve())
+        child.kill("SIGKILL")
+      })
+  )
+
+interface Input {
+  readonly partition: number
+  readonly offset: bigint
+  readonly key: string
+  readonly time: number
+}
+
+// Every input record with its partition and offset, as `produce` wrote them
+// to the fresh topic (partition = key index mod 3, offsets in order).
+const inputsOf = (): Array<Input> => {
+  const next = [0n, 0n, 0n]
+  return Array.from({ length: total }, (_, i) => {
+    const partition = (i % keys) % partitions
+    const offset = next[partition]!
+    next[partition] = offset + 1n
+    return { partition, offset, key: `u${i % keys}`, time: timeOf(i) }
+  })
+}
+
+// The state the records below the committed offsets must have caused.
+const expected = (mode: Job.Mode, inputs: ReadonlyArray<Input>, upTo: (partition: number) => bigint) => {
+  const out = new Map<string, number>()
+  for (const record of inputs) {
+    if (record.offset >= upTo(record.partition)) continue
+    for (const key of Job.stateKeys(mode, record.key, record.time)) out.set(key, (out.get(key) ?? 0) + 1)
+  }
+  return out
+}
+
+const crashRun = (mode: Job.Mode) =>
+  withBroker((bootstrap) =>
+    Effect.gen(function* () {
+      const client = yield* KafkaClient.KafkaClient
+      const input = unique("in")
+      const group = unique("job")
+      const directory = yield* tempDir
+      yield* Admin.ensureTopics([{ topic: input, partitions }])
+      yield* produce(client, input, { first: 0, count: total, keys })
+      const inputs = inputsOf()
+      const args = [bootstrap, input, group, directory, mode]
+
+      for (let k = 0; k < kills; k++) {
+        const child = yield* start(args)
+        yield* Effect.sleep(`${100 + Math.floor(Math.random() * 1_400)} millis`)
+        yield* kill(child)
+        const committed = yield* Effect.promise(() => client.admin.fetchOffsets({ groupId: group, topics: [input] }))
+        const upTo = new Map(committed[0]!.partitions.map((p) => [p.partition, BigInt(p.offset)]))
+        const state = yield* readAll({ group, partitions, name: mode })
+        for (const [key, count] of expected(mode, inputs, (p) => upTo.get(p) ?? -1n)) {
+          assert.isAtLeast(state.get(key) ?? 0, count, `${key}: committed updates missing after kill ${k + 1}`)
+        }
+      }
+      const last = yield* start(args)
+      yield* awaitCommittedToEnd(client, group, input)
+      yield* kill(last)
+
+      const state = yield* readAll({ group, partitions, name: mode })
+      const reference = expected(mode, inputs, () => BigInt(Number.MAX_SAFE_INTEGER))
+      let duplicates = 0
+      for (const [key, count] of reference) {
+        const got = state.get(key) ?? 0
+        assert.isAtLeast(got, count, `${key}: updates missing`)
+        duplicates += got - count
+      }
+      assert.strictEqual(state.size, reference.size)
+      const perRecord = mode === "counts" ? 1 : Job.WINDOW_SIZE / Job.WINDOW_HOP
+      process.stdout.write(`state crash test (${mode}): ${kills} kills, ${duplicates} duplicate updates\n`)
+      assert.isAtMost(duplicates, kills * (maxInFlight + 2 * commitEvery) * perRecord)
+    })
+  )
+
+describe("DurableStateStore crash safety", () => {
+  // Both jobs at once, each on a broker of its own: the runs mostly wait for
+  // group membership, so together they take little longer than one.
+  it.live(
+    "SIGKILL - a keyed counter and a hopping-window count, each killed five times, miss no committed or final update",
+    () => Effect.all([crashRun("counts"), crashRun("windows")], { concurrency: 2, discard: true }),
+    180_000
+  )
+})
