@@ -2,10 +2,16 @@
  * One partition's log: stored record batches kept as the raw bytes the
  * producer sent (with the base offset rewritten), parallel arrays of their
  * offsets and timestamps for binary search, per-producer sequence state for
- * idempotence, and the callbacks of parked fetches waiting for new data.
+ * idempotence, the callbacks of parked fetches waiting for new data, and the
+ * transaction index: which producers have a transaction open here (the
+ * earliest one bounds the last stable offset) and the offset ranges of
+ * aborted transactions that `read_committed` fetches report. The index is
+ * rebuilt from the batches themselves when a log is replayed, as Kafka
+ * rebuilds its producer state, so it needs no file of its own.
  */
 import { ErrorCode } from "../protocol/apiKeys.ts"
-import { type BatchHeader, decodeRecords, setBaseOffset } from "../protocol/recordBatch.ts"
+import { type BatchHeader, decodeRecords, encodeBatch, setBaseOffset } from "../protocol/recordBatch.ts"
+import { CONTROL_BIT, controlKey, controlType, controlValue, TRANSACTIONAL_BIT } from "../protocol/transactions.ts"
 
 /** Where appended batches go when the broker has a data directory. */
 export interface LogSink {
@@ -32,6 +38,26 @@ export type AppendResult =
 
 const MAX_TRACKED_BATCHES = 5
 
+/** An aborted transaction's range in this partition, for the fetch response's aborted list. */
+export interface AbortedTxn {
+  readonly producerId: number
+  readonly firstOffset: number
+  readonly lastOffset: number
+}
+
+const markerHeader = (batch: Buffer, producerId: number, producerEpoch: number, timestamp: number): BatchHeader => ({
+  size: batch.length,
+  magic: 2,
+  attributes: TRANSACTIONAL_BIT | CONTROL_BIT,
+  lastOffsetDelta: 0,
+  baseTimestamp: timestamp,
+  maxTimestamp: timestamp,
+  producerId,
+  producerEpoch,
+  baseSequence: -1,
+  recordCount: 1
+})
+
 export class PartitionLog {
   readonly topic: string
   readonly partition: number
@@ -46,6 +72,10 @@ export class PartitionLog {
   bytes = 0
   private readonly producers = new Map<number, ProducerState>()
   private waiters: Array<(bytes: number) => void> = []
+  /** Producer id → first offset of its open transaction in this partition. */
+  private readonly openTxns = new Map<number, number>()
+  /** Aborted transactions in marker order, so `lastOffset` ascends. */
+  private abortedTxns: Array<AbortedTxn> = []
   private readonly retentionBytes: number
   sink: LogSink | null = null
 
@@ -130,6 +160,73 @@ export class PartitionLog {
     this.nextOffset = baseOffset + h.lastOffsetDelta + 1
     this.bytes += batch.length
     this.recordProducer(h, baseOffset)
+    if ((h.attributes & TRANSACTIONAL_BIT) !== 0) this.trackTxn(batch, h, baseOffset)
+  }
+
+  private trackTxn(batch: Buffer, h: BatchHeader, baseOffset: number): void {
+    if ((h.attributes & CONTROL_BIT) === 0) {
+      if (!this.openTxns.has(h.producerId)) this.openTxns.set(h.producerId, baseOffset)
+      return
+    }
+    // A marker written with a bumped epoch (a fenced or timed-out producer) starts a new epoch here too.
+    const state = this.producers.get(h.producerId)
+    if (state === undefined || h.producerEpoch > state.epoch) {
+      this.producers.set(h.producerId, { epoch: h.producerEpoch, recent: [] })
+    }
+    const first = this.openTxns.get(h.producerId)
+    if (first === undefined) return
+    this.openTxns.delete(h.producerId)
+    const type = controlType(decodeRecords(batch)[0]?.key ?? null)
+    if (type === "abort")
+      this.abortedTxns.push({ producerId: h.producerId, firstOffset: first, lastOffset: baseOffset })
+  }
+
+  /** The first offset of the earliest open transaction, or the high watermark when none is open. */
+  get lastStableOffset(): number {
+    if (this.openTxns.size === 0) return this.nextOffset
+    let lso = this.nextOffset
+    for (const first of this.openTxns.values()) if (first < lso) lso = first
+    return lso
+  }
+
+  /** Whether `producerId` has a transaction open in this partition. */
+  hasOpenTxn(producerId: number): boolean {
+    return this.openTxns.has(producerId)
+  }
+
+  /** Aborted transactions overlapping [from, to), as a `read_committed` fetch reports them. */
+  abortedBetween(from: number, to: number): Array<AbortedTxn> {
+    const out: Array<AbortedTxn> = []
+    const list = this.abortedTxns
+    let lo = 0
+    let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (list[mid]!.lastOffset < from) lo = mid + 1
+      else hi = mid
+    }
+    for (let i = lo; i < list.length; i++) if (list[i]!.firstOffset < to) out.push(list[i]!)
+    return out
+  }
+
+  /**
+   * Appends a transaction marker (a control batch) for `producerId`, closing
+   * its open transaction here. The coordinator calls it for every partition
+   * of a transaction when it commits or aborts.
+   */
+  appendMarker(producerId: number, producerEpoch: number, commit: boolean, timestamp: number): number {
+    const batch = encodeBatch([{ key: controlKey(commit), value: controlValue(), timestamp }], {
+      producerId,
+      producerEpoch,
+      attributes: TRANSACTIONAL_BIT | CONTROL_BIT
+    })
+    const baseOffset = this.nextOffset
+    setBaseOffset(batch, baseOffset)
+    this.store(batch, markerHeader(batch, producerId, producerEpoch, timestamp), baseOffset)
+    this.sink?.append(batch, baseOffset)
+    this.enforceRetention()
+    this.notify(batch.length)
+    return baseOffset
   }
 
   private enforceRetention(): void {
@@ -148,7 +245,12 @@ export class PartitionLog {
       this.maxTimestamps = this.maxTimestamps.slice(this.head)
       this.head = 0
     }
-    if (this.logStartOffset !== before) this.sink?.truncateBefore(this.logStartOffset)
+    if (this.logStartOffset !== before) {
+      this.sink?.truncateBefore(this.logStartOffset)
+      let drop = 0
+      while (drop < this.abortedTxns.length && this.abortedTxns[drop]!.lastOffset < this.logStartOffset) drop++
+      if (drop > 0) this.abortedTxns = this.abortedTxns.slice(drop)
+    }
   }
 
   /** Index of the first batch whose last offset is at or after `offset`. */
@@ -167,9 +269,11 @@ export class PartitionLog {
    * Stored batches from `offset`, at most `maxBytes` in total except that the
    * first batch is always included (KIP-74), so a large batch cannot stall a consumer.
    */
-  read(offset: number, maxBytes: number, out: Array<Buffer>): number {
+  read(offset: number, maxBytes: number, out: Array<Buffer>, below = Number.POSITIVE_INFINITY): number {
     let size = 0
     for (let i = this.indexOf(offset); i < this.batches.length; i++) {
+      // `below` is the last stable offset for read_committed: batches are whole, so one starting below it ends below it.
+      if (this.bases[i]! >= below) break
       const b = this.batches[i]!
       if (size > 0 && size + b.length > maxBytes) break
       out.push(b)

@@ -155,6 +155,8 @@ export interface EncodeOptions {
   readonly baseSequence?: number
   readonly compression?: typeof COMPRESSION_NONE | typeof COMPRESSION_GZIP
   readonly timestamp?: number
+  /** Extra attribute bits (transactional, control), OR-ed with the compression codec. */
+  readonly attributes?: number
 }
 
 const writeVarBytes = (w: Writer, b: Buffer | null | undefined): void => {
@@ -199,7 +201,7 @@ export const encodeBatch = (records: ReadonlyArray<RecordInput>, options: Encode
     .int32(-1)
     .int8(2)
     .uint32(0)
-    .int16(compression)
+    .int16(compression | (options.attributes ?? 0))
     .int32(Math.max(records.length - 1, 0))
     .int64(baseTs)
     .int64(maxTs)
