@@ -14,6 +14,8 @@
  * producer), AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn,
  * commit/abort markers, the last stable offset, `read_committed` fetches with
  * the aborted-transactions list, and transaction timeouts on the Effect clock.
+ * Topics created with `cleanup.policy=compact` are compacted (latest record
+ * per key, tombstones removed after `delete.retention.ms`, offsets kept).
  *
  * Data lives in memory unless `dataDir` is set; then every partition is an
  * append-only set of segment files plus append-only files of group commits
@@ -92,6 +94,8 @@ export interface Options {
   readonly segmentBytes?: number
   /** Largest transaction timeout a transactional producer may ask for; default 900000 ms (Kafka's). */
   readonly maxTransactionTimeoutMs?: number
+  /** How often compacted topics (`cleanup.policy=compact`) are checked for compaction, on the Effect clock; default 1000 ms. */
+  readonly compactionIntervalMs?: number
 }
 
 /**
@@ -105,8 +109,16 @@ export interface Broker {
   readonly bootstrap: string
   readonly host: string
   readonly port: number
-  /** Creates a topic; fails if it exists or the name or partition count is invalid. */
-  readonly createTopic: (name: string, partitions?: number) => Effect.Effect<void, TestkitError>
+  /**
+   * Creates a topic; fails if it exists or the name, partition count or
+   * configuration is invalid. `config` takes Kafka topic configs, e.g.
+   * `{ "cleanup.policy": "compact", "delete.retention.ms": "1000" }`.
+   */
+  readonly createTopic: (
+    name: string,
+    partitions?: number,
+    config?: Readonly<Record<string, string>>
+  ) => Effect.Effect<void, TestkitError>
   readonly deleteTopic: (name: string) => Effect.Effect<void, TestkitError>
   readonly topics: Effect.Effect<ReadonlyArray<string>>
   /** Next offset (high watermark) of each partition, indexed by partition. */
@@ -202,7 +214,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
       yield* Effect.try({
         try: () => {
           for (const t of persistence.loadTopics()) {
-            store.create(t.name, t.partitions)
+            store.create(t.name, t.partitions, t.config)
             const logs = store.topics.get(t.name) ?? []
             persistence.attach(t.name, logs)
             for (const l of logs) broker.nextProducerId = Math.max(broker.nextProducerId, l.maxProducerId() + 1)
@@ -210,13 +222,14 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
           for (const c of persistence.loadOffsets()) groups.restoreOffset(c.group, c.topic, c.partition, c.committed)
           for (const t of persistence.loadTransactions()) txns.restore(t)
           broker.nextProducerId = Math.max(broker.nextProducerId, txns.maxProducerId() + 1)
+          const configOf = (name: string) => store.config(name).entries
           store.hooks = {
             onCreate: (name, logs) => {
               persistence.attach(name, logs)
-              persistence.saveTopics(store.topics)
+              persistence.saveTopics(store.topics, configOf)
             },
             onDelete: (name, partitions) => {
-              persistence.saveTopics(store.topics)
+              persistence.saveTopics(store.topics, configOf)
               persistence.drop(name, partitions)
             }
           }
@@ -262,6 +275,21 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
         Schedule.spaced("100 millis")
       )
     )
+    // Log compaction on the Effect clock, so TestClock drives it (and tombstone horizons) in tests.
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.sync(() => {
+          const now = clock.currentTimeMillisUnsafe()
+          for (const [name, config] of store.configs) {
+            if (!config.compact) continue
+            for (const log of store.topics.get(name) ?? []) {
+              if (log.needsCompaction(now, config.minCleanableDirtyRatio)) log.compact(now, config.deleteRetentionMs)
+            }
+          }
+        }),
+        Schedule.spaced(`${options.compactionIntervalMs ?? 1000} millis`)
+      )
+    )
     if (persistence !== null && fsyncPolicy === "interval") {
       yield* Effect.forkScoped(
         Effect.repeat(
@@ -287,8 +315,10 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
       bootstrap: `${host}:${broker.port}`,
       host,
       port: broker.port,
-      createTopic: (name, partitions) =>
-        Effect.suspend(() => fromCode(store.create(name, partitions ?? broker.defaultPartitions), `create ${name}`)),
+      createTopic: (name, partitions, config) =>
+        Effect.suspend(() =>
+          fromCode(store.create(name, partitions ?? broker.defaultPartitions, config), `create ${name}`)
+        ),
       deleteTopic: (name) => Effect.suspend(() => fromCode(store.delete(name), `delete ${name}`)),
       topics: Effect.sync(() => [...store.topics.keys()]),
       endOffsets: (topic) => Effect.map(topicLogs(topic), (logs) => logs.map((l) => l.nextOffset)),

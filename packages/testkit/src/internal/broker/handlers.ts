@@ -18,6 +18,7 @@ import { checkBatch } from "../protocol/recordBatch.ts"
 import * as Txn from "../protocol/transactions.ts"
 import { Writer } from "../protocol/writer.ts"
 import type { GroupCoordinator } from "./groupCoordinator.ts"
+import { parseConfig } from "./topicConfig.ts"
 import { isValidTopicName, type TopicStore } from "./topicStore.ts"
 import type { TransactionCoordinator } from "./transactionCoordinator.ts"
 
@@ -295,10 +296,12 @@ const createTopics: Handler = (b, r, req, reply) => {
           ? ErrorCode.TOPIC_ALREADY_EXISTS
           : partitions < 1
             ? ErrorCode.INVALID_PARTITIONS
-            : 0
+            : typeof parseConfig(t.configs) === "number"
+              ? ErrorCode.INVALID_CONFIG
+              : 0
       return { name: t.name, errorCode, errorMessage: null }
     }
-    return { name: t.name, errorCode: b.store.create(t.name, partitions), errorMessage: null }
+    return { name: t.name, errorCode: b.store.create(t.name, partitions, t.configs), errorMessage: null }
   })
   const w = new Writer(128)
   Admin.encodeCreateTopics(w, v, results)

@@ -16,6 +16,8 @@ import { CONTROL_BIT, controlKey, controlType, controlValue, TRANSACTIONAL_BIT }
 /** Where appended batches go when the broker has a data directory. */
 export interface LogSink {
   append(batch: Buffer, baseOffset: number): void
+  /** Replaces the stored log with `batches` (after compaction). */
+  rewrite(batches: ReadonlyArray<Buffer>): void
   /** Called after retention moved the log start; drops whole files below it. */
   truncateBefore(logStartOffset: number): void
 }
@@ -76,6 +78,10 @@ export class PartitionLog {
   private readonly openTxns = new Map<number, number>()
   /** Aborted transactions in marker order, so `lastOffset` ascends. */
   private abortedTxns: Array<AbortedTxn> = []
+  /** Bytes stored since the last compaction (compacted topics only act on it). */
+  private dirtyBytes = 0
+  /** Offset of a tombstone compaction has seen → when it may be removed. */
+  private readonly tombstoneHorizons = new Map<number, number>()
   private readonly retentionBytes: number
   sink: LogSink | null = null
 
@@ -145,11 +151,18 @@ export class PartitionLog {
     return { errorCode: 0, baseOffset }
   }
 
-  /** Re-adds a batch read back from disk, keeping its stored base offset. */
-  restore(batch: Buffer, h: BatchHeader, baseOffset: number): void {
+  /**
+   * Re-adds a batch read back from disk, keeping its stored base offset.
+   * Returns false for a batch at or below what is already restored: a
+   * compaction interrupted between its rename and its deletes leaves old
+   * segments behind whose batches the compacted segment already holds.
+   */
+  restore(batch: Buffer, h: BatchHeader, baseOffset: number): boolean {
+    if (this.batchCount > 0 && baseOffset < this.nextOffset) return false
     if (this.batchCount === 0) this.logStartOffset = baseOffset
     this.store(batch, h, baseOffset)
     this.enforceRetention()
+    return true
   }
 
   private store(batch: Buffer, h: BatchHeader, baseOffset: number): void {
@@ -159,6 +172,7 @@ export class PartitionLog {
     this.maxTimestamps.push(h.maxTimestamp)
     this.nextOffset = baseOffset + h.lastOffsetDelta + 1
     this.bytes += batch.length
+    this.dirtyBytes += batch.length
     this.recordProducer(h, baseOffset)
     if ((h.attributes & TRANSACTIONAL_BIT) !== 0) this.trackTxn(batch, h, baseOffset)
   }
@@ -251,6 +265,106 @@ export class PartitionLog {
       while (drop < this.abortedTxns.length && this.abortedTxns[drop]!.lastOffset < this.logStartOffset) drop++
       if (drop > 0) this.abortedTxns = this.abortedTxns.slice(drop)
     }
+  }
+
+  /**
+   * Whether a compacted topic's log is due: enough of it is new since the
+   * last compaction (`dirtyRatio`, Kafka's min.cleanable.dirty.ratio), or a
+   * tombstone's delete horizon has passed.
+   */
+  needsCompaction(now: number, dirtyRatio: number): boolean {
+    if (this.batchCount < 2) return false
+    if (this.dirtyBytes > 0 && this.dirtyBytes >= this.bytes * dirtyRatio) return true
+    for (const horizon of this.tombstoneHorizons.values()) if (now >= horizon) return true
+    return false
+  }
+
+  /**
+   * Log compaction: keeps only the latest record per key, and drops a
+   * tombstone (null value) once `deleteRetentionMs` has passed since
+   * compaction first saw it. Offsets are preserved: a rebuilt batch keeps its
+   * base offset and offset span, so compaction leaves gaps. The newest batch
+   * is never rewritten (Kafka never cleans the active segment), so a consumer
+   * at the end of a compacted log always has a batch to move past. Records
+   * without a key, and transactional and control batches, are left as they
+   * are. Returns whether anything was removed.
+   */
+  compact(now: number, deleteRetentionMs: number): boolean {
+    const end = this.batches.length
+    if (end - this.head < 2) return false
+    const latest = new Map<string, number>()
+    const decoded: Array<ReturnType<typeof decodeRecords> | null> = []
+    for (let i = this.head; i < end; i++) {
+      const batch = this.batches[i]!
+      if ((batch.readInt16BE(21) & TRANSACTIONAL_BIT) !== 0) {
+        decoded.push(null)
+        continue
+      }
+      const records = decodeRecords(batch)
+      for (const r of records) if (r.key !== null) latest.set(r.key.toString("latin1"), r.offset)
+      decoded.push(records)
+    }
+    const batches: Array<Buffer> = []
+    const bases: Array<number> = []
+    const lasts: Array<number> = []
+    const maxTimestamps: Array<number> = []
+    const horizons = new Map<number, number>()
+    let changed = false
+    for (let i = this.head; i < end; i++) {
+      const batch = this.batches[i]!
+      const records = decoded[i - this.head] ?? null
+      let kept = batch
+      if (records !== null && i < end - 1) {
+        const keep = records.filter((r) => {
+          if (r.key === null) return true
+          if (latest.get(r.key.toString("latin1")) !== r.offset) return false
+          if (r.value !== null) return true
+          const horizon = this.tombstoneHorizons.get(r.offset) ?? now + deleteRetentionMs
+          if (now >= horizon) return false
+          horizons.set(r.offset, horizon)
+          return true
+        })
+        if (keep.length === 0) {
+          changed = true
+          continue
+        }
+        if (keep.length < records.length) {
+          changed = true
+          const base = this.bases[i]!
+          kept = encodeBatch(keep, {
+            baseOffset: base,
+            offsetDeltas: keep.map((r) => r.offset - base),
+            lastOffsetDelta: this.lasts[i]! - base,
+            producerId: Number(batch.readBigInt64BE(43)),
+            producerEpoch: batch.readInt16BE(51),
+            baseSequence: batch.readInt32BE(53)
+          })
+        }
+      } else if (records !== null) {
+        // The newest batch is kept whole, but its tombstones start their delete horizon now.
+        for (const r of records) {
+          if (r.key !== null && r.value === null && latest.get(r.key.toString("latin1")) === r.offset) {
+            horizons.set(r.offset, this.tombstoneHorizons.get(r.offset) ?? now + deleteRetentionMs)
+          }
+        }
+      }
+      batches.push(kept)
+      bases.push(this.bases[i]!)
+      lasts.push(this.lasts[i]!)
+      maxTimestamps.push(this.maxTimestamps[i]!)
+    }
+    this.tombstoneHorizons.clear()
+    for (const [offset, horizon] of horizons) this.tombstoneHorizons.set(offset, horizon)
+    this.dirtyBytes = 0
+    if (!changed) return false
+    this.batches = batches
+    this.bases = bases
+    this.lasts = lasts
+    this.maxTimestamps = maxTimestamps
+    this.head = 0
+    this.bytes = batches.reduce((n, b) => n + b.length, 0)
+    this.sink?.rewrite(batches)
+    return true
   }
 
   /** Index of the first batch whose last offset is at or after `offset`. */

@@ -82,6 +82,28 @@ class SegmentSink implements LogSink {
     this.dirty.add(this)
   }
 
+  /**
+   * Replaces every segment with one holding `batches`: written to a temporary
+   * file and fsynced, renamed over the first segment, then the others are
+   * deleted. A crash in between leaves old segments whose batches replay skips.
+   */
+  rewrite(batches: ReadonlyArray<Buffer>): void {
+    const first = this.segments[0]
+    if (first === undefined) return
+    const tmp = path.join(this.dir, "compacted.tmp")
+    const fd = fs.openSync(tmp, "w")
+    for (const b of batches) fs.writeSync(fd, b)
+    fs.fsyncSync(fd)
+    fs.closeSync(fd)
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    fs.renameSync(tmp, first.file)
+    for (const s of this.segments.slice(1)) fs.rmSync(s.file, { force: true })
+    this.segments = [first]
+    this.fd = fs.openSync(first.file, "a")
+    this.size = fs.fstatSync(this.fd).size
+    this.dirty.delete(this)
+  }
+
   private roll(base: number): void {
     if (this.fd >= 0) {
       fs.fsyncSync(this.fd)
@@ -194,20 +216,35 @@ export class Persistence {
     fs.mkdirSync(dir, { recursive: true })
   }
 
-  loadTopics(): Array<{ name: string; partitions: number }> {
+  /** Topics and their configuration; a plain number is a topic without configuration (the original format). */
+  loadTopics(): Array<{ name: string; partitions: number; config: Record<string, string> }> {
     const file = path.join(this.dir, "topics.json")
     if (!fs.existsSync(file)) return []
     const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"))
     if (typeof parsed !== "object" || parsed === null) return []
-    return Object.entries(parsed).flatMap(([name, partitions]) =>
-      typeof partitions === "number" ? [{ name, partitions }] : []
-    )
+    return Object.entries(parsed).flatMap(([name, entry]: [string, unknown]) => {
+      if (typeof entry === "number") return [{ name, partitions: entry, config: {} }]
+      if (typeof entry !== "object" || entry === null) return []
+      if (!("partitions" in entry) || typeof entry.partitions !== "number") return []
+      const config: Record<string, string> = {}
+      if ("config" in entry && typeof entry.config === "object" && entry.config !== null) {
+        for (const [k, v] of Object.entries(entry.config)) if (typeof v === "string") config[k] = v
+      }
+      return [{ name, partitions: entry.partitions, config }]
+    })
   }
 
-  saveTopics(topics: ReadonlyMap<string, ReadonlyArray<unknown>>): void {
+  saveTopics(
+    topics: ReadonlyMap<string, ReadonlyArray<unknown>>,
+    configOf: (name: string) => Readonly<Record<string, string>>
+  ): void {
     const file = path.join(this.dir, "topics.json")
     const tmp = `${file}.tmp`
-    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries([...topics].map(([n, ps]) => [n, ps.length]))))
+    const entries = [...topics].map(([n, ps]) => {
+      const config = configOf(n)
+      return [n, Object.keys(config).length === 0 ? ps.length : { partitions: ps.length, config }] as const
+    })
+    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(entries)))
     fs.renameSync(tmp, file)
   }
 
