@@ -347,30 +347,45 @@ const joinGroup: Handler = (b, r, req, reply) => {
 
 const syncGroup: Handler = (b, r, req, reply) => {
   const v = req.header.apiVersion
-  const request = Groups.decodeSyncGroup(r)
+  const request = Groups.decodeSyncGroup(r, v)
   let closed = false
   req.onClose(() => {
     closed = true
   })
-  b.groups.sync(request.groupId, request.generationId, request.memberId, request.assignments, (code, assignment) => {
-    if (closed) return
-    const w = new Writer(128)
-    Groups.encodeSyncGroup(w, v, code, assignment)
-    reply(one(w))
-  })
+  b.groups.sync(
+    request.groupId,
+    request.generationId,
+    request.memberId,
+    request.assignments,
+    (code, assignment) => {
+      if (closed) return
+      const w = new Writer(128)
+      Groups.encodeSyncGroup(w, v, code, assignment)
+      reply(one(w))
+    },
+    request.groupInstanceId
+  )
 }
 
 const heartbeat: Handler = (b, r, req, reply) => {
-  const h = Groups.decodeHeartbeat(r)
+  const h = Groups.decodeHeartbeat(r, req.header.apiVersion)
   const w = new Writer(16)
-  Groups.encodeErrorOnly(w, req.header.apiVersion, b.groups.heartbeat(h.groupId, h.generationId, h.memberId))
+  Groups.encodeErrorOnly(
+    w,
+    req.header.apiVersion,
+    b.groups.heartbeat(h.groupId, h.generationId, h.memberId, h.groupInstanceId)
+  )
   reply(one(w))
 }
 
 const leaveGroup: Handler = (b, r, req, reply) => {
-  const l = Groups.decodeLeaveGroup(r)
-  const w = new Writer(16)
-  Groups.encodeErrorOnly(w, req.header.apiVersion, b.groups.leave(l.groupId, l.memberId))
+  const l = Groups.decodeLeaveGroup(r, req.header.apiVersion)
+  const members = l.members.map((m) => ({
+    ...m,
+    errorCode: b.groups.leave(l.groupId, m.memberId, m.groupInstanceId)
+  }))
+  const w = new Writer(64)
+  Groups.encodeLeaveGroup(w, req.header.apiVersion, ErrorCode.NONE, members)
   reply(one(w))
 }
 

@@ -37,10 +37,10 @@ export const SUPPORTED: ReadonlyArray<readonly [number, number, number]> = [
   [ApiKey.OffsetCommit, 2, 5],
   [ApiKey.OffsetFetch, 1, 5],
   [ApiKey.FindCoordinator, 0, 2],
-  [ApiKey.JoinGroup, 0, 3],
-  [ApiKey.Heartbeat, 0, 2],
-  [ApiKey.LeaveGroup, 0, 2],
-  [ApiKey.SyncGroup, 0, 2],
+  [ApiKey.JoinGroup, 0, 5],
+  [ApiKey.Heartbeat, 0, 3],
+  [ApiKey.LeaveGroup, 0, 3],
+  [ApiKey.SyncGroup, 0, 3],
   [ApiKey.DescribeGroups, 0, 2],
   [ApiKey.ListGroups, 0, 2],
   [ApiKey.ApiVersions, 0, 3],
@@ -98,5 +98,6 @@ export const ErrorCode = {
   OPERATION_NOT_ATTEMPTED: 55,
   UNKNOWN_PRODUCER_ID: 59,
   GROUP_ID_NOT_FOUND: 69,
-  UNSUPPORTED_COMPRESSION_TYPE: 76
+  UNSUPPORTED_COMPRESSION_TYPE: 76,
+  FENCED_INSTANCE_ID: 82
 } as const
