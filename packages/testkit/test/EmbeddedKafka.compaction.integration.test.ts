@@ -51,7 +51,7 @@ const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "sluice-compact-"))
 
 describe("EmbeddedKafka log compaction", () => {
   it.effect(
-    "compact topics keep the latest value per key at its offset, drop tombstones after delete.retention.ms, and persist",
+    "make - compact topics keep the latest value per key at its offset, drop tombstones after delete.retention.ms, and persist",
     () =>
       Effect.gen(function* () {
         const dataDir = tmpDir()
@@ -145,7 +145,7 @@ describe("EmbeddedKafka log compaction", () => {
       })
   )
 
-  it.effect("createTopic refuses an unknown cleanup policy", () =>
+  it.effect("createTopic - refuses an unknown cleanup policy", () =>
     Effect.gen(function* () {
       const broker = yield* EmbeddedKafka.make()
       const error = yield* Effect.flip(broker.createTopic("bad", 1, { "cleanup.policy": "shred" }))

@@ -77,30 +77,32 @@ const stableGroup = (c: GroupCoordinator, instances: readonly [string | null, st
 }
 
 describe("Static membership (KIP-345)", () => {
-  it.effect("a static member that returns under a new member id gets its assignment back without a rebalance", () =>
-    Effect.gen(function* () {
-      const c = yield* makeCoordinator
-      const { a, b, gen } = stableGroup(c, ["pod-a", "pod-b"])
-      const back = join(c, "pod-b").res!
-      assert.strictEqual(back.errorCode, 0)
-      assert.strictEqual(back.generationId, gen)
-      assert.notStrictEqual(back.memberId, b)
-      assert.strictEqual(back.leader, a)
-      assert.deepStrictEqual(sync(c, gen, back.memberId), { code: 0, assignment: "right" })
-      // The other member never sees a rebalance; the old incarnation is fenced.
-      assert.strictEqual(c.heartbeat("g", gen, a), 0)
-      assert.strictEqual(c.describe("g").state, "Stable")
-      assert.strictEqual(c.describe("g").members.length, 2)
-      assert.strictEqual(c.heartbeat("g", gen, b, "pod-b"), 82)
-      assert.strictEqual(c.heartbeat("g", gen, back.memberId, "pod-b"), 0)
-      const offsets = [{ topic: "t", partition: 1, committed: { offset: 3, metadata: null } }]
-      assert.strictEqual(c.commit("g", gen, b, offsets), 25)
-      assert.strictEqual(c.commit("g", gen, back.memberId, offsets), 0)
-      assert.strictEqual(join(c, "pod-b", b).res!.errorCode, 82)
-    })
+  it.effect(
+    "join - a static member that returns under a new member id gets its assignment back without a rebalance",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCoordinator
+        const { a, b, gen } = stableGroup(c, ["pod-a", "pod-b"])
+        const back = join(c, "pod-b").res!
+        assert.strictEqual(back.errorCode, 0)
+        assert.strictEqual(back.generationId, gen)
+        assert.notStrictEqual(back.memberId, b)
+        assert.strictEqual(back.leader, a)
+        assert.deepStrictEqual(sync(c, gen, back.memberId), { code: 0, assignment: "right" })
+        // The other member never sees a rebalance; the old incarnation is fenced.
+        assert.strictEqual(c.heartbeat("g", gen, a), 0)
+        assert.strictEqual(c.describe("g").state, "Stable")
+        assert.strictEqual(c.describe("g").members.length, 2)
+        assert.strictEqual(c.heartbeat("g", gen, b, "pod-b"), 82)
+        assert.strictEqual(c.heartbeat("g", gen, back.memberId, "pod-b"), 0)
+        const offsets = [{ topic: "t", partition: 1, committed: { offset: 3, metadata: null } }]
+        assert.strictEqual(c.commit("g", gen, b, offsets), 25)
+        assert.strictEqual(c.commit("g", gen, back.memberId, offsets), 0)
+        assert.strictEqual(join(c, "pod-b", b).res!.errorCode, 82)
+      })
   )
 
-  it.effect("without an instance id the same return rebalances the group", () =>
+  it.effect("join - without an instance id the same return rebalances the group", () =>
     Effect.gen(function* () {
       const c = yield* makeCoordinator
       const { a, gen } = stableGroup(c, [null, null])
@@ -110,7 +112,7 @@ describe("Static membership (KIP-345)", () => {
     })
   )
 
-  it.effect("a returning static leader joins a rebalance, so the group gets a fresh assignment", () =>
+  it.effect("join - a returning static leader joins a rebalance, so the group gets a fresh assignment", () =>
     Effect.gen(function* () {
       const c = yield* makeCoordinator
       const { b, gen } = stableGroup(c, ["pod-a", "pod-b"])
@@ -124,29 +126,31 @@ describe("Static membership (KIP-345)", () => {
     })
   )
 
-  it.effect("each member's session timeout is its own, and LeaveGroup can name a static member by instance id", () =>
-    Effect.gen(function* () {
-      const c = yield* makeCoordinator
-      const a = join(c, "pod-a", "", 5000).res!
-      const b = join(c, "pod-b", "", 500)
-      const a2 = join(c, "pod-a", a.memberId, 5000).res!
-      sync(c, a2.generationId, a2.memberId, [])
-      assert.strictEqual(b.res!.errorCode, 0)
-      for (let t = 0; t < 6; t++) {
-        yield* TestClock.adjust("100 millis")
-        c.heartbeat("g", a2.generationId, a2.memberId)
-        c.tick()
-      }
-      // b (500 ms) is gone, a (5 s) stays; b's instance id is free again.
-      assert.deepStrictEqual(
-        c.describe("g").members.map((m) => m.memberId),
-        [a2.memberId]
-      )
-      assert.strictEqual(c.leave("g", "someone-else", "pod-a"), 82)
-      assert.strictEqual(c.leave("g", "", "pod-b"), 25)
-      assert.strictEqual(c.leave("g", "", "pod-a"), 0)
-      assert.strictEqual(c.describe("g").state, "Empty")
-    })
+  it.effect(
+    "tick - each member's session timeout is its own, and LeaveGroup can name a static member by instance id",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCoordinator
+        const a = join(c, "pod-a", "", 5000).res!
+        const b = join(c, "pod-b", "", 500)
+        const a2 = join(c, "pod-a", a.memberId, 5000).res!
+        sync(c, a2.generationId, a2.memberId, [])
+        assert.strictEqual(b.res!.errorCode, 0)
+        for (let t = 0; t < 6; t++) {
+          yield* TestClock.adjust("100 millis")
+          c.heartbeat("g", a2.generationId, a2.memberId)
+          c.tick()
+        }
+        // b (500 ms) is gone, a (5 s) stays; b's instance id is free again.
+        assert.deepStrictEqual(
+          c.describe("g").members.map((m) => m.memberId),
+          [a2.memberId]
+        )
+        assert.strictEqual(c.leave("g", "someone-else", "pod-a"), 82)
+        assert.strictEqual(c.leave("g", "", "pod-b"), 25)
+        assert.strictEqual(c.leave("g", "", "pod-a"), 0)
+        assert.strictEqual(c.describe("g").state, "Empty")
+      })
   )
 })
 
@@ -201,7 +205,7 @@ const heartbeatV3 = async (client: RawClient, gen: number, memberId: string, ins
 }
 
 describe("Static membership over the wire", () => {
-  it.effect("JoinGroup v5, SyncGroup v3, Heartbeat v3 and LeaveGroup v3 carry the group instance id", () =>
+  it.effect("make - JoinGroup v5, SyncGroup v3, Heartbeat v3 and LeaveGroup v3 carry the group instance id", () =>
     Effect.gen(function* () {
       const broker = yield* EmbeddedKafka.make()
       const result = yield* Effect.promise(async () => {

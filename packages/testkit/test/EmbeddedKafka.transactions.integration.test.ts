@@ -54,48 +54,50 @@ const readAll = async (kafka: Kafka, topic: string, readUncommitted: boolean, en
 const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "sluice-txn-"))
 
 describe("EmbeddedKafka transactions", () => {
-  it.live("kafkajs: committed transactions are visible to read_committed, aborted ones only to read_uncommitted", () =>
-    Effect.gen(function* () {
-      const broker = yield* EmbeddedKafka.make()
-      yield* broker.createTopic("txn-out", 1)
-      const kafka = kafkaFor(broker.bootstrap)
-      const plan: ReadonlyArray<{ values: ReadonlyArray<string>; commit: boolean }> = Array.from(
-        { length: 6 },
-        (_, t) => ({ values: Array.from({ length: 3 + t }, (_, i) => `t${t}-${i}`), commit: t % 3 !== 1 })
-      )
-      const { committed, uncommitted, ends, stable } = yield* Effect.promise(async () => {
-        const producer = await transactional(kafka, "writer")
-        // A plain producer interleaves non-transactional records, which both isolation levels see.
-        const plain = kafka.producer()
-        await plain.connect()
-        for (const [t, step] of plan.entries()) {
-          await inTransaction(producer, "txn-out", step.values, step.commit)
-          await plain.send({ topic: "txn-out", messages: [{ value: `plain-${t}` }] })
-        }
-        await plain.send({ topic: "txn-out", messages: [{ value: "end" }] })
-        await producer.disconnect()
-        await plain.disconnect()
-        return {
-          committed: await readAll(kafka, "txn-out", false),
-          uncommitted: await readAll(kafka, "txn-out", true),
-          ends: [] as Array<number>,
-          stable: [] as Array<number>
-        }
+  it.live(
+    "transaction - committed transactions are visible to read_committed, aborted ones only to read_uncommitted",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make()
+        yield* broker.createTopic("txn-out", 1)
+        const kafka = kafkaFor(broker.bootstrap)
+        const plan: ReadonlyArray<{ values: ReadonlyArray<string>; commit: boolean }> = Array.from(
+          { length: 6 },
+          (_, t) => ({ values: Array.from({ length: 3 + t }, (_, i) => `t${t}-${i}`), commit: t % 3 !== 1 })
+        )
+        const { committed, uncommitted, ends, stable } = yield* Effect.promise(async () => {
+          const producer = await transactional(kafka, "writer")
+          // A plain producer interleaves non-transactional records, which both isolation levels see.
+          const plain = kafka.producer()
+          await plain.connect()
+          for (const [t, step] of plan.entries()) {
+            await inTransaction(producer, "txn-out", step.values, step.commit)
+            await plain.send({ topic: "txn-out", messages: [{ value: `plain-${t}` }] })
+          }
+          await plain.send({ topic: "txn-out", messages: [{ value: "end" }] })
+          await producer.disconnect()
+          await plain.disconnect()
+          return {
+            committed: await readAll(kafka, "txn-out", false),
+            uncommitted: await readAll(kafka, "txn-out", true),
+            ends: [] as Array<number>,
+            stable: [] as Array<number>
+          }
+        })
+        ends.push(...(yield* broker.endOffsets("txn-out")))
+        stable.push(...(yield* broker.stableOffsets("txn-out")))
+        const plainValues = [...plan.keys()].map((t) => `plain-${t}`)
+        const expectCommitted = plan.flatMap((s, t) => [...(s.commit ? s.values : []), plainValues[t]!]).concat("end")
+        const expectAll = plan.flatMap((s, t) => [...s.values, plainValues[t]!]).concat("end")
+        assert.deepStrictEqual(committed, expectCommitted)
+        assert.deepStrictEqual(uncommitted, expectAll)
+        // One marker per transaction takes an offset of its own.
+        assert.deepStrictEqual(ends, [expectAll.length + plan.length])
+        assert.deepStrictEqual(stable, ends)
       })
-      ends.push(...(yield* broker.endOffsets("txn-out")))
-      stable.push(...(yield* broker.stableOffsets("txn-out")))
-      const plainValues = [...plan.keys()].map((t) => `plain-${t}`)
-      const expectCommitted = plan.flatMap((s, t) => [...(s.commit ? s.values : []), plainValues[t]!]).concat("end")
-      const expectAll = plan.flatMap((s, t) => [...s.values, plainValues[t]!]).concat("end")
-      assert.deepStrictEqual(committed, expectCommitted)
-      assert.deepStrictEqual(uncommitted, expectAll)
-      // One marker per transaction takes an offset of its own.
-      assert.deepStrictEqual(ends, [expectAll.length + plan.length])
-      assert.deepStrictEqual(stable, ends)
-    })
   )
 
-  it.live("kafkajs: a read_committed consumer does not read past an open transaction until it commits", () =>
+  it.live("fetch - a read_committed kafkajs consumer does not read past an open transaction until it commits", () =>
     Effect.gen(function* () {
       const broker = yield* EmbeddedKafka.make()
       yield* broker.createTopic("open-txn", 1)
@@ -117,10 +119,15 @@ describe("EmbeddedKafka transactions", () => {
             got.push(message.value?.toString() ?? "")
           }
         })
+        let fetches = 0
+        consumer.on(consumer.events.FETCH, () => {
+          fetches++
+        })
         await waitFor("the record before the transaction", () => got.length >= 1)
-        // "after" is committed data but lies beyond the last stable offset: it must wait for the transaction.
-        const start = performance.now()
-        while (performance.now() - start < 500) await new Promise((r) => setTimeout(r, 50))
+        // "after" is committed data but lies beyond the last stable offset: however many fetches the
+        // consumer makes, it must wait for the transaction.
+        const seen = fetches
+        await waitFor("five more fetches", () => fetches >= seen + 5)
         const whileOpen = [...got]
         await txn.commit()
         await waitFor("the rest", () => got.length >= 3)
@@ -134,56 +141,58 @@ describe("EmbeddedKafka transactions", () => {
     })
   )
 
-  it.live("kafkajs: a second producer with the same transactional id fences the first and aborts its transaction", () =>
-    Effect.gen(function* () {
-      const broker = yield* EmbeddedKafka.make()
-      yield* broker.createTopic("fenced", 2)
-      const kafka = kafkaFor(broker.bootstrap)
-      const errors = yield* Effect.promise(async () => {
-        const zombie = await transactional(kafka, "same-id")
-        const txn = await zombie.transaction()
-        await txn.send({ topic: "fenced", messages: [{ value: "zombie-0", partition: 0 }] })
-        const successor = await transactional(kafka, "same-id")
-        // kafkajs sends InitProducerId for its transactional id when the first transaction begins.
-        const fresh = await successor.transaction()
-        const failures: Array<string> = []
-        const capture = (e: unknown) =>
-          failures.push(e instanceof Error ? `${e.name}:${(e as { type?: string }).type}` : String(e))
-        await txn.send({ topic: "fenced", messages: [{ value: "zombie-1", partition: 0 }] }).catch(capture)
-        await txn.send({ topic: "fenced", messages: [{ value: "zombie-2", partition: 1 }] }).catch(capture)
-        await txn.commit().catch(capture)
-        await fresh.send({ topic: "fenced", messages: [{ value: "fresh" }] })
-        await fresh.commit()
-        const plain = kafka.producer()
-        await plain.connect()
-        await plain.send({
-          topic: "fenced",
-          messages: [
-            { value: "end", partition: 0 },
-            { value: "end", partition: 1 }
-          ]
+  it.live(
+    "initProducerId - a second kafkajs producer with the same transactional id fences the first and aborts its transaction",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make()
+        yield* broker.createTopic("fenced", 2)
+        const kafka = kafkaFor(broker.bootstrap)
+        const errors = yield* Effect.promise(async () => {
+          const zombie = await transactional(kafka, "same-id")
+          const txn = await zombie.transaction()
+          await txn.send({ topic: "fenced", messages: [{ value: "zombie-0", partition: 0 }] })
+          const successor = await transactional(kafka, "same-id")
+          // kafkajs sends InitProducerId for its transactional id when the first transaction begins.
+          const fresh = await successor.transaction()
+          const failures: Array<string> = []
+          const capture = (e: unknown) =>
+            failures.push(e instanceof Error ? `${e.name}:${(e as { type?: string }).type}` : String(e))
+          await txn.send({ topic: "fenced", messages: [{ value: "zombie-1", partition: 0 }] }).catch(capture)
+          await txn.send({ topic: "fenced", messages: [{ value: "zombie-2", partition: 1 }] }).catch(capture)
+          await txn.commit().catch(capture)
+          await fresh.send({ topic: "fenced", messages: [{ value: "fresh" }] })
+          await fresh.commit()
+          const plain = kafka.producer()
+          await plain.connect()
+          await plain.send({
+            topic: "fenced",
+            messages: [
+              { value: "end", partition: 0 },
+              { value: "end", partition: 1 }
+            ]
+          })
+          await plain.disconnect()
+          await zombie.disconnect().catch(() => {})
+          await successor.disconnect()
+          return failures
         })
-        await plain.disconnect()
-        await zombie.disconnect().catch(() => {})
-        await successor.disconnect()
-        return failures
+        assert.strictEqual(errors.length, 3)
+        for (const e of errors) assert.include(e, "INVALID_PRODUCER_EPOCH")
+        const seen = yield* Effect.promise(() => readAll(kafka, "fenced", false, 2))
+        assert.notInclude(seen, "zombie-0")
+        assert.notInclude(seen, "zombie-1")
+        assert.notInclude(seen, "zombie-2")
+        assert.include(seen, "fresh")
+        assert.deepStrictEqual(yield* broker.describeTransaction("same-id"), {
+          status: "CompleteCommit",
+          producerEpoch: 1
+        })
       })
-      assert.strictEqual(errors.length, 3)
-      for (const e of errors) assert.include(e, "INVALID_PRODUCER_EPOCH")
-      const seen = yield* Effect.promise(() => readAll(kafka, "fenced", false, 2))
-      assert.notInclude(seen, "zombie-0")
-      assert.notInclude(seen, "zombie-1")
-      assert.notInclude(seen, "zombie-2")
-      assert.include(seen, "fresh")
-      assert.deepStrictEqual(yield* broker.describeTransaction("same-id"), {
-        status: "CompleteCommit",
-        producerEpoch: 1
-      })
-    })
   )
 
   it.effect(
-    "kafkajs: a transaction open longer than its timeout is aborted on the broker's clock and its producer fenced",
+    "tick - a kafkajs transaction open longer than its timeout is aborted on the broker's clock and its producer fenced",
     () =>
       Effect.gen(function* () {
         const broker = yield* EmbeddedKafka.make()
@@ -222,35 +231,37 @@ describe("EmbeddedKafka transactions", () => {
       })
   )
 
-  it.live("kafkajs: sendOffsets commits the group's offsets with the transaction, and not at all on abort", () =>
-    Effect.gen(function* () {
-      const broker = yield* EmbeddedKafka.make()
-      yield* broker.createTopic("in", 1)
-      yield* broker.createTopic("out", 1)
-      const kafka = kafkaFor(broker.bootstrap)
-      yield* Effect.promise(async () => {
-        const producer = await transactional(kafka, "pipe")
-        const offsets = (offset: string) => ({
-          consumerGroupId: "pipe-group",
-          topics: [{ topic: "in", partitions: [{ partition: 0, offset }] }]
+  it.live(
+    "txnOffsetCommit - kafkajs sendOffsets commits the group's offsets with the transaction, and not at all on abort",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make()
+        yield* broker.createTopic("in", 1)
+        yield* broker.createTopic("out", 1)
+        const kafka = kafkaFor(broker.bootstrap)
+        yield* Effect.promise(async () => {
+          const producer = await transactional(kafka, "pipe")
+          const offsets = (offset: string) => ({
+            consumerGroupId: "pipe-group",
+            topics: [{ topic: "in", partitions: [{ partition: 0, offset }] }]
+          })
+          const first = await producer.transaction()
+          await first.send({ topic: "out", messages: [{ value: "from-0-to-4" }] })
+          await first.sendOffsets(offsets("5"))
+          await first.commit()
+          const second = await producer.transaction()
+          await second.send({ topic: "out", messages: [{ value: "from-5-to-9" }] })
+          await second.sendOffsets(offsets("10"))
+          await second.abort()
+          await producer.disconnect()
         })
-        const first = await producer.transaction()
-        await first.send({ topic: "out", messages: [{ value: "from-0-to-4" }] })
-        await first.sendOffsets(offsets("5"))
-        await first.commit()
-        const second = await producer.transaction()
-        await second.send({ topic: "out", messages: [{ value: "from-5-to-9" }] })
-        await second.sendOffsets(offsets("10"))
-        await second.abort()
-        await producer.disconnect()
+        const committed = yield* broker.committedOffsets("pipe-group")
+        assert.strictEqual(committed.get("in")?.get(0), 5)
       })
-      const committed = yield* broker.committedOffsets("pipe-group")
-      assert.strictEqual(committed.get("in")?.get(0), 5)
-    })
   )
 
   it.live(
-    "restart: an open transaction survives a broker restart and is aborted by the next producer; committed data stays",
+    "make - an open transaction survives a broker restart and is aborted by the next producer; committed data stays",
     () =>
       Effect.gen(function* () {
         const dataDir = tmpDir()
