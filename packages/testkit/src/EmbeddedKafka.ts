@@ -129,6 +129,8 @@ export interface Broker {
   readonly committedOffsets: (group: string) => Effect.Effect<ReadonlyMap<string, ReadonlyMap<number, number>>>
   /** Current state and members of a consumer group. */
   readonly describeGroup: (group: string) => Effect.Effect<{ readonly state: string; readonly members: number }>
+  /** Generation of a consumer group: it grows by one with every completed rebalance. */
+  readonly groupGeneration: (group: string) => Effect.Effect<number>
   /** Last stable offset of each partition (the high watermark where no transaction is open). */
   readonly stableOffsets: (topic: string) => Effect.Effect<ReadonlyArray<number>, TestkitError>
   /** Coordinator state and producer epoch of a transactional id; `undefined` if never initialised. */
@@ -333,6 +335,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
           const d = groups.describe(group)
           return { state: d.state, members: d.members.length }
         }),
+      groupGeneration: (group) => Effect.sync(() => groups.generation(group)),
       stableOffsets: (topic) => Effect.map(topicLogs(topic), (logs) => logs.map((l) => l.lastStableOffset)),
       describeTransaction: (transactionalId) => Effect.sync(() => txns.describe(transactionalId))
     } satisfies Broker

@@ -460,6 +460,11 @@ export class GroupCoordinator {
     }
   }
 
+  /** The group's current generation (0 for a group never rebalanced). */
+  generation(groupId: string): number {
+    return this.groups.get(groupId)?.generation ?? 0
+  }
+
   list(): ReadonlyArray<{ groupId: string; protocolType: string }> {
     return [...this.groups.values()].map((g) => ({ groupId: g.id, protocolType: g.protocolType }))
   }
