@@ -4,16 +4,23 @@
  * it in tests and local development without Docker or a JVM.
  *
  * It is a test and development broker, NOT a replacement for Kafka: a single
- * node that leads every partition, no replication, no transactions, no ACLs,
- * no fetch sessions, no log compaction, and only uncompressed or gzip record
- * batches (magic 2). It implements Produce (with idempotent producers),
- * Fetch (long-poll), ListOffsets, Metadata, CreateTopics, DeleteTopics,
- * consumer groups (JoinGroup/SyncGroup/Heartbeat/LeaveGroup, OffsetCommit,
- * OffsetFetch, DescribeGroups, ListGroups) and InitProducerId.
+ * node that leads every partition, no replication, no ACLs, no fetch sessions,
+ * and only uncompressed or gzip record batches (magic 2). It implements
+ * Produce (with idempotent producers), Fetch (long-poll, both isolation
+ * levels), ListOffsets, Metadata, CreateTopics, DeleteTopics, consumer groups
+ * (JoinGroup/SyncGroup/Heartbeat/LeaveGroup, OffsetCommit, OffsetFetch,
+ * DescribeGroups, ListGroups) and transactions as Kafka does them (KIP-98):
+ * InitProducerId with a transactional id (an epoch bump fences the previous
+ * producer), AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn,
+ * commit/abort markers, the last stable offset, `read_committed` fetches with
+ * the aborted-transactions list, and transaction timeouts on the Effect clock.
+ * Topics created with `cleanup.policy=compact` are compacted (latest record
+ * per key, tombstones removed after `delete.retention.ms`, offsets kept).
  *
  * Data lives in memory unless `dataDir` is set; then every partition is an
- * append-only set of segment files plus one append-only file of group
- * commits, replayed on start. fsync policy (`fsync`): `"interval"` (default)
+ * append-only set of segment files plus append-only files of group commits
+ * and transaction coordinator states, replayed on start (a transaction that
+ * was open stays open; one that was being committed or aborted is finished). fsync policy (`fsync`): `"interval"` (default)
  * flushes written files every `fsyncIntervalMs`; `"always"` flushes after
  * every produce request and commit; `"never"` leaves it to the OS. Writes
  * reach the OS immediately in every mode, so a crashed process loses nothing;
@@ -38,6 +45,7 @@ import { GroupCoordinator } from "./internal/broker/groupCoordinator.ts"
 import { type BrokerContext, rawTimer } from "./internal/broker/handlers.ts"
 import { Persistence } from "./internal/broker/persistence.ts"
 import { TopicStore } from "./internal/broker/topicStore.ts"
+import { TransactionCoordinator, type TxnStatus } from "./internal/broker/transactionCoordinator.ts"
 import { ErrorCode } from "./internal/protocol/apiKeys.ts"
 import { TestkitError } from "./TestkitError.ts"
 
@@ -84,6 +92,10 @@ export interface Options {
   readonly fsyncIntervalMs?: number
   /** Segment file size before rolling to a new one; default 64 MiB. */
   readonly segmentBytes?: number
+  /** Largest transaction timeout a transactional producer may ask for; default 900000 ms (Kafka's). */
+  readonly maxTransactionTimeoutMs?: number
+  /** How often compacted topics (`cleanup.policy=compact`) are checked for compaction, on the Effect clock; default 1000 ms. */
+  readonly compactionIntervalMs?: number
 }
 
 /**
@@ -97,8 +109,16 @@ export interface Broker {
   readonly bootstrap: string
   readonly host: string
   readonly port: number
-  /** Creates a topic; fails if it exists or the name or partition count is invalid. */
-  readonly createTopic: (name: string, partitions?: number) => Effect.Effect<void, TestkitError>
+  /**
+   * Creates a topic; fails if it exists or the name, partition count or
+   * configuration is invalid. `config` takes Kafka topic configs, e.g.
+   * `{ "cleanup.policy": "compact", "delete.retention.ms": "1000" }`.
+   */
+  readonly createTopic: (
+    name: string,
+    partitions?: number,
+    config?: Readonly<Record<string, string>>
+  ) => Effect.Effect<void, TestkitError>
   readonly deleteTopic: (name: string) => Effect.Effect<void, TestkitError>
   readonly topics: Effect.Effect<ReadonlyArray<string>>
   /** Next offset (high watermark) of each partition, indexed by partition. */
@@ -109,6 +129,14 @@ export interface Broker {
   readonly committedOffsets: (group: string) => Effect.Effect<ReadonlyMap<string, ReadonlyMap<number, number>>>
   /** Current state and members of a consumer group. */
   readonly describeGroup: (group: string) => Effect.Effect<{ readonly state: string; readonly members: number }>
+  /** Generation of a consumer group: it grows by one with every completed rebalance. */
+  readonly groupGeneration: (group: string) => Effect.Effect<number>
+  /** Last stable offset of each partition (the high watermark where no transaction is open). */
+  readonly stableOffsets: (topic: string) => Effect.Effect<ReadonlyArray<number>, TestkitError>
+  /** Coordinator state and producer epoch of a transactional id; `undefined` if never initialised. */
+  readonly describeTransaction: (
+    transactionalId: string
+  ) => Effect.Effect<{ readonly status: TxnStatus; readonly producerEpoch: number } | undefined>
 }
 
 /**
@@ -154,6 +182,22 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
         if (fsyncPolicy === "always") persistence?.flush()
       }
     })
+    const txns = new TransactionCoordinator({
+      now: () => clock.currentTimeMillisUnsafe(),
+      maxTimeoutMs: options.maxTransactionTimeoutMs ?? 900_000,
+      partition: (topic, partition) => store.partition(topic, partition),
+      allocateProducerId: () => broker.nextProducerId++,
+      commitOffsets: (offsets) => {
+        for (const o of offsets) {
+          groups.restoreOffset(o.group, o.topic, o.partition, o.committed)
+          persistence?.appendCommit(o)
+        }
+      },
+      persist: (record) => {
+        persistence?.appendTransaction(record)
+        if (fsyncPolicy === "always") persistence?.flush()
+      }
+    })
     const broker: BrokerContext = {
       nodeId: options.nodeId ?? 1,
       host,
@@ -161,6 +205,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
       clusterId: `sluice-${randomUUID()}`,
       store,
       groups,
+      txns,
       autoCreateTopics: options.autoCreateTopics ?? true,
       defaultPartitions: options.defaultPartitions ?? 1,
       nextProducerId: 1000,
@@ -171,22 +216,27 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
       yield* Effect.try({
         try: () => {
           for (const t of persistence.loadTopics()) {
-            store.create(t.name, t.partitions)
+            store.create(t.name, t.partitions, t.config)
             const logs = store.topics.get(t.name) ?? []
             persistence.attach(t.name, logs)
             for (const l of logs) broker.nextProducerId = Math.max(broker.nextProducerId, l.maxProducerId() + 1)
           }
           for (const c of persistence.loadOffsets()) groups.restoreOffset(c.group, c.topic, c.partition, c.committed)
+          for (const t of persistence.loadTransactions()) txns.restore(t)
+          broker.nextProducerId = Math.max(broker.nextProducerId, txns.maxProducerId() + 1)
+          const configOf = (name: string) => store.config(name).entries
           store.hooks = {
             onCreate: (name, logs) => {
               persistence.attach(name, logs)
-              persistence.saveTopics(store.topics)
+              persistence.saveTopics(store.topics, configOf)
             },
             onDelete: (name, partitions) => {
-              persistence.saveTopics(store.topics)
+              persistence.saveTopics(store.topics, configOf)
               persistence.drop(name, partitions)
             }
           }
+          // Transactions that were being committed or aborted when the broker stopped get their markers now.
+          txns.recover()
         },
         catch: (cause) => new TestkitError({ reason: "Storage", message: "cannot replay data directory", cause })
       })
@@ -217,11 +267,29 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
         })
     )
 
-    // Group timers on the Effect clock: TestClock drives session and rebalance timeouts in tests.
+    // Group and transaction timers on the Effect clock: TestClock drives session, rebalance and transaction timeouts in tests.
     yield* Effect.forkScoped(
       Effect.repeat(
-        Effect.sync(() => groups.tick()),
+        Effect.sync(() => {
+          groups.tick()
+          txns.tick()
+        }),
         Schedule.spaced("100 millis")
+      )
+    )
+    // Log compaction on the Effect clock, so TestClock drives it (and tombstone horizons) in tests.
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.sync(() => {
+          const now = clock.currentTimeMillisUnsafe()
+          for (const [name, config] of store.configs) {
+            if (!config.compact) continue
+            for (const log of store.topics.get(name) ?? []) {
+              if (log.needsCompaction(now, config.minCleanableDirtyRatio)) log.compact(now, config.deleteRetentionMs)
+            }
+          }
+        }),
+        Schedule.spaced(`${options.compactionIntervalMs ?? 1000} millis`)
       )
     )
     if (persistence !== null && fsyncPolicy === "interval") {
@@ -249,8 +317,10 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
       bootstrap: `${host}:${broker.port}`,
       host,
       port: broker.port,
-      createTopic: (name, partitions) =>
-        Effect.suspend(() => fromCode(store.create(name, partitions ?? broker.defaultPartitions), `create ${name}`)),
+      createTopic: (name, partitions, config) =>
+        Effect.suspend(() =>
+          fromCode(store.create(name, partitions ?? broker.defaultPartitions, config), `create ${name}`)
+        ),
       deleteTopic: (name) => Effect.suspend(() => fromCode(store.delete(name), `delete ${name}`)),
       topics: Effect.sync(() => [...store.topics.keys()]),
       endOffsets: (topic) => Effect.map(topicLogs(topic), (logs) => logs.map((l) => l.nextOffset)),
@@ -264,7 +334,10 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
         Effect.sync(() => {
           const d = groups.describe(group)
           return { state: d.state, members: d.members.length }
-        })
+        }),
+      groupGeneration: (group) => Effect.sync(() => groups.generation(group)),
+      stableOffsets: (topic) => Effect.map(topicLogs(topic), (logs) => logs.map((l) => l.lastStableOffset)),
+      describeTransaction: (transactionalId) => Effect.sync(() => txns.describe(transactionalId))
     } satisfies Broker
   })
 

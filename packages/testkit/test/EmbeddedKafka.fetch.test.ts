@@ -24,7 +24,7 @@ const values = (records: Buffer): Array<string> => {
 }
 
 describe("Fetch long-poll", () => {
-  it.effect("a parked fetch with minBytes > 1 keeps one waiter per partition however many appends arrive", () =>
+  it.effect("fetch - a parked fetch with minBytes > 1 keeps one waiter per partition however many appends arrive", () =>
     Effect.sync(() => {
       const h = makeHarness()
       h.store.create("t", 3)
@@ -63,7 +63,7 @@ describe("Fetch long-poll", () => {
     })
   )
 
-  it.effect("a parked fetch answers once at maxWait with what arrived, and leaves no waiter behind", () =>
+  it.effect("fetch - a parked fetch answers once at maxWait with what arrived, and leaves no waiter behind", () =>
     Effect.sync(() => {
       const h = makeHarness()
       h.store.create("t", 2)
@@ -94,7 +94,7 @@ describe("Fetch long-poll", () => {
     })
   )
 
-  it.effect("deleting the topic answers a parked fetch at once", () =>
+  it.effect("fetch - deleting the topic answers a parked fetch at once", () =>
     Effect.sync(() => {
       const h = makeHarness()
       h.store.create("t", 1)

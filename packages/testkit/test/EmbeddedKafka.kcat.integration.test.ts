@@ -134,4 +134,70 @@ describe.skipIf(!hasKcat)("EmbeddedKafka with kcat (librdkafka)", () => {
       assert.isTrue(listed!.partitions.every((p) => p.leader === 7))
     })
   )
+
+  it.live(
+    "make - a kcat static member killed and restarted with its group.instance.id gets its partition back without a rebalance",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make()
+        yield* broker.createTopic("static", 2)
+        /** A long-running kcat group consumer; `log` collects its stderr (group events). */
+        const consumer = (instance: string) => {
+          const child = spawn(
+            KCAT,
+            [
+              "-b",
+              broker.bootstrap,
+              "-G",
+              "static-group",
+              "-X",
+              `group.instance.id=${instance}`,
+              "-X",
+              "session.timeout.ms=10000",
+              "-X",
+              "heartbeat.interval.ms=100",
+              "-o",
+              "beginning",
+              "static"
+            ],
+            { stdio: ["ignore", "ignore", "pipe"] }
+          )
+          const state = { log: "", child }
+          child.stderr.on("data", (d) => {
+            state.log += d
+          })
+          return state
+        }
+        const assigned = (log: string) => log.split("\n").filter((l) => l.includes("assigned:"))
+        const until = async (what: string, cond: () => boolean) => {
+          const deadline = performance.now() + 20_000
+          while (!cond()) {
+            if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+            await new Promise((r) => setTimeout(r, 20))
+          }
+        }
+        const generation = () => Effect.runPromise(broker.groupGeneration("static-group"))
+        const result = yield* Effect.promise(async () => {
+          const a = consumer("pod-a")
+          await until("a's first assignment", () => assigned(a.log).length >= 1)
+          const b = consumer("pod-b")
+          await until("the two-member assignment", () => assigned(b.log).length >= 1 && assigned(a.log).length >= 2)
+          const before = await generation()
+          const bAssignment = assigned(b.log)[0]!.split("assigned:")[1]!.trim()
+          // A crash: no LeaveGroup, the old member's session is still alive when its successor joins.
+          b.child.kill("SIGKILL")
+          const b2 = consumer("pod-b")
+          await until("the restarted member's assignment", () => assigned(b2.log).length >= 1)
+          const after = await generation()
+          const b2Assignment = assigned(b2.log)[0]!.split("assigned:")[1]!.trim()
+          const aAssignments = assigned(a.log).length
+          a.child.kill("SIGKILL")
+          b2.child.kill("SIGKILL")
+          return { before, after, bAssignment, b2Assignment, aAssignments }
+        })
+        assert.strictEqual(result.after, result.before)
+        assert.strictEqual(result.b2Assignment, result.bAssignment)
+        assert.strictEqual(result.aAssignments, 2)
+      })
+  )
 })

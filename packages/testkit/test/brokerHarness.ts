@@ -5,6 +5,7 @@
 import { GroupCoordinator } from "../src/internal/broker/groupCoordinator.ts"
 import { type BrokerContext, handlers } from "../src/internal/broker/handlers.ts"
 import { TopicStore } from "../src/internal/broker/topicStore.ts"
+import { TransactionCoordinator } from "../src/internal/broker/transactionCoordinator.ts"
 import { Reader } from "../src/internal/protocol/reader.ts"
 import { Writer } from "../src/internal/protocol/writer.ts"
 
@@ -15,23 +16,37 @@ export interface Harness {
   readonly call: (apiKey: number, version: number, body: (w: Writer) => void) => { replies: Array<Buffer> }
   /** Timers started by parked fetches, in start order; `fire` runs one. */
   readonly timers: Array<{ readonly ms: number; fire: () => void; cancelled: boolean }>
+  /** The coordinators' clock, in milliseconds; tests move it by hand. */
+  readonly clock: { now: number }
 }
 
 export const makeHarness = (): Harness => {
   const store = new TopicStore(0)
   const timers: Array<{ ms: number; fire: () => void; cancelled: boolean }> = []
+  const clock = { now: 0 }
+  const groups = new GroupCoordinator({
+    now: () => clock.now,
+    minSessionTimeoutMs: 1,
+    maxSessionTimeoutMs: 1_000_000,
+    initialRebalanceDelayMs: 0,
+    onCommit: () => {}
+  })
   const broker: BrokerContext = {
     nodeId: 1,
     host: "127.0.0.1",
     port: 9092,
     clusterId: "harness",
     store,
-    groups: new GroupCoordinator({
-      now: () => 0,
-      minSessionTimeoutMs: 1,
-      maxSessionTimeoutMs: 1_000_000,
-      initialRebalanceDelayMs: 0,
-      onCommit: () => {}
+    groups,
+    txns: new TransactionCoordinator({
+      now: () => clock.now,
+      maxTimeoutMs: 900_000,
+      partition: (topic, partition) => store.partition(topic, partition),
+      allocateProducerId: () => broker.nextProducerId++,
+      commitOffsets: (offsets) => {
+        for (const o of offsets) groups.restoreOffset(o.group, o.topic, o.partition, o.committed)
+      },
+      persist: () => {}
     }),
     autoCreateTopics: false,
     defaultPartitions: 1,
@@ -63,7 +78,7 @@ export const makeHarness = (): Harness => {
     )
     return { replies }
   }
-  return { broker, store, call, timers }
+  return { broker, store, call, timers, clock }
 }
 
 export interface FetchedPartition {

@@ -9,6 +9,14 @@
  * rebalance. Time comes from the `now` function the broker builds from the
  * Effect `Clock`, and `tick` is driven by a fiber on that clock, so group
  * timing follows `TestClock` in tests.
+ *
+ * Static membership (KIP-345): a member that joins with a group instance id
+ * is remembered by it. When it comes back under a new member id (a restarted
+ * process) while the group is stable, it takes over the old member's place
+ * and assignment at the current generation, and nobody else rebalances; the
+ * old member id is fenced (FENCED_INSTANCE_ID). A returning leader, or a
+ * return during a rebalance, joins that rebalance instead. Each member's
+ * session timeout is the one it sent in its latest JoinGroup.
  */
 import { randomUUID } from "node:crypto"
 import { ErrorCode } from "../protocol/apiKeys.ts"
@@ -17,7 +25,8 @@ import type { DescribedGroup, JoinGroupRequest, JoinGroupResponse } from "../pro
 export type GroupState = "Empty" | "PreparingRebalance" | "CompletingRebalance" | "Stable" | "Dead"
 
 interface Member {
-  readonly memberId: string
+  memberId: string
+  readonly groupInstanceId: string | null
   readonly clientId: string
   readonly clientHost: string
   sessionTimeoutMs: number
@@ -42,6 +51,8 @@ class Group {
   protocol = ""
   leader = ""
   readonly members = new Map<string, Member>()
+  /** Group instance id → member id of its current incarnation. */
+  readonly statics = new Map<string, string>()
   rebalanceDeadline = 0
   joinNotBefore = 0
   readonly offsets = new Map<string, Map<number, CommittedOffset>>()
@@ -110,10 +121,31 @@ export class GroupCoordinator {
       return
     }
     const now = this.options.now()
+    const instanceId = req.groupInstanceId ?? null
+    const known = instanceId === null ? undefined : g.statics.get(instanceId)
+    if (known !== undefined && req.memberId !== "" && req.memberId !== known) {
+      fail(ErrorCode.FENCED_INSTANCE_ID)
+      return
+    }
     let m: Member | undefined
-    if (req.memberId === "") {
+    if (req.memberId === "" && known !== undefined && g.members.has(known)) {
+      m = this.replaceStatic(g, g.members.get(known)!, `${clientId}-${randomUUID()}`, req, now)
+      if (g.state === "Stable" && m.memberId !== g.leader) {
+        // A known static member returns: same generation and assignment, no rebalance for the others.
+        respond({
+          errorCode: ErrorCode.NONE,
+          generationId: g.generation,
+          protocolName: g.protocol,
+          leader: g.leader,
+          memberId: m.memberId,
+          members: []
+        })
+        return
+      }
+    } else if (req.memberId === "") {
       m = {
         memberId: `${clientId}-${randomUUID()}`,
+        groupInstanceId: instanceId,
         clientId,
         clientHost,
         sessionTimeoutMs: req.sessionTimeoutMs,
@@ -125,6 +157,7 @@ export class GroupCoordinator {
         sync: null
       }
       g.members.set(m.memberId, m)
+      if (instanceId !== null) g.statics.set(instanceId, m.memberId)
     } else {
       m = g.members.get(req.memberId)
       if (m === undefined) {
@@ -142,6 +175,44 @@ export class GroupCoordinator {
     m.join = respond
     if (g.state !== "PreparingRebalance") this.prepareRebalance(g, now)
     this.maybeCompleteJoin(g, now)
+  }
+
+  /**
+   * Gives a static member's place to its new incarnation: the old member id
+   * is fenced (its parked requests fail), the assignment carries over.
+   */
+  private replaceStatic(g: Group, old: Member, memberId: string, req: JoinGroupRequest, now: number): Member {
+    old.join?.({
+      errorCode: ErrorCode.FENCED_INSTANCE_ID,
+      generationId: -1,
+      protocolName: "",
+      leader: "",
+      memberId: old.memberId,
+      members: []
+    })
+    old.join = null
+    old.sync?.(ErrorCode.FENCED_INSTANCE_ID, EMPTY)
+    old.sync = null
+    const m: Member = {
+      ...old,
+      memberId,
+      sessionTimeoutMs: req.sessionTimeoutMs,
+      rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+      protocols: req.protocols,
+      lastHeartbeat: now
+    }
+    g.members.delete(old.memberId)
+    g.members.set(memberId, m)
+    g.statics.set(m.groupInstanceId!, memberId)
+    if (g.leader === old.memberId) g.leader = memberId
+    return m
+  }
+
+  /** FENCED_INSTANCE_ID when a request names an instance id whose current member is someone else. */
+  private fenced(g: Group | undefined, memberId: string, groupInstanceId: string | null): boolean {
+    if (g === undefined || groupInstanceId === null) return false
+    const current = g.statics.get(groupInstanceId)
+    return current !== undefined && current !== memberId
   }
 
   private prepareRebalance(g: Group, now: number): void {
@@ -196,6 +267,7 @@ export class GroupCoordinator {
     g.state = "CompletingRebalance"
     const all = members.map((m) => ({
       memberId: m.memberId,
+      groupInstanceId: m.groupInstanceId,
       metadata: m.protocols.find((p) => p.name === common.name)!.metadata
     }))
     for (const m of members) {
@@ -219,9 +291,14 @@ export class GroupCoordinator {
     generationId: number,
     memberId: string,
     assignments: ReadonlyArray<{ readonly memberId: string; readonly assignment: Buffer }>,
-    respond: (errorCode: number, assignment: Buffer) => void
+    respond: (errorCode: number, assignment: Buffer) => void,
+    groupInstanceId: string | null = null
   ): void {
     const g = this.groups.get(groupId)
+    if (this.fenced(g, memberId, groupInstanceId)) {
+      respond(ErrorCode.FENCED_INSTANCE_ID, EMPTY)
+      return
+    }
     const m = g?.members.get(memberId)
     if (g === undefined || m === undefined) {
       respond(ErrorCode.UNKNOWN_MEMBER_ID, EMPTY)
@@ -257,8 +334,9 @@ export class GroupCoordinator {
     }
   }
 
-  heartbeat(groupId: string, generationId: number, memberId: string): number {
+  heartbeat(groupId: string, generationId: number, memberId: string, groupInstanceId: string | null = null): number {
     const g = this.groups.get(groupId)
+    if (this.fenced(g, memberId, groupInstanceId)) return ErrorCode.FENCED_INSTANCE_ID
     const m = g?.members.get(memberId)
     if (g === undefined || m === undefined) return ErrorCode.UNKNOWN_MEMBER_ID
     if (generationId !== g.generation) return ErrorCode.ILLEGAL_GENERATION
@@ -266,16 +344,30 @@ export class GroupCoordinator {
     return g.state === "PreparingRebalance" ? ErrorCode.REBALANCE_IN_PROGRESS : ErrorCode.NONE
   }
 
-  leave(groupId: string, memberId: string): number {
+  /**
+   * Removes a member. A static member may be named by its instance id alone
+   * (empty member id, as admin tools do); naming an old incarnation is fenced.
+   */
+  leave(groupId: string, memberId: string, groupInstanceId: string | null = null): number {
     const g = this.groups.get(groupId)
-    const m = g?.members.get(memberId)
-    if (g === undefined || m === undefined) return ErrorCode.UNKNOWN_MEMBER_ID
+    if (g === undefined) return ErrorCode.UNKNOWN_MEMBER_ID
+    let id = memberId
+    if (groupInstanceId !== null) {
+      const current = g.statics.get(groupInstanceId)
+      if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID
+      if (memberId !== "" && memberId !== current) return ErrorCode.FENCED_INSTANCE_ID
+      id = current
+    }
+    const m = g.members.get(id)
+    if (m === undefined) return ErrorCode.UNKNOWN_MEMBER_ID
     this.remove(g, m, this.options.now())
     return ErrorCode.NONE
   }
 
   private remove(g: Group, m: Member, now: number): void {
     g.members.delete(m.memberId)
+    if (m.groupInstanceId !== null && g.statics.get(m.groupInstanceId) === m.memberId)
+      g.statics.delete(m.groupInstanceId)
     m.sync?.(ErrorCode.REBALANCE_IN_PROGRESS, EMPTY)
     m.sync = null
     answerJoinAsUnknown(m)
@@ -294,7 +386,13 @@ export class GroupCoordinator {
       }
       if (g.state === "PreparingRebalance") {
         if (now >= g.rebalanceDeadline) {
-          for (const m of [...g.members.values()]) if (m.join === null) g.members.delete(m.memberId)
+          for (const m of [...g.members.values()]) {
+            if (m.join !== null) continue
+            g.members.delete(m.memberId)
+            if (m.groupInstanceId !== null && g.statics.get(m.groupInstanceId) === m.memberId) {
+              g.statics.delete(m.groupInstanceId)
+            }
+          }
           if (now >= g.joinNotBefore) this.completeJoin(g, now)
         } else {
           this.maybeCompleteJoin(g, now)
@@ -360,6 +458,11 @@ export class GroupCoordinator {
         assignment: m.assignment
       }))
     }
+  }
+
+  /** The group's current generation (0 for a group never rebalanced). */
+  generation(groupId: string): number {
+    return this.groups.get(groupId)?.generation ?? 0
   }
 
   list(): ReadonlyArray<{ groupId: string; protocolType: string }> {

@@ -15,9 +15,12 @@ import * as Offsets from "../protocol/offsets.ts"
 import * as Produce from "../protocol/produce.ts"
 import type { Reader } from "../protocol/reader.ts"
 import { checkBatch } from "../protocol/recordBatch.ts"
+import * as Txn from "../protocol/transactions.ts"
 import { Writer } from "../protocol/writer.ts"
 import type { GroupCoordinator } from "./groupCoordinator.ts"
+import { parseConfig } from "./topicConfig.ts"
 import { isValidTopicName, type TopicStore } from "./topicStore.ts"
+import type { TransactionCoordinator } from "./transactionCoordinator.ts"
 
 export interface BrokerContext {
   readonly nodeId: number
@@ -26,6 +29,7 @@ export interface BrokerContext {
   readonly clusterId: string
   readonly store: TopicStore
   readonly groups: GroupCoordinator
+  readonly txns: TransactionCoordinator
   readonly autoCreateTopics: boolean
   readonly defaultPartitions: number
   nextProducerId: number
@@ -101,7 +105,6 @@ const produce: Handler = (b, r, req, reply) => {
     name: t.name,
     partitions: t.partitions.map((p): Produce.ProducePartitionResult => {
       const fail = (errorCode: number) => ({ index: p.index, errorCode, baseOffset: -1, logStartOffset: -1 })
-      if (request.transactionalId !== null) return fail(ErrorCode.INVALID_REQUEST)
       let log = b.store.partition(t.name, p.index)
       if (log === undefined && b.autoCreateTopics && !b.store.topics.has(t.name)) {
         b.store.create(t.name, b.defaultPartitions)
@@ -115,10 +118,21 @@ const produce: Handler = (b, r, req, reply) => {
       for (let at = 0; at < records.length; ) {
         const c = checkBatch(records, at, records.length)
         switch (c._tag) {
-          case "Ok":
-            headers.push({ at, header: c.header })
-            at += c.header.size
+          case "Ok": {
+            const h = c.header
+            // Control batches come only from the coordinator; transactional batches only inside a transaction.
+            if ((h.attributes & Txn.CONTROL_BIT) !== 0) return fail(ErrorCode.INVALID_REQUEST)
+            if (((h.attributes & Txn.TRANSACTIONAL_BIT) !== 0) !== (request.transactionalId !== null)) {
+              return fail(ErrorCode.INVALID_REQUEST)
+            }
+            if (request.transactionalId !== null) {
+              const code = b.txns.checkProduce(request.transactionalId, h.producerId, h.producerEpoch, t.name, p.index)
+              if (code !== 0) return fail(code)
+            }
+            headers.push({ at, header: h })
+            at += h.size
             break
+          }
           case "UnsupportedCompression":
             return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
           case "UnsupportedMagic":
@@ -149,6 +163,7 @@ const produce: Handler = (b, r, req, reply) => {
 const fetch: Handler = (b, r, req, reply) => {
   const v = req.header.apiVersion
   const request = Fetch.decodeFetch(r, v)
+  const readCommitted = request.isolationLevel === 1
   const collect = () => {
     let total = 0
     let errors = false
@@ -162,21 +177,35 @@ const fetch: Handler = (b, r, req, reply) => {
             index: p.index,
             errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
             highWatermark: -1,
+            lastStableOffset: -1,
             logStartOffset: -1,
+            aborted: null,
             batches: [],
             size: 0
           }
         }
-        const base = { index: p.index, highWatermark: log.nextOffset, logStartOffset: log.logStartOffset }
+        const lastStableOffset = log.lastStableOffset
+        const base = {
+          index: p.index,
+          highWatermark: log.nextOffset,
+          lastStableOffset,
+          logStartOffset: log.logStartOffset,
+          aborted: null
+        }
         if (p.fetchOffset < log.logStartOffset || p.fetchOffset > log.nextOffset) {
           errors = true
           return { ...base, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, batches: [], size: 0 }
         }
         const budget = Math.min(p.partitionMaxBytes, request.maxBytes - total)
         const batches: Array<Buffer> = []
-        const size = budget > 0 || total === 0 ? log.read(p.fetchOffset, Math.max(budget, 1), batches) : 0
+        const below = readCommitted ? lastStableOffset : Number.POSITIVE_INFINITY
+        const size = budget > 0 || total === 0 ? log.read(p.fetchOffset, Math.max(budget, 1), batches, below) : 0
         total += size
-        return { ...base, errorCode: 0, batches, size }
+        if (!readCommitted || size === 0) return { ...base, errorCode: 0, batches, size }
+        const last = batches[batches.length - 1]!
+        const end = Number(last.readBigInt64BE(0)) + last.readInt32BE(23) + 1
+        const aborted = log.abortedBetween(p.fetchOffset, end)
+        return { ...base, aborted: aborted.length > 0 ? aborted : null, errorCode: 0, batches, size }
       })
     }))
     return { topics, total, errors }
@@ -224,14 +253,19 @@ const fetch: Handler = (b, r, req, reply) => {
 
 const listOffsets: Handler = (b, r, req, reply) => {
   const v = req.header.apiVersion
-  const topics = ListOffsets.decodeListOffsets(r, v).map((t) => ({
+  const request = ListOffsets.decodeListOffsets(r, v)
+  const topics = request.topics.map((t) => ({
     name: t.name,
     partitions: t.partitions.map((p): ListOffsets.ListOffsetsPartitionResult => {
       const log = b.store.partition(t.name, p.index)
       if (log === undefined) {
         return { index: p.index, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, timestamp: -1, offset: -1 }
       }
-      if (p.timestamp === -1) return { index: p.index, errorCode: 0, timestamp: -1, offset: log.nextOffset }
+      if (p.timestamp === -1) {
+        // A read_committed consumer's "latest" is the last stable offset.
+        const offset = request.isolationLevel === 1 ? log.lastStableOffset : log.nextOffset
+        return { index: p.index, errorCode: 0, timestamp: -1, offset }
+      }
       if (p.timestamp === -2) return { index: p.index, errorCode: 0, timestamp: -1, offset: log.logStartOffset }
       const found = log.offsetForTimestamp(p.timestamp)
       return found === undefined
@@ -262,10 +296,12 @@ const createTopics: Handler = (b, r, req, reply) => {
           ? ErrorCode.TOPIC_ALREADY_EXISTS
           : partitions < 1
             ? ErrorCode.INVALID_PARTITIONS
-            : 0
+            : typeof parseConfig(t.configs) === "number"
+              ? ErrorCode.INVALID_CONFIG
+              : 0
       return { name: t.name, errorCode, errorMessage: null }
     }
-    return { name: t.name, errorCode: b.store.create(t.name, partitions), errorMessage: null }
+    return { name: t.name, errorCode: b.store.create(t.name, partitions, t.configs), errorMessage: null }
   })
   const w = new Writer(128)
   Admin.encodeCreateTopics(w, v, results)
@@ -287,7 +323,9 @@ const findCoordinator: Handler = (b, r, req, reply) => {
   const v = req.header.apiVersion
   const { keyType } = Groups.decodeFindCoordinator(r, v)
   const w = new Writer(64)
-  if (keyType !== 0) Groups.encodeFindCoordinator(w, v, ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1)
+  // Key type 0 is a group, 1 a transactional id: this broker coordinates both.
+  if (keyType !== 0 && keyType !== 1)
+    Groups.encodeFindCoordinator(w, v, ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1)
   else Groups.encodeFindCoordinator(w, v, ErrorCode.NONE, b.nodeId, b.host, b.port)
   reply(one(w))
 }
@@ -309,30 +347,45 @@ const joinGroup: Handler = (b, r, req, reply) => {
 
 const syncGroup: Handler = (b, r, req, reply) => {
   const v = req.header.apiVersion
-  const request = Groups.decodeSyncGroup(r)
+  const request = Groups.decodeSyncGroup(r, v)
   let closed = false
   req.onClose(() => {
     closed = true
   })
-  b.groups.sync(request.groupId, request.generationId, request.memberId, request.assignments, (code, assignment) => {
-    if (closed) return
-    const w = new Writer(128)
-    Groups.encodeSyncGroup(w, v, code, assignment)
-    reply(one(w))
-  })
+  b.groups.sync(
+    request.groupId,
+    request.generationId,
+    request.memberId,
+    request.assignments,
+    (code, assignment) => {
+      if (closed) return
+      const w = new Writer(128)
+      Groups.encodeSyncGroup(w, v, code, assignment)
+      reply(one(w))
+    },
+    request.groupInstanceId
+  )
 }
 
 const heartbeat: Handler = (b, r, req, reply) => {
-  const h = Groups.decodeHeartbeat(r)
+  const h = Groups.decodeHeartbeat(r, req.header.apiVersion)
   const w = new Writer(16)
-  Groups.encodeErrorOnly(w, req.header.apiVersion, b.groups.heartbeat(h.groupId, h.generationId, h.memberId))
+  Groups.encodeErrorOnly(
+    w,
+    req.header.apiVersion,
+    b.groups.heartbeat(h.groupId, h.generationId, h.memberId, h.groupInstanceId)
+  )
   reply(one(w))
 }
 
 const leaveGroup: Handler = (b, r, req, reply) => {
-  const l = Groups.decodeLeaveGroup(r)
-  const w = new Writer(16)
-  Groups.encodeErrorOnly(w, req.header.apiVersion, b.groups.leave(l.groupId, l.memberId))
+  const l = Groups.decodeLeaveGroup(r, req.header.apiVersion)
+  const members = l.members.map((m) => ({
+    ...m,
+    errorCode: b.groups.leave(l.groupId, m.memberId, m.groupInstanceId)
+  }))
+  const w = new Writer(64)
+  Groups.encodeLeaveGroup(w, req.header.apiVersion, ErrorCode.NONE, members)
   reply(one(w))
 }
 
@@ -390,10 +443,73 @@ const initProducerId: Handler = (b, r, _req, reply) => {
   const request = Produce.decodeInitProducerId(r)
   const w = new Writer(32)
   if (request.transactionalId !== null) {
-    Produce.encodeInitProducerId(w, ErrorCode.INVALID_REQUEST, -1, -1)
+    const res = b.txns.initProducerId(request.transactionalId, request.transactionTimeoutMs)
+    Produce.encodeInitProducerId(w, res.errorCode, res.producerId, res.producerEpoch)
   } else {
     Produce.encodeInitProducerId(w, ErrorCode.NONE, b.nextProducerId++, 0)
   }
+  reply(one(w))
+}
+
+const addPartitionsToTxn: Handler = (b, r, _req, reply) => {
+  const request = Txn.decodeAddPartitionsToTxn(r)
+  const flat = request.topics.flatMap((t) => t.partitions.map((p) => [t.name, p] as const))
+  const codes = b.txns.addPartitions(request.transactionalId, request.producerId, request.producerEpoch, flat)
+  let i = 0
+  const w = new Writer(128)
+  Txn.encodePartitionErrors(
+    w,
+    request.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((index) => ({ index, errorCode: codes[i++]! }))
+    }))
+  )
+  reply(one(w))
+}
+
+const addOffsetsToTxn: Handler = (b, r, _req, reply) => {
+  const request = Txn.decodeAddOffsetsToTxn(r)
+  const w = new Writer(16)
+  Txn.encodeThrottleAndError(
+    w,
+    b.txns.addOffsets(request.transactionalId, request.producerId, request.producerEpoch, request.groupId)
+  )
+  reply(one(w))
+}
+
+const txnOffsetCommit: Handler = (b, r, _req, reply) => {
+  const request = Txn.decodeTxnOffsetCommit(r)
+  const offsets = request.topics.flatMap((t) =>
+    t.partitions.map((p) => ({
+      topic: t.name,
+      partition: p.index,
+      committed: { offset: p.offset, metadata: p.metadata }
+    }))
+  )
+  const code = b.txns.txnOffsetCommit(
+    request.transactionalId,
+    request.producerId,
+    request.producerEpoch,
+    request.groupId,
+    offsets
+  )
+  const w = new Writer(128)
+  Txn.encodePartitionErrors(
+    w,
+    request.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => ({ index: p.index, errorCode: code }))
+    }))
+  )
+  reply(one(w))
+}
+
+const endTxn: Handler = (b, r, _req, reply) => {
+  const request = Txn.decodeEndTxn(r)
+  const code = b.txns.endTxn(request.transactionalId, request.producerId, request.producerEpoch, request.commit)
+  b.afterProduce()
+  const w = new Writer(16)
+  Txn.encodeThrottleAndError(w, code)
   reply(one(w))
 }
 
@@ -414,5 +530,9 @@ export const handlers: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [ApiKey.ListGroups, listGroups],
   [ApiKey.OffsetCommit, offsetCommit],
   [ApiKey.OffsetFetch, offsetFetch],
-  [ApiKey.InitProducerId, initProducerId]
+  [ApiKey.InitProducerId, initProducerId],
+  [ApiKey.AddPartitionsToTxn, addPartitionsToTxn],
+  [ApiKey.AddOffsetsToTxn, addOffsetsToTxn],
+  [ApiKey.TxnOffsetCommit, txnOffsetCommit],
+  [ApiKey.EndTxn, endTxn]
 ])

@@ -2,14 +2,22 @@
  * One partition's log: stored record batches kept as the raw bytes the
  * producer sent (with the base offset rewritten), parallel arrays of their
  * offsets and timestamps for binary search, per-producer sequence state for
- * idempotence, and the callbacks of parked fetches waiting for new data.
+ * idempotence, the callbacks of parked fetches waiting for new data, and the
+ * transaction index: which producers have a transaction open here (the
+ * earliest one bounds the last stable offset) and the offset ranges of
+ * aborted transactions that `read_committed` fetches report. The index is
+ * rebuilt from the batches themselves when a log is replayed, as Kafka
+ * rebuilds its producer state, so it needs no file of its own.
  */
 import { ErrorCode } from "../protocol/apiKeys.ts"
-import { type BatchHeader, decodeRecords, setBaseOffset } from "../protocol/recordBatch.ts"
+import { type BatchHeader, decodeRecords, encodeBatch, setBaseOffset } from "../protocol/recordBatch.ts"
+import { CONTROL_BIT, controlKey, controlType, controlValue, TRANSACTIONAL_BIT } from "../protocol/transactions.ts"
 
 /** Where appended batches go when the broker has a data directory. */
 export interface LogSink {
   append(batch: Buffer, baseOffset: number): void
+  /** Replaces the stored log with `batches` (after compaction). */
+  rewrite(batches: ReadonlyArray<Buffer>): void
   /** Called after retention moved the log start; drops whole files below it. */
   truncateBefore(logStartOffset: number): void
 }
@@ -32,6 +40,26 @@ export type AppendResult =
 
 const MAX_TRACKED_BATCHES = 5
 
+/** An aborted transaction's range in this partition, for the fetch response's aborted list. */
+export interface AbortedTxn {
+  readonly producerId: number
+  readonly firstOffset: number
+  readonly lastOffset: number
+}
+
+const markerHeader = (batch: Buffer, producerId: number, producerEpoch: number, timestamp: number): BatchHeader => ({
+  size: batch.length,
+  magic: 2,
+  attributes: TRANSACTIONAL_BIT | CONTROL_BIT,
+  lastOffsetDelta: 0,
+  baseTimestamp: timestamp,
+  maxTimestamp: timestamp,
+  producerId,
+  producerEpoch,
+  baseSequence: -1,
+  recordCount: 1
+})
+
 export class PartitionLog {
   readonly topic: string
   readonly partition: number
@@ -46,6 +74,14 @@ export class PartitionLog {
   bytes = 0
   private readonly producers = new Map<number, ProducerState>()
   private waiters: Array<(bytes: number) => void> = []
+  /** Producer id → first offset of its open transaction in this partition. */
+  private readonly openTxns = new Map<number, number>()
+  /** Aborted transactions in marker order, so `lastOffset` ascends. */
+  private abortedTxns: Array<AbortedTxn> = []
+  /** Bytes stored since the last compaction (compacted topics only act on it). */
+  private dirtyBytes = 0
+  /** Offset of a tombstone compaction has seen → when it may be removed. */
+  private readonly tombstoneHorizons = new Map<number, number>()
   private readonly retentionBytes: number
   sink: LogSink | null = null
 
@@ -115,11 +151,18 @@ export class PartitionLog {
     return { errorCode: 0, baseOffset }
   }
 
-  /** Re-adds a batch read back from disk, keeping its stored base offset. */
-  restore(batch: Buffer, h: BatchHeader, baseOffset: number): void {
+  /**
+   * Re-adds a batch read back from disk, keeping its stored base offset.
+   * Returns false for a batch at or below what is already restored: a
+   * compaction interrupted between its rename and its deletes leaves old
+   * segments behind whose batches the compacted segment already holds.
+   */
+  restore(batch: Buffer, h: BatchHeader, baseOffset: number): boolean {
+    if (this.batchCount > 0 && baseOffset < this.nextOffset) return false
     if (this.batchCount === 0) this.logStartOffset = baseOffset
     this.store(batch, h, baseOffset)
     this.enforceRetention()
+    return true
   }
 
   private store(batch: Buffer, h: BatchHeader, baseOffset: number): void {
@@ -129,7 +172,75 @@ export class PartitionLog {
     this.maxTimestamps.push(h.maxTimestamp)
     this.nextOffset = baseOffset + h.lastOffsetDelta + 1
     this.bytes += batch.length
+    this.dirtyBytes += batch.length
     this.recordProducer(h, baseOffset)
+    if ((h.attributes & TRANSACTIONAL_BIT) !== 0) this.trackTxn(batch, h, baseOffset)
+  }
+
+  private trackTxn(batch: Buffer, h: BatchHeader, baseOffset: number): void {
+    if ((h.attributes & CONTROL_BIT) === 0) {
+      if (!this.openTxns.has(h.producerId)) this.openTxns.set(h.producerId, baseOffset)
+      return
+    }
+    // A marker written with a bumped epoch (a fenced or timed-out producer) starts a new epoch here too.
+    const state = this.producers.get(h.producerId)
+    if (state === undefined || h.producerEpoch > state.epoch) {
+      this.producers.set(h.producerId, { epoch: h.producerEpoch, recent: [] })
+    }
+    const first = this.openTxns.get(h.producerId)
+    if (first === undefined) return
+    this.openTxns.delete(h.producerId)
+    const type = controlType(decodeRecords(batch)[0]?.key ?? null)
+    if (type === "abort")
+      this.abortedTxns.push({ producerId: h.producerId, firstOffset: first, lastOffset: baseOffset })
+  }
+
+  /** The first offset of the earliest open transaction, or the high watermark when none is open. */
+  get lastStableOffset(): number {
+    if (this.openTxns.size === 0) return this.nextOffset
+    let lso = this.nextOffset
+    for (const first of this.openTxns.values()) if (first < lso) lso = first
+    return lso
+  }
+
+  /** Whether `producerId` has a transaction open in this partition. */
+  hasOpenTxn(producerId: number): boolean {
+    return this.openTxns.has(producerId)
+  }
+
+  /** Aborted transactions overlapping [from, to), as a `read_committed` fetch reports them. */
+  abortedBetween(from: number, to: number): Array<AbortedTxn> {
+    const out: Array<AbortedTxn> = []
+    const list = this.abortedTxns
+    let lo = 0
+    let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (list[mid]!.lastOffset < from) lo = mid + 1
+      else hi = mid
+    }
+    for (let i = lo; i < list.length; i++) if (list[i]!.firstOffset < to) out.push(list[i]!)
+    return out
+  }
+
+  /**
+   * Appends a transaction marker (a control batch) for `producerId`, closing
+   * its open transaction here. The coordinator calls it for every partition
+   * of a transaction when it commits or aborts.
+   */
+  appendMarker(producerId: number, producerEpoch: number, commit: boolean, timestamp: number): number {
+    const batch = encodeBatch([{ key: controlKey(commit), value: controlValue(), timestamp }], {
+      producerId,
+      producerEpoch,
+      attributes: TRANSACTIONAL_BIT | CONTROL_BIT
+    })
+    const baseOffset = this.nextOffset
+    setBaseOffset(batch, baseOffset)
+    this.store(batch, markerHeader(batch, producerId, producerEpoch, timestamp), baseOffset)
+    this.sink?.append(batch, baseOffset)
+    this.enforceRetention()
+    this.notify(batch.length)
+    return baseOffset
   }
 
   private enforceRetention(): void {
@@ -148,7 +259,112 @@ export class PartitionLog {
       this.maxTimestamps = this.maxTimestamps.slice(this.head)
       this.head = 0
     }
-    if (this.logStartOffset !== before) this.sink?.truncateBefore(this.logStartOffset)
+    if (this.logStartOffset !== before) {
+      this.sink?.truncateBefore(this.logStartOffset)
+      let drop = 0
+      while (drop < this.abortedTxns.length && this.abortedTxns[drop]!.lastOffset < this.logStartOffset) drop++
+      if (drop > 0) this.abortedTxns = this.abortedTxns.slice(drop)
+    }
+  }
+
+  /**
+   * Whether a compacted topic's log is due: enough of it is new since the
+   * last compaction (`dirtyRatio`, Kafka's min.cleanable.dirty.ratio), or a
+   * tombstone's delete horizon has passed.
+   */
+  needsCompaction(now: number, dirtyRatio: number): boolean {
+    if (this.batchCount < 2) return false
+    if (this.dirtyBytes > 0 && this.dirtyBytes >= this.bytes * dirtyRatio) return true
+    for (const horizon of this.tombstoneHorizons.values()) if (now >= horizon) return true
+    return false
+  }
+
+  /**
+   * Log compaction: keeps only the latest record per key, and drops a
+   * tombstone (null value) once `deleteRetentionMs` has passed since
+   * compaction first saw it. Offsets are preserved: a rebuilt batch keeps its
+   * base offset and offset span, so compaction leaves gaps. The newest batch
+   * is never rewritten (Kafka never cleans the active segment), so a consumer
+   * at the end of a compacted log always has a batch to move past. Records
+   * without a key, and transactional and control batches, are left as they
+   * are. Returns whether anything was removed.
+   */
+  compact(now: number, deleteRetentionMs: number): boolean {
+    const end = this.batches.length
+    if (end - this.head < 2) return false
+    const latest = new Map<string, number>()
+    const decoded: Array<ReturnType<typeof decodeRecords> | null> = []
+    for (let i = this.head; i < end; i++) {
+      const batch = this.batches[i]!
+      if ((batch.readInt16BE(21) & TRANSACTIONAL_BIT) !== 0) {
+        decoded.push(null)
+        continue
+      }
+      const records = decodeRecords(batch)
+      for (const r of records) if (r.key !== null) latest.set(r.key.toString("latin1"), r.offset)
+      decoded.push(records)
+    }
+    const batches: Array<Buffer> = []
+    const bases: Array<number> = []
+    const lasts: Array<number> = []
+    const maxTimestamps: Array<number> = []
+    const horizons = new Map<number, number>()
+    let changed = false
+    for (let i = this.head; i < end; i++) {
+      const batch = this.batches[i]!
+      const records = decoded[i - this.head] ?? null
+      let kept = batch
+      if (records !== null && i < end - 1) {
+        const keep = records.filter((r) => {
+          if (r.key === null) return true
+          if (latest.get(r.key.toString("latin1")) !== r.offset) return false
+          if (r.value !== null) return true
+          const horizon = this.tombstoneHorizons.get(r.offset) ?? now + deleteRetentionMs
+          if (now >= horizon) return false
+          horizons.set(r.offset, horizon)
+          return true
+        })
+        if (keep.length === 0) {
+          changed = true
+          continue
+        }
+        if (keep.length < records.length) {
+          changed = true
+          const base = this.bases[i]!
+          kept = encodeBatch(keep, {
+            baseOffset: base,
+            offsetDeltas: keep.map((r) => r.offset - base),
+            lastOffsetDelta: this.lasts[i]! - base,
+            producerId: Number(batch.readBigInt64BE(43)),
+            producerEpoch: batch.readInt16BE(51),
+            baseSequence: batch.readInt32BE(53)
+          })
+        }
+      } else if (records !== null) {
+        // The newest batch is kept whole, but its tombstones start their delete horizon now.
+        for (const r of records) {
+          if (r.key !== null && r.value === null && latest.get(r.key.toString("latin1")) === r.offset) {
+            horizons.set(r.offset, this.tombstoneHorizons.get(r.offset) ?? now + deleteRetentionMs)
+          }
+        }
+      }
+      batches.push(kept)
+      bases.push(this.bases[i]!)
+      lasts.push(this.lasts[i]!)
+      maxTimestamps.push(this.maxTimestamps[i]!)
+    }
+    this.tombstoneHorizons.clear()
+    for (const [offset, horizon] of horizons) this.tombstoneHorizons.set(offset, horizon)
+    this.dirtyBytes = 0
+    if (!changed) return false
+    this.batches = batches
+    this.bases = bases
+    this.lasts = lasts
+    this.maxTimestamps = maxTimestamps
+    this.head = 0
+    this.bytes = batches.reduce((n, b) => n + b.length, 0)
+    this.sink?.rewrite(batches)
+    return true
   }
 
   /** Index of the first batch whose last offset is at or after `offset`. */
@@ -167,9 +383,11 @@ export class PartitionLog {
    * Stored batches from `offset`, at most `maxBytes` in total except that the
    * first batch is always included (KIP-74), so a large batch cannot stall a consumer.
    */
-  read(offset: number, maxBytes: number, out: Array<Buffer>): number {
+  read(offset: number, maxBytes: number, out: Array<Buffer>, below = Number.POSITIVE_INFINITY): number {
     let size = 0
     for (let i = this.indexOf(offset); i < this.batches.length; i++) {
+      // `below` is the last stable offset for read_committed: batches are whole, so one starting below it ends below it.
+      if (this.bases[i]! >= below) break
       const b = this.batches[i]!
       if (size > 0 && size + b.length > maxBytes) break
       out.push(b)

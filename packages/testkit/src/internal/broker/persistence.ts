@@ -4,12 +4,15 @@
  *   topics.json                      topic name → partition count (rewritten atomically)
  *   <topic>-<partition>/<base>.log    append-only segments of stored record batches
  *   offsets.log                       append-only group commits: [length][crc32c][payload]
+ *   transactions.log                  append-only transaction coordinator states, same framing, JSON payload
  *
  * Writes go to the OS with synchronous `write` calls (they survive a process
  * crash); `fsync` follows the configured policy. On start every segment is
  * replayed batch by batch; the first torn or corrupt batch ends the log and
- * the file is truncated there. The offsets file is replayed the same way and
- * then rewritten with only the latest commit per partition.
+ * the file is truncated there. The offsets and transactions files are
+ * replayed the same way and then rewritten with only the latest entry per
+ * partition or transactional id. A partition's transaction index (open and
+ * aborted transactions) needs no file: it is rebuilt from the replayed batches.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -19,6 +22,7 @@ import { checkBatch } from "../protocol/recordBatch.ts"
 import { Writer } from "../protocol/writer.ts"
 import type { CommittedOffset } from "./groupCoordinator.ts"
 import type { LogSink, PartitionLog } from "./partitionLog.ts"
+import type { TxnRecord, TxnStatus } from "./transactionCoordinator.ts"
 
 const segmentName = (base: number): string => `${String(base).padStart(20, "0")}.log`
 
@@ -78,6 +82,28 @@ class SegmentSink implements LogSink {
     this.dirty.add(this)
   }
 
+  /**
+   * Replaces every segment with one holding `batches`: written to a temporary
+   * file and fsynced, renamed over the first segment, then the others are
+   * deleted. A crash in between leaves old segments whose batches replay skips.
+   */
+  rewrite(batches: ReadonlyArray<Buffer>): void {
+    const first = this.segments[0]
+    if (first === undefined) return
+    const tmp = path.join(this.dir, "compacted.tmp")
+    const fd = fs.openSync(tmp, "w")
+    for (const b of batches) fs.writeSync(fd, b)
+    fs.fsyncSync(fd)
+    fs.closeSync(fd)
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    fs.renameSync(tmp, first.file)
+    for (const s of this.segments.slice(1)) fs.rmSync(s.file, { force: true })
+    this.segments = [first]
+    this.fd = fs.openSync(first.file, "a")
+    this.size = fs.fstatSync(this.fd).size
+    this.dirty.delete(this)
+  }
+
   private roll(base: number): void {
     if (this.fd >= 0) {
       fs.fsyncSync(this.fd)
@@ -123,6 +149,57 @@ const encodeCommit = (c: StoredCommit): Buffer => {
   return out
 }
 
+const frame = (payload: Buffer): Buffer => {
+  const out = Buffer.allocUnsafe(8 + payload.length)
+  out.writeInt32BE(payload.length, 0)
+  out.writeUInt32BE(crc32c(payload, 0, payload.length), 4)
+  payload.copy(out, 8)
+  return out
+}
+
+/** Payloads of a framed file up to the first torn or corrupt frame. */
+const readFrames = (file: string): Array<Buffer> => {
+  if (!fs.existsSync(file)) return []
+  const data = fs.readFileSync(file)
+  const out: Array<Buffer> = []
+  let at = 0
+  while (at + 8 <= data.length) {
+    const len = data.readInt32BE(at)
+    if (len < 0 || at + 8 + len > data.length) break
+    if (crc32c(data, at + 8, at + 8 + len) !== data.readUInt32BE(at + 4)) break
+    out.push(data.subarray(at + 8, at + 8 + len))
+    at += 8 + len
+  }
+  return out
+}
+
+const STATUSES: ReadonlyArray<TxnStatus> = [
+  "Empty",
+  "Ongoing",
+  "PrepareCommit",
+  "PrepareAbort",
+  "CompleteCommit",
+  "CompleteAbort"
+]
+
+const isTxnRecord = (u: unknown): u is TxnRecord =>
+  typeof u === "object" &&
+  u !== null &&
+  "transactionalId" in u &&
+  typeof u.transactionalId === "string" &&
+  "producerId" in u &&
+  typeof u.producerId === "number" &&
+  "producerEpoch" in u &&
+  typeof u.producerEpoch === "number" &&
+  "status" in u &&
+  STATUSES.some((s) => s === u.status) &&
+  "partitions" in u &&
+  Array.isArray(u.partitions) &&
+  "groups" in u &&
+  Array.isArray(u.groups) &&
+  "offsets" in u &&
+  Array.isArray(u.offsets)
+
 export class Persistence {
   private readonly dir: string
   private readonly segmentBytes: number
@@ -130,6 +207,8 @@ export class Persistence {
   private readonly dirty = new Set<SegmentSink>()
   private offsetsFd = -1
   private offsetsDirty = false
+  private txnFd = -1
+  private txnDirty = false
 
   constructor(dir: string, segmentBytes: number) {
     this.dir = dir
@@ -137,20 +216,35 @@ export class Persistence {
     fs.mkdirSync(dir, { recursive: true })
   }
 
-  loadTopics(): Array<{ name: string; partitions: number }> {
+  /** Topics and their configuration; a plain number is a topic without configuration (the original format). */
+  loadTopics(): Array<{ name: string; partitions: number; config: Record<string, string> }> {
     const file = path.join(this.dir, "topics.json")
     if (!fs.existsSync(file)) return []
     const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"))
     if (typeof parsed !== "object" || parsed === null) return []
-    return Object.entries(parsed).flatMap(([name, partitions]) =>
-      typeof partitions === "number" ? [{ name, partitions }] : []
-    )
+    return Object.entries(parsed).flatMap(([name, entry]: [string, unknown]) => {
+      if (typeof entry === "number") return [{ name, partitions: entry, config: {} }]
+      if (typeof entry !== "object" || entry === null) return []
+      if (!("partitions" in entry) || typeof entry.partitions !== "number") return []
+      const config: Record<string, string> = {}
+      if ("config" in entry && typeof entry.config === "object" && entry.config !== null) {
+        for (const [k, v] of Object.entries(entry.config)) if (typeof v === "string") config[k] = v
+      }
+      return [{ name, partitions: entry.partitions, config }]
+    })
   }
 
-  saveTopics(topics: ReadonlyMap<string, ReadonlyArray<unknown>>): void {
+  saveTopics(
+    topics: ReadonlyMap<string, ReadonlyArray<unknown>>,
+    configOf: (name: string) => Readonly<Record<string, string>>
+  ): void {
     const file = path.join(this.dir, "topics.json")
     const tmp = `${file}.tmp`
-    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries([...topics].map(([n, ps]) => [n, ps.length]))))
+    const entries = [...topics].map(([n, ps]) => {
+      const config = configOf(n)
+      return [n, Object.keys(config).length === 0 ? ps.length : { partitions: ps.length, config }] as const
+    })
+    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(entries)))
     fs.renameSync(tmp, file)
   }
 
@@ -216,12 +310,42 @@ export class Persistence {
     this.offsetsDirty = true
   }
 
+  /** Reads the transaction coordinator's file, rewrites it with the latest state per id, and opens it for appends. */
+  loadTransactions(): Array<TxnRecord> {
+    const file = path.join(this.dir, "transactions.log")
+    const latest = new Map<string, TxnRecord>()
+    for (const payload of readFrames(file)) {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(payload.toString("utf8"))
+      } catch {
+        break
+      }
+      if (!isTxnRecord(parsed)) break
+      latest.set(parsed.transactionalId, parsed)
+    }
+    const records = [...latest.values()]
+    const tmp = `${file}.tmp`
+    fs.writeFileSync(tmp, Buffer.concat(records.map((r) => frame(Buffer.from(JSON.stringify(r))))))
+    fs.renameSync(tmp, file)
+    this.txnFd = fs.openSync(file, "a")
+    return records
+  }
+
+  appendTransaction(r: TxnRecord): void {
+    if (this.txnFd < 0) return
+    fs.writeSync(this.txnFd, frame(Buffer.from(JSON.stringify(r))))
+    this.txnDirty = true
+  }
+
   /** fsyncs every file written since the last flush. */
   flush(): void {
     for (const s of this.dirty) s.flush()
     this.dirty.clear()
     if (this.offsetsDirty && this.offsetsFd >= 0) fs.fsyncSync(this.offsetsFd)
     this.offsetsDirty = false
+    if (this.txnDirty && this.txnFd >= 0) fs.fsyncSync(this.txnFd)
+    this.txnDirty = false
   }
 
   close(): void {
@@ -230,5 +354,7 @@ export class Persistence {
     this.sinks.clear()
     if (this.offsetsFd >= 0) fs.closeSync(this.offsetsFd)
     this.offsetsFd = -1
+    if (this.txnFd >= 0) fs.closeSync(this.txnFd)
+    this.txnFd = -1
   }
 }

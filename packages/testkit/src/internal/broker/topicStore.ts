@@ -1,6 +1,7 @@
-/** The broker's topics: name → partition logs, with creation rules shared by every API. */
+/** The broker's topics: name → partition logs and configuration, with creation rules shared by every API. */
 import { ErrorCode } from "../protocol/apiKeys.ts"
 import { PartitionLog } from "./partitionLog.ts"
+import { defaultConfig, parseConfig, type TopicConfig } from "./topicConfig.ts"
 
 const VALID_NAME = /^[a-zA-Z0-9._-]{1,249}$/
 
@@ -13,6 +14,7 @@ export interface TopicStoreHooks {
 
 export class TopicStore {
   readonly topics = new Map<string, ReadonlyArray<PartitionLog>>()
+  readonly configs = new Map<string, TopicConfig>()
   private readonly retentionBytes: number
   hooks: TopicStoreHooks | null = null
 
@@ -20,17 +22,24 @@ export class TopicStore {
     this.retentionBytes = retentionBytes
   }
 
+  config(topic: string): TopicConfig {
+    return this.configs.get(topic) ?? defaultConfig
+  }
+
   partition(topic: string, partition: number): PartitionLog | undefined {
     return this.topics.get(topic)?.[partition]
   }
 
   /** Creates a topic; returns an error code (0 on success). */
-  create(name: string, partitions: number): number {
+  create(name: string, partitions: number, entries: Readonly<Record<string, string>> = {}): number {
     if (!isValidTopicName(name)) return ErrorCode.INVALID_TOPIC_EXCEPTION
     if (this.topics.has(name)) return ErrorCode.TOPIC_ALREADY_EXISTS
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) return ErrorCode.INVALID_PARTITIONS
+    const config = Object.keys(entries).length === 0 ? defaultConfig : parseConfig(entries)
+    if (typeof config === "number") return config
     const logs = Array.from({ length: partitions }, (_, i) => new PartitionLog(name, i, this.retentionBytes))
     this.topics.set(name, logs)
+    this.configs.set(name, config)
     this.hooks?.onCreate(name, logs)
     return ErrorCode.NONE
   }
@@ -39,6 +48,7 @@ export class TopicStore {
     const logs = this.topics.get(name)
     if (logs === undefined) return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     this.topics.delete(name)
+    this.configs.delete(name)
     for (const l of logs) l.wakeAll()
     this.hooks?.onDelete(name, logs.length)
     return ErrorCode.NONE

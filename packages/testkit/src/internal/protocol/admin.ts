@@ -7,6 +7,7 @@ export interface CreateTopic {
   readonly numPartitions: number
   readonly replicationFactor: number
   readonly assignments: number
+  readonly configs: Readonly<Record<string, string>>
 }
 
 export interface CreateTopicsRequest {
@@ -20,8 +21,11 @@ export const decodeCreateTopics = (r: Reader, version: number): CreateTopicsRequ
     const numPartitions = r.int32()
     const replicationFactor = r.int16()
     const assignments = r.array((r) => ({ index: r.int32(), brokers: r.array((r) => r.int32(), 4) }), 8).length
-    r.array((r) => ({ name: r.string(), value: r.nullableString() }), 4)
-    return { name, numPartitions, replicationFactor, assignments }
+    const configs: Record<string, string> = {}
+    for (const c of r.array((r) => ({ name: r.string(), value: r.nullableString() }), 4)) {
+      if (c.value !== null) configs[c.name] = c.value
+    }
+    return { name, numPartitions, replicationFactor, assignments, configs }
   }, 14)
   r.int32() // timeout
   const validateOnly = version >= 1 ? r.bool() : false

@@ -21,7 +21,11 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
-  InitProducerId: 22
+  InitProducerId: 22,
+  AddPartitionsToTxn: 24,
+  AddOffsetsToTxn: 25,
+  EndTxn: 26,
+  TxnOffsetCommit: 28
 } as const
 
 /** [apiKey, minVersion, maxVersion] advertised in ApiVersions. */
@@ -33,16 +37,20 @@ export const SUPPORTED: ReadonlyArray<readonly [number, number, number]> = [
   [ApiKey.OffsetCommit, 2, 5],
   [ApiKey.OffsetFetch, 1, 5],
   [ApiKey.FindCoordinator, 0, 2],
-  [ApiKey.JoinGroup, 0, 3],
-  [ApiKey.Heartbeat, 0, 2],
-  [ApiKey.LeaveGroup, 0, 2],
-  [ApiKey.SyncGroup, 0, 2],
+  [ApiKey.JoinGroup, 0, 5],
+  [ApiKey.Heartbeat, 0, 3],
+  [ApiKey.LeaveGroup, 0, 3],
+  [ApiKey.SyncGroup, 0, 3],
   [ApiKey.DescribeGroups, 0, 2],
   [ApiKey.ListGroups, 0, 2],
   [ApiKey.ApiVersions, 0, 3],
   [ApiKey.CreateTopics, 0, 4],
   [ApiKey.DeleteTopics, 0, 3],
-  [ApiKey.InitProducerId, 0, 1]
+  [ApiKey.InitProducerId, 0, 1],
+  [ApiKey.AddPartitionsToTxn, 0, 1],
+  [ApiKey.AddOffsetsToTxn, 0, 1],
+  [ApiKey.EndTxn, 0, 1],
+  [ApiKey.TxnOffsetCommit, 0, 1]
 ]
 
 const ranges = new Map(SUPPORTED.map(([k, min, max]) => [k, [min, max] as const]))
@@ -78,11 +86,18 @@ export const ErrorCode = {
   TOPIC_ALREADY_EXISTS: 36,
   INVALID_PARTITIONS: 37,
   INVALID_REPLICATION_FACTOR: 38,
+  INVALID_CONFIG: 40,
   INVALID_REQUEST: 42,
   UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
   OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
   INVALID_PRODUCER_EPOCH: 47,
+  INVALID_TXN_STATE: 48,
+  INVALID_PRODUCER_ID_MAPPING: 49,
+  INVALID_TRANSACTION_TIMEOUT: 50,
+  CONCURRENT_TRANSACTIONS: 51,
+  OPERATION_NOT_ATTEMPTED: 55,
   UNKNOWN_PRODUCER_ID: 59,
   GROUP_ID_NOT_FOUND: 69,
-  UNSUPPORTED_COMPRESSION_TYPE: 76
+  UNSUPPORTED_COMPRESSION_TYPE: 76,
+  FENCED_INSTANCE_ID: 82
 } as const

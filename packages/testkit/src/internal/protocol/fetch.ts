@@ -58,7 +58,10 @@ export interface FetchPartitionResult {
   readonly index: number
   readonly errorCode: number
   readonly highWatermark: number
+  readonly lastStableOffset: number
   readonly logStartOffset: number
+  /** Aborted transactions overlapping the returned batches (read_committed only); `null` for none. */
+  readonly aborted: ReadonlyArray<{ readonly producerId: number; readonly firstOffset: number }> | null
   readonly batches: ReadonlyArray<Buffer>
   readonly size: number
 }
@@ -84,9 +87,11 @@ export const encodeFetch = (
   for (const t of topics) {
     w.string(t.name).int32(t.partitions.length)
     for (const p of t.partitions) {
-      w.int32(p.index).int16(p.errorCode).int64(p.highWatermark).int64(p.highWatermark)
+      w.int32(p.index).int16(p.errorCode).int64(p.highWatermark).int64(p.lastStableOffset)
       if (version >= 5) w.int64(p.logStartOffset)
-      w.int32(-1) // aborted transactions: none (null)
+      w.nullableArray(p.aborted, (w, a) => {
+        w.int64(a.producerId).int64(a.firstOffset)
+      })
       if (version >= 11) w.int32(-1) // preferred read replica
       w.int32(p.size)
       if (p.size > 0) {

@@ -7,10 +7,13 @@ export interface ListOffsetsTopic {
   readonly partitions: ReadonlyArray<{ readonly index: number; readonly timestamp: number }>
 }
 
-export const decodeListOffsets = (r: Reader, version: number): ReadonlyArray<ListOffsetsTopic> => {
+export const decodeListOffsets = (
+  r: Reader,
+  version: number
+): { readonly isolationLevel: number; readonly topics: ReadonlyArray<ListOffsetsTopic> } => {
   r.int32() // replica id
-  if (version >= 2) r.int8() // isolation level
-  return r.array(
+  const isolationLevel = version >= 2 ? r.int8() : 0
+  const topics = r.array(
     (r) => ({
       name: r.string(),
       partitions: r.array((r) => {
@@ -21,6 +24,7 @@ export const decodeListOffsets = (r: Reader, version: number): ReadonlyArray<Lis
     }),
     6
   )
+  return { isolationLevel, topics }
 }
 
 export interface ListOffsetsPartitionResult {

@@ -155,6 +155,12 @@ export interface EncodeOptions {
   readonly baseSequence?: number
   readonly compression?: typeof COMPRESSION_NONE | typeof COMPRESSION_GZIP
   readonly timestamp?: number
+  /** Extra attribute bits (transactional, control), OR-ed with the compression codec. */
+  readonly attributes?: number
+  /** Offset delta of each record (default: its index), for batches rebuilt by compaction with gaps. */
+  readonly offsetDeltas?: ReadonlyArray<number>
+  /** The batch's last offset delta (default: the last record's), kept by compaction so the batch spans its original offsets. */
+  readonly lastOffsetDelta?: number
 }
 
 const writeVarBytes = (w: Writer, b: Buffer | null | undefined): void => {
@@ -179,7 +185,7 @@ export const encodeBatch = (records: ReadonlyArray<RecordInput>, options: Encode
     rec
       .int8(0)
       .varlong(ts - baseTs)
-      .varint(i)
+      .varint(options.offsetDeltas?.[i] ?? i)
     writeVarBytes(rec, r.key)
     writeVarBytes(rec, r.value)
     const hs = r.headers ?? []
@@ -199,8 +205,8 @@ export const encodeBatch = (records: ReadonlyArray<RecordInput>, options: Encode
     .int32(-1)
     .int8(2)
     .uint32(0)
-    .int16(compression)
-    .int32(Math.max(records.length - 1, 0))
+    .int16(compression | (options.attributes ?? 0))
+    .int32(options.lastOffsetDelta ?? options.offsetDeltas?.[records.length - 1] ?? Math.max(records.length - 1, 0))
     .int64(baseTs)
     .int64(maxTs)
     .int64(options.producerId ?? -1)
