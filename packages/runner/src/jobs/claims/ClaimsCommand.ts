@@ -169,16 +169,18 @@ export const runEnrich = (
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
+    // Both connections are checked before anything is created: a wrong
+    // database URL must not leave new topics behind.
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const pg = yield* Services.databaseAtStart(config, { statementTimeout: options.lookupTimeout }).pipe(
+      Effect.provideService(Readiness.Readiness, readiness)
+    )
     yield* Admin.ensureTopics(
       [config.topics.input, config.topics.enriched, config.topics.failed, config.topics.deadLetter].map((topic) => ({
         topic,
         partitions: 6
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const pg = yield* Services.database(config, { statementTimeout: options.lookupTimeout }).pipe(
-      Effect.provideService(Readiness.Readiness, readiness)
-    )
     const lookup = yield* claimsLookup(pg, options)
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
