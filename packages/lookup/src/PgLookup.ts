@@ -262,13 +262,24 @@ export const selectStatement = (source: {
 }
 
 /**
- * Builds a batching lookup over the pool in `PgClient`.
+ * The resolver over the pool in `PgClient`: one statement per fetch. Guard it
+ * with `Lookup.withPolicy`, then `Lookup.batched`, then `Lookup.cached`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolver = <K, V>(options: Options<K, V>): Effect.Effect<Lookup.Resolver<K, V>, never, PgClient> =>
+  Effect.map(PgClient, ({ sql }) => Lookup.resolver({ name: options.name, fetch: makeFetch(sql, options) }))
+
+/**
+ * A batching lookup over the pool in `PgClient`, without a policy:
+ * `Lookup.batched` of `resolver`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = <K, V>(options: Options<K, V>): Effect.Effect<Lookup.Lookup<K, V>, never, PgClient> =>
-  Effect.map(PgClient, ({ sql }) => Lookup.make({ ...options, fetch: makeFetch(sql, options) }))
+  Effect.map(resolver(options), (r) => Lookup.batched(r, options))
 
 /**
  * The batch query of `make`, without batching: one statement for the given

@@ -104,12 +104,10 @@ describe("PgLookup under connection resets", { timeout: 60_000 }, () => {
       const { proxy, client } = yield* proxiedClient({ poolSize: 4 })
       // Batches of 100 keys: each getMany below is three concurrent queries,
       // more than the pool has connections, so some wait for one.
-      const base = yield* Claims.makeLookup({ maxBatchSize: 100 }).pipe(
-        Effect.provideService(PgLookup.PgClient, client)
-      )
+      const base = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, client))
       const lookupTimeout = 3_000
       const policy = yield* Policy.make({ name: "reset-stream", timeout: `${lookupTimeout} millis` })
-      const lookup = Lookup.withPolicy(base, policy)
+      const lookup = Lookup.batched(Lookup.withPolicy(base, policy), { maxBatchSize: 100, batchWindow: "1 millis" })
       assert.isTrue(Option.isSome(yield* lookup.get("CLM-000001")))
 
       let phase: Phase = "reset"

@@ -43,12 +43,12 @@ const invalidKafkaSetting = (error: EffectConfig.ConfigError): RunnerError => {
 
 /**
  * How long, at most, a command waits for Kafka at start before it says it
- * cannot reach it: kafkajs retries three times within about two seconds.
+ * cannot reach it: kafkajs retries five times within about four seconds.
  *
  * @since 0.1.0
  * @category constants
  */
-export const kafkaStartupRetry = { retries: 3, initialRetryTime: 200, maxRetryTime: 1000 } as const
+export const kafkaStartupRetry = { retries: 5, initialRetryTime: 250, maxRetryTime: 1000 } as const
 
 /**
  * A Kafka client for the configured bootstrap servers and client id, with the
@@ -75,7 +75,7 @@ export const kafkaClient = (
     yield* Effect.scoped(
       Layer.build(
         KafkaClient.layerConfig(
-          EffectConfig.succeed({ ...options, retry: kafkaStartupRetry, connectTimeout: "5 seconds" })
+          EffectConfig.succeed({ ...options, retry: kafkaStartupRetry })
         )
       )
     ).pipe(

@@ -102,8 +102,8 @@ export const outcomes = (
       )
 
 /**
- * The claims lookup as the enrich job wants it: cache → policy → batched
- * PostgreSQL query, every failure turned into an outcome; looked up per chunk
+ * The claims lookup as the enrich job wants it: the PostgreSQL resolver,
+ * guarded by the policy, batched, then cached, every failure turned into an outcome; looked up per chunk
  * unless `path` says `record`.
  *
  * @since 0.1.0
@@ -129,8 +129,8 @@ export const claimsLookup = (
         openDuration: options.breakerCooldown
       }
     })
-    const base = yield* Claims.makeLookup().pipe(Effect.provideService(PgLookup.PgClient, pg))
-    const guarded = Lookup.withPolicy(base, policy)
+    const resolver = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, pg))
+    const guarded = Lookup.batched(Lookup.withPolicy(resolver, policy), Claims.batching)
     const lookup =
       options.cacheSize > 0
         ? yield* Lookup.cached(guarded, {

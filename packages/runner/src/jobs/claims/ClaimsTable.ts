@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 
-import { type Lookup, type LookupError, PgLookup, RowDecoder } from "@sluice/lookup"
+import { Lookup, type LookupError, PgLookup, RowDecoder } from "@sluice/lookup"
 import { Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
 import type postgres from "postgres"
 
@@ -214,8 +214,30 @@ export interface LookupOptions {
 }
 
 /**
- * The claims lookup by `claim_id`, uncached and unguarded: compose
- * `Lookup.withPolicy` and `Lookup.cached` around it.
+ * The claims resolver by `claim_id`: one statement per fetch. Compose
+ * `Lookup.withPolicy`, `Lookup.batched` (with `batching`) and `Lookup.cached`
+ * around it, in that order.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeResolver: Effect.Effect<Lookup.Resolver<string, Claim>, never, PgLookup.PgClient> = PgLookup.resolver({
+  name: "claims",
+  source,
+  decoder,
+  key: (claim: Claim) => claim.claim_id
+})
+
+/**
+ * How the claims lookup batches: up to 100 ids a statement, gathered for 1 ms.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const batching = { maxBatchSize: 100, batchWindow: Duration.millis(1) } as const
+
+/**
+ * The claims lookup by `claim_id`, batched, uncached and unguarded.
  *
  * @since 0.1.0
  * @category constructors
@@ -223,14 +245,12 @@ export interface LookupOptions {
 export const makeLookup = (
   options: LookupOptions = {}
 ): Effect.Effect<Lookup.Lookup<string, Claim>, never, PgLookup.PgClient> =>
-  PgLookup.make({
-    name: "claims",
-    source,
-    decoder,
-    key: (claim) => claim.claim_id,
-    maxBatchSize: options.maxBatchSize ?? 100,
-    batchWindow: options.batchWindow ?? Duration.millis(1)
-  })
+  Effect.map(makeResolver, (resolver) =>
+    Lookup.batched(resolver, {
+      maxBatchSize: options.maxBatchSize ?? batching.maxBatchSize,
+      batchWindow: options.batchWindow ?? batching.batchWindow
+    })
+  )
 
 /**
  * The claims lookup as a service.
