@@ -2,7 +2,6 @@ import { assert, describe, it } from "@effect/vitest"
 import { Policy } from "@sluice/core"
 import { FaultProxy } from "@sluice/testkit"
 import { Clock, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
-import type postgres from "postgres"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
 import * as Claims from "./utils/Claims.ts"
@@ -26,7 +25,7 @@ const settle = (query: PromiseLike<ReadonlyArray<unknown>>, millis: number) =>
     )
   ).pipe(Effect.timeoutOption(millis), Effect.map(Option.getOrElse(() => ({ _tag: "pending" as const }))))
 
-const answers = (sql: postgres.Sql, text: string) => settle(sql.unsafe("SELECT $1::text AS x", [text]), 3_000)
+const answers = (sql: PgLookup.PgSql, text: string) => settle(sql.unsafe("SELECT $1::text AS x", [text]), 3_000)
 
 /** One turn of the event loop: lets the driver's socket events and microtasks run. */
 const turn = Effect.promise(() => new Promise<void>((resume) => setImmediate(resume)))
@@ -92,7 +91,7 @@ describe("PgLookup under connection resets", { timeout: 60_000 }, () => {
       )
       // The driver takes a started query a microtask later.
       yield* turn
-      waiting.cancel()
+      waiting.cancel?.()
       assert.strictEqual(yield* Effect.promise(() => settled), "57014")
       yield* proxy.set(FaultProxy.FaultMode.passThrough)
       assert.deepStrictEqual(yield* answers(sql, "after"), { _tag: "rows", rows: [{ x: "after" }] })

@@ -76,7 +76,7 @@ const describe = (reason: RunnerErrorReason): string => {
     case "InvalidEvent":
       return `invalid payment event (${reason.kind}): ${reason.detail}`
     case "Startup":
-      return `cannot start: ${reason.detail} (check ${reason.settings})`
+      return `error: ${reason.detail} (check ${reason.settings})`
   }
 }
 

@@ -73,11 +73,7 @@ export const kafkaClient = (
       clientId: config.clientId
     }
     yield* Effect.scoped(
-      Layer.build(
-        KafkaClient.layerConfig(
-          EffectConfig.succeed({ ...options, retry: kafkaStartupRetry })
-        )
-      )
+      Layer.build(KafkaClient.layerConfig(EffectConfig.succeed({ ...options, retry: kafkaStartupRetry })))
     ).pipe(
       Effect.catchTag("KafkaError", (error) =>
         Effect.fail(
@@ -143,7 +139,7 @@ export const database = (
     const readiness = yield* Readiness.Readiness
     yield* readiness.register(
       "database",
-      Effect.tryPromise(() => pg.sql`SELECT 1`)
+      Effect.tryPromise(() => pg.sql.unsafe("SELECT 1"))
     )
     return pg
   })

@@ -54,7 +54,7 @@ describe("sluice start-up errors", { timeout: 60_000 }, () => {
       const r = yield* run(["claims", "large"], { METRICS_PORT: String(port) })
       assert.strictEqual(r.status, 1, r.stderr)
       assert.deepStrictEqual(lines(r.stderr), [
-        `cannot start: port ${port} is already in use (check METRICS_PORT or --metrics-port)`
+        `error: port ${port} is already in use (check METRICS_PORT or --metrics-port)`
       ])
     }).pipe(Effect.scoped)
   )
@@ -71,7 +71,7 @@ describe("sluice start-up errors", { timeout: 60_000 }, () => {
       assert.match(
         stderr[0]!,
         new RegExp(
-          `^cannot start: Kafka at 127\\.0\\.0\\.1:${port} does not answer: .+ \\(check KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers\\)$`
+          `^error: Kafka at 127\\.0\\.0\\.1:${port} does not answer: .+ \\(check KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers\\)$`
         )
       )
       // The retry is bounded: well under the client library's own 12 s or so.
@@ -96,7 +96,7 @@ describe("sluice start-up errors", { timeout: 60_000 }, () => {
         assert.strictEqual(stderr.length, 1, r.stderr)
         assert.match(
           stderr[0]!,
-          /^cannot start: the database at 127\.0\.0\.1:\d+\/\w+ does not answer: .+ \(check DATABASE_URL or --database-url\)$/
+          /^error: the database at 127\.0\.0\.1:\d+\/\w+ does not answer: .+ \(check DATABASE_URL or --database-url\)$/
         )
         assert.notInclude(r.stderr, "    at ")
       }

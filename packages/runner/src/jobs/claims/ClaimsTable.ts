@@ -9,7 +9,6 @@
 
 import { Lookup, type LookupError, PgLookup, RowDecoder } from "@sluice/lookup"
 import { Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
-import type postgres from "postgres"
 
 /**
  * One row of `claims`. `claim_amount` is `DECIMAL(10,2)` and is read as text,
@@ -66,9 +65,9 @@ export const migration = `CREATE TABLE IF NOT EXISTS claims (
   created_date TIMESTAMP
 )`
 
-const run = (sql: postgres.Sql, text: string, params: ReadonlyArray<unknown> = []) =>
+const run = (sql: PgLookup.PgSql, text: string, params: ReadonlyArray<unknown> = []) =>
   Effect.tryPromise({
-    try: () => sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>),
+    try: () => sql.unsafe(text, params),
     catch: (error) => PgLookup.classifyError("claims", error)
   })
 
@@ -78,7 +77,7 @@ const run = (sql: postgres.Sql, text: string, params: ReadonlyArray<unknown> = [
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = (sql: postgres.Sql): Effect.Effect<void, LookupError.LookupError> =>
+export const migrate = (sql: PgLookup.PgSql): Effect.Effect<void, LookupError.LookupError> =>
   Effect.asVoid(run(sql, migration))
 
 /**
@@ -160,7 +159,7 @@ export const seedRows = (count: number, seed = 42): Array<SeedRow> => {
  * @category seeding
  */
 export const seed = (
-  sql: postgres.Sql,
+  sql: PgLookup.PgSql,
   options: { readonly count: number; readonly seed?: number; readonly batchSize?: number }
 ): Effect.Effect<void, LookupError.LookupError> =>
   Effect.gen(function* () {
