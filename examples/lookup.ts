@@ -52,14 +52,15 @@ const main = Effect.gen(function* () {
   const databaseUrl = yield* exampleDatabase
   // #region readme
   const pg = yield* PgLookup.makeClient({ url: databaseUrl, statementTimeout: "2 seconds" })
-  const claims = yield* Claims.makeLookup({ maxBatchSize: 100 }).pipe(Effect.provideService(PgLookup.PgClient, pg))
+  const claims = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, pg))
   const policy = yield* Policy.make({
     name: "claims-db",
     timeout: "5 seconds",
     retry: { base: "100 millis", maxAttempts: 4 },
     breaker: { trip: { _tag: "rate", threshold: 0.5, minimumCalls: 5, size: 20 }, openDuration: "10 seconds" }
   })
-  const lookup = yield* Lookup.cached(Lookup.withPolicy(claims, policy), {
+  const guarded = Lookup.batched(Lookup.withPolicy(claims, policy), { maxBatchSize: 100, batchWindow: "1 millis" })
+  const lookup = yield* Lookup.cached(guarded, {
     maxEntries: 100_000,
     ttl: "1 minute",
     notFoundTtl: "5 seconds"

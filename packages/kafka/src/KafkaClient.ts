@@ -181,6 +181,22 @@ export const fromKafka = Effect.fnUntraced(function* (
   })
 })
 
+// kafkajs lines an operator cannot act on go to Debug: the v2 partitioner
+// notice every producer prints, "Topic creation errors" for topics that
+// already exist (`Admin.ensureTopics` expects those), and connection errors
+// while kafkajs retries, which end in a `KafkaError` of their own if the
+// retries give up.
+const severityOf = (line: Kafkajs.LogLine): LogLevel.Severity => {
+  if (line.level !== "Error" && line.level !== "Warn") return line.level
+  const m = line.message
+  if (m.includes("switched default partitioner")) return "Debug"
+  if (m.startsWith("Topic creation errors")) return "Debug"
+  if ((line.namespace === "Connection" || line.namespace === "BrokerPool") && /connect|Connection error/i.test(m)) {
+    return "Debug"
+  }
+  return line.level
+}
+
 /**
  * Builds the service on kafkajs. Client-library log lines go to the Effect
  * logger, annotated with their kafkajs namespace.
@@ -206,7 +222,7 @@ export const make = Effect.fnUntraced(function* (
   // so it reaches whatever logger the application installed.
   const log = (line: Kafkajs.LogLine) =>
     void Effect.runForkWith(context)(
-      Effect.logWithLevel(line.level)(line.message).pipe(
+      Effect.logWithLevel(severityOf(line))(line.message).pipe(
         Effect.annotateLogs({
           kafka: line.namespace,
           ...(line.broker === undefined ? {} : { broker: line.broker }),
@@ -316,10 +332,9 @@ const sasl: Config.Config<SaslOptions | undefined> = Config.all({
 )
 
 /**
- * The client options read from the environment:
+ * How to connect, read from the environment, without the brokers and the
+ * client id (which an application may take from settings of its own):
  *
- * - `KAFKA_BOOTSTRAP_SERVERS` (required): comma-separated `host:port` list.
- * - `KAFKA_CLIENT_ID`: defaults to `sluice`.
  * - `KAFKA_TLS`: `true`/`false`; TLS is on by default when one of the TLS
  *   variables below is set. `KAFKA_TLS_CA`, `KAFKA_TLS_CERT` (PEM text),
  *   `KAFKA_TLS_KEY` (PEM text, redacted), `KAFKA_TLS_REJECT_UNAUTHORIZED`,
@@ -333,25 +348,35 @@ const sasl: Config.Config<SaslOptions | undefined> = Config.all({
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  brokers,
-  clientId: Config.String("KAFKA_CLIENT_ID").pipe(Config.withDefault("sluice")),
+export const connectionConfig: Config.Config<Omit<Options, "brokers" | "clientId">> = Config.all({
   tls,
   sasl,
   connectTimeout: optional(Config.Duration("KAFKA_CONNECT_TIMEOUT")),
   requestTimeout: optional(Config.Duration("KAFKA_REQUEST_TIMEOUT"))
 }).pipe(
-  Config.map(
-    ({ brokers, clientId, tls, sasl, connectTimeout, requestTimeout }): Options => ({
-      brokers,
-      clientId,
-      tls,
-      ...(sasl === undefined ? {} : { sasl }),
-      ...(connectTimeout === undefined ? {} : { connectTimeout }),
-      ...(requestTimeout === undefined ? {} : { requestTimeout })
-    })
-  )
+  Config.map(({ tls, sasl, connectTimeout, requestTimeout }) => ({
+    tls,
+    ...(sasl === undefined ? {} : { sasl }),
+    ...(connectTimeout === undefined ? {} : { connectTimeout }),
+    ...(requestTimeout === undefined ? {} : { requestTimeout })
+  }))
 )
+
+/**
+ * The client options read from the environment: `KAFKA_BOOTSTRAP_SERVERS`
+ * (required, a comma-separated `host:port` list), `KAFKA_CLIENT_ID`
+ * (defaults to `sluice`) and the variables of `connectionConfig`.
+ *
+ * A bad value fails with a `ConfigError` that names the variable.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  brokers,
+  clientId: Config.String("KAFKA_CLIENT_ID").pipe(Config.withDefault("sluice")),
+  connection: connectionConfig
+}).pipe(Config.map(({ brokers, clientId, connection }): Options => ({ brokers, clientId, ...connection })))
 
 /**
  * The service configured from `config` (the environment, by default).

@@ -4,28 +4,35 @@
  * `Option.some(value)`, `Option.none()` when the key does not exist, or fails
  * with a `LookupError` when the store cannot answer.
  *
- * Three concerns are kept apart, as in Flink's lookup joins:
+ * Four parts, each a decorator of the one before, as in Flink's lookup joins;
+ * the types only compose them in this order:
  *
- * - the resolver (`make`) only fetches rows for a set of keys. Concurrent
- *   `get`s are collected into batches of at most `maxBatchSize` distinct keys
- *   within `batchWindow`, so many callers cost one query; callers asking for
- *   the same key share the answer. `getMany` takes a whole chunk of keys at
- *   once (what a stream stage has in hand) and skips the per-key machinery:
- *   its distinct keys go out in queries of `maxBatchSize`.
- * - the policy (`withPolicy`) guards each batch query once (timeout, retry,
- *   circuit breaker), not each key, so a batch of 100 keys is one attempt.
- * - the cache (`cached`) answers repeated keys without touching the policy or
- *   the store.
+ * 1. the resolver (`resolver`) only fetches rows for a set of keys;
+ * 2. the policy (`withPolicy`, on a resolver) guards each batch query once
+ *    (timeout, retry, circuit breaker), not each key, so a batch of 100 keys
+ *    is one attempt;
+ * 3. the batching (`batched`, on a resolver, guarded or not) turns it into a
+ *    `Lookup`: concurrent `get`s are collected into batches of at most
+ *    `maxBatchSize` distinct keys within `batchWindow`, so many callers cost
+ *    one query; callers asking for the same key share the answer. `getMany`
+ *    takes a whole chunk of keys at once (what a stream stage has in hand) and
+ *    skips the per-key machinery: its distinct keys go out in queries of
+ *    `maxBatchSize`;
+ * 4. the cache (`cached`, on a `Lookup`) answers repeated keys without
+ *    touching the policy or the store.
  *
- * Compose them in that order, the cache outermost:
+ * A policy around a batched lookup, or a cache under the batching, does not
+ * type-check: `withPolicy` and `batched` take a `Resolver`, which a `Lookup`
+ * is not, and `cached` takes a `Lookup`, which a `Resolver` is not.
  *
  * ```ts
  * import { Effect } from "effect"
  * import { Lookup } from "@sluice/lookup"
  *
  * const program = Effect.gen(function* () {
- *   const base = Lookup.make({ name: "customers", fetch: fetchCustomers, maxBatchSize: 100, batchWindow: "2 millis" })
- *   const customers = yield* Lookup.cached(Lookup.withPolicy(base, policy), { maxEntries: 10_000, ttl: "1 minute" })
+ *   const fetched = Lookup.resolver({ name: "customers", fetch: fetchCustomers })
+ *   const batched = Lookup.batched(Lookup.withPolicy(fetched, policy), { maxBatchSize: 100, batchWindow: "2 millis" })
+ *   const customers = yield* Lookup.cached(batched, { maxEntries: 10_000, ttl: "1 minute" })
  *   const customer = yield* customers.get("C-1")
  *   const chunk = yield* customers.getMany(["C-1", "C-2"]) // [Option<Customer>, Option<Customer>]
  * })
@@ -42,19 +49,6 @@ import { CircuitOpen, fromPolicyError, LookupError } from "./LookupError.ts"
 import * as Metrics from "./LookupMetrics.ts"
 
 /**
- * How concurrent `get`s are grouped into queries.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Batching {
-  /** Most distinct keys per query (default 100); a full batch is sent without waiting for the window. */
-  readonly maxBatchSize: number
-  /** How long the first request of a batch waits for others to join it (default: one scheduler tick). */
-  readonly batchWindow: Duration.Duration
-}
-
-/**
  * Fetches the rows for a set of distinct keys in one round trip. Keys with no
  * row are simply absent from the returned map.
  *
@@ -64,6 +58,32 @@ export interface Batching {
 export type Fetch<K, V> = (keys: Arr.NonEmptyReadonlyArray<K>) => Effect.Effect<ReadonlyMap<K, V>, LookupError>
 
 /**
+ * The first part of a lookup: a named `Fetch`, nothing else.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Resolver<K, V> {
+  readonly _tag: "Resolver"
+  readonly name: string
+  readonly fetch: Fetch<K, V>
+}
+
+/**
+ * A resolver whose every fetch runs under a policy; only `batched` takes it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Guarded<K, V> {
+  readonly _tag: "Guarded"
+  readonly name: string
+  readonly fetch: Fetch<K, V>
+  /** Rejects at once, before any batching, while the policy's breaker has said it is open. */
+  readonly admit: <A>(effect: Effect.Effect<A, LookupError>) => Effect.Effect<A, LookupError>
+}
+
+/**
  * A keyed lookup. Keys are compared with `Map` semantics, so they should be
  * primitives (strings, numbers).
  *
@@ -71,6 +91,7 @@ export type Fetch<K, V> = (keys: Arr.NonEmptyReadonlyArray<K>) => Effect.Effect<
  * @category models
  */
 export interface Lookup<K, V> {
+  readonly _tag: "Lookup"
   readonly name: string
   /** Looks one key up; concurrent calls are batched. */
   readonly get: (key: K) => Effect.Effect<Option.Option<V>, LookupError>
@@ -80,9 +101,6 @@ export interface Lookup<K, V> {
    * if one of them fails, the call fails with that query's `LookupError`.
    */
   readonly getMany: (keys: ReadonlyArray<K>) => Effect.Effect<Array<Option.Option<V>>, LookupError>
-  /** One query for a set of distinct keys, used to build batches. */
-  readonly fetch: Fetch<K, V>
-  readonly batching: Batching
 }
 
 /**
@@ -161,41 +179,79 @@ const manyFor = <K, V>(fetch: Fetch<K, V>, maxBatchSize: number, metrics: Batche
 }
 
 /**
- * Builds a batching lookup from a function that fetches many keys at once.
+ * A resolver: `fetch` under a name (the lookup's metrics are tagged with it).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = <K, V>(options: Options<K, V>): Lookup<K, V> => {
-  const maxBatchSize = options.maxBatchSize ?? 100
-  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
-    throw new RangeError(`Lookup.make: maxBatchSize must be a positive integer, got ${maxBatchSize}`)
-  }
-  const batching: Batching = {
-    maxBatchSize,
-    batchWindow: Duration.fromInputUnsafe(options.batchWindow ?? Duration.zero)
-  }
-  const metrics = Batcher.batchMetrics(options.name)
-  const get = Batcher.make({ fetch: options.fetch, maxBatchSize, window: batching.batchWindow, metrics })
-  const getMany = manyFor(options.fetch, maxBatchSize, metrics)
-  return { name: options.name, get, getMany, fetch: options.fetch, batching }
+export const resolver = <K, V>(options: { readonly name: string; readonly fetch: Fetch<K, V> }): Resolver<K, V> => ({
+  _tag: "Resolver",
+  name: options.name,
+  fetch: options.fetch
+})
+
+/**
+ * Options of `batched`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchOptions {
+  /** Most distinct keys per query (default 100); a full batch is sent without waiting for the window. */
+  readonly maxBatchSize?: number | undefined
+  /** How long the first request of a batch waits for others to join it (default: one scheduler tick). */
+  readonly batchWindow?: Duration.Input | undefined
 }
 
 /**
- * Guards every batch query of `lookup` with `policy`: one policy run per
- * batch, whatever its size. Policy failures become `LookupError`s. While the
- * policy's breaker has said it is open, further keys are rejected at once,
- * without waiting for a batch to form.
+ * Batches the fetches of a resolver (guarded by a policy or not) into a
+ * `Lookup`.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lookup<K, V> => {
+export const batched = <K, V>(source: Resolver<K, V> | Guarded<K, V>, options: BatchOptions = {}): Lookup<K, V> => {
+  const maxBatchSize = options.maxBatchSize ?? 100
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+    throw new RangeError(`Lookup.batched: maxBatchSize must be a positive integer, got ${maxBatchSize}`)
+  }
+  const window = Duration.fromInputUnsafe(options.batchWindow ?? Duration.zero)
+  const metrics = Batcher.batchMetrics(source.name)
+  const get = Batcher.make({ fetch: source.fetch, maxBatchSize, window, metrics })
+  const getMany = manyFor(source.fetch, maxBatchSize, metrics)
+  if (source._tag === "Resolver") return { _tag: "Lookup", name: source.name, get, getMany }
+  const admit = source.admit
+  return {
+    _tag: "Lookup",
+    name: source.name,
+    get: (key) => admit(get(key)),
+    getMany: (keys) => admit(getMany(keys))
+  }
+}
+
+/**
+ * A resolver batched without a policy: `batched(resolver(options), options)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <K, V>(options: Options<K, V>): Lookup<K, V> => batched(resolver(options), options)
+
+/**
+ * Guards every fetch of `resolver` with `policy`: once `batched`, one policy
+ * run per batch, whatever its size. Policy failures become `LookupError`s.
+ * While the policy's breaker has said it is open, the batched lookup rejects
+ * further keys at once, without waiting for a batch to form.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPolicy = <K, V>(resolver: Resolver<K, V>, policy: LookupPolicy): Guarded<K, V> => {
   // The breaker's own answer, remembered until the instant it gave: a rejection then costs a clock read.
   // Zero once that instant has passed, so a closed breaker costs nothing per key.
   let openUntil = 0
   const fetch: Fetch<K, V> = (keys) =>
-    Effect.mapError(policy.run(lookup.fetch(keys)), (error) => fromPolicyError(lookup.name, error)).pipe(
+    Effect.mapError(policy.run(resolver.fetch(keys)), (error) => fromPolicyError(resolver.name, error)).pipe(
       Effect.tapError((error) =>
         error.reason._tag === "CircuitOpen"
           ? Effect.map(Clock.currentTimeMillis, (now) => {
@@ -204,12 +260,6 @@ export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lo
           : Effect.void
       )
     )
-  const batched = make({
-    name: lookup.name,
-    fetch,
-    maxBatchSize: lookup.batching.maxBatchSize,
-    batchWindow: lookup.batching.batchWindow
-  })
   const rejectWhileOpen = <A>(effect: Effect.Effect<A, LookupError>): Effect.Effect<A, LookupError> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       if (now >= openUntil) {
@@ -217,18 +267,15 @@ export const withPolicy = <K, V>(lookup: Lookup<K, V>, policy: LookupPolicy): Lo
         return effect
       }
       return Effect.fail(
-        new LookupError({ reason: new CircuitOpen({ lookup: lookup.name, retryAfterMillis: openUntil - now }) })
+        new LookupError({ reason: new CircuitOpen({ lookup: resolver.name, retryAfterMillis: openUntil - now }) })
       )
     })
-  // Decided when the effect runs, not when it is built: a retried get sees the breaker's latest answer.
-  const guard = <A>(effect: Effect.Effect<A, LookupError>): Effect.Effect<A, LookupError> =>
-    Effect.suspend(() => (openUntil === 0 ? effect : rejectWhileOpen(effect)))
   return {
-    name: lookup.name,
-    get: (key) => guard(batched.get(key)),
-    getMany: (keys) => guard(batched.getMany(keys)),
+    _tag: "Guarded",
+    name: resolver.name,
     fetch,
-    batching: lookup.batching
+    // Decided when the effect runs, not when it is built: a retried get sees the breaker's latest answer.
+    admit: (effect) => Effect.suspend(() => (openUntil === 0 ? effect : rejectWhileOpen(effect)))
   }
 }
 
@@ -270,16 +317,7 @@ export const withCache = <K, V>(lookup: Lookup<K, V>, cache: LookupCache.LookupC
         )
       )
     })
-  const fetch: Fetch<K, V> = (keys) =>
-    Effect.map(getMany(keys), (answers) => {
-      const rows = new Map<K, V>()
-      for (let i = 0; i < keys.length; i++) {
-        const answer = answers[i]!
-        if (Option.isSome(answer)) rows.set(keys[i]!, answer.value)
-      }
-      return rows
-    })
-  return { name: lookup.name, get, getMany, fetch, batching: lookup.batching }
+  return { _tag: "Lookup", name: lookup.name, get, getMany }
 }
 
 // Puts the loaded answers into the holes the cache left, in order.

@@ -42,7 +42,25 @@ export interface ClientOptions {
 }
 
 /**
- * The postgres.js pool, as a service.
+ * The part of a PostgreSQL client a lookup needs, and all that the service
+ * hands out: `unsafe` runs one statement with positional parameters and
+ * answers its rows; `cancel`, when the client has it, stops a statement whose
+ * caller was interrupted. postgres.js's `Sql` is one; a test fake or another
+ * client only has to provide this, so a switch of client touches one layer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgSql {
+  unsafe(
+    query: string,
+    parameters?: ReadonlyArray<unknown>,
+    options?: { readonly prepare?: boolean }
+  ): PromiseLike<ReadonlyArray<unknown>> & { readonly cancel?: () => unknown }
+}
+
+/**
+ * The postgres.js pool, as a service, seen through `PgSql`.
  *
  * @since 0.1.0
  * @category services
@@ -50,7 +68,7 @@ export interface ClientOptions {
 export class PgClient extends Context.Service<
   PgClient,
   {
-    readonly sql: postgres.Sql
+    readonly sql: PgSql
     readonly options: {
       readonly poolSize: number
       readonly statementTimeout: Duration.Duration
@@ -198,7 +216,7 @@ export type Source<K> =
     }
   | {
       readonly query: (
-        sql: postgres.Sql,
+        sql: PgSql,
         keys: Arr.NonEmptyReadonlyArray<K>
       ) => PromiseLike<ReadonlyArray<unknown>> & { readonly cancel?: () => unknown }
     }
@@ -262,13 +280,24 @@ export const selectStatement = (source: {
 }
 
 /**
- * Builds a batching lookup over the pool in `PgClient`.
+ * The resolver over the pool in `PgClient`: one statement per fetch. Guard it
+ * with `Lookup.withPolicy`, then `Lookup.batched`, then `Lookup.cached`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolver = <K, V>(options: Options<K, V>): Effect.Effect<Lookup.Resolver<K, V>, never, PgClient> =>
+  Effect.map(PgClient, ({ sql }) => Lookup.resolver({ name: options.name, fetch: makeFetch(sql, options) }))
+
+/**
+ * A batching lookup over the pool in `PgClient`, without a policy:
+ * `Lookup.batched` of `resolver`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = <K, V>(options: Options<K, V>): Effect.Effect<Lookup.Lookup<K, V>, never, PgClient> =>
-  Effect.map(PgClient, ({ sql }) => Lookup.make({ ...options, fetch: makeFetch(sql, options) }))
+  Effect.map(resolver(options), (r) => Lookup.batched(r, options))
 
 /**
  * The batch query of `make`, without batching: one statement for the given
@@ -277,7 +306,7 @@ export const make = <K, V>(options: Options<K, V>): Effect.Effect<Lookup.Lookup<
  * @since 0.1.0
  * @category constructors
  */
-export const makeFetch = <K, V>(sql: postgres.Sql, options: Options<K, V>): Lookup.Fetch<K, V> => {
+export const makeFetch = <K, V>(sql: PgSql, options: Options<K, V>): Lookup.Fetch<K, V> => {
   const source = options.source
   const run =
     "query" in source

@@ -20,21 +20,18 @@ const setup = (policyOptions: Policy.Options) =>
       poolSize: 2,
       connectTimeout: "1 second"
     })
-    const base = yield* Claims.makeLookup({ batchWindow: "1 millis" }).pipe(
-      Effect.provideService(PgLookup.PgClient, client)
-    )
+    const base = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, client))
     let queries = 0
-    const counted = Lookup.make<string, Claims.Claim>({
+    const counted = Lookup.resolver<string, Claims.Claim>({
       name: "claims-faults",
       fetch: (keys) =>
         Effect.suspend(() => {
           queries++
           return base.fetch(keys)
-        }),
-      batchWindow: "1 millis"
+        })
     })
     const policy = yield* Policy.make(policyOptions)
-    const lookup = Lookup.withPolicy(counted, policy)
+    const lookup = Lookup.batched(Lookup.withPolicy(counted, policy), { batchWindow: "1 millis" })
     // Warm the pool so the faults hit established connections too.
     assert.isTrue(Option.isSome(yield* lookup.get("CLM-000001")))
     return { proxy, policy, lookup, queries: () => queries }

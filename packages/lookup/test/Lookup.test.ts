@@ -124,13 +124,29 @@ describe("Lookup", () => {
     })
   )
 
+  it("types - the decorators compose only as resolver, withPolicy, batched, cached", () => {
+    const store = fakeStore()
+    const policy: Lookup.LookupPolicy = { run: (effect) => Effect.orDie(effect) }
+    const resolver = Lookup.resolver({ name: "unit-order", fetch: store.fetch })
+    const lookup = Lookup.batched(Lookup.withPolicy(resolver, policy))
+    // @ts-expect-error a policy guards the resolver's fetch, not a batched lookup
+    Lookup.withPolicy(lookup, policy)
+    // @ts-expect-error one policy per resolver
+    Lookup.withPolicy(Lookup.withPolicy(resolver, policy), policy)
+    // @ts-expect-error batching takes a resolver, not a lookup
+    Lookup.batched(lookup)
+    // @ts-expect-error a cache goes in front of a batched lookup, not of a resolver
+    Lookup.cached(resolver, { maxEntries: 1, ttl: "1 second" })
+    assert.strictEqual(lookup._tag, "Lookup")
+  })
+
   it.effect("withPolicy - runs the policy once per batch, not once per key", () =>
     Effect.gen(function* () {
       const store = fakeStore()
       const { policy, runs } = countingPolicy()
-      const lookup = Lookup.withPolicy(
-        Lookup.make({ name: "unit-policy", fetch: store.fetch, maxBatchSize: 50 }),
-        policy
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(Lookup.resolver({ name: "unit-policy", fetch: store.fetch }), policy),
+        { maxBatchSize: 50 }
       )
       yield* Effect.forEach(
         Array.from({ length: 100 }, (_, i) => i),
@@ -150,7 +166,9 @@ describe("Lookup", () => {
           reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
         })
       )
-      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open", fetch: store.fetch }), policy)
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(Lookup.resolver({ name: "unit-open", fetch: store.fetch }), policy)
+      )
       const error = yield* Effect.flip(lookup.get(2))
       assert.strictEqual(error.reason._tag, "CircuitOpen")
       assert.isTrue(error.isRetryable)
@@ -166,7 +184,9 @@ describe("Lookup", () => {
           reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
         })
       )
-      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open-fast", fetch: store.fetch }), policy)
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(Lookup.resolver({ name: "unit-open-fast", fetch: store.fetch }), policy)
+      )
       yield* Effect.flip(lookup.get(2))
       assert.strictEqual(runs(), 1)
       yield* TestClock.adjust("999 millis")
@@ -187,7 +207,9 @@ describe("Lookup", () => {
           reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
         })
       )
-      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-open-late", fetch: store.fetch }), policy)
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(Lookup.resolver({ name: "unit-open-late", fetch: store.fetch }), policy)
+      )
       const later = lookup.get(4)
       yield* Effect.flip(lookup.get(2))
       assert.strictEqual(runs(), 1)
@@ -202,7 +224,9 @@ describe("Lookup", () => {
       const original = unavailable(false)
       const store = fakeStore({ fail: () => original })
       const { policy } = countingPolicy()
-      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-keep", fetch: store.fetch }), policy)
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(Lookup.resolver({ name: "unit-keep", fetch: store.fetch }), policy)
+      )
       const error = yield* Effect.flip(lookup.get(2))
       assert.strictEqual(error, original)
       assert.isFalse(error.isRetryable)
@@ -214,7 +238,7 @@ describe("Lookup", () => {
       const store = fakeStore()
       const { policy, runs } = countingPolicy()
       const lookup = yield* Lookup.cached(
-        Lookup.withPolicy(Lookup.make({ name: "unit-cached", fetch: store.fetch }), policy),
+        Lookup.batched(Lookup.withPolicy(Lookup.resolver({ name: "unit-cached", fetch: store.fetch }), policy)),
         { maxEntries: 100, ttl: "1 minute" }
       )
       assert.deepStrictEqual(yield* lookup.get(2), Option.some("v2"))
@@ -270,26 +294,6 @@ describe("Lookup", () => {
       assert.isTrue(Exit.isFailure(yield* Effect.exit(lookup.get(2))))
       down = false
       assert.deepStrictEqual(yield* lookup.get(2), Option.some("v2"))
-    })
-  )
-
-  it.effect("cached - fetch answers hits from the cache and fetches only the misses", () =>
-    Effect.gen(function* () {
-      const store = fakeStore()
-      const lookup = yield* Lookup.cached(Lookup.make({ name: "unit-fetch", fetch: store.fetch }), {
-        maxEntries: 100,
-        ttl: "1 minute"
-      })
-      yield* lookup.get(2)
-      const rows = yield* lookup.fetch([2, 4, 5])
-      assert.deepStrictEqual(store.fetches, [[2], [4, 5]])
-      assert.deepStrictEqual(
-        [...rows.entries()],
-        [
-          [2, "v2"],
-          [4, "v4"]
-        ]
-      )
     })
   )
 
@@ -390,9 +394,9 @@ describe("Lookup", () => {
     Effect.gen(function* () {
       const store = fakeStore()
       const { policy, runs } = countingPolicy()
-      const lookup = Lookup.withPolicy(
-        Lookup.make({ name: "unit-many-policy", fetch: store.fetch, maxBatchSize: 50 }),
-        policy
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(Lookup.resolver({ name: "unit-many-policy", fetch: store.fetch }), policy),
+        { maxBatchSize: 50 }
       )
       const keys = Array.from({ length: 120 }, (_, i) => 119 - i)
       const answers = yield* lookup.getMany(keys)
@@ -408,9 +412,11 @@ describe("Lookup", () => {
   it.effect("withPolicy - getMany fails with Timeout when the policy's timeout passes", () =>
     Effect.gen(function* () {
       const policy = yield* Policy.make({ name: "unit-many-timeout", timeout: "2 seconds" })
-      const lookup = Lookup.withPolicy(
-        Lookup.make<number, string>({ name: "unit-many-timeout", fetch: () => Effect.never }),
-        policy
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(
+          Lookup.resolver<number, string>({ name: "unit-many-timeout", fetch: () => Effect.never }),
+          policy
+        )
       )
       const fiber = yield* Effect.forkChild(Effect.flip(lookup.getMany([1, 2])))
       yield* TestClock.adjust("1999 millis")
@@ -430,7 +436,9 @@ describe("Lookup", () => {
           reason: new PolicyError.CircuitOpen({ operation: "test", retryAfterMillis: 1000 })
         })
       )
-      const lookup = Lookup.withPolicy(Lookup.make({ name: "unit-many-open", fetch: store.fetch }), policy)
+      const lookup = Lookup.batched(
+        Lookup.withPolicy(Lookup.resolver({ name: "unit-many-open", fetch: store.fetch }), policy)
+      )
       const first = yield* Effect.flip(lookup.getMany([2, 4]))
       assert.strictEqual(first.reason._tag, "CircuitOpen")
       yield* TestClock.adjust("400 millis")
@@ -449,7 +457,7 @@ describe("Lookup", () => {
       const store = fakeStore()
       const { policy, runs } = countingPolicy()
       const lookup = yield* Lookup.cached(
-        Lookup.withPolicy(Lookup.make({ name: "unit-many-cached", fetch: store.fetch }), policy),
+        Lookup.batched(Lookup.withPolicy(Lookup.resolver({ name: "unit-many-cached", fetch: store.fetch }), policy)),
         { maxEntries: 100, ttl: "1 minute", notFoundTtl: "1 minute" }
       )
       yield* lookup.get(2)

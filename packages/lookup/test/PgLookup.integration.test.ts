@@ -6,20 +6,19 @@ import * as PgLookup from "../src/PgLookup.ts"
 import * as Claims from "./utils/Claims.ts"
 import { extraClaims, SEEDED, TestDatabase } from "./utils/TestDatabase.ts"
 
-/** Wraps a lookup's fetch so the test can count the statements it sends. */
-const counted = <K, V>(lookup: Lookup.Lookup<K, V>) => {
+/** Wraps a resolver's fetch so the test can count the statements it sends, and batches it. */
+const counted = <K, V>(resolver: Lookup.Resolver<K, V>, options: Lookup.BatchOptions = {}) => {
   const batches: Array<number> = []
-  const wrapped = Lookup.make<K, V>({
-    name: lookup.name,
+  const wrapped = Lookup.resolver<K, V>({
+    name: resolver.name,
     fetch: (keys) =>
       Effect.suspend(() => {
         batches.push(keys.length)
-        return lookup.fetch(keys)
-      }),
-    maxBatchSize: lookup.batching.maxBatchSize,
-    batchWindow: lookup.batching.batchWindow
+        return resolver.fetch(keys)
+      })
   })
-  return { lookup: wrapped, batches }
+  const batching = { maxBatchSize: options.maxBatchSize ?? 100, batchWindow: options.batchWindow ?? "1 millis" }
+  return { resolver: wrapped, lookup: Lookup.batched(wrapped, batching), batching, batches }
 }
 
 const Env = TestDatabase.client({ poolSize: 4 }).pipe(Layer.provideMerge(TestDatabase.layer))
@@ -53,7 +52,7 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
 
   it.effect("make - a mixed batch answers each key on its own", () =>
     Effect.gen(function* () {
-      const { lookup, batches } = counted(yield* Claims.makeLookup())
+      const { lookup, batches } = counted(yield* Claims.makeResolver)
       const keys = ["CLM-000001", "NOPE-1", "CLM-000002", "NOPE-2", "CLM-001000"]
       const answers = yield* Effect.forEach(keys, lookup.get, { concurrency: "unbounded" })
       assert.deepStrictEqual(
@@ -90,7 +89,7 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
   it.effect("make - 1,000 concurrent lookups of distinct keys take at most ceil(1000 / maxBatchSize) queries", () =>
     Effect.gen(function* () {
       const maxBatchSize = 100
-      const { lookup, batches } = counted(yield* Claims.makeLookup({ maxBatchSize, batchWindow: "5 millis" }))
+      const { lookup, batches } = counted(yield* Claims.makeResolver, { maxBatchSize, batchWindow: "5 millis" })
       const keys = Array.from({ length: 1_000 }, (_, i) => Claims.claimId(i + 1))
       const answers = yield* Effect.forEach(keys, lookup.get, { concurrency: "unbounded" })
       assert.isTrue(answers.every(Option.isSome))
@@ -104,7 +103,7 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
 
   it.effect("getMany - a chunk of 250 keys is one statement per 100 distinct keys, answered in order like get", () =>
     Effect.gen(function* () {
-      const { lookup, batches } = counted(yield* Claims.makeLookup({ maxBatchSize: 100 }))
+      const { lookup, batches } = counted(yield* Claims.makeResolver, { maxBatchSize: 100 })
       // 240 distinct keys (every 10th missing), 10 of them asked twice
       const distinct = Array.from({ length: 240 }, (_, i) => (i % 10 === 9 ? `NOPE-${i}` : Claims.claimId(i + 1)))
       const keys = [...distinct, ...distinct.slice(0, 10)]
@@ -130,9 +129,9 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
 
   it.effect("getMany - behind a cache and a policy, a repeated chunk costs no statement", () =>
     Effect.gen(function* () {
-      const { lookup, batches } = counted(yield* Claims.makeLookup({ maxBatchSize: 50 }))
+      const { resolver, batching, batches } = counted(yield* Claims.makeResolver, { maxBatchSize: 50 })
       const policy = yield* Policy.make({ name: "claims-many", timeout: "5 seconds" })
-      const claims = yield* Lookup.cached(Lookup.withPolicy(lookup, policy), {
+      const claims = yield* Lookup.cached(Lookup.batched(Lookup.withPolicy(resolver, policy), batching), {
         maxEntries: 1_000,
         ttl: "1 minute",
         notFoundTtl: "1 minute"
@@ -176,7 +175,7 @@ layer(Env, { timeout: 120_000, excludeTestServices: true })("PgLookup", (it) => 
 
   it.effect("make - concurrent lookups of one key issue one query for one key", () =>
     Effect.gen(function* () {
-      const { lookup, batches } = counted(yield* Claims.makeLookup())
+      const { lookup, batches } = counted(yield* Claims.makeResolver)
       const answers = yield* Effect.forEach(
         Array.from({ length: 50 }, () => "CLM-000042"),
         lookup.get,

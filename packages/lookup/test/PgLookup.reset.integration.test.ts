@@ -2,7 +2,6 @@ import { assert, describe, it } from "@effect/vitest"
 import { Policy } from "@sluice/core"
 import { FaultProxy } from "@sluice/testkit"
 import { Clock, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
-import type postgres from "postgres"
 import * as Lookup from "../src/Lookup.ts"
 import * as PgLookup from "../src/PgLookup.ts"
 import * as Claims from "./utils/Claims.ts"
@@ -26,7 +25,7 @@ const settle = (query: PromiseLike<ReadonlyArray<unknown>>, millis: number) =>
     )
   ).pipe(Effect.timeoutOption(millis), Effect.map(Option.getOrElse(() => ({ _tag: "pending" as const }))))
 
-const answers = (sql: postgres.Sql, text: string) => settle(sql.unsafe("SELECT $1::text AS x", [text]), 3_000)
+const answers = (sql: PgLookup.PgSql, text: string) => settle(sql.unsafe("SELECT $1::text AS x", [text]), 3_000)
 
 /** One turn of the event loop: lets the driver's socket events and microtasks run. */
 const turn = Effect.promise(() => new Promise<void>((resume) => setImmediate(resume)))
@@ -92,7 +91,7 @@ describe("PgLookup under connection resets", { timeout: 60_000 }, () => {
       )
       // The driver takes a started query a microtask later.
       yield* turn
-      waiting.cancel()
+      waiting.cancel?.()
       assert.strictEqual(yield* Effect.promise(() => settled), "57014")
       yield* proxy.set(FaultProxy.FaultMode.passThrough)
       assert.deepStrictEqual(yield* answers(sql, "after"), { _tag: "rows", rows: [{ x: "after" }] })
@@ -104,12 +103,10 @@ describe("PgLookup under connection resets", { timeout: 60_000 }, () => {
       const { proxy, client } = yield* proxiedClient({ poolSize: 4 })
       // Batches of 100 keys: each getMany below is three concurrent queries,
       // more than the pool has connections, so some wait for one.
-      const base = yield* Claims.makeLookup({ maxBatchSize: 100 }).pipe(
-        Effect.provideService(PgLookup.PgClient, client)
-      )
+      const base = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, client))
       const lookupTimeout = 3_000
       const policy = yield* Policy.make({ name: "reset-stream", timeout: `${lookupTimeout} millis` })
-      const lookup = Lookup.withPolicy(base, policy)
+      const lookup = Lookup.batched(Lookup.withPolicy(base, policy), { maxBatchSize: 100, batchWindow: "1 millis" })
       assert.isTrue(Option.isSome(yield* lookup.get("CLM-000001")))
 
       let phase: Phase = "reset"

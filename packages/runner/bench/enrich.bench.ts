@@ -22,7 +22,7 @@ import { PgLookup } from "@sluice/lookup"
 import { BigDecimal, DateTime, Duration, Effect, Redacted, Stream } from "effect"
 import postgres from "postgres"
 import { scopedDatabase } from "../../../bench/support/benchDatabase.ts"
-import * as ClaimsCommand from "../src/jobs/claims/ClaimsCommand.ts"
+import * as ClaimsLookup from "../src/jobs/claims/ClaimsLookup.ts"
 import * as Claims from "../src/jobs/claims/ClaimsTable.ts"
 import * as EnrichJob from "../src/jobs/claims/EnrichJob.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
@@ -33,7 +33,7 @@ const concurrency = Number(process.argv[4] ?? 64)
 const maxChunkSize = process.argv[5] === undefined ? undefined : Number(process.argv[5])
 const ROUNDS = 5
 
-const options: ClaimsCommand.EnrichOptions = {
+const options: ClaimsLookup.EnrichOptions = {
   concurrency,
   ordering: "key",
   cacheSize: 10_000,
@@ -84,7 +84,7 @@ const program = Effect.gen(function* () {
       const broker = yield* InMemory.make
       yield* InMemory.createTopic(broker, "payment-events", 6)
       yield* InMemory.produce(broker, "payment-events", records)
-      const lookup = yield* ClaimsCommand.claimsLookup(pg, options, path)
+      const lookup = yield* ClaimsLookup.claimsLookup(pg, options, path)
       const start = performance.now()
       yield* Effect.scoped(
         Effect.gen(function* () {

@@ -1,8 +1,10 @@
 /**
  * The one error class of the runner. Its `reason` says what went wrong: a
- * configuration value that does not parse, or an input record that is not a
- * payment event. Configuration errors carry a user-facing message that the
- * CLI prints on its own, without a stack trace.
+ * configuration value that does not parse, an input record that is not what
+ * the job reads, or a start-up check that failed (a port in use, Kafka or the
+ * database unreachable). Configuration and start-up errors carry a
+ * user-facing message that the CLI prints on its own, one line, without a
+ * stack trace.
  *
  * @since 0.1.0
  */
@@ -49,7 +51,21 @@ export class InvalidEvent extends Schema.TaggedClass<InvalidEvent>()("InvalidEve
  * @since 0.1.0
  * @category errors
  */
-export type RunnerErrorReason = InvalidConfig | InvalidEvent
+/**
+ * A start-up check that failed before the job created or consumed anything:
+ * what could not be reached or bound, and the settings that decide it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Startup extends Schema.TaggedClass<Startup>()("Startup", {
+  /** What failed, e.g. "port 9100 is already in use". */
+  detail: Schema.String,
+  /** The variables and flags to check, e.g. "METRICS_PORT or --metrics-port". */
+  settings: Schema.String
+}) {}
+
+export type RunnerErrorReason = InvalidConfig | InvalidEvent | Startup
 
 const describe = (reason: RunnerErrorReason): string => {
   switch (reason._tag) {
@@ -59,6 +75,8 @@ const describe = (reason: RunnerErrorReason): string => {
         .join("\n")
     case "InvalidEvent":
       return `invalid payment event (${reason.kind}): ${reason.detail}`
+    case "Startup":
+      return `error: ${reason.detail} (check ${reason.settings})`
   }
 }
 
@@ -69,7 +87,7 @@ const describe = (reason: RunnerErrorReason): string => {
  * @category errors
  */
 export class RunnerError extends Schema.TaggedError<RunnerError>()("RunnerError", {
-  reason: Schema.Union([InvalidConfig, InvalidEvent])
+  reason: Schema.Union([InvalidConfig, InvalidEvent, Startup])
 }) {
   override get message(): string {
     return describe(this.reason)
@@ -80,7 +98,7 @@ export class RunnerError extends Schema.TaggedError<RunnerError>()("RunnerError"
     return describe(this.reason)
   }
 
-  /** Neither a bad setting nor a malformed record gets better by trying again. */
+  /** Neither a bad setting, a malformed record nor a failed start gets better by trying again here. */
   get isRetryable(): boolean {
     return false
   }

@@ -5,28 +5,108 @@
  *
  * @since 0.1.0
  */
-import { KafkaClient } from "@sluice/kafka"
+import { KafkaClient, type KafkaError } from "@sluice/kafka"
 import { PgLookup } from "@sluice/lookup"
-import { type Duration, Effect, Layer, Option, type Scope } from "effect"
+import { Context, type Duration, Effect, Config as EffectConfig, Layer, Option, Redacted, type Scope } from "effect"
 import { HttpMiddleware } from "effect/http"
 import type * as Config from "./Config.ts"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.ts"
 import * as Dashboard from "./http/Dashboard.ts"
 import * as ObservabilityServer from "./http/ObservabilityServer.ts"
 import * as Readiness from "./http/Readiness.ts"
-import type { RunnerError } from "./RunnerError.ts"
+import { RunnerError, Startup } from "./RunnerError.ts"
 import * as Telemetry from "./Telemetry.ts"
 
+const bootstrapSettings = "KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers"
+
+const startup = (detail: string, settings: string) => new RunnerError({ reason: new Startup({ detail, settings }) })
+
+// The settings to name when Kafka refuses or cannot be reached.
+const kafkaSettings = (error: KafkaError.KafkaError, options: Omit<KafkaClient.Options, "brokers" | "clientId">) =>
+  error.reason._tag === "Authentication"
+    ? "KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+    : options.sasl !== undefined
+      ? `${bootstrapSettings}, and KAFKA_SASL_MECHANISM: the broker may not speak SASL`
+      : options.tls !== false
+        ? `${bootstrapSettings}, and KAFKA_TLS: the broker may not speak TLS`
+        : bootstrapSettings
+
+// A `ConfigError` names the variable on a line of its own; one line is wanted.
+const invalidKafkaSetting = (error: EffectConfig.ConfigError): RunnerError => {
+  const text = error.message.replace(/\s*\n\s*/g, " ")
+  const variable = /at \["([^"]+)"\]/.exec(text)?.[1]
+  const detail = (/^SchemaError\((.*?)(?: at \[[^\]]*\])?\)$/.exec(text)?.[1] ?? text).trim()
+  return variable === undefined
+    ? startup(`a Kafka setting is invalid: ${detail}`, "the KAFKA_* variables")
+    : startup(`${variable} is invalid: ${detail}`, variable)
+}
+
 /**
- * A Kafka client for the configured bootstrap servers, with its admin client
- * registered as the `kafka` readiness check.
+ * How long, at most, a command waits for Kafka at start before it says it
+ * cannot reach it: kafkajs retries five times within about four seconds.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const kafkaStartupRetry = { retries: 5, initialRetryTime: 250, maxRetryTime: 1000 } as const
+
+/**
+ * A Kafka client for the configured bootstrap servers and client id, with the
+ * TLS, SASL and timeout settings `@sluice/kafka` reads from the environment
+ * (`KafkaClient.connectionConfig`: `KAFKA_TLS*`, `KAFKA_SASL_*`,
+ * `KAFKA_CONNECT_TIMEOUT`, `KAFKA_REQUEST_TIMEOUT`). Before the client is
+ * built, a short bounded probe connects once (`kafkaStartupRetry`); a broker
+ * that does not answer, or refuses the credentials, fails the command with one
+ * line naming the settings to check, before anything is created.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const kafkaClient = (
+  config: Pick<Config.Shared, "bootstrapServers" | "clientId">
+): Effect.Effect<KafkaClient.KafkaClient["Service"], RunnerError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const connection = yield* KafkaClient.connectionConfig.pipe(Effect.mapError(invalidKafkaSetting))
+    const options: KafkaClient.Options = {
+      ...connection,
+      brokers: config.bootstrapServers,
+      clientId: config.clientId
+    }
+    yield* Effect.scoped(
+      Layer.build(KafkaClient.layerConfig(EffectConfig.succeed({ ...options, retry: kafkaStartupRetry })))
+    ).pipe(
+      Effect.catchTag("KafkaError", (error) =>
+        Effect.fail(
+          startup(
+            `Kafka at ${config.bootstrapServers.join(",")} does not answer: ${error.message}`,
+            kafkaSettings(error, connection)
+          )
+        )
+      ),
+      Effect.catchTag("ConfigError", (error) => Effect.fail(invalidKafkaSetting(error)))
+    )
+    const context = yield* Layer.build(KafkaClient.layerConfig(EffectConfig.succeed(options))).pipe(
+      Effect.mapError((error) =>
+        error._tag === "KafkaError"
+          ? startup(
+              `Kafka at ${config.bootstrapServers.join(",")} does not answer: ${error.message}`,
+              kafkaSettings(error, connection)
+            )
+          : invalidKafkaSetting(error)
+      )
+    )
+    return Context.get(context, KafkaClient.KafkaClient)
+  })
+
+/**
+ * `kafkaClient` with its admin client registered as the `kafka` readiness check.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const kafka = (config: Pick<Config.Shared, "bootstrapServers" | "clientId">) =>
   Effect.gen(function* () {
-    const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: config.clientId })
+    const client = yield* kafkaClient(config)
     const readiness = yield* Readiness.Readiness
     yield* readiness.register(
       "kafka",
@@ -59,14 +139,61 @@ export const database = (
     const readiness = yield* Readiness.Readiness
     yield* readiness.register(
       "database",
-      Effect.tryPromise(() => pg.sql`SELECT 1`)
+      Effect.tryPromise(() => pg.sql.unsafe("SELECT 1"))
     )
     return pg
   })
 
 /**
+ * `database` for a command that cannot run without it: a database that is
+ * missing or does not answer fails the command with one line naming
+ * `DATABASE_URL` / `--database-url`. Call it before creating anything, so a
+ * wrong URL leaves nothing behind.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const databaseAtStart = (
+  config: Pick<Config.Shared, "databaseUrl" | "clientId">,
+  options: { readonly statementTimeout?: Duration.Input } = {}
+) =>
+  database(config, options).pipe(
+    Effect.catchTag("LookupError", (error) =>
+      Effect.fail(
+        startup(
+          `the database ${Option.match(config.databaseUrl, {
+            onNone: () => "(local or embedded)",
+            onSome: (url) => `at ${describeUrl(url)}`
+          })} does not answer: ${error.message}`,
+          "DATABASE_URL or --database-url"
+        )
+      )
+    )
+  )
+
+const describeUrl = (url: Redacted.Redacted<string>): string => {
+  try {
+    const u = new URL(Redacted.value(url))
+    return `${u.host}${u.pathname}`
+  } catch {
+    return "<unparseable URL>"
+  }
+}
+
+// The first `code` (EADDRINUSE, EACCES...) along an error's causes.
+const codeOf = (error: unknown): string | undefined => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && typeof current.code === "string") return current.code
+    current = "cause" in current ? current.cause : undefined
+  }
+  return undefined
+}
+
+/**
  * Serves `/metrics`, `/healthz`, `/readyz` and the dashboard on the configured
- * port for as long as the scope lasts.
+ * port for as long as the scope lasts. A port that is taken (or refused)
+ * fails the command with one line naming `METRICS_PORT` / `--metrics-port`.
  *
  * @since 0.1.0
  * @category constructors
@@ -74,7 +201,7 @@ export const database = (
 export const observability = (
   port: number,
   dashboard: Dashboard.Spec = Dashboard.empty
-): Effect.Effect<Readiness.Readiness["Service"] & { readonly port: number }, unknown, Scope.Scope> =>
+): Effect.Effect<Readiness.Readiness["Service"] & { readonly port: number }, RunnerError, Scope.Scope> =>
   Effect.gen(function* () {
     const readiness = yield* Readiness.make()
     const context = yield* Layer.build(
@@ -83,6 +210,16 @@ export const observability = (
         // Probes and scrapes every few seconds are not worth a trace each.
         Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen, () => true))
       )
+    ).pipe(
+      Effect.mapError((error) => {
+        const code = codeOf(error)
+        return startup(
+          code === "EADDRINUSE"
+            ? `port ${port} is already in use`
+            : `the metrics server cannot listen on port ${port}${code === undefined ? "" : ` (${code})`}`,
+          "METRICS_PORT or --metrics-port"
+        )
+      })
     )
     const bound = yield* ObservabilityServer.boundPort.pipe(Effect.provideContext(context))
     // With port 0 the system picks the port, and this line is how anyone finds it.

@@ -14,7 +14,19 @@ import { CliOutput } from "effect/cli"
 import * as Sluice from "./cli/Sluice.ts"
 import * as Log from "./Log.ts"
 
-const MainLive = Layer.mergeAll(NodeServices.layer, Log.layerAuto, CliOutput.layerPresenter(Sluice.presenter))
+// A failed command (a bad setting, a start-up check) says what is wrong in
+// its own words, one line per problem, with no banner around it.
+const formatter: CliOutput.Formatter = {
+  ...CliOutput.defaultFormatter(),
+  formatError: (error) => error.message
+}
+
+const MainLive = Layer.mergeAll(
+  NodeServices.layer,
+  Log.layerAuto,
+  CliOutput.layer(formatter),
+  CliOutput.layerPresenter(Sluice.presenter)
+)
 
 // SIGINT and SIGTERM interrupt the main fiber: every scope closes (fetching
 // stops, done offsets are committed, connections close), and that requested

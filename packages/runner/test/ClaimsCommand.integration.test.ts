@@ -4,8 +4,9 @@ import { ConfigProvider, Duration, Effect, Fiber, Schedule } from "effect"
 import * as Readiness from "../src/http/Readiness.ts"
 import * as ClaimsCommand from "../src/jobs/claims/ClaimsCommand.ts"
 import * as Config from "../src/jobs/claims/ClaimsConfig.ts"
+import type * as ClaimsLookup from "../src/jobs/claims/ClaimsLookup.ts"
 
-const options: ClaimsCommand.EnrichOptions = {
+const options: ClaimsLookup.EnrichOptions = {
   concurrency: 8,
   ordering: "key",
   cacheSize: 0,

@@ -5,7 +5,7 @@ import * as InMemory from "@sluice/core/InMemory"
 import { Lookup, LookupError } from "@sluice/lookup"
 import { BigDecimal, Clock, DateTime, Effect, Fiber, Logger, Result, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import * as ClaimsCommand from "../src/jobs/claims/ClaimsCommand.ts"
+import * as ClaimsLookup from "../src/jobs/claims/ClaimsLookup.ts"
 import type * as Claims from "../src/jobs/claims/ClaimsTable.ts"
 import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
 import * as EnrichJob from "../src/jobs/claims/EnrichJob.ts"
@@ -401,7 +401,7 @@ describe("EnrichJob per chunk", () => {
         }
         return Effect.succeed(rows)
       }
-      const lookup = ClaimsCommand.outcomes(Lookup.make({ name: "claims", fetch }), "chunk")
+      const lookup = ClaimsLookup.outcomes(Lookup.make({ name: "claims", fetch }), "chunk")
       assert.notStrictEqual(typeof lookup, "function")
       const chunks: Array<ReadonlyArray<string>> = []
       yield* runJob(

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CircuitOpen, PolicyError, Timeout, Unavailable } from "@sluice/core/PolicyError"
+import * as LookupError from "@sluice/lookup/LookupError"
 import { BigDecimal, DateTime, Result } from "effect"
 import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
 import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
@@ -49,10 +50,13 @@ describe("Enrichment", () => {
     assert.include(Enrichment.enrichmentResult(event, Enrichment.notFound, now).record.error_reason!, "CLM-000007")
   })
 
-  it("fromPolicyError - timeout → DB_TIMEOUT, unavailable and circuit open → DB_ERROR", () => {
+  it("fromLookupError - timeout → DB_TIMEOUT, unavailable and circuit open → DB_ERROR", () => {
     const status = (reason: PolicyError["reason"]) =>
-      Enrichment.enrichmentResult(event, Enrichment.fromPolicyError(new PolicyError({ reason })), now).record
-        .enrichment_status
+      Enrichment.enrichmentResult(
+        event,
+        Enrichment.fromLookupError(LookupError.fromPolicyError("claims", new PolicyError({ reason }))),
+        now
+      ).record.enrichment_status
     assert.strictEqual(status(new Timeout({ operation: "claims", timeoutMillis: 5000 })), "DB_TIMEOUT")
     assert.strictEqual(
       status(new Unavailable({ operation: "claims", attempts: 3, retryable: true, cause: "down" })),

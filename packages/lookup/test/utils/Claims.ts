@@ -213,13 +213,15 @@ export interface LookupOptions {
   readonly batchWindow?: Duration.Input | undefined
 }
 
-/**
- * The claims lookup by `claim_id`, uncached and unguarded: compose
- * `Lookup.withPolicy` and `Lookup.cached` around it.
- *
- * @since 0.1.0
- * @category constructors
- */
+/** The claims resolver by `claim_id`: one statement per fetch. */
+export const makeResolver: Effect.Effect<Lookup.Resolver<string, Claim>, never, PgLookup.PgClient> = PgLookup.resolver({
+  name: "claims",
+  source,
+  decoder,
+  key: (claim: Claim) => claim.claim_id
+})
+
+/** The claims lookup by `claim_id`, batched, uncached and unguarded. */
 export const makeLookup = (
   options: LookupOptions = {}
 ): Effect.Effect<Lookup.Lookup<string, Claim>, never, PgLookup.PgClient> =>

@@ -4,143 +4,22 @@
  * and PostgreSQL (batched lookups behind a cache and a policy), with the
  * observability server on `--metrics-port`.
  *
- * The lookup is composed as cache → policy → batched query, so cache hits
- * never touch the breaker, and one policy call guards one batch query; the
- * job looks claims up a chunk of payments at a time (`Lookup.getMany`):
- * `--lookup-timeout` bounds it (retries included), `--retry-attempts` and
- * `--retry-backoff` retry what is retryable, and the breaker opens when the
- * failure rate over the last `--breaker-window` calls reaches
- * `--breaker-threshold`, staying open for `--breaker-cooldown`.
+ * The claims lookup is built by `ClaimsLookup` (resolver, policy, batching,
+ * cache, in that order).
  *
  * @since 0.1.0
  */
-import { Policy } from "@sluice/core"
 import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
-import { Lookup, type LookupError, PgLookup } from "@sluice/lookup"
-import { type BigDecimal, type Duration, Effect, Option, Ref } from "effect"
+import { type BigDecimal, Effect, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
-import * as Claims from "./ClaimsTable.ts"
+import * as ClaimsLookup from "./ClaimsLookup.ts"
 import * as EnrichJob from "./EnrichJob.ts"
-import * as Enrichment from "./Enrichment.ts"
 import * as LargeClaimsJob from "./LargeClaimsJob.ts"
-
-/**
- * Options of the enrich job, as the flags give them.
- *
- * @since 0.1.0
- * @category models
- */
-export interface EnrichOptions {
-  readonly concurrency: number
-  readonly ordering: "ordered" | "key" | "unordered"
-  readonly cacheSize: number
-  readonly cacheTtl: Duration.Duration
-  readonly cacheMissTtl: Duration.Duration
-  readonly lookupTimeout: Duration.Duration
-  readonly retryAttempts: number
-  readonly retryBackoff: Duration.Duration
-  readonly breakerThreshold: number
-  readonly breakerWindow: number
-  readonly breakerCooldown: Duration.Duration
-  readonly onDbUnavailable: "route" | "pause"
-}
-
-const outcomeOf = (error: LookupError.LookupError): Enrichment.LookupOutcome => {
-  switch (error.reason._tag) {
-    case "Timeout":
-      return Enrichment.timeout(error.message)
-    case "CircuitOpen":
-      return Enrichment.circuitOpen(error.message)
-    case "Unavailable":
-      return Enrichment.unavailable(error.message)
-  }
-}
-
-const claimOutcome = Option.match({
-  onNone: () => Enrichment.notFound,
-  onSome: (claim: Claims.Claim) =>
-    Enrichment.found({
-      member_id: claim.member_id,
-      claim_amount: claim.claim_amount,
-      claim_status: claim.claim_status
-    })
-})
-
-/**
- * A claims `Lookup` as the enrich job takes it, every failure turned into an
- * outcome. `chunk` (what the CLI uses) answers a chunk of claim ids with one
- * `getMany`: cache hits stay local, the misses go out in batch queries, and a
- * failed query answers its `DB_ERROR` / `DB_TIMEOUT` reason for every id of
- * the chunk. `record` looks each id up with its own `get`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const outcomes = (
-  lookup: Lookup.Lookup<string, Claims.Claim>,
-  path: "chunk" | "record"
-): EnrichJob.ClaimsLookup<never> =>
-  path === "record"
-    ? (claimId) =>
-        lookup.get(claimId).pipe(
-          Effect.map(claimOutcome),
-          Effect.catch((error) => Effect.succeed(outcomeOf(error)))
-        )
-    : EnrichJob.perChunk((claimIds) =>
-        lookup.getMany(claimIds).pipe(
-          Effect.map((answers) => answers.map(claimOutcome)),
-          Effect.catch((error) => {
-            const outcome = outcomeOf(error)
-            return Effect.succeed(claimIds.map(() => outcome))
-          })
-        )
-      )
-
-/**
- * The claims lookup as the enrich job wants it: cache → policy → batched
- * PostgreSQL query, every failure turned into an outcome; looked up per chunk
- * unless `path` says `record`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const claimsLookup = (
-  pg: PgLookup.PgClient["Service"],
-  options: EnrichOptions,
-  path: "chunk" | "record" = "chunk"
-) =>
-  Effect.gen(function* () {
-    const policy = yield* Policy.make({
-      name: "claims-db",
-      timeout: options.lookupTimeout,
-      retry: { base: options.retryBackoff, maxAttempts: options.retryAttempts + 1, jitter: true },
-      breaker: {
-        trip: {
-          _tag: "rate",
-          threshold: options.breakerThreshold,
-          minimumCalls: Math.min(options.breakerWindow, 5),
-          size: options.breakerWindow
-        },
-        openDuration: options.breakerCooldown
-      }
-    })
-    const base = yield* Claims.makeLookup().pipe(Effect.provideService(PgLookup.PgClient, pg))
-    const guarded = Lookup.withPolicy(base, policy)
-    const lookup =
-      options.cacheSize > 0
-        ? yield* Lookup.cached(guarded, {
-            maxEntries: options.cacheSize,
-            ttl: options.cacheTtl,
-            notFoundTtl: options.cacheMissTtl
-          })
-        : guarded
-    return outcomes(lookup, path)
-  })
 
 // The job's readiness gate, registered before anything connects: a readiness
 // with no checks yet answers ready, and a job still connecting, or still
@@ -164,22 +43,24 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
  */
 export const runEnrich = (
   config: ClaimsConfig.ClaimsConfig,
-  options: EnrichOptions,
+  options: ClaimsLookup.EnrichOptions,
   readiness: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
+    // Both connections are checked before anything is created: a wrong
+    // database URL must not leave new topics behind.
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const pg = yield* Services.databaseAtStart(config, { statementTimeout: options.lookupTimeout }).pipe(
+      Effect.provideService(Readiness.Readiness, readiness)
+    )
     yield* Admin.ensureTopics(
       [config.topics.input, config.topics.enriched, config.topics.failed, config.topics.deadLetter].map((topic) => ({
         topic,
         partitions: 6
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const pg = yield* Services.database(config, { statementTimeout: options.lookupTimeout }).pipe(
-      Effect.provideService(Readiness.Readiness, readiness)
-    )
-    const lookup = yield* claimsLookup(pg, options)
+    const lookup = yield* ClaimsLookup.claimsLookup(pg, options)
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.input],

@@ -7,9 +7,8 @@
  * @since 0.1.0
  */
 
-import { type Lookup, type LookupError, PgLookup, RowDecoder } from "@sluice/lookup"
+import { Lookup, type LookupError, PgLookup, RowDecoder } from "@sluice/lookup"
 import { Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
-import type postgres from "postgres"
 
 /**
  * One row of `claims`. `claim_amount` is `DECIMAL(10,2)` and is read as text,
@@ -66,9 +65,9 @@ export const migration = `CREATE TABLE IF NOT EXISTS claims (
   created_date TIMESTAMP
 )`
 
-const run = (sql: postgres.Sql, text: string, params: ReadonlyArray<unknown> = []) =>
+const run = (sql: PgLookup.PgSql, text: string, params: ReadonlyArray<unknown> = []) =>
   Effect.tryPromise({
-    try: () => sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>),
+    try: () => sql.unsafe(text, params),
     catch: (error) => PgLookup.classifyError("claims", error)
   })
 
@@ -78,7 +77,7 @@ const run = (sql: postgres.Sql, text: string, params: ReadonlyArray<unknown> = [
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = (sql: postgres.Sql): Effect.Effect<void, LookupError.LookupError> =>
+export const migrate = (sql: PgLookup.PgSql): Effect.Effect<void, LookupError.LookupError> =>
   Effect.asVoid(run(sql, migration))
 
 /**
@@ -160,7 +159,7 @@ export const seedRows = (count: number, seed = 42): Array<SeedRow> => {
  * @category seeding
  */
 export const seed = (
-  sql: postgres.Sql,
+  sql: PgLookup.PgSql,
   options: { readonly count: number; readonly seed?: number; readonly batchSize?: number }
 ): Effect.Effect<void, LookupError.LookupError> =>
   Effect.gen(function* () {
@@ -214,8 +213,30 @@ export interface LookupOptions {
 }
 
 /**
- * The claims lookup by `claim_id`, uncached and unguarded: compose
- * `Lookup.withPolicy` and `Lookup.cached` around it.
+ * The claims resolver by `claim_id`: one statement per fetch. Compose
+ * `Lookup.withPolicy`, `Lookup.batched` (with `batching`) and `Lookup.cached`
+ * around it, in that order.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeResolver: Effect.Effect<Lookup.Resolver<string, Claim>, never, PgLookup.PgClient> = PgLookup.resolver({
+  name: "claims",
+  source,
+  decoder,
+  key: (claim: Claim) => claim.claim_id
+})
+
+/**
+ * How the claims lookup batches: up to 100 ids a statement, gathered for 1 ms.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const batching = { maxBatchSize: 100, batchWindow: Duration.millis(1) } as const
+
+/**
+ * The claims lookup by `claim_id`, batched, uncached and unguarded.
  *
  * @since 0.1.0
  * @category constructors
@@ -223,14 +244,12 @@ export interface LookupOptions {
 export const makeLookup = (
   options: LookupOptions = {}
 ): Effect.Effect<Lookup.Lookup<string, Claim>, never, PgLookup.PgClient> =>
-  PgLookup.make({
-    name: "claims",
-    source,
-    decoder,
-    key: (claim) => claim.claim_id,
-    maxBatchSize: options.maxBatchSize ?? 100,
-    batchWindow: options.batchWindow ?? Duration.millis(1)
-  })
+  Effect.map(makeResolver, (resolver) =>
+    Lookup.batched(resolver, {
+      maxBatchSize: options.maxBatchSize ?? batching.maxBatchSize,
+      batchWindow: options.batchWindow ?? batching.batchWindow
+    })
+  )
 
 /**
  * The claims lookup as a service.

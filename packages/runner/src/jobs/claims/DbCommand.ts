@@ -72,7 +72,9 @@ export const seed = Command.make("seed", { ...dbFlags, claims: ClaimsFlags.claim
     const sql = yield* connect(flags.databaseUrl)
     yield* Claims.migrate(sql)
     yield* Claims.seed(sql, { count: flags.claims, seed: flags.seed })
-    const rows = yield* Effect.promise(() => sql`SELECT count(*)::int AS n FROM claims`)
+    const rows = (yield* Effect.promise(() => sql.unsafe("SELECT count(*)::int AS n FROM claims"))) as ReadonlyArray<{
+      readonly n: number
+    }>
     yield* Console.log(`claims in the table: ${rows[0]?.n ?? 0}`)
   }).pipe(Effect.scoped, reportFailure)
 ).pipe(Command.withDescription("Insert deterministic claims CLM-000001..CLM-<claims>"))

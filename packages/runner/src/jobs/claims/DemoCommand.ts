@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 
-import { KafkaClient, KafkaError } from "@sluice/kafka"
+import { KafkaError } from "@sluice/kafka"
 import { PgLookup } from "@sluice/lookup"
 // The proxy module alone is small; the broker is loaded only when the demo runs.
 import * as FaultProxy from "@sluice/testkit/FaultProxy"
@@ -189,7 +189,10 @@ export const make = (name: string) =>
           yield* Effect.forkScoped(faultWindow(proxy.set, window, say).pipe(Effect.orDie))
         }
 
-        const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: "sluice-demo-generator" })
+        const client = yield* Services.kafkaClient({
+          bootstrapServers: config.bootstrapServers,
+          clientId: "sluice-demo-generator"
+        })
         const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
         const topic = config.topics.input
         const totals = yield* Publish.run(

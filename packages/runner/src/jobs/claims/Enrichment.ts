@@ -8,22 +8,21 @@
  *
  * @since 0.1.0
  */
-import type { PolicyError } from "@sluice/core/PolicyError"
-import type { BigDecimal, DateTime } from "effect"
+import type { LookupError } from "@sluice/lookup/LookupError"
+import type { DateTime } from "effect"
+import type * as ClaimsTable from "./ClaimsTable.ts"
 import type { EnrichedPayment, EnrichmentStatus } from "./EnrichedPayment.ts"
 import type { PaymentEvent } from "./PaymentEvent.ts"
 
 /**
- * The claim metadata the job copies into its output (a row of the claims table).
+ * The claim metadata the job copies into its output: the columns of a claims
+ * row (`ClaimsTable.Claim`) that an enriched payment carries, so a looked-up
+ * row is passed as it is.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Claim {
-  readonly member_id: string
-  readonly claim_amount: BigDecimal.BigDecimal
-  readonly claim_status: string | null
-}
+export type Claim = Pick<ClaimsTable.Claim, "member_id" | "claim_amount" | "claim_status">
 
 /**
  * What the claims lookup answered for one claim id.
@@ -69,19 +68,22 @@ export const timeout = (reason: string): LookupOutcome => ({ _tag: "Timeout", re
 export const circuitOpen = (reason: string): LookupOutcome => ({ _tag: "CircuitOpen", reason })
 
 /**
- * Maps a failed, policy-guarded lookup to its outcome.
+ * The one mapping of a failed claims lookup: a lookup timeout becomes
+ * `Timeout` (DB_TIMEOUT), an unavailable database or an open circuit
+ * `Unavailable` / `CircuitOpen` (DB_ERROR), each with the error's message as
+ * the reason. The policy's own failures reach here already as `LookupError`s.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromPolicyError = (error: PolicyError): LookupOutcome => {
+export const fromLookupError = (error: LookupError): LookupOutcome => {
   switch (error.reason._tag) {
     case "Timeout":
       return timeout(error.message)
-    case "Unavailable":
-      return unavailable(error.message)
     case "CircuitOpen":
       return circuitOpen(error.message)
+    case "Unavailable":
+      return unavailable(error.message)
   }
 }
 

@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
 import { reportFailure } from "../../ReportFailure.ts"
+import * as Services from "../../Services.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
 import * as Publish from "./Publish.ts"
@@ -43,7 +44,7 @@ export const command = Command.make(
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const topic = config.topics.input
-      const client = yield* KafkaClient.make({ brokers: config.bootstrapServers, clientId: config.clientId })
+      const client = yield* Services.kafkaClient(config)
       yield* Admin.ensureTopics([{ topic, partitions: flags.partitions }]).pipe(
         Effect.provideService(KafkaClient.KafkaClient, client)
       )

@@ -30,10 +30,10 @@ import * as Drain from "../../Drain.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
 import { untilAcquired } from "../../UntilAcquired.ts"
-import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
+import * as ClaimsLookup from "./ClaimsLookup.ts"
 import * as ReplayJob from "./ReplayJob.ts"
 
 /**
@@ -44,7 +44,7 @@ import * as ReplayJob from "./ReplayJob.ts"
  * @since 0.1.0
  * @category models
  */
-export interface ReplayOptions extends Omit<ClaimsCommand.EnrichOptions, "onDbUnavailable"> {
+export interface ReplayOptions extends Omit<ClaimsLookup.EnrichOptions, "onDbUnavailable"> {
   readonly follow: boolean
   readonly replayGroup: Option.Option<string>
 }
@@ -123,7 +123,7 @@ export const runReplay = (
           )
       }
     )
-    const lookup = yield* ClaimsCommand.claimsLookup(pg, { ...options, onDbUnavailable: "pause" })
+    const lookup = yield* ClaimsLookup.claimsLookup(pg, { ...options, onDbUnavailable: "pause" })
     const assigned = yield* Ref.make(0)
     yield* readiness.register(
       "partitions",
