@@ -1,0 +1,12 @@
+/**
+ * @since 0.1.0
+ */
+export * as PgLike from "./PgLike.ts"
+/**
+ * @since 0.1.0
+ */
+export * as PgUpsertSink from "./PgUpsertSink.ts"
+/**
+ * @since 0.1.0
+ */
+export * as SinkError from "./SinkError.ts"
