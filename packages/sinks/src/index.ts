@@ -10,3 +10,7 @@ export * as PgUpsertSink from "./PgUpsertSink.ts"
  * @since 0.1.0
  */
 export * as SinkError from "./SinkError.ts"
+/**
+ * @since 0.1.0
+ */
+export * as WebhookSink from "./WebhookSink.ts"
