@@ -205,7 +205,8 @@ const toText = (cell: Cell, column: Column): string | null | undefined => {
 }
 
 /**
- * A writer for `table` over `sql`.
+ * A writer for `table` over `sql`. Throws at once if the table has no key
+ * column, which is a mistake in the spec rather than a runtime failure.
  *
  * @since 0.1.0
  * @category constructors

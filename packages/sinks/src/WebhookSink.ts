@@ -205,9 +205,10 @@ export const make = <A, E = never, R = never>(
             return client.post(body, idempotencyKey).pipe(
               Effect.catch((error) =>
                 Effect.andThen(
-                  Effect.logWarning("webhook delivery failed; handing it to the fallback").pipe(
-                    Effect.annotateLogs({ url: client.url, key: idempotencyKey, error: error.message })
-                  ),
+                  // An open circuit rejects every record at once: one warning per record would flood the log.
+                  (error.reason._tag === "CircuitOpen" ? Effect.logDebug : Effect.logWarning)(
+                    "webhook delivery failed; handing it to the fallback"
+                  ).pipe(Effect.annotateLogs({ url: client.url, key: idempotencyKey, error: error.message })),
                   Effect.sync(() => failed.push({ envelope, body, idempotencyKey, error }))
                 )
               )
