@@ -8,7 +8,8 @@
  * most writes update an existing row, in chunks of 1,000 (keys distinct
  * within a chunk), one client connection:
  * - hand-written (baseline): postgres.js, one `INSERT … VALUES ($1, …), … ON
- *   CONFLICT (key) DO UPDATE` per chunk with the values as parameters.
+ *   CONFLICT (key) DO UPDATE` per chunk with the values as parameters; and
+ *   the same statement prepared (its text repeats for every full chunk).
  * - sluice sink: envelopes through `Stream.run(PgUpsertSink.make(...))`:
  *   encoding, dedupe, the unnest upsert per chunk, receipts acknowledged.
  * Each scenario starts from an empty table; rounds alternate the order after a
@@ -17,17 +18,20 @@
  * Webhook, `deliveries` POSTs (5,000 by default) to the testkit's
  * `FakeWebhook` on loopback, 16 in flight:
  * - fetch loop (baseline): plain `fetch` with the same headers and body.
- * - sluice sink: `WebhookSink.make` (Effect's fetch client, per-attempt
- *   timeout, policy with retry and breaker, receipts).
+ * - sluice sink: `WebhookSink.make` (per-attempt timeout, policy with retry
+ *   and breaker, receipts), once with Effect's fetch client
+ *   (`FetchHttpClient`) and once with its undici client
+ *   (`NodeHttpClient.layerUndici` from `@effect/platform-node`).
  *
  * Results go to stdout and to `bench/results/sinks.json`.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { NodeHttpClient } from "@effect/platform-node"
 import { Envelope, Receipt } from "@sluice/core"
 import { FakeWebhook } from "@sluice/testkit"
-import { Effect, Redacted, Stream } from "effect"
-import { FetchHttpClient } from "effect/http"
+import { Effect, Layer, Redacted, Stream } from "effect"
+import { FetchHttpClient, type HttpClient } from "effect/http"
 import postgres from "postgres"
 import { scopedDatabase } from "../../../bench/support/benchDatabase.ts"
 import * as PgUpsertSink from "../src/PgUpsertSink.ts"
@@ -80,7 +84,7 @@ const program = Effect.gen(function* () {
   )
   yield* PgUpsertSink.createTable(sql, table)
 
-  const handWritten = async () => {
+  const handWritten = (prepare: boolean) => async () => {
     for (let start = 0; start < metrics.length; start += CHUNK) {
       const chunk = metrics.slice(start, start + CHUNK)
       const params: Array<string> = []
@@ -92,7 +96,8 @@ const program = Effect.gen(function* () {
       await sql.unsafe(
         `INSERT INTO bench_metrics (id, region, revenue, orders) VALUES ${values.join(", ")}
          ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region, revenue = EXCLUDED.revenue, orders = EXCLUDED.orders`,
-        params
+        params,
+        { prepare }
       )
     }
   }
@@ -114,7 +119,8 @@ const program = Effect.gen(function* () {
     )
 
   const pgScenarios = [
-    { name: "hand-written multi-row insert", run: handWritten },
+    { name: "hand-written multi-row insert", run: handWritten(false) },
+    { name: "hand-written, prepared", run: handWritten(true) },
     { name: "sluice PgUpsertSink", run: viaSink }
   ]
   const pgTimes = new Map<string, Array<number>>(pgScenarios.map((s) => [s.name, []]))
@@ -150,23 +156,30 @@ const program = Effect.gen(function* () {
     }
     await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
   }
-  const webhookSink = yield* WebhookSink.make<{ event_id: string; user_id: string }, string>({
-    url: receiver.url,
-    idempotencyKey: (e) => e.value.event_id,
-    concurrency: IN_FLIGHT,
-    fallback: () => Effect.fail("a delivery failed in the benchmark")
-  }).pipe(Effect.provide(FetchHttpClient.layer))
-  const viaWebhook = () =>
+  // Each client is built once in the benchmark's scope, as a job would (the undici one owns a dispatcher).
+  const hookSink = (client: Layer.Layer<HttpClient.HttpClient>) =>
+    Effect.flatMap(Layer.build(client), (context) =>
+      WebhookSink.make<{ event_id: string; user_id: string }, string>({
+        url: receiver.url,
+        idempotencyKey: (e) => e.value.event_id,
+        concurrency: IN_FLIGHT,
+        fallback: () => Effect.fail("a delivery failed in the benchmark")
+      }).pipe(Effect.provide(context))
+    )
+  const fetchSink = yield* hookSink(FetchHttpClient.layer)
+  const undiciSink = yield* hookSink(NodeHttpClient.layerUndici)
+  const viaWebhook = (sink: typeof fetchSink) => () =>
     Effect.runPromise(
       Stream.fromIterable(bodies).pipe(
         Stream.map((b) => Envelope.make(origin, b)),
         Stream.rechunk(IN_FLIGHT * 8),
-        Stream.run(webhookSink)
+        Stream.run(sink)
       )
     )
   const hookScenarios = [
     { name: "fetch loop", run: fetchLoop },
-    { name: "sluice WebhookSink", run: viaWebhook }
+    { name: "sluice WebhookSink, fetch client", run: viaWebhook(fetchSink) },
+    { name: "sluice WebhookSink, undici client", run: viaWebhook(undiciSink) }
   ]
   const hookTimes = new Map<string, Array<number>>(hookScenarios.map((s) => [s.name, []]))
   for (let round = 0; round <= 3; round++) {
@@ -177,37 +190,46 @@ const program = Effect.gen(function* () {
       if (round > 0) hookTimes.get(scenario.name)!.push(performance.now() - start)
     }
   }
-  if ((yield* receiver.delivered).length !== deliveries * 8) throw new Error("missing deliveries")
+  if ((yield* receiver.delivered).length !== deliveries * 4 * hookScenarios.length)
+    throw new Error("missing deliveries")
 
-  const report = (title: string, unit: string, count: number, times: Map<string, Array<number>>) => {
-    const [baseline, ...rest] = [...times.keys()]
-    const base = times.get(baseline!)!
+  // Every scenario against each baseline: the median of the per-round ratios (baseline ms / scenario ms).
+  const report = (
+    title: string,
+    unit: string,
+    count: number,
+    times: Map<string, Array<number>>,
+    baselines: ReadonlyArray<string>
+  ) => {
     console.log(`\n${title}\n`)
     console.log(
-      `${"scenario".padEnd(32)} ${"median ms".padStart(10)} ${`${unit}/s`.padStart(14)} ${"vs baseline".padStart(12)}`
+      `${"scenario".padEnd(34)} ${"median ms".padStart(10)} ${`${unit}/s`.padStart(14)} ${baselines.map((b) => `vs ${b}`.padStart(34)).join(" ")}`
     )
-    const rows = [baseline!, ...rest].map((name) => {
+    return [...times.keys()].map((name) => {
       const ms = times.get(name)!
-      const ratio = median(ms.map((m, i) => base[i]! / m))
+      const ratios = Object.fromEntries(
+        baselines.map((b) => [b, median(ms.map((m, i) => times.get(b)![i]! / m))] as const)
+      )
       const perSecond = Math.round((count / median(ms)) * 1000)
       console.log(
-        `${name.padEnd(32)} ${median(ms).toFixed(1).padStart(10)} ${String(perSecond).padStart(14)} ${`${ratio.toFixed(2)}x`.padStart(12)}`
+        `${name.padEnd(34)} ${median(ms).toFixed(1).padStart(10)} ${String(perSecond).padStart(14)} ${baselines.map((b) => `${ratios[b]!.toFixed(2)}x`.padStart(34)).join(" ")}`
       )
-      return { scenario: name, medianMs: median(ms), perSecond, vsBaseline: ratio, times: ms }
+      return { scenario: name, medianMs: median(ms), perSecond, ratios, times: ms }
     })
-    return rows
   }
   const pgRows = report(
     `PostgreSQL upsert: ${rowCount} rows over ${KEYS} keys, chunks of ${CHUNK}, median of ${ROUNDS} interleaved rounds`,
     "rows",
     rowCount,
-    pgTimes
+    pgTimes,
+    ["hand-written multi-row insert", "hand-written, prepared"]
   )
   const hookRows = report(
     `Webhook: ${deliveries} POSTs to the fake receiver, ${IN_FLIGHT} in flight, median of 3 interleaved rounds`,
     "deliveries",
     deliveries,
-    hookTimes
+    hookTimes,
+    ["fetch loop"]
   )
   const out = join(import.meta.dirname, "..", "..", "..", "bench", "results")
   mkdirSync(out, { recursive: true })

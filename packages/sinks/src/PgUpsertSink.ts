@@ -14,7 +14,10 @@
  * table without passing through a floating-point number.
  *
  * A replayed record rewrites the same row with the same values, so writing
- * at-least-once gives the table exactly-once contents.
+ * at-least-once gives the table exactly-once contents. The same holds for a
+ * policy's retries: an attempt abandoned at the policy's timeout is not
+ * cancelled on the server and may still commit, and the retry that follows
+ * writes the same rows again.
  *
  * ```ts
  * const table: PgUpsertSink.Table = {
