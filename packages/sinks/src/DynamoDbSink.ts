@@ -251,6 +251,8 @@ export interface Table {
 export type Item = { readonly [attribute: string]: unknown }
 
 /**
+ * How the sink guards and retries its writes.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -19,6 +19,8 @@ export interface WriteRequest {
 }
 
 /**
+ * A `BatchWriteItem` request: the writes per table name.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -27,6 +29,8 @@ export interface BatchWriteInput {
 }
 
 /**
+ * A `BatchWriteItem` answer: the writes it did not do, per table name.
+ *
  * @since 0.1.0
  * @category models
  */

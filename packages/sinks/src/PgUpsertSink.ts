@@ -97,6 +97,8 @@ export type Cell =
 export type Row = { readonly [column: string]: Cell }
 
 /**
+ * How the sink guards its transactions and sizes its statements.
+ *
  * @since 0.1.0
  * @category models
  */

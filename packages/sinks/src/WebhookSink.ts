@@ -50,6 +50,8 @@ export const defaultPolicy = (name: string): Policy.Options => ({
 })
 
 /**
+ * Where and how to post.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -168,6 +170,8 @@ export interface Failed<A> {
 }
 
 /**
+ * The client's options plus what the sink needs per record.
+ *
  * @since 0.1.0
  * @category models
  */

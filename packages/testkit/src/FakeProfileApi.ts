@@ -27,6 +27,8 @@ import { listen, portOf, shut } from "./internal/httpListener.ts"
 import type { TestkitError } from "./TestkitError.ts"
 
 /**
+ * A user's profile, as `GET /users/{id}/profile` answers it.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -43,6 +45,8 @@ export interface Profile {
 }
 
 /**
+ * A user's current visit (session).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -58,6 +62,8 @@ export interface Visit {
 }
 
 /**
+ * One past event of a user.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -166,6 +172,8 @@ export const recordOf = (seed: number, userId: string): UserRecord => {
 }
 
 /**
+ * The seed and the behaviour the API starts with.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -91,6 +91,8 @@ export class FakeWebhook extends Context.Service<
 >()("@sluice/testkit/FakeWebhook") {}
 
 /**
+ * Where the receiver listens and how it answers at first.
+ *
  * @since 0.1.0
  * @category models
  */
