@@ -5,6 +5,14 @@ export * as EmbeddedKafka from "./EmbeddedKafka.ts"
 /**
  * @since 0.1.0
  */
+export * as FakeProfileApi from "./FakeProfileApi.ts"
+/**
+ * @since 0.1.0
+ */
+export * as FakeWebhook from "./FakeWebhook.ts"
+/**
+ * @since 0.1.0
+ */
 export * as FaultProxy from "./FaultProxy.ts"
 /**
  * @since 0.1.0
