@@ -11,7 +11,8 @@
  * (JoinGroup/SyncGroup/Heartbeat/LeaveGroup, OffsetCommit, OffsetFetch,
  * DescribeGroups, ListGroups) and transactions as Kafka does them (KIP-98):
  * InitProducerId with a transactional id (an epoch bump fences the previous
- * producer), AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn,
+ * producer), AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit (v3 checks the
+ * consumer's group generation, KIP-447), EndTxn,
  * commit/abort markers, the last stable offset, `read_committed` fetches with
  * the aborted-transactions list, and transaction timeouts on the Effect clock.
  * Topics created with `cleanup.policy=compact` are compacted (latest record
@@ -193,6 +194,8 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
           persistence?.appendCommit(o)
         }
       },
+      checkMember: (group, generationId, memberId, groupInstanceId) =>
+        groups.checkMember(group, generationId, memberId, groupInstanceId),
       persist: (record) => {
         persistence?.appendTransaction(record)
         if (fsyncPolicy === "always") persistence?.flush()

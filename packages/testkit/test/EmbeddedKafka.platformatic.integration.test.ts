@@ -65,4 +65,54 @@ describe("EmbeddedKafka with @platformatic/kafka", () => {
       assert.deepStrictEqual(yield* broker.describeTransaction("pk-tx"), { status: "CompleteCommit", producerEpoch: 0 })
     })
   )
+
+  it.live(
+    "txnOffsetCommit - @platformatic/kafka consume-transform-produce commits the input offsets in the transaction (v3, with the group generation)",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make()
+        yield* broker.createTopic("pk-in", 1)
+        yield* broker.createTopic("pk-eos-out", 1)
+        yield* Effect.promise(async () => {
+          const plain = new Producer({
+            clientId: "pk-seed",
+            bootstrapBrokers: [broker.bootstrap],
+            serializers: stringSerializers
+          })
+          await plain.send({ messages: ["a", "b", "c"].map((value) => ({ topic: "pk-in", value })) })
+          await plain.close()
+          const consumer = new Consumer({
+            clientId: "pk-eos",
+            groupId: "pk-eos",
+            bootstrapBrokers: [broker.bootstrap],
+            deserializers: stringDeserializers,
+            autocommit: false,
+            maxWaitTime: 100
+          })
+          const producer = new Producer({
+            clientId: "pk-eos-writer",
+            bootstrapBrokers: [broker.bootstrap],
+            idempotent: true,
+            transactionalId: "pk-eos-tx",
+            serializers: stringSerializers
+          })
+          const stream = await consumer.consume({ topics: ["pk-in"], mode: "earliest" })
+          const txn = await producer.beginTransaction()
+          await txn.addConsumer(consumer)
+          let n = 0
+          for await (const message of stream) {
+            await txn.send({ messages: [{ topic: "pk-eos-out", value: message.value.toUpperCase() }] })
+            await txn.addOffset(message)
+            if (++n === 3) break
+          }
+          await txn.commit()
+          await stream.close()
+          await consumer.close()
+          await producer.close()
+        })
+        // The committed offset is the next one to read, as with any commit.
+        assert.strictEqual((yield* broker.committedOffsets("pk-eos")).get("pk-in")?.get(0), 3)
+        assert.deepStrictEqual(yield* broker.stableOffsets("pk-eos-out"), [4])
+      })
+  )
 })

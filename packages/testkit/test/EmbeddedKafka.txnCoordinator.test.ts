@@ -28,6 +28,7 @@ const coordinator = (logs: ReadonlyArray<PartitionLog>, records: Array<TxnRecord
     partition: (_topic, p) => logs[p],
     allocateProducerId: () => 7,
     commitOffsets: (o) => commits.push(...o),
+    checkMember: () => 0,
     persist: (r) => records.push(r)
   })
 

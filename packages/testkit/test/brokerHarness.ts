@@ -46,6 +46,8 @@ export const makeHarness = (): Harness => {
       commitOffsets: (offsets) => {
         for (const o of offsets) groups.restoreOffset(o.group, o.topic, o.partition, o.committed)
       },
+      checkMember: (group, generationId, memberId, groupInstanceId) =>
+        groups.checkMember(group, generationId, memberId, groupInstanceId),
       persist: () => {}
     }),
     autoCreateTopics: false,

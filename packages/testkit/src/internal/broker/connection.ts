@@ -10,7 +10,7 @@
  * paused when it fills). Malformed frames close only this connection.
  */
 import type { Socket } from "node:net"
-import { ApiKey, isKnownKey, isSupported } from "../protocol/apiKeys.ts"
+import { ApiKey, isFlexible, isKnownKey, isSupported } from "../protocol/apiKeys.ts"
 import * as Header from "../protocol/header.ts"
 import { Reader } from "../protocol/reader.ts"
 import { Writer } from "../protocol/writer.ts"
@@ -135,7 +135,13 @@ export class Connection {
             if (i >= 0) this.cancels.splice(i, 1)
           }
           if (body === null) this.done()
-          else this.send(header.correlationId, body)
+          // Flexible responses use header v1 (an empty tagged-field section); ApiVersions always uses v0.
+          else
+            this.send(
+              header.correlationId,
+              body,
+              header.apiKey !== ApiKey.ApiVersions && isFlexible(header.apiKey, header.apiVersion)
+            )
         }
       )
     } catch {
@@ -144,13 +150,14 @@ export class Connection {
     }
   }
 
-  private send(correlationId: number, body: ReadonlyArray<Buffer>): void {
+  private send(correlationId: number, body: ReadonlyArray<Buffer>, flexible = false): void {
     if (this.closed) return
-    let size = 4
+    let size = flexible ? 5 : 4
     for (const b of body) size += b.length
-    const head = Buffer.allocUnsafe(8)
+    const head = Buffer.allocUnsafe(flexible ? 9 : 8)
     head.writeInt32BE(size, 0)
     head.writeInt32BE(correlationId, 4)
+    if (flexible) head[8] = 0
     if (body.length === 1 && body[0]!.length < 16384) {
       this.socket.write(Buffer.concat([head, body[0]!], size + 4))
     } else {

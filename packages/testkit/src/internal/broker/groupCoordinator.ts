@@ -460,6 +460,18 @@ export class GroupCoordinator {
     }
   }
 
+  /**
+   * Whether `memberId` at `generationId` is a current member of the group,
+   * for offsets committed through a transaction (KIP-447); an error code or 0.
+   */
+  checkMember(groupId: string, generationId: number, memberId: string, groupInstanceId: string | null): number {
+    const g = this.groups.get(groupId)
+    if (this.fenced(g, memberId, groupInstanceId)) return ErrorCode.FENCED_INSTANCE_ID
+    if (g === undefined || !g.members.has(memberId)) return ErrorCode.UNKNOWN_MEMBER_ID
+    if (generationId !== g.generation) return ErrorCode.ILLEGAL_GENERATION
+    return ErrorCode.NONE
+  }
+
   /** The group's current generation (0 for a group never rebalanced). */
   generation(groupId: string): number {
     return this.groups.get(groupId)?.generation ?? 0

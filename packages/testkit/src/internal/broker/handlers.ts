@@ -477,8 +477,9 @@ const addOffsetsToTxn: Handler = (b, r, _req, reply) => {
   reply(one(w))
 }
 
-const txnOffsetCommit: Handler = (b, r, _req, reply) => {
-  const request = Txn.decodeTxnOffsetCommit(r)
+const txnOffsetCommit: Handler = (b, r, req, reply) => {
+  const v = req.header.apiVersion
+  const request = Txn.decodeTxnOffsetCommit(r, v)
   const offsets = request.topics.flatMap((t) =>
     t.partitions.map((p) => ({
       topic: t.name,
@@ -491,11 +492,13 @@ const txnOffsetCommit: Handler = (b, r, _req, reply) => {
     request.producerId,
     request.producerEpoch,
     request.groupId,
-    offsets
+    offsets,
+    request
   )
   const w = new Writer(128)
-  Txn.encodePartitionErrors(
+  Txn.encodeTxnOffsetCommit(
     w,
+    v,
     request.topics.map((t) => ({
       name: t.name,
       partitions: t.partitions.map((p) => ({ index: p.index, errorCode: code }))

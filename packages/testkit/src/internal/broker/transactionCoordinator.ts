@@ -49,6 +49,13 @@ export interface TxnCoordinatorOptions {
   readonly partition: (topic: string, partition: number) => PartitionLog | undefined
   readonly allocateProducerId: () => number
   readonly commitOffsets: (offsets: ReadonlyArray<PendingOffset>) => void
+  /** KIP-447: checks the consumer's group membership a TxnOffsetCommit v3 carries; an error code or 0. */
+  readonly checkMember: (
+    group: string,
+    generationId: number,
+    memberId: string,
+    groupInstanceId: string | null
+  ) => number
   readonly persist: (record: TxnRecord) => void
 }
 
@@ -177,11 +184,21 @@ export class TransactionCoordinator {
     producerId: number,
     producerEpoch: number,
     group: string,
-    offsets: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly committed: CommittedOffset }>
+    offsets: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly committed: CommittedOffset }>,
+    member: { readonly generationId: number; readonly memberId: string; readonly groupInstanceId: string | null } = {
+      generationId: -1,
+      memberId: "",
+      groupInstanceId: null
+    }
   ): number {
     const t = this.current(transactionalId, producerId, producerEpoch)
     if (typeof t === "number") return t
     if (t.status !== "Ongoing" || !t.groups.has(group)) return ErrorCode.INVALID_TXN_STATE
+    // A consumer that lost its partitions in a rebalance can no longer commit offsets for them (KIP-447).
+    if (member.generationId >= 0 || member.memberId !== "") {
+      const code = this.options.checkMember(group, member.generationId, member.memberId, member.groupInstanceId)
+      if (code !== ErrorCode.NONE) return code
+    }
     for (const o of offsets) t.offsets.set(`${group}\u0000${key(o.topic, o.partition)}`, { group, ...o })
     this.persist(t)
     return ErrorCode.NONE

@@ -1,7 +1,7 @@
 /**
  * API keys, the version ranges this broker implements, and error codes.
  * Only non-flexible versions are implemented, except ApiVersions v3, which
- * librdkafka sends first.
+ * librdkafka sends first, and TxnOffsetCommit v3 (KIP-447).
  */
 
 export const ApiKey = {
@@ -50,7 +50,7 @@ export const SUPPORTED: ReadonlyArray<readonly [number, number, number]> = [
   [ApiKey.AddPartitionsToTxn, 0, 1],
   [ApiKey.AddOffsetsToTxn, 0, 1],
   [ApiKey.EndTxn, 0, 1],
-  [ApiKey.TxnOffsetCommit, 0, 1]
+  [ApiKey.TxnOffsetCommit, 0, 3]
 ]
 
 const ranges = new Map(SUPPORTED.map(([k, min, max]) => [k, [min, max] as const]))
@@ -62,8 +62,12 @@ export const isSupported = (key: number, version: number): boolean => {
   return r !== undefined && version >= r[0] && version <= r[1]
 }
 
-/** Whether a request uses header v2 (flexible); only ApiVersions v3 does here. */
-export const isFlexible = (key: number, version: number): boolean => key === ApiKey.ApiVersions && version >= 3
+/**
+ * Whether a request uses header v2 (flexible): ApiVersions v3 and
+ * TxnOffsetCommit v3 (the KIP-447 version, which carries the group generation).
+ */
+export const isFlexible = (key: number, version: number): boolean =>
+  (key === ApiKey.ApiVersions || key === ApiKey.TxnOffsetCommit) && version >= 3
 
 export const ErrorCode = {
   NONE: 0,

@@ -2,7 +2,9 @@
  * Transaction codecs (KIP-98) in the versions kafkajs 2.2.4 sends:
  * AddPartitionsToTxn v0–v1, AddOffsetsToTxn v0–v1, TxnOffsetCommit v0–v1 and
  * EndTxn v0–v1 (v1 only changes throttling, so the bodies are identical), plus
- * the control records the coordinator writes to mark a transaction's end.
+ * TxnOffsetCommit v2 (leader epochs) and v3 (flexible, KIP-447: the consumer's
+ * group generation, member id and instance id, so the group coordinator can
+ * fence a zombie), and the control records that mark a transaction's end.
  */
 import type { Reader } from "./reader.ts"
 import type { Writer } from "./writer.ts"
@@ -58,6 +60,10 @@ export const encodeThrottleAndError = (w: Writer, errorCode: number): void => {
 
 export interface TxnOffsetCommitRequest extends TxnProducer {
   readonly groupId: string
+  /** -1 and "" before v3: the client sends no group membership to check. */
+  readonly generationId: number
+  readonly memberId: string
+  readonly groupInstanceId: string | null
   readonly topics: ReadonlyArray<{
     readonly name: string
     readonly partitions: ReadonlyArray<{
@@ -68,19 +74,72 @@ export interface TxnOffsetCommitRequest extends TxnProducer {
   }>
 }
 
-export const decodeTxnOffsetCommit = (r: Reader): TxnOffsetCommitRequest => ({
-  transactionalId: r.string(),
-  groupId: r.string(),
-  producerId: r.int64n(),
-  producerEpoch: r.int16(),
-  topics: r.array(
-    (r) => ({
-      name: r.string(),
-      partitions: r.array((r) => ({ index: r.int32(), offset: r.int64n(), metadata: r.nullableString() }), 14)
-    }),
-    6
-  )
-})
+export const decodeTxnOffsetCommit = (r: Reader, version = 0): TxnOffsetCommitRequest => {
+  if (version < 3) {
+    return {
+      transactionalId: r.string(),
+      groupId: r.string(),
+      producerId: r.int64n(),
+      producerEpoch: r.int16(),
+      generationId: -1,
+      memberId: "",
+      groupInstanceId: null,
+      topics: r.array(
+        (r) => ({
+          name: r.string(),
+          partitions: r.array((r) => {
+            const index = r.int32()
+            const offset = r.int64n()
+            if (version >= 2) r.int32() // committed leader epoch
+            return { index, offset, metadata: r.nullableString() }
+          }, 14)
+        }),
+        6
+      )
+    }
+  }
+  const transactionalId = r.compactString()
+  const groupId = r.compactString()
+  const producerId = r.int64n()
+  const producerEpoch = r.int16()
+  const generationId = r.int32()
+  const memberId = r.compactString()
+  const groupInstanceId = r.compactNullableString()
+  const topics =
+    r.compactArray((r) => {
+      const name = r.compactString()
+      const partitions =
+        r.compactArray((r) => {
+          const index = r.int32()
+          const offset = r.int64n()
+          r.int32() // committed leader epoch
+          const metadata = r.compactNullableString()
+          r.taggedFields()
+          return { index, offset, metadata }
+        }) ?? []
+      r.taggedFields()
+      return { name, partitions }
+    }) ?? []
+  r.taggedFields()
+  return { transactionalId, groupId, producerId, producerEpoch, generationId, memberId, groupInstanceId, topics }
+}
+
+/** TxnOffsetCommit response; v3 is flexible. */
+export const encodeTxnOffsetCommit = (w: Writer, version: number, topics: PartitionErrors): void => {
+  if (version < 3) {
+    encodePartitionErrors(w, topics)
+    return
+  }
+  w.int32(0)
+  w.compactArray(topics, (w, t) => {
+    w.compactString(t.name)
+    w.compactArray(t.partitions, (w, p) => {
+      w.int32(p.index).int16(p.errorCode).taggedFields()
+    })
+    w.taggedFields()
+  })
+  w.taggedFields()
+}
 
 export interface EndTxnRequest extends TxnProducer {
   readonly commit: boolean
