@@ -11,10 +11,11 @@
  * When the slot already exists it resumes from the slot's confirmed position
  * without a snapshot.
  *
- * Nothing is acknowledged by itself. Each record carries the `lsn` of its
- * transaction; `acknowledge(lsn)` says every record up to that one is durable
- * (written to Kafka, say), and only then does the slot's confirmed position
- * move past it. After a crash or restart the server sends again every
+ * Nothing is acknowledged by itself. Each record carries a position (`lsn`);
+ * `acknowledge(lsn)` says every record up to that one is durable (written to
+ * Kafka, say), and only then does the slot's confirmed position move past
+ * it. Only the last record of a transaction moves it past the transaction,
+ * so acknowledging record by record never loses the rest of a transaction. After a crash or restart the server sends again every
  * transaction not acknowledged: no loss, duplicates bounded by what was in
  * flight. When everything sent has been acknowledged and the server reports
  * progress on quiet tables (keepalives), the slot follows, so it does not
@@ -90,6 +91,13 @@ export interface Captured {
   readonly topic: string
   readonly key: string | null
   readonly value: string | null
+  /**
+   * The position to acknowledge once this record (and every one before it)
+   * is durable. The last record of a transaction carries the transaction's
+   * commit LSN; the others carry the position just before it, so
+   * acknowledging them never confirms a transaction only partly delivered.
+   * Snapshot records carry the position just before the slot's start.
+   */
   readonly lsn: Lsn.Lsn
 }
 
@@ -401,6 +409,8 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
 
           const tables = new Map<number, Table>()
           let tx = { xid: 0, finalLsn: 0n, tsMs: 0 }
+          // The records of the latest change, held until we know whether it ends its transaction.
+          let held: Array<Captured> = []
           const services = yield* Effect.context<never>()
           const run = Effect.runPromiseWith(services)
 
@@ -412,7 +422,10 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
               if (chunk[0] !== 0x77 /* w: XLogData */) return
               const changeLsn = chunk.readBigUInt64BE(1)
               const m = Pgoutput.decode(chunk.subarray(25))
-              const at = { tsMs: tx.tsMs, xid: tx.xid, lsn: tx.finalLsn, changeLsn }
+              // Until its transaction commits, a record says "acknowledge up to
+              // just before this commit": only the last record of a transaction
+              // carries the commit's position (see `Captured.lsn`).
+              const at = { tsMs: tx.tsMs, xid: tx.xid, lsn: tx.finalLsn - 1n, changeLsn }
               let out: Array<Captured> = []
               switch (m._tag) {
                 case "Begin":
@@ -423,9 +436,16 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
                     tsMs: Number((m.commitMicros + Pgoutput.pgEpochMicros) / 1000n)
                   }
                   return
-                case "Commit":
+                case "Commit": {
                   progress.inTransaction(false)
+                  const last = held.map((r) => ({ ...r, lsn: tx.finalLsn }))
+                  held = []
+                  if (last.length > 0) {
+                    progress.emitted(tx.finalLsn)
+                    yield* Queue.offerAll(queue, last)
+                  }
                   return
+                }
                 case "Relation": {
                   // pgoutput flags the replica identity's columns (all of them
                   // under FULL); the record key is the primary key.
@@ -477,8 +497,13 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
                   return
               }
               if (out.length > 0) {
-                progress.emitted(tx.finalLsn)
-                yield* Queue.offerAll(queue, out)
+                // The previous change is not the last of its transaction: it goes out as is.
+                const previous = held
+                held = out
+                if (previous.length > 0) {
+                  progress.emitted(tx.finalLsn - 1n)
+                  yield* Queue.offerAll(queue, previous)
+                }
               }
             })
 

@@ -128,7 +128,7 @@ export const database = Effect.gen(function* () {
   const cluster = yield* PgCluster
   const name = `cdc_${Math.random().toString(36).slice(2, 10)}`
   const admin = (text: string) =>
-    Effect.promise(async () => {
+    Effect.tryPromise(async () => {
       const sql = postgres(cluster.url, { max: 1, onnotice: () => {} })
       try {
         await sql.unsafe(text)
@@ -136,11 +136,20 @@ export const database = Effect.gen(function* () {
         await sql.end({ timeout: 1 })
       }
     })
-  yield* admin(`CREATE DATABASE ${name}`)
+  yield* Effect.orDie(admin(`CREATE DATABASE ${name}`))
+  // A killed capture's slot stays active until its server process notices:
+  // end those processes, then drop the slots (retried while still active).
   yield* Effect.addFinalizer(() =>
     admin(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '${name}' AND NOT active`
-    ).pipe(Effect.andThen(admin(`DROP DATABASE ${name} WITH (FORCE)`)))
+      `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '${name}' AND active`
+    ).pipe(
+      Effect.andThen(
+        admin(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '${name}'`)
+      ),
+      Effect.andThen(admin(`DROP DATABASE ${name} WITH (FORCE)`)),
+      Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }),
+      Effect.ignore
+    )
   )
   return { name, url: `postgres://postgres@127.0.0.1:${cluster.port}/${name}`, restart: cluster.restart }
 })
