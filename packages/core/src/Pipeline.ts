@@ -43,6 +43,7 @@ import * as DeadLetter from "./DeadLetter.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
+import * as Repartition from "./Repartition.ts"
 
 // Maps each chunk to zero or more elements, pulling again on an empty result.
 const mapChunks = <A, E, R, B, E2, R2>(
@@ -496,3 +497,17 @@ export const runRouted =
       ).pipe(Effect.ensuring(Effect.forEach(outputs.values(), (routed) => Queue.end(routed.queue), { discard: true })))
       yield* Effect.all([dispatch, ...writers], { concurrency: "unbounded", discard: true })
     }) as Effect.Effect<void, E | SinkError<S[keyof S]>, R | SinkServices<S[keyof S]>>
+
+/**
+ * Re-keys a stream through an internal topic and reads it back in the same
+ * job (see `Repartition`): an input record is acknowledged once its write to
+ * the topic is, and the records that come out carry the topic's receipts.
+ *
+ * @since 0.2.0
+ * @category routing
+ */
+export const repartition: <A, E2>(
+  topic: Repartition.Topic<E2>,
+  options: Repartition.Options<A>
+) => <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>) => Stream.Stream<Envelope.Envelope<A>, E | E2, R> =
+  Repartition.through

@@ -37,7 +37,7 @@ describe("Repartition", () => {
         yield* records.pipe(
           Pipeline.decode(OrderJson),
           Pipeline.deadLetters(InMemory.sink(broker, "dlq")),
-          Repartition.through(byCustomer, { key: (o) => o.customer, schema: OrderJson }),
+          Pipeline.repartition(byCustomer, { key: (o) => o.customer, schema: OrderJson }),
           Keyed.process({
             name: "counts",
             key: (o: Order) => o.customer,
