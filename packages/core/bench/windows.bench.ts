@@ -79,7 +79,10 @@ function* chunks(n: number): Generator<ReadonlyArray<Envelope.Envelope<Sale>>> {
   }
 }
 
-const events = (n: number) => Stream.fromIterable(chunks(n)).pipe(Stream.flattenIterable, Stream.rechunk(1000))
+// One generated chunk per pull: by default `fromIterable` would pull thousands
+// of the generator's chunks into one array, i.e. hold millions of events at once.
+const events = (n: number) =>
+  Stream.fromIterable(chunks(n), { chunkSize: 1 }).pipe(Stream.flattenIterable, Stream.rechunk(1000))
 
 const aggregator = Aggregator.struct({
   orders: Aggregator.count,
