@@ -23,7 +23,7 @@
  *
  * Client choice: postgres.js (already a dependency) is used at the protocol
  * level, a `replication=database` connection with `START_REPLICATION`, not
- * its `subscribe` helper: that helper makes a temporary slot (gone on
+ * its `subscribe` function: it makes a temporary slot (gone on
  * disconnect, so nothing to resume) and confirms the server's position on
  * every keepalive before the application has processed anything, and it
  * ignores truncates and parses values into lossy JS types. The
@@ -199,9 +199,9 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
     const decimals = config.decimalHandling ?? "precise"
     const tombstones = config.tombstones ?? true
     const schemas = config.schemas ?? false
-    const session = { TimeZone: "UTC", DateStyle: "ISO", extra_float_digits: "1" }
+    const connectionParameters = { TimeZone: "UTC", DateStyle: "ISO", extra_float_digits: "1" }
     const sql = yield* Effect.acquireRelease(
-      Effect.sync(() => postgres(url, { max: 2, onnotice: () => {}, connection: session })),
+      Effect.sync(() => postgres(url, { max: 2, onnotice: () => {}, connection: connectionParameters })),
       (s) => Effect.promise(() => s.end({ timeout: 2 }))
     )
     const query = <T>(text: string, params: ReadonlyArray<postgres.ParameterOrJSON<never>> = []) =>
@@ -356,7 +356,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
                 idle_timeout: 0,
                 max_lifetime: 0,
                 onnotice: () => {},
-                connection: { ...session, replication: "database" }
+                connection: { ...connectionParameters, replication: "database" }
               })
             ),
             (r) => Effect.promise(() => r.end({ timeout: 1 }))

@@ -58,7 +58,7 @@ const setup = `
   INSERT INTO items VALUES (9007199254740993, 3);
 `
 
-const session: ReadonlyArray<string> = [
+const script: ReadonlyArray<string> = [
   `BEGIN; INSERT INTO orders VALUES (3, 'bob', 1234.5, '2026-03-15 00:00:00.000001', '[1, 2]');
           INSERT INTO items VALUES (5, 1); COMMIT;`,
   `UPDATE orders SET total = total + 0.25, customer = 'ada lovelace' WHERE id = 1`,
@@ -74,7 +74,7 @@ const snapshotLines = [
   `dbserver1.public.orders {"id":2} r - | id=2,customer="lin",total=0.01,placed=1773482400000000000n,meta=null`,
   `dbserver1.public.items {"id":9007199254740993} r - | id=9007199254740993n,qty=3`
 ]
-const sessionLines = [
+const scriptLines = [
   [
     `dbserver1.public.orders {"id":3} c - | id=3,customer="bob",total=1234.50,placed=1773532800000001000n,meta=[1,2]`,
     `dbserver1.public.items {"id":5} c - | id=5,qty=1`
@@ -133,7 +133,7 @@ const collect = (capture: Capture.Capture) =>
   })
 
 layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })("Capture", (it) => {
-  it.effect("make - a snapshot, then every change of a scripted session once, in order, with exact values", () =>
+  it.effect("make - a snapshot, then every change of a scripted run once, in order, with exact values", () =>
     Effect.gen(function* () {
       const db = yield* Cluster.database
       const sql = yield* withSql(db.url)
@@ -141,8 +141,8 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
       const capture = yield* Capture.make(config(db))
       const { seen, waitFor } = yield* collect(capture)
       yield* waitFor(snapshotLines.length)
-      for (const statement of session) yield* exec(sql, statement)
-      const expected = [...snapshotLines, ...sessionLines.flat()]
+      for (const statement of script) yield* exec(sql, statement)
+      const expected = [...snapshotLines, ...scriptLines.flat()]
       yield* waitFor(expected.length)
       // Nothing more arrives (a duplicate would show up here).
       yield* exec(sql, "INSERT INTO items VALUES (6, 6)")
@@ -188,7 +188,7 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
         const capture = yield* Capture.make(config(db))
         const { seen, waitFor } = yield* collect(capture)
         yield* waitFor(snapshotLines.length)
-        for (const statement of session.slice(0, 3)) yield* exec(sql, statement)
+        for (const statement of script.slice(0, 3)) yield* exec(sql, statement)
         yield* waitFor(snapshotLines.length + 5)
         const update = seen[snapshotLines.length + 2]!
         yield* capture.acknowledge(update.lsn)
@@ -198,16 +198,16 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
         assert.strictEqual(confirmed.length, 1)
         return yield* Effect.forEach(seen, describeRecord)
       }).pipe(Effect.scoped)
-      assert.deepStrictEqual(firstLines, [...snapshotLines, ...sessionLines.slice(0, 3).flat()])
+      assert.deepStrictEqual(firstLines, [...snapshotLines, ...scriptLines.slice(0, 3).flat()])
 
       // While the capture is down.
-      for (const statement of session.slice(3)) yield* exec(sql, statement)
+      for (const statement of script.slice(3)) yield* exec(sql, statement)
 
       // Second run: the unacknowledged delete again, then what happened meanwhile; no snapshot.
       // This run writes Connect schemas too: the same events decode from them.
       const capture = yield* Capture.make({ ...config(db), schemas: true })
       const { seen, waitFor } = yield* collect(capture)
-      const expected = sessionLines.slice(2).flat()
+      const expected = scriptLines.slice(2).flat()
       yield* waitFor(expected.length)
       assert.deepStrictEqual(yield* Effect.forEach(seen, describeRecord), expected)
       const first = JSON.parse(seen[0]!.value!) as { schema: { name: string }; payload: { op: string } }

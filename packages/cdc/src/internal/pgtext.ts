@@ -3,7 +3,7 @@
  * type Debezium's PostgreSQL connector writes for it (with
  * `time.precision.mode=adaptive`). The same function serves the snapshot
  * (columns selected as `::text`) and the stream (pgoutput sends text), so both
- * produce identical records. The session must use `DateStyle=ISO` and
+ * produce identical records. The connection must use `DateStyle=ISO` and
  * `TimeZone=UTC`.
  */
 import { BigDecimal, DateTime, Option } from "effect"
