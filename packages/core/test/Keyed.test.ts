@@ -219,4 +219,46 @@ describe("Keyed", () => {
       )
     }).pipe(isolated)
   )
+
+  it.effect("process - state and timers survive a restart over the same store", () =>
+    Effect.gen(function* () {
+      const operator = Keyed.process({
+        name: "restart",
+        key: (c: Click) => c.user,
+        timestamp: (c) => c.t,
+        codec: counter,
+        partitions: [0],
+        onRecord: (ctx, c) =>
+          Effect.sync(() => {
+            const n = Option.getOrElse(ctx.state, () => 0) + 1
+            ctx.set(n)
+            if (n === 1) ctx.setTimer(c.t + 1000, "event-time")
+            return [`${ctx.key}${n}`]
+          }),
+        onTimer: (ctx, timer) => Effect.succeed([`${ctx.key} timer ${timer.time}`])
+      })
+      const run = (clicks: ReadonlyArray<Click>) =>
+        Stream.fromIterable(clicks.map((c, i) => envelope(c, i))).pipe(
+          operator,
+          Stream.tap((o) => o.receipt.ack),
+          Stream.runCollect,
+          Effect.map((outs) => outs.map((o) => o.value))
+        )
+      assert.deepStrictEqual(
+        yield* run([
+          { user: "a", t: 0 },
+          { user: "b", t: 500 }
+        ]),
+        ["a1", "b1"]
+      )
+      // The watermark (restored at 500) passes a's timer (1000) and then b's (1500).
+      assert.deepStrictEqual(
+        yield* run([
+          { user: "a", t: 1200 },
+          { user: "b", t: 2000 }
+        ]),
+        ["a2", "a timer 1000", "b2", "b timer 1500"]
+      )
+    }).pipe(isolated)
+  )
 })
