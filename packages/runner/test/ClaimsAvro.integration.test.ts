@@ -1,0 +1,169 @@
+// The claims topics' Avro serdes against the embedded registry (round trips
+// at the edges of decimal(10, 2), the JSON rules on top of the schema, the
+// generator's records), and the start-up errors of `--value-format avro`
+// through the real CLI.
+import { assert, describe, it } from "@effect/vitest"
+import { ConfluentWire, type KafkaError, SchemaRegistry } from "@sluice/kafka"
+import { EmbeddedKafka, SchemaRegistry as EmbeddedRegistry } from "@sluice/testkit"
+import { BigDecimal, DateTime, Effect, Result } from "effect"
+import * as ClaimsAvro from "../src/jobs/claims/ClaimsAvro.ts"
+import type { EnrichedPayment } from "../src/jobs/claims/EnrichedPayment.ts"
+import * as Generator from "../src/jobs/claims/Generator.ts"
+import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
+import { freePort } from "./support/metrics.ts"
+import { spawnSluice } from "./support/spawnSluice.ts"
+
+const registry = Effect.gen(function* () {
+  const server = yield* EmbeddedRegistry.make({ port: 0 })
+  return yield* SchemaRegistry.make({ url: server.url })
+})
+
+const payment = (amount: string, extra: Partial<PaymentEvent.PaymentEvent> = {}): PaymentEvent.PaymentEvent => ({
+  payment_id: "PAY-1",
+  claim_id: "CLM-000001",
+  payment_amount: BigDecimal.fromStringUnsafe(amount),
+  payment_date: DateTime.makeUnsafe(1_700_000_000_123),
+  processor_id: "PROC-VISA-001",
+  ...extra
+})
+
+// The reason a dead letter would carry.
+const decodeError = <A>(effect: Effect.Effect<A, KafkaError.KafkaError>) =>
+  Effect.map(Effect.flip(effect), (error) => (error.reason._tag === "Decode" ? error.reason.detail : error.message))
+
+describe("ClaimsAvro", () => {
+  it.live("payments - round trip at the edges of decimal(10, 2), optional fields absent or present", () =>
+    Effect.gen(function* () {
+      const client = yield* registry
+      const serde = yield* ClaimsAvro.payments("payments").pipe(
+        Effect.provideService(SchemaRegistry.SchemaRegistry, client)
+      )
+      const values = [
+        payment("0.01"),
+        payment("99999999.99", { payment_method: "CARD", payment_status: "COMPLETED" }),
+        payment("1234.5", { payment_method: "ACH" })
+      ]
+      for (const value of values) {
+        const bytes = yield* serde.encode(value)
+        const framed = yield* ConfluentWire.unframe(bytes)
+        const registered = yield* client.version("payments-value")
+        assert.strictEqual(framed.schemaId, registered.id)
+        const back = yield* serde.decode(bytes)
+        assert.isTrue(BigDecimal.equals(back.payment_amount, value.payment_amount))
+        assert.deepStrictEqual({ ...back, payment_amount: null }, { ...value, payment_amount: null })
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("enriched payments - a failed payment's null claim fields and a found claim's amount survive", () =>
+    Effect.gen(function* () {
+      const client = yield* registry
+      const serde = yield* ClaimsAvro.enrichedPayments("enriched").pipe(
+        Effect.provideService(SchemaRegistry.SchemaRegistry, client)
+      )
+      const base = payment("10.00")
+      const found: EnrichedPayment = {
+        ...base,
+        member_id: "MBR-1",
+        claim_amount: BigDecimal.fromStringUnsafe("87654321.09"),
+        claim_status: "OPEN",
+        enrichment_status: "SUCCESS",
+        enrichment_timestamp: DateTime.makeUnsafe(1_700_000_001_000),
+        error_reason: null
+      }
+      const missing: EnrichedPayment = {
+        ...found,
+        member_id: null,
+        claim_amount: null,
+        claim_status: null,
+        enrichment_status: "CLAIM_NOT_FOUND",
+        error_reason: "no claim CLM-000001"
+      }
+      for (const value of [found, missing]) {
+        const back = yield* Effect.flatMap(serde.encode(value), serde.decode)
+        assert.strictEqual(
+          back.claim_amount === null ? null : BigDecimal.format(back.claim_amount),
+          value.claim_amount === null ? null : BigDecimal.format(value.claim_amount)
+        )
+        assert.deepStrictEqual(
+          { ...back, payment_amount: null, claim_amount: null },
+          { ...value, payment_amount: null, claim_amount: null }
+        )
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("payments - what the JSON decoder refuses is refused in Avro too, with the field named", () =>
+    Effect.gen(function* () {
+      const client = yield* registry
+      const serde = yield* ClaimsAvro.payments("refusals").pipe(
+        Effect.provideService(SchemaRegistry.SchemaRegistry, client)
+      )
+      // Writing checks only the schema, so another producer's values can be made here.
+      const negative = yield* serde.encode(payment("-1.00"))
+      assert.strictEqual(yield* decodeError(serde.decode(negative)), "payment_amount: amount must not be negative")
+      const noClaim = yield* serde.encode(payment("1.00", { claim_id: "" }))
+      assert.match(yield* decodeError(serde.decode(noClaim)), /^claim_id: /)
+      assert.match(yield* decodeError(serde.decode(new Uint8Array([0, 0, 0, 0, 99, 1]))), /unknown schema id 99/)
+      assert.match(yield* decodeError(serde.decode(new TextEncoder().encode('{"a":1}'))), /unknown magic byte 123/)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("generated records - payment events become Avro of the same event; malformed ones keep their bytes", () =>
+    Effect.gen(function* () {
+      const client = yield* registry
+      const serde = yield* ClaimsAvro.payments("generated").pipe(
+        Effect.provideService(SchemaRegistry.SchemaRegistry, client)
+      )
+      const options = { seed: 5, claims: 100, validClaimRate: 0.8, invalidRate: 0.3 }
+      const records = Array.from({ length: 300 }, (_, i) => Generator.record(options, i, 1_700_000_000_000 + i))
+      let wellFormed = 0
+      for (const record of records) {
+        const converted = yield* ClaimsAvro.generatedRecord(serde)(record)
+        const json = PaymentEvent.decode(record.value)
+        if (Result.isFailure(json)) {
+          assert.strictEqual(converted.value, record.value)
+          continue
+        }
+        wellFormed++
+        const back = yield* serde.decode(converted.value)
+        assert.strictEqual(BigDecimal.format(back.payment_amount), BigDecimal.format(json.success.payment_amount))
+        assert.deepStrictEqual({ ...back, payment_amount: null }, { ...json.success, payment_amount: null })
+        assert.deepStrictEqual(converted.key, record.key)
+      }
+      assert.isAbove(wellFormed, 0)
+      assert.isBelow(wellFormed, records.length)
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("--value-format avro start-up errors", { timeout: 60_000 }, () => {
+  it.live("no SCHEMA_REGISTRY_URL, or a registry that does not answer - one line, exit 1, no topic created", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.make({ port: 0 })
+      const closed = yield* freePort()
+      const env = { KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap, METRICS_PORT: "0", VALUE_FORMAT: "avro" }
+      const [missing, unreachable] = yield* Effect.all(
+        [
+          Effect.promise(() => spawnSluice(["claims", "large"], env).done),
+          Effect.promise(
+            () => spawnSluice(["claims", "large"], { ...env, SCHEMA_REGISTRY_URL: `http://127.0.0.1:${closed}` }).done
+          )
+        ],
+        { concurrency: 2 }
+      )
+      const lines = (text: string) => text.split("\n").filter((line) => line.trim() !== "")
+      assert.strictEqual(missing.status, 1, missing.stderr)
+      assert.strictEqual(lines(missing.stderr).length, 1, missing.stderr)
+      assert.match(missing.stderr, /^error: VALUE_FORMAT is avro but .*SCHEMA_REGISTRY_URL/)
+      assert.strictEqual(unreachable.status, 1, unreachable.stderr)
+      assert.strictEqual(lines(unreachable.stderr).length, 1, unreachable.stderr)
+      assert.match(
+        unreachable.stderr,
+        new RegExp(`^error: the schema registry at http://127.0.0.1:${closed} does not answer`)
+      )
+      const topics = yield* broker.topics
+      assert.deepStrictEqual(topics, [])
+    }).pipe(Effect.scoped)
+  )
+})
