@@ -3,13 +3,17 @@
 // generator's records), and the start-up errors of `--value-format avro`
 // through the real CLI.
 import { assert, describe, it } from "@effect/vitest"
+import type * as Envelope from "@sluice/core/Envelope"
+import * as InMemory from "@sluice/core/InMemory"
 import { ConfluentWire, type KafkaError, SchemaRegistry } from "@sluice/kafka"
 import { EmbeddedKafka, SchemaRegistry as EmbeddedRegistry } from "@sluice/testkit"
-import { BigDecimal, DateTime, Effect, Result } from "effect"
+import { BigDecimal, DateTime, Effect, Result, Sink } from "effect"
 import * as ClaimsAvro from "../src/jobs/claims/ClaimsAvro.ts"
 import type { EnrichedPayment } from "../src/jobs/claims/EnrichedPayment.ts"
+import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import * as Generator from "../src/jobs/claims/Generator.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
+import * as ReplayJob from "../src/jobs/claims/ReplayJob.ts"
 import { freePort } from "./support/metrics.ts"
 import { spawnSluice } from "./support/spawnSluice.ts"
 
@@ -134,6 +138,75 @@ describe("ClaimsAvro", () => {
       assert.isAbove(wellFormed, 0)
       assert.isBelow(wellFormed, records.length)
     }).pipe(Effect.scoped)
+  )
+})
+
+describe("ReplayJob in Avro", () => {
+  it.live(
+    "run - Avro DB_ERROR records are enriched again into Avro; CLAIM_NOT_FOUND and non-Avro ones are skipped",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* registry
+        const failedSerde = yield* ClaimsAvro.enrichedPayments("failed-payments").pipe(
+          Effect.provideService(SchemaRegistry.SchemaRegistry, client)
+        )
+        const enrichedSerde = yield* ClaimsAvro.enrichedPayments("enriched-payments").pipe(
+          Effect.provideService(SchemaRegistry.SchemaRegistry, client)
+        )
+        const codec = yield* ClaimsAvro.replayCodec(
+          { enriched: "enriched-payments", failed: "failed-payments" },
+          client
+        )
+        const claim: Enrichment.Claim = {
+          member_id: "MBR-1",
+          claim_amount: BigDecimal.fromStringUnsafe("12345678.90"),
+          claim_status: "APPROVED"
+        }
+        const failedAt = DateTime.makeUnsafe(1_700_000_500_000)
+        const failed = (n: number, outcome: Enrichment.LookupOutcome) =>
+          Effect.map(
+            failedSerde.encode(
+              Enrichment.enrichmentResult(payment(`${n}.25`, { payment_id: `PAY-${n}` }), outcome, failedAt).record
+            ),
+            (value): InMemory.ProducerRecord => ({ key: "CLM-000001", value })
+          )
+        const input = [
+          yield* failed(1, Enrichment.unavailable("connection refused")),
+          yield* failed(2, Enrichment.timeout("5s")),
+          yield* failed(3, Enrichment.notFound),
+          { key: "x", value: new TextEncoder().encode('{"payment_id":"PAY-4"}') }
+        ]
+        const broker = yield* InMemory.make
+        yield* InMemory.createTopic(broker, "failed-payments", 1)
+        yield* InMemory.produce(broker, "failed-payments", input)
+        const written: Array<Uint8Array> = []
+        const keep = Sink.forEachArray((chunk: ReadonlyArray<Envelope.Envelope<Uint8Array>>) =>
+          Effect.andThen(
+            Effect.sync(() => {
+              written.push(...chunk.map((e) => e.value))
+            }),
+            Effect.forEach(chunk, (e) => e.receipt.ack, { discard: true })
+          )
+        )
+        const records = yield* InMemory.source(broker, { topic: "failed-payments", group: "replay" })
+        yield* ReplayJob.run({
+          records,
+          sinks: { enriched: keep, failed: keep, deadLetters: Sink.drain },
+          lookup: () => Effect.succeed(Enrichment.found(claim)),
+          concurrency: 4,
+          codec
+        })
+        const replayed = yield* Effect.forEach(written, enrichedSerde.decode)
+        assert.deepStrictEqual(
+          replayed.map((p) => p.payment_id),
+          ["PAY-1", "PAY-2"]
+        )
+        for (const p of replayed) {
+          assert.strictEqual(p.enrichment_status, "SUCCESS")
+          assert.strictEqual(p.claim_amount === null ? null : BigDecimal.format(p.claim_amount), "12345678.9")
+          assert.strictEqual(BigDecimal.format(p.payment_amount), `${p.payment_id.slice(4)}.25`)
+        }
+      }).pipe(Effect.scoped)
   )
 })
 

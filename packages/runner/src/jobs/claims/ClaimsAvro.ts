@@ -28,6 +28,7 @@ import type * as Generator from "./Generator.ts"
 import type * as LargeClaimsJob from "./LargeClaimsJob.ts"
 import * as Money from "./Money.ts"
 import * as PaymentEvent from "./PaymentEvent.ts"
+import type * as ReplayJob from "./ReplayJob.ts"
 
 const schemaFolder = join(dirname(createRequire(import.meta.url).resolve("@sluice/kafka")), "..", "schemas")
 
@@ -271,3 +272,24 @@ export const generatedRecord =
       ? Effect.map(serde.encode(event.success), (value) => ({ ...record, value }))
       : Effect.succeed(record)
   }
+
+/**
+ * The replay's codec for Avro topics: failed payments from `topics.failed`,
+ * outputs as the enrich job writes them.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const replayCodec = (
+  topics: { readonly enriched: string; readonly failed: string },
+  registry: SchemaRegistry.SchemaRegistry["Service"]
+): Effect.Effect<ReplayJob.Codec<KafkaError.KafkaError>, KafkaError.KafkaError> =>
+  Effect.gen(function* () {
+    const enriched = yield* enrichedPayments(topics.enriched)
+    const failed = yield* enrichedPayments(topics.failed)
+    const codec: ReplayJob.Codec<KafkaError.KafkaError> = {
+      decode: SerdePipeline.decode(failed),
+      encode: (output, payment) => (output === "enriched" ? enriched : failed).encode(payment)
+    }
+    return codec
+  }).pipe(Effect.provideService(SchemaRegistry.SchemaRegistry, registry))
