@@ -14,6 +14,7 @@ import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import * as Generator from "../src/jobs/claims/Generator.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 import * as ReplayJob from "../src/jobs/claims/ReplayJob.ts"
+import { readerClient, readTopics } from "./support/kafka.ts"
 import { freePort } from "./support/metrics.ts"
 import { spawnSluice } from "./support/spawnSluice.ts"
 
@@ -207,6 +208,71 @@ describe("ReplayJob in Avro", () => {
           assert.strictEqual(BigDecimal.format(p.payment_amount), `${p.payment_id.slice(4)}.25`)
         }
       }).pipe(Effect.scoped)
+  )
+})
+
+describe("sluice generate --value-format avro", () => {
+  it.live(
+    "generate - payment events in Avro under <topic>-value, the generator's events exactly; malformed ones as they are",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 1 })
+        const server = yield* EmbeddedRegistry.make({ port: 0 })
+        const count = 300
+        const run = yield* Effect.promise(
+          () =>
+            spawnSluice(
+              [
+                "generate",
+                ...["--count", String(count), "--events-per-second", "5000", "--partitions", "2"],
+                ...["--seed", "3", "--claims", "100", "--valid-claim-rate", "0.9", "--invalid-rate", "0.05"],
+                ...["--value-format", "avro"]
+              ],
+              {
+                KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap,
+                SCHEMA_REGISTRY_URL: server.url,
+                PAYMENT_EVENTS_TOPIC: "avro-in"
+              }
+            ).done
+        )
+        assert.strictEqual(run.status, 0, run.stderr)
+        const client = yield* SchemaRegistry.make({ url: server.url })
+        assert.deepStrictEqual(yield* client.subjects, ["avro-in-value"])
+        const serde = yield* ClaimsAvro.payments("avro-in").pipe(
+          Effect.provideService(SchemaRegistry.SchemaRegistry, client)
+        )
+        const reader = yield* readerClient(broker)
+        const records = yield* readTopics(reader, ["avro-in"], count)
+        // The reference: the same generator in this process (the time stamps differ, nothing else).
+        const expected = new Map<string, ReturnType<typeof Generator.record>>()
+        for (let i = 0; i < count; i++) {
+          const r = Generator.record({ seed: 3, claims: 100, validClaimRate: 0.9, invalidRate: 0.05 }, i, 0)
+          const event = PaymentEvent.decode(r.value)
+          if (Result.isSuccess(event)) expected.set(event.success.payment_id, r)
+        }
+        const wellFormed = expected.size
+        let malformed = 0
+        for (const record of records) {
+          const decoded = yield* Effect.result(serde.decode(record.value))
+          if (Result.isFailure(decoded)) {
+            malformed++
+            continue
+          }
+          const reference = expected.get(decoded.success.payment_id)
+          assert.isDefined(reference, decoded.success.payment_id)
+          const event = Result.getOrThrow(PaymentEvent.decode(reference!.value))
+          assert.strictEqual(BigDecimal.format(decoded.success.payment_amount), BigDecimal.format(event.payment_amount))
+          assert.deepStrictEqual(
+            { ...decoded.success, payment_amount: null, payment_date: null },
+            { ...event, payment_amount: null, payment_date: null }
+          )
+          expected.delete(decoded.success.payment_id)
+        }
+        assert.strictEqual(expected.size, 0, "events missing from the topic")
+        assert.strictEqual(malformed, count - wellFormed)
+        assert.isAbove(malformed, 0)
+      }).pipe(Effect.scoped),
+    60_000
   )
 })
 
