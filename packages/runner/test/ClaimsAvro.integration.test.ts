@@ -14,6 +14,7 @@ import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import * as Generator from "../src/jobs/claims/Generator.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 import * as ReplayJob from "../src/jobs/claims/ReplayJob.ts"
+import { freshDatabase } from "./support/database.ts"
 import { readerClient, readTopics } from "./support/kafka.ts"
 import { freePort } from "./support/metrics.ts"
 import { spawnSluice } from "./support/spawnSluice.ts"
@@ -273,6 +274,36 @@ describe("sluice generate --value-format avro", () => {
         assert.isAbove(malformed, 0)
       }).pipe(Effect.scoped),
     60_000
+  )
+})
+
+describe("sluice demo --value-format avro", () => {
+  it.live(
+    "demo - starts the embedded registry and accounts for every event, malformed ones as dead letters",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* freshDatabase("sluice_demo_avro")
+        const run = yield* Effect.promise(
+          () =>
+            spawnSluice(
+              [
+                "demo",
+                ...["--value-format", "avro", "--count", "400", "--events-per-second", "2000"],
+                ...["--claims", "100", "--invalid-rate", "0.05"]
+              ],
+              { DATABASE_URL: db.url, METRICS_PORT: "0" }
+            ).done
+        )
+        assert.strictEqual(run.status, 0, run.stderr)
+        assert.match(run.stderr, /schema registry: embedded on http:\/\/127\.0\.0\.1:\d+ \(values are Avro\)/)
+        const figure = (label: string) => Number(new RegExp(`${label}\\s+(\\d+)`).exec(run.stdout)?.[1])
+        assert.strictEqual(figure("events in"), 400)
+        assert.strictEqual(figure("enriched") + figure("failed") + figure("dead letters"), 400)
+        assert.isAbove(figure("enriched"), 0)
+        // Malformed records are not in the wire format: every dead letter is a decode one.
+        assert.match(run.stdout, /dead letters\s+[1-9]\d* \(decode \d+\)/)
+      }).pipe(Effect.scoped),
+    120_000
   )
 })
 
