@@ -7,6 +7,8 @@
  * sluice config                          print the resolved configuration of every job
  * sluice broker                          embedded Kafka-protocol broker
  *     --port --data-dir --partitions
+ * sluice schema-registry                 embedded schema registry
+ *     --port --data-dir --compatibility
  * sluice demo                            the job's demo (sluice demo <job> with several jobs)
  * sluice <job command> …                 what the jobs register, e.g. claims enrich|large,
  *                                        replay, generate, db migrate|seed (jobs/claims/)
@@ -23,6 +25,7 @@ import * as BrokerCommand from "./BrokerCommand.ts"
 import * as ConfigCommand from "./ConfigCommand.ts"
 import * as DemoCommand from "./DemoCommand.ts"
 import * as Jobs from "./Jobs.ts"
+import * as SchemaRegistryCommand from "./SchemaRegistryCommand.ts"
 
 /**
  * The root command.
@@ -36,6 +39,7 @@ export const root = Command.make("sluice").pipe(
     ConfigCommand.make(Jobs.all),
     ...Jobs.all.flatMap((job) => job.commands),
     BrokerCommand.command,
+    SchemaRegistryCommand.command,
     DemoCommand.make(Jobs.all)
   ])
 )

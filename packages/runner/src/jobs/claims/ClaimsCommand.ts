@@ -5,15 +5,18 @@
  * observability server on `--metrics-port`.
  *
  * The claims lookup is built by `ClaimsLookup` (resolver, policy, batching,
- * cache, in that order).
+ * cache, in that order). With `--value-format avro` the topics are Avro
+ * through the schema registry (`ClaimsAvro`); `registry` is the client to
+ * use, the one `SCHEMA_REGISTRY_URL` names by default.
  *
  * @since 0.1.0
  */
-import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { Admin, KafkaClient, KafkaSink, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
 import { type BigDecimal, Effect, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
+import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
@@ -44,7 +47,8 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
 export const runEnrich = (
   config: ClaimsConfig.ClaimsConfig,
   options: ClaimsLookup.EnrichOptions,
-  readiness: Readiness.Readiness["Service"]
+  readiness: Readiness.Readiness["Service"],
+  registry?: SchemaRegistry.SchemaRegistry["Service"]
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
@@ -54,6 +58,10 @@ export const runEnrich = (
     const pg = yield* Services.databaseAtStart(config, { statementTimeout: options.lookupTimeout }).pipe(
       Effect.provideService(Readiness.Readiness, readiness)
     )
+    const codec =
+      config.valueFormat === "avro"
+        ? yield* ClaimsAvro.enrichCodec(config.topics, registry ?? (yield* ClaimsAvro.registryFromEnv))
+        : undefined
     yield* Admin.ensureTopics(
       [config.topics.input, config.topics.enriched, config.topics.failed, config.topics.deadLetter].map((topic) => ({
         topic,
@@ -80,7 +88,8 @@ export const runEnrich = (
       lookup,
       concurrency: options.concurrency,
       ordering: options.ordering,
-      onDbUnavailable: options.onDbUnavailable
+      onDbUnavailable: options.onDbUnavailable,
+      codec
     })
   })
 
@@ -93,11 +102,16 @@ export const runEnrich = (
 export const runLarge = (
   config: ClaimsConfig.ClaimsConfig,
   threshold: BigDecimal.BigDecimal,
-  readiness: Readiness.Readiness["Service"]
+  readiness: Readiness.Readiness["Service"],
+  registry?: SchemaRegistry.SchemaRegistry["Service"]
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const codec =
+      config.valueFormat === "avro"
+        ? yield* ClaimsAvro.largeCodec(config.topics, registry ?? (yield* ClaimsAvro.registryFromEnv))
+        : undefined
     yield* Admin.ensureTopics(
       [config.topics.enriched, config.topics.largeClaims, config.topics.deadLetter].map((topic) => ({
         topic,
@@ -116,7 +130,8 @@ export const runLarge = (
         large: KafkaSink.make(producer, config.topics.largeClaims),
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
-      threshold
+      threshold,
+      codec
     })
   })
 

@@ -11,6 +11,10 @@
  * | topics.deadLetter | PAYMENT_EVENTS_DLQ_TOPIC | --dlq-topic | payment-events-dlq |
  * | topics.largeClaims | LARGE_CLAIMS_TOPIC | --large-claims-topic | large-claims |
  * | groupId | GROUP_ID | --group-id | sluice-claims |
+ * | valueFormat | VALUE_FORMAT | --value-format | json |
+ *
+ * With `avro`, record values are Avro in the Confluent wire format, with
+ * their schemas in the registry at `SCHEMA_REGISTRY_URL` (see `ClaimsAvro`).
  *
  * @since 0.1.0
  */
@@ -19,6 +23,20 @@ import * as Config from "../../Config.ts"
 import * as Flags from "../../Flags.ts"
 import * as Parse from "../../Parse.ts"
 import type { RunnerError } from "../../RunnerError.ts"
+
+/**
+ * The formats of record values.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const valueFormats = ["json", "avro"] as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ValueFormat = (typeof valueFormats)[number]
 
 /**
  * Every setting of the claims jobs, in the order errors are reported.
@@ -66,6 +84,13 @@ export const settings = {
   databaseUrl: Config.shared.databaseUrl,
   metricsPort: Config.shared.metricsPort,
   groupId: Config.setting("GROUP_ID", "group-id", "Kafka consumer group", Parse.nonEmpty, "sluice-claims"),
+  valueFormat: Config.setting(
+    "VALUE_FORMAT",
+    "value-format",
+    "Record values: json, or avro with the schema registry at SCHEMA_REGISTRY_URL",
+    Parse.oneOf(valueFormats),
+    "json"
+  ),
   clientId: Config.shared.clientId
 } as const
 
@@ -92,6 +117,7 @@ export interface ClaimsConfig extends Config.Shared {
     readonly largeClaims: string
   }
   readonly groupId: string
+  readonly valueFormat: ValueFormat
 }
 
 /**
@@ -113,6 +139,7 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
     databaseUrl: v.databaseUrl,
     metricsPort: Config.get(v.metricsPort),
     groupId: Config.get(v.groupId),
+    valueFormat: Config.get(v.valueFormat),
     clientId: Config.get(v.clientId)
   }))
 

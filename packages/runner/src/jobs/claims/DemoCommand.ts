@@ -10,12 +10,14 @@
  * instead, beyond `--lookup-timeout`, so payments come out DB_TIMEOUT. A few
  * generated records are malformed by default (`--invalid-rate 0.01`), so the
  * dead-letter topic has something in it. When the generator is done and every
- * event has an output, a summary is printed.
+ * event has an output, a summary is printed. With `--value-format avro` the
+ * embedded schema registry starts too (on a free port) and every claims
+ * topic is Avro through it.
  *
  * @since 0.1.0
  */
 
-import { KafkaError } from "@sluice/kafka"
+import { KafkaError, SchemaRegistry } from "@sluice/kafka"
 import { PgLookup } from "@sluice/lookup"
 // The proxy module alone is small; the broker is loaded only when the demo runs.
 import * as FaultProxy from "@sluice/testkit/FaultProxy"
@@ -25,6 +27,7 @@ import * as EmbeddedPostgres from "../../EmbeddedPostgres.ts"
 import * as Flags from "../../Flags.ts"
 import type * as Stats from "../../http/Stats.ts"
 import * as Services from "../../Services.ts"
+import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
@@ -161,8 +164,18 @@ export const make = (name: string) =>
         const readiness = yield* Services.observability(config.metricsPort, ClaimsDashboard.dashboard)
         yield* say(`dashboard: http://127.0.0.1:${readiness.port}/  (metrics on /metrics)`)
 
-        const enrich = yield* Effect.forkScoped(ClaimsCommand.runEnrich(config, flags, readiness))
-        const large = yield* Effect.forkScoped(ClaimsCommand.runLarge(config, flags.threshold, readiness))
+        const registry =
+          config.valueFormat === "avro"
+            ? yield* Effect.gen(function* () {
+                const Embedded = yield* Effect.promise(() => import("@sluice/testkit/SchemaRegistry"))
+                const server = yield* Embedded.make({ port: 0 })
+                yield* say(`schema registry: embedded on ${server.url} (values are Avro)`)
+                return yield* ClaimsAvro.checkedRegistry({ url: server.url })
+              })
+            : undefined
+
+        const enrich = yield* Effect.forkScoped(ClaimsCommand.runEnrich(config, flags, readiness, registry))
+        const large = yield* Effect.forkScoped(ClaimsCommand.runLarge(config, flags.threshold, readiness, registry))
 
         const windows: ReadonlyArray<FaultWindow> = [
           ...Option.toArray(
@@ -195,6 +208,12 @@ export const make = (name: string) =>
         })
         const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
         const topic = config.topics.input
+        const toAvro =
+          registry === undefined
+            ? undefined
+            : ClaimsAvro.generatedRecord(
+                yield* ClaimsAvro.payments(topic).pipe(Effect.provideService(SchemaRegistry.SchemaRegistry, registry))
+              )
         const totals = yield* Publish.run(
           {
             seed: flags.seed,
@@ -209,8 +228,10 @@ export const make = (name: string) =>
             topic
           },
           (chunk) =>
-            KafkaError.attempt("send", () =>
-              producer.send({ topic, acks: -1, messages: chunk.map(Publish.toKafkaMessage) })
+            Effect.flatMap(toAvro === undefined ? Effect.succeed(chunk) : Effect.forEach(chunk, toAvro), (records) =>
+              KafkaError.attempt("send", () =>
+                producer.send({ topic, acks: -1, messages: records.map(Publish.toKafkaMessage) })
+              )
             ),
           say
         )

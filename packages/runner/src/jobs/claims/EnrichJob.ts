@@ -31,6 +31,10 @@
  * answers again. The log says once when the job pauses and once when it
  * resumes, not every retry.
  *
+ * Values are JSON unless `codec` says otherwise (the Avro topics, see
+ * `ClaimsAvro`): the JSON path decodes and encodes in plain code, the codec
+ * path through the codec's effects, so choosing Avro costs the JSON job nothing.
+ *
  * Acknowledged outputs are counted by `sluice_records_out_total{output,status}`
  * with the enrichment status as `status`, which is what the dashboard's
  * success rate reads.
@@ -38,9 +42,9 @@
  * @since 0.1.0
  */
 import type * as DeadLetter from "@sluice/core/DeadLetter"
-import type * as Envelope from "@sluice/core/Envelope"
+import * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
-import { Array as Arr, DateTime, Duration, Effect, Schedule, type Sink, type Stream } from "effect"
+import { Array as Arr, DateTime, Duration, Effect, type Result, Schedule, type Sink, Stream } from "effect"
 import * as Log from "../../Log.ts"
 import { decodeRecords } from "../../records/DecodeRecords.ts"
 import type { SinkError, SinkServices } from "../../records/SinkTypes.ts"
@@ -116,12 +120,32 @@ export const perChunk = <RL>(lookupMany: PerChunk<RL>["lookupMany"]): PerChunk<R
 export type ClaimsLookup<RL> = LookupOne<RL> | PerChunk<RL>
 
 /**
+ * How the job reads payment events and writes its outputs when they are not
+ * JSON: `decode` turns records into payment events or dead letters (e.g.
+ * `SerdePipeline.decode` over an Avro serde), `encode` writes an output's
+ * value for its topic. `E` is what fails the job, such as a registry that
+ * cannot be reached.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec<E> {
+  readonly decode: <ES, RS>(
+    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
+  ) => Stream.Stream<Envelope.Envelope<Result.Result<PaymentEvent.PaymentEvent, DeadLetter.DeadLetter>>, ES | E, RS>
+  readonly encode: (
+    output: Enrichment.EnrichmentResult["output"],
+    payment: EnrichedPayment.EnrichedPayment
+  ) => Effect.Effect<Uint8Array, E>
+}
+
+/**
  * Options of `run`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options<ES, RS, S extends Sinks, RL> {
+export interface Options<ES, RS, S extends Sinks, RL, CE = never> {
   /** The payment events, e.g. a Kafka source's stream. */
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
   readonly sinks: S
@@ -148,6 +172,8 @@ export interface Options<ES, RS, S extends Sinks, RL> {
   readonly pauseRetry?: Schedule.Schedule<unknown, unknown> | Duration.Input | undefined
   /** The `job` annotation of the job's logs; `enrich` by default (`replay` reuses the job). */
   readonly logJob?: string | undefined
+  /** Reads and writes values other than JSON; JSON when absent. */
+  readonly codec?: Codec<CE> | undefined
 }
 
 type DbFailure = Extract<Enrichment.LookupOutcome, { readonly reason: string }>
@@ -265,9 +291,9 @@ const toSchedule = (retry: Schedule.Schedule<unknown, unknown> | Duration.Input 
  * @since 0.1.0
  * @category running
  */
-export const run = <ES, RS, S extends Sinks, RL>(
-  options: Options<ES, RS, S, RL>
-): Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL> => {
+export const run = <ES, RS, S extends Sinks, RL, CE = never>(
+  options: Options<ES, RS, S, RL, CE>
+): Effect.Effect<void, ES | CE | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL> => {
   const pause = options.onDbUnavailable === "pause"
   const schedule = toSchedule(options.pauseRetry)
   const ordering = options.ordering ?? "key"
@@ -281,6 +307,26 @@ export const run = <ES, RS, S extends Sinks, RL>(
           options.maxChunkSize,
           ordering
         )
+  const codec = options.codec
+  if (codec !== undefined) {
+    return codec.decode(options.records).pipe(
+      Pipeline.deadLetters(options.sinks.deadLetters),
+      enrich,
+      // One at a time and in order: encoding is CPU work once the schema id is known.
+      Stream.mapEffect((e) =>
+        Effect.map(codec.encode(e.value.output, e.value.record), (bytes) =>
+          Envelope.make(
+            e.origin,
+            { output: e.value.output, bytes, status: e.value.record.enrichment_status },
+            e.receipt
+          )
+        )
+      ),
+      Pipeline.route((encoded) => [Pipeline.to(encoded.output, encoded.bytes, encoded.status)]),
+      Pipeline.runRouted({ enriched: options.sinks.enriched, failed: options.sinks.failed }),
+      Log.withJob(options.logJob ?? "enrich")
+    ) as Effect.Effect<void, ES | CE | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
+  }
   return options.records.pipe(
     decodeRecords(PaymentEvent.decode),
     Pipeline.deadLetters(options.sinks.deadLetters),

@@ -5,15 +5,18 @@
  * idempotent producer waiting for all in-sync replicas, so a retried chunk
  * is not duplicated. A progress line goes to stderr every second and a
  * summary when the run ends, whether by `--count`, `--duration` or Ctrl-C.
+ * With `--value-format avro` the payment events are Avro (`payment.avsc`,
+ * registered under `<topic>-value` in the registry at `SCHEMA_REGISTRY_URL`).
  *
  * @since 0.1.0
  */
-import { Admin, KafkaClient, KafkaError } from "@sluice/kafka"
+import { Admin, KafkaClient, KafkaError, SchemaRegistry } from "@sluice/kafka"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
 import { reportFailure } from "../../ReportFailure.ts"
 import * as Services from "../../Services.ts"
+import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
 import * as Publish from "./Publish.ts"
@@ -45,6 +48,14 @@ export const command = Command.make(
       const config = yield* ClaimsConfig.load(flags)
       const topic = config.topics.input
       const client = yield* Services.kafkaClient(config)
+      const toAvro =
+        config.valueFormat === "avro"
+          ? ClaimsAvro.generatedRecord(
+              yield* ClaimsAvro.payments(topic).pipe(
+                Effect.provideService(SchemaRegistry.SchemaRegistry, yield* ClaimsAvro.registryFromEnv)
+              )
+            )
+          : undefined
       yield* Admin.ensureTopics([{ topic, partitions: flags.partitions }]).pipe(
         Effect.provideService(KafkaClient.KafkaClient, client)
       )
@@ -64,8 +75,10 @@ export const command = Command.make(
           topic
         },
         (chunk) =>
-          KafkaError.attempt("send", () =>
-            producer.send({ topic, acks: -1, messages: chunk.map(Publish.toKafkaMessage) })
+          Effect.flatMap(toAvro === undefined ? Effect.succeed(chunk) : Effect.forEach(chunk, toAvro), (records) =>
+            KafkaError.attempt("send", () =>
+              producer.send({ topic, acks: -1, messages: records.map(Publish.toKafkaMessage) })
+            )
           ),
         (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
       )

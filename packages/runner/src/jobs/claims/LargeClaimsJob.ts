@@ -9,9 +9,9 @@
  * @since 0.1.0
  */
 import type * as DeadLetter from "@sluice/core/DeadLetter"
-import type * as Envelope from "@sluice/core/Envelope"
+import * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
-import type { BigDecimal, Effect, Sink, Stream } from "effect"
+import { type BigDecimal, Effect, type Result, type Sink, Stream } from "effect"
 import * as Log from "../../Log.ts"
 import { decodeRecords } from "../../records/DecodeRecords.ts"
 import type { SinkError, SinkServices } from "../../records/SinkTypes.ts"
@@ -31,17 +31,37 @@ export interface Sinks {
 }
 
 /**
+ * How the job reads enriched payments and writes large ones when they are
+ * not JSON (the Avro topics, see `ClaimsAvro`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec<E> {
+  readonly decode: <ES, RS>(
+    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
+  ) => Stream.Stream<
+    Envelope.Envelope<Result.Result<EnrichedPayment.EnrichedPayment, DeadLetter.DeadLetter>>,
+    ES | E,
+    RS
+  >
+  readonly encode: (payment: EnrichedPayment.EnrichedPayment) => Effect.Effect<Uint8Array, E>
+}
+
+/**
  * Options of `run`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options<ES, RS, S extends Sinks> {
+export interface Options<ES, RS, S extends Sinks, CE = never> {
   /** The enriched payments, e.g. a Kafka source's stream. */
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
   readonly sinks: S
   /** The smallest claim amount that is large. */
   readonly threshold: BigDecimal.BigDecimal
+  /** Reads and writes values other than JSON; JSON when absent. */
+  readonly codec?: Codec<CE> | undefined
 }
 
 /**
@@ -52,10 +72,21 @@ export interface Options<ES, RS, S extends Sinks> {
  * @since 0.1.0
  * @category running
  */
-export const run = <ES, RS, S extends Sinks>(
-  options: Options<ES, RS, S>
-): Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]>> =>
-  options.records.pipe(
+export const run = <ES, RS, S extends Sinks, CE = never>(
+  options: Options<ES, RS, S, CE>
+): Effect.Effect<void, ES | CE | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]>> => {
+  const codec = options.codec
+  if (codec !== undefined) {
+    return codec.decode(options.records).pipe(
+      Pipeline.deadLetters(options.sinks.deadLetters),
+      Pipeline.filter((payment) => LargeClaims.isLarge(payment, options.threshold)),
+      Stream.mapEffect((e) => Effect.map(codec.encode(e.value), (bytes) => Envelope.make(e.origin, bytes, e.receipt))),
+      Pipeline.route((bytes) => [Pipeline.to("large", bytes, "LARGE")]),
+      Pipeline.runRouted({ large: options.sinks.large }),
+      Log.withJob("large-claims")
+    ) as Effect.Effect<void, ES | CE | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]>>
+  }
+  return options.records.pipe(
     decodeRecords(EnrichedPayment.decode),
     Pipeline.deadLetters(options.sinks.deadLetters),
     Pipeline.filter((payment) => LargeClaims.isLarge(payment, options.threshold)),
@@ -63,3 +94,4 @@ export const run = <ES, RS, S extends Sinks>(
     Pipeline.runRouted({ large: options.sinks.large }),
     Log.withJob("large-claims")
   ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]>>
+}

@@ -30,6 +30,7 @@ import * as Drain from "../../Drain.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
 import { untilAcquired } from "../../UntilAcquired.ts"
+import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
@@ -87,6 +88,10 @@ export const runReplay = (
 ) =>
   Effect.gen(function* () {
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const codec =
+      config.valueFormat === "avro"
+        ? yield* ClaimsAvro.replayCodec(config.topics, yield* ClaimsAvro.registryFromEnv)
+        : undefined
     yield* Admin.ensureTopics(
       [config.topics.failed, config.topics.enriched, config.topics.deadLetter].map((topic) => ({
         topic,
@@ -145,7 +150,8 @@ export const runReplay = (
       },
       lookup,
       concurrency: options.concurrency,
-      ordering: options.ordering
+      ordering: options.ordering,
+      codec
     })
     if (options.follow) return yield* job
     // The job never ends on its own (a Kafka source does not); the drain

@@ -21,6 +21,10 @@
  * topic that is not a failed payment was written by someone else, so the
  * replay leaves it where it is and says so.
  *
+ * With a `codec` (the Avro topics) the failed records are read and the
+ * outputs written through it; the payment handed to the enrich job inside is
+ * JSON either way.
+ *
  * Outputs keep the input's key (the claim id) and headers, plus an
  * `x-sluice-replayed-from: <topic>/<partition>/<offset>` header naming the
  * failed record they replace.
@@ -134,12 +138,31 @@ export const replayOrigin = (origin: Envelope.Origin): Envelope.Origin => ({
 })
 
 /**
+ * How the replay reads failed payments and writes its outputs when they are
+ * not JSON (see `ClaimsAvro.replayCodec`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec<E> {
+  /** Failed payments, or dead letters for records that are not. */
+  readonly decode: <ES, RS>(
+    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
+  ) => Stream.Stream<
+    Envelope.Envelope<Result.Result<EnrichedPayment.EnrichedPayment, DeadLetter.DeadLetter>>,
+    ES | E,
+    RS
+  >
+  readonly encode: EnrichJob.Codec<E>["encode"]
+}
+
+/**
  * Options of `run`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options<ES, RS, S extends EnrichJob.Sinks, RL> {
+export interface Options<ES, RS, S extends EnrichJob.Sinks, RL, CE = never> {
   /** The failed payments, e.g. a Kafka source's stream of the failed topic. */
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>
   /** The enrich job's sinks; `deadLetters` only sees a payment that no longer decodes. */
@@ -154,6 +177,8 @@ export interface Options<ES, RS, S extends EnrichJob.Sinks, RL> {
    * would write the record back as `DB_ERROR`.
    */
   readonly pauseRetry?: Schedule.Schedule<unknown, unknown> | Duration.Input | undefined
+  /** Reads and writes values other than JSON; JSON when absent. */
+  readonly codec?: Codec<CE> | undefined
 }
 
 type Selection = Result.Result<Envelope.Envelope<Uint8Array>, SkipReason>
@@ -202,16 +227,21 @@ const skip = (e: Envelope.Envelope<unknown>, reason: SkipReason): Effect.Effect<
  * @since 0.1.0
  * @category running
  */
-export const run = <ES, RS, S extends EnrichJob.Sinks, RL>(
-  options: Options<ES, RS, S, RL>
-): Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL> =>
-  EnrichJob.run({
-    records: options.records.pipe(decodeRecords(EnrichedPayment.decode), Stream.filterMapEffect(select)),
+export const run = <ES, RS, S extends EnrichJob.Sinks, RL, CE = never>(
+  options: Options<ES, RS, S, RL, CE>
+): Effect.Effect<void, ES | CE | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL> => {
+  const codec = options.codec
+  const failed =
+    codec === undefined ? options.records.pipe(decodeRecords(EnrichedPayment.decode)) : codec.decode(options.records)
+  return EnrichJob.run({
+    records: failed.pipe(Stream.filterMapEffect(select)),
     sinks: options.sinks,
     lookup: options.lookup,
     concurrency: options.concurrency,
     ordering: options.ordering,
     onDbUnavailable: "pause",
     pauseRetry: options.pauseRetry,
-    logJob: "replay"
+    logJob: "replay",
+    codec: codec === undefined ? undefined : { decode: decodeRecords(PaymentEvent.decode), encode: codec.encode }
   })
+}
