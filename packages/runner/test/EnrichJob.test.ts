@@ -271,7 +271,11 @@ describe("EnrichJob", () => {
       const badQuery = LookupErrors.unavailable("column does not exist", false)
       let calls = 0
       const fiber = yield* runJob(broker, {
-        lookup: () => Effect.suspend(() => (calls++, Effect.fail(badQuery))),
+        lookup: () =>
+          Effect.suspend(() => {
+            calls++
+            return Effect.fail(badQuery)
+          }),
         concurrency: 4,
         onDbUnavailable: "pause",
         pauseRetry: Schedule.max([Schedule.spaced("1 second"), Schedule.recurs(2)])
@@ -558,7 +562,10 @@ describe("EnrichJob per chunk", () => {
       const looked: Array<number> = []
       const fiber = yield* runJob(broker, {
         lookup: EnrichJob.perChunk((claimIds) =>
-          Effect.suspend(() => (looked.push(claimIds.length), Effect.fail(badQuery)))
+          Effect.suspend(() => {
+            looked.push(claimIds.length)
+            return Effect.fail(badQuery)
+          })
         ),
         concurrency: 8,
         onDbUnavailable: "pause",
