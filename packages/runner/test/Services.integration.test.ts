@@ -1,6 +1,8 @@
+import * as Http from "node:http"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit } from "effect"
 import { TestConsole } from "effect/testing"
+import * as Readiness from "../src/http/Readiness.ts"
 import * as Log from "../src/Log.ts"
 import * as Services from "../src/Services.ts"
 
@@ -15,6 +17,48 @@ describe("Services", () => {
       assert.notStrictEqual(server.port, 0)
       const health = yield* Effect.promise(() => fetch(`http://127.0.0.1:${server.port}/healthz`))
       assert.strictEqual(health.status, 200)
+    }).pipe(Effect.scoped, Effect.provide([Log.layer("json"), TestConsole.layer]))
+  )
+
+  it.live("observabilityLayer - provides the readiness checks and the bound port for as long as it is provided", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.gen(function* () {
+        const port = yield* Services.MetricsPort
+        const readiness = yield* Readiness.Readiness
+        yield* readiness.register("probe", Effect.fail("not yet"))
+        const ready = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`))
+        assert.strictEqual(ready.status, 503)
+        assert.include(yield* Effect.promise(() => ready.text()), "probe")
+        return port
+      }).pipe(Effect.provide(Services.observabilityLayer(0)))
+      assert.notStrictEqual(port, 0)
+      // Closed with the layer's scope: the port no longer answers.
+      const after = yield* Effect.exit(Effect.tryPromise(() => fetch(`http://127.0.0.1:${port}/healthz`)))
+      assert.isTrue(Exit.isFailure(after))
+    }).pipe(Effect.provide([Log.layer("json"), TestConsole.layer]))
+  )
+
+  it.live("observabilityLayer - a port in use fails the layer with one line naming METRICS_PORT", () =>
+    Effect.gen(function* () {
+      const taken = yield* Effect.acquireRelease(
+        Effect.callback<Http.Server>((resume) => {
+          const server = Http.createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const address = taken.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const error = yield* Effect.flip(
+        Effect.provide(
+          Effect.gen(function* () {
+            return yield* Services.MetricsPort
+          }),
+          Services.observabilityLayer(port)
+        )
+      )
+      assert.strictEqual(error.reason._tag, "Startup")
+      assert.strictEqual(error.message, `error: port ${port} is already in use (check METRICS_PORT or --metrics-port)`)
     }).pipe(Effect.scoped, Effect.provide([Log.layer("json"), TestConsole.layer]))
   )
 })

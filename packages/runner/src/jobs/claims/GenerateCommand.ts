@@ -21,6 +21,46 @@ import * as Publish from "./Publish.ts"
 const CHUNK_SIZE = 500
 const CHUNK_WAIT = "50 millis"
 
+interface PublishFlags {
+  readonly seed: number
+  readonly claims: number
+  readonly validClaimRate: number
+  readonly invalidRate: number
+  readonly eventsPerSecond: number
+  readonly count: Publish.Options["count"]
+  readonly duration: Publish.Options["duration"]
+  readonly partitions: number
+}
+
+// Creates the topic when missing, then publishes until --count,
+// --duration or Ctrl-C, through the Kafka client of the command's layer.
+const publish = (flags: PublishFlags, topic: string) =>
+  Effect.gen(function* () {
+    yield* Admin.ensureTopics([{ topic, partitions: flags.partitions }])
+    const client = yield* KafkaClient.KafkaClient
+    const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
+
+    yield* Publish.run(
+      {
+        seed: flags.seed,
+        claims: flags.claims,
+        validClaimRate: flags.validClaimRate,
+        invalidRate: flags.invalidRate,
+        eventsPerSecond: flags.eventsPerSecond,
+        count: flags.count,
+        duration: flags.duration,
+        chunkSize: CHUNK_SIZE,
+        chunkWait: CHUNK_WAIT,
+        topic
+      },
+      (chunk) =>
+        KafkaError.attempt("send", () =>
+          producer.send({ topic, acks: -1, messages: chunk.map(Publish.toKafkaMessage) })
+        ),
+      (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
+    )
+  })
+
 /**
  * The `generate` command.
  *
@@ -43,31 +83,6 @@ export const command = Command.make(
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
-      const topic = config.topics.input
-      const client = yield* Services.kafkaClient(config)
-      yield* Admin.ensureTopics([{ topic, partitions: flags.partitions }]).pipe(
-        Effect.provideService(KafkaClient.KafkaClient, client)
-      )
-      const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
-
-      yield* Publish.run(
-        {
-          seed: flags.seed,
-          claims: flags.claims,
-          validClaimRate: flags.validClaimRate,
-          invalidRate: flags.invalidRate,
-          eventsPerSecond: flags.eventsPerSecond,
-          count: flags.count,
-          duration: flags.duration,
-          chunkSize: CHUNK_SIZE,
-          chunkWait: CHUNK_WAIT,
-          topic
-        },
-        (chunk) =>
-          KafkaError.attempt("send", () =>
-            producer.send({ topic, acks: -1, messages: chunk.map(Publish.toKafkaMessage) })
-          ),
-        (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
-      )
-    }).pipe(Effect.scoped, reportFailure)
+      yield* publish(flags, config.topics.input).pipe(Effect.scoped, Effect.provide(Services.kafkaClientLayer(config)))
+    }).pipe(reportFailure)
 ).pipe(Command.withDescription("Publish generated payment events to the input topic"))
