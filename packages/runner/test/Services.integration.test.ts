@@ -1,10 +1,12 @@
 import * as Http from "node:http"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { PgLookup } from "@sluice/lookup"
+import { Effect, Exit, Option, Redacted } from "effect"
 import { TestConsole } from "effect/testing"
 import * as Readiness from "../src/http/Readiness.ts"
 import * as Log from "../src/Log.ts"
 import * as Services from "../src/Services.ts"
+import { freshDatabase } from "./support/database.ts"
 
 describe("Services", () => {
   it.live("observability - on port 0 the log line names the port the server got", () =>
@@ -60,5 +62,44 @@ describe("Services", () => {
       assert.strictEqual(error.reason._tag, "Startup")
       assert.strictEqual(error.message, `error: port ${port} is already in use (check METRICS_PORT or --metrics-port)`)
     }).pipe(Effect.scoped, Effect.provide([Log.layer("json"), TestConsole.layer]))
+  )
+
+  it.live(
+    "databaseLayer - provides the pool and its readiness check; a missing database fails naming DATABASE_URL",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* freshDatabase("sluice_services")
+        const config = (url: string) => ({ databaseUrl: Option.some(Redacted.make(url)), clientId: "services-test" })
+        const readiness = yield* Readiness.make()
+        const answered = yield* Effect.gen(function* () {
+          const pg = yield* PgLookup.PgClient
+          const rows = yield* Effect.promise(() => pg.sql.unsafe("SELECT current_database() AS name"))
+          return {
+            name: (rows[0] as { readonly name?: string } | undefined)?.name,
+            checks: (yield* readiness.run).map((r) => [r.name, r.ok])
+          }
+        }).pipe(
+          Effect.provide(Services.databaseLayer(config(db.url))),
+          Effect.provideService(Readiness.Readiness, readiness)
+        )
+        assert.strictEqual(answered.name, db.name)
+        assert.deepStrictEqual(answered.checks, [["database", true]])
+
+        const missing = new URL(db.url)
+        missing.pathname = `/${db.name}_missing`
+        const error = yield* Effect.flip(
+          Effect.provide(
+            Effect.gen(function* () {
+              return yield* PgLookup.PgClient
+            }),
+            Services.databaseLayer(config(missing.toString()))
+          ).pipe(Effect.provideService(Readiness.Readiness, readiness))
+        )
+        assert.strictEqual(error.reason._tag, "Startup")
+        assert.match(
+          error.message,
+          /^error: the database at 127\.0\.0\.1:\d+\/\w+ does not answer: .+ \(check DATABASE_URL or --database-url\)$/
+        )
+      }).pipe(Effect.scoped, Effect.provide([Log.layer("json"), TestConsole.layer]))
   )
 })
