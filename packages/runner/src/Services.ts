@@ -1,7 +1,11 @@
 /**
- * The connections a job command opens, shared by every job: the Kafka client, the PostgreSQL pool (through the
- * configured URL or the embedded fallback) and the observability server with
- * its readiness checks. Each lives in the command's scope.
+ * The connections a job command opens, shared by every job: the Kafka client,
+ * the PostgreSQL pool (through the configured URL or the embedded fallback),
+ * the observability server with its readiness checks, and telemetry export.
+ * Each comes as a scoped constructor and as a layer (`kafkaLayer`,
+ * `kafkaClientLayer`, `databaseLayer`, `observabilityLayer`,
+ * `telemetryLayer`) with the same start-up checks and one-line errors; a
+ * command provides the layers, a job reads the services from its context.
  *
  * @since 0.1.0
  */
@@ -240,3 +244,75 @@ export const withTelemetry =
   (job: string) =>
   <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RunnerError, R> =>
     Effect.provide(self, Telemetry.layer(job))
+
+/**
+ * The port the observability server got: the configured one, or the one the
+ * system picked for port 0.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class MetricsPort extends Context.Service<MetricsPort, number>()("@sluice/runner/Services/MetricsPort") {}
+
+/**
+ * `observability` as a layer: the server runs for as long as the layer's
+ * scope, and the jobs built on it find the readiness checks (`Readiness`)
+ * and the bound port (`MetricsPort`) in their context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const observabilityLayer = (
+  port: number,
+  dashboard: Dashboard.Spec = Dashboard.empty
+): Layer.Layer<Readiness.Readiness | MetricsPort, RunnerError> =>
+  Layer.effectContext(
+    Effect.map(observability(port, dashboard), (server) =>
+      Context.make(Readiness.Readiness, server).pipe(Context.add(MetricsPort, server.port))
+    )
+  )
+
+/**
+ * `kafkaClient` as a layer, for a command without an observability server.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const kafkaClientLayer = (
+  config: Pick<Config.Shared, "bootstrapServers" | "clientId">
+): Layer.Layer<KafkaClient.KafkaClient, RunnerError> => Layer.effect(KafkaClient.KafkaClient, kafkaClient(config))
+
+/**
+ * `kafka` as a layer: the Kafka client, checked at start and registered as
+ * the `kafka` readiness check of the `Readiness` it is given.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const kafkaLayer = (
+  config: Pick<Config.Shared, "bootstrapServers" | "clientId">
+): Layer.Layer<KafkaClient.KafkaClient, RunnerError, Readiness.Readiness> =>
+  Layer.effect(KafkaClient.KafkaClient, kafka(config))
+
+/**
+ * `databaseAtStart` as a layer: the PostgreSQL pool, checked at start (one
+ * line naming `DATABASE_URL` when it does not answer) and registered as the
+ * `database` readiness check.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const databaseLayer = (
+  config: Pick<Config.Shared, "databaseUrl" | "clientId">,
+  options: { readonly statementTimeout?: Duration.Input } = {}
+): Layer.Layer<PgLookup.PgClient, RunnerError, Readiness.Readiness> =>
+  Layer.effect(PgLookup.PgClient, databaseAtStart(config, options))
+
+/**
+ * OpenTelemetry export for a job (see `withTelemetry`), as a layer. Provide
+ * it outermost, so the exporters flush after everything else has closed.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const telemetryLayer = (job: string): Layer.Layer<never, RunnerError> => Telemetry.layer(job)

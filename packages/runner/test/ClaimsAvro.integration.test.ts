@@ -7,7 +7,7 @@ import type * as Envelope from "@sluice/core/Envelope"
 import * as InMemory from "@sluice/core/InMemory"
 import { ConfluentWire, type KafkaError, SchemaRegistry } from "@sluice/kafka"
 import { EmbeddedKafka, SchemaRegistry as EmbeddedRegistry } from "@sluice/testkit"
-import { BigDecimal, DateTime, Effect, Result, Sink } from "effect"
+import { BigDecimal, DateTime, Effect, Option, Result, Sink } from "effect"
 import * as ClaimsAvro from "../src/jobs/claims/ClaimsAvro.ts"
 import type { EnrichedPayment } from "../src/jobs/claims/EnrichedPayment.ts"
 import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
@@ -16,6 +16,7 @@ import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 import * as ReplayJob from "../src/jobs/claims/ReplayJob.ts"
 import { freshDatabase } from "./support/database.ts"
 import { readerClient, readTopics } from "./support/kafka.ts"
+import * as LookupErrors from "./support/lookupErrors.ts"
 import { freePort } from "./support/metrics.ts"
 import { spawnSluice } from "./support/spawnSluice.ts"
 
@@ -165,7 +166,7 @@ describe("ReplayJob in Avro", () => {
           claim_status: "APPROVED"
         }
         const failedAt = DateTime.makeUnsafe(1_700_000_500_000)
-        const failed = (n: number, outcome: Enrichment.LookupOutcome) =>
+        const failed = (n: number, outcome: Enrichment.Answer) =>
           Effect.map(
             failedSerde.encode(
               Enrichment.enrichmentResult(payment(`${n}.25`, { payment_id: `PAY-${n}` }), outcome, failedAt).record
@@ -173,8 +174,8 @@ describe("ReplayJob in Avro", () => {
             (value): InMemory.ProducerRecord => ({ key: "CLM-000001", value })
           )
         const input = [
-          yield* failed(1, Enrichment.unavailable("connection refused")),
-          yield* failed(2, Enrichment.timeout("5s")),
+          yield* failed(1, Enrichment.failed(LookupErrors.unavailable("connection refused"))),
+          yield* failed(2, Enrichment.failed(LookupErrors.timeout(5000))),
           yield* failed(3, Enrichment.notFound),
           { key: "x", value: new TextEncoder().encode('{"payment_id":"PAY-4"}') }
         ]
@@ -194,7 +195,7 @@ describe("ReplayJob in Avro", () => {
         yield* ReplayJob.run({
           records,
           sinks: { enriched: keep, failed: keep, deadLetters: Sink.drain },
-          lookup: () => Effect.succeed(Enrichment.found(claim)),
+          lookup: () => Effect.succeed(Option.some(claim)),
           concurrency: 4,
           codec
         })

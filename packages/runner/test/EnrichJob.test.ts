@@ -3,7 +3,7 @@ import * as DeadLetter from "@sluice/core/DeadLetter"
 import * as Envelope from "@sluice/core/Envelope"
 import * as InMemory from "@sluice/core/InMemory"
 import { Lookup, LookupError } from "@sluice/lookup"
-import { BigDecimal, Clock, DateTime, Effect, Fiber, Logger, Result, Schedule, Stream } from "effect"
+import { BigDecimal, Clock, DateTime, Effect, Fiber, Logger, Option, Result, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as ClaimsLookup from "../src/jobs/claims/ClaimsLookup.ts"
 import type * as Claims from "../src/jobs/claims/ClaimsTable.ts"
@@ -13,6 +13,7 @@ import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import * as Generator from "../src/jobs/claims/Generator.ts"
 import * as Money from "../src/jobs/claims/Money.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
+import * as LookupErrors from "./support/lookupErrors.ts"
 
 const text = new TextDecoder()
 const claimCount = 200
@@ -29,11 +30,10 @@ const claims = new Map<string, Enrichment.Claim>(
   ])
 )
 
-const tableLookup = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
-  Effect.sync(() => {
-    const claim = claims.get(claimId)
-    return claim === undefined ? Enrichment.notFound : Enrichment.found(claim)
-  })
+const tableLookup = (claimId: string): Effect.Effect<Option.Option<Enrichment.Claim>> =>
+  Effect.sync(() => Option.fromUndefinedOr(claims.get(claimId)))
+
+const refused = LookupErrors.unavailable("connection refused")
 
 const generated = (count: number) =>
   Array.from({ length: count }, (_, i) =>
@@ -163,14 +163,10 @@ describe("EnrichJob", () => {
     Effect.gen(function* () {
       const input = generated(300).filter((r) => r.kind === "valid")
       const broker = yield* setup(input)
-      const failing = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> => {
+      const failing = (claimId: string): Effect.Effect<never, LookupError.LookupError> => {
         const n = Number(claimId.slice(4))
-        return Effect.succeed(
-          n % 3 === 0
-            ? Enrichment.timeout("claims lookup timed out after 5000 ms")
-            : n % 3 === 1
-              ? Enrichment.unavailable("connection refused")
-              : Enrichment.circuitOpen("circuit open")
+        return Effect.fail(
+          n % 3 === 0 ? LookupErrors.timeout(5000) : n % 3 === 1 ? refused : LookupErrors.circuitOpen(30_000)
         )
       }
       yield* runJob(broker, { lookup: failing, concurrency: 8, ordering: "key", onDbUnavailable: "route" })
@@ -181,10 +177,10 @@ describe("EnrichJob", () => {
         const n = Number(payment.claim_id.slice(4))
         const [status, reason] =
           n % 3 === 0
-            ? ["DB_TIMEOUT", "claims lookup timed out after 5000 ms"]
+            ? ["DB_TIMEOUT", "lookup claims timed out after 5000 ms"]
             : n % 3 === 1
-              ? ["DB_ERROR", "connection refused"]
-              : ["DB_ERROR", "circuit open"]
+              ? ["DB_ERROR", "lookup claims unavailable: connection refused"]
+              : ["DB_ERROR", "lookup claims rejected: circuit open (retry after 30000 ms)"]
         assert.strictEqual(payment.enrichment_status, status)
         assert.strictEqual(payment.error_reason, reason)
         assert.isNull(payment.member_id)
@@ -204,12 +200,12 @@ describe("EnrichJob", () => {
       const recoversAt = 30_000
       let calls = 0
       const attempted = new Set<string>()
-      const flaky = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
+      const flaky = (claimId: string): Effect.Effect<Option.Option<Enrichment.Claim>, LookupError.LookupError> =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           calls++
           if (now < recoversAt) {
             attempted.add(claimId)
-            return Effect.succeed(Enrichment.unavailable("connection refused"))
+            return Effect.fail(refused)
           }
           return tableLookup(claimId)
         })
@@ -255,7 +251,7 @@ describe("EnrichJob", () => {
       const input = generated(50).filter((r) => r.kind === "valid")
       const broker = yield* setup(input)
       const fiber = yield* runJob(broker, {
-        lookup: () => Effect.succeed(Enrichment.unavailable("connection refused")),
+        lookup: () => Effect.fail(refused),
         concurrency: 4,
         onDbUnavailable: "pause",
         pauseRetry: Schedule.max([Schedule.spaced("1 second"), Schedule.recurs(2)])
@@ -265,6 +261,36 @@ describe("EnrichJob", () => {
       const failed = yield* outputs(broker, "failed-payments")
       assert.strictEqual(failed.length, input.length)
       assert.isTrue(failed.every(({ payment }) => payment.enrichment_status === "DB_ERROR"))
+    })
+  )
+
+  it.effect("run - in pause mode a failure that would repeat is routed at once, not retried", () =>
+    Effect.gen(function* () {
+      const input = generated(50).filter((r) => r.kind === "valid")
+      const broker = yield* setup(input)
+      const badQuery = LookupErrors.unavailable("column does not exist", false)
+      let calls = 0
+      const fiber = yield* runJob(broker, {
+        lookup: () =>
+          Effect.suspend(() => {
+            calls++
+            return Effect.fail(badQuery)
+          }),
+        concurrency: 4,
+        onDbUnavailable: "pause",
+        pauseRetry: Schedule.max([Schedule.spaced("1 second"), Schedule.recurs(2)])
+      }).pipe(Effect.forkChild)
+      for (let i = 0; i < 1000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      // One call per payment: a retry would have made three.
+      assert.strictEqual(calls, input.length)
+      const failed = yield* outputs(broker, "failed-payments")
+      assert.strictEqual(failed.length, input.length)
+      assert.isTrue(
+        failed.every(
+          ({ payment }) => payment.enrichment_status === "DB_ERROR" && payment.error_reason === badQuery.message
+        )
+      )
     })
   )
 
@@ -307,7 +333,8 @@ describe("EnrichJob", () => {
 })
 
 // The fake claims table, answered for a whole chunk of claim ids.
-const tableMany = (claimIds: ReadonlyArray<string>) => Effect.forEach(claimIds, tableLookup)
+const tableMany = (claimIds: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Enrichment.Answer>> =>
+  Effect.forEach(claimIds, (id) => Effect.map(tableLookup(id), Result.succeed))
 
 const claimNumber = (claimId: string) => Number(claimId.slice(4))
 
@@ -401,7 +428,7 @@ describe("EnrichJob per chunk", () => {
         }
         return Effect.succeed(rows)
       }
-      const lookup = ClaimsLookup.outcomes(Lookup.make({ name: "claims", fetch }), "chunk")
+      const lookup = ClaimsLookup.forJob(Lookup.make({ name: "claims", fetch }), "chunk")
       assert.notStrictEqual(typeof lookup, "function")
       const chunks: Array<ReadonlyArray<string>> = []
       yield* runJob(
@@ -464,7 +491,7 @@ describe("EnrichJob per chunk", () => {
           for (const id of claimIds) looked.set(id, (looked.get(id) ?? 0) + 1)
           if (now >= recoversAt) return tableMany(claimIds)
           return Effect.forEach(claimIds, (id) =>
-            claimNumber(id) % 2 === 0 ? Effect.succeed(Enrichment.unavailable("connection refused")) : tableLookup(id)
+            claimNumber(id) % 2 === 0 ? Effect.succeed(Enrichment.failed(refused)) : Effect.result(tableLookup(id))
           )
         })
       )
@@ -513,9 +540,7 @@ describe("EnrichJob per chunk", () => {
       const input = generated(50).filter((r) => r.kind === "valid")
       const broker = yield* setup(input)
       const fiber = yield* runJob(broker, {
-        lookup: EnrichJob.perChunk((claimIds) =>
-          Effect.succeed(claimIds.map(() => Enrichment.unavailable("connection refused")))
-        ),
+        lookup: EnrichJob.perChunk(() => Effect.fail(refused)),
         concurrency: 8,
         onDbUnavailable: "pause",
         pauseRetry: Schedule.max([Schedule.spaced("1 second"), Schedule.recurs(2)])
@@ -525,6 +550,41 @@ describe("EnrichJob per chunk", () => {
       const failed = yield* outputs(broker, "failed-payments")
       assert.strictEqual(failed.length, input.length)
       assert.isTrue(failed.every(({ payment }) => payment.enrichment_status === "DB_ERROR"))
+      assert.isTrue(yield* allCommitted(broker))
+    })
+  )
+
+  it.effect("run - in pause mode a chunk whose failure would repeat is routed at once, not retried", () =>
+    Effect.gen(function* () {
+      const input = generated(50).filter((r) => r.kind === "valid")
+      const broker = yield* setup(input)
+      const badQuery = LookupErrors.unavailable("column does not exist", false)
+      const looked: Array<number> = []
+      const fiber = yield* runJob(broker, {
+        lookup: EnrichJob.perChunk((claimIds) =>
+          Effect.suspend(() => {
+            looked.push(claimIds.length)
+            return Effect.fail(badQuery)
+          })
+        ),
+        concurrency: 8,
+        onDbUnavailable: "pause",
+        pauseRetry: Schedule.max([Schedule.spaced("1 second"), Schedule.recurs(2)])
+      }).pipe(Effect.forkChild)
+      for (let i = 0; i < 1000 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      // Each payment was in exactly one lookup call: a retry would have asked for it again.
+      assert.strictEqual(
+        looked.reduce((a, b) => a + b, 0),
+        input.length
+      )
+      const failed = yield* outputs(broker, "failed-payments")
+      assert.strictEqual(failed.length, input.length)
+      assert.isTrue(
+        failed.every(
+          ({ payment }) => payment.enrichment_status === "DB_ERROR" && payment.error_reason === badQuery.message
+        )
+      )
       assert.isTrue(yield* allCommitted(broker))
     })
   )

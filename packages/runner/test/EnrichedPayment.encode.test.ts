@@ -6,6 +6,7 @@ import * as Generator from "../src/jobs/claims/Generator.ts"
 import * as Money from "../src/jobs/claims/Money.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 import * as Record from "../src/records/RecordCodec.ts"
+import * as LookupErrors from "./support/lookupErrors.ts"
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
 const viaSchema = Record.encoder(EnrichedPayment.EnrichedPayment, { decimalFields: Money.decimalFields })
@@ -14,13 +15,13 @@ const events = Array.from({ length: 200 }, (_, i) =>
   Generator.record({ seed: 7, claims: 50, validClaimRate: 0.9, invalidRate: 0 }, i, 1_700_000_000_000 + i * 997)
 ).map((r) => Result.getOrThrow(PaymentEvent.decode(r.value)))
 
-const outcomes: ReadonlyArray<Enrichment.LookupOutcome> = [
+const outcomes: ReadonlyArray<Enrichment.Answer> = [
   Enrichment.found({ member_id: "MBR-1", claim_amount: BigDecimal.fromStringUnsafe("1500"), claim_status: "OPEN" }),
   Enrichment.found({ member_id: "MBR-2", claim_amount: BigDecimal.fromStringUnsafe("0.1"), claim_status: null }),
   Enrichment.notFound,
-  Enrichment.timeout("lookup timed out after 5s"),
-  Enrichment.unavailable('connection refused: "db"\n'),
-  Enrichment.circuitOpen("circuit open")
+  Enrichment.failed(LookupErrors.timeout(5000)),
+  Enrichment.failed(LookupErrors.unavailable('connection refused: "db"\n')),
+  Enrichment.failed(LookupErrors.circuitOpen())
 ]
 
 describe("EnrichedPayment", () => {

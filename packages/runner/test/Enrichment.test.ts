@@ -5,6 +5,7 @@ import { BigDecimal, DateTime, Result } from "effect"
 import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
 import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
+import * as LookupErrors from "./support/lookupErrors.ts"
 
 const event = Result.getOrThrow(
   PaymentEvent.decode(
@@ -33,11 +34,12 @@ describe("Enrichment", () => {
   })
 
   it("enrichmentResult - every failure goes to the failed output with its status and reason", () => {
-    const cases: ReadonlyArray<readonly [Enrichment.LookupOutcome, string]> = [
+    const cases: ReadonlyArray<readonly [Enrichment.Answer, string]> = [
       [Enrichment.notFound, "CLAIM_NOT_FOUND"],
-      [Enrichment.unavailable("connection refused"), "DB_ERROR"],
-      [Enrichment.circuitOpen("circuit open"), "DB_ERROR"],
-      [Enrichment.timeout("timed out after 5000 ms"), "DB_TIMEOUT"]
+      [Enrichment.failed(LookupErrors.unavailable("connection refused")), "DB_ERROR"],
+      [Enrichment.failed(LookupErrors.unavailable("bad query", false)), "DB_ERROR"],
+      [Enrichment.failed(LookupErrors.circuitOpen()), "DB_ERROR"],
+      [Enrichment.failed(LookupErrors.timeout(5000)), "DB_TIMEOUT"]
     ]
     for (const [outcome, status] of cases) {
       const { output, record } = Enrichment.enrichmentResult(event, outcome, now)
@@ -50,11 +52,11 @@ describe("Enrichment", () => {
     assert.include(Enrichment.enrichmentResult(event, Enrichment.notFound, now).record.error_reason!, "CLM-000007")
   })
 
-  it("fromLookupError - timeout → DB_TIMEOUT, unavailable and circuit open → DB_ERROR", () => {
+  it("statusOf - timeout → DB_TIMEOUT, unavailable and circuit open → DB_ERROR", () => {
     const status = (reason: PolicyError["reason"]) =>
       Enrichment.enrichmentResult(
         event,
-        Enrichment.fromLookupError(LookupError.fromPolicyError("claims", new PolicyError({ reason }))),
+        Enrichment.failed(LookupError.fromPolicyError("claims", new PolicyError({ reason }))),
         now
       ).record.enrichment_status
     assert.strictEqual(status(new Timeout({ operation: "claims", timeoutMillis: 5000 })), "DB_TIMEOUT")

@@ -7,6 +7,7 @@ import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
 import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import * as LargeClaimsJob from "../src/jobs/claims/LargeClaimsJob.ts"
 import type * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
+import * as LookupErrors from "./support/lookupErrors.ts"
 
 const text = new TextDecoder()
 const now = DateTime.makeUnsafe("2024-03-01T12:00:00Z")
@@ -25,7 +26,7 @@ const enrichedPayment = (i: number): EnrichedPayment.EnrichedPayment => {
   }
   const outcome =
     i % 4 === 3
-      ? Enrichment.timeout("timed out")
+      ? Enrichment.failed(LookupErrors.timeout(5000))
       : Enrichment.found({
           member_id: `MBR-${i}`,
           claim_amount: BigDecimal.make(cents[i % cents.length]!, 2),

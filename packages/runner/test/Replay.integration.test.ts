@@ -18,6 +18,7 @@ import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import type * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 import * as ReplayJob from "../src/jobs/claims/ReplayJob.ts"
 import { freshDatabase } from "./support/database.ts"
+import * as LookupErrors from "./support/lookupErrors.ts"
 import { spawnSluice } from "./support/spawnSluice.ts"
 
 const text = new TextDecoder()
@@ -37,7 +38,7 @@ interface Produced {
 }
 
 // A failed record as the enrich job writes it.
-const failed = (n: number, claimId: string, outcome: Enrichment.LookupOutcome): Produced => {
+const failed = (n: number, claimId: string, outcome: Enrichment.Answer): Produced => {
   const event: PaymentEvent.PaymentEvent = {
     payment_id: `PAY-${n}`,
     claim_id: claimId,
@@ -55,10 +56,13 @@ const failed = (n: number, claimId: string, outcome: Enrichment.LookupOutcome): 
 const mix = (): ReadonlyArray<Produced> => {
   const out: Array<Produced> = []
   for (let n = 0; n < 24; n++) {
-    const outcome = n % 2 === 0 ? Enrichment.unavailable("connection refused") : Enrichment.timeout("timed out")
+    const outcome =
+      n % 2 === 0
+        ? Enrichment.failed(LookupErrors.unavailable("connection refused"))
+        : Enrichment.failed(LookupErrors.timeout(5000))
     out.push(failed(n, Claims.claimId(((n * 7) % claimCount) + 1), outcome))
   }
-  for (let n = 24; n < 30; n++) out.push(failed(n, `CLM-9${n}0000`, Enrichment.circuitOpen("circuit open")))
+  for (let n = 24; n < 30; n++) out.push(failed(n, `CLM-9${n}0000`, Enrichment.failed(LookupErrors.circuitOpen())))
   for (let n = 30; n < 35; n++) out.push(failed(n, `CLM-8${n}0000`, Enrichment.notFound))
   out.push({ key: "g1", value: utf8.encode("{not json") })
   out.push({ key: "g2", value: new Uint8Array([0xc3, 0x28]) })
@@ -315,7 +319,7 @@ describe("sluice replay", () => {
         yield* logged(follow, "partitions assigned")
         yield* proxy.set(FaultProxy.FaultMode.reset)
         const more = Array.from({ length: 8 }, (_, i) =>
-          failed(100 + i, Claims.claimId(i + 1), Enrichment.unavailable("connection refused"))
+          failed(100 + i, Claims.claimId(i + 1), Enrichment.failed(LookupErrors.unavailable("connection refused")))
         )
         yield* produce(client, more)
         yield* logged(follow, "claims database failing; holding records")

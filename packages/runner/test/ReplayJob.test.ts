@@ -1,12 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Envelope from "@sluice/core/Envelope"
 import * as InMemory from "@sluice/core/InMemory"
-import { BigDecimal, Clock, DateTime, Effect, Fiber, Metric, Result, Sink } from "effect"
+import type { LookupError } from "@sluice/lookup"
+import { BigDecimal, Clock, DateTime, Effect, Fiber, Metric, Option, Result, Sink } from "effect"
 import { TestClock } from "effect/testing"
 import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
 import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 import * as ReplayJob from "../src/jobs/claims/ReplayJob.ts"
+import * as LookupErrors from "./support/lookupErrors.ts"
 
 const text = new TextDecoder()
 const utf8 = new TextEncoder()
@@ -23,16 +25,15 @@ const claims = new Map<string, Enrichment.Claim>(
   ])
 )
 
-const tableLookup = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
-  Effect.sync(() => {
-    const claim = claims.get(claimId)
-    return claim === undefined ? Enrichment.notFound : Enrichment.found(claim)
-  })
+const tableLookup = (claimId: string): Effect.Effect<Option.Option<Enrichment.Claim>> =>
+  Effect.sync(() => Option.fromUndefinedOr(claims.get(claimId)))
+
+const refused = LookupErrors.unavailable("connection refused")
 
 const failedAt = DateTime.makeUnsafe("2024-05-01T08:00:00Z")
 
 // A failed record as the enrich job writes it, for payment `n` of `claimId`.
-const failedRecord = (n: number, claimId: string, outcome: Enrichment.LookupOutcome): InMemory.ProducerRecord => {
+const failedRecord = (n: number, claimId: string, answer: Enrichment.Answer): InMemory.ProducerRecord => {
   const event: PaymentEvent.PaymentEvent = {
     payment_id: `PAY-${n}`,
     claim_id: claimId,
@@ -42,7 +43,7 @@ const failedRecord = (n: number, claimId: string, outcome: Enrichment.LookupOutc
     ...(n % 2 === 0 ? { payment_method: "ACH" } : {}),
     ...(n % 4 === 0 ? { payment_status: "SETTLED" } : {})
   }
-  const { record } = Enrichment.enrichmentResult(event, outcome, failedAt)
+  const { record } = Enrichment.enrichmentResult(event, answer, failedAt)
   return { key: claimId, value: EnrichedPayment.encode(record), headers: [["trace-id", utf8.encode(`t-${n}`)]] }
 }
 
@@ -81,7 +82,7 @@ const setup = (records: ReadonlyArray<InMemory.ProducerRecord>) =>
 
 const runReplay = (
   broker: InMemory.Broker,
-  lookup: (claimId: string) => Effect.Effect<Enrichment.LookupOutcome>,
+  lookup: (claimId: string) => Effect.Effect<Option.Option<Enrichment.Claim>, LookupError.LookupError>,
   out: { enriched: Array<Written>; failed: Array<Written>; deadLetters: Array<unknown> }
 ) =>
   Effect.gen(function* () {
@@ -118,17 +119,15 @@ describe("ReplayJob", () => {
       const input: Array<InMemory.ProducerRecord> = []
       for (let n = 0; n < 12; n++) {
         const claimId = `CLM-${String((n % 10) + 1).padStart(6, "0")}`
-        input.push(
-          failedRecord(
-            n,
-            claimId,
-            n % 2 === 0 ? Enrichment.unavailable("connection refused") : Enrichment.timeout("5s")
-          )
-        )
+        input.push(failedRecord(n, claimId, Enrichment.failed(n % 2 === 0 ? refused : LookupErrors.timeout(5000))))
       }
       for (let n = 12; n < 16; n++) {
         input.push(
-          failedRecord(n, `CLM-9${n}`, n % 2 === 0 ? Enrichment.circuitOpen("open") : Enrichment.timeout("5s"))
+          failedRecord(
+            n,
+            `CLM-9${n}`,
+            Enrichment.failed(n % 2 === 0 ? LookupErrors.circuitOpen() : LookupErrors.timeout(5000))
+          )
         )
       }
       for (let n = 16; n < 20; n++) input.push(failedRecord(n, `CLM-8${n}`, Enrichment.notFound))
@@ -204,15 +203,15 @@ describe("ReplayJob", () => {
   it.effect("run - while the database still fails records are held, never written back as DB_ERROR", () =>
     Effect.gen(function* () {
       const input = Array.from({ length: 20 }, (_, n) =>
-        failedRecord(n, `CLM-${String((n % 10) + 1).padStart(6, "0")}`, Enrichment.unavailable("connection refused"))
+        failedRecord(n, `CLM-${String((n % 10) + 1).padStart(6, "0")}`, Enrichment.failed(refused))
       )
       const broker = yield* setup(input)
       const recoversAt = 60_000
       let calls = 0
-      const flaky = (claimId: string): Effect.Effect<Enrichment.LookupOutcome> =>
+      const flaky = (claimId: string): Effect.Effect<Option.Option<Enrichment.Claim>, LookupError.LookupError> =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           calls++
-          return now < recoversAt ? Effect.succeed(Enrichment.unavailable("connection refused")) : tableLookup(claimId)
+          return now < recoversAt ? Effect.fail(refused) : tableLookup(claimId)
         })
       const out = { enriched: [] as Array<Written>, failed: [] as Array<Written>, deadLetters: [] as Array<unknown> }
       const fiber = yield* runReplay(broker, flaky, out).pipe(Effect.forkChild)

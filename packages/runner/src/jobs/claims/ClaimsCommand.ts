@@ -144,22 +144,26 @@ const enrich = Command.make(
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
-          runEnrich(config, flags, readiness)
-        )
-      ).pipe(Services.withTelemetry("enrich"))
+      yield* Effect.gen(function* () {
+        const readiness = yield* Readiness.Readiness
+        yield* Effect.scoped(runEnrich(config, flags, readiness))
+      }).pipe(
+        Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
+        Effect.provide(Services.telemetryLayer("enrich"))
+      )
     })
 ).pipe(Command.withDescription("Enrich payment-events with claims from PostgreSQL into enriched/failed payments"))
 
 const large = Command.make("large", { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold }, (flags) =>
   Effect.gen(function* () {
     const config = yield* ClaimsConfig.load(flags)
-    yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
-        runLarge(config, flags.threshold, readiness)
-      )
-    ).pipe(Services.withTelemetry("large"))
+    yield* Effect.gen(function* () {
+      const readiness = yield* Readiness.Readiness
+      yield* Effect.scoped(runLarge(config, flags.threshold, readiness))
+    }).pipe(
+      Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
+      Effect.provide(Services.telemetryLayer("large"))
+    )
   })
 ).pipe(Command.withDescription("Keep enriched payments whose claim amount is at least --threshold"))
 

@@ -1,8 +1,8 @@
 /**
  * The claims lookup as the enrich and replay jobs take it: the PostgreSQL
  * resolver of `ClaimsTable`, guarded by the `claims-db` policy, batched, then
- * cached, with every failure turned into an outcome by
- * `Enrichment.fromLookupError`, the job's one mapping of a lookup failure.
+ * cached. A failure stays the lookup's `LookupError`: the job retries it in
+ * pause mode and maps it to an enrichment status once, in `Enrichment`.
  *
  * The job looks claims up a chunk of payments at a time (`Lookup.getMany`):
  * `--lookup-timeout` bounds it (retries included), `--retry-attempts` and
@@ -14,10 +14,9 @@
  */
 import { Policy } from "@sluice/core"
 import { Lookup, PgLookup } from "@sluice/lookup"
-import { type Duration, Effect, Option } from "effect"
+import { Array as Arr, type Duration, Effect, Result } from "effect"
 import * as Claims from "./ClaimsTable.ts"
 import * as EnrichJob from "./EnrichJob.ts"
-import * as Enrichment from "./Enrichment.ts"
 
 /**
  * Options of the enrich job, as the flags give them.
@@ -40,45 +39,28 @@ export interface EnrichOptions {
   readonly onDbUnavailable: "route" | "pause"
 }
 
-const claimOutcome = Option.match({
-  onNone: () => Enrichment.notFound,
-  onSome: (claim: Claims.Claim) => Enrichment.found(claim)
-})
-
 /**
- * A claims `Lookup` as the enrich job takes it, every failure turned into an
- * outcome. `chunk` (what the CLI uses) answers a chunk of claim ids with one
- * `getMany`: cache hits stay local, the misses go out in batch queries, and a
- * failed query answers its `DB_ERROR` / `DB_TIMEOUT` reason for every id of
- * the chunk. `record` looks each id up with its own `get`.
+ * A claims `Lookup` as the enrich job takes it, its failures left as
+ * `LookupError`s for the job to retry (pause mode) and then map. `chunk`
+ * (what the CLI uses) answers a chunk of claim ids with one `getMany`: cache
+ * hits stay local, the misses go out in batch queries, and a failed query
+ * fails the chunk. `record` looks each id up with its own `get`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const outcomes = (
+export const forJob = (
   lookup: Lookup.Lookup<string, Claims.Claim>,
   path: "chunk" | "record"
 ): EnrichJob.ClaimsLookup<never> =>
   path === "record"
-    ? (claimId) =>
-        lookup.get(claimId).pipe(
-          Effect.map(claimOutcome),
-          Effect.catch((error) => Effect.succeed(Enrichment.fromLookupError(error)))
-        )
-    : EnrichJob.perChunk((claimIds) =>
-        lookup.getMany(claimIds).pipe(
-          Effect.map((answers) => answers.map(claimOutcome)),
-          Effect.catch((error) => {
-            const outcome = Enrichment.fromLookupError(error)
-            return Effect.succeed(claimIds.map(() => outcome))
-          })
-        )
-      )
+    ? lookup.get
+    : EnrichJob.perChunk((claimIds) => Effect.map(lookup.getMany(claimIds), Arr.map(Result.succeed)))
 
 /**
  * The claims lookup as the enrich job wants it: the PostgreSQL resolver,
- * guarded by the policy, batched, then cached, every failure turned into an outcome; looked up per chunk
- * unless `path` says `record`.
+ * guarded by the policy, batched, then cached; looked up per chunk unless
+ * `path` says `record`.
  *
  * @since 0.1.0
  * @category constructors
@@ -113,5 +95,5 @@ export const claimsLookup = (
             notFoundTtl: options.cacheMissTtl
           })
         : guarded
-    return outcomes(lookup, path)
+    return forJob(lookup, path)
   })

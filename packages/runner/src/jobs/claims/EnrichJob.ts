@@ -10,7 +10,7 @@
  * The job knows neither Kafka nor PostgreSQL: the records, the sinks and the
  * lookup are parameters, so a test can run it on `InMemory` and a map of claims.
  *
- * The lookup is either per record (`(claimId) => outcome`, one call per
+ * The lookup is either per record (`(claimId) => claim`, one call per
  * payment through `Pipeline.mapEffect`) or per chunk (`perChunk`, one call
  * for up to `maxChunkSize` payments through `Pipeline.mapChunksEffect`), which
  * lets a batching lookup answer a chunk with one query instead of paying for
@@ -18,10 +18,14 @@
  * input order of every output (so of each partition and of each claim), and
  * `unordered` keeps it within a chunk only.
  *
- * When the claims database fails (the lookup answers `Unavailable`, `Timeout`
- * or `CircuitOpen`) the job either routes the record to `failed` with
- * `DB_ERROR` / `DB_TIMEOUT` (`onDbUnavailable: "route"`, the default of the
- * seed documents) or keeps retrying it on `pauseRetry` (`"pause"`). On the
+ * When the claims database fails (the lookup fails with a `LookupError`)
+ * the job either routes the record to `failed` with `DB_ERROR` /
+ * `DB_TIMEOUT` (`onDbUnavailable: "route"`, the default of the seed
+ * documents) or keeps retrying the lookup on `pauseRetry` (`"pause"`) while
+ * the error is one that may go away (`LookupError.isRetryable`: a timeout, an
+ * open circuit, an unreachable database); a failure that would repeat is
+ * routed at once. The error becomes a status only after that decision, in
+ * `Enrichment.enrichmentResult`. On the
  * chunk path a failed chunk query answers that failure for every payment of
  * the chunk, and a retry looks up again only the payments still failing. A
  * waiting record (or chunk) holds its concurrency slot, so once all slots
@@ -44,7 +48,8 @@
 import type * as DeadLetter from "@sluice/core/DeadLetter"
 import * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
-import { Array as Arr, DateTime, Duration, Effect, type Result, Schedule, type Sink, Stream } from "effect"
+import type { LookupError } from "@sluice/lookup/LookupError"
+import { Array as Arr, DateTime, Duration, Effect, type Option, Result, Schedule, type Sink, Stream } from "effect"
 import * as Log from "../../Log.ts"
 import { decodeRecords } from "../../records/DecodeRecords.ts"
 import type { SinkError, SinkServices } from "../../records/SinkTypes.ts"
@@ -78,17 +83,19 @@ export interface Sinks {
 }
 
 /**
- * A per-record claims lookup; database failures are outcomes, not errors.
+ * A per-record claims lookup: the claim row or none, or the lookup's
+ * `LookupError` in the error channel (a `Lookup`'s `get` as it is).
  *
  * @since 0.1.0
  * @category models
  */
-export type LookupOne<RL> = (claimId: string) => Effect.Effect<Enrichment.LookupOutcome, never, RL>
+export type LookupOne<RL> = (claimId: string) => Effect.Effect<Option.Option<Enrichment.Claim>, LookupError, RL>
 
 /**
- * A chunk-level claims lookup: the outcomes for `claimIds`, one per id in
- * the same order (duplicates included). A query that fails answers its
- * database failure for every id it covered.
+ * A chunk-level claims lookup: an answer for each of `claimIds`, in the same
+ * order (duplicates included). A failed query fails the whole call with its
+ * `LookupError`, which then stands for every id of the chunk; a lookup that
+ * can tell ids apart answers a failed id with `Enrichment.failed(error)`.
  *
  * @since 0.1.0
  * @category models
@@ -97,7 +104,7 @@ export interface PerChunk<RL> {
   readonly _tag: "PerChunk"
   readonly lookupMany: (
     claimIds: Arr.NonEmptyReadonlyArray<string>
-  ) => Effect.Effect<ReadonlyArray<Enrichment.LookupOutcome>, never, RL>
+  ) => Effect.Effect<ReadonlyArray<Enrichment.Answer>, LookupError, RL>
 }
 
 /**
@@ -176,28 +183,27 @@ export interface Options<ES, RS, S extends Sinks, RL, CE = never> {
   readonly codec?: Codec<CE> | undefined
 }
 
-type DbFailure = Extract<Enrichment.LookupOutcome, { readonly reason: string }>
-
 /**
- * Whether an outcome is a database failure (unavailable, timeout, open circuit)
- * rather than an answer about the claim.
+ * Whether pause mode waits a lookup failure out: a timeout, an open circuit
+ * or an unavailable database that may answer later (`isRetryable`). A
+ * failure that would repeat on every attempt (a bad query, a row that does
+ * not decode) is routed at once.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isDbFailure = (outcome: Enrichment.LookupOutcome): outcome is DbFailure =>
-  outcome._tag === "Unavailable" || outcome._tag === "Timeout" || outcome._tag === "CircuitOpen"
+export const waitsOut = (error: LookupError): boolean => error.isRetryable
 
 // The pause state is shared by all records of the job so the log says when
 // the job paused and when it resumed, not every retry of every record.
 const pauseLog = () => {
   let paused = false
-  const enter = (outcome: DbFailure) =>
+  const enter = (error: LookupError) =>
     Effect.suspend(() => {
-      if (paused) return Effect.void
+      if (paused || !waitsOut(error)) return Effect.void
       paused = true
       return Effect.logWarning("claims database failing; holding records until it answers").pipe(
-        Effect.annotateLogs({ outcome: outcome._tag, reason: outcome.reason })
+        Effect.annotateLogs({ failure: error.reason._tag, reason: error.message })
       )
     })
   const leave = Effect.suspend(() => {
@@ -210,61 +216,72 @@ const pauseLog = () => {
 
 type PauseLog = ReturnType<typeof pauseLog>
 
-// Retries database failures on `schedule`; when it ends, the failure is the outcome.
-const pausing =
-  <RL>(lookup: LookupOne<RL>, schedule: Schedule.Schedule<unknown, unknown>, log: PauseLog): LookupOne<RL> =>
-  (claimId) =>
-    Effect.flatMap(lookup(claimId), (outcome) =>
-      isDbFailure(outcome) ? Effect.andThen(log.enter(outcome), Effect.fail(outcome)) : Effect.as(log.leave, outcome)
-    ).pipe(
-      Effect.retry(schedule),
-      Effect.catch((outcome: DbFailure) => Effect.succeed<Enrichment.LookupOutcome>(outcome))
+// The per-record lookup of either mode, its failure kept as the answer:
+// `route` answers the first failure; `pause` retries the failures it waits
+// out on `schedule` and answers the last one when the schedule ends.
+const answering = <RL>(
+  lookup: LookupOne<RL>,
+  pause: { readonly schedule: Schedule.Schedule<unknown, unknown>; readonly log: PauseLog } | undefined
+) => {
+  if (pause === undefined) return (claimId: string) => Effect.result(lookup(claimId))
+  const { log, schedule } = pause
+  return (claimId: string) =>
+    lookup(claimId).pipe(
+      Effect.tapError(log.enter),
+      Effect.tap(() => log.leave),
+      Effect.retry({ schedule, while: waitsOut }),
+      Effect.result
     )
+}
 
-// The chunk form of `pausing`: the ids still failing are looked up again
-// together (answered ids keep their answer), so a retry is one call, and a
-// cache in the lookup still answers its hits locally. When the schedule
-// ends, the remaining failures are the outcomes.
-const pausingChunks =
-  <RL>(
-    lookupMany: PerChunk<RL>["lookupMany"],
-    schedule: Schedule.Schedule<unknown, unknown>,
-    log: PauseLog
-  ): PerChunk<RL>["lookupMany"] =>
-  (claimIds) =>
+// The chunk lookup of either mode, with an answer per id. A failed call
+// answers its error for every id it covered. In `pause` mode the ids still
+// failing are looked up again together (answered ids keep their answer), so a
+// retry is one call and a cache in the lookup still answers its hits locally;
+// when the schedule ends, or a failure is not one pause mode waits out, the
+// failed ids answer their errors.
+const answeringChunks = <RL>(
+  lookupMany: PerChunk<RL>["lookupMany"],
+  pause: { readonly schedule: Schedule.Schedule<unknown, unknown>; readonly log: PauseLog } | undefined
+) => {
+  const once = (claimIds: Arr.NonEmptyReadonlyArray<string>) =>
+    lookupMany(claimIds).pipe(
+      Effect.flatMap((answers) =>
+        answers.length === claimIds.length
+          ? Effect.succeed(answers)
+          : Effect.die(new Error(`claims lookup answered ${answers.length} of ${claimIds.length} ids`))
+      ),
+      Effect.catch((error: LookupError) => Effect.succeed(claimIds.map(() => Enrichment.failed(error))))
+    )
+  if (pause === undefined) return once
+  const { log, schedule } = pause
+  return (claimIds: Arr.NonEmptyReadonlyArray<string>) =>
     Effect.suspend(() => {
-      const answers: Array<Enrichment.LookupOutcome> = []
+      const answers: Array<Enrichment.Answer> = []
       let pending: ReadonlyArray<number> = claimIds.map((_, i) => i)
       const attempt = Effect.suspend(() =>
+        // Never empty: the first attempt has every id, a retry follows a failure.
         Effect.flatMap(
-          // Never empty: the first attempt has every id, a retry follows a failure.
-          lookupMany(pending.map((i) => claimIds[i]!) as unknown as Arr.NonEmptyReadonlyArray<string>),
-          (outcomes) => {
-            if (outcomes.length !== pending.length) {
-              return Effect.die(new Error(`claims lookup answered ${outcomes.length} of ${pending.length} ids`))
-            }
+          once(pending.map((i) => claimIds[i]!) as unknown as Arr.NonEmptyReadonlyArray<string>),
+          (got) => {
             const failing: Array<number> = []
-            let failure: DbFailure | undefined
-            for (let j = 0; j < outcomes.length; j++) {
-              const outcome = outcomes[j]!
-              answers[pending[j]!] = outcome
-              if (isDbFailure(outcome)) {
+            let failure: LookupError | undefined
+            for (let j = 0; j < got.length; j++) {
+              const answer = got[j]!
+              answers[pending[j]!] = answer
+              if (Result.isFailure(answer) && waitsOut(answer.failure)) {
                 failing.push(pending[j]!)
-                failure ??= outcome
+                failure ??= answer.failure
               }
             }
             pending = failing
-            return failure === undefined
-              ? Effect.as(log.leave, answers)
-              : Effect.andThen(log.enter(failure), Effect.fail(failure))
+            return failure === undefined ? log.leave : Effect.andThen(log.enter(failure), Effect.fail(failure))
           }
         )
       )
-      return attempt.pipe(
-        Effect.retry(schedule),
-        Effect.catch(() => Effect.succeed(answers))
-      )
+      return attempt.pipe(Effect.retry(schedule), Effect.ignore, Effect.as(answers as ReadonlyArray<Enrichment.Answer>))
     })
+}
 
 const toSchedule = (retry: Schedule.Schedule<unknown, unknown> | Duration.Input | undefined) =>
   retry === undefined
@@ -300,9 +317,9 @@ export const run = <ES, RS, S extends Sinks, RL, CE = never>(
   const lookup = options.lookup
   const enrich =
     typeof lookup === "function"
-      ? perRecord(pause ? pausing(lookup, schedule, pauseLog()) : lookup, options.concurrency, ordering)
+      ? perRecord(answering(lookup, pause ? { schedule, log: pauseLog() } : undefined), options.concurrency, ordering)
       : chunked(
-          pause ? pausingChunks(lookup.lookupMany, schedule, pauseLog()) : lookup.lookupMany,
+          answeringChunks(lookup.lookupMany, pause ? { schedule, log: pauseLog() } : undefined),
           options.concurrency,
           options.maxChunkSize,
           ordering
@@ -340,11 +357,15 @@ export const run = <ES, RS, S extends Sinks, RL, CE = never>(
 }
 
 // The per-record path: one lookup per payment, ordered by claim id in `key` mode.
-const perRecord = <RL>(lookup: LookupOne<RL>, concurrency: number, ordering: Pipeline.Ordering) =>
+const perRecord = <RL>(
+  lookup: (claimId: string) => Effect.Effect<Enrichment.Answer, never, RL>,
+  concurrency: number,
+  ordering: Pipeline.Ordering
+) =>
   Pipeline.mapEffect(
     (event: PaymentEvent.PaymentEvent) =>
-      Effect.flatMap(lookup(event.claim_id), (outcome) =>
-        Effect.map(DateTime.now, (now) => Enrichment.enrichmentResult(event, outcome, now))
+      Effect.flatMap(lookup(event.claim_id), (answer) =>
+        Effect.map(DateTime.now, (now) => Enrichment.enrichmentResult(event, answer, now))
       ),
     { concurrency, ordering, key: (e) => e.value.claim_id }
   )
@@ -352,7 +373,9 @@ const perRecord = <RL>(lookup: LookupOne<RL>, concurrency: number, ordering: Pip
 // The chunk path: chunks of at most `maxChunkSize` payments, as many at once
 // as fit in `concurrency`, so the records in flight stay within `concurrency`.
 const chunked = <RL>(
-  lookupMany: PerChunk<RL>["lookupMany"],
+  lookupMany: (
+    claimIds: Arr.NonEmptyReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Enrichment.Answer>, never, RL>,
   concurrency: number,
   maxChunkSize: number | undefined,
   ordering: Pipeline.Ordering
@@ -360,10 +383,10 @@ const chunked = <RL>(
   const size = Math.max(1, Math.min(maxChunkSize ?? Math.ceil(concurrency / 2), concurrency))
   return Pipeline.mapChunksEffect(
     (events: Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>) =>
-      Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (outcomes) =>
+      Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (answers) =>
         // One timestamp per chunk: its payments were enriched by the same answer.
         Effect.map(DateTime.now, (now) =>
-          outcomes.map((outcome, i) => Enrichment.enrichmentResult(events[i]!, outcome, now))
+          answers.map((answer, i) => Enrichment.enrichmentResult(events[i]!, answer, now))
         )
       ),
     { concurrency: Math.max(1, Math.floor(concurrency / size)), maxChunkSize: size, ordering }

@@ -4,12 +4,14 @@
  * which output. Pure, so every failure case of the seed documents is a plain
  * unit test: found → SUCCESS on the enriched output; not found →
  * CLAIM_NOT_FOUND; database unavailable or circuit open → DB_ERROR; lookup
- * timeout → DB_TIMEOUT, all on the failed output.
+ * timeout → DB_TIMEOUT, all on the failed output. A lookup failure reaches
+ * here as the lookup's `LookupError`, after pause mode decided not to retry
+ * it, and is mapped to a status here only.
  *
  * @since 0.1.0
  */
 import type { LookupError } from "@sluice/lookup/LookupError"
-import type { DateTime } from "effect"
+import { type DateTime, Option, Result } from "effect"
 import type * as ClaimsTable from "./ClaimsTable.ts"
 import type { EnrichedPayment, EnrichmentStatus } from "./EnrichedPayment.ts"
 import type { PaymentEvent } from "./PaymentEvent.ts"
@@ -25,65 +27,49 @@ import type { PaymentEvent } from "./PaymentEvent.ts"
 export type Claim = Pick<ClaimsTable.Claim, "member_id" | "claim_amount" | "claim_status">
 
 /**
- * What the claims lookup answered for one claim id.
+ * What the claims lookup answered for one claim id, once pause mode (if any)
+ * has stopped retrying: the claim row or none, or the lookup's own
+ * `LookupError`, kept as it is so that `enrichmentResult` is the one place a
+ * failure becomes an enrichment status.
  *
  * @since 0.1.0
  * @category models
  */
-export type LookupOutcome =
-  | { readonly _tag: "Found"; readonly claim: Claim }
-  | { readonly _tag: "NotFound" }
-  | { readonly _tag: "Unavailable"; readonly reason: string }
-  | { readonly _tag: "Timeout"; readonly reason: string }
-  | { readonly _tag: "CircuitOpen"; readonly reason: string }
+export type Answer = Result.Result<Option.Option<Claim>, LookupError>
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const found = (claim: Claim): LookupOutcome => ({ _tag: "Found", claim })
+export const found = (claim: Claim): Answer => Result.succeed(Option.some(claim))
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const notFound: LookupOutcome = { _tag: "NotFound" }
+export const notFound: Answer = Result.succeed(Option.none())
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const unavailable = (reason: string): LookupOutcome => ({ _tag: "Unavailable", reason })
+export const failed = (error: LookupError): Answer => Result.fail(error)
 
 /**
- * @since 0.1.0
- * @category constructors
- */
-export const timeout = (reason: string): LookupOutcome => ({ _tag: "Timeout", reason })
-
-/**
- * @since 0.1.0
- * @category constructors
- */
-export const circuitOpen = (reason: string): LookupOutcome => ({ _tag: "CircuitOpen", reason })
-
-/**
- * The one mapping of a failed claims lookup: a lookup timeout becomes
- * `Timeout` (DB_TIMEOUT), an unavailable database or an open circuit
- * `Unavailable` / `CircuitOpen` (DB_ERROR), each with the error's message as
- * the reason. The policy's own failures reach here already as `LookupError`s.
+ * The one mapping of a failed claims lookup to an enrichment status: a lookup
+ * timeout is DB_TIMEOUT; an unavailable database or an open circuit is
+ * DB_ERROR. The policy's own failures reach here already as `LookupError`s.
  *
  * @since 0.1.0
- * @category constructors
+ * @category mapping
  */
-export const fromLookupError = (error: LookupError): LookupOutcome => {
+export const statusOf = (error: LookupError): Extract<EnrichmentStatus, "DB_ERROR" | "DB_TIMEOUT"> => {
   switch (error.reason._tag) {
     case "Timeout":
-      return timeout(error.message)
+      return "DB_TIMEOUT"
     case "CircuitOpen":
-      return circuitOpen(error.message)
     case "Unavailable":
-      return unavailable(error.message)
+      return "DB_ERROR"
   }
 }
 
@@ -106,51 +92,52 @@ export interface EnrichmentResult {
   readonly record: EnrichedPayment
 }
 
-const statusOf = (outcome: LookupOutcome): EnrichmentStatus => {
-  switch (outcome._tag) {
-    case "Found":
-      return "SUCCESS"
-    case "NotFound":
-      return "CLAIM_NOT_FOUND"
-    case "Timeout":
-      return "DB_TIMEOUT"
-    case "Unavailable":
-    case "CircuitOpen":
-      return "DB_ERROR"
-  }
-}
-
-const reasonOf = (event: PaymentEvent, outcome: LookupOutcome): string | null => {
-  switch (outcome._tag) {
-    case "Found":
-      return null
-    case "NotFound":
-      return `claim ${event.claim_id} not found`
-    case "Timeout":
-    case "Unavailable":
-    case "CircuitOpen":
-      return outcome.reason
-  }
-}
-
 /**
- * Builds the output record for a payment and the lookup's outcome.
+ * Builds the output record for a payment and the lookup's answer; a failed
+ * lookup carries its status (`statusOf`) and the error's message as the reason.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const enrichmentResult = (event: PaymentEvent, outcome: LookupOutcome, now: DateTime.Utc): EnrichmentResult => {
-  const claim = outcome._tag === "Found" ? outcome.claim : undefined
+export const enrichmentResult = (event: PaymentEvent, answer: Answer, now: DateTime.Utc): EnrichmentResult => {
+  if (Result.isFailure(answer)) {
+    return {
+      output: "failed",
+      record: failedRecord(event, statusOf(answer.failure), answer.failure.message, now)
+    }
+  }
+  const claim = answer.success
+  if (Option.isNone(claim)) {
+    return {
+      output: "failed",
+      record: failedRecord(event, "CLAIM_NOT_FOUND", `claim ${event.claim_id} not found`, now)
+    }
+  }
   return {
-    output: claim ? "enriched" : "failed",
+    output: "enriched",
     record: {
       ...event,
-      member_id: claim?.member_id ?? null,
-      claim_amount: claim?.claim_amount ?? null,
-      claim_status: claim?.claim_status ?? null,
-      enrichment_status: statusOf(outcome),
+      member_id: claim.value.member_id,
+      claim_amount: claim.value.claim_amount,
+      claim_status: claim.value.claim_status,
+      enrichment_status: "SUCCESS",
       enrichment_timestamp: now,
-      error_reason: reasonOf(event, outcome)
+      error_reason: null
     }
   }
 }
+
+const failedRecord = (
+  event: PaymentEvent,
+  status: EnrichmentStatus,
+  reason: string,
+  now: DateTime.Utc
+): EnrichedPayment => ({
+  ...event,
+  member_id: null,
+  claim_amount: null,
+  claim_status: null,
+  enrichment_status: status,
+  enrichment_timestamp: now,
+  error_reason: reason
+})

@@ -187,11 +187,13 @@ export const command = Command.make(
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
-          runReplay(config, flags, readiness)
-        )
-      ).pipe(Services.withTelemetry("replay"))
+      yield* Effect.gen(function* () {
+        const readiness = yield* Readiness.Readiness
+        yield* Effect.scoped(runReplay(config, flags, readiness))
+      }).pipe(
+        Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
+        Effect.provide(Services.telemetryLayer("replay"))
+      )
     })
 ).pipe(
   Command.withDescription(
