@@ -16,8 +16,8 @@
  * @since 0.1.0
  */
 import { DeadLetter, type Envelope, type PolicyError, Receipt } from "@sluice/core"
-import { Effect, type Scope, Sink } from "effect"
-import type * as KafkaClient from "./KafkaClient.ts"
+import { Config, Context, Duration, Effect, Layer, Option, type Scope, Sink } from "effect"
+import * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
 
@@ -121,3 +121,73 @@ const toHeaders = (headers: Envelope.Headers): KafkaLike.Headers => {
   }
   return out
 }
+
+/**
+ * A sink as a service: one idempotent producer for the layer's lifetime, and
+ * a `Sink` per topic written through it.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class KafkaSink extends Context.Service<
+  KafkaSink,
+  {
+    readonly producer: KafkaLike.Producer
+    /** A sink writing to `topic` with the layer's options. */
+    readonly to: (topic: string) => Sink.Sink<void, Input, never, KafkaError.KafkaError | PolicyError.PolicyError>
+  }
+>()("@sluice/kafka/KafkaSink") {}
+
+/**
+ * The sink service over the `KafkaClient` service.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<KafkaSink, KafkaError.KafkaError, KafkaClient.KafkaClient> =>
+  Layer.effect(
+    KafkaSink,
+    Effect.gen(function* () {
+      const client = yield* KafkaClient.KafkaClient
+      const connected = yield* producer(client)
+      return KafkaSink.of({ producer: connected, to: (topic) => make(connected, topic, options) })
+    })
+  )
+
+/**
+ * The sink options read from the environment: `KAFKA_SINK_KEEP_HEADERS`
+ * (`true` by default) and `KAFKA_SINK_REQUEST_TIMEOUT` (a duration, 30
+ * seconds by default).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  keepHeaders: Config.option(Config.Boolean("KAFKA_SINK_KEEP_HEADERS")),
+  requestTimeout: Config.option(Config.Duration("KAFKA_SINK_REQUEST_TIMEOUT"))
+}).pipe(
+  Config.map(
+    ({ keepHeaders, requestTimeout }): Options => ({
+      ...Option.match(keepHeaders, { onNone: () => ({}), onSome: (keep) => ({ keepHeaders: keep }) }),
+      ...Option.match(requestTimeout, {
+        onNone: () => ({}),
+        onSome: (timeout) => ({ requestTimeoutMillis: Duration.toMillis(timeout) })
+      })
+    })
+  )
+)
+
+/**
+ * The sink service configured from `config` (the environment, by default).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<KafkaSink, KafkaError.KafkaError | Config.ConfigError, KafkaClient.KafkaClient> =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      return layer(yield* options)
+    })
+  )

@@ -30,13 +30,28 @@
  *
  * ```ts
  * const records = yield* KafkaSource.make(client, { topics: ["payment-events"], groupId: "enrich" })
+ * // or as a service, its options from KAFKA_SOURCE_TOPICS and KAFKA_GROUP_ID:
+ * const { records } = yield* KafkaSource.KafkaSource // with KafkaSource.layerConfig()
  * ```
  *
  * @since 0.1.0
  */
 import { type Envelope, Metrics, OffsetTracker } from "@sluice/core"
-import { type Cause, Deferred, Duration, Effect, Queue, Schedule, type Scope, Stream } from "effect"
-import type * as KafkaClient from "./KafkaClient.ts"
+import {
+  type Cause,
+  Config,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
+import * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
 
@@ -417,3 +432,78 @@ const toHeaders = (headers: KafkaLike.Headers | undefined): Envelope.Headers => 
   }
   return out
 }
+
+/**
+ * A source as a service: the stream of one consumer-group subscription,
+ * whose consumer lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class KafkaSource extends Context.Service<
+  KafkaSource,
+  { readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError> }
+>()("@sluice/kafka/KafkaSource") {}
+
+/**
+ * The source of `options` over the `KafkaClient` service.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<KafkaSource, KafkaError.KafkaError, KafkaClient.KafkaClient> =>
+  Layer.effect(
+    KafkaSource,
+    Effect.gen(function* () {
+      const client = yield* KafkaClient.KafkaClient
+      const records = yield* make(client, options)
+      return KafkaSource.of({ records })
+    })
+  )
+
+/**
+ * The source options read from the environment: `KAFKA_SOURCE_TOPICS`
+ * (required, comma-separated), `KAFKA_GROUP_ID` (required) and
+ * `KAFKA_SOURCE_START_FROM` (`earliest`, the default, or `latest`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  topics: Config.String("KAFKA_SOURCE_TOPICS").pipe(
+    Config.map((raw) =>
+      raw
+        .split(",")
+        .map((topic) => topic.trim())
+        .filter((topic) => topic !== "")
+    )
+  ),
+  groupId: Config.String("KAFKA_GROUP_ID"),
+  startFrom: Config.option(Config.Literals(["earliest", "latest"], "KAFKA_SOURCE_START_FROM"))
+}).pipe(
+  Config.map(
+    ({ topics, groupId, startFrom }): Options => ({
+      topics,
+      groupId,
+      ...Option.match(startFrom, { onNone: () => ({}), onSome: (from) => ({ startFrom: from }) })
+    })
+  )
+)
+
+/**
+ * The source configured from `config` (the environment, by default).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<KafkaSource, KafkaError.KafkaError | Config.ConfigError, KafkaClient.KafkaClient> =>
+  Layer.effect(
+    KafkaSource,
+    Effect.gen(function* () {
+      const client = yield* KafkaClient.KafkaClient
+      const records = yield* make(client, yield* options)
+      return KafkaSource.of({ records })
+    })
+  )

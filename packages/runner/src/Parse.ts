@@ -7,18 +7,48 @@
  */
 import { Duration, Redacted } from "effect"
 
+/**
+ * A parsed value, or the phrase that completes "expected ...".
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Parsed<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly expected: string }
 
+/**
+ * A text parser.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Parser<A> = (text: string) => Parsed<A>
 
 const ok = <A>(value: A): Parsed<A> => ({ ok: true, value })
 const expected = (what: string): Parsed<never> => ({ ok: false, expected: what })
 
+/**
+ * Any non-blank text, trimmed.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const nonEmpty: Parser<string> = (text) => (text.trim() === "" ? expected("a non-empty value") : ok(text.trim()))
 
+/**
+ * A Kafka topic name.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const topic: Parser<string> = (text) =>
   /^[A-Za-z0-9._-]{1,249}$/.test(text) ? ok(text) : expected("a Kafka topic name: letters, digits, '.', '_' or '-'")
 
+/**
+ * A comma-separated list of host:port.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const hostList: Parser<ReadonlyArray<string>> = (text) => {
   const hosts = text
     .split(",")
@@ -29,6 +59,12 @@ export const hostList: Parser<ReadonlyArray<string>> = (text) => {
     : expected("a comma-separated list of host:port")
 }
 
+/**
+ * An integer within bounds.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const int =
   (min: number, max: number = Number.MAX_SAFE_INTEGER): Parser<number> =>
   (text) => {
@@ -38,16 +74,34 @@ export const int =
       : expected(max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer between ${min} and ${max}`)
   }
 
+/**
+ * A port number (0 picks any free port).
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const port: Parser<number> = (text) => {
   const r = int(0, 65535)(text)
   return r.ok ? r : expected("a port number between 0 and 65535")
 }
 
+/**
+ * A number above 0.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const positiveNumber: Parser<number> = (text) => {
   const n = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text.trim()) : Number.NaN
   return Number.isFinite(n) && n > 0 ? ok(n) : expected("a number > 0")
 }
 
+/**
+ * A fraction between 0 and 1.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const fraction: Parser<number> = (text) => {
   const n = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text.trim()) : Number.NaN
   return n >= 0 && n <= 1 ? ok(n) : expected("a fraction between 0 and 1")
@@ -69,6 +123,12 @@ const units: Record<string, number> = {
   hour: 3_600_000
 }
 
+/**
+ * A duration such as 500ms, 5s, 2m or 1h.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const duration: Parser<Duration.Duration> = (text) => {
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/.exec(text.trim())
   const factor = m ? units[m[2]!] : undefined
@@ -77,6 +137,12 @@ export const duration: Parser<Duration.Duration> = (text) => {
     : expected("a duration such as 500ms, 5s, 2m or 1h")
 }
 
+/**
+ * A postgres:// or postgresql:// URL, kept secret.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const databaseUrl: Parser<Redacted.Redacted<string>> = (text) => {
   try {
     const url = new URL(text)
@@ -87,12 +153,23 @@ export const databaseUrl: Parser<Redacted.Redacted<string>> = (text) => {
   return expected("a postgres:// or postgresql:// URL")
 }
 
+/**
+ * One of the given words.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const oneOf =
   <const L extends ReadonlyArray<string>>(literals: L): Parser<L[number]> =>
   (text) =>
     literals.includes(text) ? ok(text as L[number]) : expected(`one of ${literals.join(", ")}`)
 
-/** For defaults written as text in the source: a bad one is a programming error. */
+/**
+ * A default written as text in the source; a bad one is a programming error.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
 export const unsafe = <A>(parser: Parser<A>, text: string): A => {
   const r = parser(text)
   if (!r.ok) throw new Error(`invalid built-in default ${JSON.stringify(text)}: expected ${r.expected}`)

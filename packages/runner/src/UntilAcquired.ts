@@ -1,9 +1,19 @@
-// Acquires a scoped resource, trying again on `schedule` while the failure is
-// one `retryable` accepts. Each attempt gets a scope of its own, closed as
-// soon as the attempt fails, so a long wait does not pile up the finalizers of
-// failed attempts; the successful attempt's scope closes with the caller's.
+/**
+ * Acquires a scoped resource, trying again on `schedule` while the failure is
+ * one `retryable` accepts. Each attempt gets a scope of its own, closed as
+ * soon as the attempt fails, so a long wait does not pile up the finalizers of
+ * failed attempts; the successful attempt's scope closes with the caller's.
+ *
+ * @since 0.1.0
+ */
 import { Effect, Exit, type Schedule, Scope } from "effect"
 
+/**
+ * Acquires a scoped resource, trying again on `schedule` while `retryable` accepts the failure.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
 export const untilAcquired = <A, E, R>(
   acquire: Effect.Effect<A, E, R | Scope.Scope>,
   options: {

@@ -5,13 +5,19 @@ import { Effect, Layer, Metric } from "effect"
 import { chromium } from "playwright-core"
 import * as ObservabilityServer from "../src/http/ObservabilityServer.ts"
 import * as Readiness from "../src/http/Readiness.ts"
+import * as ClaimsDashboard from "../src/jobs/claims/ClaimsDashboard.ts"
 
 const executablePath = "/usr/bin/chromium"
 const hasChromium = existsSync(executablePath)
 const inCi = process.env.CI === "true"
 const artifacts = join(import.meta.dirname, "..", "..", "..", ".artifacts")
 
-const ServerLive = ObservabilityServer.layer({ port: 0, host: "127.0.0.1" }).pipe(Layer.provideMerge(Readiness.layer))
+// The claims job's dashboard: its success rate and its breaker panel are what the page is checked for.
+const ServerLive = ObservabilityServer.layer({
+  port: 0,
+  host: "127.0.0.1",
+  dashboard: ClaimsDashboard.dashboard
+}).pipe(Layer.provideMerge(Readiness.layer))
 
 const browser = Effect.acquireRelease(
   Effect.promise(() =>

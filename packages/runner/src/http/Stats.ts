@@ -102,17 +102,6 @@ export interface Outcomes {
 export const noOutcomes: Outcomes = { outputs: [], success: [] }
 
 /**
- * The outcomes of several jobs served by one process, together.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const combineOutcomes = (all: ReadonlyArray<Outcomes>): Outcomes => ({
-  outputs: [...new Set(all.flatMap((o) => o.outputs))],
-  success: [...new Set(all.flatMap((o) => o.success))]
-})
-
-/**
  * The JSON served at `/api/stats`.
  *
  * @since 0.1.0

@@ -1,7 +1,11 @@
-// Decoding of record values with the runner's own decoders, which tell invalid
-// UTF-8, invalid JSON and invalid fields apart; each failure becomes a dead
-// letter whose kind is that distinction, so the dead-letter metric and the
-// `x-sluice-dlq-kind` header say which one happened.
+/**
+ * Decoding of record values with the runner's own decoders, which tell invalid
+ * UTF-8, invalid JSON and invalid fields apart; each failure becomes a dead
+ * letter whose kind is that distinction, so the dead-letter metric and the
+ * `x-sluice-dlq-kind` header say which one happened.
+ *
+ * @since 0.1.0
+ */
 import * as DeadLetter from "@sluice/core/DeadLetter"
 import * as Envelope from "@sluice/core/Envelope"
 import { Result, Stream } from "effect"
@@ -9,6 +13,12 @@ import type { RunnerError } from "../RunnerError.ts"
 
 const utf8 = new TextEncoder()
 
+/**
+ * Decodes each record value with `decode`; a failure becomes a dead letter whose kind says which check failed.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
 export const decodeRecords =
   <A>(decode: (bytes: Uint8Array) => Result.Result<A, RunnerError>) =>
   <E, R>(

@@ -1,9 +1,13 @@
-// ISO-8601 UTC text of an epoch-milliseconds instant, as
-// `Date.prototype.toISOString` writes it (`2024-01-15T10:30:00.000Z`), by
-// arithmetic on the number: about a third of the cost of building a `Date`
-// and formatting it, which shows when every output record carries two
-// timestamps. Years outside 0000-9999, which ISO writes with a sign and six
-// digits, go through `Date`.
+/**
+ * ISO-8601 UTC text of an epoch-milliseconds instant, as
+ * `Date.prototype.toISOString` writes it (`2024-01-15T10:30:00.000Z`), by
+ * arithmetic on the number: about a third of the cost of building a `Date`
+ * and formatting it, which shows when every output record carries two
+ * timestamps. Years outside 0000-9999, which ISO writes with a sign and six
+ * digits, go through `Date`.
+ *
+ * @since 0.1.0
+ */
 
 const msPerDay = 86_400_000
 // 9999-12-31T23:59:59.999Z
@@ -13,7 +17,12 @@ const two = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
 const three = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`)
 const four = (n: number): string => (n < 10 ? `000${n}` : n < 100 ? `00${n}` : n < 1000 ? `0${n}` : `${n}`)
 
-/** `new Date(millis).toISOString()` for a finite, integral `millis`. */
+/**
+ * `new Date(millis).toISOString()` for a finite, integral `millis`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
 export const isoTimestamp = (millis: number): string => {
   if (!(millis >= 0 && millis <= lastFourDigitYear) || !Number.isInteger(millis)) {
     return new Date(millis).toISOString()

@@ -1,14 +1,18 @@
-// JSON helpers that keep decimal amounts exact in both directions. Reading:
-// the reviver's third argument (JSON.parse source text access, in V8 since
-// 11.4) gives the literal text of a number, so `0.10` arrives as "0.10" and
-// never passes through a double. Writing: `JSON.rawJSON` emits the decimal
-// text as a JSON number without going through a double either.
-//
-// A reviver is called back for every value of the document, which costs more
-// than the parse itself on small records. Most records name each decimal key
-// once, as a key of the top-level object, and have no escapes; for those the
-// number's text is read straight from the document after a plain parse (see
-// `numberTextAt`). Anything else goes through the reviver.
+/**
+ * JSON helpers that keep decimal amounts exact in both directions. Reading:
+ * the reviver's third argument (JSON.parse source text access, in V8 since
+ * 11.4) gives the literal text of a number, so `0.10` arrives as "0.10" and
+ * never passes through a double. Writing: `JSON.rawJSON` emits the decimal
+ * text as a JSON number without going through a double either.
+ *
+ * A reviver is called back for every value of the document, which costs more
+ * than the parse itself on small records. Most records name each decimal key
+ * once, as a key of the top-level object, and have no escapes; for those the
+ * number's text is read straight from the document after a plain parse (see
+ * `numberTextAt`). Anything else goes through the reviver.
+ *
+ * @since 0.1.0
+ */
 
 interface ReviverContext {
   readonly source?: string
@@ -36,7 +40,12 @@ const onlyOccurrence = (text: string, token: string): number | undefined => {
   return at < 0 || text.indexOf(token, at + 1) >= 0 ? undefined : at
 }
 
-/** Parses JSON; numbers under any of `keys` become their source text. */
+/**
+ * Parses JSON; numbers under any of `keys` become their source text.
+ *
+ * @since 0.1.0
+ * @category json
+ */
 export const parseKeepingNumberText = (text: string, keys: ReadonlySet<string>): unknown => {
   const parsed = parseJson(text)
   if (typeof parsed !== "object" || parsed === null) return parsed
@@ -57,12 +66,20 @@ export const parseKeepingNumberText = (text: string, keys: ReadonlySet<string>):
   return parsed
 }
 
-/** Serialises JSON; string values under any of `keys` are written verbatim as JSON numbers. */
+/**
+ * Serialises JSON; string values under any of `keys` are written verbatim as JSON numbers.
+ *
+ * @since 0.1.0
+ * @category json
+ */
 export const stringifyWithNumberText = (value: unknown, keys: ReadonlySet<string>): string =>
   JSON.stringify(value, (key, v: unknown) => (typeof v === "string" && keys.has(key) ? rawJson(v) : v))
 
 /**
  * A decimal's text as a value that `JSON.stringify` writes verbatim as a JSON
  * number, for encoders that build the object to write themselves.
+ *
+ * @since 0.1.0
+ * @category json
  */
 export const numberText = (text: string): unknown => rawJson(text)

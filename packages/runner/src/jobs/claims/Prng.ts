@@ -1,6 +1,10 @@
-// A small, fast, seedable pseudo-random generator (mulberry32) with a
-// splitmix-style mix of (seed, index), so record i of a generator run is the
-// same whatever records were generated before it. Not for cryptography.
+/**
+ * A small, fast, seedable pseudo-random generator (mulberry32) with a
+ * splitmix-style mix of (seed, index), so record i of a generator run is the
+ * same whatever records were generated before it. Not for cryptography.
+ *
+ * @since 0.1.0
+ */
 
 const mix = (a: number, b: number): number => {
   let h = (a ^ Math.imul(b ^ 0x9e3779b9, 0x85ebca6b)) >>> 0
@@ -9,6 +13,12 @@ const mix = (a: number, b: number): number => {
   return (h ^ (h >>> 16)) >>> 0
 }
 
+/**
+ * A seeded pseudo-random generator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Prng {
   /** A float in [0, 1). */
   readonly next: () => number
@@ -17,6 +27,12 @@ export interface Prng {
   readonly pick: <A>(values: ReadonlyArray<A>) => A
 }
 
+/**
+ * The generator for record `index` of a run with `seed`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (seed: number, index: number): Prng => {
   let state = mix(seed >>> 0, index >>> 0)
   const next = () => {
