@@ -13,8 +13,9 @@
  * @since 0.1.0
  */
 import { Policy } from "@sluice/core"
-import { Lookup, PgLookup } from "@sluice/lookup"
+import { Lookup } from "@sluice/lookup"
 import { type Duration, Effect, Option } from "effect"
+import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as Claims from "./ClaimsTable.ts"
 import * as EnrichJob from "./EnrichJob.ts"
 import * as Enrichment from "./Enrichment.ts"
@@ -76,7 +77,8 @@ export const outcomes = (
       )
 
 /**
- * The claims lookup as the enrich job wants it: the PostgreSQL resolver,
+ * The claims lookup as the enrich job wants it: the resolver of the claims
+ * database (PostgreSQL or DuckDB),
  * guarded by the policy, batched, then cached, every failure turned into an outcome; looked up per chunk
  * unless `path` says `record`.
  *
@@ -84,7 +86,7 @@ export const outcomes = (
  * @category constructors
  */
 export const claimsLookup = (
-  pg: PgLookup.PgClient["Service"],
+  database: ClaimsDatabase.ClaimsDatabase,
   options: EnrichOptions,
   path: "chunk" | "record" = "chunk"
 ) =>
@@ -103,7 +105,7 @@ export const claimsLookup = (
         openDuration: options.breakerCooldown
       }
     })
-    const resolver = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, pg))
+    const resolver = yield* ClaimsDatabase.resolver(database)
     const guarded = Lookup.batched(Lookup.withPolicy(resolver, policy), Claims.batching)
     const lookup =
       options.cacheSize > 0

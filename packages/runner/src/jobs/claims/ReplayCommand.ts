@@ -32,6 +32,7 @@ import * as Services from "../../Services.ts"
 import { untilAcquired } from "../../UntilAcquired.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
+import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
 import * as ClaimsLookup from "./ClaimsLookup.ts"
 import * as ReplayJob from "./ReplayJob.ts"
@@ -109,8 +110,8 @@ export const runReplay = (
 
     // A replay is typically started while the database is still recovering:
     // it waits for it (once per breaker cooldown) instead of failing.
-    const pg = yield* untilAcquired(
-      Services.database(config, { statementTimeout: options.lookupTimeout }).pipe(
+    const database = yield* untilAcquired(
+      ClaimsDatabase.open(config, { statementTimeout: options.lookupTimeout }).pipe(
         Effect.provideService(Readiness.Readiness, readiness)
       ),
       {
@@ -123,7 +124,7 @@ export const runReplay = (
           )
       }
     )
-    const lookup = yield* ClaimsLookup.claimsLookup(pg, { ...options, onDbUnavailable: "pause" })
+    const lookup = yield* ClaimsLookup.claimsLookup(database, { ...options, onDbUnavailable: "pause" })
     const assigned = yield* Ref.make(0)
     yield* readiness.register(
       "partitions",
