@@ -32,13 +32,13 @@ import * as PgLookup from "../src/PgLookup.ts"
 import * as Claims from "../test/utils/Claims.ts"
 import { insert } from "../test/utils/DuckDbDatabase.ts"
 
-const keyCount = Number(process.argv[2] ?? 20_000)
+const keyCount = Number(process.argv[2] ?? 5_000)
 const claims = Number(process.argv[3] ?? 100_000)
 const IN_FLIGHT = 16
 const PG_POOL = 16
 const DUCKDB_POOL = 4
 const BATCHES = [1, 100, 500] as const
-const ROUNDS = 5
+const ROUNDS = 3
 
 // A fixed PRNG so every run asks for the same keys.
 let state = 11
@@ -79,7 +79,7 @@ const program = Effect.gen(function* () {
   yield* Claims.seed(seeder, { count: claims })
   yield* Effect.promise(() => seeder.unsafe("ANALYZE claims"))
   yield* Effect.promise(() => seeder.end({ timeout: 2 }))
-  const pg = yield* PgLookup.makeClient({ url, poolSize: PG_POOL })
+  const pg = yield* PgLookup.makeClient({ url, poolSize: PG_POOL, statementTimeout: "1 minute" })
   const pgResolver = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, pg))
 
   // DuckDB: written by one client, closed, then opened read-only.
@@ -96,7 +96,8 @@ const program = Effect.gen(function* () {
       for (const chunk of chunks(rows, 10_000)) yield* insert(writer.sql, chunk)
     })
   )
-  const duck = yield* DuckDbLookup.makeClient({ path, poolSize: DUCKDB_POOL })
+  // The bound is for a stuck statement, not for the queue of 16 chunks in front of 4 connections.
+  const duck = yield* DuckDbLookup.makeClient({ path, poolSize: DUCKDB_POOL, statementTimeout: "1 minute" })
   const duckResolver = yield* DuckDbLookup.resolver({
     name: "claims",
     source: { query: (sql, keys, signal) => sql.query(DUCKDB_SELECT(keys.length), keys, { signal }) },

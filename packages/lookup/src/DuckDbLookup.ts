@@ -161,7 +161,8 @@ export const makeClient = (options: ClientOptions): Effect.Effect<DuckDbClient["
       try: () => import("@duckdb/node-api"),
       catch: (error) => openError(path, readOnly, error)
     })
-    const settings: Record<string, string> = {}
+    // Extensions are never fetched at run time: everything a lookup needs is built in.
+    const settings: Record<string, string> = { autoinstall_known_extensions: "false" }
     // An in-memory database is always writable: there is no file to share.
     if (path !== ":memory:") settings.access_mode = readOnly ? "READ_ONLY" : "READ_WRITE"
     if (options.threads !== undefined) settings.threads = String(options.threads)
