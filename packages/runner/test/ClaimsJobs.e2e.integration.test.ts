@@ -111,6 +111,19 @@ const scenario = (database: Seeded) => () =>
     assert.strictEqual(byId.size, total - malformed)
 
     assert.strictEqual(db.rows.length, claims)
+    // Both databases hold the same claims: the seed's, amounts to the cent.
+    const seeded = new Map(Claims.seedRows(claims, 7).map((r) => [r.claim_id, r]))
+    for (const row of db.rows) {
+      const expected = seeded.get(row.claim_id)
+      assert.isDefined(expected, row.claim_id)
+      assert.strictEqual(row.member_id, expected!.member_id)
+      assert.isTrue(
+        BigDecimal.equals(
+          BigDecimal.fromStringUnsafe(row.claim_amount),
+          BigDecimal.fromStringUnsafe(expected!.claim_amount)
+        )
+      )
+    }
     const table = new Map(db.rows.map((r) => [r.claim_id, r]))
     let large50k = 0
     for (const { topic, record } of byId.values()) {
