@@ -59,10 +59,9 @@ const median = (values: ReadonlyArray<number>) => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-const DUCKDB_SELECT = (n: number) =>
-  `SELECT claim_id, member_id, claim_amount::VARCHAR AS claim_amount, claim_status,
+const DUCKDB_SELECT = `SELECT claim_id, member_id, claim_amount::VARCHAR AS claim_amount, claim_status,
           epoch_ms(created_date)::DOUBLE AS created_date
-     FROM claims WHERE claim_id IN (${DuckDbLookup.placeholders(n)})`
+     FROM claims SEMI JOIN (SELECT unnest($1::VARCHAR[]) AS batch_key) ON claim_id = batch_key`
 
 interface Scenario {
   readonly database: "postgres" | "duckdb"
@@ -100,7 +99,7 @@ const program = Effect.gen(function* () {
   const duck = yield* DuckDbLookup.makeClient({ path, poolSize: DUCKDB_POOL, statementTimeout: "1 minute" })
   const duckResolver = yield* DuckDbLookup.resolver({
     name: "claims",
-    source: { query: (sql, keys, signal) => sql.query(DUCKDB_SELECT(keys.length), keys, { signal }) },
+    source: { query: (sql, keys, signal) => sql.query(DUCKDB_SELECT, [keys], { signal }) },
     decoder: Claims.decoder,
     key: (claim: Claims.Claim) => claim.claim_id
   }).pipe(Effect.provideService(DuckDbLookup.DuckDbClient, duck))

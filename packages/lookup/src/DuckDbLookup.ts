@@ -6,8 +6,11 @@
  * threads through the library's asynchronous API, so the event loop only
  * turns rows into objects. `make` turns a table, key column and column list
  * (or a query function of your own) into a batching `Lookup`: one prepared
- * `SELECT ... WHERE key IN ($1, ..., $n)` per batch with the keys bound as
- * parameters, the batch's rows decoded in one pass by a `RowDecoder`.
+ * statement per batch, a semi join of the table against the batch's keys
+ * bound as one list parameter (`SEMI JOIN (SELECT unnest($1::VARCHAR[]))`),
+ * the batch's rows decoded in one pass by a `RowDecoder`. DuckDB plans an
+ * `IN ($1, ..., $n)` of parameters as a join too, but one whose cost grows
+ * with the list: at 500 keys the semi join is about four times faster.
  *
  * The contract is `PgLookup`'s: exact decimals (cast a `DECIMAL` to
  * `VARCHAR` in the select list and decode it with `RowDecoder.decimal`; the
@@ -232,6 +235,8 @@ export type Source<K> =
       readonly table: string
       readonly keyColumn: string
       readonly columns: ReadonlyArray<Column>
+      /** SQL type of the keys (default `VARCHAR`). */
+      readonly keyType?: string | undefined
     }
   | {
       readonly query: (
@@ -247,7 +252,7 @@ export type Source<K> =
  * @since 0.1.0
  * @category models
  */
-export type Options<K extends DuckDbParameter, V> = {
+export type Options<K extends string | number, V> = {
   readonly name: string
   readonly source: Source<K>
   /** Reads the key back from a decoded row, to match rows to requests. */
@@ -288,15 +293,18 @@ export const placeholders = (count: number): string => {
 }
 
 /**
- * The statement `make` prepares for a table source and a batch of `count` keys.
+ * The statement `make` prepares for a table source: the batch's keys are its
+ * one parameter, a list.
  *
  * @since 0.1.0
  * @category utils
  */
-export const selectStatement = (
-  source: { readonly table: string; readonly keyColumn: string; readonly columns: ReadonlyArray<Column> },
-  count: number
-): string => {
+export const selectStatement = (source: {
+  readonly table: string
+  readonly keyColumn: string
+  readonly columns: ReadonlyArray<Column>
+  readonly keyType?: string | undefined
+}): string => {
   const columns = source.columns
     .map((c) =>
       typeof c === "string"
@@ -308,7 +316,7 @@ export const selectStatement = (
     .split(".")
     .map((part) => quoteIdent(part))
     .join(".")
-  return `SELECT ${columns} FROM ${table} WHERE ${quoteIdent(source.keyColumn)} IN (${placeholders(count)})`
+  return `SELECT ${columns} FROM ${table} SEMI JOIN (SELECT unnest($1::${checkType(source.keyType ?? "VARCHAR")}[]) AS batch_key) ON ${quoteIdent(source.keyColumn)} = batch_key`
 }
 
 /**
@@ -318,7 +326,7 @@ export const selectStatement = (
  * @since 0.1.0
  * @category constructors
  */
-export const resolver = <K extends DuckDbParameter, V>(
+export const resolver = <K extends string | number, V>(
   options: Options<K, V>
 ): Effect.Effect<Lookup.Resolver<K, V>, never, DuckDbClient> =>
   Effect.map(DuckDbClient, (client) => Lookup.resolver({ name: options.name, fetch: makeFetch(client, options) }))
@@ -330,7 +338,7 @@ export const resolver = <K extends DuckDbParameter, V>(
  * @since 0.1.0
  * @category constructors
  */
-export const make = <K extends DuckDbParameter, V>(
+export const make = <K extends string | number, V>(
   options: Options<K, V>
 ): Effect.Effect<Lookup.Lookup<K, V>, never, DuckDbClient> =>
   Effect.map(resolver(options), (r) => Lookup.batched(r, options))
@@ -342,7 +350,7 @@ export const make = <K extends DuckDbParameter, V>(
  * @since 0.1.0
  * @category constructors
  */
-export const makeFetch = <K extends DuckDbParameter, V>(
+export const makeFetch = <K extends string | number, V>(
   client: DuckDbClient["Service"],
   options: Options<K, V>
 ): Lookup.Fetch<K, V> => {
@@ -351,7 +359,10 @@ export const makeFetch = <K extends DuckDbParameter, V>(
   const run: (keys: Arr.NonEmptyReadonlyArray<K>, signal: AbortSignal) => Promise<ReadonlyArray<unknown>> =
     "query" in source
       ? (keys, signal) => source.query(sql, keys, signal)
-      : (keys, signal) => sql.query(selectStatement(source, keys.length), keys, { signal })
+      : (() => {
+          const text = selectStatement(source)
+          return (keys, signal) => sql.query(text, [keys], { signal })
+        })()
   const decoder = "decoder" in options ? options.decoder : RowDecoder.fromSchema(options.schema)
   const name = options.name
   const key = options.key

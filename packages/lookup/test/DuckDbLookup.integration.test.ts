@@ -14,8 +14,8 @@ const claimsSource = (amount: string): DuckDbLookup.Source<string> => ({
     sql.query(
       `SELECT claim_id, member_id, ${amount} AS claim_amount, claim_status,
               epoch_ms(created_date)::DOUBLE AS created_date
-         FROM claims WHERE claim_id IN (${DuckDbLookup.placeholders(keys.length)})`,
-      keys,
+         FROM claims SEMI JOIN (SELECT unnest($1::VARCHAR[]) AS batch_key) ON claim_id = batch_key`,
+      [keys],
       { signal }
     )
 })
@@ -58,14 +58,15 @@ claimsContract({
 })
 
 layer(Env, { timeout: 120_000, excludeTestServices: true })("DuckDbLookup (DuckDB only)", (it) => {
-  it.effect("a table source with a cast builds one IN statement with bound keys", () =>
+  it.effect("a table source with a cast builds one statement joined against the bound key list", () =>
     Effect.sync(() => {
       assert.strictEqual(
-        DuckDbLookup.selectStatement(
-          { table: "claims", keyColumn: "claim_id", columns: ["claim_id", { name: "claim_amount", cast: "VARCHAR" }] },
-          3
-        ),
-        `SELECT "claim_id", CAST("claim_amount" AS VARCHAR) AS "claim_amount" FROM "claims" WHERE "claim_id" IN ($1, $2, $3)`
+        DuckDbLookup.selectStatement({
+          table: "claims",
+          keyColumn: "claim_id",
+          columns: ["claim_id", { name: "claim_amount", cast: "VARCHAR" }]
+        }),
+        `SELECT "claim_id", CAST("claim_amount" AS VARCHAR) AS "claim_amount" FROM "claims" SEMI JOIN (SELECT unnest($1::VARCHAR[]) AS batch_key) ON "claim_id" = batch_key`
       )
     })
   )

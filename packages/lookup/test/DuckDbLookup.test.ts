@@ -105,11 +105,11 @@ describe("DuckDbLookup", () => {
 
   it("selectStatement - quotes identifiers and rejects casts that are not type names", () => {
     assert.strictEqual(
-      DuckDbLookup.selectStatement({ table: 'odd"name', keyColumn: "id", columns: ["id"] }, 2),
-      `SELECT "id" FROM "odd""name" WHERE "id" IN ($1, $2)`
+      DuckDbLookup.selectStatement({ table: 'odd"name', keyColumn: "id", columns: ["id"], keyType: "BIGINT" }),
+      `SELECT "id" FROM "odd""name" SEMI JOIN (SELECT unnest($1::BIGINT[]) AS batch_key) ON "id" = batch_key`
     )
     assert.throws(() =>
-      DuckDbLookup.selectStatement({ table: "t", keyColumn: "id", columns: [{ name: "a", cast: "INT); DROP" }] }, 1)
+      DuckDbLookup.selectStatement({ table: "t", keyColumn: "id", columns: [{ name: "a", cast: "INT); DROP" }] })
     )
   })
 })

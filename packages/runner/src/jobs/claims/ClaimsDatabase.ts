@@ -62,7 +62,7 @@ const startup = (detail: string, settings = SETTINGS) => new RunnerError({ reaso
 
 /**
  * The claims query on DuckDB: the decimal as its exact text, the timestamp as
- * UTC epoch milliseconds, the keys bound one parameter each.
+ * UTC epoch milliseconds, the batch's ids bound as one list and joined.
  *
  * @since 0.1.0
  * @category sources
@@ -72,8 +72,8 @@ export const duckDbSource: DuckDbLookup.Source<string> = {
     sql.query(
       `SELECT claim_id, member_id, claim_amount::VARCHAR AS claim_amount, claim_status,
               epoch_ms(created_date)::DOUBLE AS created_date
-         FROM claims WHERE claim_id IN (${DuckDbLookup.placeholders(keys.length)})`,
-      keys,
+         FROM claims SEMI JOIN (SELECT unnest($1::VARCHAR[]) AS batch_key) ON claim_id = batch_key`,
+      [keys],
       { signal }
     )
 }
