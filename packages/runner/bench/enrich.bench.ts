@@ -22,6 +22,7 @@ import { PgLookup } from "@sluice/lookup"
 import { BigDecimal, DateTime, Duration, Effect, Redacted, Stream } from "effect"
 import postgres from "postgres"
 import { scopedDatabase } from "../../../bench/support/benchDatabase.ts"
+import * as ClaimsDatabase from "../src/jobs/claims/ClaimsDatabase.ts"
 import * as ClaimsLookup from "../src/jobs/claims/ClaimsLookup.ts"
 import * as Claims from "../src/jobs/claims/ClaimsTable.ts"
 import * as EnrichJob from "../src/jobs/claims/EnrichJob.ts"
@@ -84,7 +85,7 @@ const program = Effect.gen(function* () {
       const broker = yield* InMemory.make
       yield* InMemory.createTopic(broker, "payment-events", 6)
       yield* InMemory.produce(broker, "payment-events", records)
-      const lookup = yield* ClaimsLookup.claimsLookup(pg, options, path)
+      const lookup = yield* ClaimsLookup.claimsLookup(ClaimsDatabase.postgres(pg), options, path)
       const start = performance.now()
       yield* Effect.scoped(
         Effect.gen(function* () {

@@ -86,7 +86,7 @@ export const shared = {
   databaseUrl: setting(
     "DATABASE_URL",
     "database-url",
-    "PostgreSQL URL of the job's database",
+    "The job's database: a PostgreSQL URL, or duckdb:<path> (duckdb::memory:) for DuckDB",
     Parse.databaseUrl,
     undefined,
     { secret: true }
@@ -193,6 +193,8 @@ export const get = <A>(value: Option.Option<A>): A => Option.getOrThrow(value)
  * @category formatting
  */
 export const displayUrl = (url: Redacted.Redacted<string>): string => {
+  // A DuckDB URL is a file path: nothing secret in it, and no host to show.
+  if (Redacted.value(url).startsWith("duckdb:")) return Redacted.value(url)
   const u = new URL(Redacted.value(url))
   const credentials = u.username !== "" || u.password !== "" ? "<redacted>@" : ""
   return `${u.protocol}//${credentials}${u.host}${u.pathname}`

@@ -147,10 +147,12 @@ export const databaseUrl: Parser<Redacted.Redacted<string>> = (text) => {
   try {
     const url = new URL(text)
     if (url.protocol === "postgres:" || url.protocol === "postgresql:") return ok(Redacted.make(text))
+    // duckdb:<path> or duckdb::memory:, a database in the process
+    if (url.protocol === "duckdb:" && text.length > "duckdb:".length) return ok(Redacted.make(text))
   } catch {
     // fall through to the message below
   }
-  return expected("a postgres:// or postgresql:// URL")
+  return expected("a postgres:// or postgresql:// URL, or duckdb:<path>")
 }
 
 /**

@@ -19,6 +19,7 @@ import * as Services from "../../Services.ts"
 import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
+import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
 import * as ClaimsLookup from "./ClaimsLookup.ts"
 import * as EnrichJob from "./EnrichJob.ts"
@@ -48,16 +49,20 @@ export const runEnrich = (
   config: ClaimsConfig.ClaimsConfig,
   options: ClaimsLookup.EnrichOptions,
   readiness: Readiness.Readiness["Service"],
-  registry?: SchemaRegistry.SchemaRegistry["Service"]
+  registry?: SchemaRegistry.SchemaRegistry["Service"],
+  // An open database to use instead of the configured one (the demo's in-memory DuckDB).
+  opened?: ClaimsDatabase.ClaimsDatabase
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     // Both connections are checked before anything is created: a wrong
     // database URL must not leave new topics behind.
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const pg = yield* Services.databaseAtStart(config, { statementTimeout: options.lookupTimeout }).pipe(
-      Effect.provideService(Readiness.Readiness, readiness)
-    )
+    const database =
+      opened ??
+      (yield* ClaimsDatabase.openAtStart(config, { statementTimeout: options.lookupTimeout }).pipe(
+        Effect.provideService(Readiness.Readiness, readiness)
+      ))
     const codec =
       config.valueFormat === "avro"
         ? yield* ClaimsAvro.enrichCodec(config.topics, registry ?? (yield* ClaimsAvro.registryFromEnv))
@@ -68,7 +73,7 @@ export const runEnrich = (
         partitions: 6
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const lookup = yield* ClaimsLookup.claimsLookup(pg, options)
+    const lookup = yield* ClaimsLookup.claimsLookup(database, options)
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.input],
@@ -152,7 +157,9 @@ const enrich = Command.make(
         Effect.provide(Services.telemetryLayer("enrich"))
       )
     })
-).pipe(Command.withDescription("Enrich payment-events with claims from PostgreSQL into enriched/failed payments"))
+).pipe(
+  Command.withDescription("Enrich payment-events with claims from PostgreSQL or DuckDB into enriched/failed payments")
+)
 
 const large = Command.make("large", { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold }, (flags) =>
   Effect.gen(function* () {

@@ -13,8 +13,9 @@
  * @since 0.1.0
  */
 import { Policy } from "@sluice/core"
-import { Lookup, PgLookup } from "@sluice/lookup"
+import { Lookup } from "@sluice/lookup"
 import { Array as Arr, type Duration, Effect, Result } from "effect"
+import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as Claims from "./ClaimsTable.ts"
 import * as EnrichJob from "./EnrichJob.ts"
 
@@ -58,15 +59,15 @@ export const forJob = (
     : EnrichJob.perChunk((claimIds) => Effect.map(lookup.getMany(claimIds), Arr.map(Result.succeed)))
 
 /**
- * The claims lookup as the enrich job wants it: the PostgreSQL resolver,
- * guarded by the policy, batched, then cached; looked up per chunk unless
- * `path` says `record`.
+ * The claims lookup as the enrich job wants it: the resolver of the claims
+ * database (PostgreSQL or DuckDB), guarded by the policy, batched, then
+ * cached; looked up per chunk unless `path` says `record`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const claimsLookup = (
-  pg: PgLookup.PgClient["Service"],
+  database: ClaimsDatabase.ClaimsDatabase,
   options: EnrichOptions,
   path: "chunk" | "record" = "chunk"
 ) =>
@@ -85,7 +86,7 @@ export const claimsLookup = (
         openDuration: options.breakerCooldown
       }
     })
-    const resolver = yield* Claims.makeResolver.pipe(Effect.provideService(PgLookup.PgClient, pg))
+    const resolver = yield* ClaimsDatabase.resolver(database)
     const guarded = Lookup.batched(Lookup.withPolicy(resolver, policy), Claims.batching)
     const lookup =
       options.cacheSize > 0

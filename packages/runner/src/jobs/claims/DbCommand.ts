@@ -3,7 +3,8 @@
  * enrichment job reads. The URL comes from `--database-url` or
  * `DATABASE_URL`; without either, the local server on 127.0.0.1:5432 or an
  * embedded one is used, and the command says which, so seeding the wrong
- * database is visible at once. Credentials are never printed.
+ * database is visible at once. Credentials are never printed. A
+ * `duckdb:<path>` URL opens (or creates) that DuckDB file for writing.
  *
  * @since 0.1.0
  */
@@ -13,8 +14,8 @@ import { Command } from "effect/cli"
 import * as EmbeddedPostgres from "../../EmbeddedPostgres.ts"
 import { reportFailure } from "../../ReportFailure.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
+import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
-import * as Claims from "./ClaimsTable.ts"
 
 const dbFlags = { databaseUrl: ClaimsConfig.settingFlags.databaseUrl } as const
 
@@ -31,6 +32,12 @@ const describeUrl = (url: Redacted.Redacted<string>): string =>
 const connect = (databaseUrl: Option.Option<string>) =>
   Effect.gen(function* () {
     const config = yield* ClaimsConfig.load({ databaseUrl })
+    const duckDbPath = ClaimsDatabase.duckDbPath(config.databaseUrl)
+    if (Option.isSome(duckDbPath)) {
+      const source = Option.isSome(databaseUrl) ? "--database-url" : "DATABASE_URL"
+      yield* Effect.sync(() => process.stderr.write(`database: DuckDB ${duckDbPath.value} (${source})\n`))
+      return yield* ClaimsDatabase.openDuckDb(duckDbPath.value, { readOnly: false })
+    }
     const url = Option.isSome(config.databaseUrl)
       ? config.databaseUrl.value
       : yield* EmbeddedPostgres.resolveDatabaseUrl
@@ -43,7 +50,7 @@ const connect = (databaseUrl: Option.Option<string>) =>
           : "embedded server"
     yield* Effect.sync(() => process.stderr.write(`database: ${describeUrl(url)} (${source})\n`))
     const client = yield* PgLookup.makeClient({ url, poolSize: 2, applicationName: "sluice-db" })
-    return client.sql
+    return ClaimsDatabase.postgres(client)
   })
 
 /**
@@ -54,8 +61,8 @@ const connect = (databaseUrl: Option.Option<string>) =>
  */
 export const migrate = Command.make("migrate", dbFlags, (flags) =>
   Effect.gen(function* () {
-    const sql = yield* connect(flags.databaseUrl)
-    yield* Claims.migrate(sql)
+    const db = yield* connect(flags.databaseUrl)
+    yield* ClaimsDatabase.migrate(db)
     yield* Console.log("claims table ready")
   }).pipe(Effect.scoped, reportFailure)
 ).pipe(Command.withDescription("Create the claims table (idempotent)"))
@@ -69,13 +76,10 @@ export const migrate = Command.make("migrate", dbFlags, (flags) =>
  */
 export const seed = Command.make("seed", { ...dbFlags, claims: ClaimsFlags.claims, seed: ClaimsFlags.seed }, (flags) =>
   Effect.gen(function* () {
-    const sql = yield* connect(flags.databaseUrl)
-    yield* Claims.migrate(sql)
-    yield* Claims.seed(sql, { count: flags.claims, seed: flags.seed })
-    const rows = (yield* Effect.promise(() => sql.unsafe("SELECT count(*)::int AS n FROM claims"))) as ReadonlyArray<{
-      readonly n: number
-    }>
-    yield* Console.log(`claims in the table: ${rows[0]?.n ?? 0}`)
+    const db = yield* connect(flags.databaseUrl)
+    yield* ClaimsDatabase.migrate(db)
+    yield* ClaimsDatabase.seed(db, { count: flags.claims, seed: flags.seed })
+    yield* Console.log(`claims in the table: ${yield* ClaimsDatabase.count(db)}`)
   }).pipe(Effect.scoped, reportFailure)
 ).pipe(Command.withDescription("Insert deterministic claims CLM-000001..CLM-<claims>"))
 

@@ -14,6 +14,11 @@
  * embedded schema registry starts too (on a free port) and every claims
  * topic is Avro through it.
  *
+ * With `--database-url duckdb:<path>` the claims live in that DuckDB file
+ * instead (migrated and seeded, then read by the jobs read-only), or with
+ * `duckdb::memory:` in a database of the process; DuckDB runs in the process,
+ * so there is no connection to fault and the `--db-*` windows do not apply.
+ *
  * @since 0.1.0
  */
 
@@ -31,6 +36,7 @@ import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
+import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
 import * as Claims from "./ClaimsTable.ts"
 import * as Publish from "./Publish.ts"
@@ -103,6 +109,53 @@ export const summary = (stats: Stats.Stats, sent: number): string => {
   return lines.join("\n")
 }
 
+// The demo's PostgreSQL: the configured, local or embedded server, migrated and
+// seeded, reached by the jobs through a fault proxy the --db-* windows drive.
+const postgresDemo = (base: ClaimsConfig.ClaimsConfig, flags: { readonly claims: number; readonly seed: number }) =>
+  Effect.gen(function* () {
+    const url = Option.isSome(base.databaseUrl) ? base.databaseUrl.value : yield* EmbeddedPostgres.resolveDatabaseUrl
+    const target = new URL(Redacted.value(url))
+    const proxy = yield* FaultProxy.make({
+      target: { host: target.hostname, port: Number(target.port === "" ? 5432 : target.port) }
+    })
+    const proxied = new URL(target)
+    proxied.hostname = proxy.host
+    proxied.port = String(proxy.port)
+    yield* say(`database: ${target.hostname}:${target.port || 5432}${target.pathname} through a fault proxy`)
+
+    const seeder = yield* PgLookup.makeClient({ url })
+    yield* Claims.migrate(seeder.sql)
+    yield* Claims.seed(seeder.sql, { count: flags.claims, seed: flags.seed })
+    yield* say(`claims: ${flags.claims} seeded`)
+    const config: ClaimsConfig.ClaimsConfig = { ...base, databaseUrl: Option.some(Redacted.make(proxied.toString())) }
+    return { config, opened: undefined, proxy: Option.some(proxy.set) }
+  })
+
+// The demo's DuckDB: a file is migrated and seeded by a writer that is closed
+// again, so the jobs open it read-only as they would outside the demo; an
+// in-memory database only exists in its instance, so the jobs share the writer's.
+const duckDbDemo = (
+  base: ClaimsConfig.ClaimsConfig,
+  path: string,
+  flags: { readonly claims: number; readonly seed: number; readonly lookupTimeout: Duration.Duration }
+) =>
+  Effect.gen(function* () {
+    const prepare = (db: ClaimsDatabase.ClaimsDatabase) =>
+      Effect.andThen(ClaimsDatabase.migrate(db), ClaimsDatabase.seed(db, { count: flags.claims, seed: flags.seed }))
+    const memory = path === ":memory:"
+    yield* say(`database: DuckDB ${memory ? "in memory" : path}`)
+    const opened = memory
+      ? yield* ClaimsDatabase.openDuckDb(path, { readOnly: false, statementTimeout: flags.lookupTimeout })
+      : undefined
+    if (opened === undefined) {
+      yield* Effect.scoped(Effect.flatMap(ClaimsDatabase.openDuckDb(path, { readOnly: false }), prepare))
+    } else {
+      yield* prepare(opened)
+    }
+    yield* say(`claims: ${flags.claims} seeded`)
+    return { config: base, opened, proxy: Option.none<(mode: FaultProxy.FaultMode) => Effect.Effect<void>>() }
+  })
+
 /**
  * The claims demo as a command called `name` (`demo` while claims is the
  * only job; the CLI decides).
@@ -139,28 +192,11 @@ export const make = (name: string) =>
         const EmbeddedKafka = yield* Effect.promise(() => import("@sluice/testkit/EmbeddedKafka"))
         const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })
         yield* say(`kafka: embedded broker on ${broker.bootstrap}`)
-        const url = Option.isSome(base.databaseUrl)
-          ? base.databaseUrl.value
-          : yield* EmbeddedPostgres.resolveDatabaseUrl
-        const target = new URL(Redacted.value(url))
-        const proxy = yield* FaultProxy.make({
-          target: { host: target.hostname, port: Number(target.port === "" ? 5432 : target.port) }
-        })
-        const proxied = new URL(target)
-        proxied.hostname = proxy.host
-        proxied.port = String(proxy.port)
-        yield* say(`database: ${target.hostname}:${target.port || 5432}${target.pathname} through a fault proxy`)
-
-        const seeder = yield* PgLookup.makeClient({ url })
-        yield* Claims.migrate(seeder.sql)
-        yield* Claims.seed(seeder.sql, { count: flags.claims, seed: flags.seed })
-        yield* say(`claims: ${flags.claims} seeded`)
-
-        const config: ClaimsConfig.ClaimsConfig = {
-          ...base,
-          bootstrapServers: [broker.bootstrap],
-          databaseUrl: Option.some(Redacted.make(proxied.toString()))
-        }
+        const duckDbPath = ClaimsDatabase.duckDbPath(base.databaseUrl)
+        const prepared = Option.isSome(duckDbPath)
+          ? yield* duckDbDemo(base, duckDbPath.value, flags)
+          : yield* postgresDemo(base, flags)
+        const config: ClaimsConfig.ClaimsConfig = { ...prepared.config, bootstrapServers: [broker.bootstrap] }
         const readiness = yield* Services.observability(config.metricsPort, ClaimsDashboard.dashboard)
         yield* say(`dashboard: http://127.0.0.1:${readiness.port}/  (metrics on /metrics)`)
 
@@ -174,7 +210,9 @@ export const make = (name: string) =>
               })
             : undefined
 
-        const enrich = yield* Effect.forkScoped(ClaimsCommand.runEnrich(config, flags, readiness, registry))
+        const enrich = yield* Effect.forkScoped(
+          ClaimsCommand.runEnrich(config, flags, readiness, registry, prepared.opened)
+        )
         const large = yield* Effect.forkScoped(ClaimsCommand.runLarge(config, flags.threshold, readiness, registry))
 
         const windows: ReadonlyArray<FaultWindow> = [
@@ -198,8 +236,13 @@ export const make = (name: string) =>
             })
           )
         ]
-        for (const window of windows) {
-          yield* Effect.forkScoped(faultWindow(proxy.set, window, say).pipe(Effect.orDie))
+        if (Option.isNone(prepared.proxy) && windows.length > 0) {
+          yield* say("database: DuckDB runs in the process; the --db-outage/--db-slow windows are ignored")
+        }
+        for (const set of Option.toArray(prepared.proxy)) {
+          for (const window of windows) {
+            yield* Effect.forkScoped(faultWindow(set, window, say).pipe(Effect.orDie))
+          }
         }
 
         const client = yield* Services.kafkaClient({

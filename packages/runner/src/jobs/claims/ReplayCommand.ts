@@ -33,6 +33,7 @@ import { untilAcquired } from "../../UntilAcquired.ts"
 import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
+import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
 import * as ClaimsLookup from "./ClaimsLookup.ts"
 import * as ReplayJob from "./ReplayJob.ts"
@@ -114,8 +115,8 @@ export const runReplay = (
 
     // A replay is typically started while the database is still recovering:
     // it waits for it (once per breaker cooldown) instead of failing.
-    const pg = yield* untilAcquired(
-      Services.database(config, { statementTimeout: options.lookupTimeout }).pipe(
+    const database = yield* untilAcquired(
+      ClaimsDatabase.open(config, { statementTimeout: options.lookupTimeout }).pipe(
         Effect.provideService(Readiness.Readiness, readiness)
       ),
       {
@@ -128,7 +129,7 @@ export const runReplay = (
           )
       }
     )
-    const lookup = yield* ClaimsLookup.claimsLookup(pg, { ...options, onDbUnavailable: "pause" })
+    const lookup = yield* ClaimsLookup.claimsLookup(database, { ...options, onDbUnavailable: "pause" })
     const assigned = yield* Ref.make(0)
     yield* readiness.register(
       "partitions",
