@@ -12,6 +12,10 @@
 import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
 import { type BigDecimal, Effect, Ref } from "effect"
 import { Command } from "effect/cli"
+import * as BreakerStore from "../../BreakerStore.ts"
+import * as Config from "../../Config.ts"
+import * as ConsumerGroup from "../../ConsumerGroup.ts"
+import * as Flags from "../../Flags.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
@@ -35,6 +39,44 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
   })
 
 /**
+ * What a replica of a scaled-out job adds to its options: where its circuit
+ * breakers live and its consumer-group timing. Absent (the demo), the breaker
+ * is local and the timing the source's defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScaleOut {
+  readonly breakerStore?: BreakerStore.Options
+  readonly consumer?: ConsumerGroup.Timing
+}
+
+/**
+ * The flags of `ScaleOut`, shared by the enrich and replay commands.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const scaleOutFlags = { ...Flags.settingFlags(Config.breakerStore), ...ConsumerGroup.flags }
+
+/**
+ * Resolves `ScaleOut` from its flags, then the environment; the breaker
+ * circuits are scoped by the job's consumer group.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadScaleOut = (
+  flags: Config.Overrides<typeof Config.breakerStore & typeof Config.consumerGroup>,
+  group: string
+) =>
+  Effect.gen(function* () {
+    const breakerStore = BreakerStore.fromConfig(yield* Config.load(Config.breakerStore, flags), group)
+    const consumer = yield* ConsumerGroup.load(flags)
+    return { breakerStore, consumer } satisfies ScaleOut
+  })
+
+/**
  * Ensures the job's topics exist (6 partitions for new ones), then runs the
  * enrich job until interrupted.
  *
@@ -43,7 +85,7 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
  */
 export const runEnrich = (
   config: ClaimsConfig.ClaimsConfig,
-  options: ClaimsLookup.EnrichOptions,
+  options: ClaimsLookup.EnrichOptions & ScaleOut,
   readiness: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
@@ -60,9 +102,11 @@ export const runEnrich = (
         partitions: 6
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const lookup = yield* ClaimsLookup.claimsLookup(pg, options)
+    const store = options.breakerStore === undefined ? undefined : yield* BreakerStore.make(options.breakerStore)
+    const lookup = yield* ClaimsLookup.claimsLookup(pg, options, "chunk", store)
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
+      ...options.consumer,
       topics: [config.topics.input],
       groupId: config.groupId,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
@@ -93,7 +137,8 @@ export const runEnrich = (
 export const runLarge = (
   config: ClaimsConfig.ClaimsConfig,
   threshold: BigDecimal.BigDecimal,
-  readiness: Readiness.Readiness["Service"]
+  readiness: Readiness.Readiness["Service"],
+  consumer: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
@@ -106,6 +151,7 @@ export const runLarge = (
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
+      ...consumer,
       topics: [config.topics.enriched],
       groupId: `${config.groupId}-large`,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
@@ -124,28 +170,34 @@ const enrich = Command.make(
   "enrich",
   {
     ...ClaimsConfig.settingFlags,
-    ...ClaimsFlags.enrichFlags
+    ...ClaimsFlags.enrichFlags,
+    ...scaleOutFlags
   },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
+      const scaleOut = yield* loadScaleOut(flags, config.groupId)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
-          runEnrich(config, flags, readiness)
+          runEnrich(config, { ...flags, ...scaleOut }, readiness)
         )
       ).pipe(Services.withTelemetry("enrich"))
     })
 ).pipe(Command.withDescription("Enrich payment-events with claims from PostgreSQL into enriched/failed payments"))
 
-const large = Command.make("large", { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* ClaimsConfig.load(flags)
-    yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
-        runLarge(config, flags.threshold, readiness)
-      )
-    ).pipe(Services.withTelemetry("large"))
-  })
+const large = Command.make(
+  "large",
+  { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold, ...ConsumerGroup.flags },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* ClaimsConfig.load(flags)
+      const consumer = yield* ConsumerGroup.load(flags)
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, ClaimsDashboard.dashboard), (readiness) =>
+          runLarge(config, flags.threshold, readiness, consumer)
+        )
+      ).pipe(Services.withTelemetry("large"))
+    })
 ).pipe(Command.withDescription("Keep enriched payments whose claim amount is at least --threshold"))
 
 /**

@@ -1,0 +1,117 @@
+import { randomUUID } from "node:crypto"
+import { assert, describe, it } from "@effect/vitest"
+import { Policy } from "@sluice/core"
+import { Context, Effect, Layer, Logger, Redacted } from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import * as BreakerStore from "../src/BreakerStore.ts"
+import { freePort } from "./support/metrics.ts"
+
+// The machine's Redis (started by `.ci/run` when it is not running).
+const redisUrl = Redacted.make("redis://127.0.0.1:6379")
+
+const policyWith = (store: BreakerStore.Store, name: string) =>
+  Policy.makeWithStore({
+    name,
+    breaker: { trip: { _tag: "consecutive", failures: 3 }, openDuration: "30 seconds" }
+  }).pipe(Effect.provideService(CircuitBreaker.CircuitBreakerStore, store))
+
+// Retryable, as a lost connection is: the breaker counts it as a failure.
+const failing = Effect.fail({ message: "connection refused", isRetryable: true })
+
+describe("BreakerStore", () => {
+  it.live("redis - two processes' policies of one group share one circuit; another group has its own", () =>
+    Effect.gen(function* () {
+      const group = `test-${randomUUID()}`
+      const a = yield* BreakerStore.make({ store: "redis", redisUrl, group })
+      const b = yield* BreakerStore.make({ store: "redis", redisUrl, group })
+      const other = yield* BreakerStore.make({ store: "redis", redisUrl, group: `${group}-other` })
+      assert.isTrue(a.shared && b.shared && other.shared)
+      const pa = yield* policyWith(a, "claims-db")
+      const pb = yield* policyWith(b, "claims-db")
+      const po = yield* policyWith(other, "claims-db")
+      for (let i = 0; i < 3; i++) yield* Effect.exit(pa.run(failing))
+      assert.strictEqual(yield* pa.breakerState, "open")
+      // B never ran a call, yet its circuit is open and its call is rejected without running.
+      assert.strictEqual(yield* pb.breakerState, "open")
+      let ran = false
+      const rejected = yield* Effect.flip(pb.run(Effect.sync(() => (ran = true))))
+      assert.strictEqual(rejected.reason._tag, "CircuitOpen")
+      assert.isFalse(ran)
+      assert.strictEqual(yield* po.breakerState, "closed")
+      assert.strictEqual(yield* po.run(Effect.succeed(1)), 1)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("redis - unreachable at start: a local breaker, said once, and calls still run", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ message }) => {
+        lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+      })
+      // Nothing listens on a port that was free a moment ago.
+      const port = yield* freePort()
+      const store = yield* BreakerStore.make({
+        store: "redis",
+        redisUrl: Redacted.make(`redis://127.0.0.1:${port}`),
+        group: `test-${randomUUID()}`
+      }).pipe(Effect.provide(Logger.layer([capture])))
+      assert.isFalse(store.shared)
+      assert.deepStrictEqual(
+        lines.filter((l) => l.includes("Redis")),
+        ["Redis unreachable: circuit breakers are local to this process"]
+      )
+      const policy = yield* policyWith(store, "claims-db")
+      assert.strictEqual(yield* policy.run(Effect.succeed("ok")), "ok")
+      for (let i = 0; i < 3; i++) yield* Effect.exit(policy.run(failing))
+      assert.strictEqual(yield* policy.breakerState, "open")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("withFallback - a shared store that stops answering hands over to the local one, said once each way", () =>
+    Effect.gen(function* () {
+      const memory = () =>
+        Effect.map(Layer.build(Policy.layerStoreMemory), (c) => Context.get(c, CircuitBreaker.CircuitBreakerStore))
+      const sharedInner = yield* memory()
+      const local = yield* memory()
+      let down = false
+      const storeError = new CircuitBreaker.CircuitBreakerError({
+        reason: new CircuitBreaker.CircuitBreakerStoreError({ message: "connection lost" })
+      })
+      const guard = <A, R>(
+        effect: Effect.Effect<A, CircuitBreaker.CircuitBreakerError, R>
+      ): Effect.Effect<A, CircuitBreaker.CircuitBreakerError, R> =>
+        Effect.suspend(() => (down ? Effect.fail(storeError) : effect))
+      const flaky: CircuitBreaker.CircuitBreakerStore["Service"] = {
+        admit: (key) => guard(sharedInner.admit(key)),
+        record: (options) => guard(sharedInner.record(options)),
+        state: (key) => guard(sharedInner.state(key))
+      }
+      const switches: Array<string> = []
+      const store = BreakerStore.withFallback(flaky, local, (to) => Effect.sync(() => switches.push(to)))
+      const policy = yield* policyWith({ ...store, shared: true }, "claims-db")
+      assert.strictEqual(yield* policy.run(Effect.succeed(1)), 1)
+      down = true
+      // Still guarded while the shared store is away: three failures open the local circuit.
+      for (let i = 0; i < 3; i++) yield* Effect.exit(policy.run(failing))
+      assert.strictEqual((yield* local.state("claims-db"))._tag, "Open")
+      assert.strictEqual((yield* sharedInner.state("claims-db"))._tag, "Closed")
+      assert.strictEqual((yield* Effect.flip(policy.run(Effect.succeed(1)))).reason._tag, "CircuitOpen")
+      down = false
+      assert.strictEqual(yield* policy.run(Effect.succeed(2)), 2)
+      assert.deepStrictEqual(switches, ["local", "shared"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("memory - a local store, and no Redis is contacted", () =>
+    Effect.gen(function* () {
+      const store = yield* BreakerStore.make({
+        store: "memory",
+        redisUrl: Redacted.make("redis://127.0.0.1:1"),
+        group: "g"
+      })
+      assert.isFalse(store.shared)
+      const policy = yield* policyWith(store, "claims-db")
+      assert.strictEqual(yield* policy.breakerState, "closed")
+    }).pipe(Effect.scoped)
+  )
+})
