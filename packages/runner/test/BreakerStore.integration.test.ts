@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Policy } from "@sluice/core"
-import { Context, Effect, Layer, Logger, Redacted } from "effect"
+import { Metrics, Policy } from "@sluice/core"
+import { Context, Effect, Layer, Logger, Metric, Redacted } from "effect"
 import { CircuitBreaker } from "effect/persistence"
+import { TestClock } from "effect/testing"
 import * as BreakerStore from "../src/BreakerStore.ts"
 import { freePort } from "./support/metrics.ts"
 
@@ -99,6 +100,27 @@ describe("BreakerStore", () => {
       down = false
       assert.strictEqual(yield* policy.run(Effect.succeed(2)), 2)
       assert.deepStrictEqual(switches, ["local", "shared"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("mirrorState - the gauge follows a circuit another process changed, within one poll", () =>
+    Effect.gen(function* () {
+      let shared: Policy.BreakerState = "closed"
+      const name = `mirrored-${randomUUID()}`
+      const policy: Policy.Policy = { ...Policy.none(name), breakerState: Effect.sync(() => shared) }
+      const gauge = Metric.withAttributes(Metrics.breakerState, { policy: name })
+      const value = Effect.map(Metric.value(gauge), (s) => s.value)
+      yield* BreakerStore.mirrorState(policy, "500 millis")
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* value, 0)
+      shared = "open"
+      yield* TestClock.adjust("499 millis")
+      assert.strictEqual(yield* value, 0)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* value, 2)
+      shared = "half-open"
+      yield* TestClock.adjust("500 millis")
+      assert.strictEqual(yield* value, 1)
     }).pipe(Effect.scoped)
   )
 
