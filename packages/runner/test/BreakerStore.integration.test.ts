@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Metrics, Policy } from "@sluice/core"
+import { FaultProxy } from "@sluice/testkit"
 import { Context, Effect, Layer, Logger, Metric, Redacted } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import * as BreakerStore from "../src/BreakerStore.ts"
 import { freePort } from "./support/metrics.ts"
+import { pollUntil } from "./support/poll.ts"
 
 // The machine's Redis (started by `.ci/run` when it is not running).
 const redisUrl = Redacted.make("redis://127.0.0.1:6379")
@@ -66,6 +68,55 @@ describe("BreakerStore", () => {
       for (let i = 0; i < 3; i++) yield* Effect.exit(policy.run(failing))
       assert.strictEqual(yield* policy.breakerState, "open")
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "redis - lost after start: calls keep running on the local breaker, and the circuit is shared again after",
+    () =>
+      Effect.gen(function* () {
+        const lines: Array<string> = []
+        const capture = Logger.make(({ message }) => {
+          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+        })
+        const proxy = yield* FaultProxy.make({ target: { host: "127.0.0.1", port: 6379 } })
+        const store = yield* BreakerStore.make({
+          store: "redis",
+          redisUrl: Redacted.make(`redis://${proxy.host}:${proxy.port}`),
+          group: `test-${randomUUID()}`
+        })
+        assert.isTrue(store.shared)
+        const policy = yield* policyWith(store, "claims-db")
+        const call = (n: number) =>
+          policy.run(Effect.succeed(n)).pipe(
+            // A call that waits on a lost Redis would stall the job: bounded here so the test says so.
+            Effect.timeoutOrElse({
+              duration: "5 seconds",
+              orElse: () => Effect.die(new Error("a call waited on Redis"))
+            }),
+            Effect.provide(Logger.layer([capture]))
+          )
+        assert.strictEqual(yield* call(1), 1)
+        yield* proxy.set(FaultProxy.FaultMode.reset)
+        for (let i = 2; i < 6; i++) assert.strictEqual(yield* call(i), i)
+        yield* proxy.set(FaultProxy.FaultMode.passThrough)
+        yield* pollUntil(
+          "the circuit to be shared again",
+          Effect.andThen(
+            call(7),
+            Effect.sync(() => lines.filter((l) => l.includes("Redis")))
+          ),
+          (said) => said.length === 2,
+          { timeoutMs: 20_000, intervalMs: 200 }
+        )
+        assert.deepStrictEqual(
+          lines.filter((l) => l.includes("Redis")),
+          [
+            "Redis unreachable: circuit breakers are local to this process until it answers",
+            "Redis answers again: circuit breakers are shared"
+          ]
+        )
+      }).pipe(Effect.scoped),
+    40_000
   )
 
   it.effect("withFallback - a shared store that stops answering hands over to the local one, said once each way", () =>
