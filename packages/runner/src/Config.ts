@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Config as EffectConfig, Option, Redacted } from "effect"
+import { Duration, Effect, Config as EffectConfig, Option, Redacted } from "effect"
 import * as Parse from "./Parse.ts"
 import { InvalidConfig, InvalidSetting, RunnerError } from "./RunnerError.ts"
 
@@ -199,3 +199,99 @@ export const displayUrl = (url: Redacted.Redacted<string>): string => {
   const credentials = u.username !== "" || u.password !== "" ? "<redacted>@" : ""
   return `${u.protocol}//${credentials}${u.host}${u.pathname}`
 }
+
+const redisUrl: Parse.Parser<Redacted.Redacted<string>> = (text) => {
+  try {
+    const url = new URL(text)
+    if (url.protocol === "redis:" || url.protocol === "rediss:") return { ok: true, value: Redacted.make(text) }
+  } catch {
+    // fall through to the message below
+  }
+  return { ok: false, expected: "a redis:// or rediss:// URL" }
+}
+
+/**
+ * Where the circuit breakers of a job keep their state: in the process
+ * (`memory`), or in Redis (`redis`), so that the replicas of one job share one
+ * circuit per policy.
+ *
+ * | setting | variable | flag | default |
+ * | --- | --- | --- | --- |
+ * | breakerStore | BREAKER_STORE | --breaker-store | memory |
+ * | redisUrl | REDIS_URL | --redis-url | redis://127.0.0.1:6379 |
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const breakerStore = {
+  breakerStore: setting(
+    "BREAKER_STORE",
+    "breaker-store",
+    "Circuit breaker state: memory (per process) or redis (shared by the replicas of a job)",
+    Parse.oneOf(["memory", "redis"]),
+    "memory" as "memory" | "redis"
+  ),
+  redisUrl: setting(
+    "REDIS_URL",
+    "redis-url",
+    "Redis of the shared circuit breakers",
+    redisUrl,
+    Redacted.make("redis://127.0.0.1:6379"),
+    { secret: true }
+  )
+} as const
+
+// Milliseconds, as the variables' `_MS` names say, or a duration such as 10s.
+const millis =
+  (min: number, max: number): Parse.Parser<number> =>
+  (text) => {
+    const bare = /^\d+$/.test(text.trim())
+    const r = bare ? ({ ok: true, value: Number(text.trim()) } as const) : Parse.duration(text)
+    const ms = r.ok ? (typeof r.value === "number" ? r.value : Duration.toMillis(r.value)) : Number.NaN
+    return Number.isInteger(ms) && ms >= min && ms <= max
+      ? { ok: true, value: ms }
+      : { ok: false, expected: `milliseconds or a duration such as 10s, from ${min}ms to ${max}ms` }
+  }
+
+/**
+ * The consumer-group timing of a consuming command, in milliseconds: how long
+ * the group waits for a silent member before it rebalances, how often a
+ * member says it is alive, and how long members have to rejoin during a
+ * rebalance. Unset values keep the Kafka client's defaults (30 s, 3 s, 60 s).
+ *
+ * | setting | variable | flag | default |
+ * | --- | --- | --- | --- |
+ * | sessionTimeout | KAFKA_SESSION_TIMEOUT_MS | --session-timeout | client default (30s) |
+ * | heartbeatInterval | KAFKA_HEARTBEAT_INTERVAL_MS | --heartbeat-interval | client default (3s) |
+ * | rebalanceTimeout | KAFKA_REBALANCE_TIMEOUT_MS | --rebalance-timeout | client default (60s) |
+ * | groupInstanceId | GROUP_INSTANCE_ID (else POD_NAME) | --group-instance-id | none |
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const consumerGroup = {
+  sessionTimeout: setting(
+    "KAFKA_SESSION_TIMEOUT_MS",
+    "session-timeout",
+    "Consumer session timeout: a member silent this long leaves the group (e.g. 10s or 10000)",
+    millis(6_000, 300_000)
+  ),
+  heartbeatInterval: setting(
+    "KAFKA_HEARTBEAT_INTERVAL_MS",
+    "heartbeat-interval",
+    "Consumer heartbeat interval (e.g. 1s or 1000)",
+    millis(100, 60_000)
+  ),
+  rebalanceTimeout: setting(
+    "KAFKA_REBALANCE_TIMEOUT_MS",
+    "rebalance-timeout",
+    "Time members have to rejoin during a rebalance (e.g. 30s or 30000)",
+    millis(1_000, 600_000)
+  ),
+  groupInstanceId: setting(
+    "GROUP_INSTANCE_ID",
+    "group-instance-id",
+    "Static group membership id (KIP-345); defaults to POD_NAME when that is set",
+    Parse.nonEmpty
+  )
+} as const

@@ -14,6 +14,10 @@
 import { Admin, KafkaClient, KafkaSink, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
 import { type BigDecimal, Effect, Ref } from "effect"
 import { Command } from "effect/cli"
+import * as BreakerStore from "../../BreakerStore.ts"
+import * as Config from "../../Config.ts"
+import * as ConsumerGroup from "../../ConsumerGroup.ts"
+import * as Flags from "../../Flags.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
 import * as ClaimsAvro from "./ClaimsAvro.ts"
@@ -39,6 +43,44 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
   })
 
 /**
+ * What a replica of a scaled-out job adds to its options: where its circuit
+ * breakers live and its consumer-group timing. Absent (the demo), the breaker
+ * is local and the timing the source's defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScaleOut {
+  readonly breakerStore?: BreakerStore.Options
+  readonly consumer?: ConsumerGroup.Timing
+}
+
+/**
+ * The flags of `ScaleOut`, shared by the enrich and replay commands.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const scaleOutFlags = { ...Flags.settingFlags(Config.breakerStore), ...ConsumerGroup.flags }
+
+/**
+ * Resolves `ScaleOut` from its flags, then the environment; the breaker
+ * circuits are scoped by the job's consumer group.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadScaleOut = (
+  flags: Config.Overrides<typeof Config.breakerStore & typeof Config.consumerGroup>,
+  group: string
+) =>
+  Effect.gen(function* () {
+    const breakerStore = BreakerStore.fromConfig(yield* Config.load(Config.breakerStore, flags), group)
+    const consumer = yield* ConsumerGroup.load(flags)
+    return { breakerStore, consumer } satisfies ScaleOut
+  })
+
+/**
  * Ensures the job's topics exist (6 partitions for new ones), then runs the
  * enrich job until interrupted.
  *
@@ -47,7 +89,7 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
  */
 export const runEnrich = (
   config: ClaimsConfig.ClaimsConfig,
-  options: ClaimsLookup.EnrichOptions,
+  options: ClaimsLookup.EnrichOptions & ScaleOut,
   readiness: Readiness.Readiness["Service"],
   registry?: SchemaRegistry.SchemaRegistry["Service"],
   // An open database to use instead of the configured one (the demo's in-memory DuckDB).
@@ -73,9 +115,11 @@ export const runEnrich = (
         partitions: 6
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const lookup = yield* ClaimsLookup.claimsLookup(database, options)
+    const store = options.breakerStore === undefined ? undefined : yield* BreakerStore.make(options.breakerStore)
+    const lookup = yield* ClaimsLookup.claimsLookup(database, options, "chunk", store)
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
+      ...options.consumer,
       topics: [config.topics.input],
       groupId: config.groupId,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
@@ -108,7 +152,8 @@ export const runLarge = (
   config: ClaimsConfig.ClaimsConfig,
   threshold: BigDecimal.BigDecimal,
   readiness: Readiness.Readiness["Service"],
-  registry?: SchemaRegistry.SchemaRegistry["Service"]
+  registry?: SchemaRegistry.SchemaRegistry["Service"],
+  consumer: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
@@ -125,6 +170,7 @@ export const runLarge = (
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
+      ...consumer,
       topics: [config.topics.enriched],
       groupId: `${config.groupId}-large`,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
@@ -144,14 +190,16 @@ const enrich = Command.make(
   "enrich",
   {
     ...ClaimsConfig.settingFlags,
-    ...ClaimsFlags.enrichFlags
+    ...ClaimsFlags.enrichFlags,
+    ...scaleOutFlags
   },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
+      const scaleOut = yield* loadScaleOut(flags, config.groupId)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runEnrich(config, flags, readiness))
+        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("enrich"))
@@ -161,17 +209,21 @@ const enrich = Command.make(
   Command.withDescription("Enrich payment-events with claims from PostgreSQL or DuckDB into enriched/failed payments")
 )
 
-const large = Command.make("large", { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* ClaimsConfig.load(flags)
-    yield* Effect.gen(function* () {
-      const readiness = yield* Readiness.Readiness
-      yield* Effect.scoped(runLarge(config, flags.threshold, readiness))
-    }).pipe(
-      Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
-      Effect.provide(Services.telemetryLayer("large"))
-    )
-  })
+const large = Command.make(
+  "large",
+  { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold, ...ConsumerGroup.flags },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* ClaimsConfig.load(flags)
+      const consumer = yield* ConsumerGroup.load(flags)
+      yield* Effect.gen(function* () {
+        const readiness = yield* Readiness.Readiness
+        yield* Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer))
+      }).pipe(
+        Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
+        Effect.provide(Services.telemetryLayer("large"))
+      )
+    })
 ).pipe(Command.withDescription("Keep enriched payments whose claim amount is at least --threshold"))
 
 /**

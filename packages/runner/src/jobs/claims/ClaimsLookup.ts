@@ -8,13 +8,16 @@
  * `--lookup-timeout` bounds it (retries included), `--retry-attempts` and
  * `--retry-backoff` retry what is retryable, and the breaker opens when the
  * failure rate over the last `--breaker-window` calls reaches
- * `--breaker-threshold`, staying open for `--breaker-cooldown`.
+ * `--breaker-threshold`, staying open for `--breaker-cooldown`. With a shared
+ * store (`--breaker-store redis`) the circuit is the job's, not the process's.
  *
  * @since 0.1.0
  */
 import { Policy } from "@sluice/core"
 import { Lookup } from "@sluice/lookup"
 import { Array as Arr, type Duration, Effect, Result } from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import * as BreakerStore from "../../BreakerStore.ts"
 import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as Claims from "./ClaimsTable.ts"
 import * as EnrichJob from "./EnrichJob.ts"
@@ -69,10 +72,11 @@ export const forJob = (
 export const claimsLookup = (
   database: ClaimsDatabase.ClaimsDatabase,
   options: EnrichOptions,
-  path: "chunk" | "record" = "chunk"
+  path: "chunk" | "record" = "chunk",
+  store?: BreakerStore.Store
 ) =>
   Effect.gen(function* () {
-    const policy = yield* Policy.make({
+    const policy = yield* Policy.makeWithStore({
       name: "claims-db",
       timeout: options.lookupTimeout,
       retry: { base: options.retryBackoff, maxAttempts: options.retryAttempts + 1, jitter: true },
@@ -85,7 +89,13 @@ export const claimsLookup = (
         },
         openDuration: options.breakerCooldown
       }
-    })
+    }).pipe(
+      store === undefined
+        ? Effect.provide(Policy.layerStoreMemory)
+        : Effect.provideService(CircuitBreaker.CircuitBreakerStore, store)
+    )
+    // A shared circuit may be opened by another replica: show it in this one's metrics too.
+    if (store?.shared === true) yield* BreakerStore.mirrorState(policy)
     const resolver = yield* ClaimsDatabase.resolver(database)
     const guarded = Lookup.batched(Lookup.withPolicy(resolver, policy), Claims.batching)
     const lookup =

@@ -26,11 +26,13 @@
 import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
 import { Effect, Metric, Option, Ref, Schedule } from "effect"
 import { Command } from "effect/cli"
+import * as BreakerStore from "../../BreakerStore.ts"
 import * as Drain from "../../Drain.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
 import { untilAcquired } from "../../UntilAcquired.ts"
 import * as ClaimsAvro from "./ClaimsAvro.ts"
+import * as ClaimsCommand from "./ClaimsCommand.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
 import * as ClaimsDashboard from "./ClaimsDashboard.ts"
 import * as ClaimsDatabase from "./ClaimsDatabase.ts"
@@ -46,7 +48,7 @@ import * as ReplayJob from "./ReplayJob.ts"
  * @since 0.1.0
  * @category models
  */
-export interface ReplayOptions extends Omit<ClaimsLookup.EnrichOptions, "onDbUnavailable"> {
+export interface ReplayOptions extends Omit<ClaimsLookup.EnrichOptions, "onDbUnavailable">, ClaimsCommand.ScaleOut {
   readonly follow: boolean
   readonly replayGroup: Option.Option<string>
 }
@@ -129,7 +131,9 @@ export const runReplay = (
           )
       }
     )
-    const lookup = yield* ClaimsLookup.claimsLookup(database, { ...options, onDbUnavailable: "pause" })
+    // The replay shares the enrich job's circuit (same group prefix, same policy): one database.
+    const store = options.breakerStore === undefined ? undefined : yield* BreakerStore.make(options.breakerStore)
+    const lookup = yield* ClaimsLookup.claimsLookup(database, { ...options, onDbUnavailable: "pause" }, "chunk", store)
     const assigned = yield* Ref.make(0)
     yield* readiness.register(
       "partitions",
@@ -137,6 +141,7 @@ export const runReplay = (
     )
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
+      ...options.consumer,
       topics: [topic],
       groupId,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
@@ -183,14 +188,16 @@ export const command = Command.make(
     breakerWindow: ClaimsFlags.breakerWindow,
     breakerCooldown: ClaimsFlags.breakerCooldown,
     follow: ClaimsFlags.follow,
-    replayGroup: ClaimsFlags.replayGroup
+    replayGroup: ClaimsFlags.replayGroup,
+    ...ClaimsCommand.scaleOutFlags
   },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
+      const scaleOut = yield* ClaimsCommand.loadScaleOut(flags, config.groupId)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runReplay(config, flags, readiness))
+        yield* Effect.scoped(runReplay(config, { ...flags, ...scaleOut }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("replay"))

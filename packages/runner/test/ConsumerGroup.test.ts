@@ -1,0 +1,54 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Option } from "effect"
+import * as ConsumerGroup from "../src/ConsumerGroup.ts"
+
+const withEnv = (env: Record<string, string>) =>
+  Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
+
+describe("ConsumerGroup", () => {
+  it.effect("load - nothing set leaves the source's defaults; milliseconds or durations", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual(yield* ConsumerGroup.load().pipe(withEnv({})), {})
+      const timing = yield* ConsumerGroup.load({ sessionTimeout: Option.some("10s") }).pipe(
+        withEnv({
+          KAFKA_SESSION_TIMEOUT_MS: "45000",
+          KAFKA_HEARTBEAT_INTERVAL_MS: "1000",
+          KAFKA_REBALANCE_TIMEOUT_MS: "2m"
+        })
+      )
+      assert.deepStrictEqual(timing, { sessionTimeout: 10_000, heartbeatInterval: 1_000, rebalanceTimeout: 120_000 })
+    })
+  )
+
+  it.effect("load - a bad value names its variable; a heartbeat not below the session fails", () =>
+    Effect.gen(function* () {
+      const bad = yield* Effect.flip(ConsumerGroup.load().pipe(withEnv({ KAFKA_SESSION_TIMEOUT_MS: "1s" })))
+      assert.match(bad.message, /^Invalid value for KAFKA_SESSION_TIMEOUT_MS: "1s" \(expected milliseconds/)
+      const slow = yield* Effect.flip(
+        ConsumerGroup.load({ heartbeatInterval: Option.some("10s") }).pipe(
+          withEnv({ KAFKA_SESSION_TIMEOUT_MS: "10000" })
+        )
+      )
+      assert.strictEqual(
+        slow.message,
+        "error: the heartbeat interval (10000ms) must be shorter than the session timeout (10000ms) (check KAFKA_HEARTBEAT_INTERVAL_MS or --heartbeat-interval)"
+      )
+    })
+  )
+
+  it.effect("load - an explicit group instance id fails: the client cannot do static membership", () =>
+    Effect.gen(function* () {
+      const fromEnv = yield* Effect.flip(ConsumerGroup.load().pipe(withEnv({ GROUP_INSTANCE_ID: "enrich-0" })))
+      assert.strictEqual(
+        fromEnv.message,
+        `error: ${ConsumerGroup.staticMembershipUnsupported} (check GROUP_INSTANCE_ID: unset it)`
+      )
+      const fromFlag = yield* Effect.flip(
+        ConsumerGroup.load({ groupInstanceId: Option.some("enrich-0") }).pipe(withEnv({}))
+      )
+      assert.include(fromFlag.message, "(check --group-instance-id: unset it)")
+      // The pod name alone is a default the manifests always set, not a request.
+      assert.deepStrictEqual(yield* ConsumerGroup.load().pipe(withEnv({ POD_NAME: "enrich-7d9f-abcde" })), {})
+    })
+  )
+})
