@@ -202,8 +202,8 @@ export const layer = (options: ClientOptions): Layer.Layer<DuckDbClient, LookupE
   Layer.effect(DuckDbClient, makeClient(options))
 
 /**
- * The database path of a `duckdb:` URL (`duckdb:claims.duckdb`,
- * `duckdb:/var/data/claims.duckdb`, `duckdb::memory:`), or `None` for any
+ * The database path of a `duckdb:` URL (`duckdb:lookup.duckdb`,
+ * `duckdb:/var/data/lookup.duckdb`, `duckdb::memory:`), or `None` for any
  * other URL.
  *
  * @since 0.1.0

@@ -94,7 +94,9 @@ export const count = parsed("count", Parse.int(1), "Stop after this many records
  * @since 0.1.0
  * @category flags
  */
-export const port = parsed("port", Parse.port, "Port to listen on (0: any free port)").pipe(withDefault(9092, "9092"))
+export const port = parsed("port", Parse.port, "Port to listen on (0 picks a free port)").pipe(
+  withDefault(9092, "9092")
+)
 
 /**
  * Directory of embedded state (broker log, embedded database).

@@ -33,7 +33,7 @@ const levels = [
  * @since 0.1.0
  * @category flags
  */
-export const port = Flags.parsed("port", Parse.port, "Port to listen on (0: any free port)").pipe(
+export const port = Flags.parsed("port", Parse.port, "Port to listen on (0 picks a free port)").pipe(
   Flags.withDefault(8081, "8081")
 )
 

@@ -243,7 +243,7 @@ export const open = (
   })
 
 /**
- * `open` for a command that cannot run without its database: any failure is
+ * `open` for a command that cannot run without its database: every failure is
  * one line naming `DATABASE_URL` / `--database-url` (see
  * `Services.databaseAtStart`).
  *
