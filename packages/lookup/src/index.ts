@@ -5,6 +5,10 @@
 /**
  * @since 0.1.0
  */
+export * as HttpLookup from "./HttpLookup.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Lookup from "./Lookup.ts"
 /**
  * @since 0.1.0
