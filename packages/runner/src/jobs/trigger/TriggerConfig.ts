@@ -7,9 +7,9 @@
  * | file key | variable | flag | default |
  * | --- | --- | --- | --- |
  * | kafka.bootstrap-servers | KAFKA_BOOTSTRAP_SERVERS | --bootstrap-servers | localhost:9092 |
- * | kafka.topic | TRIGGER_INPUT_TOPIC | --input-topic | user-tracking-events |
- * | kafka.consumer-group-id | TRIGGER_GROUP_ID | --group-id | sluice-trigger |
- * | kafka.dead-letter-topic | TRIGGER_DLQ_TOPIC | --dlq-topic | user-tracking-events-dlq |
+ * | kafka.topic | TRIGGER_INPUT_TOPIC | --topic | user-tracking-events |
+ * | kafka.consumer-group-id | TRIGGER_GROUP_ID | --consumer-group-id | sluice-trigger |
+ * | kafka.dead-letter-topic | TRIGGER_DLQ_TOPIC | --dead-letter-topic | user-tracking-events-dlq |
  * | kafka.actions-failed-topic | TRIGGER_ACTIONS_FAILED_TOPIC | --actions-failed-topic | trigger-actions-failed |
  * | profile-api.base-url | PROFILE_API_BASE_URL | --profile-api-url | http://localhost:8080 |
  * | profile-api.timeout-ms | PROFILE_API_TIMEOUT_MS | --profile-api-timeout-ms | 5000 |
@@ -59,17 +59,23 @@ const bool: Parse.Parser<boolean> = (text) => {
  */
 export const settings = {
   bootstrapServers: Config.shared.bootstrapServers,
-  inputTopic: Config.setting(
+  triggerTopic: Config.setting(
     "TRIGGER_INPUT_TOPIC",
-    "input-topic",
+    "topic",
     "Topic of user events",
     Parse.topic,
     "user-tracking-events"
   ),
-  groupId: Config.setting("TRIGGER_GROUP_ID", "group-id", "Kafka consumer group", Parse.nonEmpty, "sluice-trigger"),
-  deadLetterTopic: Config.setting(
+  triggerGroupId: Config.setting(
+    "TRIGGER_GROUP_ID",
+    "consumer-group-id",
+    "Kafka consumer group",
+    Parse.nonEmpty,
+    "sluice-trigger"
+  ),
+  triggerDeadLetterTopic: Config.setting(
     "TRIGGER_DLQ_TOPIC",
-    "dlq-topic",
+    "dead-letter-topic",
     "Topic of input records that are not user events",
     Parse.topic,
     "user-tracking-events-dlq"
@@ -143,9 +149,9 @@ export const settings = {
  */
 export const filePaths: { readonly [K in keyof typeof settings]: ReadonlyArray<ReadonlyArray<string>> } = {
   bootstrapServers: [["kafka", "bootstrap-servers"]],
-  inputTopic: [["kafka", "topic"]],
-  groupId: [["kafka", "consumer-group-id"]],
-  deadLetterTopic: [["kafka", "dead-letter-topic"]],
+  triggerTopic: [["kafka", "topic"]],
+  triggerGroupId: [["kafka", "consumer-group-id"]],
+  triggerDeadLetterTopic: [["kafka", "dead-letter-topic"]],
   actionsFailedTopic: [["kafka", "actions-failed-topic"]],
   profileApiUrl: [["profile-api", "base-url"]],
   profileApiTimeoutMs: [["profile-api", "timeout-ms"]],
@@ -271,11 +277,11 @@ export const load = (
       clientId: Config.get(v.clientId),
       metricsPort: Config.get(v.metricsPort),
       topics: {
-        input: Config.get(v.inputTopic),
-        deadLetter: Config.get(v.deadLetterTopic),
+        input: Config.get(v.triggerTopic),
+        deadLetter: Config.get(v.triggerDeadLetterTopic),
         actionsFailed: Config.get(v.actionsFailedTopic)
       },
-      groupId: Config.get(v.groupId),
+      groupId: Config.get(v.triggerGroupId),
       profileApi: {
         baseUrl: Config.get(v.profileApiUrl),
         timeoutMs: Config.get(v.profileApiTimeoutMs),
@@ -297,6 +303,6 @@ export const load = (
  * @category formatting
  */
 export const toDisplay = (config: TriggerConfig): Record<string, unknown> => ({
-  ...config,
-  actions: { webhook: Option.getOrNull(config.actions.webhook), debug: config.actions.debug }
+  // Under its own key: \`sluice config\` shows every job's settings in one object.
+  trigger: { ...config, actions: { webhook: Option.getOrNull(config.actions.webhook), debug: config.actions.debug } }
 })
