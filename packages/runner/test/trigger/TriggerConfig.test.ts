@@ -48,6 +48,18 @@ describe("TriggerConfig", () => {
     Effect.sync(() => {
       const text = readFileSync(new URL("filter.cel", example), "utf8")
       assert.isTrue(Result.isSuccess(ScriptFilter.compileResult("filter.cel", TriggerFilter.environment, text)))
+      // The README's other examples too.
+      for (const other of [
+        `user.tier == "premium" && visit.device == "mobile"`,
+        `history.exists(h, h.eventType == "purchase")`,
+        `event.properties[?"campaign"].orValue("") == "spring"`
+      ]) {
+        assert.isTrue(Result.isSuccess(ScriptFilter.compileResult("f", TriggerFilter.environment, other)), other)
+      }
+      // A misspelt event field is caught at compile time.
+      assert.isTrue(
+        Result.isFailure(ScriptFilter.compileResult("f", TriggerFilter.environment, `event.evntType == "x"`))
+      )
     })
   )
 })
