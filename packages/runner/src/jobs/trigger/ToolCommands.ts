@@ -199,11 +199,17 @@ export const demo = (name: string) =>
         const passed = yield* counterValue(TriggerMetrics.filterDecisions, { outcome: "pass" })
         const hits = yield* counterValue(TriggerMetrics.stateLookups, { outcome: "hit" })
         const calls = yield* api.totalCalls
-        const delivered = yield* hook.count
+        const requests = yield* hook.requests
+        const delivered = requests.length
+        const distinct = new Set(
+          requests.map((r) =>
+            typeof r.json === "object" && r.json !== null ? String(Reflect.get(r.json, "event_id")) : r.body
+          )
+        ).size
         yield* Effect.sync(() =>
           process.stdout.write(
             `events ${sent} · Profile API calls ${calls} · state hit rate ${((100 * hits) / Math.max(1, sent)).toFixed(1)}% · ` +
-              `filter passed ${passed} (${((100 * passed) / Math.max(1, sent)).toFixed(1)}%) · webhook received ${delivered}\n`
+              `filter passed ${passed} (${((100 * passed) / Math.max(1, sent)).toFixed(1)}%) · webhook received ${delivered} (${distinct} distinct event ids)\n`
           )
         )
       }).pipe(Effect.scoped)
