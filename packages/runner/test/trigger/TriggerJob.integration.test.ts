@@ -8,6 +8,7 @@ import { Effect, Fiber, Option, Stream } from "effect"
 import * as Readiness from "../../src/http/Readiness.ts"
 import * as Generator from "../../src/jobs/trigger/Generator.ts"
 import * as Publish from "../../src/jobs/trigger/Publish.ts"
+import * as ReplayActions from "../../src/jobs/trigger/ReplayActions.ts"
 import * as TriggerCommand from "../../src/jobs/trigger/TriggerCommand.ts"
 import * as TriggerConfig from "../../src/jobs/trigger/TriggerConfig.ts"
 import * as Services from "../../src/Services.ts"
@@ -98,7 +99,7 @@ describe("trigger job", { timeout: 120_000 }, () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("run - a stalled receiver: retries, then the passing events go to trigger-actions-failed", () =>
+  it.live("run - a stalled receiver: retries, then trigger-actions-failed; replay-actions delivers them later", () =>
     Effect.gen(function* () {
       const { hook, broker, client, config, job, expected } = yield* system({
         count: 60,
@@ -122,6 +123,16 @@ describe("trigger job", { timeout: 120_000 }, () => {
       )
       assert.deepStrictEqual([...ids].sort(), [...expected].sort())
       yield* Fiber.interrupt(job)
+      // The receiver recovers; replay-actions sends each failed action again, with its key.
+      yield* hook.set(FakeWebhook.Behaviour.accept)
+      const replay = yield* Effect.forkScoped(ReplayActions.run(config))
+      const keyed = (rs: ReadonlyArray<FakeWebhook.Received>) => new Set(rs.map((r) => r.headers["idempotency-key"]))
+      const delivered = yield* pollUntil(hook.delivered, (rs) => keyed(rs).size >= expected.size)
+      assert.deepStrictEqual([...keyed(delivered)].sort(), [...expected].sort())
+      for (const r of delivered) {
+        assert.strictEqual((r.json as { readonly event_id: string }).event_id, r.headers["idempotency-key"])
+      }
+      yield* Fiber.interrupt(replay)
     }).pipe(Effect.scoped)
   )
 })

@@ -23,6 +23,7 @@ import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
 import * as Actions from "./Actions.ts"
 import * as Checkpoint from "./Checkpoint.ts"
+import * as ReplayActions from "./ReplayActions.ts"
 import * as StateManager from "./StateManager.ts"
 import * as TriggerConfig from "./TriggerConfig.ts"
 import * as TriggerDashboard from "./TriggerDashboard.ts"
@@ -169,6 +170,13 @@ const runCommand = Command.make(
     })
 ).pipe(Command.withDescription("Enrich user events with profiles, filter them with a CEL script and run the actions"))
 
+const replayActions = Command.make(
+  "replay-actions",
+  { ...TriggerConfig.settingFlags, config: configFlag },
+  ({ config: configPath, ...flags }) =>
+    Effect.flatMap(TriggerConfig.load(flags, configPath), (config) => Effect.scoped(ReplayActions.run(config)))
+).pipe(Command.withDescription("Send the webhook actions in trigger-actions-failed again, with their idempotency keys"))
+
 /**
  * The `trigger` command and its subcommands.
  *
@@ -178,5 +186,5 @@ const runCommand = Command.make(
 export const command = (others: ReadonlyArray<Command.Command.Any>) =>
   Command.make("trigger").pipe(
     Command.withDescription("The event trigger of seed 004"),
-    Command.withSubcommands([runCommand, ...others])
+    Command.withSubcommands([runCommand, replayActions, ...others])
   )
