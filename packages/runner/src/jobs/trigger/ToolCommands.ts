@@ -1,5 +1,5 @@
 /**
- * The trigger's helper commands: `sluice trigger generate` publishes
+ * The trigger's tool commands: `sluice trigger generate` publishes
  * generated user events, `sluice trigger fake-services` serves the fake
  * Profile API and webhook receiver of `@sluice/testkit` on given ports, and
  * `sluice demo trigger` runs the whole system in one process (embedded
