@@ -9,6 +9,10 @@ export * as DuckDbLookup from "./DuckDbLookup.ts"
 /**
  * @since 0.1.0
  */
+export * as HttpLookup from "./HttpLookup.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Lookup from "./Lookup.ts"
 /**
  * @since 0.1.0

@@ -1,0 +1,190 @@
+/**
+ * `sluice trigger run`: the event trigger of seed 004 wired to Kafka (a
+ * consumer-group source keyed by user, dead-letter and failed-actions
+ * topics), the Profile API (`HttpLookup` over Node's undici client: timeout,
+ * retries, breaker, coalescing, rate limit), a state store (in memory, or
+ * durable with `--state-dir`: local files plus a changelog topic, restored
+ * after a restart), the filter file and the actions, with the observability
+ * server on `--metrics-port`.
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { Policy, StateStore } from "@sluice/core"
+import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { HttpLookup } from "@sluice/lookup"
+import { ScriptFilter } from "@sluice/rules"
+import { WebhookSink } from "@sluice/sinks"
+import { DurableStateStore } from "@sluice/state"
+import { Duration, Effect, Option, Ref } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as Readiness from "../../http/Readiness.ts"
+import { RunnerError, Startup } from "../../RunnerError.ts"
+import * as Services from "../../Services.ts"
+import * as Actions from "./Actions.ts"
+import * as Checkpoint from "./Checkpoint.ts"
+import * as ReplayActions from "./ReplayActions.ts"
+import * as StateManager from "./StateManager.ts"
+import * as TriggerConfig from "./TriggerConfig.ts"
+import * as TriggerDashboard from "./TriggerDashboard.ts"
+import * as TriggerFilter from "./TriggerFilter.ts"
+import * as TriggerPipeline from "./TriggerPipeline.ts"
+
+/** Partitions of topics the trigger creates; a durable store's changelogs must match the input's. */
+const PARTITIONS = 6
+
+/**
+ * Options of `run` that are not configuration settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** Keep state in local files under this directory, with a changelog topic; in memory when absent. */
+  readonly stateDir: Option.Option<string>
+}
+
+/**
+ * Runs the trigger until interrupted.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (
+  config: TriggerConfig.TriggerConfig,
+  options: RunOptions,
+  readiness: Readiness.Readiness["Service"]
+) =>
+  Effect.gen(function* () {
+    const assigned = yield* Ref.make(0)
+    yield* readiness.register(
+      "partitions",
+      Effect.flatMap(Ref.get(assigned), (n) => (n > 0 ? Effect.void : Effect.fail("no partitions assigned yet")))
+    )
+    // The filter first: an invalid file stops the job before anything connects.
+    const filter = yield* ScriptFilter.make({
+      source: config.filterScriptPath,
+      environment: TriggerFilter.environment
+    }).pipe(
+      Effect.mapError(
+        (error) =>
+          new RunnerError({
+            reason: new Startup({ detail: error.message, settings: "FILTER_SCRIPT_PATH or --filter-script-path" })
+          })
+      )
+    )
+    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    yield* Admin.ensureTopics(
+      [config.topics.input, config.topics.deadLetter, config.topics.actionsFailed].map((topic) => ({
+        topic,
+        partitions: PARTITIONS
+      }))
+    ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    const store = yield* Option.match(options.stateDir, {
+      onNone: () => Effect.flatMap(StateStore.makeMemory(), (s) => s.open("trigger-checkpoints", Checkpoint.codec)),
+      onSome: (directory) =>
+        Effect.flatMap(DurableStateStore.make({ group: config.groupId, partitions: PARTITIONS, directory }), (s) =>
+          s.open("trigger-checkpoints", Checkpoint.codec)
+        ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    })
+    const profilePolicy = yield* Policy.make({
+      name: "profile-api",
+      timeout: Duration.millis(config.profileApi.timeoutMs * 3 + 1000),
+      retry: { base: "100 millis", maxAttempts: 3, maxElapsed: "10 seconds" },
+      breaker: { trip: { _tag: "consecutive", failures: 5 }, openDuration: "10 seconds" }
+    })
+    const lookup = yield* HttpLookup.make({
+      name: "profile-api",
+      baseUrl: config.profileApi.baseUrl,
+      schema: Checkpoint.ProfileRecord,
+      timeout: Duration.millis(config.profileApi.timeoutMs),
+      ratePerSecond: config.profileApi.ratePerSecond,
+      policy: profilePolicy
+    })
+    const state = StateManager.make({ store, lookup, ttl: Duration.minutes(config.stateTtlMinutes) })
+    const actions: Array<Actions.Action> = []
+    if (config.actions.debug) actions.push(Actions.debug)
+    if (Option.isSome(config.actions.webhook)) {
+      const webhook = config.actions.webhook.value
+      actions.push(
+        Actions.webhook(
+          yield* WebhookSink.makeClient({ url: webhook.url, timeout: Duration.millis(webhook.timeoutMs) })
+        )
+      )
+    }
+    const producer = yield* KafkaSink.producer(client)
+    const records = yield* KafkaSource.make(client, {
+      topics: [config.topics.input],
+      groupId: config.groupId,
+      onAssignment: (partitions) => Ref.set(assigned, partitions.length)
+    })
+    yield* Effect.logInfo("trigger job started").pipe(
+      Effect.annotateLogs({
+        job: "trigger",
+        input: config.topics.input,
+        group: config.groupId,
+        actions: actions.map((a) => a.name).join(",") || "none"
+      })
+    )
+    yield* TriggerPipeline.run({
+      records,
+      sinks: {
+        failed: KafkaSink.make(producer, config.topics.actionsFailed),
+        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+      },
+      state,
+      filter,
+      actions
+    })
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+/**
+ * The `--config` flag: the YAML file of the seed's keys.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const configFlag = Flag.String("config").pipe(
+  Flag.withDescription("application.yml with the seed's keys (kafka.*, profile-api.*, filter.*, actions.*)"),
+  Flag.optional
+)
+
+const stateDir = Flag.String("state-dir").pipe(
+  Flag.withDescription(
+    "Keep user checkpoints durable under this directory (with a changelog topic); in memory when absent"
+  ),
+  Flag.optional
+)
+
+const runCommand = Command.make(
+  "run",
+  { ...TriggerConfig.settingFlags, config: configFlag, stateDir },
+  ({ config: configPath, stateDir, ...flags }) =>
+    Effect.gen(function* () {
+      const config = yield* TriggerConfig.load(flags, configPath)
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, TriggerDashboard.dashboard), (readiness) =>
+          run(config, { stateDir }, readiness)
+        )
+      ).pipe(Services.withTelemetry("trigger"))
+    })
+).pipe(Command.withDescription("Enrich user events with profiles, filter them with a CEL script and run the actions"))
+
+const replayActions = Command.make(
+  "replay-actions",
+  { ...TriggerConfig.settingFlags, config: configFlag },
+  ({ config: configPath, ...flags }) =>
+    Effect.flatMap(TriggerConfig.load(flags, configPath), (config) => Effect.scoped(ReplayActions.run(config)))
+).pipe(Command.withDescription("Send the webhook actions in trigger-actions-failed again, with their idempotency keys"))
+
+/**
+ * The `trigger` command and its subcommands.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = (others: ReadonlyArray<Command.Command.Any>) =>
+  Command.make("trigger").pipe(
+    Command.withDescription("The event trigger of seed 004"),
+    Command.withSubcommands([runCommand, replayActions, ...others])
+  )
