@@ -555,7 +555,8 @@ const openStore = <V>(
           const consumer = yield* client
             .consumer({
               groupId: `${options.group}-${name}-restore-${started}-${Math.random().toString(36).slice(2, 10)}`,
-              maxBytesPerPartition: 4 * 1024 * 1024,
+              // Large fetches: a restore is bound by round trips and per-fetch work, not by bytes.
+              maxBytesPerPartition: 10 * 1024 * 1024,
               maxWaitTimeInMs: 100
             })
             .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
@@ -583,7 +584,8 @@ const openStore = <V>(
                   if (offset < target.from || message.key === null) continue
                   changes.push([
                     message.key.toString("utf8"),
-                    message.value === null ? null : new Uint8Array(message.value)
+                    // No copy: the local write takes the bytes before the batch is dropped.
+                    message.value
                   ])
                 }
                 if (last < 0n) return
@@ -805,26 +807,32 @@ const openStore = <V>(
           })
         }),
       delete: (partition, key) => write(partition, key, null),
+      // One effect per call, a plain loop per entry: operators write a chunk's changes at once.
       setMany: (partition, entries) =>
-        Effect.forEach(
-          entries,
-          ([key, value]) =>
-            Effect.flatMap(
-              Effect.try({
-                try: () => codec.encode(value),
-                catch: (cause) =>
-                  new StateError({
-                    reason: "Codec",
-                    store: name,
-                    detail: cause instanceof Error ? cause.message : String(cause),
-                    cause
-                  })
-              }),
-              (bytes) => write(partition, key, Local.entry(Local.NO_TTL, 0, bytes))
-            ),
-          { discard: true }
-        ),
-      deleteMany: (partition, keys) => Effect.forEach(keys, (key) => write(partition, key, null), { discard: true }),
+        Effect.flatMap(partitionOf(partition), (state) => {
+          for (const [key, value] of entries) {
+            let bytes: Uint8Array
+            try {
+              bytes = codec.encode(value)
+            } catch (cause) {
+              return Effect.fail(
+                new StateError({
+                  reason: "Codec",
+                  store: name,
+                  detail: cause instanceof Error ? cause.message : String(cause),
+                  cause
+                })
+              )
+            }
+            state.pending.set(key, Local.entry(Local.NO_TTL, 0, bytes))
+          }
+          return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
+        }),
+      deleteMany: (partition, keys) =>
+        Effect.flatMap(partitionOf(partition), (state) => {
+          for (const key of keys) state.pending.set(key, null)
+          return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
+        }),
       range: (partition, prefix) =>
         Effect.flatMap(partitionOf(partition), (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
