@@ -136,6 +136,22 @@ const open = (name: string, directory: string) =>
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.timed(effect), ([duration, a]) => [Duration.toMillis(duration), a] as const)
 
+// The process's peak RSS while `effect` runs, sampled every 50 ms (the restore's memory use).
+const peakRss = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    let peak = process.memoryUsage().rss
+    const timer = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss)
+    }, 50)
+    return Effect.map(
+      Effect.ensuring(
+        effect,
+        Effect.sync(() => clearInterval(timer))
+      ),
+      (a) => [a, Math.max(peak, process.memoryUsage().rss)] as const
+    )
+  })
+
 const program = Effect.gen(function* () {
   // counter: in-memory, then durable, then in-memory again (the machine warms up).
   const memoryFirst = yield* Effect.scoped(Effect.flatMap(memoryStore, counter))
@@ -180,12 +196,14 @@ const program = Effect.gen(function* () {
   const [checkpointMillis] = yield* Effect.scoped(
     Effect.flatMap(open("restart", restartDir), (store) => timed(store.assign(all)))
   )
-  const [fullMillis, fullRecords] = yield* Effect.scoped(
-    Effect.gen(function* () {
-      const store = yield* open("restart", tempDir())
-      const [millis] = yield* timed(store.assign(all))
-      return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
-    })
+  const [[fullMillis, fullRecords], fullRss] = yield* peakRss(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const store = yield* open("restart", tempDir())
+        const [millis] = yield* timed(store.assign(all))
+        return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
+      })
+    )
   )
   return {
     durableMillis,
@@ -195,7 +213,8 @@ const program = Effect.gen(function* () {
     restored,
     checkpointMillis,
     fullMillis,
-    fullRecords
+    fullRecords,
+    fullRss
   }
 }).pipe(
   Effect.provide(
@@ -231,7 +250,8 @@ try {
     "restart with checkpoint ms": Math.round(r.checkpointMillis),
     "full restore ms": Math.round(r.fullMillis),
     "full restore records/s": Math.round(r.fullRecords / (r.fullMillis / 1000)),
-    "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1))
+    "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1)),
+    "full restore peak RSS MB": Math.round(r.fullRss / 1e6)
   }
   console.table([restart])
   mkdirSync(join(root, "bench/results"), { recursive: true })
