@@ -26,6 +26,11 @@
  * watermark) lives in the `StateStore` under `<name>.panes`/`<name>.sessions`
  * and `<name>.time`, behind a write-back cache written once per chunk, so an
  * operator started again over the same store resumes where it stopped.
+ * A closed window's state is deleted, and the watermark that closed it
+ * saved, only once its results are acknowledged (with a later chunk, or at
+ * the end of the input): like Kafka Streams committing only after its
+ * outputs are flushed, a crash before that leaves the store as it was, and
+ * the replayed records close the window and emit its result again.
  *
  * @since 0.2.0
  */
@@ -195,8 +200,15 @@ interface Engine<A, Out> {
     watermark: number,
     updates: Array<Result<Out>> | undefined
   ): void
-  /** Closes the windows the watermark passed between `from` and `to`, emitting their results into `results` if given. */
-  close(from: number, to: number, results: Array<Result<Out>> | undefined): void
+  /**
+   * Closes the windows the watermark passed between `from` and `to`, emitting
+   * their results into `results` if given. The state entries the closed
+   * windows leave behind go into `closed`, to be deleted from the store only
+   * once the results are acknowledged (see `forget`).
+   */
+  close(from: number, to: number, results: Array<Result<Out>> | undefined, closed: Array<Closed>): void
+  /** Deletes the entries of closed windows from the store, with the next `persist`. */
+  forget(closed: ReadonlyArray<Closed>): void
   /** Takes over a partition: assigns it in the store and loads its state. */
   assign(partition: number): Effect.Effect<void, StateError>
   /** Writes the changes since the last call; returns the partitions written. */
@@ -238,6 +250,12 @@ class Dirty<V> {
       touched.map(([p]) => p)
     )
   }
+}
+
+// A state entry of a closed window, still in the store until its results are acknowledged.
+interface Closed {
+  readonly partition: number
+  readonly key: string
 }
 
 interface Slot<Acc> {
@@ -324,7 +342,7 @@ const paneEngine = <A, Acc, Out>(
         for (let start = first; start <= pane; start += slide) updates.push(result(slot, start, false))
       }
     },
-    close: (from, to, results) => {
+    close: (from, to, results, closed) => {
       const lo = firstOpen(from)
       const hi = firstOpen(to)
       let start = lo
@@ -361,11 +379,15 @@ const paneEngine = <A, Acc, Out>(
         // No later window uses the pane this window starts with.
         const first = panes.get(start)
         if (first !== undefined) {
-          for (const slot of first.values()) dirty.set(slot.partition, StateStore.timeKey(start, slot.key), undefined)
+          for (const slot of first.values())
+            closed.push({ partition: slot.partition, key: StateStore.timeKey(start, slot.key) })
           panes.delete(start)
         }
         start += slide
       }
+    },
+    forget: (closed) => {
+      for (const c of closed) dirty.set(c.partition, c.key, undefined)
     },
     persist: () => dirty.write(store),
     flush: (partitions) => store.flush(partitions),
@@ -460,7 +482,7 @@ const sessionEngine = <A, Acc, Out>(
       nextClose = Math.min(nextClose, merged.last + gap + grace)
       if (updates !== undefined) updates.push(result(partition, key, merged, false))
     },
-    close: (_from, to, results) => {
+    close: (_from, to, results, closed) => {
       if (to < nextClose) return
       nextClose = Number.POSITIVE_INFINITY
       for (const [id, e] of sessions) {
@@ -469,7 +491,7 @@ const sessionEngine = <A, Acc, Out>(
           const closesAt = s.last + gap + grace
           if (closesAt <= to) {
             if (results !== undefined) results.push(result(e.partition, e.key, s, true))
-            dirty.set(e.partition, storeKey(e.key, s.start), undefined)
+            closed.push({ partition: e.partition, key: storeKey(e.key, s.start) })
           } else {
             kept.push(s)
             if (closesAt < nextClose) nextClose = closesAt
@@ -479,6 +501,9 @@ const sessionEngine = <A, Acc, Out>(
         else e.list = kept
       }
     },
+    forget: (closed) => {
+      for (const c of closed) dirty.set(c.partition, c.key, undefined)
+    },
     persist: () => dirty.write(store),
     flush: (partitions) => store.flush(partitions),
     open: () => {
@@ -487,6 +512,16 @@ const sessionEngine = <A, Acc, Out>(
       return n
     }
   }
+}
+
+// One chunk's closed windows and time, kept until the results it emitted are acknowledged.
+interface Pending {
+  readonly closed: Array<Closed>
+  /** Results not yet acknowledged. */
+  unacked: number
+  watermark: number
+  /** Highest event time per partition at the end of the chunk. */
+  readonly max: Map<number, number>
 }
 
 const TICK = Symbol("tick")
@@ -540,6 +575,8 @@ export const aggregate =
         const updates = options.emit === "updates"
         const assigned = new Set<number>()
         const dataStore = spec._tag === "Hopping" ? `${name}.panes` : `${name}.sessions`
+        // Chunks whose closed windows are not yet forgotten in the store, oldest first.
+        const pending: Array<Pending> = []
 
         // A partition seen for the first time: take it over and restore its state.
         const assign = (partition: number, now: number) =>
@@ -554,6 +591,40 @@ export const aggregate =
             if (watermark._tag === "Some") tracker.restore(watermark.value)
           })
 
+        // Writes the chunk's state changes and, of the pending chunks, those whose results are all
+        // acknowledged (in order): their closed windows are deleted and their watermark saved. A
+        // crash before that leaves the closed windows' state and the older watermark in place, so
+        // the replayed records close those windows again and their results come out again.
+        const commit = (seen: ReadonlySet<number>) =>
+          Effect.gen(function* () {
+            const times = new Map<number, number>()
+            let watermark = Number.NEGATIVE_INFINITY
+            while (pending.length > 0 && pending[0]!.unacked <= 0) {
+              const done = pending.shift()!
+              engine.forget(done.closed)
+              for (const [p, max] of done.max) times.set(p, max)
+              watermark = done.watermark
+            }
+            const touched = new Set(yield* engine.persist())
+            for (const p of seen) touched.add(p)
+            for (const [p, max] of times) {
+              touched.add(p)
+              yield* time.setMany(
+                p,
+                max === Number.NEGATIVE_INFINITY
+                  ? [["watermark", watermark]]
+                  : [
+                      ["max", max],
+                      ["watermark", watermark]
+                    ]
+              )
+            }
+            if (touched.size === 0) return
+            // The durability barrier: a record whose effect is only on state is done after it.
+            yield* engine.flush(touched)
+            yield* time.flush(touched)
+          })
+
         const process = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK>) =>
           Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
@@ -565,13 +636,17 @@ export const aggregate =
             const stateReceipts: Array<Receipt.Receipt> = []
             const seen = new Set<number>()
             const emitted: Array<Result<Out>> = []
+            const batch: Pending = { closed: [], unacked: 0, watermark: 0, max: new Map() }
+            const resultAcked = () => {
+              batch.unacked--
+            }
             let late = 0
             for (const e of chunk) {
               const w0 = tracker.current
               emitted.length = 0
               if (e === TICK) {
                 const w1 = tracker.advance(now)
-                if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted)
+                if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted, batch.closed)
                 for (const r of emitted) out.push(Envelope.make(resultOrigin(r, null), r, Receipt.none))
                 continue
               }
@@ -583,36 +658,26 @@ export const aggregate =
               if (!isLate) engine.add(partition, key, t, e.value, w0, updates ? emitted : undefined)
               tracker.observe(partition, t, now)
               const w1 = tracker.advance(now)
-              if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted)
+              if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted, batch.closed)
               const receipts = Receipt.children(e.receipt, 1 + emitted.length)
               if (isLate) {
                 late++
                 const value: Late<A> = { _tag: "Late", key, timestamp: t, watermark: w0, value: e.value }
                 out.push(Envelope.make(e.origin, value, receipts[0]!))
               } else stateReceipts.push(receipts[0]!)
+              batch.unacked += emitted.length
               for (let i = 0; i < emitted.length; i++) {
-                out.push(Envelope.make(resultOrigin(emitted[i]!, e.origin), emitted[i]!, receipts[i + 1]!))
+                const receipt = Receipt.onAckUnsafe(receipts[i + 1]!, resultAcked)
+                out.push(Envelope.make(resultOrigin(emitted[i]!, e.origin), emitted[i]!, receipt))
               }
             }
-            const touched = new Set(yield* engine.persist())
-            for (const p of seen) touched.add(p)
+            // This chunk's event times and watermark, written once its results are acknowledged.
+            batch.watermark = tracker.current
+            for (const p of seen) batch.max.set(p, tracker.maxEventTime(p))
             // A watermark moved by the clock is written for every partition, so a restart resumes from it.
-            if (tracker.current > start) for (const p of assigned) touched.add(p)
-            for (const p of touched) {
-              const max = tracker.maxEventTime(p)
-              yield* time.setMany(
-                p,
-                max === Number.NEGATIVE_INFINITY
-                  ? [["watermark", tracker.current]]
-                  : [
-                      ["max", max],
-                      ["watermark", tracker.current]
-                    ]
-              )
-            }
-            // The durability barrier: a record whose effect is only on state is done after it.
-            yield* engine.flush(touched)
-            yield* time.flush(touched)
+            if (tracker.current > start) for (const p of assigned) batch.max.set(p, tracker.maxEventTime(p))
+            pending.push(batch)
+            yield* commit(seen)
             yield* Receipt.ackAll(stateReceipts)
             if (late > 0) yield* Metrics.countLate(name, late)
             const open = engine.open()
@@ -636,6 +701,7 @@ export const aggregate =
                 Stream.map(Stream.tick(options.tick ?? "1 second"), () => TICK),
                 { haltStrategy: "left" }
               )
-        return mapChunks(input, process)
+        // At the end of the input, the chunks acknowledged since the last one are written too.
+        return Stream.concat(mapChunks(input, process), Stream.fromEffectDrain(commit(new Set())))
       })
     )

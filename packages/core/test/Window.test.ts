@@ -137,7 +137,8 @@ const run = (
   events: ReadonlyArray<Event>,
   offset: number,
   chunk: number,
-  emit: Window.EmitMode = "final"
+  emit: Window.EmitMode = "final",
+  ack = false
 ) =>
   Stream.fromIterable(events.map((e, i) => envelope(e, offset + i))).pipe(
     Stream.rechunk(chunk),
@@ -151,6 +152,8 @@ const run = (
       watermark: { outOfOrderness: s.outOfOrderness },
       partitions: [0, 1, 2]
     }),
+    // A sink acknowledges what it wrote before it asks for more.
+    Stream.tap((o) => (ack ? o.receipt.ack : Effect.void)),
     Stream.runCollect
   )
 
@@ -235,7 +238,8 @@ describe("Window", () => {
       fc.asyncProperty(scenario, (s) =>
         Effect.runPromise(
           Effect.gen(function* () {
-            const first = yield* run(s, s.events.slice(0, s.cut), 0, s.chunk)
+            // The first run stops cleanly: everything it emitted was acknowledged.
+            const first = yield* run(s, s.events.slice(0, s.cut), 0, s.chunk, "final", true)
             const second = yield* run(s, s.events.slice(s.cut), s.cut, s.chunk)
 
             const expected = reference(s)
@@ -472,5 +476,80 @@ describe("Window idle partitions", () => {
       yield* end
       yield* Fiber.join(fiber)
     }).pipe(isolated)
+  )
+})
+
+describe("Window at-least-once", () => {
+  // One run over the events (one chunk each) against `store`; acknowledges results only if `ackResults`.
+  // Returns the results and the offsets whose receipts were acknowledged (the committable ones).
+  const runOver = (
+    store: StateStore.StateStore["Service"],
+    events: ReadonlyArray<readonly [offset: number, event: Event]>,
+    window: Window.Spec,
+    ackResults: boolean
+  ) =>
+    Effect.gen(function* () {
+      const done = new Set<number>()
+      const outputs = yield* Stream.fromIterable(events.map(([o, e]) => envelope(e, o, () => done.add(o)))).pipe(
+        Stream.rechunk(1),
+        Window.aggregate({
+          name: "count",
+          key: (e: Event) => e.key,
+          window,
+          aggregator: Aggregator.count,
+          grace: 0,
+          emit: "final"
+        }),
+        Stream.tap((o) => (ackResults ? o.receipt.ack : Effect.void)),
+        Stream.runCollect,
+        Effect.provideService(StateStore.StateStore, store),
+        Effect.provideService(Metric.MetricRegistry, new Map())
+      )
+      const results = outputs.flatMap((o) =>
+        o.value._tag === "Result" ? [[o.value.key, o.value.start, o.value.end, o.value.value]] : []
+      )
+      return { results, done }
+    })
+
+  for (const [label, window] of [
+    ["tumbling", Window.tumbling(1000)],
+    ["session", Window.session(1000)]
+  ] as const) {
+    it.effect(`${label} - a result never acknowledged is emitted again when its records are replayed`, () =>
+      Effect.gen(function* () {
+        const store = yield* StateStore.makeMemory({ roundTrip: true })
+        const events = [at(0), at(500), at(5000), at(9000)].map((e, i) => [i, e] as const)
+        // The store's flush succeeds, but the sink never acknowledges the results: a crash before the commit.
+        const first = yield* runOver(store, events, window, false)
+        assert.isAbove(first.results.length, 0)
+        // The restart resumes after the last committed offset (the offsets are contiguous from 0).
+        let committed = 0
+        while (first.done.has(committed)) committed++
+        assert.isBelow(committed, events.length)
+        const second = yield* runOver(store, events.slice(committed), window, true)
+        // Every result of the first run comes out again (at least once; a replayed record may count twice).
+        for (const r of first.results) {
+          assert.isTrue(
+            second.results.some((s) => s[0] === r[0] && s[1] === r[1] && (s[3] as number) >= (r[3] as number)),
+            `result ${JSON.stringify(r)} lost after the restart`
+          )
+        }
+      })
+    )
+  }
+
+  it.effect("tumbling - results acknowledged before a restart are not emitted again", () =>
+    Effect.gen(function* () {
+      const store = yield* StateStore.makeMemory({ roundTrip: true })
+      const events = [at(0), at(500), at(5000), at(9000)].map((e, i) => [i, e] as const)
+      const first = yield* runOver(store, events, Window.tumbling(1000), true)
+      assert.deepStrictEqual(first.results, [
+        ["k", 0, 1000, 2],
+        ["k", 5000, 6000, 1]
+      ])
+      assert.strictEqual(first.done.size, events.length)
+      const second = yield* runOver(store, [[4, at(20_000)]], Window.tumbling(1000), true)
+      assert.deepStrictEqual(second.results, [["k", 9000, 10000, 1]])
+    })
   )
 })

@@ -6,7 +6,9 @@
  * - counter: a keyed counter over `events` events (1,000,000 by default) on
  *   `keys` keys (100,000), 3 partitions, a `get` and a `set` per event and a
  *   `flush` every 1,000 events, as an operator acknowledging groups of
- *   records does. The durable store writes its changelog to the broker; the
+ *   records does; then again with the flushes pipelined (`flushAsync`: a
+ *   flush is started and waited for later, so processing overlaps the
+ *   changelog's round trips). The durable store writes its changelog to the broker; the
  *   baseline is core's in-memory `StateStore`. Reported: events/s of each and their ratio.
  * - restore: the counter's changelog restored into an empty directory
  *   (records/s).
@@ -46,6 +48,7 @@ interface CounterStore {
   get(partition: number, key: string): Effect.Effect<Option.Option<number>, unknown>
   set(partition: number, key: string, value: number): Effect.Effect<void, unknown>
   flush(): Effect.Effect<void, unknown>
+  flushAsync?(): Effect.Effect<Effect.Effect<void, unknown>>
 }
 
 // The baseline: core's in-memory store.
@@ -57,9 +60,13 @@ const memoryStore = Effect.gen(function* () {
 })
 
 const keyNames = Array.from({ length: keys }, (_, k) => `user-${k}`)
-const counter = (store: CounterStore) =>
+// With `pipelined`, a flush is started every `flushEvery` events and waited
+// for later, as a job acknowledging receipts when the changelog answers does;
+// otherwise each flush is waited for at once.
+const counter = (store: CounterStore, pipelined = false) =>
   Effect.gen(function* () {
     const start = performance.now()
+    const waits: Array<Effect.Effect<void, unknown>> = []
     for (let i = 0; i < events; i++) {
       // A spread of keys without a pattern the stores could exploit.
       const k = (i * 7919) % keys
@@ -67,9 +74,13 @@ const counter = (store: CounterStore) =>
       const key = keyNames[k]!
       const old = Option.getOrElse(yield* store.get(partition, key), () => 0)
       yield* store.set(partition, key, old + 1)
-      if ((i + 1) % flushEvery === 0) yield* store.flush()
+      if ((i + 1) % flushEvery === 0) {
+        if (pipelined && store.flushAsync !== undefined) waits.push(yield* store.flushAsync())
+        else yield* store.flush()
+      }
     }
     yield* store.flush()
+    for (const wait of waits) yield* wait
     return performance.now() - start
   })
 
@@ -125,6 +136,22 @@ const open = (name: string, directory: string) =>
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.timed(effect), ([duration, a]) => [Duration.toMillis(duration), a] as const)
 
+// The process's peak RSS while `effect` runs, sampled every 50 ms (the restore's memory use).
+const peakRss = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    let peak = process.memoryUsage().rss
+    const timer = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss)
+    }, 50)
+    return Effect.map(
+      Effect.ensuring(
+        effect,
+        Effect.sync(() => clearInterval(timer))
+      ),
+      (a) => [a, Math.max(peak, process.memoryUsage().rss)] as const
+    )
+  })
+
 const program = Effect.gen(function* () {
   // counter: in-memory, then durable, then in-memory again (the machine warms up).
   const memoryFirst = yield* Effect.scoped(Effect.flatMap(memoryStore, counter))
@@ -134,6 +161,13 @@ const program = Effect.gen(function* () {
       const store = yield* open("counter", counterDir)
       yield* store.assign(all)
       return yield* counter(store)
+    })
+  )
+  const pipelinedMillis = yield* Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* open("pipelined", tempDir())
+      yield* store.assign(all)
+      return yield* counter(store, true)
     })
   )
   const memoryMillis = Math.min(memoryFirst, yield* Effect.scoped(Effect.flatMap(memoryStore, counter)))
@@ -162,21 +196,25 @@ const program = Effect.gen(function* () {
   const [checkpointMillis] = yield* Effect.scoped(
     Effect.flatMap(open("restart", restartDir), (store) => timed(store.assign(all)))
   )
-  const [fullMillis, fullRecords] = yield* Effect.scoped(
-    Effect.gen(function* () {
-      const store = yield* open("restart", tempDir())
-      const [millis] = yield* timed(store.assign(all))
-      return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
-    })
+  const [[fullMillis, fullRecords], fullRss] = yield* peakRss(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const store = yield* open("restart", tempDir())
+        const [millis] = yield* timed(store.assign(all))
+        return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
+      })
+    )
   )
   return {
     durableMillis,
+    pipelinedMillis,
     memoryMillis,
     restoreMillis,
     restored,
     checkpointMillis,
     fullMillis,
-    fullRecords
+    fullRecords,
+    fullRss
   }
 }).pipe(
   Effect.provide(
@@ -192,6 +230,12 @@ try {
       "in-memory events/s": Math.round(events / (r.memoryMillis / 1000)),
       "durable events/s": Math.round(events / (r.durableMillis / 1000)),
       "durable / in-memory": Number((r.memoryMillis / r.durableMillis).toFixed(2))
+    },
+    {
+      scenario: `counter, ${events} events, ${keys} keys, flushes pipelined`,
+      "in-memory events/s": Math.round(events / (r.memoryMillis / 1000)),
+      "durable events/s": Math.round(events / (r.pipelinedMillis / 1000)),
+      "durable / in-memory": Number((r.memoryMillis / r.pipelinedMillis).toFixed(2))
     }
   ]
   console.table(rows)
@@ -206,13 +250,14 @@ try {
     "restart with checkpoint ms": Math.round(r.checkpointMillis),
     "full restore ms": Math.round(r.fullMillis),
     "full restore records/s": Math.round(r.fullRecords / (r.fullMillis / 1000)),
-    "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1))
+    "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1)),
+    "full restore peak RSS MB": Math.round(r.fullRss / 1e6)
   }
   console.table([restart])
   mkdirSync(join(root, "bench/results"), { recursive: true })
   writeFileSync(
     join(root, "bench/results/state.json"),
-    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], restore, restart }, null, 2)}\n`
+    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], restore, restart }, null, 2)}\n`
   )
 } finally {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })

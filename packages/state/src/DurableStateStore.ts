@@ -90,6 +90,13 @@ export interface Stats {
  */
 export interface DurableStore<V> extends StateStore.Store<V> {
   readonly topic: string
+  /**
+   * Starts a flush of the given partitions (all by default) and returns the
+   * wait for it: `flush` without blocking, so a job keeps processing while
+   * the changelog acknowledges and acknowledges its records' receipts when
+   * the wait completes. Flushes started meanwhile share one changelog send.
+   */
+  flushAsync(partitions?: Iterable<number>): Effect.Effect<Effect.Effect<void, StateError>>
   stats(): Stats
 }
 
@@ -238,7 +245,7 @@ const openStore = <V>(
     const pathOf = (partition: number) => join(directory, String(partition))
     const maxPending = options.maxPending ?? 10_000
     const sendChunk = options.sendChunk ?? 1_000
-    const maxLayers = 3
+    const maxLayers = 8
     const retainRevoked = Duration.toMillis(Duration.fromInputUnsafe(options.retainRevoked ?? "10 minutes"))
     const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? "10 minutes")
 
@@ -319,89 +326,173 @@ const openStore = <V>(
       return n
     }
 
-    // Sends the buffered changes of `partitions` to the changelog and returns
-    // once it acknowledged them; then they go to the local stores with the
-    // new checkpoint in the background (reads see them meanwhile), because
-    // the changelog, not the local store, is what makes them durable. One
-    // flush at a time.
-    const flushNow = (partitions: ReadonlyArray<number>): Effect.Effect<void, StateError> =>
+    // A flush: the layers it took from the partitions' buffers, and whether
+    // the changelog acknowledged them.
+    interface Flush {
+      readonly layers: ReadonlyArray<readonly [number, PartitionState, Map<string, Local.Change>]>
+      readonly done: Deferred.Deferred<void, StateError>
+    }
+    // Flushes not yet acknowledged, oldest first; the sender takes them from
+    // the front. Acknowledgements come in this order, and a failure fails
+    // every flush after it too, so the newest one settles last.
+    const queued: Array<Flush> = []
+    let inFlight: Array<Flush> = []
+    let sending = false
+
+    // Sends every queued flush in one go (changes to the same key collapse
+    // into the newest), then, once the changelog acknowledged them, writes
+    // them to the local stores with the new checkpoints in the background
+    // (reads see them meanwhile), because the changelog, not the local
+    // store, is what makes them durable. One send at a time keeps the
+    // changelog in order; flushes arriving meanwhile join the next send, so
+    // a job flushing often waits for one round trip, not one per flush.
+    const sendQueued: Effect.Effect<void> = Effect.suspend(() => {
+      if (queued.length === 0) {
+        sending = false
+        return Effect.void
+      }
+      const group = queued.splice(0, queued.length)
+      inFlight = group
+      const merged = new Map<
+        number,
+        { state: PartitionState; layers: Array<Map<string, Local.Change>>; changes: Map<string, Local.Change> }
+      >()
+      for (const flush of group) {
+        for (const [partition, state, layer] of flush.layers) {
+          let m = merged.get(partition)
+          if (m === undefined) {
+            m = { state, layers: [], changes: layer }
+            merged.set(partition, m)
+          } else {
+            if (m.layers.length === 1) m.changes = new Map(m.changes)
+            for (const [key, value] of layer) m.changes.set(key, value)
+          }
+          m.layers.push(layer)
+        }
+      }
+      const messages: Array<KafkaLike.Message> = []
+      for (const [partition, { changes }] of merged) {
+        for (const [key, value] of changes) {
+          messages.push({
+            key,
+            value: value === null ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+            partition
+          })
+        }
+      }
+      const lastOffset = new Map<number, bigint>()
+      const sent = Effect.gen(function* () {
+        for (let i = 0; i < messages.length; i += sendChunk) {
+          const chunk = i === 0 && messages.length <= sendChunk ? messages : messages.slice(i, i + sendChunk)
+          const counts = new Map<number, number>()
+          for (const m of chunk) counts.set(m.partition!, (counts.get(m.partition!) ?? 0) + 1)
+          const answers = yield* attemptKafka(name, topic, "send", () =>
+            producer.send({ topic, messages: chunk, acks: -1 })
+          )
+          for (const answer of answers) {
+            const base = answer.baseOffset ?? answer.offset
+            const count = counts.get(answer.partition)
+            if (base === undefined || count === undefined) continue
+            lastOffset.set(answer.partition, BigInt(base) + BigInt(count) - 1n)
+          }
+        }
+      })
+      return sent.pipe(
+        Effect.matchEffect({
+          onFailure: (error) =>
+            Effect.sync(() => {
+              // Nothing of these flushes, nor of those queued after them, is
+              // known to be logged: their changes go back under newer ones,
+              // to be sent by the next flush, and every one of them fails.
+              const failed = [...group, ...queued.splice(0, queued.length)]
+              const restored = new Map<PartitionState, Map<string, Local.Change>>()
+              for (const flush of failed) {
+                for (const [, state, layer] of flush.layers) {
+                  state.layers.splice(state.layers.indexOf(layer), 1)
+                  let m = restored.get(state)
+                  if (m === undefined) {
+                    m = new Map()
+                    restored.set(state, m)
+                  }
+                  for (const [key, value] of layer) m.set(key, value)
+                }
+              }
+              for (const [state, m] of restored) {
+                for (const [key, value] of state.pending) m.set(key, value)
+                state.pending = m
+              }
+              for (const flush of failed) Deferred.doneUnsafe(flush.done, Effect.fail(error))
+            }),
+          onSuccess: () =>
+            Effect.sync(() => {
+              for (const [partition, { state, layers, changes }] of merged) {
+                const last = lastOffset.get(partition)
+                const checkpoint = last === undefined ? undefined : last + 1n
+                // LMDB commits transactions in the order they were started, so
+                // checkpoints only grow.
+                state.writes = state.writes
+                  .then(() => state.local.apply(changes, checkpoint ?? state.local.checkpoint(), state.eventTime))
+                  .then(
+                    () => {
+                      for (const layer of layers) state.layers.splice(state.layers.indexOf(layer), 1)
+                    },
+                    (cause: unknown) => {
+                      state.failure = cause
+                    }
+                  )
+              }
+              for (const flush of group) Deferred.doneUnsafe(flush.done, Effect.void)
+            })
+        }),
+        Effect.andThen(
+          Effect.suspend(() => {
+            inFlight = []
+            return sendQueued
+          })
+        )
+      )
+    })
+
+    // Takes the buffered changes of `partitions` into a flush and returns the
+    // wait for the changelog's acknowledgement of it and of every earlier one.
+    const startFlush = (partitions: ReadonlyArray<number>): Effect.Effect<Effect.Effect<void, StateError>> =>
       lock.withPermit(
         Effect.gen(function* () {
-          const batch: Array<readonly [number, PartitionState, Map<string, Local.Change>]> = []
+          const layers: Array<readonly [number, PartitionState, Map<string, Local.Change>]> = []
           for (const partition of partitions) {
             const state = assigned.get(partition)
             if (state === undefined || state.pending.size === 0) continue
-            // Local writes that fall behind the changelog hold their changes
-            // in memory: past a few, wait for them (backpressure).
-            if (state.layers.length >= maxLayers) yield* settle(state)
+            // Changes not yet in the local store stay in memory: past a few
+            // flushes' worth, wait for the oldest (backpressure).
+            if (state.layers.length >= maxLayers) {
+              const newest = queued.at(-1) ?? inFlight.at(-1)
+              if (newest !== undefined) yield* Effect.ignore(Deferred.await(newest.done))
+              yield* settle(state)
+            }
             const layer = state.pending
             state.pending = new Map()
             state.layers.push(layer)
-            batch.push([partition, state, layer])
+            layers.push([partition, state, layer])
           }
-          if (batch.length > 0) {
-            const lastOffset = new Map<number, bigint>()
-            const messages: Array<KafkaLike.Message> = []
-            for (const [partition, , changes] of batch) {
-              for (const [key, value] of changes) {
-                messages.push({
-                  key,
-                  value: value === null ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-                  partition
-                })
-              }
+          let wait: Effect.Effect<void, StateError> = Effect.void
+          if (layers.length > 0) {
+            const flush: Flush = { layers, done: Deferred.makeUnsafe<void, StateError>() }
+            queued.push(flush)
+            wait = Deferred.await(flush.done)
+            if (!sending) {
+              sending = true
+              runFork(sendQueued)
             }
-            const sent = Effect.gen(function* () {
-              for (let i = 0; i < messages.length; i += sendChunk) {
-                const chunk = messages.slice(i, i + sendChunk)
-                const counts = new Map<number, number>()
-                for (const m of chunk) counts.set(m.partition!, (counts.get(m.partition!) ?? 0) + 1)
-                const answers = yield* attemptKafka(name, topic, "send", () =>
-                  producer.send({ topic, messages: chunk, acks: -1 })
-                )
-                for (const answer of answers) {
-                  const base = answer.baseOffset ?? answer.offset
-                  const count = counts.get(answer.partition)
-                  if (base === undefined || count === undefined) continue
-                  lastOffset.set(answer.partition, BigInt(base) + BigInt(count) - 1n)
-                }
-              }
-            })
-            yield* sent.pipe(
-              Effect.onError(() =>
-                Effect.sync(() => {
-                  // Nothing of this flush is known to be logged: the changes
-                  // go back under newer ones, to be sent by the next flush.
-                  for (const [, state, layer] of batch) {
-                    state.layers.splice(state.layers.indexOf(layer), 1)
-                    for (const [key, value] of state.pending) layer.set(key, value)
-                    state.pending = layer
-                  }
-                })
-              )
+          } else {
+            // Nothing new: the barrier is the newest flush still unacknowledged.
+            const newest = queued.at(-1) ?? inFlight.at(-1)
+            if (newest !== undefined) wait = Deferred.await(newest.done)
+          }
+          for (const [partition, state] of layers) {
+            yield* Metric.update(
+              Metric.withAttributes(StateMetrics.entries, { store: name, partition: String(partition) }),
+              state.local.count()
             )
-            for (const [partition, state, layer] of batch) {
-              const last = lastOffset.get(partition)
-              const checkpoint = last === undefined ? undefined : last + 1n
-              // LMDB commits transactions in the order they were started, so
-              // checkpoints only grow.
-              state.writes = state.writes
-                .then(() => state.local.apply(layer, checkpoint ?? state.local.checkpoint(), state.eventTime))
-                .then(
-                  () => {
-                    state.layers.splice(state.layers.indexOf(layer), 1)
-                  },
-                  (cause: unknown) => {
-                    state.failure = cause
-                  }
-                )
-            }
-            for (const [partition, state] of batch) {
-              yield* Metric.update(
-                Metric.withAttributes(StateMetrics.entries, { store: name, partition: String(partition) }),
-                state.local.count()
-              )
-            }
           }
           yield* Metric.update(storeMetric(StateMetrics.changelogLag), pendingCount())
           const read = { hits, misses }
@@ -414,13 +505,19 @@ const openStore = <V>(
             read.misses - published.misses
           )
           published = read
+          return wait
         })
       )
+
+    // The durability barrier.
+    const flushNow = (partitions: ReadonlyArray<number>): Effect.Effect<void, StateError> =>
+      Effect.flatten(startFlush(partitions))
 
     const write = (partition: number, key: string, change: Local.Change): Effect.Effect<void, StateError> =>
       Effect.flatMap(partitionOf(partition), (state) => {
         state.pending.set(key, change)
-        return state.pending.size >= maxPending ? flushNow([partition]) : Effect.void
+        // A full buffer starts a flush without waiting for it: the caller's own `flush` is the barrier.
+        return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
       })
 
     const openLocal = (partition: number): Effect.Effect<Local.LocalPartition, StateError> =>
@@ -458,7 +555,8 @@ const openStore = <V>(
           const consumer = yield* client
             .consumer({
               groupId: `${options.group}-${name}-restore-${started}-${Math.random().toString(36).slice(2, 10)}`,
-              maxBytesPerPartition: 4 * 1024 * 1024,
+              // Large fetches: a restore is bound by round trips and per-fetch work, not by bytes.
+              maxBytesPerPartition: 10 * 1024 * 1024,
               maxWaitTimeInMs: 100
             })
             .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
@@ -486,7 +584,8 @@ const openStore = <V>(
                   if (offset < target.from || message.key === null) continue
                   changes.push([
                     message.key.toString("utf8"),
-                    message.value === null ? null : new Uint8Array(message.value)
+                    // No copy: the local write takes the bytes before the batch is dropped.
+                    message.value
                   ])
                 }
                 if (last < 0n) return
@@ -708,26 +807,32 @@ const openStore = <V>(
           })
         }),
       delete: (partition, key) => write(partition, key, null),
+      // One effect per call, a plain loop per entry: operators write a chunk's changes at once.
       setMany: (partition, entries) =>
-        Effect.forEach(
-          entries,
-          ([key, value]) =>
-            Effect.flatMap(
-              Effect.try({
-                try: () => codec.encode(value),
-                catch: (cause) =>
-                  new StateError({
-                    reason: "Codec",
-                    store: name,
-                    detail: cause instanceof Error ? cause.message : String(cause),
-                    cause
-                  })
-              }),
-              (bytes) => write(partition, key, Local.entry(Local.NO_TTL, 0, bytes))
-            ),
-          { discard: true }
-        ),
-      deleteMany: (partition, keys) => Effect.forEach(keys, (key) => write(partition, key, null), { discard: true }),
+        Effect.flatMap(partitionOf(partition), (state) => {
+          for (const [key, value] of entries) {
+            let bytes: Uint8Array
+            try {
+              bytes = codec.encode(value)
+            } catch (cause) {
+              return Effect.fail(
+                new StateError({
+                  reason: "Codec",
+                  store: name,
+                  detail: cause instanceof Error ? cause.message : String(cause),
+                  cause
+                })
+              )
+            }
+            state.pending.set(key, Local.entry(Local.NO_TTL, 0, bytes))
+          }
+          return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
+        }),
+      deleteMany: (partition, keys) =>
+        Effect.flatMap(partitionOf(partition), (state) => {
+          for (const key of keys) state.pending.set(key, null)
+          return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
+        }),
       range: (partition, prefix) =>
         Effect.flatMap(partitionOf(partition), (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -768,6 +873,7 @@ const openStore = <V>(
           })
         ),
       flush: (partitions) => flushNow(partitions === undefined ? [...assigned.keys()] : [...partitions]),
+      flushAsync: (partitions) => startFlush(partitions === undefined ? [...assigned.keys()] : [...partitions]),
       assign,
       revoke,
       size: (partition) =>
