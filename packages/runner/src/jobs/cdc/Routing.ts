@@ -8,6 +8,11 @@
  * was read. A tombstone (the null value after a delete) has nothing to
  * route and is only acknowledged.
  *
+ * Debezium writes a `jsonb` column as a string holding the JSON (its
+ * `io.debezium.data.Json` type); the router reads the attribute column
+ * (`updated_attributes` of `before` and `after`) back into the tree the
+ * rules are written against, so the outputs carry it as JSON, not as text.
+ *
  * One input record's receipt is split among its outputs, so the input is
  * acknowledged once all of them are written: at least once.
  *
@@ -16,7 +21,7 @@
 
 import { Debezium, Json } from "@sluice/cdc"
 import { type Envelope, Receipt } from "@sluice/core"
-import type { Router, RuleSet } from "@sluice/rules"
+import { type Router, type RuleSet, Shape } from "@sluice/rules"
 import { Effect, Metric } from "effect"
 import type * as CdcSink from "./CdcSink.ts"
 
@@ -33,6 +38,9 @@ export const deadLetters = Metric.counter("sluice_cdc_route_dead_letters_total",
 
 const text = new TextDecoder()
 
+// The column of a row that holds the business attributes, as in `Shape.debezium`.
+const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.length - 1]!
+
 /**
  * Reads a raw record as the router's input: the change event's payload plus
  * its key as `key`; `undefined` when it is not a change event.
@@ -47,8 +55,14 @@ export const decode = (key: Uint8Array | null, value: Uint8Array | string): Rout
     if (payload === null || typeof payload !== "object" || Array.isArray(payload) || !("op" in payload)) {
       return undefined
     }
+    const event = payload as { [k: string]: unknown }
+    const rowWithAttributes = (row: unknown): unknown => {
+      if (row === null || typeof row !== "object") return row
+      const value = (row as { [k: string]: unknown })[attributeColumn]
+      return typeof value === "string" ? { ...row, [attributeColumn]: Json.parse(value).value } : row
+    }
     const keyValue = key === null ? null : Debezium.splitSchema(Json.parse(text.decode(key)).value).payload
-    return { ...(payload as Router.Record), key: keyValue }
+    return { ...event, before: rowWithAttributes(event.before), after: rowWithAttributes(event.after), key: keyValue }
   } catch {
     return undefined
   }
