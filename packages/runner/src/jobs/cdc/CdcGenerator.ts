@@ -134,7 +134,7 @@ export const event = (options: Options, index: number): BusinessEvent => {
     eventName: type,
     eventType: type,
     entityType: entityOf(type),
-    entityId: `${entityOf(type).toLowerCase()}-${index}`,
+    entityId: `${entityOf(type).toLowerCase()}-${options.seed}-${index}`,
     createdAt: (options.start ?? 1_767_225_600_000) + index * 1000,
     attributes: notes.length === 0 ? attributes : { ...attributes, notes }
   }

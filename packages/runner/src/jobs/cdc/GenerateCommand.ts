@@ -29,7 +29,7 @@ const upsertEntity = (table: string, type: string) =>
 // One statement, so the events and their entities commit together.
 const insertStatement = `
 WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, event_name text, event_type text,
+  SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS x(id text, event_name text, event_type text,
     entity_type text, entity_id text, created_ms bigint, attrs jsonb)
 ),
 ${upsertEntity("loan_entities", "Loan")},
