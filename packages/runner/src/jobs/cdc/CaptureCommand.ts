@@ -130,9 +130,11 @@ export const runCapture = (
   })
 
 const singleTopic = Flag.Boolean("single-topic").pipe(
+  Flag.withDefault(false),
   Flag.withDescription("Write every table's changes to the raw topic (RAW_EVENTS_TOPIC) instead of one topic per table")
 )
 const unwrapFlag = Flag.Boolean("unwrap").pipe(
+  Flag.withDefault(false),
   Flag.withDescription("Write the new row state (ExtractNewRecordState) instead of the envelope")
 )
 
