@@ -1,6 +1,7 @@
 /**
  * `sluice demo`: a registered job's zero-infrastructure demo. With one job
- * registered, `sluice demo` is its demo; with several, `sluice demo <job>`.
+ * registered, `sluice demo` is its demo; with several, `sluice demo` is still
+ * the first one's and `sluice demo <job>` the others'.
  *
  * @since 0.1.0
  */
@@ -17,8 +18,6 @@ export const make = (jobs: ReadonlyArray<Job.Job>): Command.Command.Any => {
   const [first, ...rest] = jobs
   if (first === undefined) throw new Error("sluice: no job registered")
   if (rest.length === 0) return first.demo("demo")
-  return Command.make("demo").pipe(
-    Command.withDescription("Run a job's whole system locally on embedded defaults"),
-    Command.withSubcommands([first.demo(first.name), ...rest.map((job) => job.demo(job.name))])
-  )
+  // `sluice demo` stays the first job's demo, so its flags and scripts keep working.
+  return first.demo("demo").pipe(Command.withSubcommands(rest.map((job) => job.demo(job.name))))
 }

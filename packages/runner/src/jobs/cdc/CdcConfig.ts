@@ -5,11 +5,14 @@
  * | setting | variable | flag | default |
  * | --- | --- | --- | --- |
  * | rawTopic | RAW_EVENTS_TOPIC | --raw-topic | raw-business-events |
- * | deadLetterTopic | CDC_DLQ_TOPIC | --dlq-topic | raw-business-events-dlq |
+ * | deadLetterTopic | CDC_DLQ_TOPIC | --cdc-dlq-topic | raw-business-events-dlq |
  * | topicPrefix | CDC_TOPIC_PREFIX | --topic-prefix | sluice |
  * | slot | CDC_SLOT | --slot | sluice_cdc |
  * | publication | CDC_PUBLICATION | --publication | sluice_cdc |
- * | groupId | CDC_GROUP_ID | --group-id | sluice-cdc-route |
+ * | groupId | CDC_GROUP_ID | --route-group-id | sluice-cdc-route |
+ *
+ * The setting names and flags differ from the claims job's (`--dlq-topic`,
+ * `--group-id`), since `sluice config` takes the flags of every job at once.
  *
  * @since 0.1.0
  */
@@ -34,9 +37,9 @@ export const settings = {
     Parse.topic,
     "raw-business-events"
   ),
-  deadLetterTopic: Config.setting(
+  cdcDeadLetterTopic: Config.setting(
     "CDC_DLQ_TOPIC",
-    "dlq-topic",
+    "cdc-dlq-topic",
     "Topic of raw records the router cannot read or a rule rejects",
     Parse.topic,
     "raw-business-events-dlq"
@@ -58,9 +61,9 @@ export const settings = {
   ),
   databaseUrl: Config.shared.databaseUrl,
   metricsPort: Config.shared.metricsPort,
-  groupId: Config.setting(
+  routeGroupId: Config.setting(
     "CDC_GROUP_ID",
-    "group-id",
+    "route-group-id",
     "Consumer group of the router",
     Parse.nonEmpty,
     "sluice-cdc-route"
@@ -101,23 +104,32 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
   Effect.map(Config.load(settings, overrides), (v) => ({
     bootstrapServers: Config.get(v.bootstrapServers),
     rawTopic: Config.get(v.rawTopic),
-    deadLetterTopic: Config.get(v.deadLetterTopic),
+    deadLetterTopic: Config.get(v.cdcDeadLetterTopic),
     topicPrefix: Config.get(v.topicPrefix),
     slot: Config.get(v.slot),
     publication: Config.get(v.publication),
     databaseUrl: v.databaseUrl,
     metricsPort: Config.get(v.metricsPort),
-    groupId: Config.get(v.groupId),
+    groupId: Config.get(v.routeGroupId),
     clientId: Config.get(v.clientId)
   }))
 
 /**
- * The configuration as plain JSON for display, without database credentials.
+ * The CDC settings as plain JSON for display, under `cdc` so that they sit
+ * beside the other jobs' in `sluice config` (the shared ones are shown there
+ * already).
  *
  * @since 0.1.0
  * @category formatting
  */
 export const toDisplay = (config: CdcConfig): Record<string, unknown> => ({
-  ...config,
-  databaseUrl: Option.match(config.databaseUrl, { onNone: () => null, onSome: Config.displayUrl })
+  cdc: {
+    rawTopic: config.rawTopic,
+    deadLetterTopic: config.deadLetterTopic,
+    topicPrefix: config.topicPrefix,
+    slot: config.slot,
+    publication: config.publication,
+    groupId: config.groupId,
+    databaseUrl: Option.match(config.databaseUrl, { onNone: () => null, onSome: Config.displayUrl })
+  }
 })
