@@ -1,6 +1,8 @@
 /**
  * `sluice demo`: a registered job's zero-infrastructure demo. With one job
- * registered, `sluice demo` is its demo; with several, `sluice demo <job>`.
+ * registered, `sluice demo` is its demo; with several, `sluice demo <job>`
+ * runs each one's, and a bare `sluice demo` is still the first one's, so the
+ * first job's flags and scripts keep working.
  *
  * @since 0.1.0
  */
@@ -17,8 +19,5 @@ export const make = (jobs: ReadonlyArray<Job.Job>): Command.Command.Any => {
   const [first, ...rest] = jobs
   if (first === undefined) throw new Error("sluice: no job registered")
   if (rest.length === 0) return first.demo("demo")
-  return Command.make("demo").pipe(
-    Command.withDescription("Run a job's whole system locally on embedded defaults"),
-    Command.withSubcommands([first.demo(first.name), ...rest.map((job) => job.demo(job.name))])
-  )
+  return first.demo("demo").pipe(Command.withSubcommands(jobs.map((job) => job.demo(job.name))))
 }
