@@ -30,6 +30,7 @@ describe("sluice demo", () => {
         } = yield* run(
           [
             "demo",
+            "claims",
             "--count",
             "1500",
             "--events-per-second",
@@ -77,6 +78,7 @@ describe("sluice demo", () => {
         const { status, stdout, stderr } = yield* run(
           [
             "demo",
+            "claims",
             "--count",
             "800",
             "--events-per-second",

@@ -6,6 +6,7 @@
  */
 import type * as Job from "../Job.ts"
 import * as ClaimsJob from "../jobs/claims/ClaimsJob.ts"
+import * as CommerceJob from "../jobs/commerce/CommerceJob.ts"
 
 /**
  * Every registered job; the first one's demo is `sluice demo` while it is the only one.
@@ -13,4 +14,4 @@ import * as ClaimsJob from "../jobs/claims/ClaimsJob.ts"
  * @since 0.1.0
  * @category jobs
  */
-export const all: ReadonlyArray<Job.Job> = [ClaimsJob.job]
+export const all: ReadonlyArray<Job.Job> = [ClaimsJob.job, CommerceJob.job]
