@@ -12,8 +12,8 @@ import * as Reference from "./support/commerceReference.ts"
 import { freshDatabase } from "./support/database.ts"
 import { pollUntil } from "./support/poll.ts"
 
-// 1,200 orders two hours apart: 100 days, so customers reach both the 30- and the 90-day timers.
-const options: Generator.Options = { ...Generator.defaults, seed: 7, orders: 1200, spacingMillis: 7_200_000 }
+// 600 orders four hours apart: 100 days, so customers reach both the 30- and the 90-day timers.
+const options: Generator.Options = { ...Generator.defaults, seed: 7, orders: 600, spacingMillis: 14_400_000 }
 const PARTITIONS = 4
 
 const produce = (bootstrap: string, prefix: string, records: ReadonlyArray<Generator.GeneratedRecord>) =>
@@ -70,6 +70,14 @@ describe("sluice commerce", () => {
         // The history must exercise what the rules are about.
         assert.isAbove(expected.late, 0)
         assert.isAbove(malformed, 0)
+        assert.isTrue(
+          contributions.some((r) => r.length === 2),
+          "an update"
+        )
+        assert.isTrue(
+          contributions.some((r) => r.length === 1 && r[0]!.sign === -1),
+          "a delete"
+        )
         const readiness = yield* Readiness.make()
         yield* Effect.forkScoped(CommerceCommand.runSales(config, readiness))
         const read = Effect.tryPromise(() =>
