@@ -127,4 +127,31 @@ describe("sluice commerce", () => {
       }).pipe(Effect.scoped),
     90_000
   )
+
+  it.live(
+    "anomalies - the alerts table equals a brute-force reference of the four rules",
+    () =>
+      Effect.gen(function* () {
+        const { db, config, contributions } = yield* setup
+        const expected = Reference.anomalies(contributions)
+        const kinds = new Set(expected.map((r) => r.anomaly_type))
+        for (const rule of ["order_spike", "rapid_orders", "statistical_outlier", "large_order"])
+          assert.isTrue(kinds.has(rule), rule)
+        const readiness = yield* Readiness.make()
+        yield* Effect.forkScoped(CommerceCommand.runAnomalies(config, PARTITIONS, readiness))
+        const read = Effect.tryPromise(() =>
+          db.sql.unsafe(
+            `SELECT alert_id, anomaly_type, severity, order_amount::text FROM anomaly_alerts ORDER BY alert_id COLLATE "C"`
+          )
+        ).pipe(Effect.orElseSucceed(() => []))
+        const rows = yield* pollUntil(
+          "the alerts table to match the reference",
+          Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
+          (rows) => JSON.stringify(rows) === JSON.stringify(expected),
+          { timeoutMs: 60_000, intervalMs: 500 }
+        )
+        assert.deepStrictEqual(rows, [...expected])
+      }).pipe(Effect.scoped),
+    90_000
+  )
 })

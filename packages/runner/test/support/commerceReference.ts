@@ -12,6 +12,8 @@ const DAY = 86_400_000
 
 /** One signed contribution, in cents. */
 interface Contribution {
+  readonly order: number
+  readonly create: boolean
   readonly customer: number
   readonly cents: bigint
   readonly sign: 1 | -1
@@ -34,6 +36,8 @@ export const decodeOrders = (records: ReadonlyArray<Generator.GeneratedRecord>) 
       const record = decoded.success
       if (ChangeEvent.isTombstone(record)) continue
       const of = (o: Model.Order, sign: 1 | -1): Contribution => ({
+        order: o.id,
+        create: record.op === "c",
         customer: o.customer_id,
         cents: centsOf(o.total_amount),
         sign,
@@ -184,5 +188,44 @@ export const segments = (
     }
   })
   rows.sort((a, b) => Number(a.customer_id) - Number(b.customer_id))
+  return rows
+}
+
+/** A row of `anomaly_alerts` as text. */
+export interface AlertRow {
+  readonly alert_id: string
+  readonly anomaly_type: string
+  readonly severity: string
+  readonly order_amount: string
+}
+
+/**
+ * The alerts: each created order judged against all of its customer's
+ * earlier created orders (dates and amounts, in the order read), with the
+ * mean and σ computed from scratch each time.
+ */
+export const anomalies = (contributions: ReadonlyArray<ReadonlyArray<Contribution>>): ReadonlyArray<AlertRow> => {
+  const seen = new Map<number, Array<{ at: number; amount: number }>>()
+  const rows: Array<AlertRow> = []
+  for (const record of contributions)
+    for (const c of record) {
+      if (!c.create) continue
+      const earlier = seen.get(c.customer) ?? []
+      const amount = Number(c.cents) / 100
+      const add = (rule: string, severity: string) =>
+        rows.push({ alert_id: `${c.order}:${rule}`, anomaly_type: rule, severity, order_amount: formatCents(c.cents) })
+      if (earlier.filter((o) => o.at > c.at - 3_600_000 && o.at <= c.at).length + 1 >= 5) add("order_spike", "high")
+      if (earlier.some((o) => o.at > c.at - 300_000 && o.at <= c.at)) add("rapid_orders", "medium")
+      if (earlier.length >= 5) {
+        const mean = earlier.reduce((a, o) => a + o.amount, 0) / earlier.length
+        const sigma = Math.sqrt(earlier.reduce((a, o) => a + (o.amount - mean) ** 2, 0) / earlier.length)
+        const distance = Math.abs(amount - mean)
+        if (sigma > 0 && distance > 3 * sigma) add("statistical_outlier", distance > 5 * sigma ? "high" : "medium")
+      }
+      if (c.cents > 100_000n) add("large_order", c.cents > 500_000n ? "high" : "medium")
+      earlier.push({ at: c.at, amount })
+      seen.set(c.customer, earlier)
+    }
+  rows.sort((a, b) => (a.alert_id < b.alert_id ? -1 : 1))
   return rows
 }

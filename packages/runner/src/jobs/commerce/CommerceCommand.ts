@@ -18,6 +18,7 @@ import * as Readiness from "../../http/Readiness.ts"
 import { reportFailure } from "../../ReportFailure.ts"
 import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
+import * as AnomaliesJob from "./AnomaliesJob.ts"
 import * as CommerceConfig from "./CommerceConfig.ts"
 import * as CommerceFlags from "./CommerceFlags.ts"
 import * as Database from "./Database.ts"
@@ -136,6 +137,65 @@ export const runSegments = (
     ).pipe(Effect.provide(StateStore.layerMemory()))
   })
 
+/**
+ * Runs the anomaly job until interrupted: ensures the topics and the table,
+ * re-keys the orders by customer through `<group>-anomalies-by-customer`
+ * (`partitions` partitions), and judges each new order.
+ *
+ * @since 0.3.0
+ * @category running
+ */
+export const runAnomalies = (
+  config: CommerceConfig.CommerceConfig,
+  partitions: number,
+  readiness: Readiness.Readiness["Service"]
+) =>
+  Effect.gen(function* () {
+    const assigned = yield* partitionsCheck(readiness)
+    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const sql = yield* Database.open(config, readiness)
+    yield* Admin.ensureTopics([
+      { topic: config.topics.orders, partitions: 1 },
+      { topic: config.topics.deadLetter, partitions: 6 },
+      { topic: config.topics.anomalyAlerts, partitions: 6 }
+    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    yield* PgUpsertSink.createTable(sql, Tables.anomalyAlerts)
+    const producer = yield* KafkaSink.producer(client)
+    const byCustomer = yield* KafkaRepartition.topic(client, {
+      topic: `${config.groupId}-anomalies-by-customer`,
+      partitions,
+      groupId: `${config.groupId}-anomalies-by-customer`
+    })
+    const records = yield* KafkaSource.make(client, {
+      topics: [config.topics.orders],
+      groupId: `${config.groupId}-anomalies`,
+      onAssignment: (assignment) => Ref.set(assigned, assignment.length)
+    })
+    yield* Effect.logInfo("commerce anomalies job started").pipe(
+      Effect.annotateLogs({ job: "commerce-anomalies", input: config.topics.orders })
+    )
+    yield* AnomaliesJob.run(
+      records,
+      {
+        alerts: PgUpsertSink.make(sql, Tables.anomalyAlerts, (row: PgUpsertSink.Row) => row),
+        topic: KafkaSink.make(producer, config.topics.anomalyAlerts),
+        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+      },
+      byCustomer
+    ).pipe(Effect.provide(StateStore.layerMemory()))
+  })
+
+const anomalies = Command.make("anomalies", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
+  Effect.gen(function* () {
+    const config = yield* CommerceConfig.load(flags)
+    yield* Effect.scoped(
+      Effect.flatMap(Services.observability(config.metricsPort, Dashboard.empty), (readiness) =>
+        runAnomalies(config, flags.partitions, readiness)
+      )
+    ).pipe(Services.withTelemetry("commerce-anomalies"))
+  })
+).pipe(Command.withDescription("Order spikes, rapid orders, outliers and large orders into anomaly_alerts"))
+
 const sales = Command.make("sales", { ...CommerceConfig.settingFlags }, (flags) =>
   Effect.gen(function* () {
     const config = yield* CommerceConfig.load(flags)
@@ -227,5 +287,5 @@ const generate = Command.make(
  */
 export const command = Command.make("commerce").pipe(
   Command.withDescription("The commerce analytics jobs of seed 002"),
-  Command.withSubcommands([sales, segments, migrate, generate])
+  Command.withSubcommands([sales, segments, anomalies, migrate, generate])
 )

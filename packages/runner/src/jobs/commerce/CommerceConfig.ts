@@ -7,6 +7,7 @@
  * | topicPrefix | CDC_TOPIC_PREFIX | --topic-prefix | dbserver1.public |
  * | deadLetterTopic | COMMERCE_DLQ_TOPIC | --dlq-topic | commerce-dlq |
  * | segmentChangesTopic | SEGMENT_CHANGES_TOPIC | --segment-changes-topic | customer-segment-changes |
+ * | anomalyAlertsTopic | ANOMALY_ALERTS_TOPIC | --anomaly-alerts-topic | anomaly-alerts |
  * | groupId | COMMERCE_GROUP_ID | --group-id | sluice-commerce |
  *
  * @since 0.3.0
@@ -47,6 +48,13 @@ export const settings = {
     Parse.topic,
     "customer-segment-changes"
   ),
+  anomalyAlertsTopic: Config.setting(
+    "ANOMALY_ALERTS_TOPIC",
+    "anomaly-alerts-topic",
+    "Topic of anomaly alerts",
+    Parse.topic,
+    "anomaly-alerts"
+  ),
   databaseUrl: Config.shared.databaseUrl,
   metricsPort: Config.shared.metricsPort,
   groupId: Config.setting(
@@ -80,6 +88,7 @@ export interface CommerceConfig extends Config.Shared {
     readonly products: string
     readonly deadLetter: string
     readonly segmentChanges: string
+    readonly anomalyAlerts: string
   }
   readonly groupId: string
 }
@@ -100,7 +109,8 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
         orderItems: Model.topicOf(prefix, "order_items"),
         products: Model.topicOf(prefix, "products"),
         deadLetter: Config.get(v.deadLetterTopic),
-        segmentChanges: Config.get(v.segmentChangesTopic)
+        segmentChanges: Config.get(v.segmentChangesTopic),
+        anomalyAlerts: Config.get(v.anomalyAlertsTopic)
       },
       databaseUrl: v.databaseUrl,
       metricsPort: Config.get(v.metricsPort),

@@ -9,8 +9,9 @@
  * - customers who stop ordering: ids ending in 2 after the first 5% of the
  *   history (churned by the end), ids ending in 3 after the first half
  *   (at risk by the end);
- * - bursts: every 50th order starts five orders of one customer within half
- *   a spacing, the first two 2.4% of a spacing apart;
+ * - bursts: every 50th order starts five orders of one customer within 40
+ *   minutes, the first two 2 minutes apart (the spacing must be over 40
+ *   minutes for the orders to stay in date order);
  * - outliers (2%: twenty times the quantities, often over $1,000);
  * - out-of-order orders (5%: dated up to 4 minutes before the previous one)
  *   and late orders (1%: dated two days back);
@@ -184,7 +185,7 @@ export const generate = (options: Options): Effect.Effect<ReadonlyArray<Generate
       let at: number
       if (burst !== undefined) {
         customer = burst.customer
-        at = burst.base + [0, 0.024, 0.15, 0.3, 0.45][5 - burst.left]! * options.spacingMillis
+        at = burst.base + [0, 2, 9, 20, 40][5 - burst.left]! * MINUTE
         burst.left--
         if (burst.left === 0) burst = undefined
       } else {

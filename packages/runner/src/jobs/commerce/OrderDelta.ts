@@ -29,6 +29,8 @@ export const OrderDelta = Schema.Struct({
   /** The order's amount (not signed: `sign` says whether it is added or taken back). */
   amount: Schema.BigDecimalFromString,
   sign: Schema.Literals([1, -1]),
+  /** The change it comes from: `c` for a create or snapshot read, `u` for an update, `d` for a delete. */
+  change: Schema.Literals(["c", "u", "d"]),
   /** The order's event time, epoch ms. */
   at: Schema.Number
 })
@@ -47,11 +49,12 @@ export type OrderDelta = typeof OrderDelta.Type
  */
 export const OrderDeltaJson = Schema.fromJsonString(OrderDelta)
 
-const of = (order: Model.Order, sign: 1 | -1): OrderDelta => ({
+const of = (order: Model.Order, sign: 1 | -1, change: "c" | "u" | "d" = "c"): OrderDelta => ({
   order_id: order.id,
   customer_id: order.customer_id,
   amount: order.total_amount,
   sign,
+  change,
   at: Model.orderTime(order)
 })
 
@@ -75,11 +78,11 @@ export const fromRecord = (
       if (record.before === null)
         return Result.fail("an update without the old row (set REPLICA IDENTITY FULL on orders)")
       if (record.after === null) return Result.fail("an update without an after row")
-      return Result.succeed([of(record.before, -1), of(record.after, 1)])
+      return Result.succeed([of(record.before, -1, "u"), of(record.after, 1, "u")])
     case "d":
       return record.before === null
         ? Result.fail("a delete without the old row (set REPLICA IDENTITY FULL on orders)")
-        : Result.succeed([of(record.before, -1)])
+        : Result.succeed([of(record.before, -1, "d")])
     case "t":
       return Result.succeed([])
   }

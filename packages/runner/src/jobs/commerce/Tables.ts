@@ -45,9 +45,29 @@ export const customerSegments: PgUpsertSink.Table = {
 }
 
 /**
+ * One row per alert, keyed by `alert_id` (`<order_id>:<rule>`).
+ *
+ * @since 0.3.0
+ * @category tables
+ */
+export const anomalyAlerts: PgUpsertSink.Table = {
+  name: "anomaly_alerts",
+  key: [{ name: "alert_id", type: "text" }],
+  columns: [
+    { name: "customer_id", type: "bigint" },
+    { name: "order_id", type: "bigint" },
+    { name: "anomaly_type", type: "text" },
+    { name: "severity", type: "text" },
+    { name: "description", type: "text" },
+    { name: "order_amount", type: "numeric(14,2)" },
+    { name: "order_date", type: "timestamptz" }
+  ]
+}
+
+/**
  * Every table of the commerce jobs.
  *
  * @since 0.3.0
  * @category tables
  */
-export const all: ReadonlyArray<PgUpsertSink.Table> = [salesMetrics, customerSegments]
+export const all: ReadonlyArray<PgUpsertSink.Table> = [salesMetrics, customerSegments, anomalyAlerts]
