@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { EmbeddedKafka } from "@sluice/testkit"
-import { ConfigProvider, Effect } from "effect"
+import { ConfigProvider, Effect, Exit } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Readiness from "../src/http/Readiness.ts"
 import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
@@ -153,5 +153,26 @@ describe("sluice commerce", () => {
         assert.deepStrictEqual(rows, [...expected])
       }).pipe(Effect.scoped),
     90_000
+  )
+
+  it.live("sales - refuses an orders topic with more than one partition, before reading anything", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.make({ port: 0 })
+      const db = yield* freshDatabase("commerce")
+      yield* broker.createTopic("dbserver1.public.orders", 3)
+      const config = yield* CommerceConfig.load().pipe(
+        Effect.provideService(
+          ConfigProvider.ConfigProvider,
+          ConfigProvider.fromEnv({
+            env: { KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap, DATABASE_URL: db.url, METRICS_PORT: "0" }
+          })
+        )
+      )
+      const readiness = yield* Readiness.make()
+      const exit = yield* Effect.exit(CommerceCommand.runSales(config, readiness).pipe(Effect.timeout("30 seconds")))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "has 3 partitions")
+      assert.strictEqual(yield* endOffset(broker, config.topics.deadLetter), 0)
+    }).pipe(Effect.scoped)
   )
 })
