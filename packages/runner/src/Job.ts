@@ -27,8 +27,8 @@ export interface Job {
   readonly description: string
   /** The job's top-level commands (`sluice <command> …`). */
   readonly commands: ReadonlyArray<Command.Command.Any>
-  /** The job's zero-infrastructure demo, as a command called `name`. */
-  readonly demo: (name: string) => Command.Command.Any
+  /** The job's zero-infrastructure demo, as a command called `name`; a job may have none yet. */
+  readonly demo?: ((name: string) => Command.Command.Any) | undefined
   /** The job's configuration settings, and how `sluice config` shows them resolved. */
   readonly config: {
     readonly settings: Config.Settings

@@ -16,8 +16,9 @@ import type * as Job from "../Job.ts"
  * @category commands
  */
 export const make = (jobs: ReadonlyArray<Job.Job>): Command.Command.Any => {
-  const [first, ...rest] = jobs
+  const withDemo = jobs.flatMap((job) => (job.demo === undefined ? [] : [{ name: job.name, demo: job.demo }]))
+  const [first, ...rest] = withDemo
   if (first === undefined) throw new Error("sluice: no job registered")
   if (rest.length === 0) return first.demo("demo")
-  return first.demo("demo").pipe(Command.withSubcommands(jobs.map((job) => job.demo(job.name))))
+  return first.demo("demo").pipe(Command.withSubcommands(withDemo.map((job) => job.demo(job.name))))
 }

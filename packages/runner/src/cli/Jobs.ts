@@ -7,6 +7,7 @@
 import type * as Job from "../Job.ts"
 import * as CdcJob from "../jobs/cdc/CdcJob.ts"
 import * as ClaimsJob from "../jobs/claims/ClaimsJob.ts"
+import * as CommerceJob from "../jobs/commerce/CommerceJob.ts"
 import * as TriggerJob from "../jobs/trigger/TriggerJob.ts"
 
 /**
@@ -15,4 +16,4 @@ import * as TriggerJob from "../jobs/trigger/TriggerJob.ts"
  * @since 0.1.0
  * @category jobs
  */
-export const all: ReadonlyArray<Job.Job> = [ClaimsJob.job, TriggerJob.job, CdcJob.job]
+export const all: ReadonlyArray<Job.Job> = [ClaimsJob.job, TriggerJob.job, CdcJob.job, CommerceJob.job]

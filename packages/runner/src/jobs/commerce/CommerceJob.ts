@@ -1,0 +1,28 @@
+/**
+ * The commerce analytics of seed 002 as a `Job`: `sluice commerce
+ * sales|segments|migrate|generate`. It has no demo or dashboard panels yet.
+ *
+ * @since 0.3.0
+ */
+import { Effect } from "effect"
+import * as Dashboard from "../../http/Dashboard.ts"
+import * as Job from "../../Job.ts"
+import * as CommerceCommand from "./CommerceCommand.ts"
+import * as CommerceConfig from "./CommerceConfig.ts"
+
+/**
+ * The commerce job.
+ *
+ * @since 0.3.0
+ * @category jobs
+ */
+export const job: Job.Job = Job.make({
+  name: "commerce",
+  description: "commerce analytics over Debezium orders: sales windows, RFM segments, generator",
+  commands: [CommerceCommand.command],
+  config: {
+    settings: CommerceConfig.settings,
+    display: (overrides) => Effect.map(CommerceConfig.load(overrides), CommerceConfig.toDisplay)
+  },
+  dashboard: Dashboard.empty
+})

@@ -1,0 +1,58 @@
+/**
+ * The first stage every commerce job over `orders` shares: decode each record
+ * as a Debezium change event, send what does not decode, or cannot be
+ * counted (`OrderDelta.fromRecord`), to the dead-letter sink, and hand on the
+ * order's contributions, one envelope each. The record is done once all of
+ * its contributions are, and at once when it has none (a tombstone).
+ *
+ * @since 0.3.0
+ */
+
+import { CdcError } from "@sluice/cdc"
+import * as DeadLetter from "@sluice/core/DeadLetter"
+import * as Envelope from "@sluice/core/Envelope"
+import * as Pipeline from "@sluice/core/Pipeline"
+import * as Receipt from "@sluice/core/Receipt"
+import { Effect, Result, type Sink, Stream } from "effect"
+import * as Model from "./Model.ts"
+import * as OrderDelta from "./OrderDelta.ts"
+
+const decodeOne = (
+  e: Envelope.Envelope<Envelope.Payload>
+): Effect.Effect<Result.Result<ReadonlyArray<OrderDelta.OrderDelta>, DeadLetter.DeadLetter>> =>
+  Model.orders.decode(e.value).pipe(
+    Effect.map((record) =>
+      Result.mapError(OrderDelta.fromRecord(record), (detail) =>
+        DeadLetter.make(e.origin, e.value, "uncountable", detail)
+      )
+    ),
+    Effect.catch((error: CdcError.CdcError) =>
+      Effect.succeed(Result.fail(CdcError.toDeadLetter(error, e.origin, e.value)))
+    )
+  )
+
+/**
+ * The contributions of the `orders` records; dead letters go to `deadLetters`.
+ *
+ * @since 0.3.0
+ * @category combinators
+ */
+export const deltas =
+  <E2, R2>(deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E2, R2>) =>
+  <E, R>(
+    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
+  ): Stream.Stream<Envelope.Envelope<OrderDelta.OrderDelta>, E | E2, R | R2> => {
+    const decoded = Stream.mapEffect(records, (e) =>
+      Effect.map(decodeOne(e), (value) => Envelope.make(e.origin, value, e.receipt))
+    )
+    const valid: Stream.Stream<
+      Envelope.Envelope<ReadonlyArray<OrderDelta.OrderDelta>>,
+      E | E2,
+      R | R2
+    > = Pipeline.deadLetters(deadLetters)(decoded)
+    return Stream.flatMap(valid, (e) => {
+      if (e.value.length === 0) return Stream.fromEffectDrain(e.receipt.ack)
+      const receipts = Receipt.children(e.receipt, e.value.length)
+      return Stream.fromIterable(e.value.map((delta, i) => Envelope.make(e.origin, delta, receipts[i]!)))
+    })
+  }
