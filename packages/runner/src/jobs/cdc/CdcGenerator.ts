@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import * as Prng from "../claims/Prng.ts"
+import * as Prng from "../../Prng.ts"
 
 /**
  * The event types, in the proportions they are generated.

@@ -16,8 +16,8 @@
  * @since 0.1.0
  */
 import { BigDecimal, Clock, DateTime, Duration, Effect, Stream } from "effect"
+import * as Prng from "../../Prng.ts"
 import * as PaymentEvent from "./PaymentEvent.ts"
-import * as Prng from "./Prng.ts"
 
 /**
  * What a generated record is.

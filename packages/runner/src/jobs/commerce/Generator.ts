@@ -29,7 +29,7 @@
  */
 import type { ChangeEvent } from "@sluice/cdc"
 import { BigDecimal, Effect } from "effect"
-import * as Prng from "../claims/Prng.ts"
+import * as Prng from "../../Prng.ts"
 import * as Model from "./Model.ts"
 
 /**
