@@ -1,9 +1,12 @@
 // State that does not live on the heap: a process whose heap is capped at
-// 64 MB (about 27 MB of it live for the runtime, the Kafka client and the
+// 128 MB (about 30 MB of it live for the runtime, the Kafka client and the
 // store) writes 50,000 entries of 200 bytes (10 MB of values) through the
 // durable store and reads every one back. Only the local store on disk holds
 // them all: the live heap barely grows between a tenth of the entries and
 // all of them, which is what would not hold if entries stayed on the heap.
+// The cap leaves room for transient peaks (a 64 MB cap once ran out during
+// start-up on a loaded machine, before any entry was written); the live-heap
+// measure, not the cap, is what shows where the entries are.
 // (Scaled down from millions of keys to keep the test within seconds: the
 // changelog writes to the embedded broker cost about a minute per 200,000.)
 import { spawn } from "node:child_process"
@@ -14,7 +17,7 @@ import { broker, tempDir } from "./fixtures/support.ts"
 
 const worker = join(import.meta.dirname, "fixtures", "big-worker.ts")
 const keys = 50_000
-const heapMb = 64
+const heapMb = 128
 
 interface Report {
   readonly verified: number
@@ -41,7 +44,7 @@ const run = (args: ReadonlyArray<string>) =>
 
 describe("DurableStateStore memory", () => {
   it.live(
-    "state off the heap - 10 MB of entries under a 64 MB heap are written and read back, the live heap stays flat",
+    "state off the heap - 10 MB of entries under a 128 MB heap are written and read back, the live heap stays flat",
     () =>
       Effect.gen(function* () {
         const bootstrap = yield* broker
