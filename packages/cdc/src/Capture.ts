@@ -9,7 +9,15 @@
  * updates (`u`), deletes (`d`, followed by a tombstone) and truncates (`t`),
  * each keyed by the table's primary key on topic `<serverName>.<schema>.<table>`.
  * When the slot already exists it resumes from the slot's confirmed position
- * without a snapshot.
+ * without a snapshot, unless the snapshot that began with the slot was never
+ * completely acknowledged (the capture died during it): then the tables are
+ * read again, in a new transaction, before streaming from the slot. The
+ * streamed changes since the slot's creation follow, so every row ends in its
+ * latest state and no delete is missed; the rows already delivered come again
+ * (at least once). Whether a snapshot is pending is a row in a small table
+ * (`snapshotTable`), written before the slot is created and deleted once the
+ * snapshot's last record is acknowledged: a replication slot has no room for
+ * it.
  *
  * Nothing is acknowledged by itself. Each record carries a position (`lsn`);
  * `acknowledge(lsn)` says every record up to that one is durable (written to
@@ -35,10 +43,8 @@
  * A primary-key change becomes, as in Debezium, a delete of the old key (and
  * its tombstone) followed by a create of the new one.
  *
- * Limits: a crash during the initial snapshot leaves a slot without a
- * complete snapshot (`dropSlot` to start over); `before` is what the replica
- * identity gives (`FULL` for whole rows, the key columns for deletes
- * otherwise).
+ * Limits: `before` is what the replica identity gives (`FULL` for whole
+ * rows, the key columns for deletes otherwise).
  *
  * @since 0.1.0
  */
@@ -78,7 +84,20 @@ export interface Config {
   readonly statusInterval?: Duration.Input
   /** Records buffered ahead of the consumer; default 1024. */
   readonly bufferSize?: number
+  /**
+   * `schema.table` where a slot whose snapshot is not yet acknowledged is
+   * noted (created if missing); default `public.sluice_cdc_snapshot_pending`.
+   */
+  readonly snapshotTable?: string
 }
+
+/**
+ * The default `Config.snapshotTable`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const defaultSnapshotTable = "public.sluice_cdc_snapshot_pending"
 
 /**
  * One Kafka-ready record: Debezium JSON key and value (a `null` value is a
@@ -96,7 +115,9 @@ export interface Captured {
    * is durable. The last record of a transaction carries the transaction's
    * commit LSN; the others carry the position just before it, so
    * acknowledging them never confirms a transaction only partly delivered.
-   * Snapshot records carry the position just before the slot's start.
+   * Snapshot records, likewise: the last carries the position just before
+   * the slot's start, the others the one before that, so only acknowledging
+   * the last completes the snapshot.
    */
   readonly lsn: Lsn.Lsn
 }
@@ -110,8 +131,9 @@ export interface Captured {
 export interface Capture {
   /**
    * The records. Each run starts from the slot (with the snapshot only when
-   * it creates the slot), so `Stream.retry` after a lost connection resumes
-   * where the last acknowledgement left off.
+   * it creates the slot or the slot's snapshot was never completely
+   * acknowledged), so `Stream.retry` after a lost connection resumes where
+   * the last acknowledgement left off.
    */
   readonly records: Stream.Stream<Captured, CdcError.CdcError>
   /** Every record with `lsn` at most this one is durable. */
@@ -216,6 +238,10 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
       const list = config.tables.map((t) => splitTable(t).map(quote).join(".")).join(", ")
       yield* query(`CREATE PUBLICATION ${quote(config.publication)} FOR TABLE ${list}`)
     }
+    const pendingTable = splitTable(config.snapshotTable ?? defaultSnapshotTable)
+      .map(quote)
+      .join(".")
+    yield* query(`CREATE TABLE IF NOT EXISTS ${pendingTable} (slot text PRIMARY KEY)`)
 
     const primaryKey = (schema: string, table: string) =>
       Effect.map(
@@ -229,6 +255,29 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
       )
 
     const progress = Acknowledger.make()
+
+    // The position of the last record of a snapshot not yet acknowledged;
+    // acknowledging it deletes the slot's pending-snapshot row.
+    let snapshotEnd: Lsn.Lsn | undefined
+    const completeSnapshot = query(`DELETE FROM ${pendingTable} WHERE slot = $1`, [config.slot]).pipe(
+      Effect.andThen(
+        Effect.sync(() => {
+          snapshotEnd = undefined
+        })
+      )
+    )
+    const acknowledge = (lsn: Lsn.Lsn) =>
+      Effect.andThen(
+        progress.acknowledge(lsn),
+        Effect.suspend(() =>
+          snapshotEnd === undefined || lsn < snapshotEnd
+            ? Effect.void
+            : // Tried again on the next acknowledgement if the server is away.
+              completeSnapshot.pipe(
+                Effect.catch((e) => Effect.logWarning(`the slot's snapshot stays pending for now: ${e.message}`))
+              )
+        )
+      )
 
     const lag = Effect.map(
       query<{ lag: string | null }>(
@@ -373,12 +422,23 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
             [config.slot]
           )
           let start = "0/0"
+          let floor = -1n
           if (existing.length === 0) {
+            // Noted before the slot exists: a crash from here on finds it pending.
+            yield* query(`INSERT INTO ${pendingTable} (slot) VALUES ($1) ON CONFLICT DO NOTHING`, [config.slot])
             const [created] = (yield* replQuery<{ consistent_point: string; snapshot_name: string }>(
               `CREATE_REPLICATION_SLOT ${quote(config.slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`
             )) as [{ consistent_point: string; snapshot_name: string }]
             start = created.consistent_point
-            yield* snapshot(created.snapshot_name, Lsn.parse(created.consistent_point) - 1n, queue)
+            floor = Lsn.parse(created.consistent_point)
+            yield* snapshot(created.snapshot_name, floor, queue)
+          } else {
+            floor = existing[0]?.lsn == null ? -1n : Lsn.parse(existing[0].lsn)
+            const pending = yield* query(`SELECT 1 FROM ${pendingTable} WHERE slot = $1`, [config.slot])
+            // The slot's own snapshot is gone with the connection that exported
+            // it: a new one, and the stream from the slot replays every change
+            // since, so the rows end in their latest state.
+            if (pending.length > 0 && floor > 0n) yield* snapshot(undefined, floor, queue)
           }
 
           // The slot can still be held for a moment by a connection that is closing.
@@ -398,7 +458,7 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
             })
           )
           let closing = false
-          yield* progress.attach((message) => stream.write(message))
+          yield* progress.attach((message) => stream.write(message), floor)
           yield* Effect.addFinalizer(() =>
             Effect.callback<void>((resume) => {
               closing = true
@@ -536,8 +596,14 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
       { bufferSize: config.bufferSize ?? 1024, strategy: "suspend" }
     )
 
-    // Reads every published table in the slot's exported snapshot.
-    const snapshot = (name: string, lsn: bigint, queue: Queue.Queue<Captured, CdcError.CdcError | Cause.Done>) =>
+    // Reads every published table in the slot's exported snapshot (`name`), or
+    // in a new one when that is gone. `at` is where the stream starts: the
+    // last record carries `at - 1`, the others `at - 2` (see `Captured.lsn`).
+    const snapshot = (
+      name: string | undefined,
+      at: Lsn.Lsn,
+      queue: Queue.Queue<Captured, CdcError.CdcError | Cause.Done>
+    ) =>
       Effect.gen(function* () {
         const reserved = yield* Effect.acquireRelease(
           Effect.tryPromise({ try: () => sql.reserve(), catch: (cause) => unavailable(message(cause), cause) }),
@@ -549,8 +615,11 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
             catch: (cause) => unavailable(message(cause), cause)
           })
         yield* run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield* run(`SET TRANSACTION SNAPSHOT '${name.replaceAll("'", "''")}'`)
+        if (name !== undefined) yield* run(`SET TRANSACTION SNAPSHOT '${name.replaceAll("'", "''")}'`)
         const tsMs = yield* Clock.currentTimeMillis
+        const lsn = at - 2n
+        // Each row's records, held until the next row shows they are not the last.
+        let held: Array<Captured> = []
         for (const qualified of config.tables) {
           const [schema, table] = splitTable(qualified)
           const columns = yield* run<{ name: string; oid: number; typmod: number; key: boolean }>(
@@ -583,17 +652,28 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
               const cells = columns.map((_, i) => row[`c${i}`] ?? null)
               const values = rowOf(t, cells)
               const out = yield* record(t, "r", null, values, { tsMs, xid: null, lsn, changeLsn: null }, values)
-              progress.emitted(lsn)
-              yield* Queue.offerAll(queue, out)
+              const previous = held
+              held = out
+              if (previous.length > 0) {
+                progress.emitted(lsn)
+                yield* Queue.offerAll(queue, previous)
+              }
             }
           }
         }
         yield* run("COMMIT")
+        if (held.length === 0) return yield* completeSnapshot
+        snapshotEnd = at - 1n
+        progress.emitted(at - 1n)
+        yield* Queue.offerAll(
+          queue,
+          held.map((r) => ({ ...r, lsn: at - 1n }))
+        )
       }).pipe(Effect.scoped)
 
     return {
       records,
-      acknowledge: progress.acknowledge,
+      acknowledge,
       acknowledged: progress.acknowledged,
       slotLag: lag
     } satisfies Capture

@@ -69,6 +69,20 @@ describe("Acknowledger", () => {
     })
   )
 
+  it.effect("attach - a status never goes below the slot's position (a snapshot acknowledged in part)", () =>
+    Effect.gen(function* () {
+      const sent: Array<bigint> = []
+      const progress = Acknowledger.make()
+      // Snapshot records before a slot starting at 1000: 998, and 999 for the last.
+      progress.emitted(998n)
+      yield* progress.acknowledge(998n)
+      yield* progress.attach((m) => sent.push(decode(m).flush), 1000n)
+      yield* progress.acknowledge(999n)
+      yield* progress.acknowledge(1500n)
+      assert.deepStrictEqual(sent, [1000n, 1501n])
+    })
+  )
+
   it.effect("tick - repeats the status on the schedule, stamped with the Clock's time", () =>
     Effect.gen(function* () {
       const { sent, progress } = yield* harness

@@ -116,6 +116,43 @@ const withSql = (url: string) =>
 
 const exec = (sql: postgres.Sql, text: string) => Effect.promise(() => sql.unsafe(text).simple())
 
+// A capture process (support/captureProcess.ts) printing `lsn key op` per
+// record, acknowledged once printed; killed with the scope.
+const captureProcess = (db: { readonly url: string; readonly name: string }) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const lines: Array<string> = []
+      const script = fileURLToPath(new URL("./support/captureProcess.ts", import.meta.url))
+      const child = spawn(process.execPath, [script, db.url, db.name, "public.load"], {
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+      let partial = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        const text = partial + chunk.toString("utf8")
+        const parts = text.split("\n")
+        partial = parts.pop()!
+        lines.push(...parts)
+      })
+      return { child, lines }
+    }),
+    ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+  )
+
+const kill = (child: ReturnType<typeof spawn>) =>
+  Effect.callback<void>((resume) => {
+    child.kill("SIGKILL")
+    if (child.exitCode !== null || child.signalCode !== null) resume(Effect.void)
+    else child.once("exit", () => resume(Effect.void))
+  })
+
+const ids = (lines: ReadonlyArray<string>) => lines.map((l) => (JSON.parse(l.split(" ")[1]!) as { id: number }).id)
+
+const waitForLines = (lines: Array<string>, n: number) =>
+  Effect.sync(() => lines.length).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (len) => len >= n, times: 1500 }),
+    Effect.flatMap((len) => (len >= n ? Effect.void : Effect.die(`only ${len} of ${n} lines`)))
+  )
+
 // Runs a capture in the background, collecting what it emits.
 const collect = (capture: Capture.Capture) =>
   Effect.gen(function* () {
@@ -272,32 +309,7 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
       const sql = yield* withSql(db.url)
       yield* exec(sql, "CREATE TABLE load (id int PRIMARY KEY, v text NOT NULL)")
       const rows = 8_000
-      const script = fileURLToPath(new URL("./support/captureProcess.ts", import.meta.url))
-      const run = () =>
-        Effect.acquireRelease(
-          Effect.sync(() => {
-            const lines: Array<string> = []
-            const child = spawn(process.execPath, [script, db.url, db.name, "public.load"], {
-              stdio: ["ignore", "pipe", "inherit"]
-            })
-            let partial = ""
-            child.stdout.on("data", (chunk: Buffer) => {
-              const text = partial + chunk.toString("utf8")
-              const parts = text.split("\n")
-              partial = parts.pop()!
-              lines.push(...parts)
-            })
-            return { child, lines }
-          }),
-          ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
-        )
-      const ids = (lines: ReadonlyArray<string>) =>
-        lines.map((l) => (JSON.parse(l.split(" ")[1]!) as { id: number }).id)
-      const waitForLines = (lines: Array<string>, n: number) =>
-        Effect.sync(() => lines.length).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (len) => len >= n, times: 1500 }),
-          Effect.flatMap((len) => (len >= n ? Effect.void : Effect.die(`only ${len} of ${n} lines`)))
-        )
+      const run = () => captureProcess(db)
 
       const first = yield* run()
       // The load starts once the capture streams (its slot is in use): a crash
@@ -315,11 +327,7 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
         yield* exec(sql, `INSERT INTO load SELECT g, md5(g::text) FROM generate_series(${from}, ${from + 999}) g`)
       }
       yield* waitForLines(first.lines, 1500)
-      first.child.kill("SIGKILL")
-      yield* Effect.callback<void>((resume) => {
-        if (first.child.exitCode !== null || first.child.signalCode !== null) resume(Effect.void)
-        else first.child.once("exit", () => resume(Effect.void))
-      })
+      yield* kill(first.child)
       const beforeKill = new Set(ids(first.lines))
       assert.isTrue(beforeKill.size < rows, "the first capture was killed before the end")
 
@@ -336,6 +344,50 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
       )
       // It resumed from the slot instead of starting over.
       assert.isTrue(second.lines.length < rows, `${second.lines.length} records after the restart`)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("make - kill -9 during the initial snapshot: the restart reads the tables again, every row arrives", () =>
+    Effect.gen(function* () {
+      const db = yield* Cluster.database
+      const sql = yield* withSql(db.url)
+      const rows = 50_000
+      yield* exec(sql, "CREATE TABLE load (id int PRIMARY KEY, v text NOT NULL)")
+      yield* exec(sql, `INSERT INTO load SELECT g, md5(g::text) FROM generate_series(1, ${rows}) g`)
+
+      const first = yield* captureProcess(db)
+      yield* waitForLines(first.lines, 1500)
+      yield* kill(first.child)
+      const beforeKill = new Set(ids(first.lines))
+      assert.isTrue(beforeKill.size < rows, "the first capture was killed during the snapshot")
+      assert.isTrue(
+        first.lines.every((l) => l.endsWith(" r")),
+        "only snapshot records before the kill"
+      )
+      // Changed while the capture is down: the delete must reach the consumer.
+      yield* exec(sql, "DELETE FROM load WHERE id = 1")
+      yield* exec(sql, `INSERT INTO load VALUES (${rows + 1}, 'new')`)
+
+      const second = yield* captureProcess(db)
+      const keys = (lines: ReadonlyArray<string>) => new Set(ids(lines))
+      // The stream's insert comes last: after the new snapshot's records.
+      yield* Effect.sync(() => second.lines.some((l) => l.endsWith(`{"id":${rows + 1}} c`))).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (seen) => seen, times: 2400 })
+      )
+      const after = keys(second.lines)
+      // The second run read every row still there, then streamed the changes
+      // since the slot's creation (the delete of a row it no longer has too).
+      assert.strictEqual(after.size, rows + 1)
+      assert.strictEqual(second.lines.filter((l) => l.endsWith(" r")).length, rows)
+      assert.deepStrictEqual(
+        second.lines.filter((l) => !l.endsWith(" r")).map((l) => l.split(" ").slice(1).join(" ")),
+        ['{"id":1} d', `{"id":${rows + 1}} c`]
+      )
+      // The snapshot is complete once its last record was acknowledged.
+      const pending = yield* Effect.promise(
+        () => sql`SELECT count(*)::int AS n FROM sluice_cdc_snapshot_pending WHERE slot = ${db.name}`
+      ).pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (r) => r[0]?.n === 0, times: 200 }))
+      assert.strictEqual(pending[0]?.n, 0)
     }).pipe(Effect.scoped)
   )
 })

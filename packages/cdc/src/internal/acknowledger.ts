@@ -11,8 +11,13 @@ import { Clock, Effect } from "effect"
 import * as Pgoutput from "./pgoutput.ts"
 
 export interface Acknowledger {
-  /** Starts sending status updates through `send` (the replication stream). */
-  readonly attach: (send: (message: Buffer) => void) => Effect.Effect<void>
+  /**
+   * Starts sending status updates through `send` (the replication stream).
+   * `floor` is the slot's confirmed position when the stream starts: no
+   * status goes below it (a snapshot acknowledged only in part would
+   * otherwise report a position just before it).
+   */
+  readonly attach: (send: (message: Buffer) => void, floor?: bigint) => Effect.Effect<void>
   readonly detach: Effect.Effect<void>
   /** Every record with `lsn` at most this one is durable. */
   readonly acknowledge: (lsn: bigint) => Effect.Effect<void>
@@ -43,9 +48,10 @@ export const make = (): Acknowledger => {
   const ackedFlush = () => (acked < 0n ? -1n : acked + 1n)
 
   return {
-    attach: (s) =>
+    attach: (s, floor = -1n) =>
       Effect.suspend(() => {
         send = s
+        if (floor > confirmed) confirmed = floor
         // A new stream starts outside any transaction.
         open = false
         return report(ackedFlush(), true)
