@@ -9,7 +9,8 @@
  * No loss: a record's receipt is acknowledged only once Kafka has it (every
  * in-sync replica), and the slot's confirmed position moves only to the
  * highest position whose records are all acknowledged. A kill and a restart
- * resume from the slot; a lost connection is retried from the slot. The
+ * resume from the slot; a lost connection is retried from the slot, with
+ * growing waits (`CaptureReconnect`). The
  * capture keeps the slot following the server's position while the tables
  * are quiet (its keepalive heartbeats), and reports the slot's lag as
  * `sluice_cdc_slot_lag_bytes`.
@@ -19,11 +20,12 @@
 import { Capture, Json, type Lsn } from "@sluice/cdc"
 import { Receipt } from "@sluice/core"
 import { Admin, KafkaClient, KafkaSink } from "@sluice/kafka"
-import { type Duration, Effect, Option, Schedule, Stream } from "effect"
+import { type Duration, Effect, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as EmbeddedPostgres from "../../EmbeddedPostgres.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import * as Services from "../../Services.ts"
+import * as CaptureReconnect from "./CaptureReconnect.ts"
 import * as CdcConfig from "./CdcConfig.ts"
 import * as CdcDashboard from "./CdcDashboard.ts"
 import * as CdcSink from "./CdcSink.ts"
@@ -44,6 +46,8 @@ export interface CaptureOptions {
   readonly tables?: ReadonlyArray<string>
   /** How often the slot's position and lag are reported; default 10 seconds. */
   readonly statusInterval?: Duration.Input
+  /** How a lost PostgreSQL connection is retried (`CaptureReconnect`). */
+  readonly reconnect?: CaptureReconnect.Options
 }
 
 /**
@@ -111,7 +115,7 @@ export const runCapture = (
     let durable: Lsn.Lsn = 0n
     yield* capture.records.pipe(
       // A lost connection resumes from the slot: nothing acknowledged is lost.
-      Stream.retry(Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 60 }))),
+      Stream.retry(CaptureReconnect.schedule(options.reconnect)),
       Stream.runForEachArray((chunk) =>
         Effect.gen(function* () {
           const out: Array<CdcSink.Outgoing> = chunk.map((c) => ({
