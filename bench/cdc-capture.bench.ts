@@ -47,11 +47,14 @@ const { values: flags } = parseArgs({
   options: {
     events: { type: "string", default: "100000" },
     "max-bytes": { type: "string", default: "1024" },
+    "cpu-prof": { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
 if (flags.help) {
-  console.log("node bench/cdc-capture.bench.ts [--events 100000] [--max-bytes 1024]")
+  console.log(
+    "node bench/cdc-capture.bench.ts [--events 100000] [--max-bytes 1024] [--cpu-prof DIR (profile the sluice run)]"
+  )
   process.exit(0)
 }
 const events = Number(flags.events)
@@ -152,7 +155,17 @@ const cli = async (url: string, brokers: string, target: number): Promise<Measur
   const kafka = new Kafka({ brokers: [brokers], clientId: "bench", logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
+  const profile = flags["cpu-prof"]
   const job = spawnNode(sluiceBin, ["cdc", "capture", "--single-topic"], {
+    ...(profile === undefined
+      ? {}
+      : {
+          nodeFlags: [
+            "--cpu-prof",
+            `--cpu-prof-dir=${profile}`,
+            `--cpu-prof-name=cdc-capture-${process.pid}.cpuprofile`
+          ]
+        }),
     env: {
       KAFKA_BOOTSTRAP_SERVERS: brokers,
       DATABASE_URL: url,
