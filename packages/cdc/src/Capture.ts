@@ -241,7 +241,16 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
     const pendingTable = splitTable(config.snapshotTable ?? defaultSnapshotTable)
       .map(quote)
       .join(".")
-    yield* query(`CREATE TABLE IF NOT EXISTS ${pendingTable} (slot text PRIMARY KEY)`)
+    yield* query(`CREATE TABLE IF NOT EXISTS ${pendingTable} (slot text PRIMARY KEY)`).pipe(
+      // Trying again does not grant a privilege.
+      Effect.mapError((e) =>
+        unavailable(
+          `cannot create the pending-snapshot table ${pendingTable} (Config.snapshotTable): ${e.message}`,
+          e,
+          false
+        )
+      )
+    )
 
     const primaryKey = (schema: string, table: string) =>
       Effect.map(

@@ -390,4 +390,25 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
       assert.strictEqual(pending[0]?.n, 0)
     }).pipe(Effect.scoped)
   )
+
+  it.effect("make - a user who may not create the pending-snapshot table: one clear error, not retried", () =>
+    Effect.gen(function* () {
+      const db = yield* Cluster.database
+      const sql = yield* withSql(db.url)
+      const role = `${db.name}_reader`
+      yield* exec(sql, setup)
+      yield* exec(
+        sql,
+        `CREATE PUBLICATION sluice_orders FOR TABLE orders, items;
+         CREATE ROLE ${role} LOGIN REPLICATION; GRANT SELECT ON orders, items TO ${role};
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC`
+      )
+      yield* Effect.addFinalizer(() => exec(sql, `DROP OWNED BY ${role}; DROP ROLE ${role}`).pipe(Effect.ignore))
+      const url = db.url.replace("postgres@", `${role}@`)
+      const error = yield* Effect.flip(Capture.make({ ...config(db), url }))
+      assert.isFalse(error.isRetryable)
+      assert.include(error.message, "cannot create the pending-snapshot table")
+      assert.include(error.message, "sluice_cdc_snapshot_pending")
+    }).pipe(Effect.scoped)
+  )
 })
