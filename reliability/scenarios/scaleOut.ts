@@ -52,15 +52,17 @@ export const scaleOutKill = (membership: "static" | "dynamic") =>
     )
     jobs[killed] = yield* Jobs.startEnrich(instances[killed], s.env, flags(instances[killed]))
     const reassignedMs = Date.now() - killedAt
+    const startUpMs = Recovery.firstLogAt(jobs[killed]!) - killedAt
     const recoveredMs = yield* Fiber.join(recovery)
     const othersRebalanced = survivors.some((job, i) => Recovery.assignments(job) > assignmentsBefore[i]!)
+    const othersPausedMs = Math.max(...survivors.map((job) => Recovery.pausedSince(job, killedAt)))
 
     yield* Processes.awaitSuccess(generate, "5 minutes")
     yield* Scenario.drained(s, jobs[0])
     const exits: Array<Processes.Exit> = []
     for (const job of jobs) exits.push(yield* Processes.stop(job))
     const r = yield* Scenario.reconcile(s)
-    const note = `instance 2 of 3 SIGKILLed at ${killedAtOutputs} outputs and restarted; the other two ${othersRebalanced ? "rebalanced" : "did not rebalance"}`
+    const note = `instance 2 of 3 SIGKILLed at ${killedAtOutputs} outputs and restarted; its process start-up ${(startUpMs / 1000).toFixed(1)}s; the other two ${othersRebalanced ? `rebalanced (paused ${(othersPausedMs / 1000).toFixed(1)}s)` : "did not rebalance"}`
     return {
       row: {
         ...Scenario.row(`scale-out kill, ${membership}`, s, r, note),

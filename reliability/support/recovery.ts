@@ -1,31 +1,66 @@
-// How fast the partitions of a killed instance move again: which input
-// partitions an instance owned (from its "partitions assigned" log lines),
-// how many assignments an instance has been through (each one a rebalance it
-// took part in), and the time until every partition it owned has a commit
-// beyond where it stood at the kill.
+// How fast the partitions of a killed instance move again, read from the
+// instances' JSON logs and the group's commits: which input partitions an
+// instance owned ("partitions assigned" lines), how many assignments it has
+// been through, how long it stood still in rebalances, when its process had
+// started up (its first line), and the time until every partition a killed
+// instance owned has a commit beyond where it stood at the kill.
 import { Effect } from "effect"
 import type { Admin } from "kafkajs"
 import * as Processes from "./processes.ts"
 
 interface LogLine {
   readonly message?: string
+  readonly timestamp?: string
   readonly annotations?: { readonly partitions?: string }
 }
 
-const assignmentLines = (job: Processes.Sluice): ReadonlyArray<ReadonlyArray<number>> =>
+const logLines = (job: Processes.Sluice): ReadonlyArray<LogLine> =>
   job
     .output()
     .stdout.split("\n")
-    .filter((l) => l.includes('"partitions assigned"'))
     .flatMap((l) => {
+      if (!l.startsWith("{")) return []
       try {
-        const line = JSON.parse(l) as LogLine
-        const listed = line.annotations?.partitions ?? ""
-        // Each entry is `<topic>-<partition>`; topic names may contain dashes.
-        return [listed === "" ? [] : listed.split(",").map((tp) => Number(tp.slice(tp.lastIndexOf("-") + 1)))]
+        return [JSON.parse(l) as LogLine]
       } catch {
         return []
       }
+    })
+
+const at = (line: LogLine) => Date.parse(line.timestamp ?? "")
+
+/** When `job` wrote its first log line: the end of its process start-up (module loading). */
+export const firstLogAt = (job: Processes.Sluice): number => {
+  const first = logLines(job)[0]
+  return first === undefined ? Number.NaN : at(first)
+}
+
+/**
+ * Milliseconds `job` spent in rebalances after `since`: from each "group is
+ * rebalancing" line to the next "partitions assigned" (its partitions stand
+ * still in between).
+ */
+export const pausedSince = (job: Processes.Sluice, since: number): number => {
+  let paused = 0
+  let from: number | undefined
+  for (const line of logLines(job)) {
+    if (!(at(line) >= since)) continue
+    if (line.message === "The group is rebalancing, re-joining" && from === undefined) from = at(line)
+    if (line.message === "partitions assigned" && from !== undefined) {
+      paused += at(line) - from
+      from = undefined
+    }
+  }
+  return paused
+}
+
+const assignmentLines = (job: Processes.Sluice): ReadonlyArray<ReadonlyArray<number>> =>
+  logLines(job)
+    .filter((line) => line.message === "partitions assigned")
+    .map((line) => {
+      const listed = line.annotations?.partitions ?? ""
+      // Each entry is `<topic>-<partition>`; topic names may contain dashes.
+      return listed === "" ? [] : listed.split(",").map((tp) => Number(tp.slice(tp.lastIndexOf("-") + 1)))
     })
 
 /** The input partitions `job` owned after its latest assignment. */
