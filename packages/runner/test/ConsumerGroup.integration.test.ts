@@ -65,7 +65,8 @@ describe("sluice consumer-group flags", () => {
         const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 4 })
         yield* broker.createTopic(topicEnv.ENRICHED_PAYMENTS_TOPIC, 4)
         const group = `static-${Math.random().toString(36).slice(2, 8)}`
-        const session = 30_000
+        // Long, so that a loaded machine's process start-up (15-30 s seen) stays well inside it.
+        const session = 60_000
         const start = (instance: string) =>
           Effect.gen(function* () {
             const port = yield* freePort()
@@ -105,6 +106,6 @@ describe("sluice consumer-group flags", () => {
         assert.strictEqual(yield* stopSluice(again.job), 0)
         assert.deepStrictEqual(yield* broker.describeGroup(`${group}-large`), { state: "Stable", members: 2 })
       }).pipe(Effect.scoped),
-    150_000
+    240_000
   )
 })
