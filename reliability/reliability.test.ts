@@ -7,20 +7,28 @@ import { afterAll, describe, it } from "@effect/vitest"
 import { Cause, Effect, type Scope } from "effect"
 import { badInputStorm } from "./scenarios/badInputStorm.ts"
 import { brokerRestart } from "./scenarios/brokerRestart.ts"
-import { crashLoop } from "./scenarios/crashLoop.ts"
+import { crashLoop, crashLoopWith } from "./scenarios/crashLoop.ts"
 import { databaseOutage, slowDatabase } from "./scenarios/databaseFaults.ts"
 import { rebalance } from "./scenarios/rebalance.ts"
+import { scaleOutKill } from "./scenarios/scaleOut.ts"
 import { failedRow, type Row, render } from "./support/table.ts"
 
 type Scenario = Effect.Effect<{ readonly row: Row; readonly verify: () => void }, unknown, Scope.Scope>
 
 const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
   ["crash loop", crashLoop],
+  ["crash loop, 10 s session", crashLoopWith("crash loop, 10 s session", ["--session-timeout", "10s"])],
+  [
+    "crash loop, static, 10 s session",
+    crashLoopWith("crash loop, static, 10 s session", ["--group-instance-id", "enrich-0", "--session-timeout", "10s"])
+  ],
   ["broker restart", brokerRestart],
   ["database outage", databaseOutage],
   ["slow database", slowDatabase],
   ["bad input storm", badInputStorm],
-  ["rebalance under load", rebalance]
+  ["rebalance under load", rebalance],
+  ["scale-out kill, dynamic", scaleOutKill("dynamic")],
+  ["scale-out kill, static", scaleOutKill("static")]
 ]
 
 const rows: Array<Row> = []

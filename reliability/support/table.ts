@@ -10,6 +10,11 @@ export interface Row {
   readonly maxCommitLag: number
   readonly seconds: number
   readonly note: string
+  /**
+   * Seconds from a kill until the killed instance's partitions were owned by
+   * a live member again, and until each had a new commit (scale-out scenarios).
+   */
+  readonly recovery?: { readonly reassignedSeconds: number; readonly committedSeconds: number }
 }
 
 /** The row of a scenario that failed before it could count anything. */
@@ -33,6 +38,13 @@ const columns: ReadonlyArray<readonly [string, (r: Row) => string]> = [
   ["duplicates", (r) => figure(r.duplicates)],
   ["dead letters", (r) => figure(r.deadLetters)],
   ["max commit lag", (r) => figure(r.maxCommitLag)],
+  [
+    "recovery",
+    (r) =>
+      r.recovery === undefined
+        ? "-"
+        : `${r.recovery.reassignedSeconds.toFixed(1)}s / ${r.recovery.committedSeconds.toFixed(1)}s`
+  ],
   ["time", (r) => (Number.isNaN(r.seconds) ? "-" : `${r.seconds.toFixed(0)}s`)],
   ["notes", (r) => r.note]
 ]
@@ -51,6 +63,7 @@ export const render = (rows: ReadonlyArray<Row>): string => {
     "failed-payments or payment-events-dlq; duplicates: extra copies of an output (same topic, same record apart",
     "from enrichment_timestamp), written again after a replay; dead letters: inputs in payment-events-dlq;",
     "max commit lag: the largest sum over input partitions of (end offset - committed offset) of the enrich",
-    "group, sampled every 250 ms during the run."
+    "group, sampled every 250 ms during the run; recovery: from the SIGKILL of one instance until its",
+    "partitions are owned by a live member again / until each of them has a new commit of the enrich group."
   ].join("\n")
 }

@@ -43,6 +43,8 @@ export interface ConsumerConfig {
   readonly sessionTimeout?: number
   readonly rebalanceTimeout?: number
   readonly heartbeatInterval?: number
+  /** Static membership (KIP-345): the member's stable identity; it then never sends LeaveGroup. */
+  readonly groupInstanceId?: string
   readonly maxBytesPerPartition?: number
   readonly maxWaitTimeInMs?: number
   readonly allowAutoTopicCreation?: boolean

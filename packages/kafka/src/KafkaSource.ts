@@ -78,6 +78,12 @@ export interface Options {
   readonly heartbeatInterval?: Duration.Input | undefined
   /** 60 seconds by default. */
   readonly rebalanceTimeout?: Duration.Input | undefined
+  /**
+   * Static membership (KIP-345): a member restarted under the same id takes
+   * its partitions back without a rebalance, and a member that stops does not
+   * leave the group (its partitions wait for it until its session times out).
+   */
+  readonly groupInstanceId?: string | undefined
   /** Partitions whose batches are handled at the same time; 1 by default. */
   readonly partitionsConsumedConcurrently?: number | undefined
   /** Bytes fetched per partition per request; 1 MiB by default. */
@@ -146,6 +152,7 @@ const consume = (
       sessionTimeout: Duration.toMillis(Duration.fromInputUnsafe(options.sessionTimeout ?? "30 seconds")),
       heartbeatInterval: Duration.toMillis(heartbeatInterval),
       rebalanceTimeout: Duration.toMillis(Duration.fromInputUnsafe(options.rebalanceTimeout ?? "60 seconds")),
+      ...(options.groupInstanceId === undefined ? {} : { groupInstanceId: options.groupInstanceId }),
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024
     })
 

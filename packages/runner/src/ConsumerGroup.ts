@@ -1,16 +1,20 @@
 /**
  * How a consuming command behaves as a member of its consumer group: the
  * session timeout, heartbeat interval and rebalance timeout it asks the group
- * for (`Config.consumerGroup`), passed to `KafkaSource`.
+ * for, and its group instance id (`Config.consumerGroup`), passed to
+ * `KafkaSource`.
  *
- * Static membership (KIP-345: a restarted member with the same
- * `group.instance.id` takes its partitions back without a rebalance) needs a
- * Kafka client that sends group instance ids in JoinGroup. kafkajs 2.2.4, the
- * client in use, does not, so an explicit `--group-instance-id` /
- * `GROUP_INSTANCE_ID` fails the command at start with one line rather than
- * running as a dynamic member that only looks static. `POD_NAME` alone (set on
- * every pod by the manifests) is a default, not a request: it is reported once
- * and the member joins dynamically.
+ * Static membership (KIP-345): with a group instance id the member keeps its
+ * place in the group across restarts. A process killed and restarted under
+ * the same id gets its partitions back at once, without a rebalance of the
+ * others. The price: a static member never sends LeaveGroup, so one that stops
+ * for good (scale-in) is removed only when its session times out, and its
+ * partitions wait until then. The id comes from `--group-instance-id` /
+ * `GROUP_INSTANCE_ID`, else from `POD_NAME` (the manifests set it from the
+ * name of a StatefulSet's pod, which stays the same across restarts).
+ * `HOSTNAME` is deliberately not a default: it is set in every shell and
+ * container, and a Deployment's pods get a new name on every restart, which
+ * would leave each dead incarnation holding its partitions for a session.
  *
  * @since 0.1.0
  */
@@ -28,8 +32,8 @@ import { RunnerError, Startup } from "./RunnerError.ts"
 export const flags = Flags.settingFlags(Config.consumerGroup)
 
 /**
- * The group timing as `KafkaSource.Options` takes it; unset values are left
- * out, so the source keeps its defaults.
+ * The group settings as `KafkaSource.Options` takes them; unset values are
+ * left out, so the source keeps its defaults (and joins as a dynamic member).
  *
  * @since 0.1.0
  * @category models
@@ -38,24 +42,16 @@ export interface Timing {
   readonly sessionTimeout?: number
   readonly heartbeatInterval?: number
   readonly rebalanceTimeout?: number
+  readonly groupInstanceId?: string
 }
 
-/**
- * The line a command fails with when static membership is asked for.
- *
- * @since 0.1.0
- * @category constants
- */
-export const staticMembershipUnsupported =
-  "static membership needs a Kafka client that supports KIP-345 group instance ids; kafkajs 2.2.4 does not send them"
-
-const optional = <K extends keyof Timing>(key: K, value: Option.Option<number>): Timing =>
-  Option.match(value, { onNone: () => ({}), onSome: (ms) => ({ [key]: ms }) })
+const optional = <K extends keyof Timing>(key: K, value: Option.Option<NonNullable<Timing[K]>>): Timing =>
+  Option.match(value, { onNone: () => ({}), onSome: (v) => ({ [key]: v }) })
 
 /**
- * Resolves the consumer-group settings from flags, then the environment; fails
- * when a group instance id is asked for explicitly (see the module comment),
- * or when the heartbeat is not shorter than the session timeout.
+ * Resolves the consumer-group settings from flags, then the environment (the
+ * group instance id falling back to a non-empty `POD_NAME`); fails when the
+ * heartbeat is not shorter than the session timeout.
  *
  * @since 0.1.0
  * @category constructors
@@ -63,21 +59,12 @@ const optional = <K extends keyof Timing>(key: K, value: Option.Option<number>):
 export const load = (overrides: Config.Overrides<typeof Config.consumerGroup> = {}) =>
   Effect.gen(function* () {
     const v = yield* Config.load(Config.consumerGroup, overrides)
-    if (Option.isSome(v.groupInstanceId)) {
-      const source = Option.isSome(overrides.groupInstanceId ?? Option.none())
-        ? "--group-instance-id"
-        : "GROUP_INSTANCE_ID"
-      return yield* new RunnerError({
-        reason: new Startup({ detail: staticMembershipUnsupported, settings: `${source}: unset it` })
-      })
-    }
     const pod = yield* EffectConfig.option(EffectConfig.String("POD_NAME")).pipe(
+      Effect.map(Option.map((name) => name.trim())),
+      Effect.map(Option.filter((name) => name !== "")),
       Effect.orElseSucceed(() => Option.none<string>())
     )
-    if (Option.isSome(pod))
-      yield* Effect.logInfo("POD_NAME is set but static membership is not available; joining as a dynamic member").pipe(
-        Effect.annotateLogs({ podName: pod.value })
-      )
+    const groupInstanceId = Option.orElse(v.groupInstanceId, () => pod)
     const session = Option.getOrElse(v.sessionTimeout, () => 30_000)
     if (Option.isSome(v.heartbeatInterval) && v.heartbeatInterval.value >= session)
       return yield* new RunnerError({
@@ -86,9 +73,14 @@ export const load = (overrides: Config.Overrides<typeof Config.consumerGroup> = 
           settings: "KAFKA_HEARTBEAT_INTERVAL_MS or --heartbeat-interval"
         })
       })
+    if (Option.isSome(groupInstanceId))
+      yield* Effect.logInfo("joining the consumer group as a static member").pipe(
+        Effect.annotateLogs({ groupInstanceId: groupInstanceId.value })
+      )
     return {
       ...optional("sessionTimeout", v.sessionTimeout),
       ...optional("heartbeatInterval", v.heartbeatInterval),
-      ...optional("rebalanceTimeout", v.rebalanceTimeout)
+      ...optional("rebalanceTimeout", v.rebalanceTimeout),
+      ...optional("groupInstanceId", groupInstanceId)
     } satisfies Timing
   })

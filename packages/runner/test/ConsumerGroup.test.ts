@@ -36,19 +36,25 @@ describe("ConsumerGroup", () => {
     })
   )
 
-  it.effect("load - an explicit group instance id fails: the client cannot do static membership", () =>
+  it.effect("load - the group instance id comes from the flag, then GROUP_INSTANCE_ID, then POD_NAME", () =>
     Effect.gen(function* () {
-      const fromEnv = yield* Effect.flip(ConsumerGroup.load().pipe(withEnv({ GROUP_INSTANCE_ID: "enrich-0" })))
-      assert.strictEqual(
-        fromEnv.message,
-        `error: ${ConsumerGroup.staticMembershipUnsupported} (check GROUP_INSTANCE_ID: unset it)`
+      const pod = { POD_NAME: "sluice-claims-enrich-2" }
+      assert.deepStrictEqual(yield* ConsumerGroup.load().pipe(withEnv(pod)), {
+        groupInstanceId: "sluice-claims-enrich-2"
+      })
+      assert.deepStrictEqual(yield* ConsumerGroup.load().pipe(withEnv({ ...pod, GROUP_INSTANCE_ID: "enrich-a" })), {
+        groupInstanceId: "enrich-a"
+      })
+      assert.deepStrictEqual(
+        yield* ConsumerGroup.load({ groupInstanceId: Option.some("enrich-b") }).pipe(
+          withEnv({ ...pod, GROUP_INSTANCE_ID: "enrich-a" })
+        ),
+        { groupInstanceId: "enrich-b" }
       )
-      const fromFlag = yield* Effect.flip(
-        ConsumerGroup.load({ groupInstanceId: Option.some("enrich-0") }).pipe(withEnv({}))
-      )
-      assert.include(fromFlag.message, "(check --group-instance-id: unset it)")
-      // The pod name alone is a default the manifests always set, not a request.
-      assert.deepStrictEqual(yield* ConsumerGroup.load().pipe(withEnv({ POD_NAME: "enrich-7d9f-abcde" })), {})
+      // HOSTNAME is no default, and an empty POD_NAME is none: the member joins dynamically.
+      assert.deepStrictEqual(yield* ConsumerGroup.load().pipe(withEnv({ HOSTNAME: "laptop", POD_NAME: " " })), {})
+      const blank = yield* Effect.flip(ConsumerGroup.load().pipe(withEnv({ GROUP_INSTANCE_ID: " " })))
+      assert.match(blank.message, /GROUP_INSTANCE_ID/)
     })
   )
 })

@@ -112,17 +112,48 @@ describe("Static membership (KIP-345)", () => {
     })
   )
 
-  it.effect("join - a returning static leader joins a rebalance, so the group gets a fresh assignment", () =>
+  it.effect(
+    "join - a returning static leader gets its assignment back without a rebalance, told its old id as the leader",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCoordinator
+        const { a, b, gen } = stableGroup(c, ["pod-a", "pod-b"])
+        const back = join(c, "pod-a").res!
+        assert.strictEqual(back.errorCode, 0)
+        assert.strictEqual(back.generationId, gen)
+        // Not its own new id: it syncs as a follower and does not assign again.
+        assert.strictEqual(back.leader, a)
+        assert.deepStrictEqual(back.members, [])
+        assert.deepStrictEqual(sync(c, gen, back.memberId), { code: 0, assignment: "left" })
+        assert.strictEqual(c.heartbeat("g", gen, b), 0)
+        assert.strictEqual(c.describe("g").state, "Stable")
+        // The next rebalance (b rejoins) makes it the leader under its new id.
+        const again = join(c, "pod-a", back.memberId)
+        join(c, "pod-b", b)
+        assert.strictEqual(again.res!.generationId, gen + 1)
+        assert.strictEqual(again.res!.leader, back.memberId)
+        assert.strictEqual(again.res!.members.length, 2)
+      })
+  )
+
+  it.effect("tick - a static member that does not return is removed when its session times out", () =>
     Effect.gen(function* () {
       const c = yield* makeCoordinator
-      const { b, gen } = stableGroup(c, ["pod-a", "pod-b"])
-      const back = join(c, "pod-a")
-      assert.isUndefined(back.res)
-      assert.strictEqual(c.heartbeat("g", gen, b), 27)
-      join(c, "pod-b", b)
-      assert.strictEqual(back.res!.generationId, gen + 1)
-      assert.strictEqual(back.res!.leader, back.res!.memberId)
-      assert.strictEqual(back.res!.members.length, 2)
+      const { a, gen } = stableGroup(c, ["pod-a", "pod-b"])
+      // b is gone without LeaveGroup; a keeps heartbeating.
+      for (let t = 0; t < 4; t++) {
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(c.heartbeat("g", gen, a), 0)
+        c.tick()
+      }
+      assert.strictEqual(c.describe("g").state, "Stable")
+      yield* TestClock.adjust("1500 millis")
+      c.tick()
+      assert.strictEqual(c.heartbeat("g", gen, a), 27)
+      assert.deepStrictEqual(
+        c.describe("g").members.map((m) => m.memberId),
+        [a]
+      )
     })
   )
 

@@ -14,8 +14,12 @@
  * is remembered by it. When it comes back under a new member id (a restarted
  * process) while the group is stable, it takes over the old member's place
  * and assignment at the current generation, and nobody else rebalances; the
- * old member id is fenced (FENCED_INSTANCE_ID). A returning leader, or a
- * return during a rebalance, joins that rebalance instead. Each member's
+ * old member id is fenced (FENCED_INSTANCE_ID). A returning leader is told
+ * the leader id it had, so it does not assign again (Kafka does the same); the
+ * next rebalance makes it leader under its new id. A return during a
+ * rebalance joins that rebalance. A static member never announces its
+ * departure: until it returns, its partitions wait for it, and only when its
+ * session times out is it removed and the group rebalanced. Each member's
  * session timeout is the one it sent in its latest JoinGroup.
  */
 import { randomUUID } from "node:crypto"
@@ -129,14 +133,18 @@ export class GroupCoordinator {
     }
     let m: Member | undefined
     if (req.memberId === "" && known !== undefined && g.members.has(known)) {
+      // The leader as members know it; a returning leader is told its old id
+      // (as Kafka does), so it syncs as a follower instead of assigning again
+      // in a stable group, which would hand the new assignment to nobody.
+      const leaderBefore = g.leader
       m = this.replaceStatic(g, g.members.get(known)!, `${clientId}-${randomUUID()}`, req, now)
-      if (g.state === "Stable" && m.memberId !== g.leader) {
+      if (g.state === "Stable") {
         // A known static member returns: same generation and assignment, no rebalance for the others.
         respond({
           errorCode: ErrorCode.NONE,
           generationId: g.generation,
           protocolName: g.protocol,
-          leader: g.leader,
+          leader: leaderBefore,
           memberId: m.memberId,
           members: []
         })
