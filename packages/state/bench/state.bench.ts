@@ -136,19 +136,36 @@ const open = (name: string, directory: string) =>
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.timed(effect), ([duration, a]) => [Duration.toMillis(duration), a] as const)
 
-// The process's peak RSS while `effect` runs, sampled every 50 ms (the restore's memory use).
-const peakRss = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+interface Memory {
+  /** RSS when `effect` started: what the process held already (the runtime, earlier phases' heap). */
+  readonly rssBefore: number
+  readonly rss: number
+  /** The JS heap in use, and the memory of Buffers (fetched records, LMDB values) outside it. */
+  readonly heapUsed: number
+  readonly arrayBuffers: number
+}
+
+// The process's peak memory while `effect` runs, sampled every 50 ms (the restore's memory use).
+const peakMemory = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.suspend(() => {
-    let peak = process.memoryUsage().rss
-    const timer = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss)
-    }, 50)
+    const start = process.memoryUsage()
+    const peak = { rssBefore: start.rss, rss: start.rss, heapUsed: start.heapUsed, arrayBuffers: start.arrayBuffers }
+    const sample = () => {
+      const m = process.memoryUsage()
+      peak.rss = Math.max(peak.rss, m.rss)
+      peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed)
+      peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers)
+    }
+    const timer = setInterval(sample, 50)
     return Effect.map(
       Effect.ensuring(
         effect,
         Effect.sync(() => clearInterval(timer))
       ),
-      (a) => [a, Math.max(peak, process.memoryUsage().rss)] as const
+      (a) => {
+        sample()
+        return [a, peak as Memory] as const
+      }
     )
   })
 
@@ -196,7 +213,7 @@ const program = Effect.gen(function* () {
   const [checkpointMillis] = yield* Effect.scoped(
     Effect.flatMap(open("restart", restartDir), (store) => timed(store.assign(all)))
   )
-  const [[fullMillis, fullRecords], fullRss] = yield* peakRss(
+  const [[fullMillis, fullRecords], fullMemory] = yield* peakMemory(
     Effect.scoped(
       Effect.gen(function* () {
         const store = yield* open("restart", tempDir())
@@ -214,7 +231,7 @@ const program = Effect.gen(function* () {
     checkpointMillis,
     fullMillis,
     fullRecords,
-    fullRss
+    fullMemory
   }
 }).pipe(
   Effect.provide(
@@ -251,7 +268,10 @@ try {
     "full restore ms": Math.round(r.fullMillis),
     "full restore records/s": Math.round(r.fullRecords / (r.fullMillis / 1000)),
     "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1)),
-    "full restore peak RSS MB": Math.round(r.fullRss / 1e6)
+    "RSS before MB": Math.round(r.fullMemory.rssBefore / 1e6),
+    "peak RSS MB": Math.round(r.fullMemory.rss / 1e6),
+    "peak heap MB": Math.round(r.fullMemory.heapUsed / 1e6),
+    "peak buffers MB": Math.round(r.fullMemory.arrayBuffers / 1e6)
   }
   console.table([restart])
   mkdirSync(join(root, "bench/results"), { recursive: true })
