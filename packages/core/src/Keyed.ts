@@ -167,6 +167,8 @@ export const process =
         const next = { "event-time": Number.POSITIVE_INFINITY, "processing-time": Number.POSITIVE_INFINITY }
         // Timers fired whose outputs are not yet acknowledged: not fired again meanwhile.
         const firing = new Set<string>()
+        // When the entry gauges were last set (Clock ms).
+        let sizedAt = Number.NEGATIVE_INFINITY
 
         const assign = (partition: number, now: number) =>
           Effect.gen(function* () {
@@ -325,8 +327,13 @@ export const process =
             // The durability barrier: a record whose effect is only on state is done after it. The
             // flushes are started, not waited for: the receipts are acknowledged when they complete.
             yield* acks.flushThenAck([state, timers, time], touched, stateReceipts)
-            yield* Metrics.setStateEntries(`${name}.state`, yield* state.size())
-            yield* Metrics.setTimersPending(name, yield* timers.size())
+            // A durable store counts its entries against its buffers and local store: once a
+            // second, not per chunk.
+            if (now - sizedAt >= 1_000) {
+              sizedAt = now
+              yield* Metrics.setStateEntries(`${name}.state`, yield* state.size())
+              yield* Metrics.setTimersPending(name, yield* timers.size())
+            }
             for (const [p, lag] of tracker.lags(now)) {
               if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
             }

@@ -68,6 +68,8 @@ export interface Options {
    * (the changelog has them), it only makes the restart replay them.
    */
   readonly localBatch?: number | undefined
+  /** Bytes a restore fetches per partition and request; 1 MiB by default. */
+  readonly restoreFetchBytes?: number | undefined
   /** Bounds a partition's restore; 10 minutes by default. */
   readonly restoreTimeout?: Duration.Input | undefined
   /**
@@ -268,6 +270,7 @@ const openStore = <V>(
     const sendChunk = options.sendChunk ?? 1_000
     const maxLayers = 8
     const localBatch = options.localBatch ?? 50_000
+    const restoreFetchBytes = options.restoreFetchBytes ?? 1024 * 1024
     const retainRevoked = Duration.toMillis(Duration.fromInputUnsafe(options.retainRevoked ?? "10 minutes"))
     const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? "10 minutes")
 
@@ -629,8 +632,10 @@ const openStore = <V>(
           const consumer = yield* client
             .consumer({
               groupId: `${options.group}-${name}-restore-${started}-${Math.random().toString(36).slice(2, 10)}`,
-              // Large fetches: a restore is bound by round trips and per-fetch work, not by bytes.
-              maxBytesPerPartition: 10 * 1024 * 1024,
+              // kafkajs turns a fetch into one object per record (a few hundred bytes of
+              // heap for a record of tens of bytes), and a few batches are queued: the
+              // fetch size, not the changelog's size, is what a restore holds in memory.
+              maxBytesPerPartition: restoreFetchBytes,
               maxWaitTimeInMs: 100
             })
             .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
@@ -649,27 +654,31 @@ const openStore = <V>(
               eachBatch: async ({ batch }) => {
                 const target = targets.get(batch.partition)
                 if (target === undefined || !remaining.has(batch.partition)) return
-                const changes: Array<readonly [string, Local.Change]> = []
-                let last = -1n
+                // A key changed twice in the batch (a tail not compacted yet) is written once.
+                const changes = new Map<string, Local.Change>()
+                // Offsets compared as numbers (exact below 2^53), one BigInt per batch.
+                const from = Number(target.from)
+                const to = Number(target.to)
+                let last = -1
+                let records = 0
                 for (const message of batch.messages) {
-                  const offset = BigInt(message.offset)
-                  if (offset >= target.to) break
+                  const offset = Number(message.offset)
+                  if (offset >= to) break
                   last = offset
-                  if (offset < target.from || message.key === null) continue
-                  changes.push([
-                    message.key.toString("utf8"),
-                    // No copy: the local write takes the bytes before the batch is dropped.
-                    message.value
-                  ])
+                  if (offset < from || message.key === null) continue
+                  // No copy: the local write takes the bytes before the batch is dropped.
+                  changes.set(message.key.toString("utf8"), message.value)
+                  records++
                 }
-                if (last < 0n) return
+                if (last < 0) return
+                const next = BigInt(last) + 1n
                 // Local writes of a partition are chained, not awaited one by
                 // one, so fetching overlaps them; a few at most are queued.
                 const queue = queues.get(batch.partition) ?? { chain: Promise.resolve(), queued: 0 }
                 queues.set(batch.partition, queue)
                 queue.queued++
                 queue.chain = queue.chain
-                  .then(() => target.local.apply(changes, last + 1n))
+                  .then(() => target.local.apply(changes, next))
                   .then(
                     () => {
                       queue.queued--
@@ -680,8 +689,8 @@ const openStore = <V>(
                     }
                   )
                 if (queue.queued > 4) await queue.chain
-                counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + changes.length)
-                if (last + 1n >= target.to) {
+                counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + records)
+                if (next >= target.to) {
                   remaining.delete(batch.partition)
                   const chains = [...queues.values()].map((q) => q.chain)
                   if (remaining.size === 0)

@@ -78,11 +78,16 @@ export class ValueCache<V> {
     return this.#bytes
   }
 
-  // The partition written to first, then the others: its oldest entries are the likeliest to be cold.
+  // Down to three quarters of the budget at once, not one entry per write:
+  // a map iterated from its start walks over the holes its deletes left, so
+  // evicting one entry per write would cost a full walk each time. The
+  // partition written to goes first: its oldest entries are the likeliest
+  // to be cold.
   #evict(first: Map<string, Slot<V>>): void {
+    const target = this.#budget * 0.75
     for (const slots of [first, ...this.#partitions.values()]) {
       for (const [key, slot] of slots) {
-        if (this.#bytes <= this.#budget) return
+        if (this.#bytes <= target) return
         slots.delete(key)
         this.#bytes -= slot.size
       }
