@@ -9,8 +9,10 @@
  * Durability is a barrier, not a property of each call: `flush` returns once
  * every change made so far is durable (in memory: at once; a changelog-backed
  * store: once Kafka acknowledged the changelog writes). An operator whose
- * record changed only state acknowledges that record's receipt after `flush`,
- * so a durable store plugs in without any change to operators.
+ * record changed only state acknowledges that record's receipt after the
+ * barrier, so a durable store plugs in without any change to operators; the
+ * operators start it with `flushAsync` and go on with their next records
+ * while it completes.
  *
  * Entries may carry a time to live, counted in processing time (`Clock`) or
  * in event time (the partition's event time, advanced with `expire`). An

@@ -14,9 +14,12 @@
  *   processes any of its records.
  *
  * Changes are buffered in memory per partition and written by `flush`, the
- * durability barrier: the changelog first (acks from all in-sync replicas),
- * then the local store with the new checkpoint. An operator acknowledges the
- * receipts of records whose effect lives in state only after `flush`, so an
+ * durability barrier (or `flushAsync`, which starts it and returns the
+ * wait): the changelog first (acks from all in-sync replicas), then, once
+ * `localBatch` acknowledged changes gathered, the local store with the new
+ * checkpoint, in one transaction. Recently read or written values are kept
+ * decoded in a cache of `cacheBytes`. An operator acknowledges the
+ * receipts of records whose effect lives in state only after the flush, so an
  * input offset is committed only once the changelog holds what it caused
  * (at-least-once: after a crash, records after the last commit are processed
  * again, and a change they make that was already logged is applied twice).
