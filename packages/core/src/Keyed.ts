@@ -6,7 +6,9 @@
  * timer's handler has the same powers.
  *
  * Receipts follow the usual rule: a record is done when all its outputs are
- * acknowledged and its state change is durable (after the store's `flush`).
+ * acknowledged and its state change is durable (after the store's flush,
+ * which the operator starts per chunk and does not wait for: it goes on
+ * with the next chunk and acknowledges when the flush completes).
  * A timer's outputs carry a receipt too: the timer stays in the store until
  * they are all acknowledged, so a timer whose outputs were lost fires again
  * after a restart.
@@ -43,6 +45,7 @@
 import { Clock, Duration, Effect, Option, Stream } from "effect"
 import * as Envelope from "./Envelope.ts"
 import * as codecs from "./internal/codecs.ts"
+import * as DurableAcks from "./internal/durableAcks.ts"
 import { mapChunks } from "./internal/stream.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
@@ -152,6 +155,7 @@ export const process =
         const state = yield* service.open(`${name}.state`, options.codec)
         const timers = yield* service.open(`${name}.timers`, codecs.float64)
         const time = yield* service.open(`${name}.time`, codecs.float64)
+        const acks = yield* DurableAcks.make()
         const tracker = Watermark.make(options.watermark)
         const timestampOf = options.timestamp ?? (Watermark.recordTimestamp as Watermark.TimestampExtractor<A>)
         const ttl =
@@ -163,6 +167,8 @@ export const process =
         const next = { "event-time": Number.POSITIVE_INFINITY, "processing-time": Number.POSITIVE_INFINITY }
         // Timers fired whose outputs are not yet acknowledged: not fired again meanwhile.
         const firing = new Set<string>()
+        // When the entry gauges were last set (Clock ms).
+        let sizedAt = Number.NEGATIVE_INFINITY
 
         const assign = (partition: number, now: number) =>
           Effect.gen(function* () {
@@ -318,13 +324,16 @@ export const process =
               if (max > Number.NEGATIVE_INFINITY) yield* time.set(p, "max", max)
               yield* time.set(p, "watermark", w)
             }
-            // The durability barrier: a record whose effect is only on state is done after it.
-            yield* state.flush(touched)
-            yield* timers.flush(touched)
-            yield* time.flush(touched)
-            yield* Receipt.ackAll(stateReceipts)
-            yield* Metrics.setStateEntries(`${name}.state`, yield* state.size())
-            yield* Metrics.setTimersPending(name, yield* timers.size())
+            // The durability barrier: a record whose effect is only on state is done after it. The
+            // flushes are started, not waited for: the receipts are acknowledged when they complete.
+            yield* acks.flushThenAck([state, timers, time], touched, stateReceipts)
+            // A durable store counts its entries against its buffers and local store: once a
+            // second, not per chunk.
+            if (now - sizedAt >= 1_000) {
+              sizedAt = now
+              yield* Metrics.setStateEntries(`${name}.state`, yield* state.size())
+              yield* Metrics.setTimersPending(name, yield* timers.size())
+            }
             for (const [p, lag] of tracker.lags(now)) {
               if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
             }
@@ -344,6 +353,7 @@ export const process =
               { haltStrategy: "left" }
             )
           : self
-        return mapChunks(input, processChunk)
+        // At the end of the input, the last chunks' receipts are acknowledged before the stream ends.
+        return Stream.concat(mapChunks(input, processChunk), Stream.fromEffectDrain(acks.drain))
       })
     )

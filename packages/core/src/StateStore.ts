@@ -9,8 +9,10 @@
  * Durability is a barrier, not a property of each call: `flush` returns once
  * every change made so far is durable (in memory: at once; a changelog-backed
  * store: once Kafka acknowledged the changelog writes). An operator whose
- * record changed only state acknowledges that record's receipt after `flush`,
- * so a durable store plugs in without any change to operators.
+ * record changed only state acknowledges that record's receipt after the
+ * barrier, so a durable store plugs in without any change to operators; the
+ * operators start it with `flushAsync` and go on with their next records
+ * while it completes.
  *
  * Entries may carry a time to live, counted in processing time (`Clock`) or
  * in event time (the partition's event time, advanced with `expire`). An
@@ -127,6 +129,15 @@ export interface Store<V> {
    */
   flush(partitions?: Iterable<number>): Effect.Effect<void, StateError>
   /**
+   * The durability barrier without waiting at it: starts making every change
+   * made so far to the given partitions (all by default) durable and returns
+   * the wait for it. An operator goes on processing meanwhile and
+   * acknowledges the receipts the barrier covers when the wait succeeds.
+   * Optional, for stores written before it: `flushAsync(store)` falls back
+   * to `flush`.
+   */
+  flushAsync?(partitions?: Iterable<number>): Effect.Effect<Effect.Effect<void, StateError>>
+  /**
    * Takes ownership of partitions; a durable store restores them from its
    * changelog before returning. Every other call fails with a `Closed` error
    * for a partition that is not assigned.
@@ -137,6 +148,20 @@ export interface Store<V> {
   /** Live entries of one partition, or of all assigned partitions. */
   size(partition?: number): Effect.Effect<number, StateError>
 }
+
+/**
+ * Starts a store's durability barrier and returns the wait for it: the
+ * store's own `flushAsync`, or, for a store without it, its `flush` run at
+ * once (the wait is then already over).
+ *
+ * @since 0.3.0
+ * @category combinators
+ */
+export const flushAsync = (
+  store: Pick<Store<unknown>, "flush" | "flushAsync">,
+  partitions?: Iterable<number>
+): Effect.Effect<Effect.Effect<void, StateError>, StateError> =>
+  store.flushAsync !== undefined ? store.flushAsync(partitions) : Effect.as(store.flush(partitions), Effect.void)
 
 /**
  * Opens named stores. A store lives until the scope it was opened in closes.
@@ -327,6 +352,11 @@ const makeMemoryStore = <V>(
     // In memory every change is as durable as it will ever be.
     flush: (partitions) =>
       partitions === undefined ? Effect.void : Effect.forEach(partitions, partitionOf, { discard: true }),
+    // Nothing to start; the wait checks the partitions, as `flush` does.
+    flushAsync: (partitions) =>
+      Effect.succeed(
+        partitions === undefined ? Effect.void : Effect.forEach([...partitions], partitionOf, { discard: true })
+      ),
     assign: (partitions) =>
       Effect.sync(() => {
         for (const partition of partitions) {

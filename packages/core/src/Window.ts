@@ -17,7 +17,8 @@
  *   is at or below `watermark - grace`, which is exactly what keeps a closed
  *   session from ever having to merge again.
  * - Receipts: a record whose only effect is on state is acknowledged once the
- *   state store's `flush` returns (in memory: at the end of its chunk); a
+ *   state store's flush of its chunk completes (in memory: at once); the
+ *   operator starts that flush and goes on with the next chunk meanwhile. A
  *   record whose arrival closes windows is done only after those results are
  *   acknowledged too. Results of windows closed by the clock alone (idle
  *   partitions) carry no receipt.
@@ -38,6 +39,7 @@ import { Clock, Duration, Effect, Stream } from "effect"
 import type * as Aggregator from "./Aggregator.ts"
 import * as Envelope from "./Envelope.ts"
 import * as codecs from "./internal/codecs.ts"
+import * as DurableAcks from "./internal/durableAcks.ts"
 import { mapChunks } from "./internal/stream.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
@@ -213,8 +215,8 @@ interface Engine<A, Out> {
   assign(partition: number): Effect.Effect<void, StateError>
   /** Writes the changes since the last call; returns the partitions written. */
   persist(): Effect.Effect<ReadonlyArray<number>, StateError>
-  /** The store's durability barrier. */
-  flush(partitions: Iterable<number>): Effect.Effect<void, StateError>
+  /** The engine's store, for its durability barrier. */
+  readonly store: Pick<StateStore.Store<unknown>, "flush" | "flushAsync">
   open(): number
 }
 
@@ -390,7 +392,7 @@ const paneEngine = <A, Acc, Out>(
       for (const c of closed) dirty.set(c.partition, c.key, undefined)
     },
     persist: () => dirty.write(store),
-    flush: (partitions) => store.flush(partitions),
+    store,
     open: () => {
       let n = 0
       for (const m of panes.values()) n += m.size
@@ -505,7 +507,7 @@ const sessionEngine = <A, Acc, Out>(
       for (const c of closed) dirty.set(c.partition, c.key, undefined)
     },
     persist: () => dirty.write(store),
-    flush: (partitions) => store.flush(partitions),
+    store,
     open: () => {
       let n = 0
       for (const e of sessions.values()) n += e.list.length
@@ -570,6 +572,7 @@ export const aggregate =
                 yield* service.open(`${name}.sessions`, sessionCodec(options.aggregator.codec))
               )
         const time = yield* service.open(`${name}.time`, codecs.float64)
+        const acks = yield* DurableAcks.make()
         const tracker = Watermark.make(options.watermark)
         const timestampOf = options.timestamp ?? (Watermark.recordTimestamp as Watermark.TimestampExtractor<A>)
         const updates = options.emit === "updates"
@@ -594,8 +597,9 @@ export const aggregate =
         // Writes the chunk's state changes and, of the pending chunks, those whose results are all
         // acknowledged (in order): their closed windows are deleted and their watermark saved. A
         // crash before that leaves the closed windows' state and the older watermark in place, so
-        // the replayed records close those windows again and their results come out again.
-        const commit = (seen: ReadonlySet<number>) =>
+        // the replayed records close those windows again and their results come out again. Then
+        // starts the stores' flushes; `stateReceipts` are acknowledged once they complete.
+        const commit = (seen: ReadonlySet<number>, stateReceipts: ReadonlyArray<Receipt.Receipt>) =>
           Effect.gen(function* () {
             const times = new Map<number, number>()
             let watermark = Number.NEGATIVE_INFINITY
@@ -619,10 +623,8 @@ export const aggregate =
                     ]
               )
             }
-            if (touched.size === 0) return
             // The durability barrier: a record whose effect is only on state is done after it.
-            yield* engine.flush(touched)
-            yield* time.flush(touched)
+            yield* acks.flushThenAck([engine.store, time], touched, stateReceipts)
           })
 
         const process = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK>) =>
@@ -677,8 +679,7 @@ export const aggregate =
             // A watermark moved by the clock is written for every partition, so a restart resumes from it.
             if (tracker.current > start) for (const p of assigned) batch.max.set(p, tracker.maxEventTime(p))
             pending.push(batch)
-            yield* commit(seen)
-            yield* Receipt.ackAll(stateReceipts)
+            yield* commit(seen, stateReceipts)
             if (late > 0) yield* Metrics.countLate(name, late)
             const open = engine.open()
             yield* Metrics.setOpenWindows(name, open)
@@ -702,6 +703,9 @@ export const aggregate =
                 { haltStrategy: "left" }
               )
         // At the end of the input, the chunks acknowledged since the last one are written too.
-        return Stream.concat(mapChunks(input, process), Stream.fromEffectDrain(commit(new Set())))
+        return Stream.concat(
+          mapChunks(input, process),
+          Stream.fromEffectDrain(Effect.andThen(commit(new Set(), []), acks.drain))
+        )
       })
     )

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Metric, Option, Queue, Schema, Stream } from "effect"
-import type * as Cause from "effect/Cause"
+import { Cause, Effect, Exit, Fiber, Metric, Option, Queue, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Envelope from "../src/Envelope.ts"
 import * as Keyed from "../src/Keyed.ts"
 import * as Receipt from "../src/Receipt.ts"
 import * as StateStore from "../src/StateStore.ts"
+import * as GatedStore from "./fixtures/gatedStore.ts"
 
 interface Click {
   readonly user: string
@@ -260,5 +260,66 @@ describe("Keyed", () => {
         ["a2", "a timer 1000", "b2", "b timer 1500"]
       )
     }).pipe(isolated)
+  )
+})
+
+describe("Keyed pipelined flushes", () => {
+  // Four records, one chunk each, no outputs: each record's receipt waits only for its chunk's flushes.
+  const run = (service: StateStore.StateStore["Service"], acked: Array<number>) =>
+    Stream.fromIterable([1, 2, 3, 4].map((t, i) => envelope({ user: i % 2 === 0 ? "a" : "b", t }, i, acked))).pipe(
+      Stream.rechunk(1),
+      Keyed.process({
+        name: "counts",
+        key: (c: Click) => c.user,
+        codec: counter,
+        onRecord: (ctx) =>
+          Effect.sync(() => {
+            ctx.set(Option.getOrElse(ctx.state, () => 0) + 1)
+            return []
+          })
+      }),
+      Stream.runDrain,
+      Effect.provideService(StateStore.StateStore, service),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+
+  it.effect("process - goes on with later chunks while flushes are outstanding; acks follow them, in order", () =>
+    Effect.gen(function* () {
+      const { service, gates } = yield* GatedStore.make
+      const acked: Array<number> = []
+      const fiber = yield* Effect.forkChild(run(service, acked))
+      // Every chunk was processed (three stores flushed per chunk) and nothing is acknowledged yet.
+      assert.isTrue(yield* GatedStore.until(() => gates.length === 12))
+      assert.deepStrictEqual(acked, [])
+      // The second chunk's flushes complete first: its record still waits for the first chunk's.
+      for (const gate of gates.slice(3, 6)) yield* gate.open
+      yield* GatedStore.until(() => acked.length > 0, 100)
+      assert.deepStrictEqual(acked, [])
+      for (const gate of gates.slice(0, 3)) yield* gate.open
+      assert.isTrue(yield* GatedStore.until(() => acked.length === 2))
+      assert.deepStrictEqual(acked, [0, 1])
+      // The end of the input waits for the last flushes.
+      for (const gate of gates.slice(6)) yield* gate.open
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(acked, [0, 1, 2, 3])
+    })
+  )
+
+  it.effect("process - a failed flush acknowledges nothing from then on and fails the stream", () =>
+    Effect.gen(function* () {
+      const { service, gates } = yield* GatedStore.make
+      const acked: Array<number> = []
+      const fiber = yield* Effect.forkChild(Effect.exit(run(service, acked)))
+      assert.isTrue(yield* GatedStore.until(() => gates.length === 12))
+      for (const gate of gates.slice(0, 3)) yield* gate.open
+      yield* gates[4]!.fail
+      for (const gate of gates.slice(5)) yield* gate.open
+      yield* gates[3]!.open
+      const exit = yield* Fiber.join(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""), "injected flush failure")
+      // The first record's flush completed; the others' offsets are never committed.
+      assert.deepStrictEqual(acked, [0])
+    })
   )
 })

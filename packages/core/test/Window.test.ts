@@ -9,6 +9,7 @@ import * as Envelope from "../src/Envelope.ts"
 import * as Receipt from "../src/Receipt.ts"
 import * as StateStore from "../src/StateStore.ts"
 import * as Window from "../src/Window.ts"
+import * as GatedStore from "./fixtures/gatedStore.ts"
 
 interface Event {
   readonly partition: number
@@ -550,6 +551,47 @@ describe("Window at-least-once", () => {
       assert.strictEqual(first.done.size, events.length)
       const second = yield* runOver(store, [[4, at(20_000)]], Window.tumbling(1000), true)
       assert.deepStrictEqual(second.results, [["k", 9000, 10000, 1]])
+    })
+  )
+})
+
+describe("Window pipelined flushes", () => {
+  it.effect("aggregate - goes on with later chunks while flushes are outstanding; acks follow them, in order", () =>
+    Effect.gen(function* () {
+      const { service, gates } = yield* GatedStore.make
+      const acked: Array<number> = []
+      // Four records in one open window, one chunk each: each record's receipt waits only for its chunk's flushes.
+      const events = [1, 2, 3, 4].map((i) => ({
+        partition: 0,
+        key: `k${i % 2}`,
+        t: i * 1000,
+        amount: i,
+        customer: "c"
+      }))
+      const fiber = yield* Stream.fromIterable(events.map((e, i) => envelope(e, i, () => acked.push(i)))).pipe(
+        Stream.rechunk(1),
+        Window.aggregate({
+          name: "count",
+          key: (e: Event) => e.key,
+          window: Window.tumbling("1 hour"),
+          aggregator: Aggregator.count,
+          grace: 0,
+          emit: "final"
+        }),
+        Stream.runDrain,
+        Effect.provideService(StateStore.StateStore, service),
+        Effect.provideService(Metric.MetricRegistry, new Map()),
+        Effect.forkChild
+      )
+      // Every chunk was processed (panes and time flushed per chunk) and nothing is acknowledged yet.
+      assert.isTrue(yield* GatedStore.until(() => gates.length === 8))
+      assert.deepStrictEqual(acked, [])
+      for (const gate of gates.slice(2)) yield* gate.open
+      yield* GatedStore.until(() => acked.length > 0, 100)
+      assert.deepStrictEqual(acked, [])
+      for (const gate of gates.slice(0, 2)) yield* gate.open
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(acked, [0, 1, 2, 3])
     })
   )
 })

@@ -1,7 +1,7 @@
 /**
  * The durable state store against an in-memory store, same work, same run:
  *
- *   node packages/state/bench/state.bench.ts [events] [keys] [restartKeys]
+ *   node --expose-gc packages/state/bench/state.bench.ts [events] [keys] [restartKeys]
  *
  * - counter: a keyed counter over `events` events (1,000,000 by default) on
  *   `keys` keys (100,000), 3 partitions, a `get` and a `set` per event and a
@@ -15,6 +15,10 @@
  * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
  *   directory (checkpoint: nothing to replay) versus restored into an empty
  *   one, in milliseconds.
+ * - full restore by fetch size: the full restore with 10 MiB fetches per
+ *   partition (the earlier setting) and with the default 1 MiB, each with its
+ *   peak memory (run with `--expose-gc` so earlier phases' garbage is collected
+ *   first).
  *
  * The broker is `KAFKA_BROKERS` when set, otherwise the embedded broker in a
  * process of its own (so its work does not share this process's thread).
@@ -127,28 +131,55 @@ const tempDir = () => {
 const all = Array.from({ length: partitions }, (_, p) => p)
 const group = `bench-${process.pid}`
 
-const open = (name: string, directory: string) =>
+const open = (name: string, directory: string, restoreFetchBytes?: number) =>
   Effect.gen(function* () {
-    const service = yield* DurableStateStore.make({ group, partitions, directory })
+    const service = yield* DurableStateStore.make({ group, partitions, directory, restoreFetchBytes })
     return yield* service.open(name, codec)
   })
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.timed(effect), ([duration, a]) => [Duration.toMillis(duration), a] as const)
 
-// The process's peak RSS while `effect` runs, sampled every 50 ms (the restore's memory use).
-const peakRss = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+interface Memory {
+  /** RSS when `effect` started: what the process held already (the runtime, earlier phases' heap). */
+  readonly rssBefore: number
+  /** The live heap when `effect` started (after a collection with --expose-gc). */
+  readonly heapBefore: number
+  readonly rss: number
+  /** The JS heap in use, and the memory of Buffers (fetched records, LMDB values) outside it. */
+  readonly heapUsed: number
+  readonly arrayBuffers: number
+}
+
+// The process's peak memory while `effect` runs, sampled every 50 ms (the restore's memory use).
+const peakMemory = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.suspend(() => {
-    let peak = process.memoryUsage().rss
-    const timer = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss)
-    }, 50)
+    // Run with --expose-gc, the earlier phases' garbage goes first, so the peak is the restore's own.
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const start = process.memoryUsage()
+    const peak = {
+      rssBefore: start.rss,
+      heapBefore: start.heapUsed,
+      rss: start.rss,
+      heapUsed: start.heapUsed,
+      arrayBuffers: start.arrayBuffers
+    }
+    const sample = () => {
+      const m = process.memoryUsage()
+      peak.rss = Math.max(peak.rss, m.rss)
+      peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed)
+      peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers)
+    }
+    const timer = setInterval(sample, 50)
     return Effect.map(
       Effect.ensuring(
         effect,
         Effect.sync(() => clearInterval(timer))
       ),
-      (a) => [a, Math.max(peak, process.memoryUsage().rss)] as const
+      (a) => {
+        sample()
+        return [a, peak as Memory] as const
+      }
     )
   })
 
@@ -196,15 +227,19 @@ const program = Effect.gen(function* () {
   const [checkpointMillis] = yield* Effect.scoped(
     Effect.flatMap(open("restart", restartDir), (store) => timed(store.assign(all)))
   )
-  const [[fullMillis, fullRecords], fullRss] = yield* peakRss(
-    Effect.scoped(
-      Effect.gen(function* () {
-        const store = yield* open("restart", tempDir())
-        const [millis] = yield* timed(store.assign(all))
-        return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
-      })
+  // The full restore, first with the 10 MiB fetches restores used before (the baseline), then with the default.
+  const fullRestore = (restoreFetchBytes?: number) =>
+    peakMemory(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* open("restart", tempDir(), restoreFetchBytes)
+          const [millis] = yield* timed(store.assign(all))
+          return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
+        })
+      )
     )
-  )
+  const [[largeMillis, largeRecords], largeMemory] = yield* fullRestore(10 * 1024 * 1024)
+  const [[fullMillis, fullRecords], fullMemory] = yield* fullRestore()
   return {
     durableMillis,
     pipelinedMillis,
@@ -214,7 +249,10 @@ const program = Effect.gen(function* () {
     checkpointMillis,
     fullMillis,
     fullRecords,
-    fullRss
+    fullMemory,
+    largeMillis,
+    largeRecords,
+    largeMemory
   }
 }).pipe(
   Effect.provide(
@@ -251,13 +289,30 @@ try {
     "full restore ms": Math.round(r.fullMillis),
     "full restore records/s": Math.round(r.fullRecords / (r.fullMillis / 1000)),
     "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1)),
-    "full restore peak RSS MB": Math.round(r.fullRss / 1e6)
+    "RSS before MB": Math.round(r.fullMemory.rssBefore / 1e6),
+    "peak RSS MB": Math.round(r.fullMemory.rss / 1e6),
+    "peak heap MB": Math.round(r.fullMemory.heapUsed / 1e6),
+    "peak buffers MB": Math.round(r.fullMemory.arrayBuffers / 1e6)
   }
   console.table([restart])
+  const fetches = [
+    ["10 MiB", r.largeMillis, r.largeRecords, r.largeMemory],
+    ["1 MiB (default)", r.fullMillis, r.fullRecords, r.fullMemory]
+  ] as const
+  const byFetch = fetches.map(([fetch, millis, records, memory]) => ({
+    "full restore, fetch per partition": fetch,
+    "records/s": Math.round(records / (millis / 1000)),
+    "RSS before MB": Math.round(memory.rssBefore / 1e6),
+    "heap before MB": Math.round(memory.heapBefore / 1e6),
+    "peak RSS MB": Math.round(memory.rss / 1e6),
+    "peak heap MB": Math.round(memory.heapUsed / 1e6),
+    "peak buffers MB": Math.round(memory.arrayBuffers / 1e6)
+  }))
+  console.table(byFetch)
   mkdirSync(join(root, "bench/results"), { recursive: true })
   writeFileSync(
     join(root, "bench/results/state.json"),
-    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], restore, restart }, null, 2)}\n`
+    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], restore, restart, byFetch }, null, 2)}\n`
   )
 } finally {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })

@@ -14,9 +14,12 @@
  *   processes any of its records.
  *
  * Changes are buffered in memory per partition and written by `flush`, the
- * durability barrier: the changelog first (acks from all in-sync replicas),
- * then the local store with the new checkpoint. An operator acknowledges the
- * receipts of records whose effect lives in state only after `flush`, so an
+ * durability barrier (or `flushAsync`, which starts it and returns the
+ * wait): the changelog first (acks from all in-sync replicas), then, once
+ * `localBatch` acknowledged changes gathered, the local store with the new
+ * checkpoint, in one transaction. Recently read or written values are kept
+ * decoded in a cache of `cacheBytes`. An operator acknowledges the
+ * receipts of records whose effect lives in state only after the flush, so an
  * input offset is committed only once the changelog holds what it caused
  * (at-least-once: after a crash, records after the last commit are processed
  * again, and a change they make that was already logged is applied twice).
@@ -35,6 +38,7 @@ import { KafkaClient, type KafkaError, type KafkaLike } from "@sluice/kafka"
 import * as Admin from "@sluice/kafka/Admin"
 import { Clock, Deferred, Duration, Effect, Layer, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
 import * as Local from "./internal/partition.ts"
+import { sizeOf, ValueCache } from "./internal/valueCache.ts"
 import * as StateMetrics from "./StateMetrics.ts"
 
 /**
@@ -54,6 +58,21 @@ export interface Options {
   readonly retainRevoked?: Duration.Input | undefined
   /** Buffered changes per partition that trigger a flush on their own; 10,000 by default. */
   readonly maxPending?: number | undefined
+  /**
+   * The heap the store may spend on decoded values of recently read or
+   * written keys (estimated), across its partitions; 32 MiB by default, 0
+   * for none. A key found there costs no local read nor decode.
+   */
+  readonly cacheBytes?: number | undefined
+  /**
+   * Acknowledged changes per partition kept in memory before they are
+   * written to the local store in one transaction; 50,000 by default. A key
+   * changed again meanwhile is written once; a crash loses none of them
+   * (the changelog has them), it only makes the restart replay them.
+   */
+  readonly localBatch?: number | undefined
+  /** Bytes a restore fetches per partition and request; 1 MiB by default. */
+  readonly restoreFetchBytes?: number | undefined
   /** Bounds a partition's restore; 10 minutes by default. */
   readonly restoreTimeout?: Duration.Input | undefined
   /**
@@ -125,11 +144,18 @@ interface PartitionState {
   readonly local: Local.LocalPartition
   /** Changes not yet sent to the changelog. */
   pending: Map<string, Local.Change>
-  /**
-   * Changes being sent to the changelog, or acknowledged by it and not yet
-   * committed to the local store, oldest first.
-   */
+  /** Changes being sent to the changelog, oldest first. */
   readonly layers: Array<Map<string, Local.Change>>
+  /**
+   * Changes the changelog acknowledged and the local store does not hold
+   * yet: written to it once there are `localBatch` of them, so a key changed
+   * by many flushes meanwhile is written once.
+   */
+  acked: Map<string, Local.Change>
+  /** The checkpoint that goes with `acked`: the next changelog offset past it. */
+  ackedCheckpoint: bigint
+  /** Changes being written to the local store, oldest first. */
+  readonly writing: Array<Map<string, Local.Change>>
   /** The last local write started; the local store is settled when it is. */
   writes: Promise<unknown>
   /** Why a local write failed; the partition fails every call from then on. */
@@ -246,10 +272,13 @@ const openStore = <V>(
     const maxPending = options.maxPending ?? 10_000
     const sendChunk = options.sendChunk ?? 1_000
     const maxLayers = 8
+    const localBatch = options.localBatch ?? 50_000
+    const restoreFetchBytes = options.restoreFetchBytes ?? 1024 * 1024
     const retainRevoked = Duration.toMillis(Duration.fromInputUnsafe(options.retainRevoked ?? "10 minutes"))
     const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? "10 minutes")
 
     const assigned = new Map<number, PartitionState>()
+    const cache = new ValueCache<V>(options.cacheBytes ?? 32 * 1024 * 1024)
     // Partitions on disk but not assigned, with when they were given up.
     const revoked = new Map<number, number>()
     const restores = new Map<number, { records: number; millis: number }>()
@@ -281,8 +310,8 @@ const openStore = <V>(
         : Effect.fail(ioError(name, `local store of partition ${partition} failed`, state.failure))
     }
 
-    // The newest bytes of `key`: buffered, then being flushed (newest layer
-    // first), then on disk.
+    // The newest bytes of `key`: buffered, then being sent (newest layer
+    // first), then acknowledged, then being written locally, then on disk.
     const current = (state: PartitionState, key: string): Local.Change | undefined => {
       const pending = state.pending.get(key)
       if (pending !== undefined) return pending
@@ -290,7 +319,42 @@ const openStore = <V>(
         const value = state.layers[i]!.get(key)
         if (value !== undefined) return value
       }
+      const acked = state.acked.get(key)
+      if (acked !== undefined) return acked
+      for (let i = state.writing.length - 1; i >= 0; i--) {
+        const value = state.writing[i]!.get(key)
+        if (value !== undefined) return value
+      }
       return state.local.get(key)
+    }
+
+    // Every change the local store does not hold yet, oldest first.
+    const unwritten = (state: PartitionState): Array<Map<string, Local.Change>> => [
+      ...state.writing,
+      state.acked,
+      ...state.layers,
+      state.pending
+    ]
+
+    // Starts writing the acknowledged changes to the local store, with their
+    // checkpoint, in one transaction. LMDB commits transactions in the order
+    // they were started, so checkpoints only grow.
+    const writeLocal = (state: PartitionState): void => {
+      if (state.acked.size === 0) return
+      const batch = state.acked
+      const checkpoint = state.ackedCheckpoint
+      state.acked = new Map()
+      state.writing.push(batch)
+      state.writes = state.writes
+        .then(() => state.local.apply(batch, checkpoint, state.eventTime))
+        .then(
+          () => {
+            state.writing.splice(state.writing.indexOf(batch), 1)
+          },
+          (cause: unknown) => {
+            state.failure = cause
+          }
+        )
     }
 
     // Waits until the local store holds every acknowledged change.
@@ -307,6 +371,14 @@ const openStore = <V>(
       const { domain, expiresAt } = Local.header(bytes)
       return domain === Local.PROCESSING_TIME ? now >= expiresAt : state.eventTime >= expiresAt
     }
+
+    const encodeError = (cause: unknown) =>
+      new StateError({
+        reason: "Codec",
+        store: name,
+        detail: cause instanceof Error ? cause.message : String(cause),
+        cause
+      })
 
     const decode = (bytes: Uint8Array): Effect.Effect<V, StateError> =>
       Effect.try({
@@ -427,19 +499,14 @@ const openStore = <V>(
             Effect.sync(() => {
               for (const [partition, { state, layers, changes }] of merged) {
                 const last = lastOffset.get(partition)
-                const checkpoint = last === undefined ? undefined : last + 1n
-                // LMDB commits transactions in the order they were started, so
-                // checkpoints only grow.
-                state.writes = state.writes
-                  .then(() => state.local.apply(changes, checkpoint ?? state.local.checkpoint(), state.eventTime))
-                  .then(
-                    () => {
-                      for (const layer of layers) state.layers.splice(state.layers.indexOf(layer), 1)
-                    },
-                    (cause: unknown) => {
-                      state.failure = cause
-                    }
-                  )
+                if (last !== undefined) state.ackedCheckpoint = last + 1n
+                // Acknowledged: the changes move from the layers being sent to
+                // those waiting for the local store (no longer referenced by a
+                // layer, `changes` can be taken as it is).
+                for (const layer of layers) state.layers.splice(state.layers.indexOf(layer), 1)
+                if (state.acked.size === 0) state.acked = changes
+                else for (const [key, value] of changes) state.acked.set(key, value)
+                if (state.acked.size >= localBatch) writeLocal(state)
               }
               for (const flush of group) Deferred.doneUnsafe(flush.done, Effect.void)
             })
@@ -467,8 +534,8 @@ const openStore = <V>(
             if (state.layers.length >= maxLayers) {
               const newest = queued.at(-1) ?? inFlight.at(-1)
               if (newest !== undefined) yield* Effect.ignore(Deferred.await(newest.done))
-              yield* settle(state)
             }
+            if (state.writing.length >= 2) yield* settle(state)
             const layer = state.pending
             state.pending = new Map()
             state.layers.push(layer)
@@ -513,12 +580,25 @@ const openStore = <V>(
     const flushNow = (partitions: ReadonlyArray<number>): Effect.Effect<void, StateError> =>
       Effect.flatten(startFlush(partitions))
 
+    // Buffers a change of an assigned partition; `value` is the decoded value
+    // of a change without a time to live, kept in the cache.
+    const writeTo = (
+      state: PartitionState,
+      partition: number,
+      key: string,
+      change: Local.Change,
+      value?: Option.Option<V>
+    ): Effect.Effect<void> => {
+      state.pending.set(key, change)
+      if (change === null) cache.set(partition, key, Option.none(), sizeOf(key, 0))
+      else if (value === undefined) cache.delete(partition, key)
+      else cache.set(partition, key, value, sizeOf(key, change.byteLength))
+      // A full buffer starts a flush without waiting for it: the caller's own `flush` is the barrier.
+      return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
+    }
+
     const write = (partition: number, key: string, change: Local.Change): Effect.Effect<void, StateError> =>
-      Effect.flatMap(partitionOf(partition), (state) => {
-        state.pending.set(key, change)
-        // A full buffer starts a flush without waiting for it: the caller's own `flush` is the barrier.
-        return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
-      })
+      Effect.flatMap(partitionOf(partition), (state) => writeTo(state, partition, key, change))
 
     const openLocal = (partition: number): Effect.Effect<Local.LocalPartition, StateError> =>
       Effect.try({
@@ -555,8 +635,10 @@ const openStore = <V>(
           const consumer = yield* client
             .consumer({
               groupId: `${options.group}-${name}-restore-${started}-${Math.random().toString(36).slice(2, 10)}`,
-              // Large fetches: a restore is bound by round trips and per-fetch work, not by bytes.
-              maxBytesPerPartition: 10 * 1024 * 1024,
+              // kafkajs turns a fetch into one object per record (a few hundred bytes of
+              // heap for a record of tens of bytes), and a few batches are queued: the
+              // fetch size, not the changelog's size, is what a restore holds in memory.
+              maxBytesPerPartition: restoreFetchBytes,
               maxWaitTimeInMs: 100
             })
             .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
@@ -575,27 +657,31 @@ const openStore = <V>(
               eachBatch: async ({ batch }) => {
                 const target = targets.get(batch.partition)
                 if (target === undefined || !remaining.has(batch.partition)) return
-                const changes: Array<readonly [string, Local.Change]> = []
-                let last = -1n
+                // A key changed twice in the batch (a tail not compacted yet) is written once.
+                const changes = new Map<string, Local.Change>()
+                // Offsets compared as numbers (exact below 2^53), one BigInt per batch.
+                const from = Number(target.from)
+                const to = Number(target.to)
+                let last = -1
+                let records = 0
                 for (const message of batch.messages) {
-                  const offset = BigInt(message.offset)
-                  if (offset >= target.to) break
+                  const offset = Number(message.offset)
+                  if (offset >= to) break
                   last = offset
-                  if (offset < target.from || message.key === null) continue
-                  changes.push([
-                    message.key.toString("utf8"),
-                    // No copy: the local write takes the bytes before the batch is dropped.
-                    message.value
-                  ])
+                  if (offset < from || message.key === null) continue
+                  // No copy: the local write takes the bytes before the batch is dropped.
+                  changes.set(message.key.toString("utf8"), message.value)
+                  records++
                 }
-                if (last < 0n) return
+                if (last < 0) return
+                const next = BigInt(last) + 1n
                 // Local writes of a partition are chained, not awaited one by
                 // one, so fetching overlaps them; a few at most are queued.
                 const queue = queues.get(batch.partition) ?? { chain: Promise.resolve(), queued: 0 }
                 queues.set(batch.partition, queue)
                 queue.queued++
                 queue.chain = queue.chain
-                  .then(() => target.local.apply(changes, last + 1n))
+                  .then(() => target.local.apply(changes, next))
                   .then(
                     () => {
                       queue.queued--
@@ -606,8 +692,8 @@ const openStore = <V>(
                     }
                   )
                 if (queue.queued > 4) await queue.chain
-                counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + changes.length)
-                if (last + 1n >= target.to) {
+                counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + records)
+                if (next >= target.to) {
                   remaining.delete(batch.partition)
                   const chains = [...queues.values()].map((q) => q.chain)
                   if (remaining.size === 0)
@@ -699,10 +785,14 @@ const openStore = <V>(
             if (targets.size > 0) yield* restore(targets)
           }).pipe(Effect.onError(() => Effect.forEach(opened.values(), close, { discard: true })))
           for (const [partition, local] of opened) {
+            cache.drop(partition)
             assigned.set(partition, {
               local,
               pending: new Map(),
               layers: [],
+              acked: new Map(),
+              ackedCheckpoint: local.checkpoint(),
+              writing: [],
               writes: Promise.resolve(),
               failure: undefined,
               eventTime: local.eventTime()
@@ -724,7 +814,9 @@ const openStore = <V>(
                 const state = assigned.get(partition)
                 if (state === undefined) return Effect.void
                 assigned.delete(partition)
+                cache.drop(partition)
                 revoked.set(partition, now)
+                writeLocal(state)
                 return Effect.andThen(settle(state), close(state.local))
               }),
             { discard: true }
@@ -757,7 +849,16 @@ const openStore = <V>(
           Effect.catch((error) => Effect.logWarning("final flush of a state store failed", error.message))
         )
         closed = true
-        yield* lock.withPermit(Effect.forEach([...assigned.values()], (state) => close(state.local), { discard: true }))
+        yield* lock.withPermit(
+          Effect.forEach(
+            [...assigned.values()],
+            (state) => {
+              writeLocal(state)
+              return Effect.andThen(settle(state), close(state.local))
+            },
+            { discard: true }
+          )
+        )
         assigned.clear()
       })
     )
@@ -767,16 +868,30 @@ const openStore = <V>(
       topic,
       get: (partition, key) =>
         Effect.flatMap(partitionOf(partition), (state) => {
+          const cached = cache.get(partition, key)
+          if (cached !== undefined) {
+            if (cached._tag === "Some") hits++
+            else misses++
+            return Effect.succeed(cached)
+          }
           const bytes = current(state, key)
           if (bytes === undefined || bytes === null) {
             misses++
+            cache.set(partition, key, Option.none(), sizeOf(key, 0))
             return Effect.succeedNone
+          }
+          if (bytes[0] === Local.NO_TTL) {
+            return Effect.map(decode(bytes), (value) => {
+              hits++
+              const found = Option.some(value)
+              cache.set(partition, key, found, sizeOf(key, bytes.byteLength))
+              return found
+            })
           }
           const found = Effect.map(decode(bytes), (value) => {
             hits++
             return Option.some(value)
           })
-          if (bytes[0] === Local.NO_TTL) return found
           return Effect.flatMap(Clock.currentTimeMillis, (now) => {
             if (!isExpired(state, bytes, now)) return found
             misses++
@@ -785,25 +900,22 @@ const openStore = <V>(
         }),
       set: (partition, key, value, setOptions?: StateStore.SetOptions) =>
         Effect.flatMap(partitionOf(partition), (state) => {
-          const encoded = Effect.try({
-            try: () => codec.encode(value),
-            catch: (cause) =>
-              new StateError({
-                reason: "Codec",
-                store: name,
-                detail: cause instanceof Error ? cause.message : String(cause),
-                cause
-              })
-          })
+          // Plain code, not an effect per step: a keyed operator sets once per record.
+          let bytes: Uint8Array
+          try {
+            bytes = codec.encode(value)
+          } catch (cause) {
+            return Effect.fail(encodeError(cause))
+          }
           if (setOptions?.ttl === undefined) {
-            return Effect.flatMap(encoded, (bytes) => write(partition, key, Local.entry(Local.NO_TTL, 0, bytes)))
+            return writeTo(state, partition, key, Local.entry(Local.NO_TTL, 0, bytes), Option.some(value))
           }
           const ttl = Duration.toMillis(Duration.fromInputUnsafe(setOptions.ttl))
           const eventDomain = setOptions.ttlDomain === "event-time"
-          return Effect.flatMap(Effect.zip(encoded, Clock.currentTimeMillis), ([bytes, now]) => {
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const from = setOptions.now ?? (eventDomain ? state.eventTime : now)
             const domain = eventDomain ? Local.EVENT_TIME : Local.PROCESSING_TIME
-            return write(partition, key, Local.entry(domain, from + ttl, bytes))
+            return writeTo(state, partition, key, Local.entry(domain, from + ttl, bytes))
           })
         }),
       delete: (partition, key) => write(partition, key, null),
@@ -815,22 +927,19 @@ const openStore = <V>(
             try {
               bytes = codec.encode(value)
             } catch (cause) {
-              return Effect.fail(
-                new StateError({
-                  reason: "Codec",
-                  store: name,
-                  detail: cause instanceof Error ? cause.message : String(cause),
-                  cause
-                })
-              )
+              return Effect.fail(encodeError(cause))
             }
             state.pending.set(key, Local.entry(Local.NO_TTL, 0, bytes))
+            cache.set(partition, key, Option.some(value), sizeOf(key, bytes.byteLength))
           }
           return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
         }),
       deleteMany: (partition, keys) =>
         Effect.flatMap(partitionOf(partition), (state) => {
-          for (const key of keys) state.pending.set(key, null)
+          for (const key of keys) {
+            state.pending.set(key, null)
+            cache.set(partition, key, Option.none(), sizeOf(key, 0))
+          }
           return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
         }),
       range: (partition, prefix) =>
@@ -838,7 +947,7 @@ const openStore = <V>(
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const merged = new Map<string, Local.Change>()
             for (const [key, value] of state.local.range(prefix)) merged.set(key, value)
-            for (const layer of [...state.layers, state.pending]) {
+            for (const layer of unwritten(state)) {
               for (const [key, value] of layer) if (key.startsWith(prefix)) merged.set(key, value)
             }
             const keys = [...merged.keys()].sort()
@@ -858,7 +967,7 @@ const openStore = <V>(
               ...state.local.expiredKeys(Local.PROCESSING_TIME, now),
               ...(Number.isFinite(state.eventTime) ? state.local.expiredKeys(Local.EVENT_TIME, state.eventTime) : [])
             ])
-            for (const layer of [...state.layers, state.pending]) {
+            for (const layer of unwritten(state)) {
               for (const [key, value] of layer) if (value !== null && value[0] !== Local.NO_TTL) candidates.add(key)
             }
             const expired: Array<string> = []
@@ -881,8 +990,7 @@ const openStore = <V>(
           const count = (state: PartitionState) => {
             let n = state.local.count()
             const layered = new Map<string, Local.Change>()
-            for (const layer of [...state.layers, state.pending])
-              for (const [key, value] of layer) layered.set(key, value)
+            for (const layer of unwritten(state)) for (const [key, value] of layer) layered.set(key, value)
             for (const [key, value] of layered) {
               const onDisk = state.local.get(key) !== undefined
               if (value !== null && !onDisk) n++

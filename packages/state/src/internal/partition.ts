@@ -48,12 +48,16 @@ export class LocalPartition {
   readonly #data: Database<Buffer, string>
   readonly #ttl: Database<string, string>
   readonly #meta: Database<string, string>
+  /** Whether the TTL index may hold entries: once true, it stays true while open. */
+  #indexed: boolean
 
   private constructor(root: RootDatabase) {
     this.#root = root
     this.#data = root.openDB<Buffer, string>({ name: "data", encoding: "binary" })
     this.#ttl = root.openDB<string, string>({ name: "ttl", encoding: "string" })
     this.#meta = root.openDB<string, string>({ name: "meta", encoding: "string" })
+    const stats = this.#ttl.getStats() as { readonly entryCount?: number }
+    this.#indexed = (stats.entryCount ?? 0) > 0
   }
 
   /** Opens (creating) the partition's environment; throws when it is unreadable. */
@@ -115,19 +119,24 @@ export class LocalPartition {
    */
   apply(changes: Iterable<readonly [string, Change]>, checkpoint: bigint, eventTime?: number): Promise<unknown> {
     return this.#root.transaction(() => {
+      // The old value is read only to drop its TTL index entry: with no entry
+      // in the index (a store without TTLs) there is none to drop, and the
+      // read, one per change, is most of a flush's local cost.
       for (const [key, value] of changes) {
-        const old = this.#data.get(key)
-        if (old !== undefined && old[0] !== NO_TTL) {
-          const h = header(old)
-          this.#ttl.remove(ttlKey(h.domain, h.expiresAt, key))
+        if (this.#indexed) {
+          const old = this.#data.get(key)
+          if (old !== undefined && old[0] !== NO_TTL) {
+            const h = header(old)
+            this.#ttl.remove(ttlKey(h.domain, h.expiresAt, key))
+          }
         }
-        if (value === null) {
-          if (old !== undefined) this.#data.remove(key)
-        } else {
+        if (value === null) this.#data.remove(key)
+        else {
           this.#data.put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength))
           if (value[0] !== NO_TTL) {
             const h = header(value)
             this.#ttl.put(ttlKey(h.domain, h.expiresAt, key), "")
+            this.#indexed = true
           }
         }
       }
