@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
 import { KafkaClient } from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 
@@ -176,6 +176,12 @@ export const resetOffsets = Effect.fnUntraced(function* (options: {
   readonly groupId: string
   readonly topic: string
   readonly to: ResetTarget
+  /**
+   * How long to wait for running members to leave before failing with
+   * `GroupActive`; no wait by default. A member killed without leaving stays
+   * until its session times out, so a restart right after a crash needs this.
+   */
+  readonly waitForEmpty?: Duration.Input | undefined
 }): Effect.fn.Return<
   ReadonlyArray<PartitionOffset>,
   KafkaError.KafkaError | GroupActive | UnknownPartition,
@@ -183,11 +189,30 @@ export const resetOffsets = Effect.fnUntraced(function* (options: {
 > {
   const { admin } = yield* KafkaClient
   const { groupId, topic, to } = options
-  const described = yield* KafkaError.attempt("describeGroups", () => admin.describeGroups([groupId]))
-  const group = described.groups.find((g) => g.groupId === groupId)
-  if (group !== undefined && group.state !== "Empty" && group.state !== "Dead") {
-    return yield* new GroupActive({ groupId, state: group.state, members: group.members.length })
-  }
+  const empty = Effect.flatMap(
+    KafkaError.attempt("describeGroups", () => admin.describeGroups([groupId])),
+    (described) => {
+      const group = described.groups.find((g) => g.groupId === groupId)
+      return group !== undefined && group.state !== "Empty" && group.state !== "Dead"
+        ? Effect.fail(new GroupActive({ groupId, state: group.state, members: group.members.length }))
+        : Effect.void
+    }
+  )
+  const wait = options.waitForEmpty
+  let waiting = false
+  yield* empty.pipe(
+    Effect.tapError((error) => {
+      if (error._tag !== "GroupActive" || waiting || wait === undefined) return Effect.void
+      waiting = true
+      return Effect.logInfo("waiting for the consumer group's members to leave before resetting its offsets").pipe(
+        Effect.annotateLogs({ group: groupId, members: error.members, state: error.state })
+      )
+    }),
+    Effect.retry({
+      schedule: Schedule.spaced("1 second").pipe(Schedule.upTo({ duration: wait ?? 0 })),
+      while: (error) => error._tag === "GroupActive" && wait !== undefined
+    })
+  )
   const watermarks = yield* KafkaError.attempt("fetchTopicOffsets", () => admin.fetchTopicOffsets(topic))
   const bounds = new Map(watermarks.map((w) => [w.partition, { low: BigInt(w.low), high: BigInt(w.high) }]))
   let targets: Array<PartitionOffset>
