@@ -1,0 +1,117 @@
+import { mkdtemp, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { EmbeddedKafka, FakeProfileApi, FakeWebhook } from "@sluice/testkit"
+import { Effect, Fiber } from "effect"
+import * as Generator from "../../src/jobs/trigger/Generator.ts"
+import * as Publish from "../../src/jobs/trigger/Publish.ts"
+import * as Services from "../../src/Services.ts"
+import { pollUntil } from "../support/poll.ts"
+import { spawnSluice, stopSluice } from "../support/spawnSluice.ts"
+
+const SEED = 13
+const USERS = 150
+const API_SEED = 42
+const COUNT = 2000
+
+describe("sluice trigger run", { timeout: 300_000 }, () => {
+  it.live("kill -9 mid-run and a restart: every passing event reaches the webhook, and state is not reloaded", () =>
+    Effect.gen(function* () {
+      const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })
+      const api = yield* FakeProfileApi.make({ seed: API_SEED })
+      const hook = yield* FakeWebhook.make()
+      const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "trigger-kill-")))
+      const filterPath = join(dir, "filter.cel")
+      yield* Effect.promise(() => writeFile(filterPath, `event.eventType == "page_view" && user.country == "US"\n`))
+      const env = {
+        KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap,
+        PROFILE_API_BASE_URL: api.url,
+        ACTIONS_WEBHOOK_URL: `${hook.url}/events`,
+        FILTER_SCRIPT_PATH: filterPath,
+        TRIGGER_GROUP_ID: "trigger-kill",
+        METRICS_PORT: "0"
+      }
+      const start = () => spawnSluice(["trigger", "run", "--state-dir", join(dir, "state")], env, { detached: true })
+
+      const events = Generator.events({ seed: SEED, users: USERS }, COUNT)
+      const expected = new Set(
+        events
+          .filter(
+            (e) => e.event_type === "page_view" && FakeProfileApi.recordOf(API_SEED, e.user_id).profile.country === "US"
+          )
+          .map((e) => e.event_id)
+      )
+      assert.isAbove(expected.size, 200)
+      const ids = Effect.map(hook.requests, (rs) => rs.map((r) => (r.json as { readonly event_id: string }).event_id))
+
+      const first = start()
+      const client = yield* Services.kafkaClient({ bootstrapServers: [broker.bootstrap], clientId: "test-generator" })
+      const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
+      // The load runs across the kill: about 10 s of events.
+      const load = yield* Effect.forkScoped(
+        Publish.run(producer, {
+          topic: "user-tracking-events",
+          seed: SEED,
+          users: USERS,
+          count: COUNT,
+          eventsPerSecond: 200
+        })
+      )
+      yield* pollUntil(
+        "a share of the actions before the kill",
+        Effect.map(ids, (xs) => ({
+          delivered: xs.length,
+          exit: first.child.exitCode,
+          stderr: first.output().stderr.slice(-400)
+        })),
+        ({ delivered, exit }) => delivered >= expected.size / 4 || exit !== null,
+        { timeoutMs: 120_000, intervalMs: 50 }
+      )
+      assert.isNull(first.child.exitCode, first.output().stderr)
+      yield* Effect.sync(() => process.kill(-first.child.pid!, "SIGKILL"))
+      yield* Effect.promise(() => first.done)
+      const calledBefore = new Set((yield* api.callsByUser).keys())
+      const deliveredBefore = (yield* ids).length
+
+      const second = start()
+      yield* Effect.addFinalizer(() => stopSluice(second))
+      yield* Fiber.join(load)
+      const received = yield* pollUntil(
+        "every passing event at the webhook after the restart",
+        Effect.map(ids, (xs) => ({
+          xs,
+          missing: [...expected].filter((id) => !xs.includes(id)).length,
+          exit: second.child.exitCode,
+          stderr: second.output().stderr.slice(-600)
+        })),
+        ({ missing, exit }) => missing === 0 || exit !== null,
+        { timeoutMs: 180_000, intervalMs: 500 }
+      )
+      assert.isNull(second.child.exitCode, second.output().stderr)
+      // At least once, and nothing that does not pass the filter.
+      assert.deepStrictEqual(
+        received.xs.filter((id) => !expected.has(id)),
+        []
+      )
+      for (const r of yield* hook.requests) {
+        assert.strictEqual(r.headers["idempotency-key"], (r.json as { readonly event_id: string }).event_id)
+      }
+      // Durable state: users whose checkpoint was written before the kill are not asked again
+      // (only the few whose first events were in flight when it came).
+      const calls = yield* api.callsByUser
+      const askedAgain = [...calledBefore].filter((user) => (calls.get(user) ?? 0) > 1)
+      const duplicates = received.xs.length - new Set(received.xs).size
+      yield* Effect.logInfo("kill test").pipe(
+        Effect.annotateLogs({
+          expected: expected.size,
+          deliveredBefore,
+          duplicates,
+          usersCalledBefore: calledBefore.size,
+          askedAgain: askedAgain.length
+        })
+      )
+      assert.isAtMost(askedAgain.length, Math.max(5, calledBefore.size / 5))
+    }).pipe(Effect.scoped)
+  )
+})
