@@ -12,6 +12,7 @@ import * as TriggerCommand from "../../src/jobs/trigger/TriggerCommand.ts"
 import * as TriggerConfig from "../../src/jobs/trigger/TriggerConfig.ts"
 import * as Services from "../../src/Services.ts"
 import { pollUntil } from "../support/poll.ts"
+import { spawnSluice } from "../support/spawnSluice.ts"
 
 const SEED = 8
 const USERS = 60
@@ -162,6 +163,24 @@ describe("trigger replay", { timeout: 180_000 }, () => {
         yield* ok({ fromTimestamp: "2026-01-01T12:00:00+02:00" }),
         Option.some({ _tag: "Timestamp", timestamp: Date.UTC(2026, 0, 1, 10) })
       )
+    })
+  )
+
+  it.live("cli - a bad --from-timestamp is one line on stderr and exit 1, before anything connects", () =>
+    Effect.gen(function* () {
+      // Nothing listens on this broker address: the flag is rejected before any connection is tried.
+      const r = yield* Effect.promise(
+        () =>
+          spawnSluice(["trigger", "run", "--from-timestamp", "yesterday"], {
+            KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:1",
+            METRICS_PORT: "0"
+          }).done
+      )
+      assert.strictEqual(r.status, 1, r.stderr)
+      const lines = r.stderr.split("\n").filter((l) => l.trim() !== "")
+      assert.deepStrictEqual(lines, [
+        'error: --from-timestamp "yesterday" is not an ISO 8601 date or date-time with a zone (2026-01-01T10:00:00Z) (check --from-timestamp)'
+      ])
     })
   )
 })

@@ -89,7 +89,10 @@ export const fromFlags = (flags: {
   readonly fromTimestamp: Option.Option<string>
 }): Effect.Effect<Option.Option<Admin.ResetTarget>, RunnerError> => {
   if (Option.isSome(flags.fromOffset) && Option.isSome(flags.fromTimestamp)) {
-    return fail("--from-offset and --from-timestamp were both given; replay from one of them", offsetSettings)
+    return fail(
+      "--from-offset and --from-timestamp were both given; replay from one of them",
+      `${offsetSettings} and ${timestampSettings}`
+    )
   }
   if (Option.isSome(flags.fromOffset)) return Effect.map(parseOffset(flags.fromOffset.value), Option.some)
   if (Option.isSome(flags.fromTimestamp)) return Effect.map(parseTimestamp(flags.fromTimestamp.value), Option.some)
