@@ -43,9 +43,8 @@ describe("trigger replay", { timeout: 180_000 }, () => {
       }
       const start = (replayFrom: Option.Option<Admin.ResetTarget>) =>
         Effect.flatMap(Readiness.make(), (readiness) =>
-          Effect.forkScoped(
-            Effect.scoped(TriggerCommand.run(config, { stateDir: Option.none(), replayFrom }, readiness))
-          )
+          // Interrupting a run closes its consumer, which leaves the group: the replay's reset needs it empty.
+          Effect.forkScoped(TriggerCommand.run(config, { stateDir: Option.none(), replayFrom }, readiness))
         )
 
       // Event i is stamped `stamp0 + i` ms: record times rise in every partition.

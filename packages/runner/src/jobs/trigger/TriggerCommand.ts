@@ -48,7 +48,11 @@ export interface RunOptions {
 }
 
 /**
- * Runs the trigger until interrupted.
+ * Runs the trigger until interrupted. It owns its resources: interrupting it
+ * closes its consumer (which leaves the group), producer, store and HTTP
+ * client. Were they in the caller's scope instead, an interrupted run would
+ * leave its consumer in the group holding its partitions, and a run started
+ * after it in the same process would not get them.
  *
  * @since 0.1.0
  * @category running
@@ -146,7 +150,7 @@ export const run = (
       filter,
       actions
     })
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped)
 
 /**
  * The `--config` flag: the YAML file of the seed's keys.
