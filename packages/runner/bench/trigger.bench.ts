@@ -32,7 +32,6 @@ import { freePort } from "../../../bench/support/freePort.ts"
 import { type NodeChild, spawnNode, stopAll } from "../../../bench/support/nodeChild.ts"
 import * as ProcessStats from "../../../bench/support/processStats.ts"
 import { scrape, sumOf } from "../../../bench/support/prometheusText.ts"
-import { committedSum } from "../../../bench/support/topicOffsets.ts"
 import * as Generator from "../src/jobs/trigger/Generator.ts"
 
 const { values: flags } = parseArgs({
@@ -65,15 +64,22 @@ const log = (line: string) => console.error(`[${new Date().toISOString().slice(1
 
 type Kind = "raw pipe" | "hand-written loop" | "sluice trigger"
 
-interface RunResult {
-  readonly kind: Kind
-  readonly round: number
-  readonly completed: boolean
+/** One phase of a run: the first pass over the input (state cold) or the second (state warm). */
+interface Phase {
   readonly events: number
   readonly eventsPerSecond: number
   readonly cpuMicrosPerEvent: number
   /** Profile API calls per 1,000 events (sluice only, from its metrics). */
   readonly apiCallsPer1000?: number
+}
+
+interface RunResult {
+  readonly kind: Kind
+  readonly round: number
+  readonly completed: boolean
+  readonly cold: Phase
+  readonly warm: Phase
+  /** Actions over both passes. */
   readonly delivered?: number
 }
 
@@ -84,6 +90,8 @@ interface Context {
   readonly profileApi: string
   readonly webhook: string
   readonly filterPath: string
+  /** Each partition's end offset after the first pass. */
+  readonly firstPassEnds: ReadonlyMap<number, number>
 }
 
 let runNumber = 0
@@ -138,7 +146,12 @@ const start = async (ctx: Context, kind: Kind, group: string): Promise<{ child: 
   return { child, metricsPort }
 }
 
-/** Runs one job over the input until its group has committed all of it. */
+/**
+ * Runs one job over the input until its group has committed all of it: the
+ * events twice over, the first pass with the state cold, the second warm
+ * (each user's events are in one partition, so its second pass comes after
+ * its first). A phase is timed from its first commit to its last.
+ */
 const run = async (ctx: Context, kind: Kind, round: number): Promise<RunResult> => {
   const group = `bench-trigger-${process.pid}-${++runNumber}`
   log(`${kind} (round ${round}): starting, group ${group}`)
@@ -148,42 +161,66 @@ const run = async (ctx: Context, kind: Kind, round: number): Promise<RunResult> 
   void started.child.exited.then(() => {
     exited = true
   })
+  const calls = async () =>
+    started.metricsPort === undefined
+      ? undefined
+      : sumOf((await scrape(started.metricsPort)) ?? "", "sluice_trigger_profile_calls_total")
   const deadline = Date.now() + RUN_TIMEOUT_MS
-  let first: { at: number; committed: number } | undefined
-  let last = { at: Date.now(), committed: 0 }
+  type Mark = { readonly at: number; readonly committed: number; readonly calls?: number | undefined }
+  let first: Mark | undefined
+  let middle: Mark | undefined
+  let last: Mark = { at: Date.now(), committed: 0 }
   while (!exited && Date.now() < deadline) {
-    const committed = await committedSum(ctx.admin, group, ctx.input)
+    const [entry] = await ctx.admin.fetchOffsets({ groupId: group, topics: [ctx.input] })
+    const byPartition = new Map((entry?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]))
+    const committed = [...byPartition.values()].reduce((a, b) => a + b, 0)
     const at = Date.now()
-    if (first === undefined && committed > 0) first = { at, committed }
+    if (first === undefined && committed > 0) first = { at, committed, calls: 0 }
+    // The cold pass ends when every partition is past its first-pass events; no call after that is a first one.
+    const coldDone = [...ctx.firstPassEnds].every(([p, end]) => (byPartition.get(p) ?? 0) >= end)
+    if (middle === undefined && coldDone) middle = { at, committed, calls: await calls() }
     last = { at, committed }
-    if (committed >= EVENTS) break
+    if (committed >= 2 * EVENTS) break
     await new Promise((r) => setTimeout(r, 100))
   }
-  const metrics = started.metricsPort === undefined ? undefined : await scrape(started.metricsPort)
+  last = { ...last, calls: await calls() }
+  const delivered =
+    started.metricsPort === undefined
+      ? undefined
+      : sumOf((await scrape(started.metricsPort)) ?? "", "sluice_trigger_actions_total")
   await started.child.stop()
   watcher.stop()
-  const completed = last.committed >= EVENTS
-  const from = first ?? last
-  const events = last.committed - from.committed
-  const seconds = Math.max(0.001, (last.at - from.at) / 1000)
-  const calls = metrics === undefined ? undefined : sumOf(metrics, "sluice_trigger_profile_calls_total")
-  const delivered =
-    metrics === undefined
-      ? Number(/delivered (\d+)/.exec(started.child.output().stdout)?.[1] ?? Number.NaN)
-      : sumOf(metrics, "sluice_trigger_actions_total")
+  const completed = last.committed >= 2 * EVENTS
+  // Rates over [from, to]; API calls over the whole pass, since `base` (the pass's start).
+  const phase = (from: Mark, to: Mark, base: Mark): Phase => {
+    const events = to.committed - from.committed
+    const seconds = Math.max(0.001, (to.at - from.at) / 1000)
+    return {
+      events,
+      eventsPerSecond: events / seconds,
+      cpuMicrosPerEvent: (watcher.cpuBetween(from.at, to.at) * 1000) / Math.max(1, events),
+      ...(to.calls === undefined || base.calls === undefined
+        ? {}
+        : { apiCallsPer1000: ((to.calls - base.calls) * 1000) / Math.max(1, to.committed - base.committed) })
+    }
+  }
+  const mid = middle ?? last
+  const origin: Mark = { at: 0, committed: 0, calls: 0 }
   const result: RunResult = {
     kind,
     round,
     completed,
-    events,
-    eventsPerSecond: events / seconds,
-    cpuMicrosPerEvent: (watcher.cpuBetween(from.at, last.at) * 1000) / Math.max(1, events),
-    ...(calls === undefined ? {} : { apiCallsPer1000: (calls * 1000) / EVENTS }),
-    ...(kind === "raw pipe" ? {} : { delivered })
+    // The raw pipe keeps no state: one rate over the whole input stands for both passes.
+    cold: kind === "raw pipe" ? phase(first ?? mid, last, origin) : phase(first ?? mid, mid, origin),
+    warm: kind === "raw pipe" ? phase(first ?? mid, last, origin) : phase(mid, last, mid),
+    ...(kind === "raw pipe"
+      ? {}
+      : { delivered: delivered ?? Number(/delivered (\d+)/.exec(started.child.output().stdout)?.[1] ?? Number.NaN) })
   }
   log(
-    `${kind} (round ${round}): ${Math.round(result.eventsPerSecond)} events/s, ${Math.round(result.cpuMicrosPerEvent)} µs CPU/event` +
-      `${completed ? "" : ` — INCOMPLETE (${last.committed}/${EVENTS}); stderr: ${started.child.output().stderr.slice(-1500)}`}`
+    `${kind} (round ${round}): cold ${Math.round(result.cold.eventsPerSecond)} events/s, ${Math.round(result.cold.cpuMicrosPerEvent)} µs CPU/event; ` +
+      `warm ${Math.round(result.warm.eventsPerSecond)} events/s, ${Math.round(result.warm.cpuMicrosPerEvent)} µs CPU/event` +
+      `${completed ? "" : ` — INCOMPLETE (${last.committed}/${2 * EVENTS}); stderr: ${started.child.output().stderr.slice(-1500)}`}`
   )
   return result
 }
@@ -221,11 +258,18 @@ const main = async () => {
   const producer = kafka.producer()
   await producer.connect()
   const events = Generator.events({ seed: SEED, users: USERS }, EVENTS)
-  for (let i = 0; i < events.length; i += 1000) {
-    await producer.send({ topic: input, acks: -1, messages: events.slice(i, i + 1000).map(Generator.toMessage) })
+  // The events twice over: the second pass finds every user's state warm.
+  let firstPassEnds = new Map<number, number>()
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < events.length; i += 1000) {
+      await producer.send({ topic: input, acks: -1, messages: events.slice(i, i + 1000).map(Generator.toMessage) })
+    }
+    if (pass === 0) {
+      firstPassEnds = new Map((await admin.fetchTopicOffsets(input)).map((p) => [p.partition, Number(p.high)]))
+    }
   }
   await producer.disconnect()
-  log(`${EVENTS} events of ${USERS} users produced to ${input}`)
+  log(`${EVENTS} events of ${USERS} users produced twice to ${input}`)
   const dir = mkdtempSync(join(tmpdir(), "trigger-bench-"))
   const filterPath = join(dir, "filter.cel")
   writeFileSync(filterPath, `${FILTER}\n`)
@@ -235,7 +279,8 @@ const main = async () => {
     input,
     profileApi: `http://127.0.0.1:${apiPort}`,
     webhook: `http://127.0.0.1:${hookPort}`,
-    filterPath
+    filterPath,
+    firstPassEnds
   }
   const results: Array<RunResult> = []
   const kinds: ReadonlyArray<Kind> = ["raw pipe", "hand-written loop", "sluice trigger"]
@@ -249,38 +294,42 @@ const main = async () => {
 
   const of = (kind: Kind, round: number) => results.find((r) => r.kind === kind && r.round === round)!
   const rounds = Array.from({ length: ROUNDS }, (_, i) => i + 1)
-  const ratio = (kind: Kind, base: Kind, field: "eventsPerSecond" | "cpuMicrosPerEvent") =>
-    median(rounds.map((r) => of(kind, r)[field] / of(base, r)[field]))
-  const rows = kinds.map((kind) => ({
-    kind,
-    eventsPerSecond: median(rounds.map((r) => of(kind, r).eventsPerSecond)),
-    cpuMicrosPerEvent: median(rounds.map((r) => of(kind, r).cpuMicrosPerEvent)),
-    vsLoop: ratio(kind, "hand-written loop", "eventsPerSecond"),
-    vsRaw: ratio(kind, "raw pipe", "eventsPerSecond"),
-    cpuVsLoop: ratio(kind, "hand-written loop", "cpuMicrosPerEvent")
-  }))
+  type PhaseName = "cold" | "warm"
+  const ratio = (kind: Kind, base: Kind, p: PhaseName, field: "eventsPerSecond" | "cpuMicrosPerEvent") =>
+    median(rounds.map((r) => of(kind, r)[p][field] / of(base, r)[p][field]))
+  const rows = (["cold", "warm"] as const).flatMap((p) =>
+    kinds.map((kind) => ({
+      phase: p,
+      kind,
+      eventsPerSecond: median(rounds.map((r) => of(kind, r)[p].eventsPerSecond)),
+      cpuMicrosPerEvent: median(rounds.map((r) => of(kind, r)[p].cpuMicrosPerEvent)),
+      vsLoop: ratio(kind, "hand-written loop", p, "eventsPerSecond"),
+      vsRaw: ratio(kind, "raw pipe", p, "eventsPerSecond"),
+      cpuVsLoop: ratio(kind, "hand-written loop", p, "cpuMicrosPerEvent"),
+      apiCallsPer1000: median(rounds.map((r) => of(kind, r)[p].apiCallsPer1000 ?? Number.NaN))
+    }))
+  )
   const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : "–")
   console.log(
-    `\ntrigger: ${EVENTS} events, ${USERS} users, ${PARTITIONS} partitions, ${ROUNDS} round(s); medians over rounds;` +
-      ` ${cpus().length} cores, load ${loadavg()
+    `\ntrigger: ${EVENTS} events of ${USERS} users, twice over (state cold, then warm), ${PARTITIONS} partitions,` +
+      ` ${ROUNDS} round(s); medians over rounds; ${cpus().length} cores, load ${loadavg()
         .map((l) => l.toFixed(1))
         .join(" ")}\n`
   )
-  console.log("| pipeline | events/s | vs loop | vs raw pipe | CPU µs/event | CPU vs loop |")
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: |")
+  console.log("| state | pipeline | events/s | vs loop | vs raw pipe | CPU µs/event | CPU vs loop | API calls/1k |")
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
   for (const r of rows) {
     console.log(
-      `| ${r.kind} | ${fmt(r.eventsPerSecond)} | ${fmt(r.vsLoop, 2)}× | ${fmt(r.vsRaw, 2)}× | ${fmt(r.cpuMicrosPerEvent)} | ${fmt(r.cpuVsLoop, 2)}× |`
+      `| ${r.phase} | ${r.kind} | ${fmt(r.eventsPerSecond)} | ${fmt(r.vsLoop, 2)}× | ${fmt(r.vsRaw, 2)}× | ${fmt(r.cpuMicrosPerEvent)} | ${fmt(r.cpuVsLoop, 2)}× | ${fmt(r.apiCallsPer1000, 1)} |`
     )
   }
-  const sluice = results.filter((r) => r.kind === "sluice trigger")
+  const deliveredBy = (kind: Kind) =>
+    results
+      .filter((r) => r.kind === kind)
+      .map((r) => r.delivered)
+      .join(", ")
   console.log(
-    `\nsluice: Profile API calls per 1,000 events ${fmt(median(sluice.map((r) => r.apiCallsPer1000 ?? Number.NaN)), 1)}` +
-      ` (${USERS} users, so at most ${fmt((USERS * 1000) / EVENTS, 1)}); actions delivered per run: ${sluice.map((r) => r.delivered).join(", ")};` +
-      ` loop: ${results
-        .filter((r) => r.kind === "hand-written loop")
-        .map((r) => r.delivered)
-        .join(", ")}`
+    `\nactions delivered per run (both passes): sluice ${deliveredBy("sluice trigger")}; loop ${deliveredBy("hand-written loop")}`
   )
   mkdirSync(join(outFile, ".."), { recursive: true })
   writeFileSync(
