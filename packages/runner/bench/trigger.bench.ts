@@ -39,12 +39,16 @@ const { values: flags } = parseArgs({
     events: { type: "string", default: "40000" },
     users: { type: "string", default: "4000" },
     rounds: { type: "string", default: "2" },
+    "cpu-prof": { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
 if (flags.help) {
-  console.log("node packages/runner/bench/trigger.bench.ts [--events N] [--users N] [--rounds N] [--out FILE]")
+  console.log(
+    "node packages/runner/bench/trigger.bench.ts [--events N] [--users N] [--rounds N] [--out FILE]\n" +
+      "  [--cpu-prof DIR (a V8 CPU profile of every sluice run; see bench/tools/cpuProfileSummary.ts)]"
+  )
   process.exit(0)
 }
 
@@ -141,7 +145,11 @@ const start = async (ctx: Context, kind: Kind, group: string): Promise<{ child: 
       ACTIONS_WEBHOOK_URL: `${ctx.webhook}/events`,
       FILTER_SCRIPT_PATH: ctx.filterPath,
       METRICS_PORT: String(metricsPort)
-    }
+    },
+    nodeFlags:
+      flags["cpu-prof"] === undefined
+        ? []
+        : ["--cpu-prof", `--cpu-prof-dir=${flags["cpu-prof"]}`, `--cpu-prof-name=trigger-${group}.cpuprofile`]
   })
   return { child, metricsPort }
 }
