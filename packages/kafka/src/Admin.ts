@@ -2,11 +2,13 @@
  * Cluster administration that jobs run before they start, through the admin
  * client of `KafkaClient`. `ensureTopics` is idempotent: it creates the
  * topics that are missing and leaves existing ones as they are, so every
- * instance of a job can call it at start-up.
+ * instance of a job can call it at start-up. `resetOffsets` moves a stopped
+ * consumer group to an offset or a timestamp, as `kafka-consumer-groups
+ * --reset-offsets` does, so a job can replay without its source seeking.
  *
  * @since 0.1.0
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Schedule, Schema } from "effect"
 import { KafkaClient } from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 
@@ -95,4 +97,157 @@ export const ensureTopics = Effect.fnUntraced(function* (
   if (!created) return { created: [], existing: [...existing, ...names] }
   yield* Effect.logInfo("Kafka topics created").pipe(Effect.annotateLogs({ topics: names.join(",") }))
   return { created: names, existing }
+})
+
+/**
+ * Where `resetOffsets` moves a consumer group: one offset for every
+ * partition, an offset per partition, or the first record at or after a
+ * timestamp (epoch ms) in each partition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ResetTarget =
+  | { readonly _tag: "Offset"; readonly offset: bigint }
+  | { readonly _tag: "Offsets"; readonly offsets: ReadonlyMap<number, bigint> }
+  | { readonly _tag: "Timestamp"; readonly timestamp: number }
+
+/**
+ * The offset `resetOffsets` committed for one partition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PartitionOffset {
+  readonly partition: number
+  readonly offset: bigint
+}
+
+/**
+ * The consumer group still has running members, so its offsets cannot be
+ * reset: they would commit over the new position.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GroupActive extends Schema.TaggedError<GroupActive>()("GroupActive", {
+  groupId: Schema.String,
+  state: Schema.String,
+  members: Schema.Number
+}) {
+  override get message(): string {
+    return `consumer group ${this.groupId} has ${this.members} running member(s) (state ${this.state}); stop them before resetting its offsets`
+  }
+}
+
+/**
+ * A partition named in an `Offsets` target that the topic does not have.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownPartition extends Schema.TaggedError<UnknownPartition>()("UnknownPartition", {
+  topic: Schema.String,
+  partition: Schema.Number,
+  partitions: Schema.Number
+}) {
+  override get message(): string {
+    return `topic ${this.topic} has no partition ${this.partition} (it has ${this.partitions})`
+  }
+}
+
+const clamp = (offset: bigint, low: bigint, high: bigint): bigint =>
+  offset < low ? low : offset > high ? high : offset
+
+/**
+ * Moves a consumer group's committed offsets on `topic`, as
+ * `kafka-consumer-groups --reset-offsets --execute` does: run it before the
+ * group's consumers start, and they resume from the new position. An offset
+ * outside a partition's log is clamped to it (the log start or the end); a
+ * timestamp after a partition's last record moves it to the end; an
+ * `Offsets` target leaves the partitions it does not name as they are.
+ * Fails with `GroupActive` while any member of the group is running.
+ * Answers the offsets committed, by partition.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const resetOffsets = Effect.fnUntraced(function* (options: {
+  readonly groupId: string
+  readonly topic: string
+  readonly to: ResetTarget
+  /**
+   * How long to wait for running members to leave before failing with
+   * `GroupActive`; no wait by default. A member killed without leaving stays
+   * until its session times out, so a restart right after a crash needs this.
+   */
+  readonly waitForEmpty?: Duration.Input | undefined
+}): Effect.fn.Return<
+  ReadonlyArray<PartitionOffset>,
+  KafkaError.KafkaError | GroupActive | UnknownPartition,
+  KafkaClient
+> {
+  const { admin } = yield* KafkaClient
+  const { groupId, topic, to } = options
+  const empty = Effect.flatMap(
+    KafkaError.attempt("describeGroups", () => admin.describeGroups([groupId])),
+    (described) => {
+      const group = described.groups.find((g) => g.groupId === groupId)
+      return group !== undefined && group.state !== "Empty" && group.state !== "Dead"
+        ? Effect.fail(new GroupActive({ groupId, state: group.state, members: group.members.length }))
+        : Effect.void
+    }
+  )
+  const wait = options.waitForEmpty
+  let waiting = false
+  yield* empty.pipe(
+    Effect.tapError((error) => {
+      if (error._tag !== "GroupActive" || waiting || wait === undefined) return Effect.void
+      waiting = true
+      return Effect.logInfo("waiting for the consumer group's members to leave before resetting its offsets").pipe(
+        Effect.annotateLogs({ group: groupId, members: error.members, state: error.state })
+      )
+    }),
+    Effect.retry({
+      schedule: Schedule.spaced("1 second").pipe(Schedule.upTo({ duration: wait ?? 0 })),
+      while: (error) => error._tag === "GroupActive" && wait !== undefined
+    })
+  )
+  const watermarks = yield* KafkaError.attempt("fetchTopicOffsets", () => admin.fetchTopicOffsets(topic))
+  const bounds = new Map(watermarks.map((w) => [w.partition, { low: BigInt(w.low), high: BigInt(w.high) }]))
+  let targets: Array<PartitionOffset>
+  switch (to._tag) {
+    case "Offset":
+      targets = [...bounds].map(([partition, b]) => ({ partition, offset: clamp(to.offset, b.low, b.high) }))
+      break
+    case "Offsets": {
+      targets = []
+      for (const [partition, offset] of to.offsets) {
+        const b = bounds.get(partition)
+        if (b === undefined) return yield* new UnknownPartition({ topic, partition, partitions: bounds.size })
+        targets.push({ partition, offset: clamp(offset, b.low, b.high) })
+      }
+      break
+    }
+    case "Timestamp": {
+      const found = yield* KafkaError.attempt("fetchTopicOffsetsByTimestamp", () =>
+        admin.fetchTopicOffsetsByTimestamp(topic, to.timestamp)
+      )
+      targets = found.map((f) => ({ partition: f.partition, offset: BigInt(f.offset) }))
+      break
+    }
+  }
+  targets.sort((a, b) => a.partition - b.partition)
+  if (targets.length === 0) return targets
+  yield* KafkaError.attempt("setOffsets", () =>
+    admin.setOffsets({
+      groupId,
+      topic,
+      partitions: targets.map((t) => ({ partition: t.partition, offset: t.offset.toString() }))
+    })
+  )
+  yield* Effect.logInfo("consumer group offsets reset").pipe(
+    Effect.annotateLogs({ group: groupId, topic, offsets: targets.map((t) => `${t.partition}:${t.offset}`).join(",") })
+  )
+  return targets
 })

@@ -305,6 +305,27 @@ export interface Admin {
       readonly partitions: ReadonlyArray<{ readonly partition: number; readonly offset: string }>
     }>
   >
+  /**
+   * Per partition, the first offset whose record timestamp is at or after
+   * `timestamp` (ListOffsets by timestamp), or the high watermark when none is.
+   */
+  fetchTopicOffsetsByTimestamp(
+    topic: string,
+    timestamp?: number
+  ): Promise<ReadonlyArray<{ readonly partition: number; readonly offset: string }>>
+  /** Commits offsets for a consumer group that has no running member. */
+  setOffsets(options: {
+    groupId: string
+    topic: string
+    partitions: Array<{ partition: number; offset: string }>
+  }): Promise<void>
+  describeGroups(groupIds: Array<string>): Promise<{
+    readonly groups: ReadonlyArray<{
+      readonly groupId: string
+      readonly state: string
+      readonly members: ReadonlyArray<unknown>
+    }>
+  }>
 }
 
 /**

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Duration, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
 import { type FakeKafka, makeFakeKafka } from "./fixtures/FakeKafka.ts"
@@ -73,6 +74,64 @@ describe("Admin", () => {
       const fake = makeFakeKafka()
       assert.deepStrictEqual(yield* Admin.ensureTopics([]).pipe(withClient(fake)), { created: [], existing: [] })
       assert.deepStrictEqual(fake.calls, ["admin.connect", "admin.disconnect"])
+    })
+  )
+
+  // A group whose member stays `busyCalls` describeGroups calls, then leaves; a topic of two partitions.
+  const leavingGroup = (busyCalls: number) => {
+    const fake = makeFakeKafka()
+    const admin = fake.admin()
+    let calls = 0
+    admin.describeGroups = async (groupIds) => {
+      calls++
+      const busy = calls <= busyCalls
+      return {
+        groups: groupIds.map((groupId) => ({ groupId, state: busy ? "Stable" : "Empty", members: busy ? [{}] : [] }))
+      }
+    }
+    admin.fetchTopicOffsets = async () => [
+      { partition: 0, offset: "9", low: "2", high: "9" },
+      { partition: 1, offset: "5", low: "0", high: "5" }
+    ]
+    return { fake, describes: () => calls }
+  }
+  const reset = (waitForEmpty?: Duration.Input) =>
+    Admin.resetOffsets({ groupId: "g", topic: "t", to: { _tag: "Offset", offset: 0n }, waitForEmpty })
+
+  it.effect("resetOffsets - a running group is refused at once, and nothing is committed", () =>
+    Effect.gen(function* () {
+      const { fake } = leavingGroup(1)
+      const error = yield* Effect.flip(reset().pipe(withClient(fake)))
+      assert.strictEqual(error._tag, "GroupActive")
+      assert.notInclude(fake.calls.join(" "), "setOffsets")
+    })
+  )
+
+  it.effect("resetOffsets - waitForEmpty waits on the Clock for the members to leave, then resets (clamped)", () =>
+    Effect.gen(function* () {
+      const { fake, describes } = leavingGroup(4)
+      const fiber = yield* Effect.forkChild(reset("10 seconds").pipe(withClient(fake)))
+      for (let s = 0; s < 3; s++) yield* TestClock.adjust("1 second")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 second")
+      const offsets = yield* Fiber.join(fiber)
+      assert.strictEqual(describes(), 5)
+      assert.deepStrictEqual(offsets, [
+        { partition: 0, offset: 2n },
+        { partition: 1, offset: 0n }
+      ])
+      assert.include(fake.calls, "admin.setOffsets:t")
+    })
+  )
+
+  it.effect("resetOffsets - members that outstay waitForEmpty: GroupActive", () =>
+    Effect.gen(function* () {
+      const { fake } = leavingGroup(100)
+      const fiber = yield* Effect.forkChild(Effect.flip(reset("3 seconds").pipe(withClient(fake))))
+      for (let s = 0; s < 5; s++) yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "GroupActive")
+      assert.notInclude(fake.calls.join(" "), "setOffsets")
     })
   )
 })

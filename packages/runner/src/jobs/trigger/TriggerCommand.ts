@@ -24,6 +24,7 @@ import * as Services from "../../Services.ts"
 import * as Actions from "./Actions.ts"
 import * as Checkpoint from "./Checkpoint.ts"
 import * as ReplayActions from "./ReplayActions.ts"
+import * as ReplayFrom from "./ReplayFrom.ts"
 import * as StateManager from "./StateManager.ts"
 import * as TriggerConfig from "./TriggerConfig.ts"
 import * as TriggerDashboard from "./TriggerDashboard.ts"
@@ -42,10 +43,16 @@ const PARTITIONS = 6
 export interface RunOptions {
   /** Keep state in local files under this directory, with a changelog topic; in memory when absent. */
   readonly stateDir: Option.Option<string>
+  /** Replay: reset the group's offsets on the input topic to this before consuming. */
+  readonly replayFrom?: Option.Option<Admin.ResetTarget> | undefined
 }
 
 /**
- * Runs the trigger until interrupted.
+ * Runs the trigger until interrupted. It owns its resources: interrupting it
+ * closes its consumer (which leaves the group), producer, store and HTTP
+ * client. Were they in the caller's scope instead, an interrupted run would
+ * leave its consumer in the group holding its partitions, and a run started
+ * after it in the same process would not get them.
  *
  * @since 0.1.0
  * @category running
@@ -113,6 +120,13 @@ export const run = (
       )
     }
     const producer = yield* KafkaSink.producer(client)
+    if (options.replayFrom !== undefined && Option.isSome(options.replayFrom)) {
+      yield* ReplayFrom.reset({
+        groupId: config.groupId,
+        topic: config.topics.input,
+        target: options.replayFrom.value
+      }).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    }
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.input],
       groupId: config.groupId,
@@ -136,7 +150,7 @@ export const run = (
       filter,
       actions
     })
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped)
 
 /**
  * The `--config` flag: the YAML file of the seed's keys.
@@ -156,15 +170,31 @@ const stateDir = Flag.String("state-dir").pipe(
   Flag.optional
 )
 
+const fromOffset = Flag.String("from-offset").pipe(
+  Flag.withDescription(
+    "Replay: reset the consumer group to this offset of every partition (120) or per partition (0:120,3:40) first"
+  ),
+  Flag.optional
+)
+
+const fromTimestamp = Flag.String("from-timestamp").pipe(
+  Flag.withDescription(
+    "Replay: reset the consumer group to the first record at or after this ISO 8601 time (2026-01-01T10:00:00Z) first"
+  ),
+  Flag.optional
+)
+
 const runCommand = Command.make(
   "run",
-  { ...TriggerConfig.settingFlags, config: configFlag, stateDir },
-  ({ config: configPath, stateDir, ...flags }) =>
+  { ...TriggerConfig.settingFlags, config: configFlag, stateDir, fromOffset, fromTimestamp },
+  ({ config: configPath, stateDir, fromOffset, fromTimestamp, ...flags }) =>
     Effect.gen(function* () {
+      // The replay flags first: a bad value stops the job before anything connects.
+      const replayFrom = yield* ReplayFrom.fromFlags({ fromOffset, fromTimestamp })
       const config = yield* TriggerConfig.load(flags, configPath)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, TriggerDashboard.dashboard), (readiness) =>
-          run(config, { stateDir }, readiness)
+          run(config, { stateDir, replayFrom }, readiness)
         )
       ).pipe(Services.withTelemetry("trigger"))
     })
