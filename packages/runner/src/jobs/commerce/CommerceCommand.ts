@@ -1,5 +1,5 @@
 /**
- * `sluice commerce sales|segments|migrate|generate`: the commerce jobs wired
+ * `sluice commerce sales|segments|anomalies|inventory|migrate|generate`: the commerce jobs wired
  * to Kafka (consumer-group source, idempotent producer for the dead-letter
  * and segment-change topics) and PostgreSQL (`PgUpsertSink`), with the
  * observability server on `--metrics-port`.
@@ -23,6 +23,7 @@ import * as CommerceConfig from "./CommerceConfig.ts"
 import * as CommerceFlags from "./CommerceFlags.ts"
 import * as Database from "./Database.ts"
 import * as Generator from "./Generator.ts"
+import * as InventoryJob from "./InventoryJob.ts"
 import * as SalesJob from "./SalesJob.ts"
 import * as SegmentsJob from "./SegmentsJob.ts"
 import * as Tables from "./Tables.ts"
@@ -185,6 +186,67 @@ export const runAnomalies = (
     ).pipe(Effect.provide(StateStore.layerMemory()))
   })
 
+/**
+ * Runs the inventory job until interrupted: ensures the topics and the
+ * table, re-keys the products' and order items' changes by product through
+ * `<group>-inventory-by-product` (`partitions` partitions), and keeps each
+ * product's insight.
+ *
+ * @since 0.3.0
+ * @category running
+ */
+export const runInventory = (
+  config: CommerceConfig.CommerceConfig,
+  partitions: number,
+  readiness: Readiness.Readiness["Service"]
+) =>
+  Effect.gen(function* () {
+    const assigned = yield* partitionsCheck(readiness)
+    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const sql = yield* Database.open(config, readiness)
+    yield* Admin.ensureTopics([
+      { topic: config.topics.products, partitions: 1 },
+      { topic: config.topics.orderItems, partitions: 1 },
+      { topic: config.topics.deadLetter, partitions: 6 }
+    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    yield* PgUpsertSink.createTable(sql, Tables.inventoryInsights)
+    const producer = yield* KafkaSink.producer(client)
+    const byProduct = yield* KafkaRepartition.topic(client, {
+      topic: `${config.groupId}-inventory-by-product`,
+      partitions,
+      groupId: `${config.groupId}-inventory-by-product`
+    })
+    const topics = { products: config.topics.products, orderItems: config.topics.orderItems }
+    const records = yield* KafkaSource.make(client, {
+      topics: [topics.products, topics.orderItems],
+      groupId: `${config.groupId}-inventory`,
+      onAssignment: (assignment) => Ref.set(assigned, assignment.length)
+    })
+    yield* Effect.logInfo("commerce inventory job started").pipe(
+      Effect.annotateLogs({ job: "commerce-inventory", input: `${topics.products}, ${topics.orderItems}` })
+    )
+    yield* InventoryJob.run(
+      records,
+      topics,
+      {
+        insights: PgUpsertSink.make(sql, Tables.inventoryInsights, (row: PgUpsertSink.Row) => row),
+        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+      },
+      byProduct
+    ).pipe(Effect.provide(StateStore.layerMemory()))
+  })
+
+const inventory = Command.make("inventory", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
+  Effect.gen(function* () {
+    const config = yield* CommerceConfig.load(flags)
+    yield* Effect.scoped(
+      Effect.flatMap(Services.observability(config.metricsPort, Dashboard.empty), (readiness) =>
+        runInventory(config, flags.partitions, readiness)
+      )
+    ).pipe(Services.withTelemetry("commerce-inventory"))
+  })
+).pipe(Command.withDescription("Stock velocity, stock status, dead stock and restock advice into inventory_insights"))
+
 const anomalies = Command.make("anomalies", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
   Effect.gen(function* () {
     const config = yield* CommerceConfig.load(flags)
@@ -287,5 +349,5 @@ const generate = Command.make(
  */
 export const command = Command.make("commerce").pipe(
   Command.withDescription("The commerce analytics jobs of seed 002"),
-  Command.withSubcommands([sales, segments, anomalies, migrate, generate])
+  Command.withSubcommands([sales, segments, anomalies, inventory, migrate, generate])
 )
