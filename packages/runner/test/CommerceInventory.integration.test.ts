@@ -1,12 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { EmbeddedKafka } from "@sluice/testkit"
-import { ConfigProvider, Effect } from "effect"
+import { BigDecimal, ConfigProvider, Effect } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Readiness from "../src/http/Readiness.ts"
 import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
 import * as CommerceConfig from "../src/jobs/commerce/CommerceConfig.ts"
 import * as Generator from "../src/jobs/commerce/Generator.ts"
 import * as InventoryJob from "../src/jobs/commerce/InventoryJob.ts"
+import { scan, startDynalite } from "./support/commerceDynamo.ts"
 import * as Reference from "./support/commerceReference.ts"
 import { freshDatabase } from "./support/database.ts"
 import { pollUntil } from "./support/poll.ts"
@@ -37,20 +38,37 @@ const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRe
     }
   })
 
+// The generated history on the embedded broker, its reference, and the job's configuration over `env`.
+const setup = (env: Record<string, string>) =>
+  Effect.gen(function* () {
+    const broker = yield* EmbeddedKafka.make({ port: 0 })
+    yield* broker.createTopic(`${prefix}.products`, 1)
+    yield* broker.createTopic(`${prefix}.order_items`, 1)
+    const records = yield* Generator.generate(options)
+    const expected = yield* Reference.inventory(records, {
+      partitions: PARTITIONS,
+      outOfOrderness: InventoryJob.outOfOrderness
+    })
+    yield* produce(broker.bootstrap, records)
+    const config = yield* CommerceConfig.load().pipe(
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromEnv({ env: { KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap, METRICS_PORT: "0", ...env } })
+      )
+    )
+    return { expected, config }
+  })
+
+// A DynamoDB number as the reference writes it (DynamoDB drops trailing zeros).
+const decimal = (text: string) => BigDecimal.format(BigDecimal.fromStringUnsafe(text))
+
 describe("sluice commerce inventory", () => {
   it.live(
     "the insights table equals a brute-force reference: stock, 7-day velocity, status, dead stock, restock",
     () =>
       Effect.gen(function* () {
-        const broker = yield* EmbeddedKafka.make({ port: 0 })
         const db = yield* freshDatabase("commerce")
-        yield* broker.createTopic(`${prefix}.products`, 1)
-        yield* broker.createTopic(`${prefix}.order_items`, 1)
-        const records = yield* Generator.generate(options)
-        const expected = yield* Reference.inventory(records, {
-          partitions: PARTITIONS,
-          outOfOrderness: InventoryJob.outOfOrderness
-        })
+        const { expected, config } = yield* setup({ DATABASE_URL: db.url })
         // The history must exercise what the rules are about.
         const statuses = new Set(expected.rows.map((r) => r.stock_status))
         for (const status of ["out_of_stock", "healthy"]) assert.isTrue(statuses.has(status), status)
@@ -64,15 +82,6 @@ describe("sluice commerce inventory", () => {
           "a restock"
         )
         assert.isAbove(expected.itemDeletes, 0)
-        yield* produce(broker.bootstrap, records)
-        const config = yield* CommerceConfig.load().pipe(
-          Effect.provideService(
-            ConfigProvider.ConfigProvider,
-            ConfigProvider.fromEnv({
-              env: { KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap, DATABASE_URL: db.url, METRICS_PORT: "0" }
-            })
-          )
-        )
         const readiness = yield* Readiness.make()
         yield* Effect.forkScoped(CommerceCommand.runInventory(config, PARTITIONS, readiness))
         const read = Effect.tryPromise(() =>
@@ -90,6 +99,50 @@ describe("sluice commerce inventory", () => {
           { timeoutMs: 120_000, intervalMs: 500 }
         )
         assert.deepStrictEqual(rows, [...expected.rows])
+      }).pipe(Effect.scoped),
+    180_000
+  )
+
+  it.live(
+    "--sink dynamodb - the <prefix>-inventory-insights items equal the same reference",
+    () =>
+      Effect.gen(function* () {
+        const dynamo = yield* startDynalite
+        const { expected, config } = yield* setup({
+          COMMERCE_SINK: "dynamodb",
+          DYNAMODB_ENDPOINT: dynamo.endpoint,
+          TABLE_PREFIX: "shop"
+        })
+        const want = expected.rows.map((r) => ({
+          ...r,
+          velocity_units_per_day: decimal(r.velocity_units_per_day),
+          days_until_stockout: r.days_until_stockout === null ? null : decimal(r.days_until_stockout)
+        }))
+        const readiness = yield* Readiness.make()
+        yield* Effect.forkScoped(CommerceCommand.runInventory(config, PARTITIONS, readiness))
+        const read = Effect.map(scan(dynamo.endpoint, "shop-inventory-insights"), (items) =>
+          items
+            .map((i) => ({
+              product_id: i.product_id!.N!,
+              stock_quantity: Number(i.stock_quantity!.N),
+              units_sold_7d: Number(i.units_sold_7d!.N),
+              velocity_units_per_day: i.velocity_units_per_day!.N!,
+              days_until_stockout: i.days_until_stockout?.N ?? null,
+              stock_status: i.stock_status!.S!,
+              dead_stock: i.dead_stock!.BOOL!,
+              restock_quantity: Number(i.restock_quantity!.N),
+              restock_urgency: i.restock_urgency!.S!,
+              as_of: String(Date.parse(i.as_of!.S!))
+            }))
+            .sort((a, b) => Number(a.product_id) - Number(b.product_id))
+        )
+        const items = yield* pollUntil(
+          "the DynamoDB items to match the reference",
+          read,
+          (items) => JSON.stringify(items) === JSON.stringify(want),
+          { timeoutMs: 120_000, intervalMs: 1000 }
+        )
+        assert.deepStrictEqual(items, want)
       }).pipe(Effect.scoped),
     180_000
   )

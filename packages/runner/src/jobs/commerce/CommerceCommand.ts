@@ -1,7 +1,8 @@
 /**
  * `sluice commerce sales|segments|anomalies|inventory|migrate|generate`: the commerce jobs wired
  * to Kafka (consumer-group source, idempotent producer for the dead-letter
- * and segment-change topics) and PostgreSQL (`PgUpsertSink`), with the
+ * and segment-change topics) and the results' tables (`Results`: PostgreSQL
+ * by default, or DynamoDB with `--sink dynamodb`), with the
  * observability server on `--metrics-port`.
  *
  * @since 0.3.0
@@ -9,7 +10,6 @@
 import { StateStore } from "@sluice/core"
 import { Admin, KafkaClient, KafkaError, KafkaSink, KafkaSource } from "@sluice/kafka"
 import * as KafkaRepartition from "@sluice/kafka/Repartition"
-import { PgUpsertSink } from "@sluice/sinks"
 import { Console, Effect, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
@@ -21,9 +21,9 @@ import * as Services from "../../Services.ts"
 import * as AnomaliesJob from "./AnomaliesJob.ts"
 import * as CommerceConfig from "./CommerceConfig.ts"
 import * as CommerceFlags from "./CommerceFlags.ts"
-import * as Database from "./Database.ts"
 import * as Generator from "./Generator.ts"
 import * as InventoryJob from "./InventoryJob.ts"
+import * as Results from "./Results.ts"
 import * as SalesJob from "./SalesJob.ts"
 import * as SegmentsJob from "./SegmentsJob.ts"
 import * as Tables from "./Tables.ts"
@@ -68,13 +68,13 @@ export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readi
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const sql = yield* Database.open(config, readiness)
+    const results = yield* Results.open(config, readiness)
     yield* Admin.ensureTopics([
       { topic: config.topics.orders, partitions: 1 },
       { topic: config.topics.deadLetter, partitions: 6 }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     yield* singlePartition(client, config.topics.orders)
-    yield* PgUpsertSink.createTable(sql, Tables.salesMetrics)
+    const metricsSink = yield* results.table(Tables.salesMetrics)
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.orders],
@@ -85,7 +85,7 @@ export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readi
       Effect.annotateLogs({ job: "commerce-sales", input: config.topics.orders })
     )
     yield* SalesJob.run(records, {
-      metrics: PgUpsertSink.make(sql, Tables.salesMetrics, (row: PgUpsertSink.Row) => row),
+      metrics: metricsSink,
       deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
     }).pipe(Effect.provide(StateStore.layerMemory()))
   })
@@ -106,13 +106,13 @@ export const runSegments = (
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const sql = yield* Database.open(config, readiness)
+    const results = yield* Results.open(config, readiness)
     yield* Admin.ensureTopics([
       { topic: config.topics.orders, partitions: 1 },
       { topic: config.topics.deadLetter, partitions: 6 },
       { topic: config.topics.segmentChanges, partitions: 6 }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    yield* PgUpsertSink.createTable(sql, Tables.customerSegments)
+    const segmentsSink = yield* results.table(Tables.customerSegments)
     const producer = yield* KafkaSink.producer(client)
     const byCustomer = yield* KafkaRepartition.topic(client, {
       topic: `${config.groupId}-segments-by-customer`,
@@ -130,7 +130,7 @@ export const runSegments = (
     yield* SegmentsJob.run(
       records,
       {
-        segments: PgUpsertSink.make(sql, Tables.customerSegments, (row: PgUpsertSink.Row) => row),
+        segments: segmentsSink,
         changes: KafkaSink.make(producer, config.topics.segmentChanges),
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
@@ -154,13 +154,13 @@ export const runAnomalies = (
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const sql = yield* Database.open(config, readiness)
+    const results = yield* Results.open(config, readiness)
     yield* Admin.ensureTopics([
       { topic: config.topics.orders, partitions: 1 },
       { topic: config.topics.deadLetter, partitions: 6 },
       { topic: config.topics.anomalyAlerts, partitions: 6 }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    yield* PgUpsertSink.createTable(sql, Tables.anomalyAlerts)
+    const alertsSink = yield* results.table(Tables.anomalyAlerts)
     const producer = yield* KafkaSink.producer(client)
     const byCustomer = yield* KafkaRepartition.topic(client, {
       topic: `${config.groupId}-anomalies-by-customer`,
@@ -178,7 +178,7 @@ export const runAnomalies = (
     yield* AnomaliesJob.run(
       records,
       {
-        alerts: PgUpsertSink.make(sql, Tables.anomalyAlerts, (row: PgUpsertSink.Row) => row),
+        alerts: alertsSink,
         topic: KafkaSink.make(producer, config.topics.anomalyAlerts),
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
@@ -203,13 +203,13 @@ export const runInventory = (
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const sql = yield* Database.open(config, readiness)
+    const results = yield* Results.open(config, readiness)
     yield* Admin.ensureTopics([
       { topic: config.topics.products, partitions: 1 },
       { topic: config.topics.orderItems, partitions: 1 },
       { topic: config.topics.deadLetter, partitions: 6 }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    yield* PgUpsertSink.createTable(sql, Tables.inventoryInsights)
+    const insightsSink = yield* results.table(Tables.inventoryInsights)
     const producer = yield* KafkaSink.producer(client)
     const byProduct = yield* KafkaRepartition.topic(client, {
       topic: `${config.groupId}-inventory-by-product`,
@@ -229,7 +229,7 @@ export const runInventory = (
       records,
       topics,
       {
-        insights: PgUpsertSink.make(sql, Tables.inventoryInsights, (row: PgUpsertSink.Row) => row),
+        insights: insightsSink,
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
       byProduct
@@ -280,21 +280,27 @@ const segments = Command.make("segments", { ...CommerceConfig.settingFlags, part
   })
 ).pipe(Command.withDescription("RFM customer segments into customer_segments and the segment-changes topic"))
 
-const migrate = Command.make("migrate", { databaseUrl: CommerceConfig.settingFlags.databaseUrl }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* CommerceConfig.load(flags)
-    const sql = yield* Database.open(config)
-    yield* Effect.forEach(Tables.all, (table) => PgUpsertSink.createTable(sql, table), { discard: true }).pipe(
-      Effect.mapError(
-        (error) =>
-          new RunnerError({
-            reason: new Startup({ detail: error.message, settings: "DATABASE_URL or --database-url" })
-          })
-      )
-    )
-    yield* Console.log(`tables ready: ${Tables.all.map((t) => t.name).join(", ")}`)
-  }).pipe(Effect.scoped, reportFailure)
-).pipe(Command.withDescription("Create the commerce tables"))
+const migrate = Command.make(
+  "migrate",
+  {
+    databaseUrl: CommerceConfig.settingFlags.databaseUrl,
+    sink: CommerceConfig.settingFlags.sink,
+    tablePrefix: CommerceConfig.settingFlags.tablePrefix,
+    awsRegion: CommerceConfig.settingFlags.awsRegion,
+    dynamodbEndpoint: CommerceConfig.settingFlags.dynamodbEndpoint
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* CommerceConfig.load(flags)
+      const results = yield* Results.open(config)
+      yield* Effect.forEach(Tables.all, (table) => results.table(table), { discard: true })
+      const names =
+        results.kind === "postgres"
+          ? Tables.all.map((t) => t.name)
+          : Tables.all.map((t) => `${config.dynamodb.tablePrefix}-${Results.dynamoName(t)}`)
+      yield* Console.log(`tables ready (${results.kind}): ${names.join(", ")}`)
+    }).pipe(Effect.scoped, reportFailure)
+).pipe(Command.withDescription("Create the commerce tables (PostgreSQL or DynamoDB, as --sink says)"))
 
 const generate = Command.make(
   "generate",
