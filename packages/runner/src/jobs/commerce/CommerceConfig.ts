@@ -123,6 +123,8 @@ export interface CommerceConfig extends Config.Shared {
   }
   readonly groupId: string
   readonly sink: "postgres" | "dynamodb"
+  /** The PostgreSQL schema of the tables, when not the default (the demo's own). */
+  readonly databaseSchema?: string | undefined
   readonly dynamodb: {
     readonly tablePrefix: string
     readonly region: string
