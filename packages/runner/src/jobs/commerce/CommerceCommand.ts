@@ -7,10 +7,12 @@
  *
  * @since 0.3.0
  */
+import { join } from "node:path"
 import { StateStore } from "@sluice/core"
 import { Admin, KafkaClient, KafkaError, KafkaSink, KafkaSource } from "@sluice/kafka"
 import * as KafkaRepartition from "@sluice/kafka/Repartition"
-import { Console, Effect, Ref } from "effect"
+import { DurableStateStore } from "@sluice/state"
+import { Console, Effect, Option, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
 import * as Dashboard from "../../http/Dashboard.ts"
@@ -27,6 +29,30 @@ import * as Results from "./Results.ts"
 import * as SalesJob from "./SalesJob.ts"
 import * as SegmentsJob from "./SegmentsJob.ts"
 import * as Tables from "./Tables.ts"
+
+/**
+ * The state store of one job: durable under `<stateDir>/<job>` with the
+ * changelog topics `<group>-<job>-<store>-changelog` (`partitions` each, the
+ * partitions of the keyed operator's input) when `stateDir` is set, in
+ * memory otherwise.
+ *
+ * @since 0.3.0
+ * @category running
+ */
+export const stateStore = (
+  config: CommerceConfig.CommerceConfig,
+  client: KafkaClient.KafkaClient["Service"],
+  job: string,
+  partitions: number
+): Effect.Effect<StateStore.StateStore["Service"]> =>
+  Option.match(config.stateDir, {
+    onNone: () => StateStore.makeMemory(),
+    onSome: (directory) =>
+      Effect.map(
+        DurableStateStore.make({ group: `${config.groupId}-${job}`, partitions, directory: join(directory, job) }),
+        (store) => StateStore.StateStore.of(store)
+      ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+  })
 
 // Not ready until the group has handed the job its partitions.
 const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
@@ -87,7 +113,7 @@ export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readi
     yield* SalesJob.run(records, {
       metrics: metricsSink,
       deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
-    }).pipe(Effect.provide(StateStore.layerMemory()))
+    }).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "sales", 1)))
   })
 
 /**
@@ -135,7 +161,7 @@ export const runSegments = (
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
       byCustomer
-    ).pipe(Effect.provide(StateStore.layerMemory()))
+    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "segments", partitions)))
   })
 
 /**
@@ -183,7 +209,7 @@ export const runAnomalies = (
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
       byCustomer
-    ).pipe(Effect.provide(StateStore.layerMemory()))
+    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "anomalies", partitions)))
   })
 
 /**
@@ -233,7 +259,7 @@ export const runInventory = (
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
       byProduct
-    ).pipe(Effect.provide(StateStore.layerMemory()))
+    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "inventory", partitions)))
   })
 
 const inventory = Command.make("inventory", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>

@@ -13,6 +13,7 @@
  * | tablePrefix | TABLE_PREFIX | --table-prefix | cdc-platform |
  * | awsRegion | AWS_REGION | --aws-region | us-east-1 |
  * | dynamodbEndpoint | DYNAMODB_ENDPOINT | --dynamodb-endpoint | AWS's |
+ * | stateDir | COMMERCE_STATE_DIR | --state-dir | none (state in memory) |
  *
  * @since 0.3.0
  */
@@ -86,6 +87,12 @@ export const settings = {
     "A DynamoDB endpoint other than AWS's (DynamoDB Local, dynalite)",
     Parse.nonEmpty
   ),
+  stateDir: Config.setting(
+    "COMMERCE_STATE_DIR",
+    "state-dir",
+    "Directory of the jobs' durable state (local stores plus changelog topics); in memory when unset",
+    Parse.nonEmpty
+  ),
   databaseUrl: Config.shared.databaseUrl,
   metricsPort: Config.shared.metricsPort,
   groupId: Config.setting(
@@ -123,6 +130,8 @@ export interface CommerceConfig extends Config.Shared {
   }
   readonly groupId: string
   readonly sink: "postgres" | "dynamodb"
+  /** Where the jobs keep durable state; none keeps it in memory, lost on a restart. */
+  readonly stateDir: Option.Option<string>
   /** The PostgreSQL schema of the tables, when not the default (the demo's own). */
   readonly databaseSchema?: string | undefined
   readonly dynamodb: {
@@ -155,6 +164,7 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
       metricsPort: Config.get(v.metricsPort),
       groupId: Config.get(v.groupId),
       sink: Config.get(v.sink),
+      stateDir: v.stateDir,
       dynamodb: {
         tablePrefix: Config.get(v.tablePrefix),
         region: Config.get(v.awsRegion),
@@ -173,5 +183,6 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
 export const toDisplay = (config: CommerceConfig): Record<string, unknown> => ({
   ...config,
   databaseUrl: Option.match(config.databaseUrl, { onNone: () => null, onSome: Config.displayUrl }),
-  dynamodb: { ...config.dynamodb, endpoint: Option.getOrNull(config.dynamodb.endpoint) }
+  dynamodb: { ...config.dynamodb, endpoint: Option.getOrNull(config.dynamodb.endpoint) },
+  stateDir: Option.getOrNull(config.stateDir)
 })
