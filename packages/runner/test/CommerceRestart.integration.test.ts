@@ -1,8 +1,9 @@
-// A restart of the segmentation job with durable state (--state-dir): the
-// first half of the history, a stop once every group has committed, the
-// second half, and a new run of the job on the same state directory. The
-// customer table must equal the reference over the whole history, which it
-// cannot if the restarted job lost the customers' counts, sums or timers.
+// A restart of the segmentation and anomaly jobs with durable state
+// (--state-dir): the first half of the history, a stop once every group has
+// committed, the second half, and a new run of the job on the same state
+// directory. The table must equal the reference over the whole history, which
+// it cannot if the restarted job lost the customers' counts, sums, timers,
+// recent order dates or running mean and σ.
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -10,7 +11,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { EmbeddedKafka } from "@sluice/testkit"
 import { ConfigProvider, Effect, Fiber } from "effect"
 import { Kafka, logLevel } from "kafkajs"
-import * as Readiness from "../src/http/Readiness.ts"
+import type * as Readiness from "../src/http/Readiness.ts"
+import * as ReadinessModule from "../src/http/Readiness.ts"
 import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
 import * as CommerceConfig from "../src/jobs/commerce/CommerceConfig.ts"
 import * as DemoCommand from "../src/jobs/commerce/DemoCommand.ts"
@@ -42,10 +44,40 @@ const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRe
     }
   })
 
-describe("sluice commerce segments --state-dir", () => {
-  it.live(
-    "a restarted job keeps every customer's state: the table equals the reference over the whole history",
-    () =>
+type Contributions = Effect.Success<ReturnType<typeof Reference.decodeOrders>>["contributions"]
+
+interface Case {
+  readonly job: "segments" | "anomalies"
+  readonly run: (
+    config: CommerceConfig.CommerceConfig,
+    partitions: number,
+    readiness: Readiness.Readiness["Service"]
+  ) => Effect.Effect<void, unknown, never>
+  readonly query: string
+  readonly reference: (contributions: Contributions) => ReadonlyArray<unknown>
+}
+
+const cases: ReadonlyArray<Case> = [
+  {
+    job: "segments",
+    run: (config, partitions, readiness) => Effect.scoped(CommerceCommand.runSegments(config, partitions, readiness)),
+    query: `SELECT customer_id::text, segment, recency_days, frequency, monetary_value::text
+            FROM customer_segments ORDER BY customer_segments.customer_id`,
+    reference: (contributions) =>
+      Reference.segments(contributions, { partitions: PARTITIONS, outOfOrderness: SegmentsJob.outOfOrderness })
+  },
+  {
+    job: "anomalies",
+    run: (config, partitions, readiness) => Effect.scoped(CommerceCommand.runAnomalies(config, partitions, readiness)),
+    query: `SELECT alert_id, anomaly_type, severity, order_amount::text FROM anomaly_alerts ORDER BY alert_id COLLATE "C"`,
+    reference: (contributions) => Reference.anomalies(contributions)
+  }
+]
+
+describe("sluice commerce --state-dir", () => {
+  it.live.each(cases)(
+    "$job - a restarted job keeps its state: the table equals the reference over the whole history",
+    ({ job, run, query, reference }) =>
       Effect.gen(function* () {
         const broker = yield* EmbeddedKafka.make({ port: 0 })
         const db = yield* freshDatabase("commerce")
@@ -71,31 +103,19 @@ describe("sluice commerce segments --state-dir", () => {
         )
         const client = yield* Services.kafkaClient(config)
         const groups = [
-          { groupId: `${config.groupId}-segments`, topics: [config.topics.orders] },
-          {
-            groupId: `${config.groupId}-segments-by-customer`,
-            topics: [`${config.groupId}-segments-by-customer`]
-          }
+          { groupId: `${config.groupId}-${job}`, topics: [config.topics.orders] },
+          { groupId: `${config.groupId}-${job}-by-customer`, topics: [`${config.groupId}-${job}-by-customer`] }
         ]
-        const read = Effect.tryPromise(() =>
-          db.sql.unsafe(
-            `SELECT customer_id::text, segment, recency_days, frequency, monetary_value::text
-             FROM customer_segments ORDER BY customer_segments.customer_id`
-          )
-        ).pipe(
+        const read = Effect.tryPromise(() => db.sql.unsafe(query)).pipe(
           Effect.map((rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
           Effect.orElseSucceed((): ReadonlyArray<unknown> => [])
         )
         const expectedOf = (upTo: number) =>
-          Effect.map(Reference.decodeOrders(records.slice(0, upTo)), ({ contributions }) =>
-            Reference.segments(contributions, { partitions: PARTITIONS, outOfOrderness: SegmentsJob.outOfOrderness })
-          )
+          Effect.map(Reference.decodeOrders(records.slice(0, upTo)), ({ contributions }) => reference(contributions))
 
         // First run: the first half, until every group has committed to the end.
         yield* produce(broker.bootstrap, records.slice(0, half))
-        const first = yield* Effect.forkChild(
-          CommerceCommand.runSegments(config, PARTITIONS, yield* Readiness.make()).pipe(Effect.scoped)
-        )
+        const first = yield* Effect.forkChild(run(config, PARTITIONS, yield* ReadinessModule.make()))
         const halfway = yield* expectedOf(half)
         yield* pollUntil(
           "the table to match the first half",
@@ -114,7 +134,7 @@ describe("sluice commerce segments --state-dir", () => {
 
         // Second run, on the same state directory: the rest.
         yield* produce(broker.bootstrap, records.slice(half))
-        yield* Effect.forkScoped(CommerceCommand.runSegments(config, PARTITIONS, yield* Readiness.make()))
+        yield* Effect.forkScoped(run(config, PARTITIONS, yield* ReadinessModule.make()))
         const expected = yield* expectedOf(records.length)
         const rows = yield* pollUntil(
           "the table to match the whole history after the restart",
