@@ -56,7 +56,12 @@ const setup = (env: Record<string, string>) =>
         ConfigProvider.fromEnv({ env: { KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap, METRICS_PORT: "0", ...env } })
       )
     )
-    return { expected, config }
+    return {
+      broker,
+      expected,
+      config,
+      malformed: records.filter((r) => r.kind === "malformed" && r.table !== "orders").length
+    }
   })
 
 // A DynamoDB number as the reference writes it (DynamoDB drops trailing zeros).
@@ -68,7 +73,7 @@ describe("sluice commerce inventory", () => {
     () =>
       Effect.gen(function* () {
         const db = yield* freshDatabase("commerce")
-        const { expected, config } = yield* setup({ DATABASE_URL: db.url })
+        const { broker, expected, config, malformed } = yield* setup({ DATABASE_URL: db.url })
         // The history must exercise what the rules are about.
         const statuses = new Set(expected.rows.map((r) => r.stock_status))
         for (const status of ["out_of_stock", "healthy"]) assert.isTrue(statuses.has(status), status)
@@ -99,6 +104,13 @@ describe("sluice commerce inventory", () => {
           { timeoutMs: 120_000, intervalMs: 500 }
         )
         assert.deepStrictEqual(rows, [...expected.rows])
+        // The unreadable order items, and only they, are in the dead-letter topic.
+        assert.isAbove(malformed, 0)
+        const dead = yield* broker.endOffsets(config.topics.deadLetter)
+        assert.strictEqual(
+          dead.reduce((a, b) => a + b, 0),
+          malformed
+        )
       }).pipe(Effect.scoped),
     180_000
   )

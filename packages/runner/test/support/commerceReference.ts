@@ -280,7 +280,9 @@ export const inventory = (
           stock: { quantity: record.after.stock_quantity, lsn: BigInt(record.source.lsn!) }
         })
       } else if (r.table === "order_items") {
-        const record = yield* Model.orderItems.decode(r.value)
+        const decoded = yield* Effect.result(Model.orderItems.decode(r.value))
+        if (decoded._tag === "Failure") continue
+        const record = decoded.success
         if (ChangeEvent.isTombstone(record)) continue
         const at = record.source.ts_ms!
         if (record.before !== null)

@@ -22,8 +22,9 @@
  *   update, never below 0); every 25 orders the product with the least
  *   stock is restocked (20 to 120 units), so some run short; products
  *   whose id ends in 7 stop selling after 60% of the history (dead stock);
- * - malformed records (1%: not JSON, or a row missing its amount), which the
- *   jobs send to their dead-letter topic.
+ * - malformed records (1% of orders: not JSON, or a row missing its amount;
+ *   and an order item without product or quantity every 97th order), which
+ *   the jobs send to their dead-letter topic.
  *
  * Event `i` of a run depends only on the seed and the options, so the same
  * seed always gives the same records, and tests compute their references
@@ -268,6 +269,16 @@ export const generate = (options: Options): Effect.Effect<ReadonlyArray<Generate
                 source: { ts_ms: at }
               })
         out.push({ table: "orders", key: key(orderId), value: bad, kind: "malformed" })
+      }
+      // An order item the inventory job cannot read (no product or quantity), every 97th order.
+      if (n % 97 === 13) {
+        const bad = JSON.stringify({
+          op: "c",
+          before: null,
+          after: { id: itemId, order_id: orderId },
+          source: { ts_ms: at }
+        })
+        out.push({ table: "order_items", key: key(itemId), value: bad, kind: "malformed" })
       }
       // Every 25 orders the shop restocks the product with the least stock (the lowest id on a tie).
       if (n % 25 === 24) {
