@@ -1,12 +1,17 @@
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EmbeddedKafka } from "@sluice/testkit"
-import { BigDecimal, ConfigProvider, Effect } from "effect"
+import { BigDecimal, ConfigProvider, Effect, Fiber } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Readiness from "../src/http/Readiness.ts"
 import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
 import * as CommerceConfig from "../src/jobs/commerce/CommerceConfig.ts"
+import * as DemoCommand from "../src/jobs/commerce/DemoCommand.ts"
 import * as Generator from "../src/jobs/commerce/Generator.ts"
 import * as InventoryJob from "../src/jobs/commerce/InventoryJob.ts"
+import * as Services from "../src/Services.ts"
 import { scan, startDynalite } from "./support/commerceDynamo.ts"
 import * as Reference from "./support/commerceReference.ts"
 import { freshDatabase } from "./support/database.ts"
@@ -39,7 +44,7 @@ const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRe
   })
 
 // The generated history on the embedded broker, its reference, and the job's configuration over `env`.
-const setup = (env: Record<string, string>) =>
+const setup = (env: Record<string, string>, publish: "all" | "first half" = "all") =>
   Effect.gen(function* () {
     const broker = yield* EmbeddedKafka.make({ port: 0 })
     yield* broker.createTopic(`${prefix}.products`, 1)
@@ -49,7 +54,7 @@ const setup = (env: Record<string, string>) =>
       partitions: PARTITIONS,
       outOfOrderness: InventoryJob.outOfOrderness
     })
-    yield* produce(broker.bootstrap, records)
+    yield* produce(broker.bootstrap, publish === "all" ? records : records.slice(0, Math.floor(records.length / 2)))
     const config = yield* CommerceConfig.load().pipe(
       Effect.provideService(
         ConfigProvider.ConfigProvider,
@@ -58,11 +63,28 @@ const setup = (env: Record<string, string>) =>
     )
     return {
       broker,
+      records,
       expected,
       config,
       malformed: records.filter((r) => r.kind === "malformed" && r.table !== "orders").length
     }
   })
+
+const readTable = (db: { readonly sql: { readonly unsafe: (query: string) => Promise<ReadonlyArray<object>> } }) =>
+  Effect.tryPromise(() =>
+    db.sql.unsafe(
+      `SELECT product_id::text, stock_quantity, units_sold_7d, velocity_units_per_day::text,
+              days_until_stockout::text, stock_status, dead_stock, restock_quantity, restock_urgency,
+              (extract(epoch from as_of) * 1000)::bigint::text AS as_of
+       FROM inventory_insights ORDER BY inventory_insights.product_id`
+    )
+  ).pipe(
+    Effect.map((rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
+    Effect.orElseSucceed((): ReadonlyArray<unknown> => [])
+  )
+
+const same = (rows: ReadonlyArray<unknown>, expected: ReadonlyArray<unknown>) =>
+  JSON.stringify(rows) === JSON.stringify(expected)
 
 // A DynamoDB number as the reference writes it (DynamoDB drops trailing zeros).
 const decimal = (text: string) => BigDecimal.format(BigDecimal.fromStringUnsafe(text))
@@ -89,18 +111,10 @@ describe("sluice commerce inventory", () => {
         assert.isAbove(expected.itemDeletes, 0)
         const readiness = yield* Readiness.make()
         yield* Effect.forkScoped(CommerceCommand.runInventory(config, PARTITIONS, readiness))
-        const read = Effect.tryPromise(() =>
-          db.sql.unsafe(
-            `SELECT product_id::text, stock_quantity, units_sold_7d, velocity_units_per_day::text,
-                    days_until_stockout::text, stock_status, dead_stock, restock_quantity, restock_urgency,
-                    (extract(epoch from as_of) * 1000)::bigint::text AS as_of
-             FROM inventory_insights ORDER BY inventory_insights.product_id`
-          )
-        ).pipe(Effect.orElseSucceed(() => []))
         const rows = yield* pollUntil(
           "the inventory table to match the reference",
-          Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
-          (rows) => JSON.stringify(rows) === JSON.stringify(expected.rows),
+          readTable(db),
+          (rows) => same(rows, expected.rows),
           { timeoutMs: 120_000, intervalMs: 500 }
         )
         assert.deepStrictEqual(rows, [...expected.rows])
@@ -157,5 +171,52 @@ describe("sluice commerce inventory", () => {
         assert.deepStrictEqual(items, want)
       }).pipe(Effect.scoped),
     180_000
+  )
+  it.live(
+    "--state-dir - a restarted job keeps each product's stock, daily sales and timers",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* freshDatabase("commerce")
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "commerce-inventory-state-"))),
+          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
+        )
+        const { broker, records, expected, config } = yield* setup(
+          { DATABASE_URL: db.url, COMMERCE_STATE_DIR: dir },
+          "first half"
+        )
+        const half = Math.floor(records.length / 2)
+        const halfway = yield* Reference.inventory(records.slice(0, half), {
+          partitions: PARTITIONS,
+          outOfOrderness: InventoryJob.outOfOrderness
+        })
+        const client = yield* Services.kafkaClient(config)
+        const groups = [
+          { groupId: `${config.groupId}-inventory`, topics: [config.topics.products, config.topics.orderItems] },
+          { groupId: `${config.groupId}-inventory-by-product`, topics: [`${config.groupId}-inventory-by-product`] }
+        ]
+        const first = yield* Effect.forkChild(
+          Effect.scoped(CommerceCommand.runInventory(config, PARTITIONS, yield* Readiness.make()))
+        )
+        yield* pollUntil("the table to match the first half", readTable(db), (rows) => same(rows, halfway.rows), {
+          timeoutMs: 120_000,
+          intervalMs: 500
+        })
+        yield* pollUntil("every group to commit the first half", DemoCommand.caughtUp(client, groups), (done) => done, {
+          timeoutMs: 60_000,
+          intervalMs: 500
+        })
+        yield* Fiber.interrupt(first)
+        yield* produce(broker.bootstrap, records.slice(half))
+        yield* Effect.forkScoped(CommerceCommand.runInventory(config, PARTITIONS, yield* Readiness.make()))
+        const rows = yield* pollUntil(
+          "the table to match the whole history after the restart",
+          readTable(db),
+          (rows) => same(rows, expected.rows),
+          { timeoutMs: 120_000, intervalMs: 500 }
+        )
+        assert.deepStrictEqual(rows, [...expected.rows])
+      }).pipe(Effect.scoped),
+    300_000
   )
 })
