@@ -229,3 +229,127 @@ export const anomalies = (contributions: ReadonlyArray<ReadonlyArray<Contributio
   rows.sort((a, b) => (a.alert_id < b.alert_id ? -1 : 1))
   return rows
 }
+
+/** A row of `inventory_insights` as text. */
+export interface InventoryRow {
+  readonly product_id: string
+  readonly stock_quantity: number
+  readonly units_sold_7d: number
+  readonly velocity_units_per_day: string
+  readonly days_until_stockout: string | null
+  readonly stock_status: string
+  readonly dead_stock: boolean
+  readonly restock_quantity: number
+  readonly restock_urgency: string
+  readonly as_of: string
+}
+
+const tenths = (n: number): string => `${Math.floor(n / 10)}.${n % 10}`
+
+interface ProductEvent {
+  readonly product: number
+  readonly at: number
+  /** For a sale, the signed units; for a stock row, null. */
+  readonly units: number | null
+  readonly stock?: { readonly quantity: number; readonly lsn: bigint }
+}
+
+/**
+ * The inventory at the end, from the `products` and `order_items` records:
+ * each product's row with the highest WAL position, and its sales over the
+ * 7 UTC days ending on the day of its final time, which is its latest event
+ * or the latest of its timers (each event + 30 days, each sale's day + 7
+ * days) at or before the final watermark. Every figure is recomputed from
+ * the full list of events, in integers.
+ */
+export const inventory = (
+  records: ReadonlyArray<Generator.GeneratedRecord>,
+  s: { readonly partitions: number; readonly outOfOrderness: number }
+) =>
+  Effect.gen(function* () {
+    const events: Array<ProductEvent> = []
+    let itemDeletes = 0
+    for (const r of records) {
+      if (r.table === "products") {
+        const record = yield* Model.products.decode(r.value)
+        if (ChangeEvent.isTombstone(record) || record.after === null) continue
+        events.push({
+          product: record.after.id,
+          at: record.source.ts_ms!,
+          units: null,
+          stock: { quantity: record.after.stock_quantity, lsn: BigInt(record.source.lsn!) }
+        })
+      } else if (r.table === "order_items") {
+        const decoded = yield* Effect.result(Model.orderItems.decode(r.value))
+        if (decoded._tag === "Failure") continue
+        const record = decoded.success
+        if (ChangeEvent.isTombstone(record)) continue
+        const at = record.source.ts_ms!
+        if (record.before !== null)
+          events.push({ product: record.before.product_id, at, units: -record.before.quantity })
+        if (record.after !== null) events.push({ product: record.after.product_id, at, units: record.after.quantity })
+        if (record.op === "d") itemDeletes++
+      }
+    }
+    const maxByPartition = new Map<number, number>()
+    for (const e of events) {
+      const p = partitionOf(String(e.product), s.partitions)
+      maxByPartition.set(p, Math.max(maxByPartition.get(p) ?? Number.NEGATIVE_INFINITY, e.at))
+    }
+    const watermark = Math.min(...maxByPartition.values()) - s.outOfOrderness
+    const products = [...new Set(events.map((e) => e.product))].sort((a, b) => a - b)
+    const rows = products.map((id): InventoryRow => {
+      const mine = events.filter((e) => e.product === id)
+      const latest = mine.filter((e) => e.stock !== undefined).reduce((a, b) => (b.stock!.lsn > a.stock!.lsn ? b : a))
+      const stock = latest.stock!.quantity
+      const timers = mine.flatMap((e) =>
+        e.units === null ? [e.at + 30 * DAY] : [e.at + 30 * DAY, (Math.floor(e.at / DAY) + 7) * DAY]
+      )
+      const asOf = Math.max(...mine.map((e) => e.at), ...timers.filter((t) => t <= watermark))
+      const lastDay = Math.floor(asOf / DAY)
+      const sold = Math.max(
+        0,
+        mine.filter((e) => e.units !== null && Math.floor(e.at / DAY) > lastDay - 7).reduce((a, e) => a + e.units!, 0)
+      )
+      const sales = mine.filter((e) => e.units !== null && e.units > 0).map((e) => e.at)
+      const since = sales.length > 0 ? Math.max(...sales) : Math.min(...mine.map((e) => e.at))
+      const dead = stock > 0 && asOf - since >= 30 * DAY
+      // days of stock = 7 × stock / sold
+      const status =
+        stock <= 0
+          ? "out_of_stock"
+          : sold === 0
+            ? "healthy"
+            : 7 * stock < 3 * sold
+              ? "critical"
+              : 7 * stock < 7 * sold
+                ? "low"
+                : "healthy"
+      const restock = status !== "healthy" && !dead
+      // velocity in hundredths, half-even
+      let hundredths = Math.floor((sold * 100) / 7)
+      const rest = sold * 100 - hundredths * 7
+      if (2 * rest > 7 || (2 * rest === 7 && hundredths % 2 === 1)) hundredths++
+      return {
+        product_id: String(id),
+        stock_quantity: stock,
+        units_sold_7d: sold,
+        velocity_units_per_day: formatCents(BigInt(hundredths)),
+        days_until_stockout: sold === 0 ? null : tenths(Math.floor((Math.max(0, stock) * 70) / sold)),
+        stock_status: status,
+        dead_stock: dead,
+        restock_quantity: restock ? Math.max(0, 3 * sold - stock) : 0,
+        restock_urgency: !restock
+          ? "none"
+          : status === "out_of_stock"
+            ? sold > 0
+              ? "immediate"
+              : "review"
+            : status === "critical"
+              ? "high"
+              : "medium",
+        as_of: String(asOf)
+      }
+    })
+    return { rows, itemDeletes }
+  })

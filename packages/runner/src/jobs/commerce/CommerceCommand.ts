@@ -1,16 +1,18 @@
 /**
- * `sluice commerce sales|segments|migrate|generate`: the commerce jobs wired
+ * `sluice commerce sales|segments|anomalies|inventory|migrate|generate`: the commerce jobs wired
  * to Kafka (consumer-group source, idempotent producer for the dead-letter
- * and segment-change topics) and PostgreSQL (`PgUpsertSink`), with the
+ * and segment-change topics) and the results' tables (`Results`: PostgreSQL
+ * by default, or DynamoDB with `--sink dynamodb`), with the
  * observability server on `--metrics-port`.
  *
  * @since 0.3.0
  */
+import { join } from "node:path"
 import { StateStore } from "@sluice/core"
 import { Admin, KafkaClient, KafkaError, KafkaSink, KafkaSource } from "@sluice/kafka"
 import * as KafkaRepartition from "@sluice/kafka/Repartition"
-import { PgUpsertSink } from "@sluice/sinks"
-import { Console, Effect, Ref } from "effect"
+import { DurableStateStore } from "@sluice/state"
+import { Console, Effect, Option, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
 import * as Dashboard from "../../http/Dashboard.ts"
@@ -21,11 +23,36 @@ import * as Services from "../../Services.ts"
 import * as AnomaliesJob from "./AnomaliesJob.ts"
 import * as CommerceConfig from "./CommerceConfig.ts"
 import * as CommerceFlags from "./CommerceFlags.ts"
-import * as Database from "./Database.ts"
 import * as Generator from "./Generator.ts"
+import * as InventoryJob from "./InventoryJob.ts"
+import * as Results from "./Results.ts"
 import * as SalesJob from "./SalesJob.ts"
 import * as SegmentsJob from "./SegmentsJob.ts"
 import * as Tables from "./Tables.ts"
+
+/**
+ * The state store of one job: durable under `<stateDir>/<job>` with the
+ * changelog topics `<group>-<job>-<store>-changelog` (`partitions` each, the
+ * partitions of the keyed operator's input) when `stateDir` is set, in
+ * memory otherwise.
+ *
+ * @since 0.3.0
+ * @category running
+ */
+export const stateStore = (
+  config: CommerceConfig.CommerceConfig,
+  client: KafkaClient.KafkaClient["Service"],
+  job: string,
+  partitions: number
+): Effect.Effect<StateStore.StateStore["Service"]> =>
+  Option.match(config.stateDir, {
+    onNone: () => StateStore.makeMemory(),
+    onSome: (directory) =>
+      Effect.map(
+        DurableStateStore.make({ group: `${config.groupId}-${job}`, partitions, directory: join(directory, job) }),
+        (store) => StateStore.StateStore.of(store)
+      ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+  })
 
 // Not ready until the group has handed the job its partitions.
 const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
@@ -67,26 +94,31 @@ export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readi
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const sql = yield* Database.open(config, readiness)
+    const results = yield* Results.open(config, readiness)
     yield* Admin.ensureTopics([
       { topic: config.topics.orders, partitions: 1 },
       { topic: config.topics.deadLetter, partitions: 6 }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     yield* singlePartition(client, config.topics.orders)
-    yield* PgUpsertSink.createTable(sql, Tables.salesMetrics)
+    const metricsSink = yield* results.table(Tables.salesMetrics)
     const producer = yield* KafkaSink.producer(client)
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.orders],
       groupId: `${config.groupId}-sales`,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
     })
+    // Over DurableStateStore the windows operator fails on its first records (StateError: state store
+    // "commerce-sales.panes": Closed: partition 0 is not assigned; cause not found yet), so the
+    // sales windows stay in memory for now.
+    if (Option.isSome(config.stateDir))
+      yield* Effect.logWarning("the sales windows keep their state in memory; --state-dir applies to the other jobs")
     yield* Effect.logInfo("commerce sales job started").pipe(
       Effect.annotateLogs({ job: "commerce-sales", input: config.topics.orders })
     )
     yield* SalesJob.run(records, {
-      metrics: PgUpsertSink.make(sql, Tables.salesMetrics, (row: PgUpsertSink.Row) => row),
+      metrics: metricsSink,
       deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
-    }).pipe(Effect.provide(StateStore.layerMemory()))
+    }).pipe(Effect.provideServiceEffect(StateStore.StateStore, StateStore.makeMemory()))
   })
 
 /**
@@ -105,13 +137,13 @@ export const runSegments = (
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const sql = yield* Database.open(config, readiness)
+    const results = yield* Results.open(config, readiness)
     yield* Admin.ensureTopics([
       { topic: config.topics.orders, partitions: 1 },
       { topic: config.topics.deadLetter, partitions: 6 },
       { topic: config.topics.segmentChanges, partitions: 6 }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    yield* PgUpsertSink.createTable(sql, Tables.customerSegments)
+    const segmentsSink = yield* results.table(Tables.customerSegments)
     const producer = yield* KafkaSink.producer(client)
     const byCustomer = yield* KafkaRepartition.topic(client, {
       topic: `${config.groupId}-segments-by-customer`,
@@ -129,12 +161,12 @@ export const runSegments = (
     yield* SegmentsJob.run(
       records,
       {
-        segments: PgUpsertSink.make(sql, Tables.customerSegments, (row: PgUpsertSink.Row) => row),
+        segments: segmentsSink,
         changes: KafkaSink.make(producer, config.topics.segmentChanges),
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
       byCustomer
-    ).pipe(Effect.provide(StateStore.layerMemory()))
+    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "segments", partitions)))
   })
 
 /**
@@ -153,13 +185,13 @@ export const runAnomalies = (
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const sql = yield* Database.open(config, readiness)
+    const results = yield* Results.open(config, readiness)
     yield* Admin.ensureTopics([
       { topic: config.topics.orders, partitions: 1 },
       { topic: config.topics.deadLetter, partitions: 6 },
       { topic: config.topics.anomalyAlerts, partitions: 6 }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    yield* PgUpsertSink.createTable(sql, Tables.anomalyAlerts)
+    const alertsSink = yield* results.table(Tables.anomalyAlerts)
     const producer = yield* KafkaSink.producer(client)
     const byCustomer = yield* KafkaRepartition.topic(client, {
       topic: `${config.groupId}-anomalies-by-customer`,
@@ -177,13 +209,74 @@ export const runAnomalies = (
     yield* AnomaliesJob.run(
       records,
       {
-        alerts: PgUpsertSink.make(sql, Tables.anomalyAlerts, (row: PgUpsertSink.Row) => row),
+        alerts: alertsSink,
         topic: KafkaSink.make(producer, config.topics.anomalyAlerts),
         deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
       },
       byCustomer
-    ).pipe(Effect.provide(StateStore.layerMemory()))
+    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "anomalies", partitions)))
   })
+
+/**
+ * Runs the inventory job until interrupted: ensures the topics and the
+ * table, re-keys the products' and order items' changes by product through
+ * `<group>-inventory-by-product` (`partitions` partitions), and keeps each
+ * product's insight.
+ *
+ * @since 0.3.0
+ * @category running
+ */
+export const runInventory = (
+  config: CommerceConfig.CommerceConfig,
+  partitions: number,
+  readiness: Readiness.Readiness["Service"]
+) =>
+  Effect.gen(function* () {
+    const assigned = yield* partitionsCheck(readiness)
+    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const results = yield* Results.open(config, readiness)
+    yield* Admin.ensureTopics([
+      { topic: config.topics.products, partitions: 1 },
+      { topic: config.topics.orderItems, partitions: 1 },
+      { topic: config.topics.deadLetter, partitions: 6 }
+    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    const insightsSink = yield* results.table(Tables.inventoryInsights)
+    const producer = yield* KafkaSink.producer(client)
+    const byProduct = yield* KafkaRepartition.topic(client, {
+      topic: `${config.groupId}-inventory-by-product`,
+      partitions,
+      groupId: `${config.groupId}-inventory-by-product`
+    })
+    const topics = { products: config.topics.products, orderItems: config.topics.orderItems }
+    const records = yield* KafkaSource.make(client, {
+      topics: [topics.products, topics.orderItems],
+      groupId: `${config.groupId}-inventory`,
+      onAssignment: (assignment) => Ref.set(assigned, assignment.length)
+    })
+    yield* Effect.logInfo("commerce inventory job started").pipe(
+      Effect.annotateLogs({ job: "commerce-inventory", input: `${topics.products}, ${topics.orderItems}` })
+    )
+    yield* InventoryJob.run(
+      records,
+      topics,
+      {
+        insights: insightsSink,
+        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+      },
+      byProduct
+    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "inventory", partitions)))
+  })
+
+const inventory = Command.make("inventory", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
+  Effect.gen(function* () {
+    const config = yield* CommerceConfig.load(flags)
+    yield* Effect.scoped(
+      Effect.flatMap(Services.observability(config.metricsPort, Dashboard.empty), (readiness) =>
+        runInventory(config, flags.partitions, readiness)
+      )
+    ).pipe(Services.withTelemetry("commerce-inventory"))
+  })
+).pipe(Command.withDescription("Stock velocity, stock status, dead stock and restock advice into inventory_insights"))
 
 const anomalies = Command.make("anomalies", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
   Effect.gen(function* () {
@@ -218,21 +311,27 @@ const segments = Command.make("segments", { ...CommerceConfig.settingFlags, part
   })
 ).pipe(Command.withDescription("RFM customer segments into customer_segments and the segment-changes topic"))
 
-const migrate = Command.make("migrate", { databaseUrl: CommerceConfig.settingFlags.databaseUrl }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* CommerceConfig.load(flags)
-    const sql = yield* Database.open(config)
-    yield* Effect.forEach(Tables.all, (table) => PgUpsertSink.createTable(sql, table), { discard: true }).pipe(
-      Effect.mapError(
-        (error) =>
-          new RunnerError({
-            reason: new Startup({ detail: error.message, settings: "DATABASE_URL or --database-url" })
-          })
-      )
-    )
-    yield* Console.log(`tables ready: ${Tables.all.map((t) => t.name).join(", ")}`)
-  }).pipe(Effect.scoped, reportFailure)
-).pipe(Command.withDescription("Create the commerce tables"))
+const migrate = Command.make(
+  "migrate",
+  {
+    databaseUrl: CommerceConfig.settingFlags.databaseUrl,
+    sink: CommerceConfig.settingFlags.sink,
+    tablePrefix: CommerceConfig.settingFlags.tablePrefix,
+    awsRegion: CommerceConfig.settingFlags.awsRegion,
+    dynamodbEndpoint: CommerceConfig.settingFlags.dynamodbEndpoint
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* CommerceConfig.load(flags)
+      const results = yield* Results.open(config)
+      yield* Effect.forEach(Tables.all, (table) => results.table(table), { discard: true })
+      const names =
+        results.kind === "postgres"
+          ? Tables.all.map((t) => t.name)
+          : Tables.all.map((t) => `${config.dynamodb.tablePrefix}-${Results.dynamoName(t)}`)
+      yield* Console.log(`tables ready (${results.kind}): ${names.join(", ")}`)
+    }).pipe(Effect.scoped, reportFailure)
+).pipe(Command.withDescription("Create the commerce tables (PostgreSQL or DynamoDB, as --sink says)"))
 
 const generate = Command.make(
   "generate",
@@ -287,5 +386,5 @@ const generate = Command.make(
  */
 export const command = Command.make("commerce").pipe(
   Command.withDescription("The commerce analytics jobs of seed 002"),
-  Command.withSubcommands([sales, segments, anomalies, migrate, generate])
+  Command.withSubcommands([sales, segments, anomalies, inventory, migrate, generate])
 )

@@ -9,6 +9,11 @@
  * | segmentChangesTopic | SEGMENT_CHANGES_TOPIC | --segment-changes-topic | customer-segment-changes |
  * | anomalyAlertsTopic | ANOMALY_ALERTS_TOPIC | --anomaly-alerts-topic | anomaly-alerts |
  * | groupId | COMMERCE_GROUP_ID | --group-id | sluice-commerce |
+ * | sink | COMMERCE_SINK | --sink | postgres |
+ * | tablePrefix | TABLE_PREFIX | --table-prefix | cdc-platform |
+ * | awsRegion | AWS_REGION | --aws-region | us-east-1 |
+ * | dynamodbEndpoint | DYNAMODB_ENDPOINT | --dynamodb-endpoint | AWS's |
+ * | stateDir | COMMERCE_STATE_DIR | --state-dir | none (state in memory) |
  *
  * @since 0.3.0
  */
@@ -55,6 +60,39 @@ export const settings = {
     Parse.topic,
     "anomaly-alerts"
   ),
+  sink: Config.setting(
+    "COMMERCE_SINK",
+    "sink",
+    "Where the commerce results go: postgres or dynamodb",
+    Parse.oneOf(["postgres", "dynamodb"]),
+    "postgres"
+  ),
+  tablePrefix: Config.setting(
+    "TABLE_PREFIX",
+    "table-prefix",
+    "Prefix of the DynamoDB table names (<prefix>-customer-segments, ...)",
+    Parse.nonEmpty,
+    "cdc-platform"
+  ),
+  awsRegion: Config.setting(
+    "AWS_REGION",
+    "aws-region",
+    "AWS region of the DynamoDB tables",
+    Parse.nonEmpty,
+    "us-east-1"
+  ),
+  dynamodbEndpoint: Config.setting(
+    "DYNAMODB_ENDPOINT",
+    "dynamodb-endpoint",
+    "A DynamoDB endpoint other than AWS's (DynamoDB Local, dynalite)",
+    Parse.nonEmpty
+  ),
+  stateDir: Config.setting(
+    "COMMERCE_STATE_DIR",
+    "state-dir",
+    "Directory of the jobs' durable state (local stores plus changelog topics); in memory when unset",
+    Parse.nonEmpty
+  ),
   databaseUrl: Config.shared.databaseUrl,
   metricsPort: Config.shared.metricsPort,
   groupId: Config.setting(
@@ -91,6 +129,16 @@ export interface CommerceConfig extends Config.Shared {
     readonly anomalyAlerts: string
   }
   readonly groupId: string
+  readonly sink: "postgres" | "dynamodb"
+  /** Where the jobs keep durable state; none keeps it in memory, lost on a restart. */
+  readonly stateDir: Option.Option<string>
+  /** The PostgreSQL schema of the tables, when not the default (the demo's own). */
+  readonly databaseSchema?: string | undefined
+  readonly dynamodb: {
+    readonly tablePrefix: string
+    readonly region: string
+    readonly endpoint: Option.Option<string>
+  }
 }
 
 /**
@@ -115,6 +163,13 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
       databaseUrl: v.databaseUrl,
       metricsPort: Config.get(v.metricsPort),
       groupId: Config.get(v.groupId),
+      sink: Config.get(v.sink),
+      stateDir: v.stateDir,
+      dynamodb: {
+        tablePrefix: Config.get(v.tablePrefix),
+        region: Config.get(v.awsRegion),
+        endpoint: v.dynamodbEndpoint
+      },
       clientId: Config.get(v.clientId)
     }
   })
@@ -127,5 +182,7 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
  */
 export const toDisplay = (config: CommerceConfig): Record<string, unknown> => ({
   ...config,
-  databaseUrl: Option.match(config.databaseUrl, { onNone: () => null, onSome: Config.displayUrl })
+  databaseUrl: Option.match(config.databaseUrl, { onNone: () => null, onSome: Config.displayUrl }),
+  dynamodb: { ...config.dynamodb, endpoint: Option.getOrNull(config.dynamodb.endpoint) },
+  stateDir: Option.getOrNull(config.stateDir)
 })

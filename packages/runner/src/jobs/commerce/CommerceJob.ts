@@ -1,6 +1,7 @@
 /**
  * The commerce analytics of seed 002 as a `Job`: `sluice commerce
- * sales|segments|migrate|generate`. It has no demo or dashboard panels yet.
+ * sales|segments|anomalies|inventory|migrate|generate` and
+ * `sluice demo commerce`. It has no dashboard panels yet.
  *
  * @since 0.3.0
  */
@@ -9,6 +10,7 @@ import * as Dashboard from "../../http/Dashboard.ts"
 import * as Job from "../../Job.ts"
 import * as CommerceCommand from "./CommerceCommand.ts"
 import * as CommerceConfig from "./CommerceConfig.ts"
+import * as DemoCommand from "./DemoCommand.ts"
 
 /**
  * The commerce job.
@@ -18,8 +20,9 @@ import * as CommerceConfig from "./CommerceConfig.ts"
  */
 export const job: Job.Job = Job.make({
   name: "commerce",
-  description: "commerce analytics over Debezium orders: sales windows, RFM segments, generator",
+  description: "commerce analytics over Debezium orders: sales windows, RFM segments, anomalies, inventory, generator",
   commands: [CommerceCommand.command],
+  demo: DemoCommand.make,
   config: {
     settings: CommerceConfig.settings,
     display: (overrides) => Effect.map(CommerceConfig.load(overrides), CommerceConfig.toDisplay)

@@ -2,7 +2,8 @@
  * The PostgreSQL connection of the commerce jobs: a postgres.js pool (what
  * `PgUpsertSink` writes through, with its transactions) on `DATABASE_URL` /
  * `--database-url`, or the local or embedded server when neither is given.
- * It is probed once at start, so a wrong URL fails the command with one line
+ * With `databaseSchema` the tables are read and written in that schema
+ * (its `search_path`). It is probed once at start, so a wrong URL fails the command with one line
  * before anything is created, and registered as the `database` readiness check.
  *
  * @since 0.3.0
@@ -24,7 +25,7 @@ const startup = (detail: string) =>
  * @category constructors
  */
 export const open = (
-  config: Pick<Config.Shared, "databaseUrl" | "clientId">,
+  config: Pick<Config.Shared, "databaseUrl" | "clientId"> & { readonly databaseSchema?: string | undefined },
   readiness?: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
@@ -36,7 +37,11 @@ export const open = (
         postgres(Redacted.value(url), {
           max: 4,
           onnotice: () => {},
-          connection: { application_name: `sluice-${config.clientId}` }
+          connection: {
+            application_name: `sluice-${config.clientId}`,
+            // The demo keeps its tables in a schema of their own.
+            ...(config.databaseSchema === undefined ? {} : { search_path: config.databaseSchema })
+          }
         })
       ),
       (sql) => Effect.promise(() => sql.end({ timeout: 5 }))

@@ -17,9 +17,14 @@
  *   and late orders (1%: dated two days back);
  * - updates (4%: right after the order, a 10% discount and status `shipped`,
  *   with the old row, as with `REPLICA IDENTITY FULL`) and deletes (2%: the
- *   old row, then a tombstone);
- * - malformed records (1%: not JSON, or a row missing its amount), which the
- *   jobs send to their dead-letter topic.
+ *   old row, then a tombstone; the order's items are deleted with it);
+ * - stock: each sale lowers its product's `stock_quantity` (a `products`
+ *   update, never below 0); every 25 orders the product with the least
+ *   stock is restocked (20 to 120 units), so some run short; products
+ *   whose id ends in 7 stop selling after 60% of the history (dead stock);
+ * - malformed records (1% of orders: not JSON, or a row missing its amount;
+ *   and an order item without product or quantity every 97th order), which
+ *   the jobs send to their dead-letter topic.
  *
  * Event `i` of a run depends only on the seed and the options, so the same
  * seed always gives the same records, and tests compute their references
@@ -150,7 +155,7 @@ export const generate = (options: Options): Effect.Effect<ReadonlyArray<Generate
     for (let p = 1; p <= options.products; p++) {
       const rng = Prng.make(options.seed, 1_000_000 + p)
       prices[p] = BigInt(rng.int(500, 12_000))
-      stock[p] = rng.int(20, 400)
+      stock[p] = rng.int(5, 80)
       yield* emit(
         "products",
         Model.products,
@@ -207,11 +212,13 @@ export const generate = (options: Options): Effect.Effect<ReadonlyArray<Generate
       const items: Array<Model.OrderItem> = []
       let total = 0n
       for (let k = 0; k < count; k++) {
-        const p = rng.int(1, options.products)
+        const drawn = rng.int(1, options.products)
+        // Products whose id ends in 7 stop selling after 60% of the history (dead stock); the
+        // next lower id sells instead, so no extra draw shifts the rest of the history.
+        const p = productStopped(drawn, n, options.orders) ? drawn - 1 : drawn
         const quantity = rng.int(1, 3) * (outlier ? 20 : 1)
         total += prices[p]! * BigInt(quantity)
         items.push({ id: ++itemId, order_id: orderId, product_id: p, quantity, unit_price: cents(prices[p]!) })
-        stock[p] = Math.max(0, stock[p]! - quantity)
       }
       const order: Model.Order = {
         id: orderId,
@@ -222,6 +229,13 @@ export const generate = (options: Options): Effect.Effect<ReadonlyArray<Generate
       }
       yield* emit("orders", Model.orders, orderId, "c", null, order, at)
       for (const item of items) yield* emit("order_items", Model.orderItems, item.id, "c", null, item, at)
+      // The shop lowers each product's stock as it sells (at 0 it sells what it cannot ship: the row stays at 0).
+      for (const item of items) {
+        const p = item.product_id
+        const before = product(p, prices[p]!, stock[p]!, at)
+        stock[p] = Math.max(0, stock[p]! - item.quantity)
+        yield* emit("products", Model.products, p, "u", before, product(p, prices[p]!, stock[p]!, at), at)
+      }
 
       const change = rng.next()
       if (change < 0.04) {
@@ -238,6 +252,11 @@ export const generate = (options: Options): Effect.Effect<ReadonlyArray<Generate
       } else if (change < 0.06) {
         yield* emit("orders", Model.orders, orderId, "d", order, null, at + MINUTE)
         out.push({ table: "orders", key: key(orderId), value: null, kind: "valid" })
+        // Its items go with it (the stock is not put back: returns are counted by hand).
+        for (const item of items) {
+          yield* emit("order_items", Model.orderItems, item.id, "d", item, null, at + MINUTE)
+          out.push({ table: "order_items", key: key(item.id), value: null, kind: "valid" })
+        }
       }
       if (rng.next() < 0.01) {
         const bad =
@@ -251,17 +270,37 @@ export const generate = (options: Options): Effect.Effect<ReadonlyArray<Generate
               })
         out.push({ table: "orders", key: key(orderId), value: bad, kind: "malformed" })
       }
-      // A restock of a product every 100 orders.
-      if (n % 100 === 99) {
-        const p = rng.int(1, options.products)
+      // An order item the inventory job cannot read (no product or quantity), every 97th order.
+      if (n % 97 === 13) {
+        const bad = JSON.stringify({
+          op: "c",
+          before: null,
+          after: { id: itemId, order_id: orderId },
+          source: { ts_ms: at }
+        })
+        out.push({ table: "order_items", key: key(itemId), value: bad, kind: "malformed" })
+      }
+      // Every 25 orders the shop restocks the product with the least stock (the lowest id on a tie).
+      if (n % 25 === 24) {
+        let p = 1
+        for (let q = 2; q <= options.products; q++) if (stock[q]! < stock[p]!) p = q
         const before = product(p, prices[p]!, stock[p]!, at)
-        stock[p] = stock[p]! + rng.int(50, 300)
+        stock[p] = stock[p]! + rng.int(20, 120)
         yield* emit("products", Model.products, p, "u", before, product(p, prices[p]!, stock[p]!, at), at)
       }
       n++
     }
     return out
   })
+
+/**
+ * Whether product `id` no longer sells at order `n` of `orders`: ids ending
+ * in 7 stop after 60% of the history.
+ *
+ * @since 0.3.0
+ * @category products
+ */
+export const productStopped = (id: number, n: number, orders: number): boolean => id % 10 === 7 && n >= orders * 0.6
 
 const product = (id: number, price: bigint, stock: number, at: number): Model.Product => ({
   id,

@@ -32,27 +32,40 @@ const decodeOne = (
   )
 
 /**
+ * The values `decode` makes of each record (none, one or several), with the
+ * records it refuses sent to `deadLetters`; shared by the jobs over other
+ * tables (the inventory's `products` and `order_items`).
+ *
+ * @since 0.3.0
+ * @category combinators
+ */
+export const decodeEach =
+  <A>(
+    decode: (
+      e: Envelope.Envelope<Envelope.Payload>
+    ) => Effect.Effect<Result.Result<ReadonlyArray<A>, DeadLetter.DeadLetter>>
+  ) =>
+  <E2, R2>(deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E2, R2>) =>
+  <E, R>(
+    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
+  ): Stream.Stream<Envelope.Envelope<A>, E | E2, R | R2> => {
+    const decoded = Stream.mapEffect(records, (e) =>
+      Effect.map(decode(e), (value) => Envelope.make(e.origin, value, e.receipt))
+    )
+    const valid: Stream.Stream<Envelope.Envelope<ReadonlyArray<A>>, E | E2, R | R2> = Pipeline.deadLetters(deadLetters)(
+      decoded
+    )
+    return Stream.flatMap(valid, (e) => {
+      if (e.value.length === 0) return Stream.fromEffectDrain(e.receipt.ack)
+      const receipts = Receipt.children(e.receipt, e.value.length)
+      return Stream.fromIterable(e.value.map((value, i) => Envelope.make(e.origin, value, receipts[i]!)))
+    })
+  }
+
+/**
  * The contributions of the `orders` records; dead letters go to `deadLetters`.
  *
  * @since 0.3.0
  * @category combinators
  */
-export const deltas =
-  <E2, R2>(deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E2, R2>) =>
-  <E, R>(
-    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
-  ): Stream.Stream<Envelope.Envelope<OrderDelta.OrderDelta>, E | E2, R | R2> => {
-    const decoded = Stream.mapEffect(records, (e) =>
-      Effect.map(decodeOne(e), (value) => Envelope.make(e.origin, value, e.receipt))
-    )
-    const valid: Stream.Stream<
-      Envelope.Envelope<ReadonlyArray<OrderDelta.OrderDelta>>,
-      E | E2,
-      R | R2
-    > = Pipeline.deadLetters(deadLetters)(decoded)
-    return Stream.flatMap(valid, (e) => {
-      if (e.value.length === 0) return Stream.fromEffectDrain(e.receipt.ack)
-      const receipts = Receipt.children(e.receipt, e.value.length)
-      return Stream.fromIterable(e.value.map((delta, i) => Envelope.make(e.origin, delta, receipts[i]!)))
-    })
-  }
+export const deltas = decodeEach(decodeOne)

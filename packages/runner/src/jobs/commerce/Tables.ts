@@ -65,9 +65,35 @@ export const anomalyAlerts: PgUpsertSink.Table = {
 }
 
 /**
+ * One row per product, keyed by `product_id`: its stock, 7-day velocity,
+ * status and restock recommendation (rules in `Inventory`).
+ *
+ * @since 0.3.0
+ * @category tables
+ */
+export const inventoryInsights: PgUpsertSink.Table = {
+  name: "inventory_insights",
+  key: [{ name: "product_id", type: "bigint" }],
+  columns: [
+    { name: "product_name", type: "text" },
+    { name: "category", type: "text" },
+    { name: "stock_quantity", type: "integer" },
+    { name: "units_sold_7d", type: "integer" },
+    { name: "velocity_units_per_day", type: "numeric(12,2)" },
+    { name: "days_until_stockout", type: "numeric(12,1)" },
+    { name: "stock_status", type: "text" },
+    { name: "dead_stock", type: "boolean" },
+    { name: "restock_quantity", type: "integer" },
+    { name: "restock_urgency", type: "text" },
+    { name: "last_sale_at", type: "timestamptz" },
+    { name: "as_of", type: "timestamptz" }
+  ]
+}
+
+/**
  * Every table of the commerce jobs.
  *
  * @since 0.3.0
  * @category tables
  */
-export const all: ReadonlyArray<PgUpsertSink.Table> = [salesMetrics, customerSegments, anomalyAlerts]
+export const all: ReadonlyArray<PgUpsertSink.Table> = [salesMetrics, customerSegments, anomalyAlerts, inventoryInsights]

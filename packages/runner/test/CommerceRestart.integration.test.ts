@@ -1,0 +1,149 @@
+// A restart of the segmentation and anomaly jobs with durable state
+// (--state-dir): the first half of the history, a stop once every group has
+// committed, the second half, and a new run of the job on the same state
+// directory. The table must equal the reference over the whole history, which
+// it cannot if the restarted job lost the customers' counts, sums, timers,
+// recent order dates or running mean and σ.
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { EmbeddedKafka } from "@sluice/testkit"
+import { ConfigProvider, Effect, Fiber } from "effect"
+import { Kafka, logLevel } from "kafkajs"
+import type * as Readiness from "../src/http/Readiness.ts"
+import * as ReadinessModule from "../src/http/Readiness.ts"
+import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
+import * as CommerceConfig from "../src/jobs/commerce/CommerceConfig.ts"
+import * as DemoCommand from "../src/jobs/commerce/DemoCommand.ts"
+import * as Generator from "../src/jobs/commerce/Generator.ts"
+import * as SegmentsJob from "../src/jobs/commerce/SegmentsJob.ts"
+import * as Services from "../src/Services.ts"
+import * as Reference from "./support/commerceReference.ts"
+import { freshDatabase } from "./support/database.ts"
+import { pollUntil } from "./support/poll.ts"
+
+const options: Generator.Options = { ...Generator.defaults, seed: 7, orders: 600, spacingMillis: 14_400_000 }
+const PARTITIONS = 4
+
+const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRecord>) =>
+  Effect.promise(async () => {
+    const kafka = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING })
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    try {
+      const orders = records.filter((r) => r.table === "orders")
+      for (let i = 0; i < orders.length; i += 500)
+        await producer.send({
+          topic: "dbserver1.public.orders",
+          acks: -1,
+          messages: orders.slice(i, i + 500).map((r) => ({ key: r.key, value: r.value }))
+        })
+    } finally {
+      await producer.disconnect()
+    }
+  })
+
+type Contributions = Effect.Success<ReturnType<typeof Reference.decodeOrders>>["contributions"]
+
+interface Case {
+  readonly job: "segments" | "anomalies"
+  readonly run: (
+    config: CommerceConfig.CommerceConfig,
+    partitions: number,
+    readiness: Readiness.Readiness["Service"]
+  ) => Effect.Effect<void, unknown, never>
+  readonly query: string
+  readonly reference: (contributions: Contributions) => ReadonlyArray<unknown>
+}
+
+const cases: ReadonlyArray<Case> = [
+  {
+    job: "segments",
+    run: (config, partitions, readiness) => Effect.scoped(CommerceCommand.runSegments(config, partitions, readiness)),
+    query: `SELECT customer_id::text, segment, recency_days, frequency, monetary_value::text
+            FROM customer_segments ORDER BY customer_segments.customer_id`,
+    reference: (contributions) =>
+      Reference.segments(contributions, { partitions: PARTITIONS, outOfOrderness: SegmentsJob.outOfOrderness })
+  },
+  {
+    job: "anomalies",
+    run: (config, partitions, readiness) => Effect.scoped(CommerceCommand.runAnomalies(config, partitions, readiness)),
+    query: `SELECT alert_id, anomaly_type, severity, order_amount::text FROM anomaly_alerts ORDER BY alert_id COLLATE "C"`,
+    reference: (contributions) => Reference.anomalies(contributions)
+  }
+]
+
+describe("sluice commerce --state-dir", () => {
+  it.live.each(cases)(
+    "$job - a restarted job keeps its state: the table equals the reference over the whole history",
+    ({ job, run, query, reference }) =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make({ port: 0 })
+        const db = yield* freshDatabase("commerce")
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "commerce-state-"))),
+          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
+        )
+        yield* broker.createTopic("dbserver1.public.orders", 1)
+        const records = yield* Generator.generate(options)
+        const half = Math.floor(records.length / 2)
+        const config = yield* CommerceConfig.load().pipe(
+          Effect.provideService(
+            ConfigProvider.ConfigProvider,
+            ConfigProvider.fromEnv({
+              env: {
+                KAFKA_BOOTSTRAP_SERVERS: broker.bootstrap,
+                DATABASE_URL: db.url,
+                METRICS_PORT: "0",
+                COMMERCE_STATE_DIR: dir
+              }
+            })
+          )
+        )
+        const client = yield* Services.kafkaClient(config)
+        const groups = [
+          { groupId: `${config.groupId}-${job}`, topics: [config.topics.orders] },
+          { groupId: `${config.groupId}-${job}-by-customer`, topics: [`${config.groupId}-${job}-by-customer`] }
+        ]
+        const read = Effect.tryPromise(() => db.sql.unsafe(query)).pipe(
+          Effect.map((rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
+          Effect.orElseSucceed((): ReadonlyArray<unknown> => [])
+        )
+        const expectedOf = (upTo: number) =>
+          Effect.map(Reference.decodeOrders(records.slice(0, upTo)), ({ contributions }) => reference(contributions))
+
+        // First run: the first half, until every group has committed to the end.
+        yield* produce(broker.bootstrap, records.slice(0, half))
+        const first = yield* Effect.forkChild(run(config, PARTITIONS, yield* ReadinessModule.make()))
+        const halfway = yield* expectedOf(half)
+        yield* pollUntil(
+          "the table to match the first half",
+          read,
+          (rows) => JSON.stringify(rows) === JSON.stringify(halfway),
+          {
+            timeoutMs: 120_000,
+            intervalMs: 500
+          }
+        )
+        yield* pollUntil("every group to commit the first half", DemoCommand.caughtUp(client, groups), (done) => done, {
+          timeoutMs: 60_000,
+          intervalMs: 500
+        })
+        yield* Fiber.interrupt(first)
+
+        // Second run, on the same state directory: the rest.
+        yield* produce(broker.bootstrap, records.slice(half))
+        yield* Effect.forkScoped(run(config, PARTITIONS, yield* ReadinessModule.make()))
+        const expected = yield* expectedOf(records.length)
+        const rows = yield* pollUntil(
+          "the table to match the whole history after the restart",
+          read,
+          (rows) => JSON.stringify(rows) === JSON.stringify(expected),
+          { timeoutMs: 120_000, intervalMs: 500 }
+        )
+        assert.deepStrictEqual(rows, [...expected])
+      }).pipe(Effect.scoped),
+    300_000
+  )
+})
