@@ -63,6 +63,7 @@ import { formatSpread, type Spread, spread } from "./support/spread.ts"
 import { waitForCommitted } from "./support/topicOffsets.ts"
 
 const { values: flags } = parseArgs({
+  allowNegative: true,
   options: {
     events: { type: "string", default: "100000" },
     claims: { type: "string", default: "100000" },
@@ -79,6 +80,8 @@ const { values: flags } = parseArgs({
     // is measured as the job is deployed; "" runs it with V8's defaults.
     "job-node-flags": { type: "string", default: "--max-semi-space-size=8 --max-old-space-size=256" },
     "sluice-flags": { type: "string", default: "" },
+    saturation: { type: "boolean", default: true },
+    "fixed-jobs": { type: "string", default: "hand,sluice" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
@@ -87,9 +90,10 @@ if (flags.help) {
   console.log(`node bench/claims.bench.ts [--events N] [--claims N] [--naive-events N] [--rounds N]
   [--rates R1,R2,... (events/s of the fixed-rate runs; "" for none)] [--warmup-seconds S] [--rate-seconds S]
   [--idle-seconds S (no traffic before the first rate; 0 to skip)]
-  [--concurrency N (passed to sluice)] [--sluice-flags "FLAGS" (more flags for every sluice run)]
+  [--concurrency N (passed to sluice)] [--sluice-flags="FLAGS" (more flags for every sluice run)]
   [--cpu-prof DIR (profile every sluice run)]
-  [--only TEXT (only the sluice saturation runs whose label contains TEXT)] [--out FILE]
+  [--only TEXT (only the sluice saturation runs whose label contains TEXT)] [--no-saturation (fixed rates only)]
+  [--fixed-jobs hand,sluice (the jobs of the fixed-rate runs)] [--out FILE]
   [--job-node-flags "FLAGS" (Node flags of the sluice job; default: the image's heap flags)]`)
   process.exit(0)
 }
@@ -105,6 +109,7 @@ const RATES = flags.rates
 const WARMUP_SECONDS = Number(flags["warmup-seconds"])
 const RATE_SECONDS = Number(flags["rate-seconds"])
 const IDLE_SECONDS = Number(flags["idle-seconds"])
+const FIXED_JOBS = new Set(flags["fixed-jobs"].split(",").map((j) => j.trim()))
 const JOB_NODE_FLAGS = flags["job-node-flags"].split(" ").filter((f) => f !== "")
 const EXTRA_SLUICE_FLAGS = flags["sluice-flags"].split(" ").filter((f) => f !== "")
 const PARTITIONS = 6
@@ -763,6 +768,28 @@ const main = async () => {
     const runs: Array<RunResult> = []
     const rates: Array<RateResult> = []
     for (let round = 1; round <= ROUNDS; round++) {
+      if (flags.saturation) await saturationRound(round)
+      for (const [i, rate] of RATES.entries()) {
+        const idleSeconds = i === 0 ? IDLE_SECONDS : 0
+        if (FIXED_JOBS.has("hand")) {
+          rates.push(await fixedRate(ctx, { kind: "hand", label: "hand-written job", round, rate, idleSeconds }))
+        }
+        if (FIXED_JOBS.has("sluice")) {
+          rates.push(
+            await fixedRate(ctx, {
+              kind: "sluice",
+              label: "sluice ordered, 0% cache",
+              cache: "0%",
+              ordering: "ordered",
+              round,
+              rate,
+              idleSeconds
+            })
+          )
+        }
+      }
+    }
+    async function saturationRound(round: number) {
       runs.push(await saturated(ctx, { kind: "raw", label: "raw pipe (kafkajs eachBatch)", round, ...uniform }))
       runs.push(
         await saturated(ctx, { kind: "hand", label: "hand-written job (kafkajs eachBatch)", round, ...uniform })
@@ -791,21 +818,6 @@ const main = async () => {
             })
           )
         }
-      }
-      for (const [i, rate] of RATES.entries()) {
-        const idleSeconds = i === 0 ? IDLE_SECONDS : 0
-        rates.push(await fixedRate(ctx, { kind: "hand", label: "hand-written job", round, rate, idleSeconds }))
-        rates.push(
-          await fixedRate(ctx, {
-            kind: "sluice",
-            label: "sluice ordered, 0% cache",
-            cache: "0%",
-            ordering: "ordered",
-            round,
-            rate,
-            idleSeconds
-          })
-        )
       }
     }
     await admin.disconnect()

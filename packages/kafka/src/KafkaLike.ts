@@ -44,6 +44,8 @@ export interface ConsumerConfig {
   readonly rebalanceTimeout?: number
   readonly heartbeatInterval?: number
   readonly maxBytesPerPartition?: number
+  readonly minBytes?: number
+  readonly maxBytes?: number
   readonly maxWaitTimeInMs?: number
   readonly allowAutoTopicCreation?: boolean
   readonly readUncommitted?: boolean

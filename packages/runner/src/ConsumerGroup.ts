@@ -38,6 +38,8 @@ export interface Timing {
   readonly sessionTimeout?: number
   readonly heartbeatInterval?: number
   readonly rebalanceTimeout?: number
+  readonly fetchMinBytes?: number
+  readonly fetchMaxWait?: number
 }
 
 /**
@@ -89,6 +91,8 @@ export const load = (overrides: Config.Overrides<typeof Config.consumerGroup> = 
     return {
       ...optional("sessionTimeout", v.sessionTimeout),
       ...optional("heartbeatInterval", v.heartbeatInterval),
-      ...optional("rebalanceTimeout", v.rebalanceTimeout)
+      ...optional("rebalanceTimeout", v.rebalanceTimeout),
+      ...optional("fetchMinBytes", v.fetchMinBytes),
+      ...optional("fetchMaxWait", v.fetchMaxWait)
     } satisfies Timing
   })
