@@ -1,7 +1,8 @@
 /**
  * How a consuming command behaves as a member of its consumer group: the
  * session timeout, heartbeat interval and rebalance timeout it asks the group
- * for (`Config.consumerGroup`), passed to `KafkaSource`.
+ * for, and the fetch sizes it asks the broker for (`Config.consumerGroup`),
+ * passed to `KafkaSource`.
  *
  * Static membership (KIP-345: a restarted member with the same
  * `group.instance.id` takes its partitions back without a rebalance) needs a
