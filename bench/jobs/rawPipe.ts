@@ -24,6 +24,8 @@ const producer = kafka.producer()
 const consumer = kafka.consumer({ groupId: group })
 await producer.connect()
 await consumer.connect()
+// The benchmark waits for this line before it produces input at a fixed rate.
+consumer.on(consumer.events.GROUP_JOIN, () => console.log("joined the group"))
 await consumer.subscribe({ topics: [input], fromBeginning: true })
 await consumer.run({
   eachBatch: async ({ batch }) => {

@@ -46,6 +46,8 @@ export interface ConsumerConfig {
   /** Static membership (KIP-345): the member's stable identity; it then never sends LeaveGroup. */
   readonly groupInstanceId?: string
   readonly maxBytesPerPartition?: number
+  readonly minBytes?: number
+  readonly maxBytes?: number
   readonly maxWaitTimeInMs?: number
   readonly allowAutoTopicCreation?: boolean
   readonly readUncommitted?: boolean

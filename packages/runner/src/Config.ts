@@ -265,6 +265,8 @@ const millis =
  * | heartbeatInterval | KAFKA_HEARTBEAT_INTERVAL_MS | --heartbeat-interval | client default (3s) |
  * | rebalanceTimeout | KAFKA_REBALANCE_TIMEOUT_MS | --rebalance-timeout | client default (60s) |
  * | groupInstanceId | GROUP_INSTANCE_ID (else POD_NAME) | --group-instance-id | none |
+ * | fetchMinBytes | KAFKA_FETCH_MIN_BYTES | --fetch-min-bytes | the source's default |
+ * | fetchMaxWait | KAFKA_FETCH_MAX_WAIT_MS | --fetch-max-wait | the source's default |
  *
  * @since 0.1.0
  * @category settings
@@ -293,5 +295,17 @@ export const consumerGroup = {
     "group-instance-id",
     "Static group membership id (KIP-345); defaults to POD_NAME when that is set",
     Parse.nonEmpty
+  ),
+  fetchMinBytes: setting(
+    "KAFKA_FETCH_MIN_BYTES",
+    "fetch-min-bytes",
+    "Bytes a fetch waits for before the broker answers, at most --fetch-max-wait",
+    Parse.int(1, 64 * 1024 * 1024)
+  ),
+  fetchMaxWait: setting(
+    "KAFKA_FETCH_MAX_WAIT_MS",
+    "fetch-max-wait",
+    "Longest a fetch waits for --fetch-min-bytes (e.g. 20ms or 20)",
+    millis(0, 60_000)
   )
 } as const

@@ -1,8 +1,8 @@
 /**
  * How a consuming command behaves as a member of its consumer group: the
  * session timeout, heartbeat interval and rebalance timeout it asks the group
- * for, and its group instance id (`Config.consumerGroup`), passed to
- * `KafkaSource`.
+ * for, its group instance id and the fetch sizes it asks the broker for
+ * (`Config.consumerGroup`), passed to `KafkaSource`.
  *
  * Static membership (KIP-345): with a group instance id the member keeps its
  * place in the group across restarts. A process killed and restarted under
@@ -43,6 +43,8 @@ export interface Timing {
   readonly heartbeatInterval?: number
   readonly rebalanceTimeout?: number
   readonly groupInstanceId?: string
+  readonly fetchMinBytes?: number
+  readonly fetchMaxWait?: number
 }
 
 const optional = <K extends keyof Timing>(key: K, value: Option.Option<NonNullable<Timing[K]>>): Timing =>
@@ -81,6 +83,8 @@ export const load = (overrides: Config.Overrides<typeof Config.consumerGroup> = 
       ...optional("sessionTimeout", v.sessionTimeout),
       ...optional("heartbeatInterval", v.heartbeatInterval),
       ...optional("rebalanceTimeout", v.rebalanceTimeout),
-      ...optional("groupInstanceId", groupInstanceId)
+      ...optional("groupInstanceId", groupInstanceId),
+      ...optional("fetchMinBytes", v.fetchMinBytes),
+      ...optional("fetchMaxWait", v.fetchMaxWait)
     } satisfies Timing
   })

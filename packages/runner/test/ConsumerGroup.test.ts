@@ -20,6 +20,17 @@ describe("ConsumerGroup", () => {
     })
   )
 
+  it.effect("load - fetch sizes from flags or variables, passed as the source takes them", () =>
+    Effect.gen(function* () {
+      const fetch = yield* ConsumerGroup.load({ fetchMaxWait: Option.some("20ms") }).pipe(
+        withEnv({ KAFKA_FETCH_MIN_BYTES: "65536", KAFKA_FETCH_MAX_WAIT_MS: "500" })
+      )
+      assert.deepStrictEqual(fetch, { fetchMinBytes: 65_536, fetchMaxWait: 20 })
+      const bad = yield* Effect.flip(ConsumerGroup.load().pipe(withEnv({ KAFKA_FETCH_MIN_BYTES: "0" })))
+      assert.match(bad.message, /^Invalid value for KAFKA_FETCH_MIN_BYTES: "0" \(expected an integer between 1 and/)
+    })
+  )
+
   it.effect("load - a bad value names its variable; a heartbeat not below the session fails", () =>
     Effect.gen(function* () {
       const bad = yield* Effect.flip(ConsumerGroup.load().pipe(withEnv({ KAFKA_SESSION_TIMEOUT_MS: "1s" })))
