@@ -314,6 +314,13 @@ const main = async () => {
   return incomplete.length === 0 && disagreements.length === 0
 }
 
+// Interrupted: the children (broker, jobs) must not outlive the benchmark.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void stopAll().finally(() => process.exit(130))
+  })
+}
+
 main().then(
   (ok) => process.exit(ok ? 0 : 1),
   async (error) => {
