@@ -37,7 +37,7 @@ describe("RouteFormat.businessEvent", () => {
   })
 
   it("takes `before` for a delete, and a flat rule's map as it is", () => {
-    const flat = { "loan.loanAmount": "50000" }
+    const flat: Record<string, string> = { "loan.loanAmount": "50000" }
     const event = RouteFormat.businessEvent({ op: "d", before: { ...row, updated_attributes: flat }, after: null })
     const value = Result.getOrThrow(decodeRaw(event))
     assert.strictEqual(value.id, "evt-1")
