@@ -46,6 +46,41 @@ export const deadLetters = Metric.counter("sluice_cdc_route_dead_letters_total",
 
 const text = new TextDecoder()
 
+// Debezium writes int64 columns as JSON numbers that can exceed 2^53, which
+// `Json.parse` of `@sluice/cdc` reads exactly (as bigint). Its reviver runs
+// for every value and makes it several times slower than the built-in parser,
+// so the built-in one reads first and the exact one again only when the result
+// holds an integer beyond 2^53 - 1 (every such source number reads as one; a
+// microsecond timestamp does not). Walking the parsed tree costs less than
+// scanning the text for long digit runs.
+const holdsUnsafeInteger = (value: unknown): boolean => {
+  // beyond the doubles altogether, an integer's text reads as Infinity
+  if (typeof value === "number")
+    return !Number.isSafeInteger(value) && (Number.isInteger(value) || !Number.isFinite(value))
+  if (value === null || typeof value !== "object") return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsUnsafeInteger(value[i])) return true
+    return false
+  }
+  for (const key in value) if (holdsUnsafeInteger((value as { [k: string]: unknown })[key])) return true
+  return false
+}
+
+const parseJson = (source: string): unknown => {
+  const value: unknown = JSON.parse(source)
+  return holdsUnsafeInteger(value) ? Json.parse(source).value : value
+}
+
+// The built-in writer throws on a bigint, which only the exact parser makes:
+// the exact writer is the fallback, not the rule, for the same reason.
+const stringifyJson = (value: unknown): string | undefined => {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return Json.stringify(value)
+  }
+}
+
 // The column of a row that holds the business attributes, as in `Shape.debezium`.
 const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.length - 1]!
 
@@ -58,7 +93,7 @@ const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.leng
  */
 export const decode = (key: Uint8Array | null, value: Uint8Array | string): Router.Record | undefined => {
   try {
-    const parsed = Json.parse(typeof value === "string" ? value : text.decode(value)).value
+    const parsed = parseJson(typeof value === "string" ? value : text.decode(value))
     const { payload } = Debezium.splitSchema(parsed)
     if (payload === null || typeof payload !== "object" || Array.isArray(payload) || !("op" in payload)) {
       return undefined
@@ -67,9 +102,9 @@ export const decode = (key: Uint8Array | null, value: Uint8Array | string): Rout
     const rowWithAttributes = (row: unknown): unknown => {
       if (row === null || typeof row !== "object") return row
       const value = (row as { [k: string]: unknown })[attributeColumn]
-      return typeof value === "string" ? { ...row, [attributeColumn]: Json.parse(value).value } : row
+      return typeof value === "string" ? { ...row, [attributeColumn]: parseJson(value) } : row
     }
-    const keyValue = key === null ? null : Debezium.splitSchema(Json.parse(text.decode(key)).value).payload
+    const keyValue = key === null ? null : Debezium.splitSchema(parseJson(text.decode(key))).payload
     return { ...event, before: rowWithAttributes(event.before), after: rowWithAttributes(event.after), key: keyValue }
   } catch {
     return undefined
@@ -134,7 +169,7 @@ export const routeChunk = (
               out.push({
                 topic: o.topic,
                 key: e.origin.key,
-                value: Json.stringify(value) ?? null,
+                value: stringifyJson(value) ?? null,
                 receipt: receipts[j]!
               })
             })
