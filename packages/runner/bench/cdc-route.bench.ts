@@ -49,13 +49,17 @@ const { values: flags } = parseArgs({
     events: { type: "string", default: "40000" },
     "events-large": { type: "string", default: "8000" },
     rounds: { type: "string", default: "1" },
+    only: { type: "string" },
+    "cpu-prof": { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
 if (flags.help) {
   console.log(`node packages/runner/bench/cdc-route.bench.ts [--events N (about 400 B each; 40000)]
-  [--events-large N (about 8 KB each; 8000)] [--rounds N (1)] [--out FILE]`)
+  [--events-large N (about 8 KB each; 8000)] [--rounds N (1)] [--out FILE]
+  [--only TEXT (only the runs whose label, e.g. "sluice, flat", contains TEXT)]
+  [--cpu-prof DIR (profile every sluice run into DIR)]`)
   process.exit(0)
 }
 
@@ -94,6 +98,9 @@ interface Context {
 
 let runNumber = 0
 
+const labelOf = (kind: Kind, model: Model | undefined) =>
+  kind === "raw" ? "raw pipe" : `${kind === "sluice" ? "sluice" : "by hand"}, ${model}`
+
 const startJob = async (
   ctx: Context,
   kind: Kind,
@@ -118,7 +125,10 @@ const startJob = async (
   }
   const rules = join(rulesDir, `${suffix}.yaml`)
   writeFileSync(rules, RouteRules.ruleFile(model!, suffix))
+  const profile = flags["cpu-prof"]
   const child = spawnNode(sluiceBin, ["cdc", "route", "--rules", rules], {
+    nodeFlags:
+      profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`, `--cpu-prof-name=${suffix}.cpuprofile`],
     env: {
       KAFKA_BOOTSTRAP_SERVERS: ctx.brokers,
       RAW_EVENTS_TOPIC: input,
@@ -141,7 +151,7 @@ const run = async (
   const id = ++runNumber
   const suffix = `r${id}`
   const group = `bench-cdc-route-${id}`
-  const label = spec.kind === "raw" ? "raw pipe" : `${spec.kind === "sluice" ? "sluice" : "by hand"}, ${spec.model}`
+  const label = labelOf(spec.kind, spec.model)
   log(`run ${id}: ${label}, ${spec.size} B, ${events} events`)
   const started = await startJob(ctx, spec.kind, spec.model, spec.input, group, suffix)
   const stats = ProcessStats.watch(started.child.pid)
@@ -240,6 +250,11 @@ const main = async () => {
       // A rotating order, so no job always runs first (on a cold broker) or last.
       for (let i = 0; i < specs.length; i++) {
         const spec = specs[(i + round) % specs.length]!
+        if (
+          flags.only !== undefined &&
+          !labelOf(spec.kind, "model" in spec ? spec.model : undefined).includes(flags.only)
+        )
+          continue
         runs.push(await run(ctx, { ...spec, input: `raw-business-events-${size}`, size }, events, round))
       }
     }
@@ -264,13 +279,14 @@ const main = async () => {
       const mine = of(kind, model)
       const ref = of(reference, refModel)
       return {
-        rate: median(mine.map((r, i) => r.eventsPerSecond / ref[i]!.eventsPerSecond)),
-        cpu: median(mine.map((r, i) => r.cpuMicrosPerEvent / ref[i]!.cpuMicrosPerEvent))
+        rate: median(mine.map((r, i) => r.eventsPerSecond / (ref[i]?.eventsPerSecond ?? Number.NaN))),
+        cpu: median(mine.map((r, i) => r.cpuMicrosPerEvent / (ref[i]?.cpuMicrosPerEvent ?? Number.NaN)))
       }
     }
     for (const spec of specs) {
       const model = "model" in spec ? spec.model : undefined
       const mine = of(spec.kind, model)
+      if (mine.length === 0) continue
       const rate = median(mine.map((r) => r.eventsPerSecond))
       const cpu = median(mine.map((r) => r.cpuMicrosPerEvent))
       const vsHand = spec.kind === "raw" ? undefined : perRound(spec.kind, model, "by-hand", model)
