@@ -36,6 +36,8 @@ export class RuleSet extends Context.Service<
     readonly current: Effect.Effect<RuleFile.Rules>
     /** Reloads applied since the start. */
     readonly version: Effect.Effect<number>
+    /** The rules in force and their version, read together (for outputs that name the version). */
+    readonly snapshot: Effect.Effect<{ readonly rules: RuleFile.Rules; readonly version: number }>
     readonly route: (record: Router.Record) => Effect.Effect<Router.Outcome>
     readonly routeAll: (records: ReadonlyArray<Router.Record>) => Effect.Effect<Array<Router.Outcome>>
   }
@@ -75,6 +77,7 @@ export const fromSource = (
     return RuleSet.of({
       current: watched.current,
       version: watched.version,
+      snapshot: Effect.map(watched.snapshot, (s) => ({ rules: s.value, version: s.version })),
       route: (record) => Effect.flatMap(watched.current, (rules) => Router.route(rules, record)),
       routeAll: (records) => Effect.flatMap(watched.current, (rules) => Router.routeAll(rules, records))
     })

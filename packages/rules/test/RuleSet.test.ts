@@ -53,6 +53,9 @@ describe("RuleSet", () => {
         yield* TestClock.adjust("1 millis")
         assert.strictEqual(topicOf(yield* rules.route(Fixtures.largeLoan)), "loans-v2")
         assert.strictEqual(yield* rules.version, 1)
+        const snapshot = yield* rules.snapshot
+        assert.strictEqual(snapshot.version, 1)
+        assert.strictEqual(snapshot.rules.rules[0]!.to, "loans-v2")
 
         yield* Ref.set(text, file("loans-v3", "op > 1"))
         yield* TestClock.adjust("5 seconds")

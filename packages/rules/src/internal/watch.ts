@@ -16,6 +16,8 @@ export interface Watched<A> {
   readonly current: Effect.Effect<A>
   /** Changes applied since the start (0 until the first reload). */
   readonly version: Effect.Effect<number>
+  /** The value and its version, read together. */
+  readonly snapshot: Effect.Effect<{ readonly value: A; readonly version: number }>
 }
 
 export const readText = (path: string): Effect.Effect<string, RulesError> =>
@@ -72,6 +74,7 @@ export const watch = <A>(options: {
     yield* Effect.forkScoped(Effect.repeat(guarded, Schedule.spaced(options.interval)))
     return {
       current: Effect.map(Ref.get(state), (s) => s.value),
-      version: Effect.map(Ref.get(state), (s) => s.version)
+      version: Effect.map(Ref.get(state), (s) => s.version),
+      snapshot: Ref.get(state)
     }
   })

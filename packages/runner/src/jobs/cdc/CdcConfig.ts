@@ -10,6 +10,10 @@
  * | slot | CDC_SLOT | --slot | sluice_cdc |
  * | publication | CDC_PUBLICATION | --publication | sluice_cdc |
  * | groupId | CDC_GROUP_ID | --route-group-id | sluice-cdc-route |
+ * | routeFormat | CDC_ROUTE_FORMAT | --route-format | json |
+ *
+ * With `routeFormat` avro the router writes its topics in Avro with the
+ * schemas in the registry at `SCHEMA_REGISTRY_URL` (see `RouteFormat`).
  *
  * The setting names and flags differ from the claims job's (`--dlq-topic`,
  * `--group-id`), since `sluice config` takes the flags of every job at once.
@@ -21,6 +25,20 @@ import * as Config from "../../Config.ts"
 import * as Flags from "../../Flags.ts"
 import * as Parse from "../../Parse.ts"
 import type { RunnerError } from "../../RunnerError.ts"
+
+/**
+ * How the router writes its topics.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const routeFormats = ["json", "avro"] as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RouteFormat = (typeof routeFormats)[number]
 
 /**
  * Every setting of the CDC commands, in the order errors are reported.
@@ -68,6 +86,13 @@ export const settings = {
     Parse.nonEmpty,
     "sluice-cdc-route"
   ),
+  routeFormat: Config.setting(
+    "CDC_ROUTE_FORMAT",
+    "route-format",
+    "Values the router writes: json, or avro with the schema registry at SCHEMA_REGISTRY_URL",
+    Parse.oneOf(routeFormats),
+    "json"
+  ),
   clientId: Config.shared.clientId
 } as const
 
@@ -92,6 +117,7 @@ export interface CdcConfig extends Config.Shared {
   readonly slot: string
   readonly publication: string
   readonly groupId: string
+  readonly routeFormat: RouteFormat
 }
 
 /**
@@ -111,6 +137,7 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}): Effect.
     databaseUrl: v.databaseUrl,
     metricsPort: Config.get(v.metricsPort),
     groupId: Config.get(v.routeGroupId),
+    routeFormat: Config.get(v.routeFormat),
     clientId: Config.get(v.clientId)
   }))
 
@@ -130,6 +157,7 @@ export const toDisplay = (config: CdcConfig): Record<string, unknown> => ({
     slot: config.slot,
     publication: config.publication,
     groupId: config.groupId,
+    routeFormat: config.routeFormat,
     databaseUrl: Option.match(config.databaseUrl, { onNone: () => null, onSome: Config.displayUrl })
   }
 })

@@ -25,6 +25,8 @@ export interface Outgoing {
   readonly key: Uint8Array | string | null
   readonly value: Envelope.Payload
   readonly receipt: Receipt.Receipt
+  /** Written with the record (a dead letter's reason and origin). */
+  readonly headers?: Envelope.Headers | undefined
 }
 
 /**
@@ -37,6 +39,19 @@ export const recordsOut = Metric.counter("sluice_cdc_records_out_total", {
   description: "Records the CDC commands wrote to Kafka, by topic",
   incremental: true
 })
+
+// A name given more than once keeps every value, in order.
+const toHeaders = (headers: Envelope.Headers): KafkaLike.Headers => {
+  const out: KafkaLike.Headers = {}
+  for (const [name, value] of headers) {
+    const buffer = Buffer.from(value)
+    const existing = out[name]
+    if (existing === undefined) out[name] = buffer
+    else if (Array.isArray(existing)) existing.push(buffer)
+    else out[name] = [existing, buffer]
+  }
+  return out
+}
 
 const toBuffer = (bytes: Uint8Array | string | null): Buffer | string | null =>
   bytes === null || typeof bytes === "string" || Buffer.isBuffer(bytes)
@@ -59,7 +74,9 @@ export const write = (
     for (const r of chunk) {
       if (r.topic === undefined) continue
       const messages = byTopic.get(r.topic) ?? []
-      messages.push({ key: toBuffer(r.key), value: toBuffer(r.value) })
+      const message: KafkaLike.Message = { key: toBuffer(r.key), value: toBuffer(r.value) }
+      if (r.headers !== undefined && r.headers.length > 0) message.headers = toHeaders(r.headers)
+      messages.push(message)
       byTopic.set(r.topic, messages)
     }
     const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))

@@ -7,11 +7,13 @@
  * position. A changed file is reloaded without a restart (an invalid new
  * version keeps the old rules and logs why); each chunk is routed under one
  * version. The consumer group commits a record only after every output of it
- * is written: at least once.
+ * is written: at least once. With `--route-format avro` the outputs are Avro
+ * records with their schemas in the registry at `SCHEMA_REGISTRY_URL` (see
+ * `RouteFormat`).
  *
  * @since 0.1.0
  */
-import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { Admin, KafkaClient, KafkaSink, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
 import { RuleSet, Shape } from "@sluice/rules"
 import { type Duration, Effect, Ref, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -21,6 +23,7 @@ import * as Services from "../../Services.ts"
 import * as CdcConfig from "./CdcConfig.ts"
 import * as CdcDashboard from "./CdcDashboard.ts"
 import * as CdcSink from "./CdcSink.ts"
+import * as RouteFormat from "./RouteFormat.ts"
 import * as Routing from "./Routing.ts"
 
 /**
@@ -34,6 +37,11 @@ export interface RouteOptions {
   readonly rules: string
   /** How often the rule file is read again; default 1 second. */
   readonly pollInterval?: Duration.Input
+  /**
+   * The registry of `--route-format avro`; the one the environment names
+   * (`SCHEMA_REGISTRY_URL`) when absent.
+   */
+  readonly registry?: SchemaRegistry.SchemaRegistry["Service"]
 }
 
 /**
@@ -59,6 +67,11 @@ export const runRoute = (
         (error) => new RunnerError({ reason: new Startup({ detail: error.message, settings: "--rules" }) })
       )
     )
+    // Then the registry, checked once, for the same reason.
+    const encoder =
+      config.routeFormat === "avro"
+        ? RouteFormat.avro(options.registry ?? (yield* RouteFormat.registryFromEnv))
+        : undefined
     const assigned = yield* Ref.make(0)
     yield* readiness.register(
       "partitions",
@@ -90,12 +103,13 @@ export const runRoute = (
         group: config.groupId,
         rules: options.rules,
         mode: initial.mode,
+        format: config.routeFormat,
         ruleCount: initial.rules.length
       })
     )
     yield* Stream.runForEachArray(records, (chunk) =>
       Effect.gen(function* () {
-        const out = yield* Routing.routeChunk(rules, config.deadLetterTopic, chunk)
+        const out = yield* Routing.routeChunk(rules, config.deadLetterTopic, chunk, encoder)
         // A reloaded file may name topics that do not exist yet.
         yield* ensure(out.flatMap((r) => (r.topic === undefined ? [] : [r.topic])))
         yield* CdcSink.write(producer, out)

@@ -16,14 +16,22 @@
  * One input record's receipt is split among its outputs, so the input is
  * acknowledged once all of them are written: at least once.
  *
+ * Outputs are JSON unless an `Encoder` is given (`RouteFormat`); a record an
+ * output of which the encoder refuses goes to the dead-letter topic with the
+ * reason, none of its outputs written. Every dead letter carries the
+ * `x-sluice-dlq-*` headers of `@sluice/core`'s `DeadLetter`: the reason, its
+ * kind (`not-a-change-event`, `rule-failed`, `schema`) and the origin.
+ *
  * @since 0.1.0
  */
 
 import { Debezium, Json } from "@sluice/cdc"
-import { type Envelope, Receipt } from "@sluice/core"
-import { type Router, type RuleSet, Shape } from "@sluice/rules"
-import { Effect, Metric } from "effect"
+import { DeadLetter, type Envelope, Receipt } from "@sluice/core"
+import type { KafkaError } from "@sluice/kafka"
+import { Router, type RuleSet, Shape } from "@sluice/rules"
+import { Effect, Metric, Result } from "effect"
 import type * as CdcSink from "./CdcSink.ts"
+import type * as RouteFormat from "./RouteFormat.ts"
 
 /**
  * `sluice_cdc_route_dead_letters_total{reason}`: raw records sent to the dead-letter topic.
@@ -38,6 +46,41 @@ export const deadLetters = Metric.counter("sluice_cdc_route_dead_letters_total",
 
 const text = new TextDecoder()
 
+// Debezium writes int64 columns as JSON numbers that can exceed 2^53, which
+// `Json.parse` of `@sluice/cdc` reads exactly (as bigint). Its reviver runs
+// for every value and makes it several times slower than the built-in parser,
+// so the built-in one reads first and the exact one again only when the result
+// holds an integer beyond 2^53 - 1 (every such source number reads as one; a
+// microsecond timestamp does not). Walking the parsed tree costs less than
+// scanning the text for long digit runs.
+const holdsUnsafeInteger = (value: unknown): boolean => {
+  // beyond the doubles altogether, an integer's text reads as Infinity
+  if (typeof value === "number")
+    return !Number.isSafeInteger(value) && (Number.isInteger(value) || !Number.isFinite(value))
+  if (value === null || typeof value !== "object") return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsUnsafeInteger(value[i])) return true
+    return false
+  }
+  for (const key in value) if (holdsUnsafeInteger((value as { [k: string]: unknown })[key])) return true
+  return false
+}
+
+const parseJson = (source: string): unknown => {
+  const value: unknown = JSON.parse(source)
+  return holdsUnsafeInteger(value) ? Json.parse(source).value : value
+}
+
+// The built-in writer throws on a bigint, which only the exact parser makes:
+// the exact writer is the fallback, not the rule, for the same reason.
+const stringifyJson = (value: unknown): string | undefined => {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return Json.stringify(value)
+  }
+}
+
 // The column of a row that holds the business attributes, as in `Shape.debezium`.
 const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.length - 1]!
 
@@ -50,7 +93,7 @@ const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.leng
  */
 export const decode = (key: Uint8Array | null, value: Uint8Array | string): Router.Record | undefined => {
   try {
-    const parsed = Json.parse(typeof value === "string" ? value : text.decode(value)).value
+    const parsed = parseJson(typeof value === "string" ? value : text.decode(value))
     const { payload } = Debezium.splitSchema(parsed)
     if (payload === null || typeof payload !== "object" || Array.isArray(payload) || !("op" in payload)) {
       return undefined
@@ -59,9 +102,9 @@ export const decode = (key: Uint8Array | null, value: Uint8Array | string): Rout
     const rowWithAttributes = (row: unknown): unknown => {
       if (row === null || typeof row !== "object") return row
       const value = (row as { [k: string]: unknown })[attributeColumn]
-      return typeof value === "string" ? { ...row, [attributeColumn]: Json.parse(value).value } : row
+      return typeof value === "string" ? { ...row, [attributeColumn]: parseJson(value) } : row
     }
-    const keyValue = key === null ? null : Debezium.splitSchema(Json.parse(text.decode(key)).value).payload
+    const keyValue = key === null ? null : Debezium.splitSchema(parseJson(text.decode(key))).payload
     return { ...event, before: rowWithAttributes(event.before), after: rowWithAttributes(event.after), key: keyValue }
   } catch {
     return undefined
@@ -77,14 +120,26 @@ export const decode = (key: Uint8Array | null, value: Uint8Array | string): Rout
 export const routeChunk = (
   rules: RuleSet.RuleSet["Service"],
   deadLetterTopic: string,
-  chunk: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>
-): Effect.Effect<Array<CdcSink.Outgoing>> =>
+  chunk: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>,
+  encoder?: RouteFormat.Encoder
+): Effect.Effect<Array<CdcSink.Outgoing>, KafkaError.KafkaError> =>
   Effect.gen(function* () {
     const out: Array<CdcSink.Outgoing> = []
     const toRoute: Array<Router.Record> = []
     const routedEnvelopes: Array<Envelope.Envelope<Envelope.Payload>> = []
     const dropped: Array<Receipt.Receipt> = []
     const dead: Array<string> = []
+    const deadLetter = (e: Envelope.Envelope<Envelope.Payload>, kind: string, reason: string) => {
+      const letter = DeadLetter.make(e.origin, e.value, kind, reason)
+      out.push({
+        topic: deadLetterTopic,
+        key: e.origin.key,
+        value: e.value,
+        receipt: e.receipt,
+        headers: DeadLetter.headers(letter)
+      })
+      dead.push(kind)
+    }
     for (const e of chunk) {
       if (e.value === null || e.value.length === 0) {
         dropped.push(e.receipt)
@@ -92,38 +147,71 @@ export const routeChunk = (
       }
       const record = decode(e.origin.key, e.value)
       if (record === undefined) {
-        out.push({ topic: deadLetterTopic, key: e.origin.key, value: e.value, receipt: e.receipt })
-        dead.push("not-a-change-event")
+        deadLetter(e, "not-a-change-event", "not a Debezium change event (JSON with an op field)")
         continue
       }
       toRoute.push(record)
       routedEnvelopes.push(e)
     }
-    const outcomes = yield* rules.routeAll(toRoute)
-    outcomes.forEach((outcome, i) => {
+    // One version of the rules for the whole chunk, read with its number for the outputs that name it.
+    const { rules: inForce, version } = yield* rules.snapshot
+    const outcomes = yield* Router.routeAll(inForce, toRoute)
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!
       const e = routedEnvelopes[i]!
       switch (outcome._tag) {
         case "Routed": {
-          const receipts = Receipt.children(e.receipt, outcome.outputs.length)
-          outcome.outputs.forEach((o, j) => {
-            // The `key` variable is the router's addition, not part of the event.
-            const { key: _key, ...value } = o.value
-            out.push({ topic: o.topic, key: e.origin.key, value: Json.stringify(value) ?? null, receipt: receipts[j]! })
+          if (encoder === undefined) {
+            const receipts = Receipt.children(e.receipt, outcome.outputs.length)
+            outcome.outputs.forEach((o, j) => {
+              // The `key` variable is the router's addition, not part of the event.
+              const { key: _key, ...value } = o.value
+              out.push({
+                topic: o.topic,
+                key: e.origin.key,
+                value: stringifyJson(value) ?? null,
+                receipt: receipts[j]!
+              })
+            })
+            break
+          }
+          const encoded: Array<Envelope.Payload> = []
+          let refused: string | undefined
+          for (const o of outcome.outputs) {
+            const result = yield* encoder.routed(o, version)
+            if (Result.isFailure(result)) {
+              refused = result.failure
+              break
+            }
+            encoded.push(result.success)
+          }
+          if (refused !== undefined) {
+            deadLetter(e, "schema", refused)
+            break
+          }
+          const receipts = Receipt.children(e.receipt, encoded.length)
+          encoded.forEach((value, j) => {
+            out.push({ topic: outcome.outputs[j]!.topic, key: e.origin.key, value, receipt: receipts[j]! })
           })
           break
         }
         case "Unmatched": {
           if (outcome.topic === undefined) dropped.push(e.receipt)
-          else out.push({ topic: outcome.topic, key: e.origin.key, value: e.value, receipt: e.receipt })
+          else if (encoder === undefined) {
+            out.push({ topic: outcome.topic, key: e.origin.key, value: e.value, receipt: e.receipt })
+          } else {
+            const result = yield* encoder.unmatched(outcome.topic, outcome.value)
+            if (Result.isFailure(result)) deadLetter(e, "schema", result.failure)
+            else out.push({ topic: outcome.topic, key: e.origin.key, value: result.success, receipt: e.receipt })
+          }
           break
         }
         case "Rejected": {
-          out.push({ topic: deadLetterTopic, key: e.origin.key, value: e.value, receipt: e.receipt })
-          dead.push("rule-failed")
+          deadLetter(e, "rule-failed", outcome.error.message)
           break
         }
       }
-    })
+    }
     for (const reason of dead) yield* Metric.update(Metric.withAttributes(deadLetters, { reason }), 1)
     // Nothing to write for these: the sink acknowledges them with the rest of the chunk.
     for (const receipt of dropped) out.push({ topic: undefined, key: null, value: null, receipt })
