@@ -59,6 +59,10 @@ const decodeWithSchema = Record.decoder(PaymentEvent, { maxBytes, decimalFields 
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
+// The decimal field of a payment; `claim_amount` is not one of its fields, so
+// the parse need not look for it.
+const paymentDecimals: ReadonlySet<string> = new Set(["payment_amount"])
+
 const nonEmpty = (value: unknown): value is string => typeof value === "string" && value.length > 0
 
 // A well-formed payment decoded in plain code: the value the schema decodes,
@@ -69,7 +73,7 @@ const decodeValid = (bytes: Uint8Array): PaymentEvent | undefined => {
   if (bytes.length > maxBytes) return undefined
   let json: unknown
   try {
-    json = parseKeepingNumberText(utf8.decode(bytes), decimalFields)
+    json = parseKeepingNumberText(utf8.decode(bytes), paymentDecimals)
   } catch {
     return undefined
   }
