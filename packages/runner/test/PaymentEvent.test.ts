@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { BigDecimal, DateTime, Result } from "effect"
+import * as fc from "fast-check"
 import * as PaymentEvent from "../src/jobs/claims/PaymentEvent.ts"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
@@ -159,5 +160,98 @@ describe("PaymentEvent", () => {
       assert.isTrue(BigDecimal.equals(again.payment_amount, event.payment_amount))
       assert.deepStrictEqual(text(PaymentEvent.encode(again)), text(out))
     }
+  })
+
+  it("decode - the plain-code path answers what the schema answers, value for value", () => {
+    // Fields that are mostly well-formed, and each sometimes not, so both the
+    // plain path and its fallback to the schema are exercised.
+    const id = fc.oneof(
+      { arbitrary: fc.constantFrom("PAY-1", "CLM-000042", "P", "ü-ß"), weight: 12 },
+      { arbitrary: fc.constantFrom("", 42, null, ["x"], undefined), weight: 1 }
+    )
+    const amount = fc.oneof(
+      fc
+        .bigInt({ min: 0n, max: 1_000_000_000_000n })
+        .map((c) => `${c / 100n}.${(c % 100n).toString().padStart(2, "0")}`),
+      fc.constantFrom(
+        "0",
+        "1.5",
+        "1.500",
+        "1e3",
+        "-0",
+        "-1.00",
+        "0.105",
+        "10000000000",
+        "00.1",
+        "1.",
+        "0.1000000000000000001"
+      ),
+      fc.integer({ min: 0, max: 10_000 }).map(String)
+    )
+    const date = fc.oneof(
+      fc.integer({ min: 0, max: 4_102_444_800_000 }).map((ms) => new Date(ms).toISOString()),
+      fc.constantFrom("2024-01-15T10:30:00", "2024-01-15", "2024-01-15T10:30:00+02:00", "yesterday", "", "2024-13-45")
+    )
+    const optional = fc.option(
+      fc.oneof({ arbitrary: fc.constantFrom("ACH", "", "CARD"), weight: 6 }, fc.constantFrom(7, null, true)),
+      {
+        nil: undefined
+      }
+    )
+    const record = fc.record(
+      {
+        payment_id: id,
+        claim_id: id,
+        processor_id: id,
+        payment_date: date,
+        amountText: fc.tuple(amount, fc.boolean()),
+        payment_method: optional,
+        payment_status: optional,
+        extra: fc.option(fc.constantFrom("x", 1), { nil: undefined })
+      },
+      { requiredKeys: ["payment_id", "claim_id", "processor_id", "payment_date", "amountText"] }
+    )
+    const toJson = (r: typeof record extends fc.Arbitrary<infer T> ? T : never) => {
+      const { amountText, extra, ...rest } = r
+      const parts = Object.entries(rest)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)
+      // The amount as a JSON number or a JSON string.
+      parts.push(`"payment_amount":${amountText[1] ? JSON.stringify(amountText[0]) : amountText[0]}`)
+      if (extra !== undefined) parts.push(`"note":${JSON.stringify(extra)}`)
+      return `{${parts.join(",")}}`
+    }
+    const same = (a: Result.Result<PaymentEvent.PaymentEvent, unknown>, b: typeof a): boolean => {
+      if (Result.isFailure(a) || Result.isFailure(b)) {
+        return Result.isFailure(a) && Result.isFailure(b) && String(a.failure) === String(b.failure)
+      }
+      const x = a.success
+      const y = b.success
+      return (
+        JSON.stringify(Object.keys(x).sort()) === JSON.stringify(Object.keys(y).sort()) &&
+        x.payment_id === y.payment_id &&
+        x.claim_id === y.claim_id &&
+        x.processor_id === y.processor_id &&
+        x.payment_method === y.payment_method &&
+        x.payment_status === y.payment_status &&
+        x.payment_amount.value === y.payment_amount.value &&
+        x.payment_amount.scale === y.payment_amount.scale &&
+        DateTime.isUtc(x.payment_date) &&
+        x.payment_date.epochMilliseconds === y.payment_date.epochMilliseconds
+      )
+    }
+    let valid = 0
+    fc.assert(
+      fc.property(record, (r) => {
+        const value = bytes(toJson(r))
+        const got = PaymentEvent.decode(value)
+        if (Result.isSuccess(got)) valid++
+        return same(got, PaymentEvent.decodeSchema(value))
+      }),
+      { numRuns: 5_000 }
+    )
+    // Both paths were exercised: some records decoded, some did not.
+    assert.isAbove(valid, 100)
+    assert.isBelow(valid, 5_000)
   })
 })

@@ -41,6 +41,31 @@ const decimalText = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/
  * @category parsing
  */
 export const parse = (text: string): { readonly amount: BigDecimal.BigDecimal } | { readonly error: string } => {
+  const cents = plainCents.exec(text)
+  if (cents !== null) return { amount: fromDigits(cents[1]!, cents[2] ?? "") }
+  return parseSlow(text)
+}
+
+// The amounts DECIMAL(10,2) holds, written plainly: at most ten integer
+// digits and two decimals, no sign or exponent. Every such text is a valid
+// amount, so it skips the general checks.
+const plainCents = /^(0|[1-9]\d{0,9})(?:\.(\d{1,2}))?$/
+
+// The normalized amount of `whole.fraction` (what `BigDecimal.fromString`
+// and `normalize` give), built from the digits without parsing them twice.
+const fromDigits = (whole: string, fraction: string): BigDecimal.BigDecimal => {
+  let digits = whole === "0" ? fraction : whole + fraction
+  let places = fraction.length
+  let end = digits.length
+  while (end > 0 && digits.charCodeAt(end - 1) === 48) end--
+  if (end === 0) return BigDecimal.normalize(BigDecimal.make(0n, 0))
+  places -= digits.length - end
+  digits = digits.slice(0, end)
+  return BigDecimal.normalize(BigDecimal.make(BigInt(digits), places))
+}
+
+// Any decimal text: the JSON number grammar, then the amount rules on the exact value.
+const parseSlow = (text: string): { readonly amount: BigDecimal.BigDecimal } | { readonly error: string } => {
   if (!decimalText.test(text)) return { error: "expected a decimal number" }
   const parsed = BigDecimal.fromString(text)
   if (Option.isNone(parsed)) return { error: "expected a decimal number" }
@@ -58,6 +83,26 @@ export const parse = (text: string): { readonly amount: BigDecimal.BigDecimal } 
  * @category formatting
  */
 export const format = (amount: BigDecimal.BigDecimal): string => {
+  // An amount of at most two decimals whose cents fit a double exactly is
+  // written from a number of cents, without bigint arithmetic.
+  if (amount.scale <= scale && amount.scale >= -8) {
+    const units = Number(amount.value)
+    if (Number.isSafeInteger(units)) {
+      const cents = units * 10 ** (scale - amount.scale)
+      if (Number.isSafeInteger(cents)) return formatCents(cents)
+    }
+  }
+  return formatSlow(amount)
+}
+
+// `cents` as text with two decimals; a safe integer.
+const formatCents = (cents: number): string => {
+  const magnitude = Math.abs(cents)
+  const fraction = magnitude % 100
+  return `${cents < 0 ? "-" : ""}${(magnitude - fraction) / 100}.${fraction < 10 ? "0" : ""}${fraction}`
+}
+
+const formatSlow = (amount: BigDecimal.BigDecimal): string => {
   const scaled = BigDecimal.scale(amount, scale).value
   const negative = scaled < 0n
   const digits = (negative ? -scaled : scaled).toString().padStart(scale + 1, "0")
