@@ -7,7 +7,7 @@ import { afterAll, describe, it } from "@effect/vitest"
 import { Cause, Effect, type Scope } from "effect"
 import { badInputStorm } from "./scenarios/badInputStorm.ts"
 import { brokerRestart } from "./scenarios/brokerRestart.ts"
-import { crashLoop } from "./scenarios/crashLoop.ts"
+import { crashLoop, crashLoopExactlyOnce } from "./scenarios/crashLoop.ts"
 import { databaseOutage, slowDatabase } from "./scenarios/databaseFaults.ts"
 import { rebalance } from "./scenarios/rebalance.ts"
 import { failedRow, type Row, render } from "./support/table.ts"
@@ -16,6 +16,7 @@ type Scenario = Effect.Effect<{ readonly row: Row; readonly verify: () => void }
 
 const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
   ["crash loop", crashLoop],
+  ["crash loop (exactly-once)", crashLoopExactlyOnce],
   ["broker restart", brokerRestart],
   ["database outage", databaseOutage],
   ["slow database", slowDatabase],

@@ -1,6 +1,8 @@
 // Crash loop: the enrich job is killed with SIGKILL five times at random
 // moments of its work on 50,000 events, and restarted each time. Every input
 // must end up in exactly one output topic; replays may repeat an output.
+// `crashLoopExactlyOnce` runs the job with `--processing-guarantee
+// exactly-once`: read back with read_committed, no output may repeat.
 //
 // A moment is a random amount of progress (2,000 to 7,000 more outputs) after
 // the restarted job is ready, so every kill lands while it is writing. A
@@ -15,33 +17,39 @@ import * as Scenario from "../support/scenario.ts"
 const events = 50_000
 const kills = 5
 
-export const crashLoop = Effect.gen(function* () {
-  const s = yield* Scenario.setup("crash_loop")
-  let job = yield* Jobs.startEnrich("enrich", s.env)
-  const generate = yield* Jobs.startGenerate(s.env, {
-    count: events,
-    eventsPerSecond: 2_500,
-    seed: 101,
-    claims: Scenario.claims,
-    invalidRate: 0.01
-  })
-  const killedAt: Array<number> = []
-  for (let k = 0; k < kills; k++) {
-    const from = yield* Scenario.outputs(s)
-    yield* Scenario.progressed(s, from + 2_000 + Math.floor(Math.random() * 5_000), job)
-    killedAt.push(yield* Scenario.outputs(s))
-    yield* Processes.kill(job)
-    job = yield* Jobs.startEnrich("enrich", s.env)
-  }
-  yield* Processes.awaitSuccess(generate, "5 minutes")
-  yield* Scenario.drained(s, job)
-  const exit = yield* Processes.stop(job)
-  const r = yield* Scenario.reconcile(s)
-  return {
-    row: Scenario.row("crash loop", s, r, `SIGKILL at ${killedAt.join(", ")} outputs`),
-    verify: () => {
-      Scenario.assertComplete(r)
-      assert.strictEqual(exit.status, 0, "the last enrich job exits 0 on SIGTERM")
+const run = (name: string, flags: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const s = yield* Scenario.setup(name.replace(/\W+/g, "_"))
+    let job = yield* Jobs.startEnrich("enrich", s.env, flags)
+    const generate = yield* Jobs.startGenerate(s.env, {
+      count: events,
+      eventsPerSecond: 2_500,
+      seed: 101,
+      claims: Scenario.claims,
+      invalidRate: 0.01
+    })
+    const killedAt: Array<number> = []
+    for (let k = 0; k < kills; k++) {
+      const from = yield* Scenario.outputs(s)
+      yield* Scenario.progressed(s, from + 2_000 + Math.floor(Math.random() * 5_000), job)
+      killedAt.push(yield* Scenario.outputs(s))
+      yield* Processes.kill(job)
+      job = yield* Jobs.startEnrich("enrich", s.env, flags)
     }
-  }
-})
+    yield* Processes.awaitSuccess(generate, "5 minutes")
+    yield* Scenario.drained(s, job)
+    const exit = yield* Processes.stop(job)
+    const r = yield* Scenario.reconcile(s)
+    return {
+      row: Scenario.row(name, s, r, `SIGKILL at ${killedAt.join(", ")} outputs`),
+      verify: () => {
+        Scenario.assertComplete(r)
+        assert.strictEqual(exit.status, 0, "the last enrich job exits 0 on SIGTERM")
+        if (flags.includes("exactly-once")) assert.strictEqual(r.duplicates, 0, "outputs written twice")
+      }
+    }
+  })
+
+export const crashLoop = run("crash loop", [])
+
+export const crashLoopExactlyOnce = run("crash loop (exactly-once)", ["--processing-guarantee", "exactly-once"])

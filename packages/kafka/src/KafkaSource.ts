@@ -220,10 +220,15 @@ const consume = (
             const done = Deferred.makeUnsafe<void>()
             revoking.set(key, done)
             const [partition, topic] = splitKey(key)
-            const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
-            // Exactly-once: what was not committed is processed again by the new owner.
+            // Exactly-once: the open transaction is aborted (before the tracker
+            // forgets the partition, so no commit can take its outputs without
+            // their offsets) and the new owner processes it again from the last commit.
             if (transactions !== undefined) yield* transactions.release({ topic, partition })
-            else if (final._tag === "Some") {
+            const final = yield* tracker.revoke(
+              { topic, partition },
+              transactions === undefined ? revokeTimeout : Duration.zero
+            )
+            if (transactions === undefined && final._tag === "Some") {
               yield* commit([{ topic, partition, offset: final.value }]).pipe(
                 Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
               )
@@ -249,12 +254,10 @@ const consume = (
         generation++
         yield* Effect.forEach(lost, (key) => {
           const [partition, topic] = splitKey(key)
-          return tracker
-            .revoke({ topic, partition }, Duration.zero)
-            .pipe(
-              Effect.andThen(transactions === undefined ? Effect.void : transactions.release({ topic, partition })),
-              Effect.andThen(forgetLag(topic, partition))
-            )
+          return (transactions === undefined ? Effect.void : transactions.release({ topic, partition })).pipe(
+            Effect.andThen(tracker.revoke({ topic, partition }, Duration.zero)),
+            Effect.andThen(forgetLag(topic, partition))
+          )
         })
         if (options.onAssignment !== undefined) {
           yield* options.onAssignment(

@@ -191,7 +191,13 @@ export const make = (
     const commitMember = (m: Member, offset: bigint | undefined) =>
       m.lock.withPermits(1)(
         Effect.gen(function* () {
-          const changed = offset !== undefined && offset !== m.committed
+          // Outputs without an offset: their partition was forgotten by the
+          // tracker (revoked); they will be processed again, so they are dropped.
+          if (offset === undefined) {
+            yield* abort(m)
+            return false
+          }
+          const changed = offset !== m.committed
           if (m.txn === undefined && !changed) return false
           const txn = yield* begin(m)
           if (changed) {

@@ -6,7 +6,7 @@
 // another can neither send nor commit for it any more.
 import { assert, describe, it } from "@effect/vitest"
 import { OffsetTracker } from "@sluice/core"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Ref, Schedule, Scope, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
@@ -115,6 +115,77 @@ describe("Transactions", () => {
         assert.strictEqual(seen.size, total)
       }),
     120_000
+  )
+
+  it.live(
+    "rebalance - a second member joins and the first leaves under load: every output once",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Cluster.brokers
+        const client = yield* Cluster.client(brokers)
+        const input = Cluster.unique("in")
+        const output = Cluster.unique("out")
+        const groupId = Cluster.unique("eos")
+        const total = 3_000
+        yield* Admin.ensureTopics([
+          { topic: input, partitions: 6 },
+          { topic: output, partitions: 6 }
+        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const producer = yield* client.producer()
+        yield* Effect.promise(() =>
+          producer.send({
+            topic: input,
+            acks: -1,
+            messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
+          })
+        )
+        const processed = yield* Ref.make(0)
+        // A member in a scope of its own, slow enough for rebalances to land mid-stream.
+        const member = Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const fiber = yield* Effect.gen(function* () {
+            const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis" })
+            const records = yield* KafkaSource.make(client, {
+              topics: [input],
+              groupId,
+              sessionTimeout: "6 seconds",
+              heartbeatInterval: "500 millis",
+              maxInFlight: 200,
+              transactions: transactions.hooks
+            })
+            return yield* records.pipe(
+              Stream.tap(() =>
+                Effect.andThen(
+                  Ref.update(processed, (n) => n + 1),
+                  Effect.sleep("1 millis")
+                )
+              ),
+              Stream.run(TransactionalSink.make(transactions, output)),
+              Effect.forkDetach
+            )
+          }).pipe(Scope.provide(scope))
+          return Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
+        })
+        const atLeast = (n: number) =>
+          Effect.gen(function* () {
+            if ((yield* Ref.get(processed)) < n) return yield* Effect.fail("waiting")
+          }).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 2400 }))
+
+        const stopA = yield* member
+        yield* atLeast(300)
+        const stopB = yield* member
+        yield* atLeast(1_500)
+        yield* stopA
+        yield* Cluster.awaitCommittedToEnd(client, groupId, input)
+        yield* stopB
+
+        const seen = countsOf(yield* readBack(brokers, output, 6, false))
+        const missing = Array.from({ length: total }, (_, i) => `${i}`).filter((v) => !seen.has(v))
+        const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
+        assert.deepStrictEqual(missing, [])
+        assert.strictEqual(duplicates, 0)
+      }),
+    180_000
   )
 
   it.live(
