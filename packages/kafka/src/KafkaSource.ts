@@ -28,6 +28,13 @@
  * partition is paused nothing is fetched, so its high watermark is that of
  * its last batch until fetching resumes.
  *
+ * Exactly-once (`transactions`, see `Transactions`): the consumer commits
+ * nothing itself; a partition is claimed (earlier owners fenced) before its
+ * first record is processed, tracking pauses while a commit drains the
+ * pipeline, and a revoked partition's open transaction is aborted. The
+ * consumer reads `read_committed` (kafkajs' default), so outputs of aborted
+ * transactions upstream are never processed.
+ *
  * ```ts
  * const records = yield* KafkaSource.make(client, { topics: ["payment-events"], groupId: "enrich" })
  * // or as a service, its options from KAFKA_SOURCE_TOPICS and KAFKA_GROUP_ID:

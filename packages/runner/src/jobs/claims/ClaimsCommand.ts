@@ -9,6 +9,9 @@
  * through the schema registry (`ClaimsAvro`); `registry` is the client to
  * use, the one `SCHEMA_REGISTRY_URL` names by default.
  *
+ * `--processing-guarantee exactly-once` (`PROCESSING_GUARANTEE`) writes the
+ * outputs and commits the input offsets in Kafka transactions (`KafkaOutputs`).
+ *
  * @since 0.1.0
  */
 import { Admin, KafkaClient, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
