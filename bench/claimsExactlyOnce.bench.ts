@@ -130,6 +130,11 @@ const follow = async (
   })
   await consumer.connect()
   await consumer.subscribe({ topics: [...topics], fromBeginning: true })
+  // Latency counts from the moment the reader is a member of its group: a
+  // reader still joining would see the first outputs late.
+  const joined = new Promise<void>((resolve) => {
+    consumer.on(consumer.events.GROUP_JOIN, () => resolve())
+  })
   let read = 0
   const done = new Promise<void>((resolve) => {
     void consumer.run({
@@ -144,6 +149,7 @@ const follow = async (
       }
     })
   })
+  await Promise.race([joined, new Promise<void>((r) => setTimeout(r, 60_000))])
   return {
     done: async (timeoutMillis: number) => {
       const timer = new Promise<void>((r) => setTimeout(r, timeoutMillis))
