@@ -227,15 +227,12 @@ const consume = (
             const done = Deferred.makeUnsafe<void>()
             revoking.set(key, done)
             const [partition, topic] = splitKey(key)
-            // Exactly-once: the open transaction is aborted (before the tracker
-            // forgets the partition, so no commit can take its outputs without
-            // their offsets) and the new owner processes it again from the last commit.
+            const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
+            // Exactly-once: once the partition's records have left the pipeline
+            // (their outputs in its transaction), the open transaction is
+            // aborted; the new owner processes it again from the last commit.
             if (transactions !== undefined) yield* transactions.release({ topic, partition })
-            const final = yield* tracker.revoke(
-              { topic, partition },
-              transactions === undefined ? revokeTimeout : Duration.zero
-            )
-            if (transactions === undefined && final._tag === "Some") {
+            else if (final._tag === "Some") {
               yield* commit([{ topic, partition, offset: final.value }]).pipe(
                 Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
               )
@@ -317,6 +314,8 @@ const consume = (
         // its records are processed; records the group committed meanwhile are skipped.
         let skipBelow: bigint | undefined
         if (transactions !== undefined) {
+          // A batch of an earlier generation must not claim: that would fence the partition's new owner.
+          if (!owned.has(tpKey(topic, partition)) || payload.isStale()) return
           const claimed = yield* keepAlive(payload, Effect.result(transactions.claim(tp)))
           if (claimed._tag === "Failure") {
             yield* fail(claimed.failure)

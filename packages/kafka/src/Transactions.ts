@@ -157,6 +157,17 @@ export const make = (
     const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
     const requestTimeout = options.requestTimeoutMillis ?? 30_000
     const members = new Map<string, Member>()
+    // Claims and releases of one partition never overlap: a release waits for
+    // a claim in progress and undoes it.
+    const partitionLocks = new Map<string, Semaphore.Semaphore>()
+    const partitionLock = (tp: OffsetTracker.TopicPartition) => {
+      let lock = partitionLocks.get(keyOf(tp))
+      if (lock === undefined) {
+        lock = Semaphore.makeUnsafe(1)
+        partitionLocks.set(keyOf(tp), lock)
+      }
+      return lock
+    }
     const gate = yield* Latch.make(true)
     let draining = false
     // Set once a transaction failed: the producers may be fenced, nothing more is committed.
@@ -326,55 +337,61 @@ export const make = (
         Effect.suspend(() => {
           const existing = members.get(keyOf(tp))
           if (existing !== undefined) return Effect.succeed(existing.resumeFrom)
-          return Effect.gen(function* () {
-            const scope = yield* Scope.make()
-            const claimed = Effect.gen(function* () {
-              const producer = yield* client
-                .producer({
-                  transactionalId: transactionalId(prefix, tp),
-                  transactionTimeout,
-                  idempotent: true,
-                  maxInFlightRequests: 1,
-                  allowAutoTopicCreation: false
-                })
-                .pipe(Scope.provide(scope))
-              if (producer.transaction === undefined) {
-                return yield* KafkaError.fromUnknown("transaction", new Error("the Kafka client has no transactions"))
-              }
-              // The first transaction registers the id: earlier owners are fenced from here on.
-              const txn = yield* KafkaError.attempt("transaction", () => producer.transaction!())
-              const groups = yield* KafkaError.attempt("fetchOffsets", () =>
-                client.admin.fetchOffsets({ groupId: options.groupId, topics: [tp.topic] })
-              )
-              const found = groups
-                .find((g) => g.topic === tp.topic)
-                ?.partitions.find((p) => p.partition === tp.partition)?.offset
-              const resumeFrom = found === undefined || BigInt(found) < 0n ? undefined : BigInt(found)
-              const member: Member = {
-                tp,
-                producer,
-                scope,
-                lock: yield* Semaphore.make(1),
-                resumeFrom,
-                txn,
-                committed: resumeFrom
-              }
-              members.set(keyOf(tp), member)
-              yield* Effect.logDebug("partition claimed for transactions").pipe(
-                Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}`, resumeFrom: String(found) })
-              )
-              return resumeFrom
+          return partitionLock(tp).withPermits(1)(
+            Effect.gen(function* () {
+              const claimedMeanwhile = members.get(keyOf(tp))
+              if (claimedMeanwhile !== undefined) return claimedMeanwhile.resumeFrom
+              const scope = yield* Scope.make()
+              const claimed = Effect.gen(function* () {
+                const producer = yield* client
+                  .producer({
+                    transactionalId: transactionalId(prefix, tp),
+                    transactionTimeout,
+                    idempotent: true,
+                    maxInFlightRequests: 1,
+                    allowAutoTopicCreation: false
+                  })
+                  .pipe(Scope.provide(scope))
+                if (producer.transaction === undefined) {
+                  return yield* KafkaError.fromUnknown("transaction", new Error("the Kafka client has no transactions"))
+                }
+                // The first transaction registers the id: earlier owners are fenced from here on.
+                const txn = yield* KafkaError.attempt("transaction", () => producer.transaction!())
+                const groups = yield* KafkaError.attempt("fetchOffsets", () =>
+                  client.admin.fetchOffsets({ groupId: options.groupId, topics: [tp.topic] })
+                )
+                const found = groups
+                  .find((g) => g.topic === tp.topic)
+                  ?.partitions.find((p) => p.partition === tp.partition)?.offset
+                const resumeFrom = found === undefined || BigInt(found) < 0n ? undefined : BigInt(found)
+                const member: Member = {
+                  tp,
+                  producer,
+                  scope,
+                  lock: yield* Semaphore.make(1),
+                  resumeFrom,
+                  txn,
+                  committed: resumeFrom
+                }
+                members.set(keyOf(tp), member)
+                yield* Effect.logDebug("partition claimed for transactions").pipe(
+                  Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}`, resumeFrom: String(found) })
+                )
+                return resumeFrom
+              })
+              return yield* Effect.onError(claimed, () => Scope.close(scope, Exit.void))
             })
-            return yield* Effect.onError(claimed, () => Scope.close(scope, Exit.void))
-          })
+          )
         }),
       release: (tp) =>
-        Effect.suspend(() => {
-          const m = members.get(keyOf(tp))
-          if (m === undefined) return Effect.void
-          members.delete(keyOf(tp))
-          return Effect.andThen(m.lock.withPermits(1)(abort(m)), close(m))
-        })
+        partitionLock(tp).withPermits(1)(
+          Effect.suspend(() => {
+            const m = members.get(keyOf(tp))
+            if (m === undefined) return Effect.void
+            members.delete(keyOf(tp))
+            return Effect.andThen(m.lock.withPermits(1)(abort(m)), close(m))
+          })
+        )
     }
 
     yield* Effect.addFinalizer(() => Effect.forEach(members.values(), close, { discard: true }))

@@ -210,9 +210,9 @@ describe("Transactions", () => {
           committed: (offsets) => Deferred.succeed(committed, offsets)
         })
         assert.strictEqual(yield* transactions.hooks.claim(tp), undefined)
-        // Committed: "kept", with the offset of input record 0.
-        assert.isTrue(yield* transactions.send(tp, output, [{ value: "kept" }]))
+        // Committed: "kept", with the offset of input record 0 (tracked first, as a source does).
         yield* tracker.trackBatch(tp, [0n])
+        assert.isTrue(yield* transactions.send(tp, output, [{ value: "kept" }]))
         yield* tracker.done(tp, 0n)
         assert.deepStrictEqual(yield* Deferred.await(committed), [{ ...tp, offset: 1n }])
         // Aborted: "dropped", in the transaction open when the partition is released
@@ -271,8 +271,8 @@ describe("Transactions", () => {
         const failure = yield* Deferred.await(zombie.failed)
         assert.strictEqual(failure._tag, "KafkaError")
 
-        assert.isTrue(yield* successor.transactions.send(tp, output, [{ value: "successor" }]))
         yield* successor.tracker.trackBatch(tp, [0n])
+        assert.isTrue(yield* successor.transactions.send(tp, output, [{ value: "successor" }]))
         yield* successor.tracker.done(tp, 0n)
         assert.deepStrictEqual(yield* Deferred.await(successor.committed), [{ ...tp, offset: 1n }])
         assert.deepStrictEqual(yield* readBack(brokers, output, 1, false), ["successor"])
