@@ -33,7 +33,8 @@
  * it the job; its open transactions are aborted by the broker (timeout) or by
  * the next owner's fence, and the job, restarted, resumes from the offsets of
  * the last committed transaction. A revoked partition's open transaction is
- * aborted: its new owner starts from the last committed offset.
+ * aborted once its records have left the pipeline: its new owner starts from
+ * the last committed offset.
  *
  * State stores: a store's changelog writes belong in the same transaction as
  * the outputs of the records that caused them; `send` is the hook (a
