@@ -1,6 +1,8 @@
 // Crash loop: the enrich job is killed with SIGKILL five times at random
 // moments of its work on 50,000 events, and restarted each time. Every input
 // must end up in exactly one output topic; replays may repeat an output.
+// `crashLoopExactlyOnce` runs the job with `--processing-guarantee
+// exactly-once`: read back with read_committed, no output may repeat.
 //
 // A moment is a random amount of progress (2,000 to 7,000 more outputs) after
 // the restarted job is ready, so every kill lands while it is writing. A
@@ -21,7 +23,7 @@ const kills = 5
 /** The crash loop with `flags` on every enrich job it starts (none: the defaults). */
 export const crashLoopWith = (name: string, flags: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
-    const s = yield* Scenario.setup(name)
+    const s = yield* Scenario.setup(name.replace(/\W+/g, "_"))
     let job = yield* Jobs.startEnrich("enrich", s.env, flags)
     const generate = yield* Jobs.startGenerate(s.env, {
       count: events,
@@ -47,8 +49,14 @@ export const crashLoopWith = (name: string, flags: ReadonlyArray<string> = []) =
       verify: () => {
         Scenario.assertComplete(r)
         assert.strictEqual(exit.status, 0, "the last enrich job exits 0 on SIGTERM")
+        if (flags.includes("exactly-once")) assert.strictEqual(r.duplicates, 0, "outputs written twice")
       }
     }
   })
 
 export const crashLoop = crashLoopWith("crash loop")
+
+export const crashLoopExactlyOnce = crashLoopWith("crash loop (exactly-once)", [
+  "--processing-guarantee",
+  "exactly-once"
+])

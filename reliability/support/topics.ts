@@ -105,6 +105,14 @@ export const readAll = (kafka: Kafka, admin: Admin, topics: ReadonlyArray<string
       }),
       (consumer) =>
         Effect.callback<void>((resume) => {
+          // A transactional topic ends with a commit marker, which is never
+          // delivered: a batch of markers only is reported by this event alone.
+          consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+            const key = `${payload.topic}:${payload.partition}`
+            const end = remaining.get(key)
+            if (end !== undefined && Number(payload.lastOffset) + 1 >= end) remaining.delete(key)
+            if (remaining.size === 0) resume(Effect.void)
+          })
           void consumer.run({
             autoCommit: false,
             eachBatch: async ({ batch }) => {
@@ -124,6 +132,7 @@ export const readAll = (kafka: Kafka, admin: Admin, topics: ReadonlyArray<string
                 })
                 if (offset + 1 >= end) remaining.delete(key)
               }
+              if (end !== undefined && Number(batch.lastOffset()) + 1 >= end) remaining.delete(key)
               if (remaining.size === 0) resume(Effect.void)
             }
           })

@@ -32,6 +32,10 @@ export interface ProducerConfig {
   readonly maxInFlightRequests?: number
   readonly allowAutoTopicCreation?: boolean
   readonly retry?: RetryConfig
+  /** Makes the producer transactional; a new producer with the same id fences the old one. */
+  readonly transactionalId?: string
+  /** Milliseconds after which the broker aborts an open transaction. */
+  readonly transactionTimeout?: number
 }
 
 /**
@@ -132,6 +136,43 @@ export interface Producer {
     acks?: number
     timeout?: number
   }): Promise<ReadonlyArray<RecordMetadata>>
+  /**
+   * Begins a transaction (a producer made with a `transactionalId` only);
+   * the first one registers the id with the broker, fencing older producers.
+   */
+  transaction?(): Promise<Transaction>
+}
+
+/**
+ * Consumer-group offsets to commit inside a transaction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransactionOffsets {
+  consumerGroupId: string
+  topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>
+}
+
+/**
+ * An open transaction of a transactional producer: what it sends and the
+ * offsets it commits become visible to `read_committed` readers together, or
+ * not at all.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transaction {
+  send(record: {
+    topic: string
+    messages: Array<Message>
+    acks?: number
+    timeout?: number
+  }): Promise<ReadonlyArray<RecordMetadata>>
+  sendOffsets(offsets: TransactionOffsets): Promise<void>
+  commit(): Promise<void>
+  abort(): Promise<void>
+  isActive(): boolean
 }
 
 /**

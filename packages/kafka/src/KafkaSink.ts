@@ -95,7 +95,14 @@ export const make = (
   })
 }
 
-const toMessage = (e: Input, keepHeaders: boolean): KafkaLike.Message => {
+/**
+ * The record an envelope is written as: its origin's key, its bytes, and its
+ * origin's headers (`keepHeaders`) or a dead letter's `x-sluice-*` headers.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toMessage = (e: Input, keepHeaders: boolean): KafkaLike.Message => {
   const value = e.value
   if (DeadLetter.isDeadLetter(value)) {
     return { key: toBuffer(e.origin.key), value: toBuffer(value.value), headers: toHeaders(DeadLetter.headers(value)) }

@@ -28,6 +28,13 @@
  * partition is paused nothing is fetched, so its high watermark is that of
  * its last batch until fetching resumes.
  *
+ * Exactly-once (`transactions`, see `Transactions`): the consumer commits
+ * nothing itself; a partition is claimed (earlier owners fenced) before its
+ * first record is processed, tracking pauses while a commit drains the
+ * pipeline, and a revoked partition's open transaction is aborted. The
+ * consumer reads `read_committed` (kafkajs' default), so outputs of aborted
+ * transactions upstream are never processed.
+ *
  * ```ts
  * const records = yield* KafkaSource.make(client, { topics: ["payment-events"], groupId: "enrich" })
  * // or as a service, its options from KAFKA_SOURCE_TOPICS and KAFKA_GROUP_ID:
@@ -54,6 +61,7 @@ import {
 import * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
+import type * as Transactions from "./Transactions.ts"
 
 /**
  * @since 0.1.0
@@ -99,6 +107,11 @@ export interface Options {
   readonly bufferSize?: number | undefined
   /** Told the member's partitions after every rebalance (for readiness checks and dashboards). */
   readonly onAssignment?: ((partitions: ReadonlyArray<OffsetTracker.TopicPartition>) => Effect.Effect<void>) | undefined
+  /**
+   * Exactly-once: offsets are committed in Kafka transactions together with
+   * the outputs (`Transactions.make(...).hooks`), not by the consumer.
+   */
+  readonly transactions?: Transactions.Hooks | undefined
 }
 
 /**
@@ -171,6 +184,7 @@ const consume = (
     const maxInFlight = options.maxInFlight ?? 10_000
     const heartbeatInterval = Duration.fromInputUnsafe(options.heartbeatInterval ?? "3 seconds")
     const revokeTimeout = options.revokeTimeout ?? "10 seconds"
+    const transactions = options.transactions
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
     const runPromise = Effect.runPromiseWith(context)
@@ -209,6 +223,18 @@ const consume = (
         lags.delete(tpKey(topic, partition)) ? Metrics.setConsumerLag(topic, partition, 0) : Effect.void
       )
 
+    const updateLags = (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) =>
+      Effect.forEach(
+        offsets,
+        (o) => {
+          const lag = lags.get(tpKey(o.topic, o.partition))
+          if (lag === undefined) return Effect.void
+          lag.committed = o.offset
+          return reportLag(o.topic, o.partition, lag)
+        },
+        { discard: true }
+      )
+
     const commit = (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => {
       const mine = offsets.filter((o) => owned.has(tpKey(o.topic, o.partition)))
       if (mine.length === 0) return Effect.void
@@ -218,16 +244,7 @@ const consume = (
             mine.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString() }))
           )
         ),
-        Effect.forEach(
-          mine,
-          (o) => {
-            const lag = lags.get(tpKey(o.topic, o.partition))
-            if (lag === undefined) return Effect.void
-            lag.committed = o.offset
-            return reportLag(o.topic, o.partition, lag)
-          },
-          { discard: true }
-        )
+        updateLags(mine)
       ).pipe(
         Effect.withSpan(
           "sluice.commit",
@@ -250,7 +267,11 @@ const consume = (
             revoking.set(key, done)
             const [partition, topic] = splitKey(key)
             const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
-            if (final._tag === "Some") {
+            // Exactly-once: once the partition's records have left the pipeline
+            // (their outputs in its transaction), the open transaction is
+            // aborted; the new owner processes it again from the last commit.
+            if (transactions !== undefined) yield* transactions.release({ topic, partition })
+            else if (final._tag === "Some") {
               yield* commit([{ topic, partition, offset: final.value }]).pipe(
                 Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
               )
@@ -276,7 +297,10 @@ const consume = (
         generation++
         yield* Effect.forEach(lost, (key) => {
           const [partition, topic] = splitKey(key)
-          return Effect.andThen(tracker.revoke({ topic, partition }, Duration.zero), forgetLag(topic, partition))
+          return (transactions === undefined ? Effect.void : transactions.release({ topic, partition })).pipe(
+            Effect.andThen(tracker.revoke({ topic, partition }, Duration.zero)),
+            Effect.andThen(forgetLag(topic, partition))
+          )
         })
         if (options.onAssignment !== undefined) {
           yield* options.onAssignment(
@@ -325,6 +349,19 @@ const consume = (
         const pending = revoking.get(tpKey(topic, partition))
         if (pending !== undefined) yield* keepAlive(payload, Deferred.await(pending))
         const batchGeneration = generation
+        // Exactly-once: the partition is claimed (earlier owners fenced) before
+        // its records are processed; records the group committed meanwhile are skipped.
+        let skipBelow: bigint | undefined
+        if (transactions !== undefined) {
+          // A batch of an earlier generation must not claim: that would fence the partition's new owner.
+          if (!owned.has(tpKey(topic, partition)) || payload.isStale()) return
+          const claimed = yield* keepAlive(payload, Effect.result(transactions.claim(tp)))
+          if (claimed._tag === "Failure") {
+            yield* fail(claimed.failure)
+            return
+          }
+          skipBelow = claimed.success
+        }
         let out: Array<Envelope.Envelope<Envelope.Payload>> = []
         let emitted = 0
         // Records are handed downstream in runs, one race with the heartbeat
@@ -341,6 +378,11 @@ const consume = (
           )
         })
         const offsets = messages.map((m) => BigInt(m.offset))
+        let next = 0
+        if (skipBelow !== undefined) {
+          while (next < offsets.length && offsets[next]! < skipBelow) next++
+          if (next > 0) payload.resolveOffset(messages[next - 1]!.offset)
+        }
         // Each batch brings the partition's high watermark, and so its lag
         // (only for partitions owned now: a stale batch's would never be reset).
         const key = tpKey(topic, partition)
@@ -355,9 +397,13 @@ const consume = (
         }
         // Offsets are tracked a run at a time: as many records as there is
         // room for in one step, rather than one effect per record.
-        let next = 0
         while (next < messages.length) {
           if (!payload.isRunning() || payload.isStale() || generation !== batchGeneration) break
+          if (transactions?.draining() === true) {
+            // A commit waits for every tracked record: emit them before waiting.
+            yield* flush
+            yield* keepAlive(payload, transactions.admit)
+          }
           let tracked: number
           if ((yield* tracker.inFlight) < maxInFlight) {
             tracked = yield* tracker.trackBatch(tp, next === 0 ? offsets : offsets.slice(next))
@@ -419,10 +465,14 @@ const consume = (
     )
     // Registered after `run`: finalizers run in reverse, so the final commit
     // happens while the consumer is still a member of the group, then it stops.
-    yield* OffsetTracker.commitLoop(tracker, commit, {
-      interval: options.commitInterval ?? "1 second",
-      every: options.commitEvery ?? 5_000
-    })
+    if (transactions !== undefined) {
+      yield* transactions.start(tracker, { fail, committed: updateLags })
+    } else {
+      yield* OffsetTracker.commitLoop(tracker, commit, {
+        interval: options.commitInterval ?? "1 second",
+        every: options.commitEvery ?? 5_000
+      })
+    }
   })
 
 const splitKey = (key: string): readonly [partition: number, topic: string] => {

@@ -46,3 +46,11 @@ export * as Serde from "./Serde.ts"
  * @since 0.1.0
  */
 export * as SerdePipeline from "./SerdePipeline.ts"
+/**
+ * @since 0.1.0
+ */
+export * as TransactionalSink from "./TransactionalSink.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Transactions from "./Transactions.ts"

@@ -9,9 +9,12 @@
  * through the schema registry (`ClaimsAvro`); `registry` is the client to
  * use, the one `SCHEMA_REGISTRY_URL` names by default.
  *
+ * `--processing-guarantee exactly-once` (`PROCESSING_GUARANTEE`) writes the
+ * outputs and commits the input offsets in Kafka transactions (`KafkaOutputs`).
+ *
  * @since 0.1.0
  */
-import { Admin, KafkaClient, KafkaSink, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
+import { Admin, KafkaClient, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
 import { type BigDecimal, Effect, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as BreakerStore from "../../BreakerStore.ts"
@@ -19,6 +22,8 @@ import * as Config from "../../Config.ts"
 import * as ConsumerGroup from "../../ConsumerGroup.ts"
 import * as Flags from "../../Flags.ts"
 import * as Readiness from "../../http/Readiness.ts"
+import * as KafkaOutputs from "../../KafkaOutputs.ts"
+import * as ProcessingGuarantee from "../../ProcessingGuarantee.ts"
 import * as Services from "../../Services.ts"
 import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsConfig from "./ClaimsConfig.ts"
@@ -53,6 +58,8 @@ const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
 export interface ScaleOut {
   readonly breakerStore?: BreakerStore.Options
   readonly consumer?: ConsumerGroup.Timing
+  /** At-least-once when absent. */
+  readonly guarantee?: ProcessingGuarantee.ProcessingGuarantee
 }
 
 /**
@@ -117,22 +124,28 @@ export const runEnrich = (
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     const store = options.breakerStore === undefined ? undefined : yield* BreakerStore.make(options.breakerStore)
     const lookup = yield* ClaimsLookup.claimsLookup(database, options, "chunk", store)
-    const producer = yield* KafkaSink.producer(client)
+    const outputs = yield* KafkaOutputs.make(client, config.groupId, options.guarantee ?? "at-least-once")
     const records = yield* KafkaSource.make(client, {
       ...options.consumer,
+      ...outputs.source,
       topics: [config.topics.input],
       groupId: config.groupId,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
     })
     yield* Effect.logInfo("enrich job started").pipe(
-      Effect.annotateLogs({ job: "enrich", input: config.topics.input, group: config.groupId })
+      Effect.annotateLogs({
+        job: "enrich",
+        input: config.topics.input,
+        group: config.groupId,
+        guarantee: options.guarantee ?? "at-least-once"
+      })
     )
     yield* EnrichJob.run({
       records,
       sinks: {
-        enriched: KafkaSink.make(producer, config.topics.enriched),
-        failed: KafkaSink.make(producer, config.topics.failed),
-        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+        enriched: outputs.to(config.topics.enriched),
+        failed: outputs.to(config.topics.failed),
+        deadLetters: outputs.to(config.topics.deadLetter)
       },
       lookup,
       concurrency: options.concurrency,
@@ -153,7 +166,8 @@ export const runLarge = (
   threshold: BigDecimal.BigDecimal,
   readiness: Readiness.Readiness["Service"],
   registry?: SchemaRegistry.SchemaRegistry["Service"],
-  consumer: ConsumerGroup.Timing = {}
+  consumer: ConsumerGroup.Timing = {},
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once"
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
@@ -168,18 +182,20 @@ export const runLarge = (
         partitions: 6
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const producer = yield* KafkaSink.producer(client)
+    const groupId = `${config.groupId}-large`
+    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
     const records = yield* KafkaSource.make(client, {
       ...consumer,
+      ...outputs.source,
       topics: [config.topics.enriched],
-      groupId: `${config.groupId}-large`,
+      groupId,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
     })
     yield* LargeClaimsJob.run({
       records,
       sinks: {
-        large: KafkaSink.make(producer, config.topics.largeClaims),
-        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+        large: outputs.to(config.topics.largeClaims),
+        deadLetters: outputs.to(config.topics.deadLetter)
       },
       threshold,
       codec
@@ -191,15 +207,17 @@ const enrich = Command.make(
   {
     ...ClaimsConfig.settingFlags,
     ...ClaimsFlags.enrichFlags,
-    ...scaleOutFlags
+    ...scaleOutFlags,
+    ...ProcessingGuarantee.flags
   },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const scaleOut = yield* loadScaleOut(flags, config.groupId)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut }, readiness))
+        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, guarantee }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("enrich"))
@@ -211,14 +229,20 @@ const enrich = Command.make(
 
 const large = Command.make(
   "large",
-  { ...ClaimsConfig.settingFlags, threshold: ClaimsFlags.threshold, ...ConsumerGroup.flags },
+  {
+    ...ClaimsConfig.settingFlags,
+    threshold: ClaimsFlags.threshold,
+    ...ConsumerGroup.flags,
+    ...ProcessingGuarantee.flags
+  },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const consumer = yield* ConsumerGroup.load(flags)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer))
+        yield* Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer, guarantee))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("large"))

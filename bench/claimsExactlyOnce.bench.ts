@@ -1,0 +1,305 @@
+/**
+ * The claims enrich job, exactly-once against at-least-once, in one run:
+ *
+ *   pnpm bench claimsExactlyOnce      (or: node bench/claimsExactlyOnce.bench.ts --help)
+ *
+ * The embedded broker runs as a `sluice broker` child process, PostgreSQL
+ * holds a fresh database with 100,000 seeded claims, and 100,000 generated
+ * payments are produced once to a 6-partition input. Then, alternating for
+ * `--rounds` rounds, `sluice claims enrich` runs over the whole input with
+ * `--processing-guarantee at-least-once` and with `exactly-once`, each run
+ * with a fresh consumer group and fresh output topics, at 0% cache (TTLs 0:
+ * every payment is looked up). Throughput is outputs over the span of their
+ * own timestamps; the reported ratio is the median of the rounds' ratios.
+ *
+ * Latency: each guarantee then runs while payments are produced at half the
+ * median at-least-once throughput, and a `read_committed` consumer of the
+ * outputs records when each output became visible to it. End-to-end latency
+ * is that moment minus the input's timestamp: for exactly-once it includes
+ * waiting for the transaction's commit, which is what a reader sees.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import * as Claims from "@sluice/runner/jobs/claims/ClaimsTable"
+import * as Generator from "@sluice/runner/jobs/claims/Generator"
+import { Effect } from "effect"
+import { type Admin, Kafka, logLevel } from "kafkajs"
+import postgres from "postgres"
+import { createDatabase } from "./support/benchDatabase.ts"
+import { freePort } from "./support/freePort.ts"
+import { type NodeChild, spawnNode, stopAll } from "./support/nodeChild.ts"
+import { type Percentiles, percentiles } from "./support/percentiles.ts"
+import { type InputRecord, produceAll, producePaced, sequenceHeader } from "./support/produceRecords.ts"
+import { waitForCommitted } from "./support/topicOffsets.ts"
+
+const { values: flags } = parseArgs({
+  options: {
+    events: { type: "string", default: "100000" },
+    claims: { type: "string", default: "100000" },
+    rounds: { type: "string", default: "3" },
+    "latency-seconds": { type: "string", default: "20" },
+    out: { type: "string" },
+    help: { type: "boolean", default: false }
+  }
+})
+if (flags.help) {
+  console.log(
+    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--out FILE]"
+  )
+  process.exit(0)
+}
+
+const EVENTS = Number(flags.events)
+const CLAIMS = Number(flags.claims)
+const ROUNDS = Number(flags.rounds)
+const LATENCY_SECONDS = Number(flags["latency-seconds"])
+const PARTITIONS = 6
+const root = join(import.meta.dirname, "..")
+const sluiceBin = join(root, "packages", "runner", "bin", "sluice.js")
+const outFile = flags.out ?? join(root, "bench", "results", "claims-exactly-once.json")
+const generatorOptions = { seed: 2027, claims: CLAIMS, validClaimRate: 0.9, invalidRate: 0 }
+const guarantees = ["at-least-once", "exactly-once"] as const
+type Guarantee = (typeof guarantees)[number]
+
+const log = (line: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
+
+const recordAt = (options: Generator.Options) => (i: number) => {
+  const r = Generator.record(options, i, Date.now())
+  return {
+    key: Buffer.from(r.key),
+    value: Buffer.from(r.value),
+    headers: Object.fromEntries(r.headers.map(([name, value]) => [name, Buffer.from(value)]))
+  } satisfies InputRecord
+}
+
+interface Context {
+  readonly kafka: Kafka
+  readonly admin: Admin
+  readonly brokers: string
+  readonly databaseUrl: string
+}
+
+let runNumber = 0
+
+const startJob = async (ctx: Context, guarantee: Guarantee, input: string) => {
+  const id = ++runNumber
+  const group = `bench-eos-${process.pid}-${id}`
+  const outputs = [`enriched-payments-${id}`, `failed-payments-${id}`, `payment-events-dlq-${id}`]
+  await ctx.admin.createTopics({
+    topics: outputs.map((topic) => ({ topic, numPartitions: PARTITIONS })),
+    waitForLeaders: true
+  })
+  const metricsPort = await freePort()
+  const child = spawnNode(
+    sluiceBin,
+    ["claims", "enrich", "--processing-guarantee", guarantee, "--cache-ttl", "0ms", "--cache-miss-ttl", "0ms"],
+    {
+      env: {
+        KAFKA_BOOTSTRAP_SERVERS: ctx.brokers,
+        DATABASE_URL: ctx.databaseUrl,
+        PAYMENT_EVENTS_TOPIC: input,
+        ENRICHED_PAYMENTS_TOPIC: outputs[0]!,
+        FAILED_PAYMENTS_TOPIC: outputs[1]!,
+        PAYMENT_EVENTS_DLQ_TOPIC: outputs[2]!,
+        GROUP_ID: group,
+        CLIENT_ID: group,
+        METRICS_PORT: String(metricsPort)
+      }
+    }
+  )
+  return { child, group, outputs, metricsPort }
+}
+
+/**
+ * A read_committed consumer of `topics` that calls `onRecord` with each
+ * record's sequence header, its timestamp and when it arrived, until
+ * `expected` records arrived. Transaction markers are never delivered, so the
+ * count of inputs, not end offsets, says when it is done.
+ */
+const follow = async (
+  kafka: Kafka,
+  topics: ReadonlyArray<string>,
+  expected: number,
+  onRecord: (seq: number, timestamp: number, arrivedAt: number) => void
+) => {
+  const consumer = kafka.consumer({
+    groupId: `bench-eos-reader-${process.pid}-${Math.random().toString(36).slice(2)}`,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxWaitTimeInMs: 20
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [...topics], fromBeginning: true })
+  // Latency counts from the moment the reader is a member of its group: a
+  // reader still joining would see the first outputs late.
+  const joined = new Promise<void>((resolve) => {
+    consumer.on(consumer.events.GROUP_JOIN, () => resolve())
+  })
+  let read = 0
+  const done = new Promise<void>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const arrivedAt = Date.now()
+        for (const m of batch.messages) {
+          onRecord(Number(m.headers?.[sequenceHeader]?.toString()), Number(m.timestamp), arrivedAt)
+        }
+        read += batch.messages.length
+        if (read >= expected) resolve()
+      }
+    })
+  })
+  await Promise.race([joined, new Promise<void>((r) => setTimeout(r, 60_000))])
+  return {
+    done: async (timeoutMillis: number) => {
+      const timer = new Promise<void>((r) => setTimeout(r, timeoutMillis))
+      await Promise.race([done, timer])
+      await consumer.disconnect()
+      return read
+    }
+  }
+}
+
+interface Saturated {
+  readonly guarantee: Guarantee
+  readonly completed: boolean
+  readonly outputs: number
+  readonly eventsPerSecond: number
+}
+
+const saturated = async (ctx: Context, guarantee: Guarantee, input: string): Promise<Saturated> => {
+  const job = await startJob(ctx, guarantee, input)
+  const progress = await waitForCommitted(ctx.admin, job.group, input, EVENTS, {
+    timeoutMillis: 600_000,
+    abort: job.child.exited
+  })
+  await job.child.stop()
+  let first = Number.POSITIVE_INFINITY
+  let last = Number.NEGATIVE_INFINITY
+  const reader = await follow(ctx.kafka, job.outputs, EVENTS, (_seq, timestamp) => {
+    if (timestamp < first) first = timestamp
+    if (timestamp > last) last = timestamp
+  })
+  const outputs = await reader.done(180_000)
+  const eventsPerSecond = outputs < 2 ? 0 : ((outputs - 1) * 1000) / Math.max(1, last - first)
+  if (!progress.reached) log(`${guarantee}: stderr:\n${job.child.output().stderr.slice(-2000)}`)
+  log(`${guarantee}: ${Math.round(eventsPerSecond)} events/s over ${outputs} outputs`)
+  return { guarantee, completed: progress.reached && outputs >= EVENTS, outputs, eventsPerSecond }
+}
+
+interface Latency {
+  readonly guarantee: Guarantee
+  readonly rate: number
+  readonly outputs: number
+  readonly produced: number
+  readonly visibleMs: Percentiles
+}
+
+const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Promise<Latency> => {
+  const input = `payment-events-live-${runNumber + 1}`
+  await ctx.admin.createTopics({ topics: [{ topic: input, numPartitions: PARTITIONS }], waitForLeaders: true })
+  const job = await startJob(ctx, guarantee, input)
+  const readyBy = performance.now() + 60_000
+  while (performance.now() < readyBy) {
+    const ready = await fetch(`http://127.0.0.1:${job.metricsPort}/readyz`).then(
+      (r) => r.ok,
+      () => false
+    )
+    if (ready) break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  const count = Math.max(1, Math.round(rate * LATENCY_SECONDS))
+  const arrivals = new Map<number, number>()
+  const reader = await follow(ctx.kafka, job.outputs, count, (seq, _timestamp, arrivedAt) => {
+    arrivals.set(seq, arrivedAt)
+  })
+  const producer = ctx.kafka.producer()
+  await producer.connect()
+  const options = { ...generatorOptions, seed: generatorOptions.seed + runNumber }
+  const timestamps = await producePaced(producer, input, count, rate, recordAt(options))
+  await producer.disconnect()
+  const outputs = await reader.done(120_000)
+  await job.child.stop()
+  const visible: Array<number> = []
+  for (const [seq, arrivedAt] of arrivals) {
+    const at = timestamps[seq]
+    if (at !== undefined) visible.push(arrivedAt - at)
+  }
+  const result = { guarantee, rate, outputs, produced: count, visibleMs: percentiles(visible) }
+  log(
+    `${guarantee} at ${Math.round(rate)}/s: visible p50 ${result.visibleMs.p50} / p95 ${result.visibleMs.p95} / p99 ${result.visibleMs.p99} ms`
+  )
+  return result
+}
+
+const median = (xs: ReadonlyArray<number>) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const main = async () => {
+  const db = await createDatabase("sluice_bench_eos")
+  let broker: NodeChild | undefined
+  try {
+    log(`database ${db.name}: seeding ${CLAIMS} claims`)
+    const seedSql = postgres(db.url, { max: 2, onnotice: () => {} })
+    await Effect.runPromise(Effect.andThen(Claims.migrate(seedSql), Claims.seed(seedSql, { count: CLAIMS })))
+    await seedSql.unsafe("ANALYZE claims")
+    await seedSql.end()
+    broker = spawnNode(sluiceBin, ["broker", "--port", "0"])
+    const brokers = (await broker.waitFor(/listening on (\S+)/, 60_000))[1]!
+    const kafka = new Kafka({ brokers: [brokers], clientId: "bench-eos", logLevel: logLevel.NOTHING })
+    const admin = kafka.admin()
+    await admin.connect()
+    const ctx: Context = { kafka, admin, brokers, databaseUrl: db.url }
+    const input = "payment-events"
+    await admin.createTopics({ topics: [{ topic: input, numPartitions: PARTITIONS }], waitForLeaders: true })
+    const producer = kafka.producer()
+    await producer.connect()
+    log(`producing ${EVENTS} payments`)
+    await produceAll(producer, input, EVENTS, recordAt(generatorOptions))
+    await producer.disconnect()
+
+    const rounds: Array<Record<Guarantee, Saturated>> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternating which goes first, so neither always gets the warmer machine.
+      const order = round % 2 === 0 ? guarantees : ([...guarantees].reverse() as ReadonlyArray<Guarantee>)
+      const results: Partial<Record<Guarantee, Saturated>> = {}
+      for (const g of order) results[g] = await saturated(ctx, g, input)
+      rounds.push(results as Record<Guarantee, Saturated>)
+    }
+    const ratios = rounds.map((r) => r["exactly-once"].eventsPerSecond / r["at-least-once"].eventsPerSecond)
+    const ratio = median(ratios)
+    const rate = median(rounds.map((r) => r["at-least-once"].eventsPerSecond)) / 2
+    const latency: Array<Latency> = []
+    for (const g of guarantees) latency.push(await fixedRate(ctx, g, rate))
+    await admin.disconnect()
+
+    const lines = [
+      "| round | at-least-once events/s | exactly-once events/s | exactly-once × at-least-once |",
+      "| --- | ---: | ---: | ---: |",
+      ...rounds.map(
+        (r, i) =>
+          `| ${i + 1}${r["at-least-once"].completed && r["exactly-once"].completed ? "" : " (incomplete)"} | ` +
+          `${Math.round(r["at-least-once"].eventsPerSecond)} | ${Math.round(r["exactly-once"].eventsPerSecond)} | ${ratios[i]!.toFixed(2)} |`
+      ),
+      `| median | | | **${ratio.toFixed(2)}×** (goal ≥ 0.8×) |`,
+      "",
+      `| at ${Math.round(rate)} payments/s (half the at-least-once median) | outputs | visible p50 / p95 / p99 ms |`,
+      "| --- | ---: | ---: |",
+      ...latency.map(
+        (l) =>
+          `| ${l.guarantee} | ${l.outputs} of ${l.produced} | ${l.visibleMs.p50} / ${l.visibleMs.p95} / ${l.visibleMs.p99} |`
+      )
+    ]
+    console.log(`\nClaims enrich, exactly-once vs at-least-once, 0% cache, ${EVENTS} payments\n\n${lines.join("\n")}\n`)
+    mkdirSync(join(root, "bench", "results"), { recursive: true })
+    writeFileSync(outFile, `${JSON.stringify({ events: EVENTS, rounds, ratios, ratio, latency }, null, 2)}\n`)
+  } finally {
+    await stopAll()
+    await db.drop()
+  }
+}
+
+await main()

@@ -1,0 +1,86 @@
+/**
+ * A sink that writes envelopes in Kafka transactions (`Transactions`): each
+ * output goes into the open transaction of its input record's partition and
+ * its receipt is acknowledged once the broker has it, so the commit cycle
+ * commits it together with the input offset. Nothing is visible to a
+ * `read_committed` reader before that commit; an aborted transaction's
+ * outputs never are.
+ *
+ * An output whose input partition is no longer this member's is dropped
+ * unacknowledged: the partition's new owner processes its input again.
+ *
+ * ```ts
+ * const transactions = yield* Transactions.make(client, { groupId: "enrich" })
+ * const records = yield* KafkaSource.make(client, { topics, groupId: "enrich", transactions: transactions.hooks })
+ * yield* records.pipe(Stream.run(TransactionalSink.make(transactions, "enriched-payments")))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Receipt } from "@sluice/core"
+import { Effect, Sink } from "effect"
+import type * as KafkaError from "./KafkaError.ts"
+import type * as KafkaLike from "./KafkaLike.ts"
+import * as KafkaSink from "./KafkaSink.ts"
+import type * as Transactions from "./Transactions.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Keep the source record's headers on the output (default true). */
+  readonly keepHeaders?: boolean | undefined
+}
+
+/**
+ * A sink writing to `topic` through `transactions`; fails with a
+ * `KafkaError` when a send fails, which fails the job: the transaction is
+ * never committed and the restarted job processes its inputs again.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  transactions: Transactions.Transactions,
+  topic: string,
+  options?: Options
+): Sink.Sink<void, KafkaSink.Input, never, KafkaError.KafkaError> => {
+  const keepHeaders = options?.keepHeaders ?? true
+  return Sink.forEachArray((chunk: ReadonlyArray<KafkaSink.Input>) => {
+    // One send per input partition (each has its own producer and transaction).
+    const groups = new Map<string, { partition: number; topic: string; inputs: Array<KafkaSink.Input> }>()
+    for (const e of chunk) {
+      const key = `${e.origin.partition}\u0000${e.origin.topic}`
+      let group = groups.get(key)
+      if (group === undefined) {
+        group = { partition: e.origin.partition, topic: e.origin.topic, inputs: [] }
+        groups.set(key, group)
+      }
+      group.inputs.push(e)
+    }
+    return Effect.forEach(
+      groups.values(),
+      (group) => {
+        const messages: Array<KafkaLike.Message> = group.inputs.map((e) => KafkaSink.toMessage(e, keepHeaders))
+        return Effect.flatMap(transactions.send(group, topic, messages), (sent) =>
+          sent ? Receipt.ackAll(group.inputs.map((e) => e.receipt)) : Effect.void
+        )
+      },
+      { concurrency: "unbounded", discard: true }
+    ).pipe(
+      Effect.withSpan(
+        "sluice.sink.write",
+        {
+          kind: "producer",
+          attributes: {
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": chunk.length,
+            "sluice.transactional": true
+          }
+        },
+        { captureStackTrace: false }
+      )
+    )
+  })
+}

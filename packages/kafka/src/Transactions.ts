@@ -1,0 +1,416 @@
+/**
+ * Exactly-once processing for jobs that read Kafka and write Kafka: the
+ * outputs of a commit cycle and the input offsets they came from go into one
+ * Kafka transaction, so a `read_committed` reader sees both or neither.
+ *
+ * **One transactional producer per input partition.** Each input partition a
+ * member owns gets a producer whose transactional id is
+ * `<prefix>-<topic>-<partition>`. Claiming a partition registers that id with
+ * the broker (InitProducerId), which bumps its epoch: the previous owner's
+ * producer is fenced and its open transaction aborted, so an instance that
+ * lost a partition, even one that does not know it yet, can never commit
+ * output or offsets for it again. This is Kafka Streams' first exactly-once
+ * design (KIP-98). The one-producer-per-instance design of KIP-447 needs
+ * TxnOffsetCommit v3, which carries the consumer group's generation so the
+ * broker can reject a zombie's offsets; kafkajs 2.2.4 sends only v0 and v1,
+ * without the generation, so with it a per-instance producer could not be
+ * fenced when partitions move.
+ *
+ * After the fence the partition's committed offset is read again: a record
+ * below it was committed by the previous owner in a transaction that ended
+ * after the consumer fetched its start offset, and is skipped.
+ *
+ * **Commit cycle.** Every `commitInterval` (100 ms by default) the source
+ * stops tracking new records (`admit` waits), the records already in the
+ * pipeline finish (their outputs sent into the open transactions), then each
+ * partition's transaction gets the partition's offset (`sendOffsets`) and
+ * commits. Draining first is what makes the offsets and the outputs match
+ * whatever the pipeline's ordering and however many sinks it writes to: no
+ * output of a record beyond the committed offset can be in the transaction.
+ *
+ * **Failures.** A transaction that cannot be sent or committed (fenced,
+ * timed out on the broker, broker gone) fails the source's stream, and with
+ * it the job; its open transactions are aborted by the broker (timeout) or by
+ * the next owner's fence, and the job, restarted, resumes from the offsets of
+ * the last committed transaction. A revoked partition's open transaction is
+ * aborted once its records have left the pipeline: its new owner starts from
+ * the last committed offset.
+ *
+ * State stores: a store's changelog writes belong in the same transaction as
+ * the outputs of the records that caused them; `send` is the hook (a
+ * changelog record sent with its input record's partition commits with it).
+ *
+ * @since 0.1.0
+ */
+import { Metrics, type OffsetTracker } from "@sluice/core"
+import { Duration, Effect, Exit, Latch, Metric, Scope, Semaphore } from "effect"
+import type * as KafkaClient from "./KafkaClient.ts"
+import * as KafkaError from "./KafkaError.ts"
+import type * as KafkaLike from "./KafkaLike.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The consumer group whose offsets the transactions commit. */
+  readonly groupId: string
+  /** Transactional ids are `<prefix>-<topic>-<partition>`; the group id by default. */
+  readonly transactionalIdPrefix?: string | undefined
+  /** How often outputs and offsets are committed; 100 ms by default. */
+  readonly commitInterval?: Duration.Input | undefined
+  /** After this long the broker aborts an open transaction; 60 seconds by default. */
+  readonly transactionTimeout?: Duration.Input | undefined
+  /** Broker-side timeout of a produce request; 30 seconds by default. */
+  readonly requestTimeoutMillis?: number | undefined
+}
+
+/**
+ * What a consumer source calls in exactly-once mode (`KafkaSource`'s
+ * `transactions` option) instead of committing offsets itself.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Hooks {
+  /**
+   * Starts the commit cycle over the source's tracker, in the source's scope;
+   * its last transaction commits (or aborts, if records are still in flight)
+   * when the scope closes. `fail` ends the source's stream; `committed` is
+   * told the offsets each commit wrote.
+   */
+  readonly start: (
+    tracker: OffsetTracker.OffsetTracker,
+    callbacks: {
+      readonly fail: (error: KafkaError.KafkaError) => Effect.Effect<unknown>
+      readonly committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+    }
+  ) => Effect.Effect<void, never, Scope.Scope>
+  /** Whether a commit is draining the pipeline: the source then emits what it tracked and waits in `admit`. */
+  readonly draining: () => boolean
+  /** Waits until no commit is draining. */
+  readonly admit: Effect.Effect<void>
+  /**
+   * Makes the partition ours before its first record is processed: fences
+   * earlier owners, then answers the committed offset to resume from (records
+   * below it are skipped). Answers at once for a partition already claimed.
+   */
+  readonly claim: (tp: OffsetTracker.TopicPartition) => Effect.Effect<bigint | undefined, KafkaError.KafkaError>
+  /** Forgets a partition the member lost: its open transaction is aborted, its producer closed. */
+  readonly release: (tp: OffsetTracker.TopicPartition) => Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transactions {
+  readonly hooks: Hooks
+  /**
+   * Sends `messages` to `topic` in the open transaction of the input
+   * partition `origin` (beginning one if needed). Answers `false`, sending
+   * nothing, when the partition is not this member's (any more): its records
+   * will be processed again by the partition's owner.
+   */
+  readonly send: (
+    origin: OffsetTracker.TopicPartition,
+    topic: string,
+    messages: Array<KafkaLike.Message>
+  ) => Effect.Effect<boolean, KafkaError.KafkaError>
+}
+
+interface Member {
+  readonly tp: OffsetTracker.TopicPartition
+  readonly producer: KafkaLike.Producer
+  readonly scope: Scope.Closeable
+  // Sends and the commit of one transaction never overlap.
+  readonly lock: Semaphore.Semaphore
+  readonly resumeFrom: bigint | undefined
+  txn: KafkaLike.Transaction | undefined
+  committed: bigint | undefined
+}
+
+const keyOf = (tp: OffsetTracker.TopicPartition) => `${tp.partition}\u0000${tp.topic}`
+
+/**
+ * The transactional id of an input partition's producer.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const transactionalId = (prefix: string, tp: OffsetTracker.TopicPartition): string =>
+  `${prefix}-${tp.topic}-${tp.partition}`
+
+/**
+ * Transactions for one consumer group over `client`. Every producer is
+ * closed when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  client: KafkaClient.KafkaClient["Service"],
+  options: Options
+): Effect.Effect<Transactions, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const prefix = options.transactionalIdPrefix ?? options.groupId
+    const interval = Duration.fromInputUnsafe(options.commitInterval ?? "100 millis")
+    const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
+    const requestTimeout = options.requestTimeoutMillis ?? 30_000
+    const members = new Map<string, Member>()
+    // Claims and releases of one partition never overlap: a release waits for
+    // a claim in progress and undoes it.
+    const partitionLocks = new Map<string, Semaphore.Semaphore>()
+    const partitionLock = (tp: OffsetTracker.TopicPartition) => {
+      let lock = partitionLocks.get(keyOf(tp))
+      if (lock === undefined) {
+        lock = Semaphore.makeUnsafe(1)
+        partitionLocks.set(keyOf(tp), lock)
+      }
+      return lock
+    }
+    const gate = yield* Latch.make(true)
+    let draining = false
+    // Set once a transaction failed: the producers may be fenced, nothing more is committed.
+    let failed = false
+
+    const begin = (m: Member) =>
+      Effect.suspend(() => {
+        if (m.txn !== undefined) return Effect.succeed(m.txn)
+        const producer = m.producer
+        return KafkaError.attempt("transaction", () => producer.transaction!()).pipe(
+          Effect.tap((txn) =>
+            Effect.sync(() => {
+              m.txn = txn
+            })
+          )
+        )
+      })
+
+    const close = (m: Member) => Scope.close(m.scope, Exit.void)
+
+    // Aborts what the member's transaction holds; used when its records will be processed again.
+    const abort = (m: Member) =>
+      Effect.suspend(() => {
+        const txn = m.txn
+        m.txn = undefined
+        if (txn === undefined || !txn.isActive()) return Effect.void
+        return KafkaError.attempt("abort", () => txn.abort()).pipe(
+          Effect.catch((error) => Effect.logWarning("aborting a transaction failed", error.message))
+        )
+      })
+
+    const commitMember = (m: Member, offset: bigint | undefined) =>
+      m.lock.withPermits(1)(
+        Effect.gen(function* () {
+          // Outputs without an offset: their partition was forgotten by the
+          // tracker (revoked); they will be processed again, so they are dropped.
+          if (offset === undefined) {
+            yield* abort(m)
+            return false
+          }
+          const changed = offset !== m.committed
+          if (m.txn === undefined && !changed) return false
+          const txn = yield* begin(m)
+          if (changed) {
+            yield* KafkaError.attempt("sendOffsets", () =>
+              txn.sendOffsets({
+                consumerGroupId: options.groupId,
+                topics: [{ topic: m.tp.topic, partitions: [{ partition: m.tp.partition, offset: offset.toString() }] }]
+              })
+            )
+          }
+          yield* KafkaError.attempt("commitTransaction", () => txn.commit())
+          m.txn = undefined
+          if (changed) m.committed = offset
+          return changed
+        })
+      )
+
+    const offsetsOf = (tracker: OffsetTracker.OffsetTracker) =>
+      Effect.map(tracker.snapshot, (snapshot) => new Map(snapshot.map((o) => [keyOf(o), o.offset])))
+
+    // Anything to commit: an open transaction, or an offset that moved (records that produced no output).
+    const pending = (offsets: ReadonlyMap<string, bigint>) =>
+      [...members.entries()].some(([key, m]) => {
+        const offset = offsets.get(key)
+        return m.txn !== undefined || (offset !== undefined && offset !== m.committed)
+      })
+
+    const waitDrained = (tracker: OffsetTracker.OffsetTracker) =>
+      Effect.gen(function* () {
+        while ((yield* tracker.inFlight) > 0) yield* Effect.sleep("1 millis")
+      })
+
+    const commitAll = (
+      tracker: OffsetTracker.OffsetTracker,
+      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
+        const offsets = yield* offsetsOf(tracker)
+        const written = yield* Effect.forEach(
+          [...members.entries()],
+          ([key, m]) => {
+            const offset = offsets.get(key)
+            return Effect.map(commitMember(m, offset), (changed) =>
+              changed && offset !== undefined ? [{ ...m.tp, offset }] : []
+            )
+          },
+          { concurrency: "unbounded" }
+        )
+        const flat = written.flat()
+        if (flat.length === 0) return
+        yield* committed(flat)
+        yield* Metric.update(Metrics.commits, 1)
+        for (const o of flat) {
+          yield* Metric.update(
+            Metric.withAttributes(Metrics.committedOffset, { topic: o.topic, partition: String(o.partition) }),
+            o.offset
+          )
+        }
+      }).pipe(
+        Effect.withSpan(
+          "sluice.commit",
+          { attributes: { "messaging.consumer.group.name": options.groupId, "sluice.commit.transactional": true } },
+          { captureStackTrace: false }
+        )
+      )
+
+    const cycle = (
+      tracker: OffsetTracker.OffsetTracker,
+      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
+        if (!pending(yield* offsetsOf(tracker))) return
+        draining = true
+        yield* Latch.close(gate)
+        yield* waitDrained(tracker)
+        yield* commitAll(tracker, committed)
+      }).pipe(
+        Effect.ensuring(
+          Effect.suspend(() => {
+            draining = false
+            return Latch.open(gate)
+          })
+        )
+      )
+
+    const hooks: Hooks = {
+      start: (tracker, { fail, committed }) =>
+        Effect.gen(function* () {
+          // The last transaction, when the source's scope closes: committed if
+          // every tracked record is done, aborted (to be processed again) if not.
+          yield* Effect.addFinalizer(() =>
+            Effect.gen(function* () {
+              draining = true
+              yield* Latch.close(gate)
+              if (!failed && (yield* tracker.inFlight) === 0) {
+                yield* commitAll(tracker, committed).pipe(
+                  Effect.catch((error) => Effect.logWarning("the last transaction failed", error.message))
+                )
+              } else {
+                yield* Effect.forEach(members.values(), (m) => m.lock.withPermits(1)(abort(m)), { discard: true })
+              }
+            })
+          )
+          yield* Effect.forkScoped(
+            Effect.forever(Effect.andThen(Effect.sleep(interval), cycle(tracker, committed))).pipe(
+              Effect.catch((error) =>
+                Effect.andThen(
+                  Effect.sync(() => {
+                    failed = true
+                  }),
+                  Effect.andThen(
+                    Effect.logError(
+                      "transaction failed; the job stops and resumes from the last commit",
+                      error.message
+                    ),
+                    fail(error)
+                  )
+                )
+              )
+            )
+          )
+        }),
+      draining: () => draining,
+      admit: gate.await,
+      claim: (tp) =>
+        Effect.suspend(() => {
+          const existing = members.get(keyOf(tp))
+          if (existing !== undefined) return Effect.succeed(existing.resumeFrom)
+          return partitionLock(tp).withPermits(1)(
+            Effect.gen(function* () {
+              const claimedMeanwhile = members.get(keyOf(tp))
+              if (claimedMeanwhile !== undefined) return claimedMeanwhile.resumeFrom
+              const scope = yield* Scope.make()
+              const claimed = Effect.gen(function* () {
+                const producer = yield* client
+                  .producer({
+                    transactionalId: transactionalId(prefix, tp),
+                    transactionTimeout,
+                    idempotent: true,
+                    maxInFlightRequests: 1,
+                    allowAutoTopicCreation: false
+                  })
+                  .pipe(Scope.provide(scope))
+                if (producer.transaction === undefined) {
+                  return yield* KafkaError.fromUnknown("transaction", new Error("the Kafka client has no transactions"))
+                }
+                // The first transaction registers the id: earlier owners are fenced from here on.
+                const txn = yield* KafkaError.attempt("transaction", () => producer.transaction!())
+                const groups = yield* KafkaError.attempt("fetchOffsets", () =>
+                  client.admin.fetchOffsets({ groupId: options.groupId, topics: [tp.topic] })
+                )
+                const found = groups
+                  .find((g) => g.topic === tp.topic)
+                  ?.partitions.find((p) => p.partition === tp.partition)?.offset
+                const resumeFrom = found === undefined || BigInt(found) < 0n ? undefined : BigInt(found)
+                const member: Member = {
+                  tp,
+                  producer,
+                  scope,
+                  lock: yield* Semaphore.make(1),
+                  resumeFrom,
+                  txn,
+                  committed: resumeFrom
+                }
+                members.set(keyOf(tp), member)
+                yield* Effect.logDebug("partition claimed for transactions").pipe(
+                  Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}`, resumeFrom: String(found) })
+                )
+                return resumeFrom
+              })
+              return yield* Effect.onError(claimed, () => Scope.close(scope, Exit.void))
+            })
+          )
+        }),
+      release: (tp) =>
+        partitionLock(tp).withPermits(1)(
+          Effect.suspend(() => {
+            const m = members.get(keyOf(tp))
+            if (m === undefined) return Effect.void
+            members.delete(keyOf(tp))
+            return Effect.andThen(m.lock.withPermits(1)(abort(m)), close(m))
+          })
+        )
+    }
+
+    yield* Effect.addFinalizer(() => Effect.forEach(members.values(), close, { discard: true }))
+
+    const send: Transactions["send"] = (origin, topic, messages) =>
+      Effect.suspend(() => {
+        const m = members.get(keyOf(origin))
+        if (m === undefined) return Effect.succeed(false)
+        return m.lock.withPermits(1)(
+          Effect.gen(function* () {
+            // Released while this send waited for the lock.
+            if (members.get(keyOf(origin)) !== m) return false
+            const txn = yield* begin(m)
+            yield* KafkaError.attempt("send", () => txn.send({ topic, messages, acks: -1, timeout: requestTimeout }))
+            return true
+          })
+        )
+      })
+
+    return { hooks, send }
+  })

@@ -1,0 +1,284 @@
+// Exactly-once through Kafka transactions, against the embedded broker (or
+// the cluster KAFKA_BROKERS names): a consume-transform-produce pipeline
+// through the transactional source and sink writes each output once and
+// commits its input offsets with it; what an aborted transaction wrote is seen
+// only by read_uncommitted readers; and a member whose partition was claimed by
+// another can neither send nor commit for it any more.
+import { assert, describe, it } from "@effect/vitest"
+import { OffsetTracker } from "@sluice/core"
+import { Deferred, Effect, Exit, Fiber, Ref, Schedule, Scope, Stream } from "effect"
+import { Kafka, logLevel } from "kafkajs"
+import * as Admin from "../src/Admin.ts"
+import * as KafkaClient from "../src/KafkaClient.ts"
+import type * as KafkaError from "../src/KafkaError.ts"
+import * as KafkaSource from "../src/KafkaSource.ts"
+import * as TransactionalSink from "../src/TransactionalSink.ts"
+import * as Transactions from "../src/Transactions.ts"
+import * as Cluster from "./fixtures/cluster.ts"
+
+const text = new TextDecoder()
+
+/**
+ * Every value of `topic` as a reader with the given isolation level sees it,
+ * up to a plain "end" record the test appended to each of its `partitions`.
+ */
+const readBack = (brokers: ReadonlyArray<string>, topic: string, partitions: number, readUncommitted: boolean) =>
+  Effect.promise(async () => {
+    const kafka = new Kafka({ brokers: [...brokers], logLevel: logLevel.NOTHING })
+    const plain = kafka.producer()
+    await plain.connect()
+    await plain.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: partitions }, (_, partition) => ({ value: "end", partition }))
+    })
+    await plain.disconnect()
+    const consumer = kafka.consumer({ groupId: Cluster.unique("reader"), readUncommitted, maxWaitTimeInMs: 50 })
+    await consumer.connect()
+    await consumer.subscribe({ topic, fromBeginning: true })
+    const got: Array<string> = []
+    let ends = 0
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const value = message.value?.toString() ?? ""
+        if (value === "end") ends++
+        else got.push(value)
+      }
+    })
+    const deadline = performance.now() + 60_000
+    while (ends < partitions && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    await consumer.disconnect()
+    if (ends < partitions) throw new Error(`read ${ends} of ${partitions} end markers of ${topic}`)
+    return got
+  })
+
+const countsOf = (values: ReadonlyArray<string>) => {
+  const counts = new Map<string, number>()
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
+  return counts
+}
+
+describe("Transactions", () => {
+  it.live(
+    "pipeline - the transactional source and sink write every output once and commit the offsets with them",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Cluster.brokers
+        const client = yield* Cluster.client(brokers)
+        const input = Cluster.unique("in")
+        const output = Cluster.unique("out")
+        const groupId = Cluster.unique("eos")
+        const total = 3_000
+        yield* Admin.ensureTopics([
+          { topic: input, partitions: 3 },
+          { topic: output, partitions: 3 }
+        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const producer = yield* client.producer()
+        yield* Effect.promise(() =>
+          producer.send({
+            topic: input,
+            acks: -1,
+            messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 31}`, value: `${i}` }))
+          })
+        )
+        // Two runs of the job: the first is stopped part-way (its last
+        // transaction commits or aborts), the second finishes the input.
+        const run = (limit: number) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis" })
+              const records = yield* KafkaSource.make(client, {
+                topics: [input],
+                groupId,
+                transactions: transactions.hooks
+              })
+              yield* records.pipe(
+                Stream.map((e) => ({
+                  ...e,
+                  value: new TextEncoder().encode(`out-${text.decode(e.value as Uint8Array)}`)
+                })),
+                Stream.take(limit),
+                Stream.run(TransactionalSink.make(transactions, output))
+              )
+            })
+          )
+        yield* run(total / 3)
+        const second = yield* Effect.forkChild(run(total * 2))
+        yield* Cluster.awaitCommittedToEnd(client, groupId, input)
+        yield* Fiber.interrupt(second)
+
+        const seen = countsOf(yield* readBack(brokers, output, 3, false))
+        const missing = Array.from({ length: total }, (_, i) => `out-${i}`).filter((v) => !seen.has(v))
+        const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
+        assert.deepStrictEqual(missing, [])
+        assert.strictEqual(duplicates, 0)
+        assert.strictEqual(seen.size, total)
+      }),
+    120_000
+  )
+
+  it.live(
+    "rebalance - a second member joins and the first leaves under load: every output once",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Cluster.brokers
+        const client = yield* Cluster.client(brokers)
+        const input = Cluster.unique("in")
+        const output = Cluster.unique("out")
+        const groupId = Cluster.unique("eos")
+        const total = 3_000
+        yield* Admin.ensureTopics([
+          { topic: input, partitions: 6 },
+          { topic: output, partitions: 6 }
+        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const producer = yield* client.producer()
+        yield* Effect.promise(() =>
+          producer.send({
+            topic: input,
+            acks: -1,
+            messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
+          })
+        )
+        const processed = yield* Ref.make(0)
+        // A member in a scope of its own, slow enough for rebalances to land mid-stream.
+        const member = Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const fiber = yield* Effect.gen(function* () {
+            const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis" })
+            const records = yield* KafkaSource.make(client, {
+              topics: [input],
+              groupId,
+              sessionTimeout: "6 seconds",
+              heartbeatInterval: "500 millis",
+              maxInFlight: 200,
+              transactions: transactions.hooks
+            })
+            return yield* records.pipe(
+              Stream.tap(() =>
+                Effect.andThen(
+                  Ref.update(processed, (n) => n + 1),
+                  Effect.sleep("1 millis")
+                )
+              ),
+              Stream.run(TransactionalSink.make(transactions, output)),
+              Effect.forkDetach
+            )
+          }).pipe(Scope.provide(scope))
+          return Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
+        })
+        const atLeast = (n: number) =>
+          Effect.gen(function* () {
+            if ((yield* Ref.get(processed)) < n) return yield* Effect.fail("waiting")
+          }).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 2400 }))
+
+        const stopA = yield* member
+        yield* atLeast(300)
+        const stopB = yield* member
+        yield* atLeast(1_500)
+        yield* stopA
+        yield* Cluster.awaitCommittedToEnd(client, groupId, input)
+        yield* stopB
+
+        const seen = countsOf(yield* readBack(brokers, output, 6, false))
+        const missing = Array.from({ length: total }, (_, i) => `${i}`).filter((v) => !seen.has(v))
+        const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
+        assert.deepStrictEqual(missing, [])
+        assert.strictEqual(duplicates, 0)
+      }),
+    180_000
+  )
+
+  it.live(
+    "abort - outputs of a released partition's open transaction are seen by read_uncommitted readers only",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Cluster.brokers
+        const client = yield* Cluster.client(brokers)
+        const input = Cluster.unique("in")
+        const output = Cluster.unique("out")
+        const groupId = Cluster.unique("eos")
+        yield* Admin.ensureTopics([
+          { topic: input, partitions: 1 },
+          { topic: output, partitions: 1 }
+        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const tp = { topic: input, partition: 0 }
+        const tracker = yield* OffsetTracker.make({ maxInFlight: 100 })
+        const transactions = yield* Transactions.make(client, { groupId, commitInterval: "20 millis" })
+        const committed = yield* Deferred.make<ReadonlyArray<OffsetTracker.CommittableOffset>>()
+        yield* transactions.hooks.start(tracker, {
+          fail: (error) => Effect.die(error),
+          committed: (offsets) => Deferred.succeed(committed, offsets)
+        })
+        assert.strictEqual(yield* transactions.hooks.claim(tp), undefined)
+        // Committed: "kept", with the offset of input record 0 (tracked first, as a source does).
+        yield* tracker.trackBatch(tp, [0n])
+        assert.isTrue(yield* transactions.send(tp, output, [{ value: "kept" }]))
+        yield* tracker.done(tp, 0n)
+        assert.deepStrictEqual(yield* Deferred.await(committed), [{ ...tp, offset: 1n }])
+        // Aborted: "dropped", in the transaction open when the partition is released
+        // (input record 1, still in flight, keeps the commit cycle from committing it).
+        yield* tracker.trackBatch(tp, [1n])
+        assert.isTrue(yield* transactions.send(tp, output, [{ value: "dropped" }]))
+        yield* transactions.hooks.release(tp)
+        assert.isFalse(yield* transactions.send(tp, output, [{ value: "not ours" }]))
+
+        assert.deepStrictEqual(yield* readBack(brokers, output, 1, false), ["kept"])
+        assert.deepStrictEqual(yield* readBack(brokers, output, 1, true), ["kept", "dropped"])
+        const offsets = yield* Effect.promise(() => client.admin.fetchOffsets({ groupId, topics: [input] }))
+        assert.strictEqual(offsets[0]!.partitions[0]!.offset, "1")
+      }),
+    60_000
+  )
+
+  it.live(
+    "fencing - a member whose partition another member claimed can neither send nor commit for it",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Cluster.brokers
+        const client = yield* Cluster.client(brokers)
+        const input = Cluster.unique("in")
+        const output = Cluster.unique("out")
+        const groupId = Cluster.unique("eos")
+        yield* Admin.ensureTopics([
+          { topic: input, partitions: 1 },
+          { topic: output, partitions: 1 }
+        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const tp = { topic: input, partition: 0 }
+        const member = Effect.fnUntraced(function* () {
+          const tracker = yield* OffsetTracker.make({ maxInFlight: 100 })
+          const transactions = yield* Transactions.make(client, { groupId, commitInterval: "20 millis" })
+          const failed = yield* Deferred.make<KafkaError.KafkaError>()
+          const committed = yield* Deferred.make<ReadonlyArray<OffsetTracker.CommittableOffset>>()
+          yield* transactions.hooks.start(tracker, {
+            fail: (error) => Deferred.succeed(failed, error),
+            committed: (offsets) => Deferred.succeed(committed, offsets)
+          })
+          return { tracker, transactions, failed, committed }
+        })
+        const zombie = yield* member()
+        const successor = yield* member()
+        yield* zombie.transactions.hooks.claim(tp)
+        // Records in flight keep the zombie's commit cycle waiting, its transaction open.
+        yield* zombie.tracker.trackBatch(tp, [0n, 1n])
+        assert.isTrue(yield* zombie.transactions.send(tp, output, [{ value: "zombie-0" }]))
+        // The successor's claim fences the zombie and aborts its open transaction.
+        yield* successor.transactions.hooks.claim(tp)
+        const send = yield* Effect.flip(zombie.transactions.send(tp, output, [{ value: "zombie-1" }]))
+        assert.strictEqual(send._tag, "KafkaError")
+        // Once they are done, the zombie's commit fails, which stops its job.
+        yield* zombie.tracker.done(tp, 0n)
+        yield* zombie.tracker.done(tp, 1n)
+        const failure = yield* Deferred.await(zombie.failed)
+        assert.strictEqual(failure._tag, "KafkaError")
+
+        yield* successor.tracker.trackBatch(tp, [0n])
+        assert.isTrue(yield* successor.transactions.send(tp, output, [{ value: "successor" }]))
+        yield* successor.tracker.done(tp, 0n)
+        assert.deepStrictEqual(yield* Deferred.await(successor.committed), [{ ...tp, offset: 1n }])
+        assert.deepStrictEqual(yield* readBack(brokers, output, 1, false), ["successor"])
+        const offsets = yield* Effect.promise(() => client.admin.fetchOffsets({ groupId, topics: [input] }))
+        assert.strictEqual(offsets[0]!.partitions[0]!.offset, "1")
+      }),
+    60_000
+  )
+})

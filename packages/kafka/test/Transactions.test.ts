@@ -1,0 +1,143 @@
+// The commit cycle of `Transactions` on the test clock, over a fake client
+// that records what the producers are asked: a cycle commits every
+// `commitInterval` (100 ms by default), never before; it waits for the
+// records in flight (the source meanwhile waits in `admit`), then sends the
+// partition's offset and commits in the same transaction.
+import { assert, describe, it } from "@effect/vitest"
+import { OffsetTracker } from "@sluice/core"
+import { Deferred, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import * as KafkaClient from "../src/KafkaClient.ts"
+import type * as KafkaLike from "../src/KafkaLike.ts"
+import * as Transactions from "../src/Transactions.ts"
+
+const connectable = { connect: async () => {}, disconnect: async () => {} }
+
+/** A client whose transactional producers log each call as `<transactional id> <call>`. */
+const fakeClient = (log: Array<string>) => {
+  const kafka: KafkaLike.Kafka = {
+    admin: () => ({
+      ...connectable,
+      listTopics: async () => [],
+      createTopics: async () => false,
+      fetchTopicMetadata: async () => ({ topics: [] }),
+      fetchTopicOffsets: async () => [],
+      fetchOffsets: async () => []
+    }),
+    consumer: () => {
+      throw new Error("no consumer in this fake")
+    },
+    producer: (config) => {
+      const id = config?.transactionalId ?? "plain"
+      const send = async (record: { topic: string; messages: Array<KafkaLike.Message> }) => {
+        log.push(`${id} send ${record.topic} ${record.messages.map((m) => String(m.value)).join(",")}`)
+        return []
+      }
+      return {
+        ...connectable,
+        send,
+        sendBatch: async () => [],
+        transaction: async () => {
+          let active = true
+          log.push(`${id} begin`)
+          return {
+            send,
+            sendOffsets: async (offsets) => {
+              const p = offsets.topics[0]!.partitions[0]!
+              log.push(`${id} offsets ${offsets.consumerGroupId} ${p.partition}@${p.offset}`)
+            },
+            commit: async () => {
+              active = false
+              log.push(`${id} commit`)
+            },
+            abort: async () => {
+              active = false
+              log.push(`${id} abort`)
+            },
+            isActive: () => active
+          }
+        }
+      }
+    }
+  }
+  return KafkaClient.fromKafka(kafka)
+}
+
+const tp = { topic: "in", partition: 0 }
+
+describe("Transactions commit cycle", () => {
+  it.effect("interval - commits outputs and the offset together every 100 ms, not before", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const client = yield* fakeClient(log)
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const transactions = yield* Transactions.make(client, { groupId: "g" })
+      const committed = yield* Deferred.make<ReadonlyArray<OffsetTracker.CommittableOffset>>()
+      yield* transactions.hooks.start(tracker, {
+        fail: (error) => Effect.die(error),
+        committed: (offsets) => Deferred.succeed(committed, offsets)
+      })
+      assert.strictEqual(yield* transactions.hooks.claim(tp), undefined)
+      assert.deepStrictEqual(log, ["g-in-0 begin"])
+      yield* tracker.trackBatch(tp, [0n, 1n])
+      assert.isTrue(yield* transactions.send(tp, "out", [{ value: "a" }, { value: "b" }]))
+      yield* tracker.done(tp, 0n)
+      yield* tracker.done(tp, 1n)
+
+      yield* TestClock.adjust("99 millis")
+      assert.isFalse(yield* Deferred.isDone(committed))
+      assert.deepStrictEqual(log, ["g-in-0 begin", "g-in-0 send out a,b"])
+
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(yield* Deferred.await(committed), [{ ...tp, offset: 2n }])
+      assert.deepStrictEqual(log.slice(2), ["g-in-0 offsets g 0@2", "g-in-0 commit"])
+    })
+  )
+
+  it.effect("drain - a commit waits for the records in flight, and the source waits in admit meanwhile", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const client = yield* fakeClient(log)
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const transactions = yield* Transactions.make(client, { groupId: "g", commitInterval: "1 second" })
+      const committed = yield* Deferred.make<ReadonlyArray<OffsetTracker.CommittableOffset>>()
+      yield* transactions.hooks.start(tracker, {
+        fail: (error) => Effect.die(error),
+        committed: (offsets) => Deferred.succeed(committed, offsets)
+      })
+      yield* transactions.hooks.claim(tp)
+      yield* tracker.trackBatch(tp, [0n, 1n])
+      yield* transactions.send(tp, "out", [{ value: "a" }])
+      yield* tracker.done(tp, 0n)
+
+      yield* TestClock.adjust("1 second")
+      // Record 1 is still in flight: the cycle drains, the source is held.
+      assert.isTrue(transactions.hooks.draining())
+      const admitted = yield* Effect.forkChild(transactions.hooks.admit)
+      yield* TestClock.adjust("50 millis")
+      assert.isUndefined(admitted.pollUnsafe())
+      assert.isFalse(log.some((l) => l.endsWith("commit")))
+
+      yield* transactions.send(tp, "out", [{ value: "b" }])
+      yield* tracker.done(tp, 1n)
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(yield* Deferred.await(committed), [{ ...tp, offset: 2n }])
+      yield* Fiber.join(admitted)
+      assert.isFalse(transactions.hooks.draining())
+      assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@2", "g-in-0 commit"])
+    })
+  )
+
+  it.effect("release - a released partition's open transaction is aborted and its sends refused", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const client = yield* fakeClient(log)
+      const transactions = yield* Transactions.make(client, { groupId: "g" })
+      yield* transactions.hooks.claim(tp)
+      yield* transactions.send(tp, "out", [{ value: "a" }])
+      yield* transactions.hooks.release(tp)
+      assert.isFalse(yield* transactions.send(tp, "out", [{ value: "b" }]))
+      assert.deepStrictEqual(log, ["g-in-0 begin", "g-in-0 send out a", "g-in-0 abort"])
+    })
+  )
+})

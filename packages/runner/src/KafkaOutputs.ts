@@ -1,0 +1,55 @@
+/**
+ * The Kafka outputs of a consuming job under its processing guarantee: an
+ * idempotent producer shared by the job's sinks (at-least-once), or Kafka
+ * transactions whose hooks the job's source takes (exactly-once), so a job
+ * wires either with the same two lines.
+ *
+ * ```ts
+ * const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
+ * const records = yield* KafkaSource.make(client, { topics, groupId, ...outputs.source })
+ * yield* records.pipe(Stream.run(outputs.to("enriched-payments")))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type { PolicyError } from "@sluice/core"
+import { type KafkaClient, type KafkaError, KafkaSink, TransactionalSink, Transactions } from "@sluice/kafka"
+import { Effect, type Scope, type Sink } from "effect"
+import type { ProcessingGuarantee } from "./ProcessingGuarantee.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface KafkaOutputs {
+  /** What the job's `KafkaSource` options take: the transactions' hooks in exactly-once mode. */
+  readonly source: { readonly transactions?: Transactions.Hooks }
+  /** A sink writing to `topic`. */
+  readonly to: (
+    topic: string
+  ) => Sink.Sink<void, KafkaSink.Input, never, KafkaError.KafkaError | PolicyError.PolicyError>
+}
+
+/**
+ * The outputs of the consumer group `groupId`; producers close with the
+ * scope. Make them before the source, so the source's last commit still has them.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  client: KafkaClient.KafkaClient["Service"],
+  groupId: string,
+  guarantee: ProcessingGuarantee
+): Effect.Effect<KafkaOutputs, KafkaError.KafkaError, Scope.Scope> =>
+  Effect.gen(function* () {
+    if (guarantee === "exactly-once") {
+      const transactions = yield* Transactions.make(client, { groupId })
+      return {
+        source: { transactions: transactions.hooks },
+        to: (topic) => TransactionalSink.make(transactions, topic)
+      }
+    }
+    const producer = yield* KafkaSink.producer(client)
+    return { source: {}, to: (topic) => KafkaSink.make(producer, topic) }
+  })
