@@ -17,6 +17,7 @@ import type { Array as Arr, Schema, Scope } from "effect"
 import { Config, Context, Duration, Effect, Layer, Redacted, Result } from "effect"
 import postgres from "postgres"
 import { classify } from "./internal/classify.ts"
+import * as TableStatement from "./internal/tableStatement.ts"
 import * as Lookup from "./Lookup.ts"
 import { LookupError, Unavailable } from "./LookupError.ts"
 import * as RowDecoder from "./RowDecoder.ts"
@@ -197,7 +198,7 @@ export const layerConfig = (
  * @since 0.1.0
  * @category models
  */
-export type Column = string | { readonly name: string; readonly cast: string }
+export type Column = TableStatement.Column
 
 /**
  * What to query: a table description, or a function that runs one query for
@@ -245,14 +246,12 @@ export type Options<K, V> = {
     }
 )
 
-const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`
-
-// Casts are written by the developer, not taken from input; still, only type names are accepted.
-const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_ ]*(\(\d+(,\s*\d+)?\))?(\[\])?$/
-
-const checkType = (type: string): string => {
-  if (!TYPE_NAME.test(type)) throw new TypeError(`PgLookup: not a type name: ${type}`)
-  return type
+// How PgLookup writes a cast and matches a batch's keys; the rest of the statement is shared.
+const dialect: TableStatement.Dialect = {
+  module: "PgLookup",
+  defaultKeyType: "text",
+  cast: (column, type) => `${column}::${type}`,
+  matchKeys: (keyColumn, keyType) => `WHERE ${keyColumn} = ANY($1::${keyType}[])`
 }
 
 /**
@@ -261,23 +260,7 @@ const checkType = (type: string): string => {
  * @since 0.1.0
  * @category utils
  */
-export const selectStatement = (source: {
-  readonly table: string
-  readonly keyColumn: string
-  readonly columns: ReadonlyArray<Column>
-  readonly keyType?: string | undefined
-}): string => {
-  const columns = source.columns
-    .map((c) =>
-      typeof c === "string" ? quoteIdent(c) : `${quoteIdent(c.name)}::${checkType(c.cast)} AS ${quoteIdent(c.name)}`
-    )
-    .join(", ")
-  const table = source.table
-    .split(".")
-    .map((part) => quoteIdent(part))
-    .join(".")
-  return `SELECT ${columns} FROM ${table} WHERE ${quoteIdent(source.keyColumn)} = ANY($1::${checkType(source.keyType ?? "text")}[])`
-}
+export const selectStatement = (source: TableStatement.Table): string => TableStatement.selectStatement(dialect, source)
 
 /**
  * The resolver over the pool in `PgClient`: one statement per fetch. Guard it
