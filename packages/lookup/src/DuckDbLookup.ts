@@ -26,13 +26,14 @@
 
 import type { DuckDBValue } from "@duckdb/node-api"
 import type { Array as Arr, Schema, Scope } from "effect"
-import { Context, Duration, Effect, Layer, Option, Result } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
 import { classify } from "./internal/duckDbClassify.ts"
 import * as Pool from "./internal/duckDbPool.ts"
+import { keyedRows } from "./internal/keyedRows.ts"
 import * as TableStatement from "./internal/tableStatement.ts"
 import * as Lookup from "./Lookup.ts"
 import { LookupError, Timeout, Unavailable } from "./LookupError.ts"
-import * as RowDecoder from "./RowDecoder.ts"
+import type * as RowDecoder from "./RowDecoder.ts"
 
 /**
  * A value a statement parameter can take; an array is bound as a DuckDB
@@ -345,29 +346,10 @@ export const makeFetch = <K extends string | number, V>(
           const text = selectStatement(source)
           return (keys, signal) => sql.query(text, [keys], { signal })
         })()
-  const decoder = "decoder" in options ? options.decoder : RowDecoder.fromSchema(options.schema)
   const name = options.name
-  const key = options.key
   const timeout = client.options.statementTimeout
   const timeoutMillis = Duration.toMillis(timeout)
-  const toMap = (rows: ReadonlyArray<unknown>): Effect.Effect<ReadonlyMap<K, V>, LookupError> => {
-    const decoded = decoder.decodeRows(rows)
-    if (Result.isFailure(decoded)) {
-      return Effect.fail(
-        new LookupError({
-          reason: new Unavailable({
-            lookup: name,
-            retryable: false,
-            detail: `a row did not match the schema: ${decoded.failure}`,
-            cause: undefined
-          })
-        })
-      )
-    }
-    const byKey = new Map<K, V>()
-    for (const value of decoded.success) byKey.set(key(value), value)
-    return Effect.succeed(byKey)
-  }
+  const toMap = keyedRows(name, options, options.key)
   return (keys) =>
     Effect.tryPromise({
       // Interrupting the fiber (this timeout, or a policy's) aborts the signal,

@@ -14,13 +14,14 @@
  * @since 0.1.0
  */
 import type { Array as Arr, Schema, Scope } from "effect"
-import { Config, Context, Duration, Effect, Layer, Redacted, Result } from "effect"
+import { Config, Context, Duration, Effect, Layer, Redacted } from "effect"
 import postgres from "postgres"
 import { classify } from "./internal/classify.ts"
+import { keyedRows } from "./internal/keyedRows.ts"
 import * as TableStatement from "./internal/tableStatement.ts"
 import * as Lookup from "./Lookup.ts"
 import { LookupError, Unavailable } from "./LookupError.ts"
-import * as RowDecoder from "./RowDecoder.ts"
+import type * as RowDecoder from "./RowDecoder.ts"
 
 /**
  * Pool settings.
@@ -299,28 +300,8 @@ export const makeFetch = <K, V>(sql: PgSql, options: Options<K, V>): Lookup.Fetc
           return (keys: Arr.NonEmptyReadonlyArray<K>) =>
             sql.unsafe(text, [keys as unknown as Array<string>], { prepare: true })
         })()
-  const decoder = "decoder" in options ? options.decoder : RowDecoder.fromSchema(options.schema)
   const name = options.name
-  const key = options.key
-  // Decoding and keying are plain loops over the batch: no effect per row.
-  const toMap = (rows: ReadonlyArray<unknown>): Effect.Effect<ReadonlyMap<K, V>, LookupError> => {
-    const decoded = decoder.decodeRows(rows)
-    if (Result.isFailure(decoded)) {
-      return Effect.fail(
-        new LookupError({
-          reason: new Unavailable({
-            lookup: name,
-            retryable: false,
-            detail: `a row did not match the schema: ${decoded.failure}`,
-            cause: undefined
-          })
-        })
-      )
-    }
-    const byKey = new Map<K, V>()
-    for (const value of decoded.success) byKey.set(key(value), value)
-    return Effect.succeed(byKey)
-  }
+  const toMap = keyedRows(name, options, options.key)
   return (keys) =>
     Effect.tryPromise({
       try: (signal) => {
