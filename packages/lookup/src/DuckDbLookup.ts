@@ -25,15 +25,14 @@
  */
 
 import type { DuckDBValue } from "@duckdb/node-api"
-import type { Array as Arr, Schema, Scope } from "effect"
+import type { Array as Arr, Scope } from "effect"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { classify } from "./internal/duckDbClassify.ts"
 import * as Pool from "./internal/duckDbPool.ts"
-import { keyedRows } from "./internal/keyedRows.ts"
+import { type Decoding, keyedRows } from "./internal/keyedRows.ts"
 import * as TableStatement from "./internal/tableStatement.ts"
 import * as Lookup from "./Lookup.ts"
 import { LookupError, Timeout, Unavailable } from "./LookupError.ts"
-import type * as RowDecoder from "./RowDecoder.ts"
 
 /**
  * A value a statement parameter can take; an array is bound as a DuckDB
@@ -233,13 +232,7 @@ export type Column = TableStatement.Column
  * @category models
  */
 export type Source<K> =
-  | {
-      readonly table: string
-      readonly keyColumn: string
-      readonly columns: ReadonlyArray<Column>
-      /** SQL type of the keys (default `VARCHAR`). */
-      readonly keyType?: string | undefined
-    }
+  | TableStatement.Table
   | {
       readonly query: (
         sql: DuckDbSql,
@@ -261,16 +254,7 @@ export type Options<K extends string | number, V> = {
   readonly key: (value: V) => K
   readonly maxBatchSize?: number | undefined
   readonly batchWindow?: Duration.Input | undefined
-} & (
-  | {
-      /** Decodes the rows of a batch (fast: see `RowDecoder.struct`). */
-      readonly decoder: RowDecoder.RowDecoder<V>
-    }
-  | {
-      /** Decodes one row; the generic path, several times slower per row than a `RowDecoder`. */
-      readonly schema: Schema.Decoder<V>
-    }
-)
+} & Decoding<V>
 
 /**
  * `$1, $2, ..., $count`: the placeholders of a batch of `count` keys.

@@ -13,15 +13,14 @@
  *
  * @since 0.1.0
  */
-import type { Array as Arr, Schema, Scope } from "effect"
+import type { Array as Arr, Scope } from "effect"
 import { Config, Context, Duration, Effect, Layer, Redacted } from "effect"
 import postgres from "postgres"
 import { classify } from "./internal/classify.ts"
-import { keyedRows } from "./internal/keyedRows.ts"
+import { type Decoding, keyedRows } from "./internal/keyedRows.ts"
 import * as TableStatement from "./internal/tableStatement.ts"
 import * as Lookup from "./Lookup.ts"
 import { LookupError, Unavailable } from "./LookupError.ts"
-import type * as RowDecoder from "./RowDecoder.ts"
 
 /**
  * Pool settings.
@@ -209,13 +208,7 @@ export type Column = TableStatement.Column
  * @category models
  */
 export type Source<K> =
-  | {
-      readonly table: string
-      readonly keyColumn: string
-      readonly columns: ReadonlyArray<Column>
-      /** SQL type of the key array parameter (default `text`). */
-      readonly keyType?: string | undefined
-    }
+  | TableStatement.Table
   | {
       readonly query: (
         sql: PgSql,
@@ -236,16 +229,7 @@ export type Options<K, V> = {
   readonly key: (value: V) => K
   readonly maxBatchSize?: number | undefined
   readonly batchWindow?: Duration.Input | undefined
-} & (
-  | {
-      /** Decodes the rows of a batch (fast: see `RowDecoder.struct`). */
-      readonly decoder: RowDecoder.RowDecoder<V>
-    }
-  | {
-      /** Decodes one row; the generic path, several times slower per row than a `RowDecoder`. */
-      readonly schema: Schema.Decoder<V>
-    }
-)
+} & Decoding<V>
 
 // How PgLookup writes a cast and matches a batch's keys; the rest of the statement is shared.
 const dialect: TableStatement.Dialect = {

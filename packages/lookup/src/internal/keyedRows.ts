@@ -10,7 +10,15 @@ import { LookupError, Unavailable } from "../LookupError.ts"
 import * as RowDecoder from "../RowDecoder.ts"
 
 /** How a lookup's options say to decode rows: a batch decoder, or a schema per row. */
-export type Decoding<V> = { readonly decoder: RowDecoder.RowDecoder<V> } | { readonly schema: Schema.Decoder<V> }
+export type Decoding<V> =
+  | {
+      /** Decodes the rows of a batch (fast: see `RowDecoder.struct`). */
+      readonly decoder: RowDecoder.RowDecoder<V>
+    }
+  | {
+      /** Decodes one row; the generic path, several times slower per row than a `RowDecoder`. */
+      readonly schema: Schema.Decoder<V>
+    }
 
 export const keyedRows = <K, V>(
   name: string,

@@ -8,11 +8,13 @@
 /** A column to select, as the lookups' `Column` type describes it. */
 export type Column = string | { readonly name: string; readonly cast: string }
 
-/** The table variant of a lookup's `Source`. */
+/** The table variant of a lookup's `Source`: the statement is generated. */
 export interface Table {
+  /** The table, schema-qualified with a dot if need be. */
   readonly table: string
   readonly keyColumn: string
   readonly columns: ReadonlyArray<Column>
+  /** SQL type of the keys (default `text` on PostgreSQL, `VARCHAR` on DuckDB). */
   readonly keyType?: string | undefined
 }
 
