@@ -25,13 +25,14 @@
  */
 
 import type { DuckDBValue } from "@duckdb/node-api"
-import type { Array as Arr, Schema, Scope } from "effect"
-import { Context, Duration, Effect, Layer, Option, Result } from "effect"
+import type { Array as Arr, Scope } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
 import { classify } from "./internal/duckDbClassify.ts"
 import * as Pool from "./internal/duckDbPool.ts"
+import { type Decoding, keyedRows } from "./internal/keyedRows.ts"
+import * as TableStatement from "./internal/tableStatement.ts"
 import * as Lookup from "./Lookup.ts"
 import { LookupError, Timeout, Unavailable } from "./LookupError.ts"
-import * as RowDecoder from "./RowDecoder.ts"
 
 /**
  * A value a statement parameter can take; an array is bound as a DuckDB
@@ -220,7 +221,7 @@ export const pathFromUrl = (url: string): Option.Option<string> =>
  * @since 0.1.0
  * @category models
  */
-export type Column = string | { readonly name: string; readonly cast: string }
+export type Column = TableStatement.Column
 
 /**
  * What to query: a table description, or a function that runs one query for
@@ -231,13 +232,7 @@ export type Column = string | { readonly name: string; readonly cast: string }
  * @category models
  */
 export type Source<K> =
-  | {
-      readonly table: string
-      readonly keyColumn: string
-      readonly columns: ReadonlyArray<Column>
-      /** SQL type of the keys (default `VARCHAR`). */
-      readonly keyType?: string | undefined
-    }
+  | TableStatement.Table
   | {
       readonly query: (
         sql: DuckDbSql,
@@ -259,26 +254,7 @@ export type Options<K extends string | number, V> = {
   readonly key: (value: V) => K
   readonly maxBatchSize?: number | undefined
   readonly batchWindow?: Duration.Input | undefined
-} & (
-  | {
-      /** Decodes the rows of a batch (fast: see `RowDecoder.struct`). */
-      readonly decoder: RowDecoder.RowDecoder<V>
-    }
-  | {
-      /** Decodes one row; the generic path, several times slower per row than a `RowDecoder`. */
-      readonly schema: Schema.Decoder<V>
-    }
-)
-
-const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`
-
-// Casts are written by the developer, not taken from input; still, only type names are accepted.
-const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_ ]*(\(\d+(,\s*\d+)?\))?(\[\])?$/
-
-const checkType = (type: string): string => {
-  if (!TYPE_NAME.test(type)) throw new TypeError(`DuckDbLookup: not a type name: ${type}`)
-  return type
-}
+} & Decoding<V>
 
 /**
  * `$1, $2, ..., $count`: the placeholders of a batch of `count` keys.
@@ -292,6 +268,15 @@ export const placeholders = (count: number): string => {
   return out.join(", ")
 }
 
+// How DuckDbLookup writes a cast and matches a batch's keys; the rest of the statement is shared.
+const dialect: TableStatement.Dialect = {
+  module: "DuckDbLookup",
+  defaultKeyType: "VARCHAR",
+  cast: (column, type) => `CAST(${column} AS ${type})`,
+  matchKeys: (keyColumn, keyType) =>
+    `SEMI JOIN (SELECT unnest($1::${keyType}[]) AS batch_key) ON ${keyColumn} = batch_key`
+}
+
 /**
  * The statement `make` prepares for a table source: the batch's keys are its
  * one parameter, a list.
@@ -299,25 +284,7 @@ export const placeholders = (count: number): string => {
  * @since 0.1.0
  * @category utils
  */
-export const selectStatement = (source: {
-  readonly table: string
-  readonly keyColumn: string
-  readonly columns: ReadonlyArray<Column>
-  readonly keyType?: string | undefined
-}): string => {
-  const columns = source.columns
-    .map((c) =>
-      typeof c === "string"
-        ? quoteIdent(c)
-        : `CAST(${quoteIdent(c.name)} AS ${checkType(c.cast)}) AS ${quoteIdent(c.name)}`
-    )
-    .join(", ")
-  const table = source.table
-    .split(".")
-    .map((part) => quoteIdent(part))
-    .join(".")
-  return `SELECT ${columns} FROM ${table} SEMI JOIN (SELECT unnest($1::${checkType(source.keyType ?? "VARCHAR")}[]) AS batch_key) ON ${quoteIdent(source.keyColumn)} = batch_key`
-}
+export const selectStatement = (source: TableStatement.Table): string => TableStatement.selectStatement(dialect, source)
 
 /**
  * The resolver over the client in `DuckDbClient`: one statement per fetch.
@@ -363,29 +330,10 @@ export const makeFetch = <K extends string | number, V>(
           const text = selectStatement(source)
           return (keys, signal) => sql.query(text, [keys], { signal })
         })()
-  const decoder = "decoder" in options ? options.decoder : RowDecoder.fromSchema(options.schema)
   const name = options.name
-  const key = options.key
   const timeout = client.options.statementTimeout
   const timeoutMillis = Duration.toMillis(timeout)
-  const toMap = (rows: ReadonlyArray<unknown>): Effect.Effect<ReadonlyMap<K, V>, LookupError> => {
-    const decoded = decoder.decodeRows(rows)
-    if (Result.isFailure(decoded)) {
-      return Effect.fail(
-        new LookupError({
-          reason: new Unavailable({
-            lookup: name,
-            retryable: false,
-            detail: `a row did not match the schema: ${decoded.failure}`,
-            cause: undefined
-          })
-        })
-      )
-    }
-    const byKey = new Map<K, V>()
-    for (const value of decoded.success) byKey.set(key(value), value)
-    return Effect.succeed(byKey)
-  }
+  const toMap = keyedRows(name, options, options.key)
   return (keys) =>
     Effect.tryPromise({
       // Interrupting the fiber (this timeout, or a policy's) aborts the signal,

@@ -13,13 +13,14 @@
  *
  * @since 0.1.0
  */
-import type { Array as Arr, Schema, Scope } from "effect"
-import { Config, Context, Duration, Effect, Layer, Redacted, Result } from "effect"
+import type { Array as Arr, Scope } from "effect"
+import { Config, Context, Duration, Effect, Layer, Redacted } from "effect"
 import postgres from "postgres"
 import { classify } from "./internal/classify.ts"
+import { type Decoding, keyedRows } from "./internal/keyedRows.ts"
+import * as TableStatement from "./internal/tableStatement.ts"
 import * as Lookup from "./Lookup.ts"
 import { LookupError, Unavailable } from "./LookupError.ts"
-import * as RowDecoder from "./RowDecoder.ts"
 
 /**
  * Pool settings.
@@ -197,7 +198,7 @@ export const layerConfig = (
  * @since 0.1.0
  * @category models
  */
-export type Column = string | { readonly name: string; readonly cast: string }
+export type Column = TableStatement.Column
 
 /**
  * What to query: a table description, or a function that runs one query for
@@ -207,13 +208,7 @@ export type Column = string | { readonly name: string; readonly cast: string }
  * @category models
  */
 export type Source<K> =
-  | {
-      readonly table: string
-      readonly keyColumn: string
-      readonly columns: ReadonlyArray<Column>
-      /** SQL type of the key array parameter (default `text`). */
-      readonly keyType?: string | undefined
-    }
+  | TableStatement.Table
   | {
       readonly query: (
         sql: PgSql,
@@ -234,25 +229,14 @@ export type Options<K, V> = {
   readonly key: (value: V) => K
   readonly maxBatchSize?: number | undefined
   readonly batchWindow?: Duration.Input | undefined
-} & (
-  | {
-      /** Decodes the rows of a batch (fast: see `RowDecoder.struct`). */
-      readonly decoder: RowDecoder.RowDecoder<V>
-    }
-  | {
-      /** Decodes one row; the generic path, several times slower per row than a `RowDecoder`. */
-      readonly schema: Schema.Decoder<V>
-    }
-)
+} & Decoding<V>
 
-const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`
-
-// Casts are written by the developer, not taken from input; still, only type names are accepted.
-const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_ ]*(\(\d+(,\s*\d+)?\))?(\[\])?$/
-
-const checkType = (type: string): string => {
-  if (!TYPE_NAME.test(type)) throw new TypeError(`PgLookup: not a type name: ${type}`)
-  return type
+// How PgLookup writes a cast and matches a batch's keys; the rest of the statement is shared.
+const dialect: TableStatement.Dialect = {
+  module: "PgLookup",
+  defaultKeyType: "text",
+  cast: (column, type) => `${column}::${type}`,
+  matchKeys: (keyColumn, keyType) => `WHERE ${keyColumn} = ANY($1::${keyType}[])`
 }
 
 /**
@@ -261,23 +245,7 @@ const checkType = (type: string): string => {
  * @since 0.1.0
  * @category utils
  */
-export const selectStatement = (source: {
-  readonly table: string
-  readonly keyColumn: string
-  readonly columns: ReadonlyArray<Column>
-  readonly keyType?: string | undefined
-}): string => {
-  const columns = source.columns
-    .map((c) =>
-      typeof c === "string" ? quoteIdent(c) : `${quoteIdent(c.name)}::${checkType(c.cast)} AS ${quoteIdent(c.name)}`
-    )
-    .join(", ")
-  const table = source.table
-    .split(".")
-    .map((part) => quoteIdent(part))
-    .join(".")
-  return `SELECT ${columns} FROM ${table} WHERE ${quoteIdent(source.keyColumn)} = ANY($1::${checkType(source.keyType ?? "text")}[])`
-}
+export const selectStatement = (source: TableStatement.Table): string => TableStatement.selectStatement(dialect, source)
 
 /**
  * The resolver over the pool in `PgClient`: one statement per fetch. Guard it
@@ -316,28 +284,8 @@ export const makeFetch = <K, V>(sql: PgSql, options: Options<K, V>): Lookup.Fetc
           return (keys: Arr.NonEmptyReadonlyArray<K>) =>
             sql.unsafe(text, [keys as unknown as Array<string>], { prepare: true })
         })()
-  const decoder = "decoder" in options ? options.decoder : RowDecoder.fromSchema(options.schema)
   const name = options.name
-  const key = options.key
-  // Decoding and keying are plain loops over the batch: no effect per row.
-  const toMap = (rows: ReadonlyArray<unknown>): Effect.Effect<ReadonlyMap<K, V>, LookupError> => {
-    const decoded = decoder.decodeRows(rows)
-    if (Result.isFailure(decoded)) {
-      return Effect.fail(
-        new LookupError({
-          reason: new Unavailable({
-            lookup: name,
-            retryable: false,
-            detail: `a row did not match the schema: ${decoded.failure}`,
-            cause: undefined
-          })
-        })
-      )
-    }
-    const byKey = new Map<K, V>()
-    for (const value of decoded.success) byKey.set(key(value), value)
-    return Effect.succeed(byKey)
-  }
+  const toMap = keyedRows(name, options, options.key)
   return (keys) =>
     Effect.tryPromise({
       try: (signal) => {

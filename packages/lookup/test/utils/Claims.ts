@@ -1,25 +1,20 @@
 /**
- * The test fixture of the lookup package: an insurance claims table (exact
- * decimal amounts, a nullable timestamp), its migration, a deterministic seed
- * and a lookup on it, so the PostgreSQL resolver is tested on a realistic
- * table. The runner's claims job owns its own copy of the table.
+ * The table the lookup tests resolve against: insurance claims with an exact
+ * decimal amount, a nullable status and a nullable timestamp, the types a
+ * resolver has to carry without loss. Only what the tests and benchmarks of
+ * this package use: the row schema and decoder, the DDL, a deterministic
+ * seed (a closed formula of the row number, no generator state) and the
+ * claims lookup over `PgLookup`.
  */
-import { Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
-import type postgres from "postgres"
-import { classify } from "../../src/internal/classify.ts"
+import { DateTime, Duration, Effect, Schema } from "effect"
 import type * as Lookup from "../../src/Lookup.ts"
 import type { LookupError } from "../../src/LookupError.ts"
 import * as PgLookup from "../../src/PgLookup.ts"
 import * as RowDecoder from "../../src/RowDecoder.ts"
 
 /**
- * One row of `claims`. `claim_amount` is `DECIMAL(10,2)` and is read as text,
- * so it decodes to an exact `BigDecimal`, never a float. `created_date` is a
- * `TIMESTAMP` without zone, read as UTC epoch milliseconds (cheaper to decode
- * than ISO text).
- *
- * @since 0.1.0
- * @category schemas
+ * One row of `claims`: the amount is read as text so it decodes to an exact
+ * `BigDecimal`, the timestamp as UTC epoch milliseconds.
  */
 export const Claim = Schema.Struct({
   claim_id: Schema.String,
@@ -29,14 +24,9 @@ export const Claim = Schema.Struct({
   created_date: Schema.NullOr(Schema.DateTimeUtcFromMillis)
 })
 
-/**
- * The claims row decoder `makeLookup` uses: the same rows and values as
- * `Claim` (the tests hold the two to that), compiled into one pass per batch
- * instead of a schema walk per field.
- *
- * @since 0.1.0
- * @category schemas
- */
+export type Claim = typeof Claim.Type
+
+/** The same rows and values as `Claim` (RowDecoder.test holds the two to that), in one pass per batch. */
 export const decoder: RowDecoder.RowDecoder<Claim> = RowDecoder.struct({
   claim_id: RowDecoder.string,
   member_id: RowDecoder.string,
@@ -45,20 +35,7 @@ export const decoder: RowDecoder.RowDecoder<Claim> = RowDecoder.struct({
   created_date: RowDecoder.nullOr(RowDecoder.utcFromMillis)
 })
 
-/**
- * A decoded claim.
- *
- * @since 0.1.0
- * @category models
- */
-export type Claim = typeof Claim.Type
-
-/**
- * The DDL of the claims table; safe to run more than once.
- *
- * @since 0.1.0
- * @category migrations
- */
+/** The DDL, valid for PostgreSQL and DuckDB alike; safe to run twice. */
 export const migration = `CREATE TABLE IF NOT EXISTS claims (
   claim_id VARCHAR PRIMARY KEY,
   member_id VARCHAR NOT NULL,
@@ -67,110 +44,66 @@ export const migration = `CREATE TABLE IF NOT EXISTS claims (
   created_date TIMESTAMP
 )`
 
-const run = (sql: postgres.Sql, text: string, params: ReadonlyArray<unknown> = []) =>
-  Effect.tryPromise({
-    try: () => sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>),
-    catch: (error) => classify("claims", error)
-  })
-
-/**
- * Creates the claims table if it does not exist.
- *
- * @since 0.1.0
- * @category migrations
- */
-export const migrate = (sql: postgres.Sql): Effect.Effect<void, LookupError> => Effect.asVoid(run(sql, migration))
-
-/**
- * The id of the `n`-th seeded claim (1-based): `CLM-000001`.
- *
- * @since 0.1.0
- * @category seeding
- */
-export const claimId = (n: number): string => `CLM-${String(n).padStart(6, "0")}`
-
-/**
- * A seeded claim as inserted, with the amount as its exact decimal text.
- *
- * @since 0.1.0
- * @category seeding
- */
-export interface SeedRow {
+/** A row as inserted: the amount as exact decimal text, the timestamp as ISO text. */
+export interface Row {
   readonly claim_id: string
   readonly member_id: string
   readonly claim_amount: string
-  readonly claim_status: string
-  readonly created_date: string
+  readonly claim_status: string | null
+  readonly created_date: string | null
 }
+
+/** The id of the `n`-th seeded claim (1-based): `CLM-000001`. */
+export const claimId = (n: number): string => `CLM-${String(n).padStart(6, "0")}`
 
 const STATUSES = ["SUBMITTED", "APPROVED", "DENIED", "PENDING", "PAID"] as const
-
-// mulberry32: tiny, fast and the same on every platform, which is all a seed needs.
-const prng = (seed: number) => {
-  let state = seed >>> 0
-  return (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const centsToDecimal = (cents: number): string => `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`
 
 // 2024-01-01T00:00:00Z
 const BASE_TIME = 1_704_067_200_000
 
-/**
- * The rows `seed` inserts: claim `n` is the same for a given PRNG seed on every
- * run. Every 250th claim is large (millions), every 1000th is near the
- * `DECIMAL(10,2)` maximum.
- *
- * @since 0.1.0
- * @category seeding
- */
-export const seedRows = (count: number, seed = 42): Array<SeedRow> => {
-  const random = prng(seed)
-  const rows: Array<SeedRow> = []
-  for (let n = 1; n <= count; n++) {
-    const r = random()
-    const cents =
-      n % 1000 === 0
-        ? 9_000_000_000 + Math.floor(r * 999_999_999)
-        : n % 250 === 0
-          ? 100_000_000 + Math.floor(r * 900_000_000)
-          : 1_000 + Math.floor(r * 5_000_000)
-    rows.push({
-      claim_id: claimId(n),
-      member_id: `MBR-${String(1 + Math.floor(random() * 50_000)).padStart(5, "0")}`,
-      claim_amount: centsToDecimal(cents),
-      claim_status: STATUSES[Math.floor(random() * STATUSES.length)]!,
-      created_date: DateTime.formatIso(DateTime.makeUnsafe(BASE_TIME + n * 60_000 + Math.floor(random() * 59_000)))
-    })
-  }
-  return rows
-}
+// Cents of claim `n`: small amounts spread by a multiplier prime to the range,
+// every 250th in the millions and every 1000th near the DECIMAL(10,2) maximum,
+// where a float would lose cents.
+const centsOf = (n: number): number =>
+  n % 1000 === 0
+    ? 9_999_999_999 - n
+    : n % 250 === 0
+      ? 100_000_000 + ((n * 7_919) % 900_000_000)
+      : 1_000 + ((n * 7_919) % 5_000_000)
 
-/**
- * Inserts `count` deterministic claims (see `seedRows`) in batches with
- * `unnest`; existing ids are left alone, so seeding twice is harmless.
- *
- * @since 0.1.0
- * @category seeding
- */
-export const seed = (
-  sql: postgres.Sql,
-  options: { readonly count: number; readonly seed?: number; readonly batchSize?: number }
+const decimalOf = (cents: number): string => `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`
+
+/** Claims 1 to `count`, the same on every run. */
+export const seedRows = (count: number): Array<Row> =>
+  Array.from({ length: count }, (_, i) => {
+    const n = i + 1
+    return {
+      claim_id: claimId(n),
+      member_id: `MBR-${String(1 + ((n * 31) % 50_000)).padStart(5, "0")}`,
+      claim_amount: decimalOf(centsOf(n)),
+      claim_status: STATUSES[n % STATUSES.length]!,
+      created_date: DateTime.formatIso(DateTime.makeUnsafe(BASE_TIME + n * 60_000 + ((n * 7_001) % 59_000)))
+    }
+  })
+
+const run = (sql: PgLookup.PgSql, text: string, params: ReadonlyArray<unknown> = []) =>
+  Effect.tryPromise({ try: () => sql.unsafe(text, params), catch: (error) => PgLookup.classifyError("claims", error) })
+
+/** Creates the table on PostgreSQL. */
+export const migrate = (sql: PgLookup.PgSql): Effect.Effect<void, LookupError> => Effect.asVoid(run(sql, migration))
+
+/** Inserts `rows` on PostgreSQL in batches of `batchSize`; existing ids are left alone. */
+export const insert = (
+  sql: PgLookup.PgSql,
+  rows: ReadonlyArray<Row>,
+  batchSize = 5_000
 ): Effect.Effect<void, LookupError> =>
   Effect.gen(function* () {
-    const rows = seedRows(options.count, options.seed)
-    const batchSize = options.batchSize ?? 5_000
     for (let i = 0; i < rows.length; i += batchSize) {
       const chunk = rows.slice(i, i + batchSize)
       yield* run(
         sql,
-        `INSERT INTO claims (claim_id, member_id, claim_amount, claim_status, created_date)
+        `INSERT INTO claims
          SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::varchar[], $5::timestamp[])
          ON CONFLICT (claim_id) DO NOTHING`,
         [
@@ -184,13 +117,13 @@ export const seed = (
     }
   })
 
-/**
- * Where the claims lookup reads from: the decimal goes out as text and the
- * timestamp as UTC epoch milliseconds, both decoded exactly by `Claim`.
- *
- * @since 0.1.0
- * @category sources
- */
+/** Inserts claims 1 to `count` (see `seedRows`) on PostgreSQL. */
+export const seed = (
+  sql: PgLookup.PgSql,
+  options: { readonly count: number; readonly batchSize?: number }
+): Effect.Effect<void, LookupError> => insert(sql, seedRows(options.count), options.batchSize)
+
+/** The claims query on PostgreSQL: the decimal out as text, the timestamp as epoch milliseconds. */
 export const source: PgLookup.Source<string> = {
   query: (sql, keys) =>
     sql.unsafe(
@@ -202,53 +135,19 @@ export const source: PgLookup.Source<string> = {
     )
 }
 
-/**
- * Options of the claims lookup.
- *
- * @since 0.1.0
- * @category models
- */
-export interface LookupOptions {
-  readonly maxBatchSize?: number | undefined
-  readonly batchWindow?: Duration.Input | undefined
-}
+const options = { name: "claims", source, decoder, key: (claim: Claim) => claim.claim_id }
 
 /** The claims resolver by `claim_id`: one statement per fetch. */
-export const makeResolver: Effect.Effect<Lookup.Resolver<string, Claim>, never, PgLookup.PgClient> = PgLookup.resolver({
-  name: "claims",
-  source,
-  decoder,
-  key: (claim: Claim) => claim.claim_id
-})
+export const makeResolver: Effect.Effect<Lookup.Resolver<string, Claim>, never, PgLookup.PgClient> = PgLookup.resolver(
+  options
+)
 
-/** The claims lookup by `claim_id`, batched, uncached and unguarded. */
+/** The claims lookup by `claim_id`, batched (100 ids, 1 ms by default), uncached and unguarded. */
 export const makeLookup = (
-  options: LookupOptions = {}
+  batching: { readonly maxBatchSize?: number; readonly batchWindow?: Duration.Input } = {}
 ): Effect.Effect<Lookup.Lookup<string, Claim>, never, PgLookup.PgClient> =>
   PgLookup.make({
-    name: "claims",
-    source,
-    decoder,
-    key: (claim) => claim.claim_id,
-    maxBatchSize: options.maxBatchSize ?? 100,
-    batchWindow: options.batchWindow ?? Duration.millis(1)
+    ...options,
+    maxBatchSize: batching.maxBatchSize ?? 100,
+    batchWindow: batching.batchWindow ?? Duration.millis(1)
   })
-
-/**
- * The claims lookup as a service.
- *
- * @since 0.1.0
- * @category services
- */
-export class ClaimsLookup extends Context.Service<ClaimsLookup, Lookup.Lookup<string, Claim>>()(
-  "@sluice/lookup/ClaimsLookup"
-) {}
-
-/**
- * Provides `ClaimsLookup` over the `PgClient` pool.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (options: LookupOptions = {}): Layer.Layer<ClaimsLookup, never, PgLookup.PgClient> =>
-  Layer.effect(ClaimsLookup, makeLookup(options))

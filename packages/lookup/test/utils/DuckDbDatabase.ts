@@ -7,16 +7,7 @@ import * as Claims from "./Claims.ts"
 import { extraClaims, SEEDED } from "./TestDatabase.ts"
 
 /** Inserts `rows` into the claims table, amounts and timestamps as text cast in SQL (exact). */
-export const insert = (
-  sql: DuckDbLookup.DuckDbSql,
-  rows: ReadonlyArray<{
-    claim_id: string
-    member_id: string
-    claim_amount: string
-    claim_status: string | null
-    created_date: string | null
-  }>
-) =>
+export const insert = (sql: DuckDbLookup.DuckDbSql, rows: ReadonlyArray<Claims.Row>) =>
   Effect.tryPromise({
     try: () =>
       sql.query(

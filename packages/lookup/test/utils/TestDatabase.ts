@@ -39,17 +39,9 @@ export class TestDatabase extends Context.Service<
       const sql = postgres(Redacted.value(url()), { max: 2, onnotice: () => {} })
       yield* Claims.migrate(sql)
       yield* Claims.seed(sql, { count: SEEDED, batchSize: 700 })
-      yield* Effect.promise(() =>
-        sql.unsafe(
-          `INSERT INTO claims (claim_id, member_id, claim_amount, claim_status, created_date)
-           SELECT id, member, amount::numeric, 'APPROVED', NULL
-             FROM unnest($1::text[], $2::text[], $3::text[]) AS t(id, member, amount)`,
-          [
-            extraClaims.map((c) => c.claim_id),
-            extraClaims.map((c) => c.member_id),
-            extraClaims.map((c) => c.claim_amount)
-          ]
-        )
+      yield* Claims.insert(
+        sql,
+        extraClaims.map((c) => ({ ...c, claim_status: "APPROVED", created_date: null }))
       )
       yield* Effect.promise(() => sql.end({ timeout: 2 }))
       return { name, url }
