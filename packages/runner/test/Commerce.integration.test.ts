@@ -10,6 +10,7 @@ import * as SalesJob from "../src/jobs/commerce/SalesJob.ts"
 import * as SegmentsJob from "../src/jobs/commerce/SegmentsJob.ts"
 import * as Reference from "./support/commerceReference.ts"
 import { freshDatabase } from "./support/database.ts"
+import { forkJob } from "./support/forkJob.ts"
 import { pollUntil } from "./support/poll.ts"
 
 // 600 orders four hours apart: 100 days, so customers reach both the 30- and the 90-day timers.
@@ -79,7 +80,7 @@ describe("sluice commerce", () => {
           "a delete"
         )
         const readiness = yield* Readiness.make()
-        yield* Effect.forkScoped(CommerceCommand.runSales(config, readiness))
+        const job = yield* forkJob(CommerceCommand.runSales(config, readiness))
         const read = Effect.tryPromise(() =>
           db.sql.unsafe(
             `SELECT metric_id, total_revenue::text, order_count, avg_order_value::text, unique_customers
@@ -88,7 +89,10 @@ describe("sluice commerce", () => {
         ).pipe(Effect.orElseSucceed(() => []))
         const rows = yield* pollUntil(
           "the sales table to match the reference",
-          Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
+          Effect.andThen(
+            job.running,
+            Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r })))
+          ),
           (rows) => JSON.stringify(rows) === JSON.stringify(expected.rows),
           { timeoutMs: 60_000, intervalMs: 500 }
         )
@@ -110,7 +114,7 @@ describe("sluice commerce", () => {
         const kinds = new Set(expected.map((r) => r.segment))
         for (const segment of ["VIP", "At-Risk", "Churned"]) assert.isTrue(kinds.has(segment), segment)
         const readiness = yield* Readiness.make()
-        yield* Effect.forkScoped(CommerceCommand.runSegments(config, PARTITIONS, readiness))
+        const job = yield* forkJob(CommerceCommand.runSegments(config, PARTITIONS, readiness))
         const read = Effect.tryPromise(() =>
           db.sql.unsafe(
             `SELECT customer_id::text, segment, recency_days, frequency, monetary_value::text
@@ -119,7 +123,10 @@ describe("sluice commerce", () => {
         ).pipe(Effect.orElseSucceed(() => []))
         const rows = yield* pollUntil(
           "the segments table to match the reference",
-          Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
+          Effect.andThen(
+            job.running,
+            Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r })))
+          ),
           (rows) => JSON.stringify(rows) === JSON.stringify(expected),
           { timeoutMs: 60_000, intervalMs: 500 }
         )
@@ -138,7 +145,7 @@ describe("sluice commerce", () => {
         for (const rule of ["order_spike", "rapid_orders", "statistical_outlier", "large_order"])
           assert.isTrue(kinds.has(rule), rule)
         const readiness = yield* Readiness.make()
-        yield* Effect.forkScoped(CommerceCommand.runAnomalies(config, PARTITIONS, readiness))
+        const job = yield* forkJob(CommerceCommand.runAnomalies(config, PARTITIONS, readiness))
         const read = Effect.tryPromise(() =>
           db.sql.unsafe(
             `SELECT alert_id, anomaly_type, severity, order_amount::text FROM anomaly_alerts ORDER BY alert_id COLLATE "C"`
@@ -146,7 +153,10 @@ describe("sluice commerce", () => {
         ).pipe(Effect.orElseSucceed(() => []))
         const rows = yield* pollUntil(
           "the alerts table to match the reference",
-          Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
+          Effect.andThen(
+            job.running,
+            Effect.map(read, (rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r })))
+          ),
           (rows) => JSON.stringify(rows) === JSON.stringify(expected),
           { timeoutMs: 60_000, intervalMs: 500 }
         )

@@ -15,6 +15,7 @@ import * as Services from "../src/Services.ts"
 import { scan, startDynalite } from "./support/commerceDynamo.ts"
 import * as Reference from "./support/commerceReference.ts"
 import { freshDatabase } from "./support/database.ts"
+import { forkJob } from "./support/forkJob.ts"
 import { pollUntil } from "./support/poll.ts"
 
 // 600 orders four hours apart: 100 days, so products reach the 30-day dead-stock timer.
@@ -110,10 +111,10 @@ describe("sluice commerce inventory", () => {
         )
         assert.isAbove(expected.itemDeletes, 0)
         const readiness = yield* Readiness.make()
-        yield* Effect.forkScoped(CommerceCommand.runInventory(config, PARTITIONS, readiness))
+        const job = yield* forkJob(CommerceCommand.runInventory(config, PARTITIONS, readiness))
         const rows = yield* pollUntil(
           "the inventory table to match the reference",
-          readTable(db),
+          Effect.andThen(job.running, readTable(db)),
           (rows) => same(rows, expected.rows),
           { timeoutMs: 120_000, intervalMs: 500 }
         )
@@ -145,7 +146,7 @@ describe("sluice commerce inventory", () => {
           days_until_stockout: r.days_until_stockout === null ? null : decimal(r.days_until_stockout)
         }))
         const readiness = yield* Readiness.make()
-        yield* Effect.forkScoped(CommerceCommand.runInventory(config, PARTITIONS, readiness))
+        const job = yield* forkJob(CommerceCommand.runInventory(config, PARTITIONS, readiness))
         const read = Effect.map(scan(dynamo.endpoint, "shop-inventory-insights"), (items) =>
           items
             .map((i) => ({
@@ -164,7 +165,7 @@ describe("sluice commerce inventory", () => {
         )
         const items = yield* pollUntil(
           "the DynamoDB items to match the reference",
-          read,
+          Effect.andThen(job.running, read),
           (items) => JSON.stringify(items) === JSON.stringify(want),
           { timeoutMs: 120_000, intervalMs: 1000 }
         )
@@ -195,23 +196,25 @@ describe("sluice commerce inventory", () => {
           { groupId: `${config.groupId}-inventory`, topics: [config.topics.products, config.topics.orderItems] },
           { groupId: `${config.groupId}-inventory-by-product`, topics: [`${config.groupId}-inventory-by-product`] }
         ]
-        const first = yield* Effect.forkChild(
+        const first = yield* forkJob(
           Effect.scoped(CommerceCommand.runInventory(config, PARTITIONS, yield* Readiness.make()))
         )
-        yield* pollUntil("the table to match the first half", readTable(db), (rows) => same(rows, halfway.rows), {
-          timeoutMs: 120_000,
-          intervalMs: 500
-        })
+        yield* pollUntil(
+          "the table to match the first half",
+          Effect.andThen(first.running, readTable(db)),
+          (rows) => same(rows, halfway.rows),
+          { timeoutMs: 120_000, intervalMs: 500 }
+        )
         yield* pollUntil("every group to commit the first half", DemoCommand.caughtUp(client, groups), (done) => done, {
           timeoutMs: 60_000,
           intervalMs: 500
         })
-        yield* Fiber.interrupt(first)
+        yield* Fiber.interrupt(first.fiber)
         yield* produce(broker.bootstrap, records.slice(half))
-        yield* Effect.forkScoped(CommerceCommand.runInventory(config, PARTITIONS, yield* Readiness.make()))
+        const second = yield* forkJob(CommerceCommand.runInventory(config, PARTITIONS, yield* Readiness.make()))
         const rows = yield* pollUntil(
           "the table to match the whole history after the restart",
-          readTable(db),
+          Effect.andThen(second.running, readTable(db)),
           (rows) => same(rows, expected.rows),
           { timeoutMs: 120_000, intervalMs: 500 }
         )

@@ -1,9 +1,9 @@
-// A restart of the segmentation and anomaly jobs with durable state
+// A restart of the sales, segmentation and anomaly jobs with durable state
 // (--state-dir): the first half of the history, a stop once every group has
 // committed, the second half, and a new run of the job on the same state
 // directory. The table must equal the reference over the whole history, which
-// it cannot if the restarted job lost the customers' counts, sums, timers,
-// recent order dates or running mean and σ.
+// it cannot if the restarted job lost the sales windows' panes and watermark,
+// the customers' counts, sums, timers, recent order dates or running mean and σ.
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,10 +17,12 @@ import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
 import * as CommerceConfig from "../src/jobs/commerce/CommerceConfig.ts"
 import * as DemoCommand from "../src/jobs/commerce/DemoCommand.ts"
 import * as Generator from "../src/jobs/commerce/Generator.ts"
+import * as SalesJob from "../src/jobs/commerce/SalesJob.ts"
 import * as SegmentsJob from "../src/jobs/commerce/SegmentsJob.ts"
 import * as Services from "../src/Services.ts"
 import * as Reference from "./support/commerceReference.ts"
 import { freshDatabase } from "./support/database.ts"
+import { forkJob } from "./support/forkJob.ts"
 import { pollUntil } from "./support/poll.ts"
 
 const options: Generator.Options = { ...Generator.defaults, seed: 7, orders: 600, spacingMillis: 14_400_000 }
@@ -47,7 +49,11 @@ const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRe
 type Contributions = Effect.Success<ReturnType<typeof Reference.decodeOrders>>["contributions"]
 
 interface Case {
-  readonly job: "segments" | "anomalies"
+  readonly job: "sales" | "segments" | "anomalies"
+  /** Whether the job re-keys the orders through `<group>-<job>-by-customer`. */
+  readonly repartitioned: boolean
+  /** The history; the sales case packs orders 10 minutes apart, so hour-long windows span the restart. */
+  readonly history: Generator.Options
   readonly run: (
     config: CommerceConfig.CommerceConfig,
     partitions: number,
@@ -59,7 +65,18 @@ interface Case {
 
 const cases: ReadonlyArray<Case> = [
   {
+    job: "sales",
+    repartitioned: false,
+    history: { ...options, spacingMillis: 600_000 },
+    run: (config, _partitions, readiness) => Effect.scoped(CommerceCommand.runSales(config, readiness)),
+    query: `SELECT metric_id, total_revenue::text, order_count, avg_order_value::text, unique_customers
+            FROM realtime_sales_metrics ORDER BY metric_id`,
+    reference: (contributions) => Reference.sales(contributions, SalesJob.settings).rows
+  },
+  {
     job: "segments",
+    repartitioned: true,
+    history: options,
     run: (config, partitions, readiness) => Effect.scoped(CommerceCommand.runSegments(config, partitions, readiness)),
     query: `SELECT customer_id::text, segment, recency_days, frequency, monetary_value::text
             FROM customer_segments ORDER BY customer_segments.customer_id`,
@@ -68,6 +85,8 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     job: "anomalies",
+    repartitioned: true,
+    history: options,
     run: (config, partitions, readiness) => Effect.scoped(CommerceCommand.runAnomalies(config, partitions, readiness)),
     query: `SELECT alert_id, anomaly_type, severity, order_amount::text FROM anomaly_alerts ORDER BY alert_id COLLATE "C"`,
     reference: (contributions) => Reference.anomalies(contributions)
@@ -77,7 +96,7 @@ const cases: ReadonlyArray<Case> = [
 describe("sluice commerce --state-dir", () => {
   it.live.each(cases)(
     "$job - a restarted job keeps its state: the table equals the reference over the whole history",
-    ({ job, run, query, reference }) =>
+    ({ job, repartitioned, history, run, query, reference }) =>
       Effect.gen(function* () {
         const broker = yield* EmbeddedKafka.make({ port: 0 })
         const db = yield* freshDatabase("commerce")
@@ -86,7 +105,7 @@ describe("sluice commerce --state-dir", () => {
           (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
         )
         yield* broker.createTopic("dbserver1.public.orders", 1)
-        const records = yield* Generator.generate(options)
+        const records = yield* Generator.generate(history)
         const half = Math.floor(records.length / 2)
         const config = yield* CommerceConfig.load().pipe(
           Effect.provideService(
@@ -104,7 +123,9 @@ describe("sluice commerce --state-dir", () => {
         const client = yield* Services.kafkaClient(config)
         const groups = [
           { groupId: `${config.groupId}-${job}`, topics: [config.topics.orders] },
-          { groupId: `${config.groupId}-${job}-by-customer`, topics: [`${config.groupId}-${job}-by-customer`] }
+          ...(repartitioned
+            ? [{ groupId: `${config.groupId}-${job}-by-customer`, topics: [`${config.groupId}-${job}-by-customer`] }]
+            : [])
         ]
         const read = Effect.tryPromise(() => db.sql.unsafe(query)).pipe(
           Effect.map((rows): ReadonlyArray<unknown> => rows.map((r) => ({ ...r }))),
@@ -115,11 +136,11 @@ describe("sluice commerce --state-dir", () => {
 
         // First run: the first half, until every group has committed to the end.
         yield* produce(broker.bootstrap, records.slice(0, half))
-        const first = yield* Effect.forkChild(run(config, PARTITIONS, yield* ReadinessModule.make()))
+        const first = yield* forkJob(run(config, PARTITIONS, yield* ReadinessModule.make()))
         const halfway = yield* expectedOf(half)
         yield* pollUntil(
           "the table to match the first half",
-          read,
+          Effect.andThen(first.running, read),
           (rows) => JSON.stringify(rows) === JSON.stringify(halfway),
           {
             timeoutMs: 120_000,
@@ -130,15 +151,15 @@ describe("sluice commerce --state-dir", () => {
           timeoutMs: 60_000,
           intervalMs: 500
         })
-        yield* Fiber.interrupt(first)
+        yield* Fiber.interrupt(first.fiber)
 
         // Second run, on the same state directory: the rest.
         yield* produce(broker.bootstrap, records.slice(half))
-        yield* Effect.forkScoped(run(config, PARTITIONS, yield* ReadinessModule.make()))
+        const second = yield* forkJob(run(config, PARTITIONS, yield* ReadinessModule.make()))
         const expected = yield* expectedOf(records.length)
         const rows = yield* pollUntil(
           "the table to match the whole history after the restart",
-          read,
+          Effect.andThen(second.running, read),
           (rows) => JSON.stringify(rows) === JSON.stringify(expected),
           { timeoutMs: 120_000, intervalMs: 500 }
         )

@@ -297,18 +297,22 @@ const openStore = <V>(
       if (/^\d+$/.test(entry)) revoked.set(Number(entry), startedAt)
     }
 
-    const partitionOf = (partition: number): Effect.Effect<PartitionState, StateError> => {
-      if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
-      const state = assigned.get(partition)
-      if (state === undefined) {
-        return Effect.fail(
-          new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
-        )
-      }
-      return state.failure === undefined
-        ? Effect.succeed(state)
-        : Effect.fail(ioError(name, `local store of partition ${partition} failed`, state.failure))
-    }
+    // Suspended: a store call is a description, checked when it runs, not
+    // when it is built. An operator builds `assign(p)` then `range(p)` before
+    // running either; checked eagerly, the `range` would see `p` unassigned.
+    const partitionOf = (partition: number): Effect.Effect<PartitionState, StateError> =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
+        const state = assigned.get(partition)
+        if (state === undefined) {
+          return Effect.fail(
+            new StateError({ reason: "Closed", store: name, detail: `partition ${partition} is not assigned` })
+          )
+        }
+        return state.failure === undefined
+          ? Effect.succeed(state)
+          : Effect.fail(ioError(name, `local store of partition ${partition} failed`, state.failure))
+      })
 
     // The newest bytes of `key`: buffered, then being sent (newest layer
     // first), then acknowledged, then being written locally, then on disk.
@@ -981,8 +985,11 @@ const openStore = <V>(
             )
           })
         ),
-      flush: (partitions) => flushNow(partitions === undefined ? [...assigned.keys()] : [...partitions]),
-      flushAsync: (partitions) => startFlush(partitions === undefined ? [...assigned.keys()] : [...partitions]),
+      // "Every assigned partition" is read when the flush runs, not when it is built.
+      flush: (partitions) =>
+        Effect.suspend(() => flushNow(partitions === undefined ? [...assigned.keys()] : [...partitions])),
+      flushAsync: (partitions) =>
+        Effect.suspend(() => startFlush(partitions === undefined ? [...assigned.keys()] : [...partitions])),
       assign,
       revoke,
       size: (partition) =>

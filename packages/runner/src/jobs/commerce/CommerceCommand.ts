@@ -107,18 +107,13 @@ export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readi
       groupId: `${config.groupId}-sales`,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
     })
-    // Over DurableStateStore the windows operator fails on its first records (StateError: state store
-    // "commerce-sales.panes": Closed: partition 0 is not assigned; cause not found yet), so the
-    // sales windows stay in memory for now.
-    if (Option.isSome(config.stateDir))
-      yield* Effect.logWarning("the sales windows keep their state in memory; --state-dir applies to the other jobs")
     yield* Effect.logInfo("commerce sales job started").pipe(
       Effect.annotateLogs({ job: "commerce-sales", input: config.topics.orders })
     )
     yield* SalesJob.run(records, {
       metrics: metricsSink,
       deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
-    }).pipe(Effect.provideServiceEffect(StateStore.StateStore, StateStore.makeMemory()))
+    }).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "sales", 1)))
   })
 
 /**
