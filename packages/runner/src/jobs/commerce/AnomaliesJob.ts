@@ -17,6 +17,7 @@ import type { PgUpsertSink } from "@sluice/sinks"
 import { BigDecimal, DateTime, Effect, Option, type Sink, type Stream } from "effect"
 import * as Log from "../../Log.ts"
 import * as Anomalies from "./Anomalies.ts"
+import * as CommerceMetrics from "./CommerceMetrics.ts"
 import * as OrderDelta from "./OrderDelta.ts"
 import * as OrderStream from "./OrderStream.ts"
 
@@ -91,7 +92,12 @@ export const run = <E, R, E1, R1, E2, R2, E3, R3, E4>(
           delta.at
         )
         ctx.set(judged.state)
-        return Effect.succeed(judged.alerts.map((alert): OrderAlert => ({ ...alert, order: delta })))
+        return Effect.as(
+          Effect.forEach(judged.alerts, (alert) => CommerceMetrics.countAlert(alert.rule, alert.severity), {
+            discard: true
+          }),
+          judged.alerts.map((alert): OrderAlert => ({ ...alert, order: delta }))
+        )
       }
     }),
     Pipeline.route((a) => {

@@ -15,13 +15,13 @@ import { DurableStateStore } from "@sluice/state"
 import { Console, Effect, Option, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
-import * as Dashboard from "../../http/Dashboard.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import { reportFailure } from "../../ReportFailure.ts"
 import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
 import * as AnomaliesJob from "./AnomaliesJob.ts"
 import * as CommerceConfig from "./CommerceConfig.ts"
+import * as CommerceDashboard from "./CommerceDashboard.ts"
 import * as CommerceFlags from "./CommerceFlags.ts"
 import * as Generator from "./Generator.ts"
 import * as InventoryJob from "./InventoryJob.ts"
@@ -266,7 +266,7 @@ const inventory = Command.make("inventory", { ...CommerceConfig.settingFlags, pa
   Effect.gen(function* () {
     const config = yield* CommerceConfig.load(flags)
     yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, Dashboard.empty), (readiness) =>
+      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
         runInventory(config, flags.partitions, readiness)
       )
     ).pipe(Services.withTelemetry("commerce-inventory"))
@@ -277,7 +277,7 @@ const anomalies = Command.make("anomalies", { ...CommerceConfig.settingFlags, pa
   Effect.gen(function* () {
     const config = yield* CommerceConfig.load(flags)
     yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, Dashboard.empty), (readiness) =>
+      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
         runAnomalies(config, flags.partitions, readiness)
       )
     ).pipe(Services.withTelemetry("commerce-anomalies"))
@@ -288,7 +288,7 @@ const sales = Command.make("sales", { ...CommerceConfig.settingFlags }, (flags) 
   Effect.gen(function* () {
     const config = yield* CommerceConfig.load(flags)
     yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, Dashboard.empty), (readiness) =>
+      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
         runSales(config, readiness)
       )
     ).pipe(Services.withTelemetry("commerce-sales"))
@@ -299,7 +299,7 @@ const segments = Command.make("segments", { ...CommerceConfig.settingFlags, part
   Effect.gen(function* () {
     const config = yield* CommerceConfig.load(flags)
     yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, Dashboard.empty), (readiness) =>
+      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
         runSegments(config, flags.partitions, readiness)
       )
     ).pipe(Services.withTelemetry("commerce-segments"))

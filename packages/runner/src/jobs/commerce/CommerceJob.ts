@@ -1,15 +1,16 @@
 /**
  * The commerce analytics of seed 002 as a `Job`: `sluice commerce
  * sales|segments|anomalies|inventory|migrate|generate` and
- * `sluice demo commerce`. It has no dashboard panels yet.
+ * `sluice demo commerce`. Its dashboard panels are
+ * `CommerceDashboard`'s.
  *
  * @since 0.3.0
  */
 import { Effect } from "effect"
-import * as Dashboard from "../../http/Dashboard.ts"
 import * as Job from "../../Job.ts"
 import * as CommerceCommand from "./CommerceCommand.ts"
 import * as CommerceConfig from "./CommerceConfig.ts"
+import * as CommerceDashboard from "./CommerceDashboard.ts"
 import * as DemoCommand from "./DemoCommand.ts"
 
 /**
@@ -27,5 +28,5 @@ export const job: Job.Job = Job.make({
     settings: CommerceConfig.settings,
     display: (overrides) => Effect.map(CommerceConfig.load(overrides), CommerceConfig.toDisplay)
   },
-  dashboard: Dashboard.empty
+  dashboard: CommerceDashboard.dashboard
 })

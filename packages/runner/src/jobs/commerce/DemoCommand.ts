@@ -19,12 +19,12 @@ import { Command } from "effect/cli"
 import type postgres from "postgres"
 import * as EmbeddedPostgres from "../../EmbeddedPostgres.ts"
 import * as Flags from "../../Flags.ts"
-import * as Dashboard from "../../http/Dashboard.ts"
 import * as Parse from "../../Parse.ts"
 import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
 import * as CommerceCommand from "./CommerceCommand.ts"
 import * as CommerceConfig from "./CommerceConfig.ts"
+import * as CommerceDashboard from "./CommerceDashboard.ts"
 import * as CommerceFlags from "./CommerceFlags.ts"
 import * as Database from "./Database.ts"
 import * as Generator from "./Generator.ts"
@@ -182,7 +182,7 @@ export const make = (name: string) =>
             `commerce demo: broker ${broker.bootstrap}, tables in schema ${schema} of ${Redacted.value(url).replace(/\/\/[^@]*@/, "//")}\n`
           )
         )
-        const readiness = yield* Services.observability(config.metricsPort, Dashboard.empty)
+        const readiness = yield* Services.observability(config.metricsPort, CommerceDashboard.dashboard)
         const jobs = yield* Effect.forkScoped(
           Effect.all(
             [
