@@ -22,7 +22,10 @@ const fakeClient = (log: Array<string>) => {
       createTopics: async () => false,
       fetchTopicMetadata: async () => ({ topics: [] }),
       fetchTopicOffsets: async () => [],
-      fetchOffsets: async () => []
+      fetchOffsets: async () => [],
+      fetchTopicOffsetsByTimestamp: async () => [],
+      setOffsets: async () => {},
+      describeGroups: async () => ({ groups: [] })
     }),
     consumer: () => {
       throw new Error("no consumer in this fake")
