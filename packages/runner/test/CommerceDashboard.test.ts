@@ -6,59 +6,9 @@ import * as Dashboard from "../src/http/Dashboard.ts"
 import * as Stats from "../src/http/Stats.ts"
 import * as CommerceDashboard from "../src/jobs/commerce/CommerceDashboard.ts"
 import * as CommerceMetrics from "../src/jobs/commerce/CommerceMetrics.ts"
+import { picks, rows, runPage, script, tally } from "./support/dashboardPage.ts"
 
-const script = (html: string) => {
-  const match = /<script>([\s\S]*)<\/script>/.exec(html)
-  assert.isNotNull(match)
-  return match![1]!
-}
-
-interface Element {
-  textContent: string
-  innerHTML: string
-  setAttribute: () => void
-}
-
-// The page's own script run against a stand-in document, with the process's real /api/stats and /metrics.
-const runPage = (html: string, stats: Stats.Stats, metrics: string) =>
-  Effect.promise(async () => {
-    const elements = new Map<string, Element>()
-    const document = {
-      getElementById: (id: string) => {
-        let e = elements.get(id)
-        if (e === undefined) {
-          e = { textContent: "", innerHTML: "", setAttribute: () => {} }
-          elements.set(id, e)
-        }
-        return e
-      }
-    }
-    const fetch = async (url: string) => ({
-      ok: true,
-      status: 200,
-      json: async () => JSON.parse(JSON.stringify(stats)) as unknown,
-      text: async () => (url === "/metrics" ? metrics : "")
-    })
-    new Function("document", "fetch", "setInterval", "performance", script(html))(document, fetch, () => 0, {
-      now: () => 1000
-    })
-    for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve))
-    return elements
-  })
-
-// Deterministic picks, and their counts computed by brute force.
-const picks = <A extends string>(kinds: ReadonlyArray<A>, n: number, seed: number): Array<A> =>
-  Array.from({ length: n }, (_, i) => kinds[(i * 7 + seed + Math.floor(i / 3)) % kinds.length]!)
-const tally = <A extends string>(xs: ReadonlyArray<A>) => {
-  const out = new Map<A, number>()
-  for (const x of xs) out.set(x, (out.get(x) ?? 0) + 1)
-  return out
-}
 const fmt = (n: number) => n.toLocaleString("en-US")
-const table = (e: Element) =>
-  Object.fromEntries(
-    [...e.innerHTML.matchAll(/<tr><td>([^<]*)<\/td><td class="n">([^<]*)<\/td><\/tr>/g)].map((m) => [m[1]!, m[2]!])
-  )
 const expected = (counts: Map<string, number>) => Object.fromEntries([...counts].map(([k, n]) => [k, fmt(n)]))
 
 describe("CommerceDashboard", () => {
@@ -131,26 +81,26 @@ describe("CommerceDashboard", () => {
         const el = (id: string) => page.get(id)!
 
         assert.strictEqual(el("commerce-in").textContent, fmt(inputs.length))
-        assert.deepStrictEqual(table(el("commerce-in-topics")), expected(tally(inputs)))
+        assert.deepStrictEqual(rows(el("commerce-in-topics")), expected(tally(inputs)))
         assert.strictEqual(el("commerce-dead").textContent, fmt(dead.length))
-        assert.deepStrictEqual(table(el("commerce-dead-reasons")), expected(tally(dead)))
+        assert.deepStrictEqual(rows(el("commerce-dead-reasons")), expected(tally(dead)))
 
-        assert.deepStrictEqual(table(el("commerce-results")), expected(tally(outs.map((o) => o.split("/")[0]!))))
+        assert.deepStrictEqual(rows(el("commerce-results")), expected(tally(outs.map((o) => o.split("/")[0]!))))
 
         const severities = tally(alerts.map((a) => a.split("/")[1]!))
         assert.strictEqual(el("commerce-alerts").textContent, fmt(alerts.length))
-        assert.deepStrictEqual(table(el("commerce-alerts-severity")), {
+        assert.deepStrictEqual(rows(el("commerce-alerts-severity")), {
           high: fmt(severities.get("high") ?? 0),
           medium: fmt(severities.get("medium") ?? 0),
           low: "0"
         })
-        assert.deepStrictEqual(table(el("commerce-alerts-rule")), expected(tally(alerts.map((a) => a.split("/")[0]!))))
+        assert.deepStrictEqual(rows(el("commerce-alerts-rule")), expected(tally(alerts.map((a) => a.split("/")[0]!))))
 
         const changes = outs.filter((o) => o.startsWith("changes/")).map((o) => o.slice("changes/".length))
         const to = tally(changes)
         assert.strictEqual(el("commerce-changes").textContent, fmt(changes.length))
         assert.deepStrictEqual(
-          table(el("commerce-changes-to")),
+          rows(el("commerce-changes-to")),
           Object.fromEntries(
             ["New", "Regular", "VIP", "At-Risk", "Churned"].map((s) => [`to ${s}`, fmt(to.get(s) ?? 0)])
           )

@@ -5,58 +5,7 @@ import * as Dashboard from "../../src/http/Dashboard.ts"
 import * as Stats from "../../src/http/Stats.ts"
 import * as TriggerDashboard from "../../src/jobs/trigger/TriggerDashboard.ts"
 import * as TriggerMetrics from "../../src/jobs/trigger/TriggerMetrics.ts"
-
-const script = (html: string) => {
-  const match = /<script>([\s\S]*)<\/script>/.exec(html)
-  assert.isNotNull(match)
-  return match![1]!
-}
-
-interface Element {
-  textContent: string
-  innerHTML: string
-  setAttribute: () => void
-}
-
-// The page's own script run against a stand-in document, with the process's real /api/stats and /metrics.
-const runPage = (html: string, stats: Stats.Stats, metrics: string) =>
-  Effect.promise(async () => {
-    const elements = new Map<string, Element>()
-    const document = {
-      getElementById: (id: string) => {
-        let e = elements.get(id)
-        if (e === undefined) {
-          e = { textContent: "", innerHTML: "", setAttribute: () => {} }
-          elements.set(id, e)
-        }
-        return e
-      }
-    }
-    const fetch = async (url: string) => ({
-      ok: true,
-      status: 200,
-      json: async () => JSON.parse(JSON.stringify(stats)) as unknown,
-      text: async () => (url === "/metrics" ? metrics : "")
-    })
-    new Function("document", "fetch", "setInterval", "performance", script(html))(document, fetch, () => 0, {
-      now: () => 1000
-    })
-    for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve))
-    return elements
-  })
-
-// Deterministic outcomes, and their counts computed by brute force.
-const outcomes = <A extends string>(kinds: ReadonlyArray<A>, n: number, seed: number): Array<A> =>
-  Array.from({ length: n }, (_, i) => kinds[(i * 7 + seed + Math.floor(i / 3)) % kinds.length]!)
-const tally = <A extends string>(xs: ReadonlyArray<A>) => {
-  const out = new Map<A, number>()
-  for (const x of xs) out.set(x, (out.get(x) ?? 0) + 1)
-  return out
-}
-const text = (table: Element) =>
-  Object.fromEntries(
-    [...table.innerHTML.matchAll(/<tr><td>([^<]*)<\/td><td class="n">([^<]*)<\/td><\/tr>/g)].map((m) => [m[1]!, m[2]!])
-  )
+import { picks, rows, runPage, script, tally } from "../support/dashboardPage.ts"
 
 describe("TriggerDashboard", () => {
   it("page - the trigger's panels are in the page, and its script parses", () => {
@@ -69,10 +18,10 @@ describe("TriggerDashboard", () => {
 
   it.effect("page - state hit rate, API answers, filter pass rate and actions, as the counters say", () =>
     Effect.gen(function* () {
-      const state = outcomes(["hit", "hit", "hit", "miss", "retry"] as const, 397, 3)
-      const calls = outcomes(["ok", "ok", "not_found", "failed"] as const, 81, 1)
-      const filter = outcomes(["pass", "reject", "reject", "error"] as const, 397, 2)
-      const actions = outcomes(
+      const state = picks(["hit", "hit", "hit", "miss", "retry"] as const, 397, 3)
+      const calls = picks(["ok", "ok", "not_found", "failed"] as const, 81, 1)
+      const filter = picks(["pass", "reject", "reject", "error"] as const, 397, 2)
+      const actions = picks(
         ["webhook/delivered", "webhook/delivered", "webhook/failed", "debug/delivered"] as const,
         150,
         4
@@ -96,20 +45,20 @@ describe("TriggerDashboard", () => {
       assert.strictEqual(el("trigger-state-misses").textContent, String(s.get("miss")))
       assert.strictEqual(el("trigger-state-retries").textContent, String(s.get("retry")))
       const c = tally(calls)
-      assert.deepStrictEqual(text(el("trigger-api")), {
+      assert.deepStrictEqual(rows(el("trigger-api")), {
         "API ok": String(c.get("ok")),
         "API not_found": String(c.get("not_found")),
         "API failed": String(c.get("failed"))
       })
       const f = tally(filter)
       assert.strictEqual(el("trigger-filter-pass").textContent, pct(f.get("pass")!, filter.length))
-      assert.deepStrictEqual(text(el("trigger-filter")), {
+      assert.deepStrictEqual(rows(el("trigger-filter")), {
         pass: String(f.get("pass")),
         reject: String(f.get("reject")),
         "error (rejected)": String(f.get("error"))
       })
       const a = tally(actions)
-      assert.deepStrictEqual(text(el("trigger-actions")), {
+      assert.deepStrictEqual(rows(el("trigger-actions")), {
         "debug delivered": String(a.get("debug/delivered")),
         "debug failed": "0",
         "webhook delivered": String(a.get("webhook/delivered")),
