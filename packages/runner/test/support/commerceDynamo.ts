@@ -4,28 +4,10 @@
  * table through DynamoDB's JSON protocol, so the test reads back what the
  * job wrote without the job's own client.
  */
-import dynalite from "dynalite"
 import { Effect } from "effect"
 
-export const startDynalite = Effect.acquireRelease(
-  Effect.callback<{ readonly endpoint: string; readonly close: () => void }>((resume) => {
-    const server = dynalite({ createTableMs: 20, deleteTableMs: 0, updateTableMs: 0 })
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      resume(
-        Effect.succeed({
-          endpoint: `http://127.0.0.1:${port}`,
-          close: () => {
-            server.close()
-            server.closeAllConnections()
-          }
-        })
-      )
-    })
-  }),
-  (d) => Effect.sync(d.close)
-)
+// The sinks package's dynalite starter: one way to start it in the repository.
+export { startDynalite } from "../../../sinks/test/utils/Dynalite.ts"
 
 /** One attribute value as DynamoDB's JSON has it. */
 export type Attribute = { readonly S?: string; readonly N?: string; readonly BOOL?: boolean; readonly NULL?: boolean }
