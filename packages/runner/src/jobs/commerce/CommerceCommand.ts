@@ -83,6 +83,53 @@ const singlePartition = (client: KafkaClient.KafkaClient["Service"], topic: stri
       )
   })
 
+// What every commerce job starts with: readiness on its partitions, the
+// Kafka client, the results' tables, its input topics (one partition each)
+// with the dead-letter topic and its output topics (six each), and one
+// producer. `source` joins the job's group; call it after any re-keying topic
+// is made, so the job reads only once its whole topology exists.
+const start = (
+  config: CommerceConfig.CommerceConfig,
+  readiness: Readiness.Readiness["Service"],
+  job: string,
+  topics: { readonly inputs: ReadonlyArray<string>; readonly outputs: ReadonlyArray<string> }
+) =>
+  Effect.gen(function* () {
+    const assigned = yield* partitionsCheck(readiness)
+    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
+    const results = yield* Results.open(config, readiness)
+    yield* Admin.ensureTopics([
+      ...topics.inputs.map((topic) => ({ topic, partitions: 1 })),
+      { topic: config.topics.deadLetter, partitions: 6 },
+      ...topics.outputs.map((topic) => ({ topic, partitions: 6 }))
+    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    const producer = yield* KafkaSink.producer(client)
+    return {
+      client,
+      results,
+      sink: (topic: string) => KafkaSink.make(producer, topic),
+      deadLetters: KafkaSink.make(producer, config.topics.deadLetter),
+      // The re-keying topic `<group>-<job>-by-<key>`, read by its own group of the same name.
+      rekey: (key: string, partitions: number) => {
+        const name = `${config.groupId}-${job}-by-${key}`
+        return KafkaRepartition.topic(client, { topic: name, partitions, groupId: name })
+      },
+      source: Effect.gen(function* () {
+        const records = yield* KafkaSource.make(client, {
+          topics: [...topics.inputs],
+          groupId: `${config.groupId}-${job}`,
+          onAssignment: (assignment) => Ref.set(assigned, assignment.length)
+        })
+        yield* Effect.logInfo(`commerce ${job} job started`).pipe(
+          Effect.annotateLogs({ job: `commerce-${job}`, input: topics.inputs.join(", ") })
+        )
+        return records
+      }),
+      state: (partitions: number) =>
+        Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, job, partitions))
+    }
+  })
+
 /**
  * Runs the sales job until interrupted: ensures the topics (the orders topic
  * with one partition) and the table, then aggregates.
@@ -92,28 +139,11 @@ const singlePartition = (client: KafkaClient.KafkaClient["Service"], topic: stri
  */
 export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readiness.Readiness["Service"]) =>
   Effect.gen(function* () {
-    const assigned = yield* partitionsCheck(readiness)
-    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const results = yield* Results.open(config, readiness)
-    yield* Admin.ensureTopics([
-      { topic: config.topics.orders, partitions: 1 },
-      { topic: config.topics.deadLetter, partitions: 6 }
-    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    yield* singlePartition(client, config.topics.orders)
-    const metricsSink = yield* results.table(Tables.salesMetrics)
-    const producer = yield* KafkaSink.producer(client)
-    const records = yield* KafkaSource.make(client, {
-      topics: [config.topics.orders],
-      groupId: `${config.groupId}-sales`,
-      onAssignment: (partitions) => Ref.set(assigned, partitions.length)
-    })
-    yield* Effect.logInfo("commerce sales job started").pipe(
-      Effect.annotateLogs({ job: "commerce-sales", input: config.topics.orders })
-    )
-    yield* SalesJob.run(records, {
-      metrics: metricsSink,
-      deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
-    }).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "sales", 1)))
+    const job = yield* start(config, readiness, "sales", { inputs: [config.topics.orders], outputs: [] })
+    yield* singlePartition(job.client, config.topics.orders)
+    const metrics = yield* job.results.table(Tables.salesMetrics)
+    const records = yield* job.source
+    yield* SalesJob.run(records, { metrics, deadLetters: job.deadLetters }).pipe(job.state(1))
   })
 
 /**
@@ -130,38 +160,18 @@ export const runSegments = (
   readiness: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
-    const assigned = yield* partitionsCheck(readiness)
-    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const results = yield* Results.open(config, readiness)
-    yield* Admin.ensureTopics([
-      { topic: config.topics.orders, partitions: 1 },
-      { topic: config.topics.deadLetter, partitions: 6 },
-      { topic: config.topics.segmentChanges, partitions: 6 }
-    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const segmentsSink = yield* results.table(Tables.customerSegments)
-    const producer = yield* KafkaSink.producer(client)
-    const byCustomer = yield* KafkaRepartition.topic(client, {
-      topic: `${config.groupId}-segments-by-customer`,
-      partitions,
-      groupId: `${config.groupId}-segments-by-customer`
+    const job = yield* start(config, readiness, "segments", {
+      inputs: [config.topics.orders],
+      outputs: [config.topics.segmentChanges]
     })
-    const records = yield* KafkaSource.make(client, {
-      topics: [config.topics.orders],
-      groupId: `${config.groupId}-segments`,
-      onAssignment: (assignment) => Ref.set(assigned, assignment.length)
-    })
-    yield* Effect.logInfo("commerce segments job started").pipe(
-      Effect.annotateLogs({ job: "commerce-segments", input: config.topics.orders })
-    )
+    const segments = yield* job.results.table(Tables.customerSegments)
+    const byCustomer = yield* job.rekey("customer", partitions)
+    const records = yield* job.source
     yield* SegmentsJob.run(
       records,
-      {
-        segments: segmentsSink,
-        changes: KafkaSink.make(producer, config.topics.segmentChanges),
-        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
-      },
+      { segments, changes: job.sink(config.topics.segmentChanges), deadLetters: job.deadLetters },
       byCustomer
-    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "segments", partitions)))
+    ).pipe(job.state(partitions))
   })
 
 /**
@@ -178,38 +188,18 @@ export const runAnomalies = (
   readiness: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
-    const assigned = yield* partitionsCheck(readiness)
-    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const results = yield* Results.open(config, readiness)
-    yield* Admin.ensureTopics([
-      { topic: config.topics.orders, partitions: 1 },
-      { topic: config.topics.deadLetter, partitions: 6 },
-      { topic: config.topics.anomalyAlerts, partitions: 6 }
-    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const alertsSink = yield* results.table(Tables.anomalyAlerts)
-    const producer = yield* KafkaSink.producer(client)
-    const byCustomer = yield* KafkaRepartition.topic(client, {
-      topic: `${config.groupId}-anomalies-by-customer`,
-      partitions,
-      groupId: `${config.groupId}-anomalies-by-customer`
+    const job = yield* start(config, readiness, "anomalies", {
+      inputs: [config.topics.orders],
+      outputs: [config.topics.anomalyAlerts]
     })
-    const records = yield* KafkaSource.make(client, {
-      topics: [config.topics.orders],
-      groupId: `${config.groupId}-anomalies`,
-      onAssignment: (assignment) => Ref.set(assigned, assignment.length)
-    })
-    yield* Effect.logInfo("commerce anomalies job started").pipe(
-      Effect.annotateLogs({ job: "commerce-anomalies", input: config.topics.orders })
-    )
+    const alerts = yield* job.results.table(Tables.anomalyAlerts)
+    const byCustomer = yield* job.rekey("customer", partitions)
+    const records = yield* job.source
     yield* AnomaliesJob.run(
       records,
-      {
-        alerts: alertsSink,
-        topic: KafkaSink.make(producer, config.topics.anomalyAlerts),
-        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
-      },
+      { alerts, topic: job.sink(config.topics.anomalyAlerts), deadLetters: job.deadLetters },
       byCustomer
-    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "anomalies", partitions)))
+    ).pipe(job.state(partitions))
   })
 
 /**
@@ -227,39 +217,17 @@ export const runInventory = (
   readiness: Readiness.Readiness["Service"]
 ) =>
   Effect.gen(function* () {
-    const assigned = yield* partitionsCheck(readiness)
-    const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
-    const results = yield* Results.open(config, readiness)
-    yield* Admin.ensureTopics([
-      { topic: config.topics.products, partitions: 1 },
-      { topic: config.topics.orderItems, partitions: 1 },
-      { topic: config.topics.deadLetter, partitions: 6 }
-    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const insightsSink = yield* results.table(Tables.inventoryInsights)
-    const producer = yield* KafkaSink.producer(client)
-    const byProduct = yield* KafkaRepartition.topic(client, {
-      topic: `${config.groupId}-inventory-by-product`,
-      partitions,
-      groupId: `${config.groupId}-inventory-by-product`
-    })
     const topics = { products: config.topics.products, orderItems: config.topics.orderItems }
-    const records = yield* KafkaSource.make(client, {
-      topics: [topics.products, topics.orderItems],
-      groupId: `${config.groupId}-inventory`,
-      onAssignment: (assignment) => Ref.set(assigned, assignment.length)
+    const job = yield* start(config, readiness, "inventory", {
+      inputs: [topics.products, topics.orderItems],
+      outputs: []
     })
-    yield* Effect.logInfo("commerce inventory job started").pipe(
-      Effect.annotateLogs({ job: "commerce-inventory", input: `${topics.products}, ${topics.orderItems}` })
+    const insights = yield* job.results.table(Tables.inventoryInsights)
+    const byProduct = yield* job.rekey("product", partitions)
+    const records = yield* job.source
+    yield* InventoryJob.run(records, topics, { insights, deadLetters: job.deadLetters }, byProduct).pipe(
+      job.state(partitions)
     )
-    yield* InventoryJob.run(
-      records,
-      topics,
-      {
-        insights: insightsSink,
-        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
-      },
-      byProduct
-    ).pipe(Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, "inventory", partitions)))
   })
 
 const inventory = Command.make("inventory", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
