@@ -30,15 +30,47 @@ export const startBroker = (spec: BrokerSpec): Effect.Effect<Processes.Sluice, E
     return broker
   })
 
-/** An enrich job and the port of its metrics server. */
-export interface EnrichJob extends Processes.Sluice {
+/** A job process and the port of its metrics server. */
+export interface Job extends Processes.Sluice {
   readonly metricsPort: number
 }
+
+/** An enrich job and the port of its metrics server. */
+export type EnrichJob = Job
 
 const get = (url: string) =>
   Effect.tryPromise(async () => {
     const response = await fetch(url, { signal: AbortSignal.timeout(5_000) })
     return { status: response.status, body: await response.text() }
+  })
+
+/** Succeeds once the job's /readyz answers 200 (broker, database, partitions assigned). */
+export const readyz = (job: Job): Effect.Effect<void, unknown> =>
+  get(`http://127.0.0.1:${job.metricsPort}/readyz`).pipe(
+    Effect.flatMap((r) => (r.status === 200 ? Effect.void : Effect.fail(r.body)))
+  )
+
+/**
+ * Starts `sluice <args> --metrics-port <a free port>` and waits until `ready`
+ * succeeds (by default: until /readyz says ready).
+ */
+export const startJob = (
+  name: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  ready: (job: Job) => Effect.Effect<void, unknown> = readyz
+): Effect.Effect<Job, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const metricsPort = yield* Processes.freePort
+    const process = yield* Processes.start(name, [...args, "--metrics-port", String(metricsPort)], env)
+    const job = { ...process, metricsPort }
+    yield* Processes.eventually(
+      `${name} ready`,
+      Effect.andThen(Processes.alive(job), () => ready(job)),
+      "90 seconds",
+      "100 millis"
+    )
+    return job
   })
 
 /**
@@ -51,25 +83,7 @@ export const startEnrich = (
   env: Record<string, string>,
   flags: ReadonlyArray<string> = []
 ): Effect.Effect<EnrichJob, Error, Scope.Scope> =>
-  Effect.gen(function* () {
-    const metricsPort = yield* Processes.freePort
-    const job = yield* Processes.start(
-      name,
-      ["claims", "enrich", "--metrics-port", String(metricsPort), "--concurrency", "128", ...flags],
-      env
-    )
-    yield* Processes.eventually(
-      `${name} ready`,
-      Effect.andThen(Processes.alive(job), () =>
-        get(`http://127.0.0.1:${metricsPort}/readyz`).pipe(
-          Effect.flatMap((r) => (r.status === 200 ? Effect.void : Effect.fail(r.body)))
-        )
-      ),
-      "90 seconds",
-      "100 millis"
-    )
-    return { ...job, metricsPort }
-  })
+  startJob(name, ["claims", "enrich", "--concurrency", "128", ...flags], env)
 
 /** One sample of a Prometheus text exposition: name, labels and value. */
 export interface Sample {
@@ -79,7 +93,7 @@ export interface Sample {
 }
 
 /** Reads a job's /metrics. */
-export const metrics = (job: EnrichJob): Effect.Effect<ReadonlyArray<Sample>, unknown> =>
+export const metrics = (job: Job): Effect.Effect<ReadonlyArray<Sample>, unknown> =>
   get(`http://127.0.0.1:${job.metricsPort}/metrics`).pipe(Effect.map((r) => parseMetrics(r.body)))
 
 const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/

@@ -11,7 +11,7 @@ import * as Processes from "./processes.ts"
 interface LogLine {
   readonly message?: string
   readonly timestamp?: string
-  readonly annotations?: { readonly partitions?: string }
+  readonly annotations?: { readonly partitions?: string; readonly group?: string }
 }
 
 const logLines = (job: Processes.Sluice): ReadonlyArray<LogLine> =>
@@ -54,9 +54,13 @@ export const pausedSince = (job: Processes.Sluice, since: number): number => {
   return paused
 }
 
-const assignmentLines = (job: Processes.Sluice): ReadonlyArray<ReadonlyArray<number>> =>
+// A job with several consumer groups (an input and a re-keying topic) logs
+// the assignments of each; `group` picks one.
+const assignmentLines = (job: Processes.Sluice, group?: string): ReadonlyArray<ReadonlyArray<number>> =>
   logLines(job)
-    .filter((line) => line.message === "partitions assigned")
+    .filter(
+      (line) => line.message === "partitions assigned" && (group === undefined || line.annotations?.group === group)
+    )
     .map((line) => {
       const listed = line.annotations?.partitions ?? ""
       // Each entry is `<topic>-<partition>`; topic names may contain dashes.
@@ -69,6 +73,13 @@ export const ownedPartitions = (job: Processes.Sluice): ReadonlyArray<number> =>
 
 /** How many assignments `job` has received so far (its first, plus one per rebalance). */
 export const assignments = (job: Processes.Sluice): number => assignmentLines(job).length
+
+/** `ownedPartitions` in one of the job's consumer groups. */
+export const ownedPartitionsIn = (job: Processes.Sluice, group: string): ReadonlyArray<number> =>
+  [...(assignmentLines(job, group).at(-1) ?? [])].sort((a, b) => a - b)
+
+/** `assignments` in one of the job's consumer groups. */
+export const assignmentsIn = (job: Processes.Sluice, group: string): number => assignmentLines(job, group).length
 
 /** The committed offset of each partition of `topic` for `group` (-1 when none). */
 export const committed = (admin: Admin, group: string, topic: string) =>

@@ -21,23 +21,41 @@ export const group = "reliability-enrich"
 /** Claims in each scenario's database; the generator draws 90% of claim ids among them. */
 export const claims = 5_000
 
-/** Sets a scenario up; everything is released when the scope closes. */
-export const setup = (name: string) =>
+/**
+ * What every scenario needs, whatever its job: a database of its own, a
+ * broker with a data directory, an admin connection, and the start time.
+ * Everything is released when the scope closes.
+ */
+export const base = (name: string) =>
   Effect.gen(function* () {
     const db = yield* freshDatabase(`reliability_${name.replace(/\W/g, "_")}`)
-    yield* Jobs.prepareDatabase(db.url, claims)
-    const dataDir = yield* Effect.acquireRelease(
-      Effect.sync(() => mkdtempSync(join(tmpdir(), "sluice-reliability-"))),
-      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-    )
+    const dataDir = yield* temporaryDirectory
     const brokerSpec: Jobs.BrokerSpec = { port: yield* Processes.freePort, dataDir }
     const broker = yield* Jobs.startBroker(brokerSpec)
     const bootstrap = `127.0.0.1:${brokerSpec.port}`
-    const env: Record<string, string> = { KAFKA_BOOTSTRAP_SERVERS: bootstrap, DATABASE_URL: db.url, GROUP_ID: group }
     const { kafka, admin } = yield* Topics.connect(bootstrap)
-    const lag = yield* Topics.lagSampler(admin, group, Checks.topics.input)
     const started = Date.now()
-    return { db, brokerSpec, broker, env, kafka, admin, lag, started }
+    return { db, brokerSpec, broker, bootstrap, kafka, admin, started }
+  })
+
+/** A directory of its own, deleted when the scope closes. */
+export const temporaryDirectory = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "sluice-reliability-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+/** Sets a claims scenario up: `base`, the claims seeded, and the enrich group's commit-lag sampler. */
+export const setup = (name: string) =>
+  Effect.gen(function* () {
+    const b = yield* base(name)
+    yield* Jobs.prepareDatabase(b.db.url, claims)
+    const env: Record<string, string> = {
+      KAFKA_BOOTSTRAP_SERVERS: b.bootstrap,
+      DATABASE_URL: b.db.url,
+      GROUP_ID: group
+    }
+    const lag = yield* Topics.lagSampler(b.admin, group, Checks.topics.input)
+    return { ...b, env, lag, started: Date.now() }
   })
 
 export type Setup = Effect.Success<ReturnType<typeof setup>>

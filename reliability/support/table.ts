@@ -64,6 +64,9 @@ export const render = (rows: ReadonlyArray<Row>): string => {
     "from enrichment_timestamp), written again after a replay; dead letters: inputs in payment-events-dlq;",
     "max commit lag: the largest sum over input partitions of (end offset - committed offset) of the enrich",
     "group, sampled every 250 ms during the run; recovery: from the SIGKILL of one instance until its",
-    "partitions are owned by a live member again / until each of them has a new commit of the enrich group."
+    "partitions are owned by a live member again / until each of them has a new commit of the enrich group.",
+    "The commerce row counts differently: events are records of the orders topic; missing: customers without a",
+    "row plus contributions lost between the job's stages; duplicates: contributions re-keyed twice (orders",
+    "replayed); dead letters: malformed orders in commerce-dlq; max commit lag: of the re-keying topic's group."
   ].join("\n")
 }

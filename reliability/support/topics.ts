@@ -8,7 +8,10 @@ export interface Stored {
   readonly topic: string
   readonly partition: number
   readonly offset: number
+  /** The value; empty for a tombstone. */
   readonly value: Buffer
+  /** Whether the value was null (a tombstone), not merely empty. */
+  readonly tombstone: boolean
   readonly headers: Record<string, string>
 }
 
@@ -128,6 +131,7 @@ export const readAll = (kafka: Kafka, admin: Admin, topics: ReadonlyArray<string
                   partition: batch.partition,
                   offset,
                   value: m.value ?? Buffer.alloc(0),
+                  tombstone: m.value === null,
                   headers
                 })
                 if (offset + 1 >= end) remaining.delete(key)
