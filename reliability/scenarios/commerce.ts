@@ -68,13 +68,22 @@ export const commerce = (guarantee: Guarantee) =>
       Effect.map(sumOf),
       Effect.orElseSucceed(() => 0)
     )
-    const progressed = (n: number, job: Processes.Sluice) =>
+    // Waits until `n` contributions are re-keyed, or, should the history be
+    // shorter, until all of it is (the generator has ended and the orders
+    // group has committed its end), so a kill never waits for work that
+    // will not come.
+    const progressed = (n: number, job: Processes.Sluice, generator: Processes.Sluice) =>
       Processes.eventually(
         `${n} contributions re-keyed`,
         Effect.gen(function* () {
           yield* Processes.alive(job)
           const done = yield* rekeyed
-          if (done < n) return yield* Effect.fail(`${done} re-keyed`)
+          if (done >= n) return
+          if (generator.child.exitCode === 0) {
+            const lag = yield* Topics.commitLag(s.admin, ordersGroup, topics.orders)
+            if (lag === 0) return
+          }
+          return yield* Effect.fail(`${done} re-keyed`)
         }),
         "3 minutes",
         "200 millis"
@@ -103,7 +112,7 @@ export const commerce = (guarantee: Guarantee) =>
     const killedAt: Array<number> = []
 
     // 1. A alone, killed and restarted.
-    yield* progressed(150 + Math.floor(Math.random() * 300), a)
+    yield* progressed(150 + Math.floor(Math.random() * 300), a, generator)
     killedAt.push(yield* rekeyed)
     yield* Processes.kill(a)
     a = yield* replayWindow(startSegments("segments-a", dirA))
@@ -113,7 +122,7 @@ export const commerce = (guarantee: Guarantee) =>
     const joinedAt = yield* rekeyed
 
     // 3. A killed while B runs; restarted at once.
-    yield* progressed(joinedAt + 100 + Math.floor(Math.random() * 300), b)
+    yield* progressed(joinedAt + 100 + Math.floor(Math.random() * 300), b, generator)
     killedAt.push(yield* rekeyed)
     yield* Processes.kill(a)
     const assignmentsOfB = Recovery.assignmentsIn(b, rekeyTopic)
