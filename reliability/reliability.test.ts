@@ -6,11 +6,11 @@
 import { afterAll, describe, it } from "@effect/vitest"
 import { Cause, Effect, type Scope } from "effect"
 import { badInputStorm } from "./scenarios/badInputStorm.ts"
-import { brokerRestart } from "./scenarios/brokerRestart.ts"
+import { brokerRestart, brokerRestartExactlyOnce } from "./scenarios/brokerRestart.ts"
 import { commerce } from "./scenarios/commerce.ts"
 import { crashLoop, crashLoopExactlyOnce, crashLoopWith } from "./scenarios/crashLoop.ts"
 import { databaseOutage, slowDatabase } from "./scenarios/databaseFaults.ts"
-import { rebalance } from "./scenarios/rebalance.ts"
+import { rebalance, rebalanceExactlyOnce } from "./scenarios/rebalance.ts"
 import { scaleOutKill } from "./scenarios/scaleOut.ts"
 import { failedRow, type Row, render } from "./support/table.ts"
 
@@ -28,10 +28,12 @@ const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
   ["crash loop", crashLoop],
   ["crash loop (exactly-once)", crashLoopExactlyOnce],
   ["broker restart", brokerRestart],
+  ["broker restart (exactly-once)", brokerRestartExactlyOnce],
   ["database outage", databaseOutage],
   ["slow database", slowDatabase],
   ["bad input storm", badInputStorm],
   ["rebalance under load", rebalance],
+  ["rebalance under load (exactly-once)", rebalanceExactlyOnce],
   ["scale-out kill, dynamic", scaleOutKill("dynamic")],
   ["scale-out kill, static", scaleOutKill("static")],
   // The commerce jobs have no --processing-guarantee yet; once they do, the

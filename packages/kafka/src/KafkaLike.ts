@@ -201,6 +201,11 @@ export interface Batch {
   readonly partition: number
   readonly highWatermark: string
   readonly messages: ReadonlyArray<ConsumedMessage>
+  /**
+   * The last offset the fetch covered, records the consumer is not handed
+   * (transaction markers, aborted records) included; kafkajs' batches have it.
+   */
+  readonly lastOffset?: () => string
 }
 
 /**
@@ -272,7 +277,12 @@ export interface ConsumerEvent {
  * @since 0.1.0
  * @category models
  */
-export type ConsumerEventName = "consumer.group_join" | "consumer.rebalancing" | "consumer.crash" | "consumer.stop"
+export type ConsumerEventName =
+  | "consumer.group_join"
+  | "consumer.rebalancing"
+  | "consumer.crash"
+  | "consumer.stop"
+  | "consumer.end_batch_process"
 
 /**
  * @since 0.1.0

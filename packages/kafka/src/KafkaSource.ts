@@ -108,6 +108,13 @@ export interface Options {
   /** Told the member's partitions after every rebalance (for readiness checks and dashboards). */
   readonly onAssignment?: ((partitions: ReadonlyArray<OffsetTracker.TopicPartition>) => Effect.Effect<void>) | undefined
   /**
+   * Told every run of offsets the consumer fetched that held no record for
+   * it: transaction markers and aborted records, which a `read_committed`
+   * reader never sees and so never commits past. A one-shot consumer needs
+   * it to know a transactional topic is drained (see `InvisibleRange`).
+   */
+  readonly onInvisible?: ((range: InvisibleRange) => Effect.Effect<void>) | undefined
+  /**
    * Exactly-once: offsets are committed in Kafka transactions together with
    * the outputs (`Transactions.make(...).hooks`), not by the consumer.
    */
@@ -136,6 +143,35 @@ export const defaultFetchMinBytes = 1
  * @category constants
  */
 export const defaultFetchMaxWait: Duration.Input = "5 seconds"
+
+/**
+ * Offsets `from` (inclusive) to `to` (exclusive) of a partition that hold no
+ * record a `read_committed` consumer is handed: transaction markers (every
+ * transaction ends with one) and records of aborted transactions. The
+ * consumer fetched them and moved past; its group's committed offset, which
+ * only follows records handed out, stays at `from`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InvisibleRange {
+  readonly topic: string
+  readonly partition: number
+  readonly from: bigint
+  readonly to: bigint
+}
+
+// kafkajs ends every fetched batch with `consumer.end_batch_process`; one
+// that held only filtered records (markers, aborted data) reports no
+// records (`batchSize` 0) and the offsets it moved past. Such a batch never
+// reaches the batch handler, which reports the filtered tail of the others.
+const invisibleRange = (payload: unknown): InvisibleRange | undefined => {
+  if (typeof payload !== "object" || payload === null) return undefined
+  const p = payload as Partial<Record<"topic" | "partition" | "batchSize" | "firstOffset" | "lastOffset", unknown>>
+  if (p.batchSize !== 0 || typeof p.topic !== "string" || typeof p.partition !== "number") return undefined
+  if (typeof p.firstOffset !== "string" || typeof p.lastOffset !== "string") return undefined
+  return { topic: p.topic, partition: p.partition, from: BigInt(p.firstOffset), to: BigInt(p.lastOffset) + 1n }
+}
 
 const tpKey = (topic: string, partition: number): string => `${partition}\u0000${topic}`
 
@@ -185,6 +221,7 @@ const consume = (
     const heartbeatInterval = Duration.fromInputUnsafe(options.heartbeatInterval ?? "3 seconds")
     const revokeTimeout = options.revokeTimeout ?? "10 seconds"
     const transactions = options.transactions
+    const onInvisible = options.onInvisible
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
     const runPromise = Effect.runPromiseWith(context)
@@ -423,6 +460,13 @@ const consume = (
         }
         yield* flush
         yield* Metrics.countIn(topic, emitted)
+        // Offsets after the batch's last record that the fetch covered hold
+        // markers or aborted records: the consumer moves past them unseen.
+        if (onInvisible !== undefined && next === messages.length && payload.batch.lastOffset !== undefined) {
+          const to = BigInt(payload.batch.lastOffset()) + 1n
+          const from = offsets.length > 0 ? offsets[offsets.length - 1]! + 1n : to
+          if (to > from) yield* onInvisible({ topic, partition, from, to })
+        }
       }).pipe(Effect.scoped)
 
     const listeners = [
@@ -435,7 +479,15 @@ const consume = (
       consumer.on("consumer.crash", (event) => {
         const crash = event.payload as { readonly error?: unknown; readonly restart?: boolean }
         if (crash.restart !== true) runFork(fail(KafkaError.fromUnknown("consume", crash.error)))
-      })
+      }),
+      ...(onInvisible === undefined
+        ? []
+        : [
+            consumer.on("consumer.end_batch_process", (event) => {
+              const range = invisibleRange(event.payload)
+              if (range !== undefined && range.to > range.from) runFork(onInvisible(range))
+            })
+          ])
     ]
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {

@@ -6,9 +6,18 @@
  * committed offsets (rather than counting records in the process) makes
  * "done" mean "committed", which is what the next run resumes from.
  *
+ * A topic written in Kafka transactions never gets there by commits alone:
+ * every transaction ends with a marker, which takes an offset but is never
+ * handed to a consumer (nor are aborted records to a `read_committed` one),
+ * so a group that has committed everything it was handed still sits one
+ * offset (or more) below the end. Such a partition is drained when its
+ * committed offset is at the start of a run of invisible offsets
+ * (`KafkaSource`'s `onInvisible`) that reaches the captured end: there is
+ * nothing left there that the consumer could ever be handed.
+ *
  * @since 0.1.0
  */
-import { KafkaError, type KafkaLike } from "@sluice/kafka"
+import { KafkaError, type KafkaLike, type KafkaSource } from "@sluice/kafka"
 import { type Duration, Effect, Schedule } from "effect"
 
 /**
@@ -73,21 +82,91 @@ export const committedOffsets = (
   )
 
 /**
+ * Offsets `from` (inclusive) to `to` (exclusive) of one partition in which a
+ * consumer is handed nothing: transaction markers, aborted records.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Invisible {
+  readonly from: bigint
+  readonly to: bigint
+}
+
+/**
+ * Per partition of one topic, the latest run of invisible offsets the
+ * consumer moved past, adjacent runs joined: fed by a source's
+ * `onInvisible`, read by the drain check.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InvisibleRuns {
+  readonly record: (range: KafkaSource.InvisibleRange) => Effect.Effect<void>
+  readonly get: Effect.Effect<ReadonlyMap<number, Invisible>>
+}
+
+/**
+ * Invisible runs of `topic` (ranges of other topics are ignored).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const invisibleRuns = (topic: string): InvisibleRuns => {
+  const runs = new Map<number, Invisible>()
+  return {
+    record: (range) =>
+      Effect.sync(() => {
+        if (range.topic !== topic) return
+        const run = runs.get(range.partition)
+        runs.set(range.partition, join(run, range))
+      }),
+    get: Effect.sync(() => new Map(runs))
+  }
+}
+
+// Overlapping or touching runs are one; otherwise the later run wins (the
+// consumer moves forward, and so does the committed offset compared with it).
+const join = (run: Invisible | undefined, next: Invisible): Invisible => {
+  if (run === undefined) return { from: next.from, to: next.to }
+  if (next.from <= run.to && next.to >= run.from) {
+    // bigint offsets: Math.min and Math.max do not take them.
+    let from = run.from
+    if (next.from < from) from = next.from
+    let to = run.to
+    if (next.to > to) to = next.to
+    return { from, to }
+  }
+  return next.to > run.to ? { from: next.from, to: next.to } : run
+}
+
+/**
  * The partitions that still hold records below their captured end that the
- * group has not committed. An empty partition is never pending.
+ * group has not committed. An empty partition is never pending; a partition
+ * the group never committed counts from its low watermark; one whose
+ * committed offset starts a run of `invisible` offsets reaching its end is
+ * not pending either.
  *
  * @since 0.1.0
  * @category predicates
  */
 export const pending = (
   ends: ReadonlyArray<PartitionEnd>,
-  committed: ReadonlyMap<number, bigint>
+  committed: ReadonlyMap<number, bigint>,
+  invisible: ReadonlyMap<number, Invisible> = new Map()
 ): ReadonlyArray<PartitionEnd> =>
-  ends.filter((end) => end.high > end.low && (committed.get(end.partition) ?? -1n) < end.high)
+  ends.filter((end) => {
+    if (end.high <= end.low) return false
+    const at = committed.get(end.partition) ?? end.low
+    if (at >= end.high) return false
+    const run = invisible.get(end.partition)
+    return run === undefined || run.from > at || run.to < end.high
+  })
 
 /**
  * Completes once `groupId` has committed every partition of `topic` up to
- * `ends`, checking every `interval`.
+ * `ends` (or up to a run of invisible offsets reaching them), checking every
+ * `interval`.
  *
  * @since 0.1.0
  * @category running
@@ -99,10 +178,15 @@ export const awaitCommitted = (
     readonly topic: string
     readonly ends: ReadonlyArray<PartitionEnd>
     readonly interval: Duration.Input
+    /** Runs of invisible offsets of `topic` (a transactional topic's markers). */
+    readonly invisible?: InvisibleRuns | undefined
   }
 ): Effect.Effect<void, KafkaError.KafkaError> =>
-  committedOffsets(admin, options.groupId, options.topic).pipe(
-    Effect.map((committed) => pending(options.ends, committed).length === 0),
+  Effect.all([
+    committedOffsets(admin, options.groupId, options.topic),
+    options.invisible === undefined ? Effect.succeed(new Map<number, Invisible>()) : options.invisible.get
+  ]).pipe(
+    Effect.map(([committed, invisible]) => pending(options.ends, committed, invisible).length === 0),
     Effect.repeat({ schedule: Schedule.spaced(options.interval), until: (done) => done }),
     Effect.asVoid
   )

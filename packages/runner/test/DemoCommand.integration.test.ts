@@ -5,6 +5,7 @@
 // each run must still account for every event.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Generator from "../src/jobs/claims/Generator.ts"
 import { freshDatabase } from "./support/database.ts"
 import { spawnSluice } from "./support/spawnSluice.ts"
 
@@ -115,5 +116,35 @@ describe("sluice demo", () => {
         assert.match(stdout, /dead letters\s+\d+ \((invalid|too-large)/)
       }),
     120_000
+  )
+
+  it.live(
+    "demo --processing-guarantee exactly-once - the summary, read back read_committed, matches the generated events",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* freshDatabase("sluice_demo_eos")
+        const options = { seed: 9, claims: 300, validClaimRate: 0.8, invalidRate: 0.02 }
+        const count = 1_000
+        const { status, stdout, stderr } = yield* run(
+          [
+            ...["demo", "claims", "--processing-guarantee", "exactly-once", "--count", String(count)],
+            ...["--events-per-second", "500", "--seed", String(options.seed), "--claims", String(options.claims)],
+            ...["--valid-claim-rate", String(options.validClaimRate), "--invalid-rate", String(options.invalidRate)]
+          ],
+          { DATABASE_URL: db.url, METRICS_PORT: "0" }
+        )
+        assert.strictEqual(status, 0, stderr)
+        assert.include(stderr, "exactly-once")
+        // The reference: the generator's own kinds for the same options.
+        const kinds = Array.from({ length: count }, (_, i) => Generator.record(options, i, 0).kind)
+        const valid = kinds.filter((k) => k === "valid").length
+        const unknown = kinds.filter((k) => k === "unknown-claim").length
+        assert.strictEqual(figure(stdout, "events in"), count)
+        assert.strictEqual(figure(stdout, "enriched"), valid)
+        assert.strictEqual(figure(stdout, "failed"), unknown)
+        assert.match(stdout, new RegExp(`CLAIM_NOT_FOUND ${unknown}\\b`))
+        assert.strictEqual(figure(stdout, "dead letters"), count - valid - unknown)
+      }),
+    180_000
   )
 })

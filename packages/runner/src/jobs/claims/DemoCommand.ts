@@ -14,6 +14,14 @@
  * embedded schema registry starts too (on a free port) and every claims
  * topic is Avro through it.
  *
+ * The summary's output counts (enriched, failed by status, dead letters by
+ * reason) are read back from the output topics as a `read_committed`
+ * consumer sees them, once the enrich job has committed every input: with
+ * `--processing-guarantee exactly-once` (both jobs write in Kafka
+ * transactions) they are what a downstream reader gets, with no output of an
+ * aborted transaction counted. Latencies, lookups and the cache come from the
+ * jobs' metrics.
+ *
  * With `--database-url duckdb:<path>` the claims live in that DuckDB file
  * instead (migrated and seeded, then read by the jobs read-only), or with
  * `duckdb::memory:` in a database of the process; DuckDB runs in the process,
@@ -22,15 +30,21 @@
  * @since 0.1.0
  */
 
+import * as DeadLetter from "@sluice/core/DeadLetter"
+import * as Envelope from "@sluice/core/Envelope"
 import { KafkaError, SchemaRegistry } from "@sluice/kafka"
 import { PgLookup } from "@sluice/lookup"
 // The proxy module alone is small; the broker is loaded only when the demo runs.
 import * as FaultProxy from "@sluice/testkit/FaultProxy"
-import { Duration, Effect, Fiber, Option, Redacted, Schedule } from "effect"
+import { Duration, Effect, Fiber, Option, Redacted, Result, Schedule, Stream } from "effect"
 import { Command } from "effect/cli"
+import * as Drain from "../../Drain.ts"
 import * as EmbeddedPostgres from "../../EmbeddedPostgres.ts"
 import * as Flags from "../../Flags.ts"
 import type * as Stats from "../../http/Stats.ts"
+import * as ProcessingGuarantee from "../../ProcessingGuarantee.ts"
+import * as ReadCommitted from "../../ReadCommitted.ts"
+import { decodeRecords } from "../../records/DecodeRecords.ts"
 import * as Services from "../../Services.ts"
 import * as ClaimsAvro from "./ClaimsAvro.ts"
 import * as ClaimsCommand from "./ClaimsCommand.ts"
@@ -39,6 +53,7 @@ import * as ClaimsDashboard from "./ClaimsDashboard.ts"
 import * as ClaimsDatabase from "./ClaimsDatabase.ts"
 import * as ClaimsFlags from "./ClaimsFlags.ts"
 import * as Claims from "./ClaimsTable.ts"
+import * as EnrichedPayment from "./EnrichedPayment.ts"
 import * as Publish from "./Publish.ts"
 
 const say = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`))
@@ -108,6 +123,42 @@ export const summary = (stats: Stats.Stats, sent: number): string => {
   ]
   return lines.join("\n")
 }
+
+/**
+ * The output counts of the summary as a `read_committed` reader of the
+ * output topics sees them: SUCCESS for every enriched payment, the failed
+ * ones by `enrichment_status` (decoded with `decodeFailed`; `undecodable`
+ * otherwise), dead letters by their reason-kind header.
+ *
+ * @since 0.1.0
+ * @category summary
+ */
+export const committedOutcomes = <E>(
+  read: (topic: string) => Effect.Effect<ReadonlyArray<Envelope.Envelope<Envelope.Payload>>, E>,
+  topics: { readonly enriched: string; readonly failed: string; readonly deadLetter: string },
+  decodeFailed: (
+    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>>
+  ) => Stream.Stream<
+    Envelope.Envelope<Result.Result<EnrichedPayment.EnrichedPayment, DeadLetter.DeadLetter>>,
+    E
+  > = decodeRecords(EnrichedPayment.decode)
+): Effect.Effect<Pick<Stats.Stats, "outcomesByStatus" | "deadLetters" | "deadLettersByReason">, E> =>
+  Effect.gen(function* () {
+    const count = (into: Record<string, number>, key: string) => {
+      into[key] = (into[key] ?? 0) + 1
+    }
+    const outcomesByStatus: Record<string, number> = {}
+    const enriched = yield* read(topics.enriched)
+    if (enriched.length > 0) outcomesByStatus.SUCCESS = enriched.length
+    const failed = yield* Stream.runCollect(decodeFailed(Stream.fromIterable(yield* read(topics.failed))))
+    for (const e of failed) {
+      count(outcomesByStatus, Result.isSuccess(e.value) ? e.value.success.enrichment_status : "undecodable")
+    }
+    const deadLettersByReason: Record<string, number> = {}
+    const dead = yield* read(topics.deadLetter)
+    for (const e of dead) count(deadLettersByReason, Envelope.header(e.origin, DeadLetter.KindHeader) ?? "unknown")
+    return { outcomesByStatus, deadLetters: dead.length, deadLettersByReason }
+  })
 
 // The demo's PostgreSQL: the configured, local or embedded server, migrated and
 // seeded, reached by the jobs through a fault proxy the --db-* windows drive.
@@ -181,11 +232,13 @@ export const make = (name: string) =>
       dbOutageFor: ClaimsFlags.dbOutageFor,
       dbSlowAfter: ClaimsFlags.dbSlowAfter,
       dbSlowFor: ClaimsFlags.dbSlowFor,
-      dbSlowLatency: ClaimsFlags.dbSlowLatency
+      dbSlowLatency: ClaimsFlags.dbSlowLatency,
+      ...ProcessingGuarantee.flags
     },
     (flags) =>
       Effect.gen(function* () {
         const base = yield* ClaimsConfig.load(flags)
+        const guarantee = yield* ProcessingGuarantee.load(flags)
         const count = Option.isNone(flags.count) && Option.isNone(flags.duration) ? Option.some(3_000) : flags.count
 
         // The test kit is loaded by the commands that use it, not by every start-up.
@@ -211,9 +264,14 @@ export const make = (name: string) =>
             : undefined
 
         const enrich = yield* Effect.forkScoped(
-          ClaimsCommand.runEnrich(config, flags, readiness, registry, prepared.opened)
+          ClaimsCommand.runEnrich(config, { ...flags, guarantee }, readiness, registry, prepared.opened)
         )
-        const large = yield* Effect.forkScoped(ClaimsCommand.runLarge(config, flags.threshold, readiness, registry))
+        const large = yield* Effect.forkScoped(
+          ClaimsCommand.runLarge(config, flags.threshold, readiness, registry, {}, guarantee)
+        )
+        if (guarantee === "exactly-once") {
+          yield* say("processing guarantee: exactly-once (Kafka transactions; the summary reads read_committed)")
+        }
 
         const windows: ReadonlyArray<FaultWindow> = [
           ...Option.toArray(
@@ -287,8 +345,24 @@ export const make = (name: string) =>
           Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: done }),
           Effect.timeoutOption("2 minutes")
         )
+        // Outputs count once the enrich job has committed its input (in
+        // exactly-once mode, the transaction that holds them has committed).
+        const ends = yield* Drain.endOffsets(client.admin, topic)
+        yield* Drain.awaitCommitted(client.admin, {
+          groupId: config.groupId,
+          topic,
+          ends,
+          interval: "250 millis"
+        }).pipe(Effect.timeoutOption("2 minutes"))
+        const decodeFailed =
+          registry === undefined ? undefined : (yield* ClaimsAvro.replayCodec(config.topics, registry)).decode
+        const committed = yield* committedOutcomes(
+          (t) => ReadCommitted.readCommitted(client, t),
+          config.topics,
+          decodeFailed
+        )
         const final = yield* stats
-        yield* Effect.sync(() => process.stdout.write(`${summary(final, totals.sent)}\n`))
+        yield* Effect.sync(() => process.stdout.write(`${summary({ ...final, ...committed }, totals.sent)}\n`))
         yield* Fiber.interrupt(enrich)
         yield* Fiber.interrupt(large)
       }).pipe(Effect.scoped)

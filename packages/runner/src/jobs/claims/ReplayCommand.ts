@@ -12,7 +12,10 @@
  *
  * By default the command drains: it captures the failed topic's end offsets
  * at the start and exits 0 once its group has committed up to them (at once
- * when nothing is pending, without connecting to the database). `--follow`
+ * when nothing is pending, without connecting to the database); on a failed
+ * topic written in transactions (an exactly-once enrich job), trailing
+ * transaction markers and aborted records count as drained once the consumer
+ * has moved past them (`Drain`). `--follow`
  * keeps it running. The CLAIM_NOT_FOUND records a replay writes land on the
  * topic it reads, after the captured ends; they are skipped by status when
  * read, so a replay never feeds itself.
@@ -21,14 +24,21 @@
  * `DB_ERROR`; a replay started during the outage waits for the database,
  * trying once per `--breaker-cooldown`, rather than exiting.
  *
+ * `--processing-guarantee exactly-once` (`PROCESSING_GUARANTEE`) writes the
+ * outputs and commits the failed topic's offsets in Kafka transactions
+ * (`KafkaOutputs`), as `claims enrich` does: a replay killed and run again
+ * writes each replayed payment once, as a `read_committed` reader sees it.
+ *
  * @since 0.1.0
  */
-import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { Admin, KafkaClient, KafkaSource } from "@sluice/kafka"
 import { Effect, Metric, Option, Ref, Schedule } from "effect"
 import { Command } from "effect/cli"
 import * as BreakerStore from "../../BreakerStore.ts"
 import * as Drain from "../../Drain.ts"
 import * as Readiness from "../../http/Readiness.ts"
+import * as KafkaOutputs from "../../KafkaOutputs.ts"
+import * as ProcessingGuarantee from "../../ProcessingGuarantee.ts"
 import * as Services from "../../Services.ts"
 import { untilAcquired } from "../../UntilAcquired.ts"
 import * as ClaimsAvro from "./ClaimsAvro.ts"
@@ -139,20 +149,27 @@ export const runReplay = (
       "partitions",
       Effect.flatMap(Ref.get(assigned), (n) => (n > 0 ? Effect.void : Effect.fail("no partitions assigned yet")))
     )
-    const producer = yield* KafkaSink.producer(client)
+    const guarantee = options.guarantee ?? "at-least-once"
+    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
+    const invisible = Drain.invisibleRuns(topic)
     const records = yield* KafkaSource.make(client, {
       ...options.consumer,
+      ...outputs.source,
       topics: [topic],
       groupId,
-      onAssignment: (partitions) => Ref.set(assigned, partitions.length)
+      onAssignment: (partitions) => Ref.set(assigned, partitions.length),
+      onInvisible: invisible.record
     })
-    yield* Effect.logInfo(options.follow ? "replay started, following" : "replay started, draining").pipe(log)
+    yield* Effect.logInfo(options.follow ? "replay started, following" : "replay started, draining").pipe(
+      Effect.annotateLogs({ guarantee }),
+      log
+    )
     const job = ReplayJob.run({
       records,
       sinks: {
-        enriched: KafkaSink.make(producer, config.topics.enriched),
-        failed: KafkaSink.make(producer, config.topics.failed),
-        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+        enriched: outputs.to(config.topics.enriched),
+        failed: outputs.to(config.topics.failed),
+        deadLetters: outputs.to(config.topics.deadLetter)
       },
       lookup,
       concurrency: options.concurrency,
@@ -162,7 +179,10 @@ export const runReplay = (
     if (options.follow) return yield* job
     // The job never ends on its own (a Kafka source does not); the drain
     // check interrupts it, and closing the scope makes the final commit.
-    yield* Effect.raceFirst(job, Drain.awaitCommitted(client.admin, { groupId, topic, ends, interval: "500 millis" }))
+    yield* Effect.raceFirst(
+      job,
+      Drain.awaitCommitted(client.admin, { groupId, topic, ends, interval: "500 millis", invisible })
+    )
     yield* Effect.logInfo("replay drained").pipe(Effect.annotateLogs(yield* summary), log)
   })
 
@@ -189,15 +209,17 @@ export const command = Command.make(
     breakerCooldown: ClaimsFlags.breakerCooldown,
     follow: ClaimsFlags.follow,
     replayGroup: ClaimsFlags.replayGroup,
-    ...ClaimsCommand.scaleOutFlags
+    ...ClaimsCommand.scaleOutFlags,
+    ...ProcessingGuarantee.flags
   },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const scaleOut = yield* ClaimsCommand.loadScaleOut(flags, config.groupId)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runReplay(config, { ...flags, ...scaleOut }, readiness))
+        yield* Effect.scoped(runReplay(config, { ...flags, ...scaleOut, guarantee }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("replay"))
@@ -208,6 +230,6 @@ export const command = Command.make(
     "Enrich again the failed payments whose status is DB_ERROR or DB_TIMEOUT (others are skipped); " +
       "reads the failed topic with its own group (--replay-group, default <group-id>-replay), holds records " +
       "while the database still fails, and exits once the records present at the start are committed " +
-      "(--follow: keep running)"
+      "(--follow: keep running); --processing-guarantee exactly-once writes in Kafka transactions"
   )
 )
