@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { Admin, KafkaClient, KafkaError, SchemaRegistry } from "@sluice/kafka"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
 import { reportFailure } from "../../ReportFailure.ts"
@@ -30,6 +30,15 @@ const CHUNK_WAIT = "50 millis"
  * @since 0.1.0
  * @category commands
  */
+// A broker restarted under a running generator (the reliability suite does
+// it) can take longer to come back than kafkajs' own retries (about four
+// seconds), so a chunk that could not be sent is tried again for up to a
+// minute before the generator gives up. The producer is idempotent: a retried
+// chunk the broker already appended is not written twice.
+const sendRetry = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("2 seconds")]).pipe(
+  Schedule.upTo({ duration: "1 minute" })
+)
+
 export const command = Command.make(
   "generate",
   {
@@ -78,7 +87,7 @@ export const command = Command.make(
           Effect.flatMap(toAvro === undefined ? Effect.succeed(chunk) : Effect.forEach(chunk, toAvro), (records) =>
             KafkaError.attempt("send", () =>
               producer.send({ topic, acks: -1, messages: records.map(Publish.toKafkaMessage) })
-            )
+            ).pipe(Effect.retry({ schedule: sendRetry, while: (error) => error.isRetryable }))
           ),
         (line) => Effect.sync(() => process.stderr.write(`${line}\n`))
       )
