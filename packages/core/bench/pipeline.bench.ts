@@ -54,9 +54,7 @@ const source = (tracker: OffsetTracker.OffsetTracker) =>
         return batch.map((o, i) =>
           Envelope.make(
             o,
-            i % 100 === 7
-              ? Result.fail(DeadLetter.make(o, null, "decode", "bench"))
-              : Result.succeed(Number(o.offset)),
+            i % 100 === 7 ? Result.fail(DeadLetter.make(o, null, "decode", "bench")) : Result.succeed(Number(o.offset)),
             tracker.receipt(o)
           )
         )

@@ -305,7 +305,8 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
     // record, so the histogram errs towards the slow side.
     const complete = (o: Envelope.Origin): void => {
       doneUnsafe(o, o.offset)
-      if (!deferMetrics()) Metrics.processingLatency.updateUnsafe(clock.currentTimeMillisUnsafe() - o.timestamp, context)
+      if (!deferMetrics())
+        Metrics.processingLatency.updateUnsafe(clock.currentTimeMillisUnsafe() - o.timestamp, context)
       else if (o.timestamp < oldestAcked) oldestAcked = o.timestamp
     }
 
