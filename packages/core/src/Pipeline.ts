@@ -508,6 +508,10 @@ export type Accepted<S> = {
  * the stream down rather than growing memory. Fails when the stream or any
  * sink fails.
  *
+ * `sluice_records_out_total` counts an output when its sink acknowledges it;
+ * outputs a sink acknowledges together with `Receipt.ackAll` (a produce
+ * request's) are counted with one update, so the counter moves per chunk.
+ *
  * @since 0.1.0
  * @category running
  */
