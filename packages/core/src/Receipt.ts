@@ -94,14 +94,14 @@ export const makeUnsafe = (onAck: () => void): Receipt => new UnsafeReceipt(onAc
  */
 export const ackAll = (receipts: Iterable<Receipt>): Effect.Effect<void> =>
   Effect.suspend(() => {
-    let effects: Array<Effect.Effect<void>> | undefined
+    const effects: Array<Effect.Effect<void>> = []
     AckBatch.run(() => {
       for (const receipt of receipts) {
         if (receipt.ackUnsafe !== undefined) receipt.ackUnsafe()
-        else (effects ??= []).push(receipt.ack)
+        else effects.push(receipt.ack)
       }
     })
-    return effects === undefined ? Effect.void : Effect.all(effects, { discard: true })
+    return effects.length === 0 ? Effect.void : Effect.all(effects, { discard: true })
   })
 
 /**
