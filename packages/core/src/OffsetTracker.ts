@@ -30,6 +30,7 @@
  */
 import { Cause, Clock, Deferred, Duration, Effect, Metric, Option, type Scope } from "effect"
 import type * as Envelope from "./Envelope.ts"
+import * as AckBatch from "./internal/ackBatch.ts"
 import { PartitionOffsets } from "./internal/partitionOffsets.ts"
 import * as Metrics from "./Metrics.ts"
 import type * as Receipt from "./Receipt.ts"
@@ -82,7 +83,10 @@ export interface OffsetTracker {
   /**
    * A receipt that marks the origin's offset done when acknowledged and
    * records `sluice_processing_latency_ms` from the record's timestamp, read
-   * from the `Clock` of the context the tracker was made in.
+   * from the `Clock` of the context the tracker was made in. Receipts
+   * acknowledged together by one `Receipt.ackAll` (a sink's chunk) make one
+   * observation, the latency of their oldest record, and one update of
+   * `sluice_in_flight`: the metrics move per chunk, not per record.
    */
   receipt(origin: Envelope.Origin): Receipt.Receipt
   /** The offset to commit for a partition, if any of its records is done. */
@@ -177,9 +181,37 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       if (partitions?.size === 0) topics.delete(tp.topic)
     }
 
+    // Metric updates of receipts acknowledged by one `Receipt.ackAll` are
+    // made once, when it ends: a metric update looks the series up in the
+    // registry, which costs more than the bookkeeping of a record.
+    let pendingInFlight = 0
+    let oldestAcked = Number.POSITIVE_INFINITY
+    let flushScheduled = false
+    const flushMetrics = (): void => {
+      flushScheduled = false
+      if (pendingInFlight !== 0) {
+        Metrics.inFlight.modifyUnsafe(pendingInFlight, context)
+        pendingInFlight = 0
+      }
+      if (oldestAcked !== Number.POSITIVE_INFINITY) {
+        Metrics.processingLatency.updateUnsafe(clock.currentTimeMillisUnsafe() - oldestAcked, context)
+        oldestAcked = Number.POSITIVE_INFINITY
+      }
+    }
+    // Whether metric updates wait for the end of the batch being acknowledged.
+    const deferMetrics = (): boolean => {
+      if (!AckBatch.active()) return false
+      if (!flushScheduled) {
+        flushScheduled = true
+        AckBatch.atEnd(flushMetrics)
+      }
+      return true
+    }
+
     const changeInFlight = (delta: number): void => {
       inFlight += delta
-      Metrics.inFlight.modifyUnsafe(delta, context)
+      if (deferMetrics()) pendingInFlight += delta
+      else Metrics.inFlight.modifyUnsafe(delta, context)
       if (delta < 0 && roomWaiters.length > 0) {
         const woken = roomWaiters
         roomWaiters = []
@@ -269,11 +301,16 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
         doneUnsafe(tp, offset)
       })
 
-    const receipt = (origin: Envelope.Origin): Receipt.Receipt =>
-      new TrackedReceipt(origin, (o) => {
-        doneUnsafe(o, o.offset)
+    // One latency observation per acknowledged batch: that of its oldest
+    // record, so the histogram errs towards the slow side.
+    const complete = (o: Envelope.Origin): void => {
+      doneUnsafe(o, o.offset)
+      if (!deferMetrics())
         Metrics.processingLatency.updateUnsafe(clock.currentTimeMillisUnsafe() - o.timestamp, context)
-      })
+      else if (o.timestamp < oldestAcked) oldestAcked = o.timestamp
+    }
+
+    const receipt = (origin: Envelope.Origin): Receipt.Receipt => new TrackedReceipt(origin, complete)
 
     const snapshot = Effect.sync(() => {
       const out: Array<CommittableOffset> = []

@@ -39,8 +39,10 @@
  */
 import { Array as Arr, Deferred, Effect, Queue, Result, Schema, type Sink, Stream } from "effect"
 import type * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import * as DeadLetter from "./DeadLetter.ts"
 import * as Envelope from "./Envelope.ts"
+import * as AckBatch from "./internal/ackBatch.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
 import * as Repartition from "./Repartition.ts"
@@ -357,12 +359,12 @@ export const filter =
   <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<A>, E, R> =>
     mapChunks(self, (chunk) => {
       const kept: Array<Envelope.Envelope<A>> = []
-      const acks: Array<Effect.Effect<void>> = []
+      const dropped: Array<Receipt.Receipt> = []
       for (const e of chunk) {
         if (predicate(e.value, e)) kept.push(e)
-        else acks.push(e.receipt.ack)
+        else dropped.push(e.receipt)
       }
-      return acks.length === 0 ? Effect.succeed(kept) : Effect.as(Effect.all(acks, { discard: true }), kept)
+      return dropped.length === 0 ? Effect.succeed(kept) : Effect.as(Receipt.ackAll(dropped), kept)
     })
 
 /**
@@ -400,25 +402,88 @@ export const route =
   <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<Outs[number]>, E, R> =>
     mapChunks(self, (chunk) => {
       const out: Array<Envelope.Envelope<Outs[number]>> = []
-      const acks: Array<Effect.Effect<void>> = []
+      const dropped: Array<Receipt.Receipt> = []
       for (const e of chunk) {
         const outputs = f(e.value, e)
+        if (outputs.length === 1) {
+          // The common case: the output takes over the record's receipt, nothing to split.
+          out.push(Envelope.make(e.origin, outputs[0]!, e.receipt))
+          continue
+        }
         if (outputs.length === 0) {
-          acks.push(e.receipt.ack)
+          dropped.push(e.receipt)
           continue
         }
         const receipts = Receipt.children(e.receipt, outputs.length)
         for (let i = 0; i < outputs.length; i++) out.push(Envelope.make(e.origin, outputs[i]!, receipts[i]!))
       }
-      return acks.length === 0 ? Effect.succeed(out) : Effect.as(Effect.all(acks, { discard: true }), out)
+      return dropped.length === 0 ? Effect.succeed(out) : Effect.as(Receipt.ackAll(dropped), out)
     })
+
+// Counts the acknowledged outputs of one output and status. Outputs
+// acknowledged together by one `Receipt.ackAll` (a sink's chunk) are counted
+// with one metric update when it ends, not one per record.
+class OutputCounter {
+  private pending = 0
+  private readonly metric: ReturnType<typeof Metrics.recordsOutOf>
+  private readonly context: Context.Context<never>
+  private readonly flush = (): void => {
+    this.metric.updateUnsafe(this.pending, this.context)
+    this.pending = 0
+  }
+  constructor(metric: ReturnType<typeof Metrics.recordsOutOf>, context: Context.Context<never>) {
+    this.metric = metric
+    this.context = context
+  }
+  add(): void {
+    if (!AckBatch.active()) this.metric.updateUnsafe(1, this.context)
+    else if (this.pending++ === 0) AckBatch.atEnd(this.flush)
+  }
+}
+
+// An output of `runRouted` whose record's receipt is plain code: the
+// envelope is its own receipt (one object per output rather than an envelope
+// and a wrapping receipt), which acknowledges the record's receipt and counts
+// the output. `receipt` is an own field so that a copy of the envelope keeps it.
+class RoutedEnvelope implements Envelope.Envelope<unknown>, Receipt.Receipt {
+  readonly origin: Envelope.Origin
+  readonly value: unknown
+  readonly receipt: Receipt.Receipt
+  private readonly parent: Receipt.Receipt & { ackUnsafe(): void }
+  private readonly counter: OutputCounter
+  private acked = false
+  constructor(
+    origin: Envelope.Origin,
+    value: unknown,
+    parent: Receipt.Receipt & { ackUnsafe(): void },
+    counter: OutputCounter
+  ) {
+    this.origin = origin
+    this.value = value
+    this.parent = parent
+    this.counter = counter
+    this.receipt = this
+  }
+  get ack(): Effect.Effect<void> {
+    return Effect.sync(() => this.ackUnsafe())
+  }
+  ackUnsafe(): void {
+    if (this.acked) return
+    this.acked = true
+    this.parent.ackUnsafe()
+    this.counter.add()
+  }
+}
+
+const hasUnsafeAck = (receipt: Receipt.Receipt): receipt is Receipt.Receipt & { ackUnsafe(): void } =>
+  receipt.ackUnsafe !== undefined
 
 // An output of `runRouted`: its queue, its counters by status, and the
 // envelopes of the chunk being dispatched.
 interface RoutedOutput {
   readonly name: string
   readonly queue: Queue.Queue<Envelope.Envelope<unknown>, Cause.Done>
-  readonly counters: Map<string, () => void>
+  readonly counters: Map<string, OutputCounter>
   batch: Array<Envelope.Envelope<unknown>>
 }
 
@@ -443,6 +508,10 @@ export type Accepted<S> = {
  * the stream down rather than growing memory. Fails when the stream or any
  * sink fails.
  *
+ * `sluice_records_out_total` counts an output when its sink acknowledges it;
+ * outputs a sink acknowledges together with `Receipt.ackAll` (a produce
+ * request's) are counted with one update, so the counter moves per chunk.
+ *
  * @since 0.1.0
  * @category running
  */
@@ -463,13 +532,12 @@ export const runRouted =
         outputs.set(name, { name, queue, counters: new Map(), batch: [] })
         writers.push(Stream.run(Stream.fromQueue(queue), sink as Sink.Sink<unknown, Envelope.Envelope<unknown>>))
       }
-      // Counts an acknowledged output as plain code: one function per output
+      // Counts an acknowledged output as plain code: one counter per output
       // and status, shared by its receipts, rather than an effect per record.
-      const counter = (routed: RoutedOutput, status: string): (() => void) => {
+      const counter = (routed: RoutedOutput, status: string): OutputCounter => {
         let count = routed.counters.get(status)
         if (count === undefined) {
-          const metric = Metrics.recordsOutOf(routed.name, status)
-          count = () => metric.updateUnsafe(1, context)
+          count = new OutputCounter(Metrics.recordsOutOf(routed.name, status), context)
           routed.counters.set(status, count)
         }
         return count
@@ -483,8 +551,18 @@ export const runRouted =
             const routed = outputs.get(output)
             if (routed === undefined) return Effect.die(new Error(`no sink for output "${output}"`))
             if (routed.batch.length === 0) used.push(routed)
+            const count = counter(routed, status ?? "ok")
             routed.batch.push(
-              Envelope.make(e.origin, value, Receipt.onAckUnsafe(e.receipt, counter(routed, status ?? "ok")))
+              hasUnsafeAck(e.receipt)
+                ? new RoutedEnvelope(e.origin, value, e.receipt, count)
+                : Envelope.make(
+                    e.origin,
+                    value,
+                    Receipt.onAck(
+                      e.receipt,
+                      Effect.sync(() => count.add())
+                    )
+                  )
             )
           }
           const offers = used.map((routed) => {

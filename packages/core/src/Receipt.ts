@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
+import * as AckBatch from "./internal/ackBatch.ts"
 
 /**
  * The acknowledgement handle of one record or output.
@@ -83,16 +84,23 @@ export const makeUnsafe = (onAck: () => void): Receipt => new UnsafeReceipt(onAc
  * Acknowledges every receipt: those that can be acknowledged as plain code
  * at once, in one step, and the others by running their `ack`.
  *
+ * The plain-code receipts of one call are acknowledged as one batch: receipts
+ * that count or time what they acknowledge (an `OffsetTracker`'s, the
+ * outputs of `Pipeline.runRouted`) update their metrics once per call rather
+ * than once per record.
+ *
  * @since 0.1.0
  * @category combinators
  */
 export const ackAll = (receipts: Iterable<Receipt>): Effect.Effect<void> =>
   Effect.suspend(() => {
     const effects: Array<Effect.Effect<void>> = []
-    for (const receipt of receipts) {
-      if (receipt.ackUnsafe !== undefined) receipt.ackUnsafe()
-      else effects.push(receipt.ack)
-    }
+    AckBatch.run(() => {
+      for (const receipt of receipts) {
+        if (receipt.ackUnsafe !== undefined) receipt.ackUnsafe()
+        else effects.push(receipt.ack)
+      }
+    })
     return effects.length === 0 ? Effect.void : Effect.all(effects, { discard: true })
   })
 

@@ -5,6 +5,7 @@ import * as fc from "fast-check"
 import type * as Envelope from "../src/Envelope.ts"
 import * as Metrics from "../src/Metrics.ts"
 import * as OffsetTracker from "../src/OffsetTracker.ts"
+import * as Receipt from "../src/Receipt.ts"
 
 const tp = { topic: "payments", partition: 0 }
 const other = { topic: "payments", partition: 1 }
@@ -355,6 +356,44 @@ describe("OffsetTracker", () => {
       assert.strictEqual(state.count, 1)
       assert.strictEqual(state.sum, 250)
       assert.strictEqual(yield* tracker.completed, 1)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("receipt - one ackAll makes one latency observation, its oldest record's, and one in-flight update", () =>
+    Effect.gen(function* () {
+      yield* TestClock.adjust("10 seconds")
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 100 })
+      // Timestamps out of order, so the oldest is not simply the first.
+      const timestamps = [9_400, 9_100, 9_700, 9_250, 9_900]
+      const origins: ReadonlyArray<Envelope.Origin> = timestamps.map((timestamp, i) => ({
+        ...tp,
+        offset: BigInt(i),
+        key: null,
+        headers: [],
+        timestamp
+      }))
+      yield* tracker.trackBatch(tp, [0n, 1n, 2n, 3n, 4n])
+      assert.strictEqual((yield* Metric.value(Metrics.inFlight)).value, 5)
+      const receipts = origins.map((o) => tracker.receipt(o))
+      yield* TestClock.adjust("500 millis")
+      const now = 10_500
+      // The first three as one chunk, acknowledged twice: the second changes nothing.
+      yield* Receipt.ackAll(receipts.slice(0, 3))
+      yield* Receipt.ackAll(receipts.slice(0, 3))
+      let state = yield* Metric.value(Metrics.processingLatency)
+      assert.strictEqual(state.count, 1)
+      assert.strictEqual(state.sum, now - Math.min(...timestamps.slice(0, 3)))
+      assert.strictEqual((yield* Metric.value(Metrics.inFlight)).value, yield* tracker.inFlight)
+      assert.strictEqual(yield* tracker.completed, 3)
+      // A receipt acknowledged alone is observed alone.
+      yield* receipts[4]!.ack
+      state = yield* Metric.value(Metrics.processingLatency)
+      assert.strictEqual(state.count, 2)
+      assert.strictEqual(state.sum, now - 9_100 + (now - 9_900))
+      yield* Receipt.ackAll([receipts[3]!])
+      assert.strictEqual((yield* Metric.value(Metrics.inFlight)).value, 0)
+      assert.strictEqual(yield* tracker.inFlight, 0)
+      assert.deepStrictEqual(yield* tracker.committable(tp), Option.some(5n))
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 

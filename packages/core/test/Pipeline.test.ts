@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Metric, Ref, Schema, Sink, Stream } from "effect"
+import { Effect, Exit, Fiber, Metric, Option, Ref, Schema, Sink, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type * as DeadLetter from "../src/DeadLetter.ts"
 import * as Envelope from "../src/Envelope.ts"
 import * as InMemory from "../src/InMemory.ts"
 import * as Metrics from "../src/Metrics.ts"
+import * as OffsetTracker from "../src/OffsetTracker.ts"
 import * as Pipeline from "../src/Pipeline.ts"
 import * as Receipt from "../src/Receipt.ts"
 
@@ -532,6 +533,76 @@ describe("Pipeline", () => {
       assert.strictEqual((yield* counted("even")).count, 5)
       assert.strictEqual((yield* counted("ok")).count, 5)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect(
+    "runRouted - tracked records: outputs acknowledged a chunk at a time are counted once each and commit",
+    () =>
+      Effect.gen(function* () {
+        const n = 2_000
+        const tracker = yield* OffsetTracker.make({ maxInFlight: n })
+        const partitions = 3
+        const origins: ReadonlyArray<Envelope.Origin> = Array.from({ length: n }, (_, i) => ({
+          topic: "in",
+          partition: i % partitions,
+          offset: BigInt(Math.floor(i / partitions)),
+          key: null,
+          headers: [],
+          timestamp: 0
+        }))
+        for (let p = 0; p < partitions; p++) {
+          const offsets = origins.filter((o) => o.partition === p).map((o) => o.offset)
+          assert.strictEqual(yield* tracker.trackBatch({ topic: "in", partition: p }, offsets), offsets.length)
+        }
+        // Zero, one or two outputs per record, with statuses, from a small LCG.
+        const fanOut = durations(n, 7, 6).map((d) => d % 4)
+        const outputs = (i: number): ReadonlyArray<Pipeline.Output<"a" | "b", number>> =>
+          fanOut[i] === 0
+            ? []
+            : fanOut[i] === 1
+              ? [Pipeline.to("a", i)]
+              : fanOut[i] === 2
+                ? [Pipeline.to("b", i, "late")]
+                : [Pipeline.to("a", i, "late"), Pipeline.to("b", i)]
+        // Sinks acknowledge whole chunks as a Kafka sink does, each chunk twice.
+        const seen = { a: 0, b: 0 }
+        const chunkSink = (name: "a" | "b") =>
+          Sink.forEachArray((chunk: ReadonlyArray<Envelope.Envelope<number>>) =>
+            Effect.andThen(
+              Effect.sync(() => (seen[name] += chunk.length)),
+              Effect.andThen(Receipt.ackAll(chunk.map((e) => e.receipt)), Receipt.ackAll(chunk.map((e) => e.receipt)))
+            )
+          )
+        yield* Stream.fromIterable(origins.map((o, i) => Envelope.make(o, i, tracker.receipt(o)))).pipe(
+          Stream.rechunk(97),
+          Pipeline.route((i: number) => outputs(i)),
+          Pipeline.runRouted({ a: chunkSink("a"), b: chunkSink("b") })
+        )
+        // The reference, counted over the same routing.
+        const expected = new Map<string, number>()
+        for (let i = 0; i < n; i++) {
+          for (const out of outputs(i)) {
+            const label = `${out.output}/${out.status ?? "ok"}`
+            expected.set(label, (expected.get(label) ?? 0) + 1)
+          }
+        }
+        for (const [label, count] of expected) {
+          const [output, status] = label.split("/") as [string, string]
+          const value = yield* Metric.value(Metric.withAttributes(Metrics.recordsOut, { output, status }))
+          assert.strictEqual(value.count, count, label)
+        }
+        assert.strictEqual(
+          seen.a + seen.b,
+          [...expected.values()].reduce((x, y) => x + y, 0)
+        )
+        assert.strictEqual(yield* tracker.completed, n)
+        assert.strictEqual(yield* tracker.inFlight, 0)
+        assert.strictEqual((yield* Metric.value(Metrics.inFlight)).value, 0)
+        for (let p = 0; p < partitions; p++) {
+          const last = origins.filter((o) => o.partition === p).at(-1)!.offset
+          assert.deepStrictEqual(yield* tracker.committable({ topic: "in", partition: p }), Option.some(last + 1n))
+        }
+      }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
   it.effect("runRouted - fails when a sink fails", () =>

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Ref } from "effect"
+import * as AckBatch from "../src/internal/ackBatch.ts"
 import * as Receipt from "../src/Receipt.ts"
 
 describe("Receipt", () => {
@@ -79,6 +80,33 @@ describe("Receipt", () => {
     assert.strictEqual(acks, 0)
     Effect.runSync(ackAll)
     assert.strictEqual(acks, 1)
+  })
+
+  it("ackAll - work deferred by its receipts runs once, after the outermost ackAll, even if one throws", () => {
+    const log: Array<string> = []
+    let scheduled = false
+    // A receipt that defers its per-chunk work as the tracker's receipts do.
+    const deferring = (name: string) =>
+      Receipt.makeUnsafe(() => {
+        log.push(name)
+        if (AckBatch.active() && !scheduled) {
+          scheduled = true
+          AckBatch.atEnd(() => {
+            scheduled = false
+            log.push("flush")
+          })
+        }
+      })
+    const inner = Receipt.makeUnsafe(() => Effect.runSync(Receipt.ackAll([deferring("inner")])))
+    Effect.runSync(Receipt.ackAll([deferring("a"), inner, deferring("b")]))
+    assert.deepStrictEqual(log, ["a", "inner", "b", "flush"])
+    assert.isFalse(AckBatch.active())
+    const throwing = Receipt.makeUnsafe(() => {
+      throw new Error("a receipt that breaks its contract")
+    })
+    assert.throws(() => Effect.runSync(Receipt.ackAll([deferring("c"), throwing])))
+    assert.deepStrictEqual(log, ["a", "inner", "b", "flush", "c", "flush"])
+    assert.isFalse(AckBatch.active())
   })
 
   it("children - of a plain parent, acknowledged as plain code, the parent after the last", () => {
