@@ -272,7 +272,12 @@ export interface ConsumerEvent {
  * @since 0.1.0
  * @category models
  */
-export type ConsumerEventName = "consumer.group_join" | "consumer.rebalancing" | "consumer.crash" | "consumer.stop"
+export type ConsumerEventName =
+  | "consumer.group_join"
+  | "consumer.rebalancing"
+  | "consumer.crash"
+  | "consumer.stop"
+  | "consumer.end_batch_process"
 
 /**
  * @since 0.1.0
