@@ -22,6 +22,7 @@ import * as KafkaRepartition from "@sluice/kafka/Repartition"
 import { DurableStateStore } from "@sluice/state"
 import { Console, Effect, Option, Ref } from "effect"
 import { Command } from "effect/cli"
+import * as ConsumerGroup from "../../ConsumerGroup.ts"
 import * as Flags from "../../Flags.ts"
 import * as Readiness from "../../http/Readiness.ts"
 import * as KafkaOutputs from "../../KafkaOutputs.ts"
@@ -123,7 +124,8 @@ const start = (
   readiness: Readiness.Readiness["Service"],
   job: string,
   topics: { readonly inputs: ReadonlyArray<string>; readonly outputs: ReadonlyArray<string> },
-  guarantee: ProcessingGuarantee.ProcessingGuarantee
+  guarantee: ProcessingGuarantee.ProcessingGuarantee,
+  timing: ConsumerGroup.Timing
 ) =>
   Effect.gen(function* () {
     yield* requireStateDir(config, guarantee)
@@ -154,7 +156,7 @@ const start = (
             partitions,
             groupId: name,
             transactions: outputs.transactions,
-            source: stage.source
+            source: { ...timing, ...stage.source }
           })
           return {
             topic,
@@ -172,6 +174,7 @@ const start = (
         const records = yield* KafkaSource.make(client, {
           topics: [...topics.inputs],
           groupId,
+          ...timing,
           ...outputs.source,
           onAssignment: (assignment) => Ref.set(assigned, assignment.length)
         })
@@ -204,10 +207,18 @@ const start = (
 export const runSales = (
   config: CommerceConfig.CommerceConfig,
   readiness: Readiness.Readiness["Service"],
-  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once"
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
-    const job = yield* start(config, readiness, "sales", { inputs: [config.topics.orders], outputs: [] }, guarantee)
+    const job = yield* start(
+      config,
+      readiness,
+      "sales",
+      { inputs: [config.topics.orders], outputs: [] },
+      guarantee,
+      timing
+    )
     yield* singlePartition(job.client, config.topics.orders)
     const metrics = yield* job.results.table(Tables.salesMetrics)
     const records = yield* job.source
@@ -226,7 +237,8 @@ export const runSegments = (
   config: CommerceConfig.CommerceConfig,
   partitions: number,
   readiness: Readiness.Readiness["Service"],
-  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once"
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
     const job = yield* start(
@@ -234,7 +246,8 @@ export const runSegments = (
       readiness,
       "segments",
       { inputs: [config.topics.orders], outputs: [config.topics.segmentChanges] },
-      guarantee
+      guarantee,
+      timing
     )
     const segments = yield* job.results.table(Tables.customerSegments)
     const byCustomer = yield* job.rekey("customer", partitions)
@@ -258,7 +271,8 @@ export const runAnomalies = (
   config: CommerceConfig.CommerceConfig,
   partitions: number,
   readiness: Readiness.Readiness["Service"],
-  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once"
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
     const job = yield* start(
@@ -266,7 +280,8 @@ export const runAnomalies = (
       readiness,
       "anomalies",
       { inputs: [config.topics.orders], outputs: [config.topics.anomalyAlerts] },
-      guarantee
+      guarantee,
+      timing
     )
     const alerts = yield* job.results.table(Tables.anomalyAlerts)
     const byCustomer = yield* job.rekey("customer", partitions)
@@ -291,7 +306,8 @@ export const runInventory = (
   config: CommerceConfig.CommerceConfig,
   partitions: number,
   readiness: Readiness.Readiness["Service"],
-  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once"
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
     const topics = { products: config.topics.products, orderItems: config.topics.orderItems }
@@ -300,7 +316,8 @@ export const runInventory = (
       readiness,
       "inventory",
       { inputs: [topics.products, topics.orderItems], outputs: [] },
-      guarantee
+      guarantee,
+      timing
     )
     const insights = yield* job.results.table(Tables.inventoryInsights)
     const byProduct = yield* job.rekey("product", partitions)
@@ -312,14 +329,20 @@ export const runInventory = (
 
 const inventory = Command.make(
   "inventory",
-  { ...CommerceConfig.settingFlags, partitions: Flags.partitions, ...ProcessingGuarantee.flags },
+  {
+    ...CommerceConfig.settingFlags,
+    partitions: Flags.partitions,
+    ...ProcessingGuarantee.flags,
+    ...ConsumerGroup.flags
+  },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runInventory(config, flags.partitions, readiness, guarantee)
+          runInventory(config, flags.partitions, readiness, guarantee, timing)
         )
       ).pipe(Services.withTelemetry("commerce-inventory"))
     })
@@ -327,41 +350,57 @@ const inventory = Command.make(
 
 const anomalies = Command.make(
   "anomalies",
-  { ...CommerceConfig.settingFlags, partitions: Flags.partitions, ...ProcessingGuarantee.flags },
+  {
+    ...CommerceConfig.settingFlags,
+    partitions: Flags.partitions,
+    ...ProcessingGuarantee.flags,
+    ...ConsumerGroup.flags
+  },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runAnomalies(config, flags.partitions, readiness, guarantee)
+          runAnomalies(config, flags.partitions, readiness, guarantee, timing)
         )
       ).pipe(Services.withTelemetry("commerce-anomalies"))
     })
 ).pipe(Command.withDescription("Order spikes, rapid orders, outliers and large orders into anomaly_alerts"))
 
-const sales = Command.make("sales", { ...CommerceConfig.settingFlags, ...ProcessingGuarantee.flags }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* CommerceConfig.load(flags)
-    const guarantee = yield* ProcessingGuarantee.load(flags)
-    yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-        runSales(config, readiness, guarantee)
-      )
-    ).pipe(Services.withTelemetry("commerce-sales"))
-  })
-).pipe(Command.withDescription("Hopping 1 h / 5 min sales windows over orders into realtime_sales_metrics"))
-
-const segments = Command.make(
-  "segments",
-  { ...CommerceConfig.settingFlags, partitions: Flags.partitions, ...ProcessingGuarantee.flags },
+const sales = Command.make(
+  "sales",
+  { ...CommerceConfig.settingFlags, ...ProcessingGuarantee.flags, ...ConsumerGroup.flags },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runSegments(config, flags.partitions, readiness, guarantee)
+          runSales(config, readiness, guarantee, timing)
+        )
+      ).pipe(Services.withTelemetry("commerce-sales"))
+    })
+).pipe(Command.withDescription("Hopping 1 h / 5 min sales windows over orders into realtime_sales_metrics"))
+
+const segments = Command.make(
+  "segments",
+  {
+    ...CommerceConfig.settingFlags,
+    partitions: Flags.partitions,
+    ...ProcessingGuarantee.flags,
+    ...ConsumerGroup.flags
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* CommerceConfig.load(flags)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runSegments(config, flags.partitions, readiness, guarantee, timing)
         )
       ).pipe(Services.withTelemetry("commerce-segments"))
     })
