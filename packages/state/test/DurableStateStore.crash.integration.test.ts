@@ -17,7 +17,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Admin, KafkaClient, Transactions } from "@sluice/kafka"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import * as Job from "./fixtures/counterJob.ts"
 import { awaitCommittedToEnd, produce, readAll, tempDir, timeOf, unique, withBroker } from "./fixtures/support.ts"
 
@@ -166,11 +166,20 @@ const crashRunExactlyOnce = (mode: Job.Mode) =>
       }
 
       const progress: Array<number> = []
+      const committedCount = Effect.map(committedOffsets, (upTo) =>
+        [...upTo.values()].reduce((a, b) => a + Math.max(0, Number(b)), 0)
+      )
       for (let k = 0; k < kills; k++) {
+        const from = yield* committedCount
         const child = yield* start(args)
-        // Later than the at-least-once runs: a run claims its partitions
-        // (fencing the killed one) before its first commit.
-        yield* Effect.sleep(`${1_500 + Math.floor(Math.random() * 2_500)} millis`)
+        // Killed mid-run: once this run has committed something (a run first
+        // claims its partitions, fencing the killed one, and restores each
+        // one's state), then at a random moment within the next second.
+        yield* committedCount.pipe(
+          Effect.filterOrFail((n) => n > from || n >= total),
+          Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 2_400 })
+        )
+        yield* Effect.sleep(`${Math.floor(Math.random() * 1_000)} millis`)
         yield* kill(child)
         // The restore reads read_committed up to the changelog's end, so the
         // killed run's open transactions are aborted first, as its successor
@@ -178,7 +187,7 @@ const crashRunExactlyOnce = (mode: Job.Mode) =>
         yield* fence(client, group, input)
         const state = yield* readAll({ group, partitions, name: mode })
         const upTo = yield* committedOffsets
-        progress.push([...upTo.values()].reduce((a, b) => a + Math.max(0, Number(b)), 0))
+        progress.push(yield* committedCount)
         assertEqual(
           state,
           expected(mode, inputs, (p) => upTo.get(p) ?? -1n),
