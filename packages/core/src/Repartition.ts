@@ -30,6 +30,11 @@ export interface Record {
   readonly value: string
   readonly partition: number
   readonly timestamp: number
+  /**
+   * The input partition the record came from: an exactly-once topic writes
+   * it in that partition's transaction, with the input offset it commits.
+   */
+  readonly origin?: { readonly topic: string; readonly partition: number } | undefined
 }
 
 /**
@@ -93,7 +98,8 @@ export const through =
               key,
               value: encode(e.value),
               partition: partitionOf(key, topic.partitions),
-              timestamp: e.origin.timestamp
+              timestamp: e.origin.timestamp,
+              origin: e.origin
             }
           })
         ),

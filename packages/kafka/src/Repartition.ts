@@ -4,6 +4,11 @@
  * every in-sync replica, so a write returns once durable) and reads back as
  * a consumer group, with the source's usual receipts and commits.
  *
+ * Exactly-once (`transactions`): each write goes into the transaction of its
+ * record's input partition (so it commits with that input's offset), and the
+ * reading group commits through transactions of its own (`source`'s
+ * `transactions`); it reads `read_committed`, so an aborted write is never read.
+ *
  * ```ts
  * import { Repartition as CoreRepartition } from "@sluice/core"
  * import * as Repartition from "@sluice/kafka/Repartition"
@@ -19,8 +24,10 @@ import { Effect, type Scope } from "effect"
 import * as Admin from "./Admin.ts"
 import * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
+import type * as KafkaLike from "./KafkaLike.ts"
 import * as KafkaSink from "./KafkaSink.ts"
 import * as KafkaSource from "./KafkaSource.ts"
+import type * as Transactions from "./Transactions.ts"
 
 /**
  * Options of `topic`.
@@ -43,6 +50,8 @@ export interface Options {
   readonly source?: Omit<KafkaSource.Options, "topics" | "groupId"> | undefined
   /** Broker-side timeout of a produce request; 30 seconds by default. */
   readonly requestTimeoutMillis?: number | undefined
+  /** Exactly-once: the writing job's transactions (records need their `origin`). */
+  readonly transactions?: Transactions.Transactions | undefined
 }
 
 /**
@@ -64,34 +73,62 @@ export const topic = (
         ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor })
       }
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const producer = yield* KafkaSink.producer(client)
+    const transactions = options.transactions
+    const timeout = options.requestTimeoutMillis ?? 30_000
+    const toMessage = (r: Repartition.Record): KafkaLike.Message => ({
+      key: r.key,
+      value: r.value,
+      partition: r.partition,
+      timestamp: String(r.timestamp)
+    })
+    // One send per input partition, each into that partition's transaction. A
+    // partition no longer this member's sends nothing: its new owner reads its
+    // input again.
+    const writeInTransactions = (txns: Transactions.Transactions, records: ReadonlyArray<Repartition.Record>) =>
+      Effect.gen(function* () {
+        const groups = new Map<
+          string,
+          { tp: { topic: string; partition: number }; messages: Array<KafkaLike.Message> }
+        >()
+        for (const r of records) {
+          if (r.origin === undefined) {
+            return yield* Effect.fail(
+              KafkaError.fromUnknown("send", new Error(`a record for ${options.topic} has no input partition`))
+            )
+          }
+          const key = `${r.origin.partition}\u0000${r.origin.topic}`
+          let group = groups.get(key)
+          if (group === undefined) {
+            group = { tp: { topic: r.origin.topic, partition: r.origin.partition }, messages: [] }
+            groups.set(key, group)
+          }
+          group.messages.push(toMessage(r))
+        }
+        yield* Effect.forEach(groups.values(), (g) => txns.send(g.tp, options.topic, g.messages), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      })
+    let write: (records: ReadonlyArray<Repartition.Record>) => Effect.Effect<void, KafkaError.KafkaError>
+    if (transactions !== undefined) write = (records) => writeInTransactions(transactions, records)
+    else {
+      const producer = yield* KafkaSink.producer(client)
+      write = (records) =>
+        Effect.asVoid(
+          KafkaError.attempt("send", () =>
+            producer.send({ topic: options.topic, messages: records.map(toMessage), acks: -1, timeout })
+          )
+        )
+    }
     const read = yield* KafkaSource.make(client, {
       ...options.source,
       topics: [options.topic],
       groupId: options.groupId
     })
-    const timeout = options.requestTimeoutMillis ?? 30_000
     return {
       name: options.topic,
       partitions: options.partitions,
-      write: (records) =>
-        records.length === 0
-          ? Effect.void
-          : Effect.asVoid(
-              KafkaError.attempt("send", () =>
-                producer.send({
-                  topic: options.topic,
-                  messages: records.map((r) => ({
-                    key: r.key,
-                    value: r.value,
-                    partition: r.partition,
-                    timestamp: String(r.timestamp)
-                  })),
-                  acks: -1,
-                  timeout
-                })
-              )
-            ),
+      write: (records) => (records.length === 0 ? Effect.void : write(records)),
       read,
       // A Kafka topic has no end; the reading stream ends with the consumer's scope.
       end: Effect.void

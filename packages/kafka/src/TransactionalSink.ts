@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Receipt } from "@sluice/core"
+import { type Envelope, type OffsetTracker, Receipt } from "@sluice/core"
 import { Effect, Sink } from "effect"
 import type * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
@@ -31,6 +31,13 @@ import type * as Transactions from "./Transactions.ts"
 export interface Options {
   /** Keep the source record's headers on the output (default true). */
   readonly keepHeaders?: boolean | undefined
+  /**
+   * The input partition whose transaction an output goes in: its record's
+   * origin by default. Outputs that did not come from a Kafka record (a keyed
+   * operator's timers, whose origin is the operator and the state partition)
+   * name the input partition here.
+   */
+  readonly transactionOf?: ((origin: Envelope.Origin) => OffsetTracker.TopicPartition) | undefined
 }
 
 /**
@@ -47,14 +54,16 @@ export const make = (
   options?: Options
 ): Sink.Sink<void, KafkaSink.Input, never, KafkaError.KafkaError> => {
   const keepHeaders = options?.keepHeaders ?? true
+  const transactionOf = options?.transactionOf
   return Sink.forEachArray((chunk: ReadonlyArray<KafkaSink.Input>) => {
     // One send per input partition (each has its own producer and transaction).
     const groups = new Map<string, { partition: number; topic: string; inputs: Array<KafkaSink.Input> }>()
     for (const e of chunk) {
-      const key = `${e.origin.partition}\u0000${e.origin.topic}`
+      const tp = transactionOf === undefined ? e.origin : transactionOf(e.origin)
+      const key = `${tp.partition}\u0000${tp.topic}`
       let group = groups.get(key)
       if (group === undefined) {
-        group = { partition: e.origin.partition, topic: e.origin.topic, inputs: [] }
+        group = { partition: tp.partition, topic: tp.topic, inputs: [] }
         groups.set(key, group)
       }
       group.inputs.push(e)

@@ -37,8 +37,10 @@
  * the last committed offset.
  *
  * State stores: a store's changelog writes belong in the same transaction as
- * the outputs of the records that caused them; `send` is the hook (a
- * changelog record sent with its input record's partition commits with it).
+ * the outputs of the records that caused them; `produce` is the hook (a
+ * changelog record sent with its input record's partition commits with it),
+ * and `onCommit` tells the store when what it sent is committed, so its
+ * local copy only ever holds committed changes.
  *
  * @since 0.1.0
  */
@@ -117,6 +119,21 @@ export interface Transactions {
     topic: string,
     messages: Array<KafkaLike.Message>
   ) => Effect.Effect<boolean, KafkaError.KafkaError>
+  /**
+   * `send` answering the written records' metadata (offsets), or `undefined`
+   * when the partition is not this member's and nothing was sent.
+   */
+  readonly produce: (
+    origin: OffsetTracker.TopicPartition,
+    topic: string,
+    messages: Array<KafkaLike.Message>
+  ) => Effect.Effect<ReadonlyArray<KafkaLike.RecordMetadata> | undefined, KafkaError.KafkaError>
+  /**
+   * Registers `listener`, called after each successful commit of an input
+   * partition's transaction, before any later send to it can start: every
+   * send that completed before the call is committed.
+   */
+  readonly onCommit: (listener: (tp: OffsetTracker.TopicPartition) => void) => Effect.Effect<void>
 }
 
 interface Member {
@@ -158,6 +175,7 @@ export const make = (
     const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
     const requestTimeout = options.requestTimeoutMillis ?? 30_000
     const members = new Map<string, Member>()
+    const commitListeners: Array<(tp: OffsetTracker.TopicPartition) => void> = []
     // Claims and releases of one partition never overlap: a release waits for
     // a claim in progress and undoes it.
     const partitionLocks = new Map<string, Semaphore.Semaphore>()
@@ -223,6 +241,8 @@ export const make = (
           yield* KafkaError.attempt("commitTransaction", () => txn.commit())
           m.txn = undefined
           if (changed) m.committed = offset
+          // Still under the member's lock: no send can slip between the commit and the listeners.
+          for (const listener of commitListeners) listener(m.tp)
           return changed
         })
       )
@@ -397,20 +417,29 @@ export const make = (
 
     yield* Effect.addFinalizer(() => Effect.forEach(members.values(), close, { discard: true }))
 
-    const send: Transactions["send"] = (origin, topic, messages) =>
+    const produce: Transactions["produce"] = (origin, topic, messages) =>
       Effect.suspend(() => {
         const m = members.get(keyOf(origin))
-        if (m === undefined) return Effect.succeed(false)
+        if (m === undefined) return Effect.succeed(undefined)
         return m.lock.withPermits(1)(
           Effect.gen(function* () {
             // Released while this send waited for the lock.
-            if (members.get(keyOf(origin)) !== m) return false
+            if (members.get(keyOf(origin)) !== m) return undefined
             const txn = yield* begin(m)
-            yield* KafkaError.attempt("send", () => txn.send({ topic, messages, acks: -1, timeout: requestTimeout }))
-            return true
+            return yield* KafkaError.attempt("send", () =>
+              txn.send({ topic, messages, acks: -1, timeout: requestTimeout })
+            )
           })
         )
       })
 
-    return { hooks, send }
+    const send: Transactions["send"] = (origin, topic, messages) =>
+      Effect.map(produce(origin, topic, messages), (answers) => answers !== undefined)
+
+    const onCommit: Transactions["onCommit"] = (listener) =>
+      Effect.sync(() => {
+        commitListeners.push(listener)
+      })
+
+    return { hooks, send, produce, onCommit }
   })

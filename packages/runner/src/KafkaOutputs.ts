@@ -24,10 +24,13 @@ import type { ProcessingGuarantee } from "./ProcessingGuarantee.ts"
 export interface KafkaOutputs {
   /** What the job's `KafkaSource` options take: the transactions' hooks in exactly-once mode. */
   readonly source: { readonly transactions?: Transactions.Hooks }
-  /** A sink writing to `topic`. */
+  /** A sink writing to `topic`; `options` apply in exactly-once mode. */
   readonly to: (
-    topic: string
+    topic: string,
+    options?: TransactionalSink.Options
   ) => Sink.Sink<void, KafkaSink.Input, never, KafkaError.KafkaError | PolicyError.PolicyError>
+  /** The transactions (exactly-once), for the job's state stores and re-keying topics. */
+  readonly transactions: Transactions.Transactions | undefined
 }
 
 /**
@@ -47,9 +50,10 @@ export const make = (
       const transactions = yield* Transactions.make(client, { groupId })
       return {
         source: { transactions: transactions.hooks },
-        to: (topic) => TransactionalSink.make(transactions, topic)
+        to: (topic, options) => TransactionalSink.make(transactions, topic, options),
+        transactions
       }
     }
     const producer = yield* KafkaSink.producer(client)
-    return { source: {}, to: (topic) => KafkaSink.make(producer, topic) }
+    return { source: {}, to: (topic) => KafkaSink.make(producer, topic), transactions: undefined }
   })

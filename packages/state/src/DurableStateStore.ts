@@ -24,6 +24,19 @@
  * (at-least-once: after a crash, records after the last commit are processed
  * again, and a change they make that was already logged is applied twice).
  *
+ * **Exactly-once** (`exactlyOnce`): the changelog writes go through the
+ * Kafka transaction of the input partition that caused them (`Transactions`),
+ * so they commit, or abort, together with the job's outputs and input
+ * offsets. The local store then takes a change only once its transaction has
+ * committed (`Transactions.onCommit`), with the checkpoint of that commit: an
+ * aborted transaction's changes never reach disk, so after a kill -9 the
+ * local store is a committed prefix of the changelog and only the committed
+ * tail past its checkpoint is replayed. Restores read the changelog
+ * `read_committed` (aborted records and commit markers are skipped). A
+ * partition must be restored after its input partition was claimed (its
+ * earlier owner fenced): an open transaction of a dead owner would hold the
+ * restore at the last stable offset until the broker times it out.
+ *
  * A revoked partition's local store is closed and kept on disk, so a quick
  * return restores only the tail; it is deleted once it has been revoked for
  * `retainRevoked` (Clock-driven).
@@ -34,7 +47,7 @@ import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { StateError } from "@sluice/core/StateError"
 import * as StateStore from "@sluice/core/StateStore"
-import { KafkaClient, type KafkaError, type KafkaLike } from "@sluice/kafka"
+import { KafkaClient, type KafkaError, type KafkaLike, type Transactions } from "@sluice/kafka"
 import * as Admin from "@sluice/kafka/Admin"
 import { Clock, Deferred, Duration, Effect, Layer, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
 import * as Local from "./internal/partition.ts"
@@ -83,6 +96,25 @@ export interface Options {
   readonly sendChunk?: number | undefined
   /** Replication of created changelog topics; the broker's default when left out. */
   readonly replicationFactor?: number | undefined
+  /**
+   * Exactly-once: changelog writes go into the transaction of the input
+   * partition with the same number of `inputTopic` (the topic the stateful
+   * operator reads), and reach the local store only once it committed.
+   * At-least-once (the store's own idempotent producer) when left out.
+   */
+  readonly exactlyOnce?: ExactlyOnce | undefined
+}
+
+/**
+ * The exactly-once wiring of a store: the job's transactions and the input
+ * topic whose partitions the store's partitions are.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExactlyOnce {
+  readonly transactions: Transactions.Transactions
+  readonly inputTopic: string
 }
 
 /**
@@ -257,9 +289,22 @@ const openStore = <V>(
   Effect.gen(function* () {
     const topic = changelogTopic(options.group, name)
     yield* ensureChangelog(name, topic, options).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const producer = yield* client
-      .producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-      .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
+    const eos = options.exactlyOnce
+    // At-least-once: the store's own idempotent producer; exactly-once: the transactions' producers.
+    const writer:
+      | { readonly _tag: "Transactions"; readonly eos: ExactlyOnce }
+      | {
+          readonly _tag: "Producer"
+          readonly producer: KafkaLike.Producer
+        } =
+      eos !== undefined
+        ? { _tag: "Transactions", eos }
+        : {
+            _tag: "Producer",
+            producer: yield* client
+              .producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+              .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
+          }
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
 
@@ -361,6 +406,17 @@ const openStore = <V>(
         )
     }
 
+    // Exactly-once: a commit of an input partition's transaction commits
+    // every change the changelog acknowledged for it so far (`acked`, with
+    // its checkpoint): only now may the local store take them.
+    if (eos !== undefined) {
+      yield* eos.transactions.onCommit((tp) => {
+        if (closed || tp.topic !== eos.inputTopic) return
+        const state = assigned.get(tp.partition)
+        if (state !== undefined && state.failure === undefined) writeLocal(state)
+      })
+    }
+
     // Waits until the local store holds every acknowledged change.
     const settle = (state: PartitionState) =>
       Effect.promise(() =>
@@ -457,22 +513,47 @@ const openStore = <V>(
         }
       }
       const lastOffset = new Map<number, bigint>()
-      const sent = Effect.gen(function* () {
-        for (let i = 0; i < messages.length; i += sendChunk) {
-          const chunk = i === 0 && messages.length <= sendChunk ? messages : messages.slice(i, i + sendChunk)
-          const counts = new Map<number, number>()
-          for (const m of chunk) counts.set(m.partition!, (counts.get(m.partition!) ?? 0) + 1)
-          const answers = yield* attemptKafka(name, topic, "send", () =>
-            producer.send({ topic, messages: chunk, acks: -1 })
-          )
-          for (const answer of answers) {
-            const base = answer.baseOffset ?? answer.offset
-            const count = counts.get(answer.partition)
-            if (base === undefined || count === undefined) continue
-            lastOffset.set(answer.partition, BigInt(base) + BigInt(count) - 1n)
-          }
+      const record = (answers: ReadonlyArray<KafkaLike.RecordMetadata>, counts: ReadonlyMap<number, number>) => {
+        for (const answer of answers) {
+          const base = answer.baseOffset ?? answer.offset
+          const count = counts.get(answer.partition)
+          if (base === undefined || count === undefined) continue
+          lastOffset.set(answer.partition, BigInt(base) + BigInt(count) - 1n)
         }
-      })
+      }
+      // Exactly-once: each partition's changes go into its input partition's
+      // transaction (one producer each, so partitions are sent side by side).
+      const sentInTransactions = (exactlyOnce: ExactlyOnce) =>
+        Effect.forEach(
+          merged.keys(),
+          (partition) =>
+            Effect.gen(function* () {
+              const own = messages.filter((m) => m.partition === partition)
+              for (let i = 0; i < own.length; i += sendChunk) {
+                const chunk = own.slice(i, i + sendChunk)
+                const answers = yield* exactlyOnce.transactions
+                  .produce({ topic: exactlyOnce.inputTopic, partition }, topic, chunk)
+                  .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
+                // Not this member's partition any more: its new owner processes the records again.
+                if (answers === undefined) return
+                record(answers, new Map([[partition, chunk.length]]))
+              }
+            }),
+          { concurrency: "unbounded", discard: true }
+        )
+      const sentAlone = (producer: KafkaLike.Producer) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < messages.length; i += sendChunk) {
+            const chunk = i === 0 && messages.length <= sendChunk ? messages : messages.slice(i, i + sendChunk)
+            const counts = new Map<number, number>()
+            for (const m of chunk) counts.set(m.partition!, (counts.get(m.partition!) ?? 0) + 1)
+            const answers = yield* attemptKafka(name, topic, "send", () =>
+              producer.send({ topic, messages: chunk, acks: -1 })
+            )
+            record(answers, counts)
+          }
+        })
+      const sent = writer._tag === "Transactions" ? sentInTransactions(writer.eos) : sentAlone(writer.producer)
       return sent.pipe(
         Effect.matchEffect({
           onFailure: (error) =>
@@ -510,7 +591,8 @@ const openStore = <V>(
                 for (const layer of layers) state.layers.splice(state.layers.indexOf(layer), 1)
                 if (state.acked.size === 0) state.acked = changes
                 else for (const [key, value] of changes) state.acked.set(key, value)
-                if (state.acked.size >= localBatch) writeLocal(state)
+                // Exactly-once: acknowledged is not committed; the commit writes them (`onCommit`).
+                if (eos === undefined && state.acked.size >= localBatch) writeLocal(state)
               }
               for (const flush of group) Deferred.doneUnsafe(flush.done, Effect.void)
             })
@@ -650,6 +732,21 @@ const openStore = <V>(
           const remaining = new Set(targets.keys())
           const queues = new Map<number, { chain: Promise<unknown>; queued: number }>()
           const counts = new Map<number, number>()
+          const finish = (partition: number) => {
+            if (!remaining.delete(partition) || remaining.size > 0) return
+            const chains = [...queues.values()].map((q) => q.chain)
+            void Promise.all(chains).then(() => runFork(Deferred.succeed(done, undefined)))
+          }
+          // The changelog is read read_committed (kafkajs' default), and an
+          // exactly-once job's changelog has commit markers and aborted
+          // records: a fetch of nothing but those reaches no handler, only
+          // this event, which still moves the partition to its end.
+          const off = consumer.on("consumer.end_batch_process", (event) => {
+            const end = batchEndOf(event.payload)
+            const target = end === undefined ? undefined : targets.get(end.partition)
+            if (end !== undefined && target !== undefined && end.lastOffset >= target.to - 1n) finish(end.partition)
+          })
+          yield* Effect.addFinalizer(() => Effect.sync(off))
           yield* attemptKafka(name, topic, "subscribe", () =>
             consumer.subscribe({ topics: [topic], fromBeginning: true })
           )
@@ -677,6 +774,9 @@ const openStore = <V>(
                   changes.set(message.key.toString("utf8"), message.value)
                   records++
                 }
+                // Trailing commit markers and aborted records (exactly-once) count as read.
+                const end = lastOffsetOf(batch)
+                if (end !== undefined) last = Math.max(last, Math.min(end, to - 1))
                 if (last < 0) return
                 const next = BigInt(last) + 1n
                 // Local writes of a partition are chained, not awaited one by
@@ -697,12 +797,7 @@ const openStore = <V>(
                   )
                 if (queue.queued > 4) await queue.chain
                 counts.set(batch.partition, (counts.get(batch.partition) ?? 0) + records)
-                if (next >= target.to) {
-                  remaining.delete(batch.partition)
-                  const chains = [...queues.values()].map((q) => q.chain)
-                  if (remaining.size === 0)
-                    void Promise.all(chains).then(() => runFork(Deferred.succeed(done, undefined)))
-                }
+                if (next >= target.to) finish(batch.partition)
               }
             })
           )
@@ -808,7 +903,9 @@ const openStore = <V>(
     const revoke = (partitions: Iterable<number>): Effect.Effect<void, StateError> =>
       Effect.gen(function* () {
         const given = [...new Set(partitions)].filter((p) => assigned.has(p))
-        yield* flushNow(given)
+        // Exactly-once: what is not committed yet is not kept (the partition's
+        // open transaction is aborted; its new owner processes the records again).
+        if (eos === undefined) yield* flushNow(given)
         const now = yield* Clock.currentTimeMillis
         yield* lock.withPermit(
           Effect.forEach(
@@ -820,7 +917,7 @@ const openStore = <V>(
                 assigned.delete(partition)
                 cache.drop(partition)
                 revoked.set(partition, now)
-                writeLocal(state)
+                if (eos === undefined) writeLocal(state)
                 return Effect.andThen(settle(state), close(state.local))
               }),
             { discard: true }
@@ -849,15 +946,18 @@ const openStore = <V>(
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
-        yield* flushNow([...assigned.keys()]).pipe(
-          Effect.catch((error) => Effect.logWarning("final flush of a state store failed", error.message))
-        )
+        // Exactly-once: the source's last commit decided what is kept; nothing more is written.
+        if (eos === undefined) {
+          yield* flushNow([...assigned.keys()]).pipe(
+            Effect.catch((error) => Effect.logWarning("final flush of a state store failed", error.message))
+          )
+        }
         closed = true
         yield* lock.withPermit(
           Effect.forEach(
             [...assigned.values()],
             (state) => {
-              writeLocal(state)
+              if (eos === undefined) writeLocal(state)
               return Effect.andThen(settle(state), close(state.local))
             },
             { discard: true }
@@ -1022,4 +1122,26 @@ const openStore = <V>(
 // client interface does not name it, so it is used when present.
 interface Seekable {
   seek(target: { topic: string; partition: number; offset: string }): void
+}
+
+// kafkajs batches know their last offset, control records and aborted
+// records included; the structural batch interface does not name it.
+interface WithLastOffset {
+  lastOffset(): string
+}
+
+const lastOffsetOf = (batch: KafkaLike.Batch): number | undefined => {
+  const lastOffset = (batch as Partial<WithLastOffset>).lastOffset
+  return typeof lastOffset === "function" ? Number(lastOffset.call(batch)) : undefined
+}
+
+// The partition and last offset of kafkajs' end-of-batch event.
+const batchEndOf = (payload: unknown): { readonly partition: number; readonly lastOffset: bigint } | undefined => {
+  if (typeof payload !== "object" || payload === null) return undefined
+  const partition: unknown = Reflect.get(payload, "partition")
+  const lastOffset: unknown = Reflect.get(payload, "lastOffset")
+  if (typeof partition !== "number" || (typeof lastOffset !== "string" && typeof lastOffset !== "number")) {
+    return undefined
+  }
+  return { partition, lastOffset: BigInt(lastOffset) }
 }

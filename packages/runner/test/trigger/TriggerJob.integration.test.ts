@@ -30,7 +30,12 @@ const pollUntil = <A>(read: Effect.Effect<A>, done: (a: A) => boolean, seconds =
   })
 
 // The system under test: broker, fake services, the filter file, and the job running against them.
-const system = (options: { readonly count: number; readonly webhookTimeoutMs?: number; readonly groupId: string }) =>
+const system = (options: {
+  readonly count: number
+  readonly webhookTimeoutMs?: number
+  readonly groupId: string
+  readonly exactlyOnce?: boolean
+}) =>
   Effect.gen(function* () {
     const broker = yield* EmbeddedKafka.make({ port: 0, defaultPartitions: 6 })
     const api = yield* FakeProfileApi.make({ seed: 42 })
@@ -52,7 +57,15 @@ const system = (options: { readonly count: number; readonly webhookTimeoutMs?: n
       }
     }
     const readiness = yield* Readiness.make()
-    const job = yield* Effect.forkScoped(TriggerCommand.run(config, { stateDir: Option.none() }, readiness))
+    const job = yield* Effect.forkScoped(
+      TriggerCommand.run(
+        config,
+        options.exactlyOnce
+          ? { stateDir: Option.some(join(dir, "state")), guarantee: "exactly-once" }
+          : { stateDir: Option.none() },
+        readiness
+      )
+    )
     const client = yield* Services.kafkaClient({
       bootstrapServers: config.bootstrapServers,
       clientId: "test-generator"
@@ -97,6 +110,43 @@ describe("trigger job", { timeout: 120_000 }, () => {
       assert.strictEqual(yield* api.totalCalls, users.size)
       yield* Fiber.interrupt(job)
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "run - exactly-once with a state directory: the webhook receives exactly the passing events; offsets and checkpoints commit in transactions",
+    () =>
+      Effect.gen(function* () {
+        const { broker, config, hook, job, expected } = yield* system({
+          count: 600,
+          groupId: "trigger-eos",
+          exactlyOnce: true
+        })
+        const ids = (received: ReadonlyArray<FakeWebhook.Received>) =>
+          new Set(received.map((r) => (r.json as { readonly event_id: string }).event_id))
+        const received = yield* pollUntil(hook.requests, (rs) => ids(rs).size >= expected.size)
+        assert.isUndefined(job.pollUnsafe())
+        assert.deepStrictEqual([...ids(received)].sort(), [...expected].sort())
+        assert.strictEqual(received.length, expected.size)
+        // Every input offset is committed, by the partitions' transactional producers.
+        const ends = yield* broker.endOffsets(config.topics.input)
+        const committed = yield* pollUntil(
+          Effect.map(broker.committedOffsets("trigger-eos"), (groups) => groups.get(config.topics.input)),
+          (byPartition) => ends.every((end, p) => end === 0 || (byPartition?.get(p) ?? -1) >= end)
+        )
+        for (const [p, end] of ends.entries()) {
+          assert.isAtLeast(committed?.get(p) ?? -1, end, `partition ${p}`)
+          if (end === 0) continue
+          const txn = yield* broker.describeTransaction(`trigger-eos-${config.topics.input}-${p}`)
+          assert.isDefined(txn, `transactional producer of partition ${p}`)
+        }
+        // The checkpoints' changelog is written in those transactions: it holds records and commit markers.
+        const changelog = yield* broker.stableOffsets("trigger-eos-trigger-checkpoints-changelog")
+        assert.isAbove(
+          changelog.reduce((a, b) => a + b, 0),
+          0
+        )
+        yield* Fiber.interrupt(job)
+      }).pipe(Effect.scoped)
   )
 
   it.live("run - a stalled receiver: retries, then trigger-actions-failed; replay-actions delivers them later", () =>

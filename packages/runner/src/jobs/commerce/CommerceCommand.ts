@@ -5,17 +5,28 @@
  * by default, or DynamoDB with `--sink dynamodb`), with the
  * observability server on `--metrics-port`.
  *
+ * `--processing-guarantee exactly-once` (with `--state-dir`): each stage of a
+ * job commits in Kafka transactions (`KafkaOutputs`): the first stage its
+ * re-keying writes, dead letters and input offsets; the re-keyed stage its
+ * state stores' changelog writes, its output topics and its offsets. State
+ * then holds each input record's effect exactly once whatever kills the job,
+ * and the tables, written by idempotent upserts from that state, end equal
+ * to a crash-free run's.
+ *
  * @since 0.3.0
  */
 import { join } from "node:path"
 import { StateStore } from "@sluice/core"
-import { Admin, KafkaClient, KafkaError, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { Admin, KafkaClient, KafkaError, KafkaSource } from "@sluice/kafka"
 import * as KafkaRepartition from "@sluice/kafka/Repartition"
 import { DurableStateStore } from "@sluice/state"
 import { Console, Effect, Option, Ref } from "effect"
 import { Command } from "effect/cli"
+import * as ConsumerGroup from "../../ConsumerGroup.ts"
 import * as Flags from "../../Flags.ts"
 import * as Readiness from "../../http/Readiness.ts"
+import * as KafkaOutputs from "../../KafkaOutputs.ts"
+import * as ProcessingGuarantee from "../../ProcessingGuarantee.ts"
 import { reportFailure } from "../../ReportFailure.ts"
 import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
@@ -43,16 +54,36 @@ export const stateStore = (
   config: CommerceConfig.CommerceConfig,
   client: KafkaClient.KafkaClient["Service"],
   job: string,
-  partitions: number
+  partitions: number,
+  exactlyOnce?: DurableStateStore.ExactlyOnce
 ): Effect.Effect<StateStore.StateStore["Service"]> =>
   Option.match(config.stateDir, {
     onNone: () => StateStore.makeMemory(),
     onSome: (directory) =>
       Effect.map(
-        DurableStateStore.make({ group: `${config.groupId}-${job}`, partitions, directory: join(directory, job) }),
+        DurableStateStore.make({
+          group: `${config.groupId}-${job}`,
+          partitions,
+          directory: join(directory, job),
+          exactlyOnce
+        }),
         (store) => StateStore.StateStore.of(store)
       ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
   })
+
+// Exactly-once needs durable state: state in memory starts empty after a
+// restart while the offsets it came from stay committed.
+const requireStateDir = (config: CommerceConfig.CommerceConfig, guarantee: ProcessingGuarantee.ProcessingGuarantee) =>
+  guarantee === "exactly-once" && Option.isNone(config.stateDir)
+    ? Effect.fail(
+        new RunnerError({
+          reason: new Startup({
+            detail: "--processing-guarantee exactly-once needs durable state: state in memory is lost on a restart",
+            settings: "COMMERCE_STATE_DIR or --state-dir"
+          })
+        })
+      )
+    : Effect.void
 
 // Not ready until the group has handed the job its partitions.
 const partitionsCheck = (readiness: Readiness.Readiness["Service"]) =>
@@ -92,9 +123,12 @@ const start = (
   config: CommerceConfig.CommerceConfig,
   readiness: Readiness.Readiness["Service"],
   job: string,
-  topics: { readonly inputs: ReadonlyArray<string>; readonly outputs: ReadonlyArray<string> }
+  topics: { readonly inputs: ReadonlyArray<string>; readonly outputs: ReadonlyArray<string> },
+  guarantee: ProcessingGuarantee.ProcessingGuarantee,
+  timing: ConsumerGroup.Timing
 ) =>
   Effect.gen(function* () {
+    yield* requireStateDir(config, guarantee)
     const assigned = yield* partitionsCheck(readiness)
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
     const results = yield* Results.open(config, readiness)
@@ -103,21 +137,45 @@ const start = (
       { topic: config.topics.deadLetter, partitions: 6 },
       ...topics.outputs.map((topic) => ({ topic, partitions: 6 }))
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-    const producer = yield* KafkaSink.producer(client)
+    const groupId = `${config.groupId}-${job}`
+    // Made before the source, so the source's last commit still has them.
+    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
     return {
       client,
       results,
-      sink: (topic: string) => KafkaSink.make(producer, topic),
-      deadLetters: KafkaSink.make(producer, config.topics.deadLetter),
-      // The re-keying topic `<group>-<job>-by-<key>`, read by its own group of the same name.
-      rekey: (key: string, partitions: number) => {
-        const name = `${config.groupId}-${job}-by-${key}`
-        return KafkaRepartition.topic(client, { topic: name, partitions, groupId: name })
-      },
+      deadLetters: outputs.to(config.topics.deadLetter),
+      // The re-keying topic `<group>-<job>-by-<key>`, read by its own group of
+      // the same name: the re-keyed stage, with outputs of its own (`outputs`)
+      // and, exactly-once, its state in its transactions (`state`).
+      rekey: (key: string, partitions: number) =>
+        Effect.gen(function* () {
+          const name = `${config.groupId}-${job}-by-${key}`
+          const stage = yield* KafkaOutputs.make(client, name, guarantee)
+          const topic = yield* KafkaRepartition.topic(client, {
+            topic: name,
+            partitions,
+            groupId: name,
+            transactions: outputs.transactions,
+            source: { ...timing, ...stage.source }
+          })
+          return {
+            topic,
+            // Outputs of the keyed operator's timers carry the operator as
+            // their origin: they go with the transaction of the same partition.
+            sink: (output: string) =>
+              stage.to(output, {
+                transactionOf: (origin) =>
+                  origin.topic === name ? origin : { topic: name, partition: origin.partition }
+              }),
+            state: stateOf(stage, name, partitions)
+          }
+        }),
       source: Effect.gen(function* () {
         const records = yield* KafkaSource.make(client, {
           topics: [...topics.inputs],
-          groupId: `${config.groupId}-${job}`,
+          groupId,
+          ...timing,
+          ...outputs.source,
           onAssignment: (assignment) => Ref.set(assigned, assignment.length)
         })
         yield* Effect.logInfo(`commerce ${job} job started`).pipe(
@@ -125,8 +183,17 @@ const start = (
         )
         return records
       }),
-      state: (partitions: number) =>
-        Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, job, partitions))
+      // State of a job without re-keying, whose keyed operator reads `input` itself.
+      state: (input: string, partitions: number) => stateOf(outputs, input, partitions)
+    }
+
+    function stateOf(stage: KafkaOutputs.KafkaOutputs, input: string, partitions: number) {
+      const exactlyOnce =
+        stage.transactions === undefined ? undefined : { transactions: stage.transactions, inputTopic: input }
+      return Effect.provideServiceEffect(
+        StateStore.StateStore,
+        stateStore(config, client, job, partitions, exactlyOnce)
+      )
     }
   })
 
@@ -137,13 +204,25 @@ const start = (
  * @since 0.3.0
  * @category running
  */
-export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readiness.Readiness["Service"]) =>
+export const runSales = (
+  config: CommerceConfig.CommerceConfig,
+  readiness: Readiness.Readiness["Service"],
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
+) =>
   Effect.gen(function* () {
-    const job = yield* start(config, readiness, "sales", { inputs: [config.topics.orders], outputs: [] })
+    const job = yield* start(
+      config,
+      readiness,
+      "sales",
+      { inputs: [config.topics.orders], outputs: [] },
+      guarantee,
+      timing
+    )
     yield* singlePartition(job.client, config.topics.orders)
     const metrics = yield* job.results.table(Tables.salesMetrics)
     const records = yield* job.source
-    yield* SalesJob.run(records, { metrics, deadLetters: job.deadLetters }).pipe(job.state(1))
+    yield* SalesJob.run(records, { metrics, deadLetters: job.deadLetters }).pipe(job.state(config.topics.orders, 1))
   })
 
 /**
@@ -157,21 +236,27 @@ export const runSales = (config: CommerceConfig.CommerceConfig, readiness: Readi
 export const runSegments = (
   config: CommerceConfig.CommerceConfig,
   partitions: number,
-  readiness: Readiness.Readiness["Service"]
+  readiness: Readiness.Readiness["Service"],
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
-    const job = yield* start(config, readiness, "segments", {
-      inputs: [config.topics.orders],
-      outputs: [config.topics.segmentChanges]
-    })
+    const job = yield* start(
+      config,
+      readiness,
+      "segments",
+      { inputs: [config.topics.orders], outputs: [config.topics.segmentChanges] },
+      guarantee,
+      timing
+    )
     const segments = yield* job.results.table(Tables.customerSegments)
     const byCustomer = yield* job.rekey("customer", partitions)
     const records = yield* job.source
     yield* SegmentsJob.run(
       records,
-      { segments, changes: job.sink(config.topics.segmentChanges), deadLetters: job.deadLetters },
-      byCustomer
-    ).pipe(job.state(partitions))
+      { segments, changes: byCustomer.sink(config.topics.segmentChanges), deadLetters: job.deadLetters },
+      byCustomer.topic
+    ).pipe(byCustomer.state)
   })
 
 /**
@@ -185,21 +270,27 @@ export const runSegments = (
 export const runAnomalies = (
   config: CommerceConfig.CommerceConfig,
   partitions: number,
-  readiness: Readiness.Readiness["Service"]
+  readiness: Readiness.Readiness["Service"],
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
-    const job = yield* start(config, readiness, "anomalies", {
-      inputs: [config.topics.orders],
-      outputs: [config.topics.anomalyAlerts]
-    })
+    const job = yield* start(
+      config,
+      readiness,
+      "anomalies",
+      { inputs: [config.topics.orders], outputs: [config.topics.anomalyAlerts] },
+      guarantee,
+      timing
+    )
     const alerts = yield* job.results.table(Tables.anomalyAlerts)
     const byCustomer = yield* job.rekey("customer", partitions)
     const records = yield* job.source
     yield* AnomaliesJob.run(
       records,
-      { alerts, topic: job.sink(config.topics.anomalyAlerts), deadLetters: job.deadLetters },
-      byCustomer
-    ).pipe(job.state(partitions))
+      { alerts, topic: byCustomer.sink(config.topics.anomalyAlerts), deadLetters: job.deadLetters },
+      byCustomer.topic
+    ).pipe(byCustomer.state)
   })
 
 /**
@@ -214,64 +305,105 @@ export const runAnomalies = (
 export const runInventory = (
   config: CommerceConfig.CommerceConfig,
   partitions: number,
-  readiness: Readiness.Readiness["Service"]
+  readiness: Readiness.Readiness["Service"],
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  timing: ConsumerGroup.Timing = {}
 ) =>
   Effect.gen(function* () {
     const topics = { products: config.topics.products, orderItems: config.topics.orderItems }
-    const job = yield* start(config, readiness, "inventory", {
-      inputs: [topics.products, topics.orderItems],
-      outputs: []
-    })
+    const job = yield* start(
+      config,
+      readiness,
+      "inventory",
+      { inputs: [topics.products, topics.orderItems], outputs: [] },
+      guarantee,
+      timing
+    )
     const insights = yield* job.results.table(Tables.inventoryInsights)
     const byProduct = yield* job.rekey("product", partitions)
     const records = yield* job.source
-    yield* InventoryJob.run(records, topics, { insights, deadLetters: job.deadLetters }, byProduct).pipe(
-      job.state(partitions)
+    yield* InventoryJob.run(records, topics, { insights, deadLetters: job.deadLetters }, byProduct.topic).pipe(
+      byProduct.state
     )
   })
 
-const inventory = Command.make("inventory", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* CommerceConfig.load(flags)
-    yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-        runInventory(config, flags.partitions, readiness)
-      )
-    ).pipe(Services.withTelemetry("commerce-inventory"))
-  })
+const inventory = Command.make(
+  "inventory",
+  {
+    ...CommerceConfig.settingFlags,
+    partitions: Flags.partitions,
+    ...ProcessingGuarantee.flags,
+    ...ConsumerGroup.flags
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* CommerceConfig.load(flags)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runInventory(config, flags.partitions, readiness, guarantee, timing)
+        )
+      ).pipe(Services.withTelemetry("commerce-inventory"))
+    })
 ).pipe(Command.withDescription("Stock velocity, stock status, dead stock and restock advice into inventory_insights"))
 
-const anomalies = Command.make("anomalies", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* CommerceConfig.load(flags)
-    yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-        runAnomalies(config, flags.partitions, readiness)
-      )
-    ).pipe(Services.withTelemetry("commerce-anomalies"))
-  })
+const anomalies = Command.make(
+  "anomalies",
+  {
+    ...CommerceConfig.settingFlags,
+    partitions: Flags.partitions,
+    ...ProcessingGuarantee.flags,
+    ...ConsumerGroup.flags
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* CommerceConfig.load(flags)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runAnomalies(config, flags.partitions, readiness, guarantee, timing)
+        )
+      ).pipe(Services.withTelemetry("commerce-anomalies"))
+    })
 ).pipe(Command.withDescription("Order spikes, rapid orders, outliers and large orders into anomaly_alerts"))
 
-const sales = Command.make("sales", { ...CommerceConfig.settingFlags }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* CommerceConfig.load(flags)
-    yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-        runSales(config, readiness)
-      )
-    ).pipe(Services.withTelemetry("commerce-sales"))
-  })
+const sales = Command.make(
+  "sales",
+  { ...CommerceConfig.settingFlags, ...ProcessingGuarantee.flags, ...ConsumerGroup.flags },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* CommerceConfig.load(flags)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runSales(config, readiness, guarantee, timing)
+        )
+      ).pipe(Services.withTelemetry("commerce-sales"))
+    })
 ).pipe(Command.withDescription("Hopping 1 h / 5 min sales windows over orders into realtime_sales_metrics"))
 
-const segments = Command.make("segments", { ...CommerceConfig.settingFlags, partitions: Flags.partitions }, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* CommerceConfig.load(flags)
-    yield* Effect.scoped(
-      Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-        runSegments(config, flags.partitions, readiness)
-      )
-    ).pipe(Services.withTelemetry("commerce-segments"))
-  })
+const segments = Command.make(
+  "segments",
+  {
+    ...CommerceConfig.settingFlags,
+    partitions: Flags.partitions,
+    ...ProcessingGuarantee.flags,
+    ...ConsumerGroup.flags
+  },
+  (flags) =>
+    Effect.gen(function* () {
+      const config = yield* CommerceConfig.load(flags)
+      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const timing = yield* ConsumerGroup.load(flags)
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runSegments(config, flags.partitions, readiness, guarantee, timing)
+        )
+      ).pipe(Services.withTelemetry("commerce-segments"))
+    })
 ).pipe(Command.withDescription("RFM customer segments into customer_segments and the segment-changes topic"))
 
 const migrate = Command.make(

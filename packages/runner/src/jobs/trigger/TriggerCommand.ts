@@ -11,7 +11,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { Policy, StateStore } from "@sluice/core"
-import { Admin, KafkaClient, KafkaSink, KafkaSource } from "@sluice/kafka"
+import { Admin, KafkaClient, KafkaSource } from "@sluice/kafka"
 import { HttpLookup } from "@sluice/lookup"
 import { ScriptFilter } from "@sluice/rules"
 import { WebhookSink } from "@sluice/sinks"
@@ -19,6 +19,8 @@ import { DurableStateStore } from "@sluice/state"
 import { Duration, Effect, Option, Ref } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Readiness from "../../http/Readiness.ts"
+import * as KafkaOutputs from "../../KafkaOutputs.ts"
+import * as ProcessingGuarantee from "../../ProcessingGuarantee.ts"
 import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
 import * as Actions from "./Actions.ts"
@@ -45,6 +47,12 @@ export interface RunOptions {
   readonly stateDir: Option.Option<string>
   /** Replay: reset the group's offsets on the input topic to this before consuming. */
   readonly replayFrom?: Option.Option<Admin.ResetTarget> | undefined
+  /**
+   * Exactly-once (needs `stateDir`): the checkpoints' changelog, the failed
+   * actions, the dead letters and the input offsets commit in Kafka
+   * transactions. The actions themselves (HTTP calls) stay at-least-once.
+   */
+  readonly guarantee?: ProcessingGuarantee.ProcessingGuarantee | undefined
 }
 
 /**
@@ -80,6 +88,17 @@ export const run = (
           })
       )
     )
+    const guarantee = options.guarantee ?? "at-least-once"
+    // Exactly-once needs durable state: checkpoints in memory start empty after
+    // a restart while the offsets they came from stay committed.
+    if (guarantee === "exactly-once" && Option.isNone(options.stateDir)) {
+      return yield* new RunnerError({
+        reason: new Startup({
+          detail: "--processing-guarantee exactly-once needs durable state: state in memory is lost on a restart",
+          settings: "--state-dir"
+        })
+      })
+    }
     const client = yield* Services.kafka(config).pipe(Effect.provideService(Readiness.Readiness, readiness))
     yield* Admin.ensureTopics(
       [config.topics.input, config.topics.deadLetter, config.topics.actionsFailed].map((topic) => ({
@@ -87,11 +106,18 @@ export const run = (
         partitions: PARTITIONS
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    // Made before the source, so the source's last commit still has them.
+    const outputs = yield* KafkaOutputs.make(client, config.groupId, guarantee)
+    const exactlyOnce =
+      outputs.transactions === undefined
+        ? undefined
+        : { transactions: outputs.transactions, inputTopic: config.topics.input }
     const store = yield* Option.match(options.stateDir, {
       onNone: () => Effect.flatMap(StateStore.makeMemory(), (s) => s.open("trigger-checkpoints", Checkpoint.codec)),
       onSome: (directory) =>
-        Effect.flatMap(DurableStateStore.make({ group: config.groupId, partitions: PARTITIONS, directory }), (s) =>
-          s.open("trigger-checkpoints", Checkpoint.codec)
+        Effect.flatMap(
+          DurableStateStore.make({ group: config.groupId, partitions: PARTITIONS, directory, exactlyOnce }),
+          (s) => s.open("trigger-checkpoints", Checkpoint.codec)
         ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     })
     const profilePolicy = yield* Policy.make({
@@ -119,7 +145,6 @@ export const run = (
         )
       )
     }
-    const producer = yield* KafkaSink.producer(client)
     if (options.replayFrom !== undefined && Option.isSome(options.replayFrom)) {
       yield* ReplayFrom.reset({
         groupId: config.groupId,
@@ -130,6 +155,7 @@ export const run = (
     const records = yield* KafkaSource.make(client, {
       topics: [config.topics.input],
       groupId: config.groupId,
+      ...outputs.source,
       onAssignment: (partitions) => Ref.set(assigned, partitions.length)
     })
     yield* Effect.logInfo("trigger job started").pipe(
@@ -143,8 +169,8 @@ export const run = (
     yield* TriggerPipeline.run({
       records,
       sinks: {
-        failed: KafkaSink.make(producer, config.topics.actionsFailed),
-        deadLetters: KafkaSink.make(producer, config.topics.deadLetter)
+        failed: outputs.to(config.topics.actionsFailed),
+        deadLetters: outputs.to(config.topics.deadLetter)
       },
       state,
       filter,
@@ -186,15 +212,23 @@ const fromTimestamp = Flag.String("from-timestamp").pipe(
 
 const runCommand = Command.make(
   "run",
-  { ...TriggerConfig.settingFlags, config: configFlag, stateDir, fromOffset, fromTimestamp },
-  ({ config: configPath, stateDir, fromOffset, fromTimestamp, ...flags }) =>
+  {
+    ...TriggerConfig.settingFlags,
+    ...ProcessingGuarantee.flags,
+    config: configFlag,
+    stateDir,
+    fromOffset,
+    fromTimestamp
+  },
+  ({ config: configPath, stateDir, fromOffset, fromTimestamp, processingGuarantee, ...flags }) =>
     Effect.gen(function* () {
       // The replay flags first: a bad value stops the job before anything connects.
       const replayFrom = yield* ReplayFrom.fromFlags({ fromOffset, fromTimestamp })
+      const guarantee = yield* ProcessingGuarantee.load({ processingGuarantee })
       const config = yield* TriggerConfig.load(flags, configPath)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, TriggerDashboard.dashboard), (readiness) =>
-          run(config, { stateDir, replayFrom }, readiness)
+          run(config, { stateDir, replayFrom, guarantee }, readiness)
         )
       ).pipe(Services.withTelemetry("trigger"))
     })
