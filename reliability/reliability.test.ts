@@ -36,9 +36,8 @@ const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
   ["rebalance under load (exactly-once)", rebalanceExactlyOnce],
   ["scale-out kill, dynamic", scaleOutKill("dynamic")],
   ["scale-out kill, static", scaleOutKill("static")],
-  // The commerce jobs have no --processing-guarantee yet; once they do, the
-  // exactly-once variant is `["commerce (exactly-once)", commerce("exactly-once")]`.
   ["commerce", commerce("at-least-once")],
+  ["commerce (exactly-once)", commerce("exactly-once")],
   // The crash loop's group-timing variants: measured for the README's
   // table, run on request only (`RELIABILITY_EXTENDED=1`), since they
   // add about 5 minutes and their commit lag does not tell them apart.
