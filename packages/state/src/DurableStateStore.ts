@@ -451,7 +451,7 @@ const openStore = <V>(
         for (const [key, value] of changes) {
           messages.push({
             key,
-            value: value === null ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+            value: value === null ? null : Local.asBuffer(value),
             partition
           })
         }
