@@ -27,18 +27,25 @@ export const header = (bytes: Uint8Array): Header => {
 
 export const body = (bytes: Uint8Array): Uint8Array => bytes.subarray(bytes[0] === NO_TTL ? 1 : 9)
 
-export const entry = (domain: number, expiresAt: number, value: Uint8Array): Uint8Array => {
+// From Buffer's pool (no zeroing, no backing store of its own): an entry is
+// made for every change, and kafkajs and LMDB take it as it is.
+export const entry = (domain: number, expiresAt: number, value: Uint8Array): Buffer => {
   if (domain === NO_TTL) {
-    const out = new Uint8Array(value.length + 1)
+    const out = Buffer.allocUnsafe(value.length + 1)
+    out[0] = NO_TTL
     out.set(value, 1)
     return out
   }
-  const out = new Uint8Array(value.length + 9)
+  const out = Buffer.allocUnsafe(value.length + 9)
   out[0] = domain
-  new DataView(out.buffer).setFloat64(1, expiresAt)
+  out.writeDoubleBE(expiresAt, 1)
   out.set(value, 9)
   return out
 }
+
+/** The bytes as a Buffer, without a copy: an entry already is one, restored bytes too. */
+export const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 const ttlKey = (domain: number, expiresAt: number, key: string): string =>
   `${domain}${String(Math.max(0, Math.floor(expiresAt))).padStart(16, "0")}/${key}`
@@ -132,7 +139,7 @@ export class LocalPartition {
         }
         if (value === null) this.#data.remove(key)
         else {
-          this.#data.put(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength))
+          this.#data.put(key, asBuffer(value))
           if (value[0] !== NO_TTL) {
             const h = header(value)
             this.#ttl.put(ttlKey(h.domain, h.expiresAt, key), "")

@@ -1,0 +1,97 @@
+import { createRequire } from "node:module"
+import { assert, describe, it } from "@effect/vitest"
+import fc from "fast-check"
+
+// The kafkajs patch (patches/kafkajs@2.2.4.patch) rewrote three producer hot
+// spots: varints written in place, 32-bit varlongs without BigInt arithmetic,
+// and the grouping of a request's messages per partition (it was quadratic).
+// Their output is checked here against references written from the Kafka
+// protocol's definition (zigzag, then LEB128), not from kafkajs.
+
+interface Encoder {
+  writeVarInt(value: number): Encoder
+  writeVarLong(value: number): Encoder
+  readonly buffer: Buffer
+}
+interface EncoderClass {
+  new (): Encoder
+  sizeOfVarLong(value: number): number
+}
+interface Message {
+  readonly key: string
+  readonly partition: number
+}
+type Group = (options: {
+  topic: string
+  partitionMetadata: ReadonlyArray<{ partitionId: number }>
+  messages: ReadonlyArray<Message>
+  partitioner: (args: { message: Message }) => number
+}) => Record<string, ReadonlyArray<Message>>
+
+// kafkajs has no types for its internals; these are the shapes its sources define.
+const require = createRequire(import.meta.url)
+const Encoder: EncoderClass = require("kafkajs/src/protocol/encoder")
+const groupMessagesPerPartition: Group = require("kafkajs/src/producer/groupMessagesPerPartition")
+
+// Zigzag over 64 bits, then 7 bits per byte, lowest first, high bit = more to come.
+const referenceVarLong = (value: number): Buffer => {
+  const n = BigInt(value)
+  let zigzag = BigInt.asUintN(64, (n << 1n) ^ (n >> 63n))
+  const bytes: Array<number> = []
+  while (zigzag >= 0x80n) {
+    bytes.push(Number(zigzag & 0x7fn) | 0x80)
+    zigzag >>= 7n
+  }
+  bytes.push(Number(zigzag))
+  return Buffer.from(bytes)
+}
+
+const int32 = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 63, 64, -64, -65, 2 ** 31 - 1, -(2 ** 31)))
+const safeInteger = fc.oneof(int32, fc.maxSafeInteger(), fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 53 - 1))
+
+describe("kafkajs encoder (patched)", () => {
+  it("writes a 32-bit varint as the protocol defines it", () => {
+    fc.assert(
+      fc.property(int32, (value) => {
+        assert.deepStrictEqual(new Encoder().writeVarInt(value).buffer, referenceVarLong(value))
+      }),
+      { numRuns: 2_000 }
+    )
+  })
+
+  it("writes and sizes a varlong as the protocol defines it, inside and outside 32 bits", () => {
+    fc.assert(
+      fc.property(safeInteger, (value) => {
+        const expected = referenceVarLong(value)
+        assert.deepStrictEqual(new Encoder().writeVarLong(value).buffer, expected)
+        assert.strictEqual(Encoder.sizeOfVarLong(value), expected.length)
+      }),
+      { numRuns: 2_000 }
+    )
+  })
+
+  it("groups a request's messages per partition, in their order", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.record({ key: fc.string(), partition: fc.nat(7) }), { maxLength: 300 }),
+        (partitions, drawn) => {
+          const messages = drawn.map((m) => ({ key: m.key, partition: m.partition % partitions }))
+          const grouped = groupMessagesPerPartition({
+            topic: "t",
+            partitionMetadata: Array.from({ length: partitions }, (_, partitionId) => ({ partitionId })),
+            messages,
+            partitioner: ({ message }) => message.partition
+          })
+          const expected: Record<string, ReadonlyArray<Message>> = {}
+          for (let p = 0; p < partitions; p++) {
+            const own = messages.filter((m) => m.partition === p)
+            if (own.length > 0) expected[String(p)] = own
+          }
+          assert.deepStrictEqual(grouped, expected)
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+})
