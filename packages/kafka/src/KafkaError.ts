@@ -207,6 +207,15 @@ const classify = (error: unknown): KafkaErrorReason => {
       retryable: last !== undefined && typeof last === "object" && last !== null && field(last, "retriable") === true
     })
   }
+  if (name === "KafkaJSNonRetriableError") {
+    // kafkajs' retrier wraps an error it will not retry itself, a refused
+    // connection to a broker being restarted among them. To a caller's own
+    // schedule an unreachable broker is still transient, so the wrapped
+    // connection error decides; anything else stays final.
+    const cause = field(error, "cause")
+    const inner = cause === undefined ? undefined : classify(cause)
+    if (inner?._tag === "Connection") return inner
+  }
   if (name === "KafkaJSSASLAuthenticationError" || type === "SASL_AUTHENTICATION_FAILED") return new Authentication()
   if (type !== undefined && typeof code === "number") {
     return new Protocol({ type, code, retryable: retriable === true })

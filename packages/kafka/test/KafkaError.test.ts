@@ -102,6 +102,27 @@ describe("KafkaError", () => {
     assert.isFalse(KafkaError.fromUnknown("send", "a string").isRetryable)
   })
 
+  it("fromUnknown - a connection error kafkajs wrapped as non-retriable is a connection error", () => {
+    const refused = new KafkaJSConnectionError("Connection error: connect ECONNREFUSED 127.0.0.1:9092", {
+      broker: "127.0.0.1:9092",
+      code: "ECONNREFUSED"
+    })
+    // As kafkajs' retrier gives up: the wrapped error and its cause.
+    const error = KafkaError.fromUnknown(
+      "send",
+      Object.assign(new KafkaJSNonRetriableError(refused), { cause: refused })
+    )
+    assert.strictEqual(error.reason._tag, "Connection")
+    assert.isTrue(error.isRetryable)
+    // Any other wrapped cause stays final.
+    const broken = new KafkaJSError("Broken")
+    const wrapped = KafkaError.fromUnknown(
+      "send",
+      Object.assign(new KafkaJSNonRetriableError(broken), { cause: broken })
+    )
+    assert.isFalse(wrapped.isRetryable)
+  })
+
   it("fromUnknown - a KafkaError passes through unchanged", () => {
     const original = KafkaError.timeout("connect", 1000)
     assert.strictEqual(KafkaError.fromUnknown("other", original), original)
