@@ -54,41 +54,39 @@ const decideAll = (
   filter: ScriptFilter.ScriptFilter["Service"],
   enriched: ReadonlyArray<Envelope.Envelope<StateManager.Enriched>>
 ): Effect.Effect<Array<boolean>> =>
-  Effect.flatMap(
-    filter.testAll(enriched.map((e) => TriggerFilter.context(e.value))),
-    (results) =>
-      Effect.gen(function* () {
-        const pass: Array<boolean> = new Array(results.length)
-        let passed = 0
-        let rejected = 0
-        const errors: Array<number> = []
-        for (let i = 0; i < results.length; i++) {
+  Effect.flatMap(filter.testAll(enriched.map((e) => TriggerFilter.context(e.value))), (results) =>
+    Effect.gen(function* () {
+      const pass: Array<boolean> = new Array(results.length)
+      let passed = 0
+      let rejected = 0
+      const errors: Array<number> = []
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i]!
+        if (Result.isFailure(result)) {
+          errors.push(i)
+          pass[i] = false
+        } else {
+          pass[i] = result.success
+          if (result.success) passed++
+          else rejected++
+        }
+      }
+      if (passed > 0) yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "pass" }, passed)
+      if (rejected > 0) yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "reject" }, rejected)
+      if (errors.length > 0) {
+        yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "error" }, errors.length)
+        for (const i of errors) {
           const result = results[i]!
-          if (Result.isFailure(result)) {
-            errors.push(i)
-            pass[i] = false
-          } else {
-            pass[i] = result.success
-            if (result.success) passed++
-            else rejected++
-          }
+          yield* Effect.logWarning("filter failed on an event; rejected").pipe(
+            Effect.annotateLogs({
+              event_id: enriched[i]!.value.event.event_id,
+              error: Result.isFailure(result) ? result.failure.message : ""
+            })
+          )
         }
-        if (passed > 0) yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "pass" }, passed)
-        if (rejected > 0) yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "reject" }, rejected)
-        if (errors.length > 0) {
-          yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "error" }, errors.length)
-          for (const i of errors) {
-            const result = results[i]!
-            yield* Effect.logWarning("filter failed on an event; rejected").pipe(
-              Effect.annotateLogs({
-                event_id: enriched[i]!.value.event.event_id,
-                error: Result.isFailure(result) ? result.failure.message : ""
-              })
-            )
-          }
-        }
-        return pass
-      })
+      }
+      return pass
+    })
   )
 
 /**
