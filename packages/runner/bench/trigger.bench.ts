@@ -195,10 +195,12 @@ const run = async (ctx: Context, kind: Kind, round: number): Promise<RunResult> 
   void started.child.exited.then(() => {
     exited = true
   })
-  const calls = async () =>
-    started.metricsPort === undefined
-      ? undefined
-      : sumOf((await scrape(started.metricsPort)) ?? "", "sluice_trigger_profile_calls_total")
+  // undefined when there is nothing to scrape (the loop, or a job that has exited).
+  const calls = async () => {
+    if (started.metricsPort === undefined) return undefined
+    const text = await scrape(started.metricsPort)
+    return text === undefined ? undefined : sumOf(text, "sluice_trigger_profile_calls_total")
+  }
   const deliveries = () => Effect.runSync(ctx.webhook.deliveredCount)
   const deadline = Date.now() + RUN_TIMEOUT_MS
   type Mark = {
@@ -210,6 +212,9 @@ const run = async (ctx: Context, kind: Kind, round: number): Promise<RunResult> 
   let first: Mark | undefined
   let middle: Mark | undefined
   let last: Mark = { at: Date.now(), committed: 0, deliveries: deliveries() }
+  // The API call count as of the latest scrape, every 5 s: a run stopped before its end still has one.
+  let lastCalls: number | undefined
+  let scrapedAt = 0
   while (!exited && Date.now() < deadline) {
     const [entry] = await ctx.admin.fetchOffsets({ groupId: group, topics: [ctx.input] })
     const byPartition = new Map((entry?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]))
@@ -220,11 +225,15 @@ const run = async (ctx: Context, kind: Kind, round: number): Promise<RunResult> 
     // The cold pass ends when every partition is past its first-pass events; no call after that is a first one.
     const coldDone = [...ctx.firstPassEnds].every(([p, end]) => (byPartition.get(p) ?? 0) >= end)
     if (middle === undefined && coldDone) middle = { at, committed, deliveries: delivered, calls: await calls() }
-    last = { at, committed, deliveries: delivered }
+    if (at - scrapedAt >= 5000) {
+      scrapedAt = at
+      lastCalls = (await calls()) ?? lastCalls
+    }
+    last = { at, committed, deliveries: delivered, calls: lastCalls }
     if (committed >= 2 * EVENTS) break
     await new Promise((r) => setTimeout(r, 100))
   }
-  last = { ...last, calls: await calls() }
+  if (!exited) last = { ...last, calls: (await calls()) ?? lastCalls }
   const delivered =
     started.metricsPort === undefined
       ? undefined
