@@ -5,7 +5,13 @@
  * with the most self time and, for each `--inclusive` pattern, the time spent
  * in matching functions and everything they called.
  *
+ * `--timeline` prints the busy share of each second of the profile, and
+ * `--from S --to S` (seconds since the profile started) keep only the
+ * samples in between: one phase of a run, such as a benchmark's second
+ * (warm) pass, without the start-up and the first pass.
+ *
  *   node bench/tools/cpuProfileSummary.ts FILE.cpuprofile [--top 30] [--inclusive REGEX]...
+ *     [--timeline] [--from S] [--to S]
  */
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
@@ -37,7 +43,10 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     top: { type: "string", default: "30" },
-    inclusive: { type: "string", multiple: true, default: [] }
+    inclusive: { type: "string", multiple: true, default: [] },
+    timeline: { type: "boolean", default: false },
+    from: { type: "string" },
+    to: { type: "string" }
   }
 })
 const file = positionals[0]
@@ -47,10 +56,19 @@ if (file === undefined) {
 }
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id))
+const fromMicros = values.from === undefined ? Number.NEGATIVE_INFINITY : Number(values.from) * 1e6
+const toMicros = values.to === undefined ? Number.POSITIVE_INFINITY : Number(values.to) * 1e6
+const busyBySecond: Array<number> = []
 const selfMicros = new Map<number, number>()
 let total = 0
+let elapsed = 0
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0
+  elapsed += dt
+  const second = Math.floor(elapsed / 1e6)
+  busyBySecond[second] = (busyBySecond[second] ?? 0) + (idleIds.has(id) ? 0 : dt)
+  if (elapsed < fromMicros || elapsed > toMicros) return
   selfMicros.set(id, (selfMicros.get(id) ?? 0) + dt)
   total += dt
 })
@@ -72,6 +90,10 @@ const line = (name: string, micros: number) =>
 console.log(
   `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s not idle (shares below are of that)\n`
 )
+if (values.timeline) {
+  console.log("busy share by second since the start")
+  console.log(`${Array.from(busyBySecond, (b, s) => `${s}:${Math.round((b ?? 0) / 1e4)}%`).join(" ")}\n`)
+}
 console.log("self time by area")
 for (const [area, micros] of [...byArea].sort((a, b) => b[1] - a[1]))
   if (area !== "(idle)") console.log(line(area, micros))

@@ -30,6 +30,10 @@ export class ScriptFilter extends Context.Service<
     /** Reloads applied since the start. */
     readonly version: Effect.Effect<number>
     readonly test: (context: Readonly<Record<string, unknown>>) => Effect.Effect<boolean, RulesError>
+    /** Each context's outcome, in order: `true` (pass), `false` (reject) or the runtime error. */
+    readonly testAll: (
+      contexts: ReadonlyArray<Readonly<Record<string, unknown>>>
+    ) => Effect.Effect<Array<Result.Result<boolean, RulesError>>>
   }
 >()("@sluice/rules/ScriptFilter") {}
 
@@ -60,6 +64,24 @@ export const compileResult = (
 ): Result.Result<Expression.Expression, RulesError> =>
   Expression.compileResult(environment, text.trim(), { source, expect: "bool" })
 
+type Outcome = "pass" | "reject" | "error"
+
+// The counter of each (source, outcome), built once: a counter with attributes caches its series key,
+// so updating the same instance skips re-encoding the attributes on every record.
+const counters = new Map<string, Metric.Counter<number>>()
+const counterOf = (source: string, outcome: Outcome): Metric.Counter<number> => {
+  const key = `${outcome}\u0000${source}`
+  let counter = counters.get(key)
+  if (counter === undefined) {
+    counter = Metric.withAttributes(RulesMetrics.filterResults, { source, outcome })
+    counters.set(key, counter)
+  }
+  return counter
+}
+
+const outcomeOf = (result: Result.Result<boolean, RulesError>): Outcome =>
+  Result.isFailure(result) ? "error" : result.success ? "pass" : "reject"
+
 /**
  * Evaluates a compiled filter and counts the outcome.
  *
@@ -73,10 +95,30 @@ export const test = (
 ): Effect.Effect<boolean, RulesError> =>
   Effect.suspend(() => {
     const result = Expression.testResult(filter, context)
-    const outcome = Result.isFailure(result) ? "error" : result.success ? "pass" : "reject"
-    return Metric.update(Metric.withAttributes(RulesMetrics.filterResults, { source, outcome }), 1).pipe(
-      Effect.andThen(Effect.fromResult(result))
-    )
+    return Metric.update(counterOf(source, outcomeOf(result)), 1).pipe(Effect.andThen(Effect.fromResult(result)))
+  })
+
+/**
+ * Evaluates a compiled filter on each context, in order, and counts the
+ * outcomes (one update per outcome).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const testAll = (
+  source: string,
+  filter: Expression.Expression,
+  contexts: ReadonlyArray<Readonly<Record<string, unknown>>>
+): Effect.Effect<Array<Result.Result<boolean, RulesError>>> =>
+  Effect.suspend(() => {
+    const results = contexts.map((context) => Expression.testResult(filter, context))
+    const counts: Record<Outcome, number> = { pass: 0, reject: 0, error: 0 }
+    for (const result of results) counts[outcomeOf(result)]++
+    const updates: Array<Effect.Effect<void>> = []
+    for (const outcome of ["pass", "reject", "error"] as const) {
+      if (counts[outcome] > 0) updates.push(Metric.update(counterOf(source, outcome), counts[outcome]))
+    }
+    return Effect.as(Effect.all(updates, { discard: true }), results)
   })
 
 /**
@@ -98,7 +140,8 @@ export const fromSource = (
     return ScriptFilter.of({
       current: watched.current,
       version: watched.version,
-      test: (context) => Effect.flatMap(watched.current, (filter) => test(options.source, filter, context))
+      test: (context) => Effect.flatMap(watched.current, (filter) => test(options.source, filter, context)),
+      testAll: (contexts) => Effect.flatMap(watched.current, (filter) => testAll(options.source, filter, contexts))
     })
   })
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Metric, Ref } from "effect"
+import { Effect, Metric, Ref, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as Expression from "../src/Expression.ts"
 import * as RulesMetrics from "../src/RulesMetrics.ts"
@@ -50,6 +50,40 @@ describe("ScriptFilter", () => {
       yield* TestClock.adjust("2 seconds")
       assert.strictEqual(yield* filter.version, 1)
       assert.isTrue(yield* filter.test(event("click", { country: "CA" })))
+    })
+  )
+
+  it.effect("testAll - the outcome of test for each context, in order, and the same counts", () =>
+    Effect.gen(function* () {
+      const filter = yield* ScriptFilter.fromSource({
+        source: "batch.cel",
+        environment,
+        read: Effect.succeed(`event.eventType == "page_view" && user.country == "US"`)
+      })
+      const countries = ["US", "CA", undefined]
+      const contexts = Array.from({ length: 60 }, (_, i) => {
+        const country = countries[i % 3]
+        return event(i % 2 === 0 ? "page_view" : "click", country === undefined ? {} : { country })
+      })
+      const count = (outcome: string) =>
+        Effect.map(
+          Metric.value(Metric.withAttributes(RulesMetrics.filterResults, { source: "batch.cel", outcome })),
+          (s) => Number(s.count)
+        )
+      const all = yield* filter.testAll(contexts)
+      const batchCounts = [yield* count("pass"), yield* count("reject"), yield* count("error")]
+      // The reference: `test` on each context, one at a time.
+      const one = yield* Effect.forEach(contexts, (c) => Effect.result(filter.test(c)))
+      assert.deepStrictEqual(
+        all.map((r) => (Result.isFailure(r) ? `error: ${r.failure.message}` : r.success)),
+        one.map((r) => (Result.isFailure(r) ? `error: ${r.failure.message}` : r.success))
+      )
+      const totals = [yield* count("pass"), yield* count("reject"), yield* count("error")]
+      assert.deepStrictEqual(
+        batchCounts,
+        totals.map((t) => t / 2)
+      )
+      assert.isAbove(batchCounts[2]!, 0)
     })
   )
 

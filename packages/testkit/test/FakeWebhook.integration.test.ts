@@ -50,6 +50,21 @@ describe("FakeWebhook", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("make({ record: false }) - counts requests and 2xx answers without keeping them", () =>
+    Effect.gen(function* () {
+      const hook = yield* FakeWebhook.make({ record: false })
+      yield* hook.failNext(1, 503)
+      const statuses: Array<number> = []
+      for (let i = 0; i < 4; i++) statuses.push(yield* post(hook.url, `{"i":${i}}`))
+      assert.strictEqual(yield* hook.count, statuses.length)
+      assert.strictEqual(yield* hook.deliveredCount, statuses.filter((s) => s === 200).length)
+      assert.strictEqual(yield* hook.deliveredCount, 3)
+      assert.deepStrictEqual(yield* hook.requests, [])
+      yield* hook.clear
+      assert.deepStrictEqual([yield* hook.count, yield* hook.deliveredCount], [0, 0])
+    }).pipe(Effect.scoped)
+  )
+
   it.live(
     "set(stall) - a request gets no answer until the client gives up; closing the scope does not wait for it",
     () =>

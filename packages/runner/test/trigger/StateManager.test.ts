@@ -1,8 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
+import { StateStore } from "@sluice/core"
+import type { Lookup } from "@sluice/lookup"
 import { FakeProfileApi } from "@sluice/testkit"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { TestClock } from "effect/testing"
+import * as Checkpoint from "../../src/jobs/trigger/Checkpoint.ts"
+import * as StateManager from "../../src/jobs/trigger/StateManager.ts"
 import { event, stateManager, stepped } from "./support.ts"
 
 const MINUTE = 60_000
@@ -102,5 +106,47 @@ describe("StateManager", { timeout: 60_000 }, () => {
       assert.isTrue(out[0]!.value.checkpoint.empty)
       assert.isAtLeast(yield* api.calls("h1"), 1)
     }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
+  )
+
+  it.effect(
+    "enrich - expired checkpoints are never used, and leave the store at most once a second per partition",
+    () =>
+      Effect.gen(function* () {
+        // A lookup answering at once, counting its calls per user: no HTTP, so the test clock alone moves time.
+        const calls = new Map<string, number>()
+        const lookup: Lookup.Lookup<string, Checkpoint.ProfileRecord> = {
+          _tag: "Lookup",
+          name: "stub",
+          get: (user) =>
+            Effect.sync(() => {
+              calls.set(user, (calls.get(user) ?? 0) + 1)
+              return Option.some({ profile: { userId: user }, visit: {}, history: [] })
+            }),
+          getMany: () => Effect.die("not used")
+        }
+        const stores = yield* StateStore.makeMemory()
+        const store = yield* stores.open("trigger.checkpoints", Checkpoint.codec)
+        const state = StateManager.make({ store, lookup, ttl: "10 minutes", expireEvery: "1 second" })
+        // Users with two-letter names: all in partition 0 (see `event`).
+        const at = (millis: number) => TestClock.setTime(millis)
+        yield* state.enrich([event("u1", 1), event("u2", 2)])
+        yield* at(10 * MINUTE - 500)
+        // Dropping ran at 0; now u3 comes, u1 and u2 (loaded at 0) are still live.
+        yield* state.enrich([event("u3", 3)])
+        assert.strictEqual(yield* store.size(0), 3)
+        yield* at(10 * MINUTE + 200)
+        // u1 and u2 expired 200 ms ago; dropping ran 700 ms ago, so they are still in the store, yet u1's
+        // event does not get its expired checkpoint: the API is asked again.
+        const out = yield* state.enrich([event("u1", 4)])
+        assert.strictEqual(out[0]!.value.checkpoint.loadedAt, 10 * MINUTE + 200)
+        assert.strictEqual(calls.get("u1"), 2)
+        assert.strictEqual(yield* store.size(0), 3)
+        yield* at(10 * MINUTE + 600)
+        // A second after the last dropping, u2 leaves the store.
+        yield* state.enrich([event("u4", 5)])
+        assert.strictEqual(yield* store.size(0), 3)
+        assert.isTrue(Option.isNone(yield* store.get(0, "u2")))
+        assert.strictEqual(calls.get("u2"), 1)
+      }).pipe(Effect.scoped)
   )
 })

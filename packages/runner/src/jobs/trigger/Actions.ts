@@ -103,8 +103,13 @@ export const webhook = (client: WebhookSink.Client): Action => ({
 export const runAll = (
   actions: ReadonlyArray<Action>,
   body: { readonly event_id: string; readonly user_id: string }
-): Effect.Effect<Array<Failed>> =>
-  Effect.map(
+): Effect.Effect<Array<Failed>> => {
+  // One action (the usual case) runs as is, without a fiber per action.
+  if (actions.length === 1) {
+    return Effect.map(actions[0]!.run(body), (outcome) => (Option.isSome(outcome) ? [outcome.value] : []))
+  }
+  return Effect.map(
     Effect.forEach(actions, (action) => action.run(body), { concurrency: "unbounded" }),
     (outcomes) => outcomes.filter(Option.isSome).map((o) => o.value)
   )
+}

@@ -47,6 +47,8 @@ export interface Options {
   readonly retryEmptyAfter?: Duration.Input | undefined
   /** Most Profile API asks in flight per chunk; 64 by default. */
   readonly concurrency?: number | undefined
+  /** How often a partition's expired checkpoints are dropped from the store; every second by default. */
+  readonly expireEvery?: Duration.Input | undefined
 }
 
 /**
@@ -73,7 +75,12 @@ export const make = (options: Options): StateManager => {
   const ttl = Duration.fromInputUnsafe(options.ttl ?? "10 minutes")
   const retryEmptyMillis = Duration.toMillis(Duration.fromInputUnsafe(options.retryEmptyAfter ?? "30 seconds"))
   const concurrency = options.concurrency ?? 64
+  const expireEveryMillis = Duration.toMillis(Duration.fromInputUnsafe(options.expireEvery ?? "1 second"))
   const assigned = new Set<number>()
+  // When each partition's expired entries were last dropped. A read never answers an expired entry
+  // (the store checks on `get`), so dropping them is only reclaiming space; doing it on every chunk
+  // would scan the whole partition (in memory) per chunk, which grows with the number of users.
+  const lastExpired = new Map<number, number>()
 
   const enrich = (events: ReadonlyArray<Envelope.Envelope<UserEvent>>) =>
     Effect.gen(function* () {
@@ -131,7 +138,11 @@ export const make = (options: Options): StateManager => {
       yield* TriggerMetrics.count(TriggerMetrics.profileCalls, { outcome: "not_found" }, toLoad.length - found - failed)
       // One write per user renews its time to live from now, as each of its events would.
       for (const [id, u] of users) yield* store.set(u.partition, u.user, checkpoints.get(id)!, { ttl, now })
-      for (const p of partitions) yield* store.expire(p)
+      for (const p of partitions) {
+        if (now - (lastExpired.get(p) ?? Number.NEGATIVE_INFINITY) < expireEveryMillis) continue
+        lastExpired.set(p, now)
+        yield* store.expire(p)
+      }
       yield* store.flush(partitions)
       const out: Array<Envelope.Envelope<Enriched>> = new Array(events.length)
       for (let i = 0; i < events.length; i++) {

@@ -53,6 +53,25 @@ export const actions = Metric.counter("sluice_trigger_actions_total", {
   incremental: true
 })
 
+// Each (counter, attributes) built once: a counter with attributes caches its series key, so updating
+// the same instance skips re-encoding the attributes on every event.
+const attributed = new WeakMap<Metric.Counter<number>, Map<string, Metric.Counter<number>>>()
+
+const withAttributes = (counter: Metric.Counter<number>, attributes: Readonly<Record<string, string>>) => {
+  let byKey = attributed.get(counter)
+  if (byKey === undefined) {
+    byKey = new Map()
+    attributed.set(counter, byKey)
+  }
+  const key = JSON.stringify(attributes)
+  let series = byKey.get(key)
+  if (series === undefined) {
+    series = Metric.withAttributes(counter, attributes)
+    byKey.set(key, series)
+  }
+  return series
+}
+
 /**
  * Adds `n` to `counter` under the given attributes.
  *
@@ -60,4 +79,4 @@ export const actions = Metric.counter("sluice_trigger_actions_total", {
  * @category metrics
  */
 export const count = (counter: Metric.Counter<number>, attributes: Readonly<Record<string, string>>, n = 1) =>
-  Metric.update(Metric.withAttributes(counter, attributes), n)
+  Metric.update(withAttributes(counter, attributes), n)

@@ -13,10 +13,10 @@
  * @since 0.1.0
  */
 import { type DeadLetter, type Envelope, Pipeline, Receipt } from "@sluice/core"
-import type { RulesError, ScriptFilter } from "@sluice/rules"
-import { Effect, type Sink, Stream } from "effect"
+import type { ScriptFilter } from "@sluice/rules"
+import { Effect, Result, type Sink, Stream } from "effect"
 import * as Actions from "./Actions.ts"
-import type { StateManager } from "./StateManager.ts"
+import type * as StateManager from "./StateManager.ts"
 import * as TriggerFilter from "./TriggerFilter.ts"
 import * as TriggerMetrics from "./TriggerMetrics.ts"
 import * as UserEvent from "./UserEvent.ts"
@@ -39,28 +39,54 @@ export interface Sinks<E1, R1, E2, R2> {
 export interface Options<E, R, E1, R1, E2, R2> {
   readonly records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
   readonly sinks: Sinks<E1, R1, E2, R2>
-  readonly state: StateManager
+  readonly state: StateManager.StateManager
   readonly filter: ScriptFilter.ScriptFilter["Service"]
   readonly actions: ReadonlyArray<Actions.Action>
 }
 
 const utf8 = new TextEncoder()
+const none: ReadonlyArray<Actions.Failed> = []
 
-// The filter's decision; a runtime error is a rejection, counted and logged.
-const decide = (filter: ScriptFilter.ScriptFilter["Service"], enriched: Parameters<typeof TriggerFilter.context>[0]) =>
-  filter.test(TriggerFilter.context(enriched)).pipe(
-    Effect.tap((pass) => TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: pass ? "pass" : "reject" })),
-    Effect.catch((error: RulesError.RulesError) =>
-      Effect.as(
-        Effect.andThen(
-          TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "error" }),
-          Effect.logWarning("filter failed on an event; rejected").pipe(
-            Effect.annotateLogs({ event_id: enriched.event.event_id, error: error.message })
+// The filter's decisions on a chunk, in order: one evaluation per event and one metric update per
+// outcome, with no effect per event (most events are rejected and need nothing else). A runtime error
+// is a rejection, counted and logged.
+const decideAll = (
+  filter: ScriptFilter.ScriptFilter["Service"],
+  enriched: ReadonlyArray<Envelope.Envelope<StateManager.Enriched>>
+): Effect.Effect<Array<boolean>> =>
+  Effect.flatMap(filter.testAll(enriched.map((e) => TriggerFilter.context(e.value))), (results) =>
+    Effect.gen(function* () {
+      const pass: Array<boolean> = new Array(results.length)
+      let passed = 0
+      let rejected = 0
+      const errors: Array<number> = []
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i]!
+        if (Result.isFailure(result)) {
+          errors.push(i)
+          pass[i] = false
+        } else {
+          pass[i] = result.success
+          if (result.success) passed++
+          else rejected++
+        }
+      }
+      if (passed > 0) yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "pass" }, passed)
+      if (rejected > 0) yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "reject" }, rejected)
+      if (errors.length > 0) {
+        yield* TriggerMetrics.count(TriggerMetrics.filterDecisions, { outcome: "error" }, errors.length)
+        for (const i of errors) {
+          const result = results[i]!
+          yield* Effect.logWarning("filter failed on an event; rejected").pipe(
+            Effect.annotateLogs({
+              event_id: enriched[i]!.value.event.event_id,
+              error: Result.isFailure(result) ? result.failure.message : ""
+            })
           )
-        ),
-        false
-      )
-    )
+        }
+      }
+      return pass
+    })
   )
 
 /**
@@ -78,14 +104,17 @@ export const stream = <E, R, E1, R1, E2, R2>(options: Options<E, R, E1, R1, E2, 
     Stream.mapEffect((chunk) =>
       Effect.gen(function* () {
         const enriched = yield* options.state.enrich(chunk)
-        const failures = yield* Effect.forEach(
-          enriched,
-          (e) =>
-            Effect.flatMap(decide(options.filter, e.value), (pass) =>
-              pass ? Actions.runAll(options.actions, TriggerFilter.toJson(e.value)) : Effect.succeed([])
-            ),
+        const pass = yield* decideAll(options.filter, enriched)
+        // Only the passing events run actions, at most 64 at a time.
+        const passing: Array<number> = []
+        for (let i = 0; i < pass.length; i++) if (pass[i]) passing.push(i)
+        const outcomes = yield* Effect.forEach(
+          passing,
+          (i) => Actions.runAll(options.actions, TriggerFilter.toJson(enriched[i]!.value)),
           { concurrency: 64 }
         )
+        const failures: Array<ReadonlyArray<Actions.Failed>> = new Array(enriched.length).fill(none)
+        for (let k = 0; k < passing.length; k++) failures[passing[k]!] = outcomes[k]!
         const out: Array<Envelope.Envelope<Uint8Array>> = []
         const done: Array<Receipt.Receipt> = []
         for (let i = 0; i < enriched.length; i++) {
