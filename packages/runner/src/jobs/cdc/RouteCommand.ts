@@ -6,13 +6,15 @@
  * stops the command with one line naming the file, the rule and the
  * position. A changed file is reloaded without a restart (an invalid new
  * version keeps the old rules and logs why); each chunk is routed under one
- * version. The consumer group commits a record only after every output of it
- * is written: at least once. With `--route-format avro` the outputs are Avro
+ * version (a bigger chunk a slice of about 1 MB at a time). The consumer
+ * group commits a record only after every output of it is written: at least
+ * once. With `--route-format avro` the outputs are Avro
  * records with their schemas in the registry at `SCHEMA_REGISTRY_URL` (see
  * `RouteFormat`).
  *
  * @since 0.1.0
  */
+import type { Envelope } from "@sluice/core"
 import { Admin, KafkaClient, KafkaSink, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
 import { RuleSet, Shape } from "@sluice/rules"
 import { type Duration, Effect, Ref, Stream } from "effect"
@@ -20,6 +22,7 @@ import { Command, Flag } from "effect/cli"
 import * as Readiness from "../../http/Readiness.ts"
 import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
+import * as ByteSlices from "./ByteSlices.ts"
 import * as CdcConfig from "./CdcConfig.ts"
 import * as CdcDashboard from "./CdcDashboard.ts"
 import * as CdcSink from "./CdcSink.ts"
@@ -107,13 +110,16 @@ export const runRoute = (
         ruleCount: initial.rules.length
       })
     )
-    yield* Stream.runForEachArray(records, (chunk) =>
+    const routeSlice = (slice: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>) =>
       Effect.gen(function* () {
-        const out = yield* Routing.routeChunk(rules, config.deadLetterTopic, chunk, encoder)
+        const out = yield* Routing.routeChunk(rules, config.deadLetterTopic, slice, encoder)
         // A reloaded file may name topics that do not exist yet.
         yield* ensure(out.flatMap((r) => (r.topic === undefined ? [] : [r.topic])))
         yield* CdcSink.write(producer, out)
       })
+    // A slice of about 1 MB at a time (see `ByteSlices`): routed, written and acknowledged before the next.
+    yield* Stream.runForEachArray(records, (chunk) =>
+      Effect.forEach(ByteSlices.slices(chunk), routeSlice, { discard: true })
     )
   })
 
