@@ -70,9 +70,7 @@ export const decode = (value: string | null): ReadonlyArray<Contribution> | unde
   }
   if (typeof parsed !== "object" || parsed === null) return undefined
   const outer = parsed as Record<string, unknown>
-  const event = (
-    "payload" in outer && "schema" in outer ? outer.payload : outer
-  ) as Record<string, unknown> | null
+  const event = ("payload" in outer && "schema" in outer ? outer.payload : outer) as Record<string, unknown> | null
   if (event === null || typeof event !== "object") return undefined
   const before = event.before === null || event.before === undefined ? null : rowOf(event.before)
   const after = event.after === null || event.after === undefined ? null : rowOf(event.after)
@@ -274,8 +272,10 @@ export class Segments {
   private readonly changed = new Set<number>()
   private readonly changes: Array<Change> = []
   private watermark = Number.NEGATIVE_INFINITY
+  private readonly partitions: number
 
-  constructor(private readonly partitions: number) {
+  constructor(partitions: number) {
+    this.partitions = partitions
     this.maxByPartition = Array.from({ length: partitions }, () => Number.NEGATIVE_INFINITY)
   }
 

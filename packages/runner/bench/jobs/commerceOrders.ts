@@ -12,8 +12,8 @@
  * and 2% deleted (the old row, then a tombstone).
  */
 import { BigDecimal, Effect } from "effect"
-import * as Prng from "../../src/Prng.ts"
 import * as Model from "../../src/jobs/commerce/Model.ts"
+import * as Prng from "../../src/Prng.ts"
 
 export interface Options {
   readonly seed: number
