@@ -69,6 +69,7 @@ const { values: flags } = parseArgs({
     "sink-rows": { type: "string", default: "200000" },
     "sink-rounds": { type: "string", default: "3" },
     only: { type: "string" },
+    "cpu-prof": { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
@@ -76,7 +77,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(`node packages/runner/bench/commerce.bench.ts [--events N (1000000)] [--customers N (100000)]
   [--rounds N (2)] [--partitions N (6, the segments job's re-keying topic)]
-  [--sink-rows N (200000)] [--sink-rounds N (3)] [--only TEXT (variants whose name contains TEXT)] [--out FILE]`)
+  [--sink-rows N (200000)] [--sink-rounds N (3)] [--only TEXT (variants whose name contains TEXT)] [--out FILE]
+  [--cpu-prof DIR (a V8 CPU profile of every sluice run; see bench/tools/cpuProfileSummary.ts)]`)
   process.exit(0)
 }
 
@@ -136,7 +138,12 @@ const startJob = async (
     args.push("--group", `${group}-${job}`, "--changes", changes, "--partitions", String(PARTITIONS))
     return spawnNode(join(import.meta.dirname, "jobs", "commerceByHand.ts"), args)
   }
+  const profile = flags["cpu-prof"]
   return spawnNode(sluiceBin, ["commerce", job, ...(job === "segments" ? ["--partitions", String(PARTITIONS)] : [])], {
+    nodeFlags:
+      profile === undefined
+        ? []
+        : ["--cpu-prof", `--cpu-prof-dir=${profile}`, `--cpu-prof-name=${group}-${job}.cpuprofile`],
     env: {
       KAFKA_BOOTSTRAP_SERVERS: ctx.brokers,
       CDC_TOPIC_PREFIX: PREFIX,
