@@ -13,7 +13,7 @@ import * as DeadLetter from "@sluice/core/DeadLetter"
 import * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
 import * as Receipt from "@sluice/core/Receipt"
-import { Effect, Result, type Sink, Stream } from "effect"
+import { Array as Arr, type Cause, Effect, Result, type Sink, Stream } from "effect"
 import * as Model from "./Model.ts"
 import * as OrderDelta from "./OrderDelta.ts"
 
@@ -49,16 +49,42 @@ export const decodeEach =
   <E, R>(
     records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
   ): Stream.Stream<Envelope.Envelope<A>, E | E2, R | R2> => {
-    const decoded = Stream.mapEffect(records, (e) =>
-      Effect.map(decode(e), (value) => Envelope.make(e.origin, value, e.receipt))
+    // Chunk by chunk rather than `Stream.mapEffect` / `Stream.flatMap`, which hand on one record per
+    // chunk: the operators and sinks downstream work per chunk (one upsert transaction, one state
+    // flush each), so a chunk of one record made every record pay for a whole transaction.
+    const decoded = Stream.mapArrayEffect(records, (chunk) =>
+      Effect.flatMap(
+        Effect.forEach(chunk, (e) => Effect.map(decode(e), (value) => Envelope.make(e.origin, value, e.receipt))),
+        // One output per record of a non-empty chunk: never empty.
+        (out) => (Arr.isReadonlyArrayNonEmpty(out) ? Effect.succeed(out) : Effect.die(new Error("empty decoded chunk")))
+      )
     )
     const valid: Stream.Stream<Envelope.Envelope<ReadonlyArray<A>>, E | E2, R | R2> = Pipeline.deadLetters(deadLetters)(
       decoded
     )
-    return Stream.flatMap(valid, (e) => {
-      if (e.value.length === 0) return Stream.fromEffectDrain(e.receipt.ack)
-      const receipts = Receipt.children(e.receipt, e.value.length)
-      return Stream.fromIterable(e.value.map((value, i) => Envelope.make(e.origin, value, receipts[i]!)))
+    const expand = (chunk: Arr.NonEmptyReadonlyArray<Envelope.Envelope<ReadonlyArray<A>>>) =>
+      Effect.gen(function* () {
+        const out: Array<Envelope.Envelope<A>> = []
+        for (const e of chunk) {
+          // A record without contributions (a tombstone) is done at once.
+          if (e.value.length === 0) {
+            yield* e.receipt.ack
+            continue
+          }
+          const receipts = Receipt.children(e.receipt, e.value.length)
+          for (let i = 0; i < e.value.length; i++) out.push(Envelope.make(e.origin, e.value[i]!, receipts[i]!))
+        }
+        return out
+      })
+    // A chunk of tombstones only gives nothing: pull the next one rather than hand on an empty chunk.
+    return Stream.transformPull(valid, (pull) => {
+      const loop = (
+        chunk: Arr.NonEmptyReadonlyArray<Envelope.Envelope<ReadonlyArray<A>>>
+      ): Effect.Effect<Arr.NonEmptyReadonlyArray<Envelope.Envelope<A>>, E | E2 | Cause.Done> =>
+        Effect.flatMap(expand(chunk), (out) =>
+          Arr.isReadonlyArrayNonEmpty(out) ? Effect.succeed(out) : Effect.flatMap(pull, loop)
+        )
+      return Effect.succeed(Effect.flatMap(pull, loop))
     })
   }
 
