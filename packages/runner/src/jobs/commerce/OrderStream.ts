@@ -49,9 +49,40 @@ export const decodeEach =
   <E, R>(
     records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
   ): Stream.Stream<Envelope.Envelope<A>, E | E2, R | R2> => {
-    // Chunk by chunk rather than `Stream.mapEffect` / `Stream.flatMap`, which hand on one record per
-    // chunk: the operators and sinks downstream work per chunk (one upsert transaction, one state
-    // flush each), so a chunk of one record made every record pay for a whole transaction.
+    const decoded = Stream.mapEffect(records, (e) =>
+      Effect.map(decode(e), (value) => Envelope.make(e.origin, value, e.receipt))
+    )
+    const valid: Stream.Stream<Envelope.Envelope<ReadonlyArray<A>>, E | E2, R | R2> = Pipeline.deadLetters(deadLetters)(
+      decoded
+    )
+    return Stream.flatMap(valid, (e) => {
+      if (e.value.length === 0) return Stream.fromEffectDrain(e.receipt.ack)
+      const receipts = Receipt.children(e.receipt, e.value.length)
+      return Stream.fromIterable(e.value.map((value, i) => Envelope.make(e.origin, value, receipts[i]!)))
+    })
+  }
+
+/**
+ * `decodeEach`, keeping the source's chunks: `Stream.mapEffect` and
+ * `Stream.flatMap` hand on one record per chunk, and the operators and sinks
+ * downstream work per chunk (one upsert transaction, one state flush each),
+ * so with them every record paid for a whole transaction. The orders' jobs
+ * use this one; the inventory keeps `decodeEach` (its restart test has not
+ * been checked with chunks of several records).
+ *
+ * @since 0.3.0
+ * @category combinators
+ */
+export const decodeChunks =
+  <A>(
+    decode: (
+      e: Envelope.Envelope<Envelope.Payload>
+    ) => Effect.Effect<Result.Result<ReadonlyArray<A>, DeadLetter.DeadLetter>>
+  ) =>
+  <E2, R2>(deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E2, R2>) =>
+  <E, R>(
+    records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
+  ): Stream.Stream<Envelope.Envelope<A>, E | E2, R | R2> => {
     const decoded = Stream.mapArrayEffect(records, (chunk) =>
       Effect.flatMap(
         Effect.forEach(chunk, (e) => Effect.map(decode(e), (value) => Envelope.make(e.origin, value, e.receipt))),
@@ -94,4 +125,4 @@ export const decodeEach =
  * @since 0.3.0
  * @category combinators
  */
-export const deltas = decodeEach(decodeOne)
+export const deltas = decodeChunks(decodeOne)
