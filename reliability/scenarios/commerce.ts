@@ -161,7 +161,9 @@ export const commerce = (guarantee: Guarantee) =>
       Effect.gen(function* () {
         yield* Processes.alive(a)
         const orders = yield* Topics.commitLag(s.admin, ordersGroup, topics.orders)
-        const inner = yield* Topics.commitLag(s.admin, rekeyTopic, rekeyTopic)
+        const inner = yield* Topics.commitLag(s.admin, rekeyTopic, rekeyTopic, {
+          transactional: guarantee === "exactly-once"
+        })
         if (orders + inner > 0) return yield* Effect.fail(`lag ${orders} + ${inner}`)
       }),
       "4 minutes",

@@ -44,8 +44,11 @@ export const endOffsets = (admin: Admin, topic: string) =>
 /**
  * Records of `topic` not yet committed by `group`: the sum over partitions of
  * end offset minus committed offset (the start of the log when nothing is committed).
+ * On a topic written in transactions (`transactional`) a finished partition
+ * ends in the last transaction's commit marker, an offset no consumer is handed
+ * and the group's commit therefore stops one short of: that one is not lag.
  */
-export const commitLag = (admin: Admin, group: string, topic: string) =>
+export const commitLag = (admin: Admin, group: string, topic: string, options?: { readonly transactional?: boolean }) =>
   Effect.gen(function* () {
     const ends = yield* endOffsets(admin, topic)
     const committed = yield* Effect.tryPromise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
@@ -54,7 +57,7 @@ export const commitLag = (admin: Admin, group: string, topic: string) =>
       const end = ends.get(p.partition)
       if (end === undefined) continue
       const at = Number(p.offset) < 0 ? end.low : Number(p.offset)
-      lag += Math.max(0, end.high - at)
+      lag += Math.max(0, end.high - at - (options?.transactional === true && at < end.high ? 1 : 0))
     }
     return lag
   })
