@@ -217,7 +217,10 @@ const enrich = Command.make(
       const guarantee = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, guarantee }, readiness))
+        yield* ProcessingGuarantee.supervised(
+          guarantee,
+          Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, guarantee }, readiness))
+        )
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("enrich"))
@@ -242,7 +245,10 @@ const large = Command.make(
       const guarantee = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer, guarantee))
+        yield* ProcessingGuarantee.supervised(
+          guarantee,
+          Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer, guarantee))
+        )
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("large"))
