@@ -11,7 +11,8 @@
  * state stores' changelog writes, its output topics and its offsets. State
  * then holds each input record's effect exactly once whatever kills the job,
  * and the tables, written by idempotent upserts from that state, end equal
- * to a crash-free run's.
+ * to a crash-free run's. A failed transaction runs the job again in the
+ * process from the last commit (`ProcessingGuarantee.supervised`).
  *
  * @since 0.3.0
  */
@@ -340,9 +341,12 @@ const inventory = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runInventory(config, flags.partitions, readiness, guarantee, timing)
+      yield* ProcessingGuarantee.supervised(
+        guarantee,
+        Effect.scoped(
+          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+            runInventory(config, flags.partitions, readiness, guarantee, timing)
+          )
         )
       ).pipe(Services.withTelemetry("commerce-inventory"))
     })
@@ -361,9 +365,12 @@ const anomalies = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runAnomalies(config, flags.partitions, readiness, guarantee, timing)
+      yield* ProcessingGuarantee.supervised(
+        guarantee,
+        Effect.scoped(
+          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+            runAnomalies(config, flags.partitions, readiness, guarantee, timing)
+          )
         )
       ).pipe(Services.withTelemetry("commerce-anomalies"))
     })
@@ -377,9 +384,12 @@ const sales = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runSales(config, readiness, guarantee, timing)
+      yield* ProcessingGuarantee.supervised(
+        guarantee,
+        Effect.scoped(
+          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+            runSales(config, readiness, guarantee, timing)
+          )
         )
       ).pipe(Services.withTelemetry("commerce-sales"))
     })
@@ -398,9 +408,12 @@ const segments = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runSegments(config, flags.partitions, readiness, guarantee, timing)
+      yield* ProcessingGuarantee.supervised(
+        guarantee,
+        Effect.scoped(
+          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+            runSegments(config, flags.partitions, readiness, guarantee, timing)
+          )
         )
       ).pipe(Services.withTelemetry("commerce-segments"))
     })
