@@ -162,6 +162,17 @@ describe("sluice commerce --processing-guarantee exactly-once", () => {
 
         // The last run: until both stages have committed everything there is.
         const last = yield* start
+        // The killed runs may already have committed everything; the stop below
+        // must still reach a process that is up, not one still loading.
+        yield* pollUntil(
+          "the last run to start its job",
+          Effect.sync(() => {
+            const { stdout, stderr } = last.output()
+            return `${stdout}${stderr}`.includes(`commerce ${job} job started`)
+          }),
+          (started) => started,
+          { timeoutMs: 90_000, intervalMs: 100 }
+        )
         const caughtUp = Effect.gen(function* () {
           const ordersEnd = (yield* broker.endOffsets(ORDERS))[0] ?? 0
           const stage1 = (yield* broker.committedOffsets(`${GROUP}-${job}`)).get(ORDERS)?.get(0) ?? -1
