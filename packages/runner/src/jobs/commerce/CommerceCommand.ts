@@ -11,8 +11,7 @@
  * state stores' changelog writes, its output topics and its offsets. State
  * then holds each input record's effect exactly once whatever kills the job,
  * and the tables, written by idempotent upserts from that state, end equal
- * to a crash-free run's. A failed transaction runs the job again in the
- * process from the last commit (`ProcessingGuarantee.supervised`).
+ * to a crash-free run's.
  *
  * @since 0.3.0
  */
@@ -341,12 +340,9 @@ const inventory = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* ProcessingGuarantee.supervised(
-        guarantee,
-        Effect.scoped(
-          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-            runInventory(config, flags.partitions, readiness, guarantee, timing)
-          )
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runInventory(config, flags.partitions, readiness, guarantee, timing)
         )
       ).pipe(Services.withTelemetry("commerce-inventory"))
     })
@@ -365,12 +361,9 @@ const anomalies = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* ProcessingGuarantee.supervised(
-        guarantee,
-        Effect.scoped(
-          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-            runAnomalies(config, flags.partitions, readiness, guarantee, timing)
-          )
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runAnomalies(config, flags.partitions, readiness, guarantee, timing)
         )
       ).pipe(Services.withTelemetry("commerce-anomalies"))
     })
@@ -384,12 +377,9 @@ const sales = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* ProcessingGuarantee.supervised(
-        guarantee,
-        Effect.scoped(
-          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-            runSales(config, readiness, guarantee, timing)
-          )
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runSales(config, readiness, guarantee, timing)
         )
       ).pipe(Services.withTelemetry("commerce-sales"))
     })
@@ -408,12 +398,9 @@ const segments = Command.make(
       const config = yield* CommerceConfig.load(flags)
       const guarantee = yield* ProcessingGuarantee.load(flags)
       const timing = yield* ConsumerGroup.load(flags)
-      yield* ProcessingGuarantee.supervised(
-        guarantee,
-        Effect.scoped(
-          Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-            runSegments(config, flags.partitions, readiness, guarantee, timing)
-          )
+      yield* Effect.scoped(
+        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
+          runSegments(config, flags.partitions, readiness, guarantee, timing)
         )
       ).pipe(Services.withTelemetry("commerce-segments"))
     })
