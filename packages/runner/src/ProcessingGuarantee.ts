@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schedule } from "effect"
+import { Effect, Option } from "effect"
 import * as Config from "./Config.ts"
 import * as Flags from "./Flags.ts"
 import * as Parse from "./Parse.ts"
@@ -59,52 +59,3 @@ export const load = (overrides: Config.Overrides<typeof settings> = {}) =>
     Config.load(settings, overrides),
     (v): ProcessingGuarantee => Option.getOrElse(v.processingGuarantee, () => "at-least-once" as const)
   )
-
-const isKafkaError = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && "_tag" in error && error._tag === "KafkaError"
-
-/**
- * How long a job under exactly-once waits before it runs again after a failed
- * transaction: 500 ms doubling up to 5 s, for at most `giveUpAfter` (5 minutes
- * by default) of failures in a row. Each restart is logged with its error.
- *
- * @since 0.1.0
- * @category schedules
- */
-export const restartSchedule = (
-  giveUpAfter: Duration.Input = "5 minutes"
-): Schedule.Schedule<Duration.Duration, unknown> =>
-  Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("5 seconds")]).pipe(
-    Schedule.upTo({ duration: giveUpAfter }),
-    Schedule.tap((step) =>
-      Effect.logWarning("a transaction failed; the job runs again from the last commit").pipe(
-        Effect.annotateLogs({
-          attempt: step.attempt,
-          wait: Duration.format(step.duration),
-          error: step.input instanceof Error ? step.input.message : String(step.input)
-        })
-      )
-    )
-  )
-
-/**
- * Runs a job that reads and writes Kafka under `guarantee`. Under exactly-once
- * a transaction that cannot be sent or committed (the broker restarted, the
- * coordinator moved, the broker timed the transaction out) ends the job's
- * stream, and nothing after the last commit is visible to `read_committed`
- * readers. Instead of exiting, the job then runs again, in the same process,
- * from the last committed offsets, as a supervisor restarting the process
- * would, but without a new consumer-group member joining. Only Kafka failures
- * restart it; a bad setting or an unreachable database still ends the command.
- * Under at-least-once the Kafka client and the sinks' policies ride out such
- * failures themselves, so the job runs once.
- *
- * @since 0.1.0
- * @category running
- */
-export const supervised = <A, E, R>(
-  guarantee: ProcessingGuarantee,
-  job: Effect.Effect<A, E, R>,
-  schedule: Schedule.Schedule<Duration.Duration, unknown> = restartSchedule()
-): Effect.Effect<A, E, R> =>
-  guarantee === "at-least-once" ? job : Effect.retry(job, { schedule, while: isKafkaError })

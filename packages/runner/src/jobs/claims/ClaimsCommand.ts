@@ -217,10 +217,7 @@ const enrich = Command.make(
       const guarantee = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* ProcessingGuarantee.supervised(
-          guarantee,
-          Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, guarantee }, readiness))
-        )
+        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, guarantee }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("enrich"))
@@ -245,10 +242,7 @@ const large = Command.make(
       const guarantee = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* ProcessingGuarantee.supervised(
-          guarantee,
-          Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer, guarantee))
-        )
+        yield* Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer, guarantee))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("large"))
