@@ -105,6 +105,14 @@ export interface Options {
   readonly fetchMaxWait?: Duration.Input | undefined
   /** Records handed over but not yet pulled by the stream; 1,024 by default. */
   readonly bufferSize?: number | undefined
+  /**
+   * Told each partition the member gives up, once its in-flight records are
+   * done and before its final commit (exactly-once: before its transaction
+   * is released) and before it can be consumed again: stateful operators
+   * give its state up here (`Ownership.revoke`), so they restore it from the
+   * store if it comes back. Bounded by `revokeTimeout`.
+   */
+  readonly onRevoke?: ((partitions: ReadonlyArray<OffsetTracker.TopicPartition>) => Effect.Effect<void>) | undefined
   /** Told the member's partitions after every rebalance (for readiness checks and dashboards). */
   readonly onAssignment?: ((partitions: ReadonlyArray<OffsetTracker.TopicPartition>) => Effect.Effect<void>) | undefined
   /**
@@ -222,6 +230,20 @@ const consume = (
     const revokeTimeout = options.revokeTimeout ?? "10 seconds"
     const transactions = options.transactions
     const onInvisible = options.onInvisible
+    // Operators downstream give a revoked partition's state up; one stuck (its stream ended or
+    // blocked) must not hold the rebalance.
+    const onRevoke = (tp: OffsetTracker.TopicPartition) =>
+      options.onRevoke === undefined
+        ? Effect.void
+        : options.onRevoke([tp]).pipe(
+            Effect.timeoutOrElse({
+              duration: revokeTimeout,
+              orElse: () =>
+                Effect.logWarning("operators did not give a revoked partition up in time").pipe(
+                  Effect.annotateLogs({ group: options.groupId, partition: printKey(tpKey(tp.topic, tp.partition)) })
+                )
+            })
+          )
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
     const runPromise = Effect.runPromiseWith(context)
@@ -304,6 +326,7 @@ const consume = (
             revoking.set(key, done)
             const [partition, topic] = splitKey(key)
             const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
+            yield* onRevoke({ topic, partition })
             // Exactly-once: once the partition's records have left the pipeline
             // (their outputs in its transaction), the open transaction is
             // aborted; the new owner processes it again from the last commit.
@@ -336,6 +359,7 @@ const consume = (
           const [partition, topic] = splitKey(key)
           return (transactions === undefined ? Effect.void : transactions.release({ topic, partition })).pipe(
             Effect.andThen(tracker.revoke({ topic, partition }, Duration.zero)),
+            Effect.andThen(onRevoke({ topic, partition })),
             Effect.andThen(forgetLag(topic, partition))
           )
         })
