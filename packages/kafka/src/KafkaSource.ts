@@ -14,9 +14,10 @@
  * Rebalances (kafkajs uses the eager protocol, every partition is revoked):
  * when the group starts rebalancing, records of the old generation stop being
  * emitted, each partition waits (up to `revokeTimeout`) for its in-flight
- * records, commits its final offset while it is still owned, and is
- * forgotten. A new generation's batches for a partition wait for that to
- * finish, then resume from the committed offset. Commits are filtered by the
+ * records, commits its final offset while it is still owned, tells
+ * `onRevoke` (stateful operators give its state up, see core's `Ownership`)
+ * and is forgotten. A new generation's batches for a partition wait for that
+ * to finish, then resume from the committed offset. Commits are filtered by the
  * current assignment, so an offset is never committed for a partition the
  * member no longer owns.
  *
@@ -107,8 +108,8 @@ export interface Options {
   readonly bufferSize?: number | undefined
   /**
    * Told each partition the member gives up, once its in-flight records are
-   * done and before its final commit (exactly-once: before its transaction
-   * is released) and before it can be consumed again: stateful operators
+   * done and its final offset committed (exactly-once: its transaction
+   * released), before it can be consumed again here: stateful operators
    * give its state up here (`Ownership.revoke`), so they restore it from the
    * store if it comes back. Bounded by `revokeTimeout`.
    */
@@ -326,7 +327,6 @@ const consume = (
             revoking.set(key, done)
             const [partition, topic] = splitKey(key)
             const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
-            yield* onRevoke({ topic, partition })
             // Exactly-once: once the partition's records have left the pipeline
             // (their outputs in its transaction), the open transaction is
             // aborted; the new owner processes it again from the last commit.
@@ -336,6 +336,9 @@ const consume = (
                 Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
               )
             }
+            // Then operators downstream give the partition's state up, before it can be consumed
+            // again here; after the commit, which a slow flush must not push past the next join.
+            yield* onRevoke({ topic, partition })
             yield* forgetLag(topic, partition)
             revoking.delete(key)
             Deferred.doneUnsafe(done, Effect.void)
