@@ -4,12 +4,14 @@
 // the partitions it gave up, so when they come back it must restore the tail
 // the second instance wrote to the changelog (the source tells the operator
 // of each revocation through an `Ownership` hub), not resume from what it
-// held when it lost them. Input is produced once a rebalance has settled, so
-// the final state must equal the input's counts exactly, in both guarantees.
+// held when it lost them. At-least-once, input is produced once a rebalance
+// has settled (records handled during one may be handled twice); exactly-once
+// it also flows while B joins. The final state must equal the input's counts
+// exactly, in both guarantees.
 import { assert, describe, it } from "@effect/vitest"
 import { Keyed, Ownership, StateStore } from "@sluice/core"
 import { Admin, KafkaClient, KafkaSource, Transactions } from "@sluice/kafka"
-import { Effect, Exit, type Fiber, Option, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import * as DurableStateStore from "../src/DurableStateStore.ts"
 import {
   awaitCommittedToEnd,
@@ -121,11 +123,24 @@ describe("DurableStateStore with Keyed.process across rebalances", () => {
           yield* awaitCommittedToEnd(client, group, input)
           yield* alive(a)
 
-          // B takes some partitions and counts on from what A left in the changelog.
+          // B takes some partitions and counts on from what A left in the changelog. Exactly-once,
+          // records keep coming while B joins: A's open transactions are aborted by the rebalance,
+          // and the partitions A keeps must not keep the aborted changes either.
           const second = yield* Scope.make()
+          const during = exactlyOnce
+            ? yield* Effect.forkChild(
+                Effect.forEach(
+                  Array.from({ length: 30 }, (_, i) => 3_000 + i * 100),
+                  (first) =>
+                    Effect.andThen(produce(client, input, { first, count: 100, keys }), Effect.sleep("30 millis")),
+                  { discard: true }
+                )
+              )
+            : undefined
           const b = yield* instance(client, options).pipe(Scope.provide(second))
           yield* eventually(() => b.owned() > 0 && a.owned() + b.owned() === partitions)
-          yield* produce(client, input, { first: 3_000, count: 3_000, keys })
+          if (during === undefined) yield* produce(client, input, { first: 3_000, count: 3_000, keys })
+          else yield* Fiber.join(during)
           yield* awaitCommittedToEnd(client, group, input)
           yield* alive(a, b)
 
