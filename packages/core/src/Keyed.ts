@@ -42,10 +42,11 @@
  *
  * @since 0.2.0
  */
-import { Clock, Duration, Effect, Option, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Option, Stream } from "effect"
 import * as Envelope from "./Envelope.ts"
 import * as codecs from "./internal/codecs.ts"
 import * as DurableAcks from "./internal/durableAcks.ts"
+import * as Revocations from "./internal/revocations.ts"
 import { mapChunks } from "./internal/stream.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
@@ -169,6 +170,9 @@ export const process =
         const firing = new Set<string>()
         // When the entry gauges were last set (Clock ms).
         let sizedAt = Number.NEGATIVE_INFINITY
+        // The input topics seen: a revocation names a topic and a partition.
+        const topics = new Set<string>()
+        let lastTopic = ""
 
         const assign = (partition: number, now: number) =>
           Effect.gen(function* () {
@@ -185,6 +189,27 @@ export const process =
             if (Option.isSome(max)) tracker.assign([partition], now, max.value)
             if (Option.isSome(watermark)) tracker.restore(watermark.value)
           })
+
+        // The source lost these partitions (see `Ownership`): once every state-only record is
+        // acknowledged (its flush done), they go back to the store, which flushes what is left,
+        // and what is held of them in memory is dropped. The next record or assignment of one of
+        // them assigns it again, which restores it from the store: from what another owner
+        // wrote meanwhile, not from this instance's memory.
+        const revoke = (revocation: Revocations.Revoke) =>
+          Effect.gen(function* () {
+            const mine = revocation.partitions.filter((p) => assigned.has(p))
+            if (mine.length === 0) return
+            yield* acks.drain
+            yield* state.revoke(mine)
+            yield* timers.revoke(mine)
+            yield* time.revoke(mine)
+            tracker.revoke(mine)
+            for (const p of mine) {
+              assigned.delete(p)
+              const prefix = `${p}/`
+              for (const id of firing) if (id.startsWith(prefix)) firing.delete(id)
+            }
+          }).pipe(Effect.ensuring(Deferred.succeed(revocation.done, undefined)))
 
         const context = (
           partition: number,
@@ -282,17 +307,27 @@ export const process =
             }
           })
 
-        const processChunk = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK>) =>
+        const processChunk = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK | Revocations.Revoke>) =>
           Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
             const start = tracker.current
             const out: Array<Envelope.Envelope<B>> = []
             const stateReceipts: Array<Receipt.Receipt> = []
             const seen = new Set<number>()
+            // Given up at the end of the chunk, once its changes are written.
+            const revocations: Array<Revocations.Revoke> = []
             for (const e of chunk) {
               if (e === TICK) {
                 tracker.advance(now)
                 continue
+              }
+              if (Revocations.isRevoke(e)) {
+                revocations.push(e)
+                continue
+              }
+              if (e.origin.topic !== lastTopic) {
+                lastTopic = e.origin.topic
+                topics.add(lastTopic)
               }
               const partition = e.origin.partition
               if (!assigned.has(partition)) yield* assign(partition, now)
@@ -337,22 +372,29 @@ export const process =
             for (const [p, lag] of tracker.lags(now)) {
               if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
             }
+            for (const revocation of revocations) yield* revoke(revocation)
             return out
           })
 
         const startedAt = yield* Clock.currentTimeMillis
         for (const p of options.partitions ?? []) yield* assign(p, startedAt)
+        // Before any record, a partition given in `options.partitions` is revoked whatever its topic.
+        const revoked = yield* Revocations.subscribe(
+          (tp) => assigned.has(tp.partition) && (topics.size === 0 || topics.has(tp.topic))
+        )
         const ticking =
           options.onTimer !== undefined ||
           options.watermark?.idleTimeout !== undefined ||
           ttl?.domain === "processing-time"
-        const input: Stream.Stream<Envelope.Envelope<A> | typeof TICK, E, R> = ticking
+        const ticked: Stream.Stream<Envelope.Envelope<A> | typeof TICK, E, R> = ticking
           ? Stream.merge(
               self,
               Stream.map(Stream.tick(options.tick ?? "1 second"), () => TICK),
               { haltStrategy: "left" }
             )
           : self
+        const input: Stream.Stream<Envelope.Envelope<A> | typeof TICK | Revocations.Revoke, E, R> =
+          revoked === undefined ? ticked : Stream.merge(ticked, revoked, { haltStrategy: "left" })
         // At the end of the input, the last chunks' receipts are acknowledged before the stream ends.
         return Stream.concat(mapChunks(input, processChunk), Stream.fromEffectDrain(acks.drain))
       })

@@ -35,11 +35,12 @@
  *
  * @since 0.2.0
  */
-import { Clock, Duration, Effect, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Stream } from "effect"
 import type * as Aggregator from "./Aggregator.ts"
 import * as Envelope from "./Envelope.ts"
 import * as codecs from "./internal/codecs.ts"
 import * as DurableAcks from "./internal/durableAcks.ts"
+import * as Revocations from "./internal/revocations.ts"
 import { mapChunks } from "./internal/stream.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
@@ -213,6 +214,8 @@ interface Engine<A, Out> {
   forget(closed: ReadonlyArray<Closed>): void
   /** Takes over a partition: assigns it in the store and loads its state. */
   assign(partition: number): Effect.Effect<void, StateError>
+  /** Gives partitions up: drops their state from memory and revokes them in the store (after `persist`). */
+  revoke(partitions: ReadonlySet<number>): Effect.Effect<void, StateError>
   /** Writes the changes since the last call; returns the partitions written. */
   persist(): Effect.Effect<ReadonlyArray<number>, StateError>
   /** The engine's store, for its durability barrier. */
@@ -223,6 +226,9 @@ interface Engine<A, Out> {
 // Changes to write per partition: key -> value, or undefined for a delete.
 class Dirty<V> {
   readonly partitions = new Map<number, Map<string, V | undefined>>()
+  drop(partitions: ReadonlySet<number>): void {
+    for (const p of partitions) this.partitions.delete(p)
+  }
   set(partition: number, key: string, value: V | undefined): void {
     let m = this.partitions.get(partition)
     if (m === undefined) {
@@ -320,6 +326,15 @@ const paneEngine = <A, Acc, Out>(
           }
         })
       ),
+    revoke: (partitions) =>
+      Effect.suspend(() => {
+        for (const [pane, m] of panes) {
+          for (const [id, slot] of m) if (partitions.has(slot.partition)) m.delete(id)
+          if (m.size === 0) panes.delete(pane)
+        }
+        dirty.drop(partitions)
+        return store.revoke(partitions)
+      }),
     isLate: (t, w) => paneOf(t) + size + grace <= w,
     add: (partition, key, t, value, w, updates) => {
       const pane = paneOf(t)
@@ -462,6 +477,12 @@ const sessionEngine = <A, Acc, Out>(
           }
         })
       ),
+    revoke: (partitions) =>
+      Effect.suspend(() => {
+        for (const [id, e] of sessions) if (partitions.has(e.partition)) sessions.delete(id)
+        dirty.drop(partitions)
+        return store.revoke(partitions)
+      }),
     isLate: (t, w) => t + grace <= w,
     add: (partition, key, t, value, _w, updates) => {
       const e = entry(partition, key)
@@ -581,6 +602,34 @@ export const aggregate =
         // Chunks whose closed windows are not yet forgotten in the store, oldest first.
         const pending: Array<Pending> = []
 
+        // The input topics seen: a revocation names a topic and a partition.
+        const topics = new Set<string>()
+        let lastTopic = ""
+
+        // The source lost these partitions (see `Ownership`): their changes are written and
+        // flushed, they go back to the store and what is held of them in memory is dropped, so
+        // that their next record assigns them again and restores them from the store (with
+        // what another owner wrote meanwhile), not from this instance's memory.
+        const revoke = (revocation: Revocations.Revoke) =>
+          Effect.gen(function* () {
+            const mine = new Set(revocation.partitions.filter((p) => assigned.has(p)))
+            if (mine.size === 0) return
+            yield* commit(new Set(), [])
+            yield* acks.drain
+            // Closed windows of chunks whose results are not acknowledged stay in the store:
+            // their next owner closes them again.
+            for (const batch of pending) {
+              for (let i = batch.closed.length - 1; i >= 0; i--) {
+                if (mine.has(batch.closed[i]!.partition)) batch.closed.splice(i, 1)
+              }
+              for (const p of mine) batch.max.delete(p)
+            }
+            yield* engine.revoke(mine)
+            yield* time.revoke(mine)
+            tracker.revoke(mine)
+            for (const p of mine) assigned.delete(p)
+          }).pipe(Effect.ensuring(Deferred.succeed(revocation.done, undefined)))
+
         // A partition seen for the first time: take it over and restore its state.
         const assign = (partition: number, now: number) =>
           Effect.gen(function* () {
@@ -627,11 +676,22 @@ export const aggregate =
             yield* acks.flushThenAck([engine.store, time], touched, stateReceipts)
           })
 
-        const process = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK>) =>
+        const process = (chunk: ReadonlyArray<Envelope.Envelope<A> | typeof TICK | Revocations.Revoke>) =>
           Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
+            // Given up at the end of the chunk, once its changes are written.
+            const revocations: Array<Revocations.Revoke> = []
             for (const e of chunk) {
-              if (e !== TICK && !assigned.has(e.origin.partition)) yield* assign(e.origin.partition, now)
+              if (e === TICK) continue
+              if (Revocations.isRevoke(e)) {
+                revocations.push(e)
+                continue
+              }
+              if (e.origin.topic !== lastTopic) {
+                lastTopic = e.origin.topic
+                topics.add(lastTopic)
+              }
+              if (!assigned.has(e.origin.partition)) yield* assign(e.origin.partition, now)
             }
             const start = tracker.current
             const out: Array<Envelope.Envelope<Output<A, Out>>> = []
@@ -644,6 +704,7 @@ export const aggregate =
             }
             let late = 0
             for (const e of chunk) {
+              if (Revocations.isRevoke(e)) continue
               const w0 = tracker.current
               emitted.length = 0
               if (e === TICK) {
@@ -688,13 +749,18 @@ export const aggregate =
             for (const [p, lag] of tracker.lags(now)) {
               if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
             }
+            for (const revocation of revocations) yield* revoke(revocation)
             return out
           })
 
         const startedAt = yield* Clock.currentTimeMillis
         for (const p of options.partitions ?? []) yield* assign(p, startedAt)
+        // Before any record, a partition given in `options.partitions` is revoked whatever its topic.
+        const revoked = yield* Revocations.subscribe(
+          (tp) => assigned.has(tp.partition) && (topics.size === 0 || topics.has(tp.topic))
+        )
 
-        const input: Stream.Stream<Envelope.Envelope<A> | typeof TICK, E, R> =
+        const ticked: Stream.Stream<Envelope.Envelope<A> | typeof TICK, E, R> =
           options.watermark?.idleTimeout === undefined
             ? self
             : Stream.merge(
@@ -702,6 +768,8 @@ export const aggregate =
                 Stream.map(Stream.tick(options.tick ?? "1 second"), () => TICK),
                 { haltStrategy: "left" }
               )
+        const input: Stream.Stream<Envelope.Envelope<A> | typeof TICK | Revocations.Revoke, E, R> =
+          revoked === undefined ? ticked : Stream.merge(ticked, revoked, { haltStrategy: "left" })
         // At the end of the input, the chunks acknowledged since the last one are written too.
         return Stream.concat(
           mapChunks(input, process),

@@ -31,6 +31,10 @@ export * as Metrics from "./Metrics.ts"
  */
 export * as OffsetTracker from "./OffsetTracker.ts"
 /**
+ * @since 0.3.0
+ */
+export * as Ownership from "./Ownership.ts"
+/**
  * @since 0.1.0
  */
 export * as Pipeline from "./Pipeline.ts"

@@ -14,9 +14,10 @@
  * Rebalances (kafkajs uses the eager protocol, every partition is revoked):
  * when the group starts rebalancing, records of the old generation stop being
  * emitted, each partition waits (up to `revokeTimeout`) for its in-flight
- * records, commits its final offset while it is still owned, and is
- * forgotten. A new generation's batches for a partition wait for that to
- * finish, then resume from the committed offset. Commits are filtered by the
+ * records, commits its final offset while it is still owned, tells
+ * `onRevoke` (stateful operators give its state up, see core's `Ownership`)
+ * and is forgotten. A new generation's batches for a partition wait for that
+ * to finish, then resume from the committed offset. Commits are filtered by the
  * current assignment, so an offset is never committed for a partition the
  * member no longer owns.
  *
@@ -105,6 +106,14 @@ export interface Options {
   readonly fetchMaxWait?: Duration.Input | undefined
   /** Records handed over but not yet pulled by the stream; 1,024 by default. */
   readonly bufferSize?: number | undefined
+  /**
+   * Told each partition the member gives up, once its in-flight records are
+   * done and its final offset committed (exactly-once: its transaction
+   * released), before it can be consumed again here: stateful operators
+   * give its state up here (`Ownership.revoke`), so they restore it from the
+   * store if it comes back. Bounded by `revokeTimeout`.
+   */
+  readonly onRevoke?: ((partitions: ReadonlyArray<OffsetTracker.TopicPartition>) => Effect.Effect<void>) | undefined
   /** Told the member's partitions after every rebalance (for readiness checks and dashboards). */
   readonly onAssignment?: ((partitions: ReadonlyArray<OffsetTracker.TopicPartition>) => Effect.Effect<void>) | undefined
   /**
@@ -222,6 +231,20 @@ const consume = (
     const revokeTimeout = options.revokeTimeout ?? "10 seconds"
     const transactions = options.transactions
     const onInvisible = options.onInvisible
+    // Operators downstream give a revoked partition's state up; one stuck (its stream ended or
+    // blocked) must not hold the rebalance.
+    const onRevoke = (tp: OffsetTracker.TopicPartition) =>
+      options.onRevoke === undefined
+        ? Effect.void
+        : options.onRevoke([tp]).pipe(
+            Effect.timeoutOrElse({
+              duration: revokeTimeout,
+              orElse: () =>
+                Effect.logWarning("operators did not give a revoked partition up in time").pipe(
+                  Effect.annotateLogs({ group: options.groupId, partition: printKey(tpKey(tp.topic, tp.partition)) })
+                )
+            })
+          )
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
     const runPromise = Effect.runPromiseWith(context)
@@ -313,6 +336,9 @@ const consume = (
                 Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
               )
             }
+            // Then operators downstream give the partition's state up, before it can be consumed
+            // again here; after the commit, which a slow flush must not push past the next join.
+            yield* onRevoke({ topic, partition })
             yield* forgetLag(topic, partition)
             revoking.delete(key)
             Deferred.doneUnsafe(done, Effect.void)
@@ -336,6 +362,7 @@ const consume = (
           const [partition, topic] = splitKey(key)
           return (transactions === undefined ? Effect.void : transactions.release({ topic, partition })).pipe(
             Effect.andThen(tracker.revoke({ topic, partition }, Duration.zero)),
+            Effect.andThen(onRevoke({ topic, partition })),
             Effect.andThen(forgetLag(topic, partition))
           )
         })

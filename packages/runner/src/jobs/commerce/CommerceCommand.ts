@@ -16,7 +16,7 @@
  * @since 0.3.0
  */
 import { join } from "node:path"
-import { StateStore } from "@sluice/core"
+import { Ownership, StateStore } from "@sluice/core"
 import { Admin, KafkaClient, KafkaError, KafkaSource } from "@sluice/kafka"
 import * as KafkaRepartition from "@sluice/kafka/Repartition"
 import { DurableStateStore } from "@sluice/state"
@@ -140,6 +140,9 @@ const start = (
     const groupId = `${config.groupId}-${job}`
     // Made before the source, so the source's last commit still has them.
     const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
+    // The job's sources tell its keyed operators the partitions they lose, so a partition that
+    // comes back is restored from the changelog rather than from stale memory.
+    const ownership = yield* Ownership.make
     return {
       client,
       results,
@@ -156,7 +159,7 @@ const start = (
             partitions,
             groupId: name,
             transactions: outputs.transactions,
-            source: { ...timing, ...stage.source }
+            source: { ...timing, ...stage.source, onRevoke: ownership.revoke }
           })
           return {
             topic,
@@ -176,6 +179,7 @@ const start = (
           groupId,
           ...timing,
           ...outputs.source,
+          onRevoke: ownership.revoke,
           onAssignment: (assignment) => Ref.set(assigned, assignment.length)
         })
         yield* Effect.logInfo(`commerce ${job} job started`).pipe(
@@ -190,10 +194,11 @@ const start = (
     function stateOf(stage: KafkaOutputs.KafkaOutputs, input: string, partitions: number) {
       const exactlyOnce =
         stage.transactions === undefined ? undefined : { transactions: stage.transactions, inputTopic: input }
-      return Effect.provideServiceEffect(
-        StateStore.StateStore,
-        stateStore(config, client, job, partitions, exactlyOnce)
-      )
+      return <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(
+          Effect.provideService(Ownership.Ownership, ownership),
+          Effect.provideServiceEffect(StateStore.StateStore, stateStore(config, client, job, partitions, exactlyOnce))
+        )
     }
   })
 
