@@ -96,13 +96,16 @@ describe("Transactions", () => {
                 const records = yield* KafkaSource.make(client, {
                   topics: [input],
                   groupId,
+                  // Few records in flight: the source keeps tracking records while a commit waits.
+                  maxInFlight: 64,
                   transactions: transactions.hooks
                 })
                 yield* records.pipe(
-                  // Unordered, with uneven processing times: a partition's records finish out of order, across cuts.
+                  // Unordered, with uneven processing times: a partition's records finish out of
+                  // order, and now and then a slow one keeps a commit waiting while later records reach the sink.
                   Stream.mapEffect(
                     (e) =>
-                      Effect.as(Effect.sleep(Number(e.origin.offset % 4n)), {
+                      Effect.as(Effect.sleep(Number(e.origin.offset % 4n) + (e.origin.offset % 97n === 0n ? 40 : 0)), {
                         ...e,
                         value: new TextEncoder().encode(`out-${text.decode(e.value as Uint8Array)}`)
                       }),
