@@ -91,6 +91,11 @@ export interface OffsetTracker {
   receipt(origin: Envelope.Origin): Receipt.Receipt
   /** The offset to commit for a partition, if any of its records is done. */
   committable(tp: TopicPartition): Effect.Effect<Option.Option<bigint>>
+  /**
+   * The last offset tracked for a partition, read synchronously so a caller
+   * can cut several partitions at one instant (exactly-once commit cycles).
+   */
+  lastTrackedUnsafe(tp: TopicPartition): bigint | undefined
   /** The committable offsets of every partition that has one. */
   readonly snapshot: Effect.Effect<ReadonlyArray<CommittableOffset>>
   /** Tracked records whose offset is not yet committable. */
@@ -359,6 +364,7 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       done,
       receipt,
       committable: (tp) => Effect.sync(() => Option.fromUndefinedOr(get(tp)?.offsets.committable)),
+      lastTrackedUnsafe: (tp) => get(tp)?.offsets.last,
       snapshot,
       inFlight: Effect.sync(() => inFlight),
       completed: Effect.sync(() => completed),

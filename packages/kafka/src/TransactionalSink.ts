@@ -72,8 +72,18 @@ export const make = (
       groups.values(),
       (group) => {
         const messages: Array<KafkaLike.Message> = group.inputs.map((e) => KafkaSink.toMessage(e, keepHeaders))
-        return Effect.flatMap(transactions.send(group, topic, messages), (sent) =>
-          sent ? Receipt.ackAll(group.inputs.map((e) => e.receipt)) : Effect.void
+        if (transactionOf !== undefined) {
+          return Effect.flatMap(transactions.send(group, topic, messages), (sent) =>
+            sent ? Receipt.ackAll(group.inputs.map((e) => e.receipt)) : Effect.void
+          )
+        }
+        // With the input offsets, a pipelined commit cycle can put each output in the right transaction.
+        return transactions.sendRecords(
+          group,
+          topic,
+          messages,
+          group.inputs.map((e) => e.origin.offset),
+          (indices) => Receipt.ackAll(indices.map((i) => group.inputs[i]!.receipt))
         )
       },
       { concurrency: "unbounded", discard: true }

@@ -28,6 +28,18 @@
  * whatever the pipeline's ordering and however many sinks it writes to: no
  * output of a record beyond the committed offset can be in the transaction.
  *
+ * **Pipelined commit cycle** (`pipelined: true`, for jobs whose every output
+ * is sent with its input offsets through `sendRecords`). The source is never
+ * held. A cycle cuts every partition at one instant after its last tracked
+ * record; outputs of records before the cut go into the open transaction,
+ * outputs of records after it are kept aside (the sink does not wait for
+ * them). Each partition commits as soon as its records before the cut are
+ * done, independently of the others, then sends what it kept aside into its
+ * next transaction and acknowledges it. A transaction so holds exactly the
+ * outputs of the records below its committed offset, as with draining, while
+ * the pipeline keeps working on the next transaction's records: draining
+ * stalled the whole pipeline for the slowest in-flight record every 100 ms.
+ *
  * **Failures.** A transaction that cannot be sent or committed (fenced,
  * timed out on the broker, broker gone) fails the source's stream, and with
  * it the job; its open transactions are aborted by the broker (timeout) or by
@@ -65,6 +77,12 @@ export interface Options {
   readonly transactionTimeout?: Duration.Input | undefined
   /** Broker-side timeout of a produce request; 30 seconds by default. */
   readonly requestTimeoutMillis?: number | undefined
+  /**
+   * Commit without holding the source (see the module's header). Every send
+   * must then go through `sendRecords`; `send` and `produce` are defects.
+   * False by default.
+   */
+  readonly pipelined?: boolean | undefined
 }
 
 /**
@@ -129,6 +147,22 @@ export interface Transactions {
     messages: Array<KafkaLike.Message>
   ) => Effect.Effect<ReadonlyArray<KafkaLike.RecordMetadata> | undefined, KafkaError.KafkaError>
   /**
+   * Sends `messages`, the outputs of the input records at `offsets` (one
+   * offset per message) of the partition `origin`, and calls `ack` with the
+   * indices of the messages once they are in the transaction their records'
+   * offsets commit with. Under a pipelined cycle the outputs of records after
+   * the cut are sent (and acknowledged) only once the partition's current
+   * transaction committed; this effect does not wait for them. Messages of
+   * a partition that is not this member's are never acknowledged.
+   */
+  readonly sendRecords: (
+    origin: OffsetTracker.TopicPartition,
+    topic: string,
+    messages: ReadonlyArray<KafkaLike.Message>,
+    offsets: ReadonlyArray<bigint>,
+    ack: (indices: ReadonlyArray<number>) => Effect.Effect<void>
+  ) => Effect.Effect<void, KafkaError.KafkaError>
+  /**
    * Registers `listener`, called after each successful commit of an input
    * partition's transaction, before any later send to it can start: every
    * send that completed before the call is committed.
@@ -145,6 +179,19 @@ interface Member {
   readonly resumeFrom: bigint | undefined
   txn: KafkaLike.Transaction | undefined
   committed: bigint | undefined
+  /**
+   * Pipelined cycles: set while a commit is pending, one past the last record
+   * tracked at the cut (-1 when none was): outputs of records at or above it
+   * wait in `deferred` for the next transaction.
+   */
+  cut: bigint | undefined
+  deferred: Array<Deferred>
+}
+
+interface Deferred {
+  readonly topic: string
+  readonly messages: Array<KafkaLike.Message>
+  readonly ack: Effect.Effect<void>
 }
 
 const keyOf = (tp: OffsetTracker.TopicPartition) => `${tp.partition}\u0000${tp.topic}`
@@ -174,6 +221,7 @@ export const make = (
     const interval = Duration.fromInputUnsafe(options.commitInterval ?? "100 millis")
     const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
     const requestTimeout = options.requestTimeoutMillis ?? 30_000
+    const pipelined = options.pipelined === true
     const members = new Map<string, Member>()
     const commitListeners: Array<(tp: OffsetTracker.TopicPartition) => void> = []
     // Claims and releases of one partition never overlap: a release waits for
@@ -218,6 +266,33 @@ export const make = (
         )
       })
 
+    // Pipelined cycles: what was kept aside goes into the next transaction, then is acknowledged.
+    const flushDeferred = (m: Member) =>
+      Effect.gen(function* () {
+        m.cut = undefined
+        const items = m.deferred
+        m.deferred = []
+        if (items.length === 0) return
+        const byTopic = new Map<string, Array<KafkaLike.Message>>()
+        for (const item of items) {
+          const messages = byTopic.get(item.topic)
+          if (messages === undefined) byTopic.set(item.topic, [...item.messages])
+          else for (const message of item.messages) messages.push(message)
+        }
+        const txn = yield* begin(m)
+        for (const [topic, messages] of byTopic) {
+          yield* KafkaError.attempt("send", () => txn.send({ topic, messages, acks: -1, timeout: requestTimeout }))
+        }
+        for (const item of items) yield* item.ack
+      })
+
+    // Outputs kept aside for a partition whose records will be processed again are dropped.
+    const dropDeferred = (m: Member) =>
+      Effect.sync(() => {
+        m.cut = undefined
+        m.deferred = []
+      })
+
     const commitMember = (m: Member, offset: bigint | undefined) =>
       m.lock.withPermits(1)(
         Effect.gen(function* () {
@@ -225,10 +300,14 @@ export const make = (
           // tracker (revoked); they will be processed again, so they are dropped.
           if (offset === undefined) {
             yield* abort(m)
+            yield* dropDeferred(m)
             return false
           }
           const changed = offset !== m.committed
-          if (m.txn === undefined && !changed) return false
+          if (m.txn === undefined && !changed) {
+            yield* flushDeferred(m)
+            return false
+          }
           const txn = yield* begin(m)
           if (changed) {
             yield* KafkaError.attempt("sendOffsets", () =>
@@ -243,6 +322,7 @@ export const make = (
           if (changed) m.committed = offset
           // Still under the member's lock: no send can slip between the commit and the listeners.
           for (const listener of commitListeners) listener(m.tp)
+          yield* flushDeferred(m)
           return changed
         })
       )
@@ -278,7 +358,20 @@ export const make = (
           },
           { concurrency: "unbounded" }
         )
-        const flat = written.flat()
+        yield* reportCommitted(written.flat(), committed)
+      }).pipe(
+        Effect.withSpan(
+          "sluice.commit",
+          { attributes: { "messaging.consumer.group.name": options.groupId, "sluice.commit.transactional": true } },
+          { captureStackTrace: false }
+        )
+      )
+
+    const reportCommitted = (
+      flat: ReadonlyArray<OffsetTracker.CommittableOffset>,
+      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
         if (flat.length === 0) return
         yield* committed(flat)
         yield* Metric.update(Metrics.commits, 1)
@@ -288,10 +381,57 @@ export const make = (
             o.offset
           )
         }
+      })
+
+    // Waits until every record of the member's partition before its cut is
+    // done (their outputs are then in the transaction), or the partition is no longer ours.
+    const awaitCut = (tracker: OffsetTracker.OffsetTracker, m: Member, cut: bigint) =>
+      Effect.gen(function* () {
+        while (members.get(keyOf(m.tp)) === m && !failed) {
+          const offset = yield* tracker.committable(m.tp)
+          if (offset._tag === "Some" && offset.value >= cut) return
+          yield* Effect.sleep("1 millis")
+        }
+      })
+
+    const pipelinedCycle = (
+      tracker: OffsetTracker.OffsetTracker,
+      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
+        if (!pending(yield* offsetsOf(tracker))) return
+        // One synchronous step: no record can be tracked between two partitions' cuts.
+        const cuts = yield* Effect.sync(() =>
+          [...members.values()].map((m) => {
+            const last = tracker.lastTrackedUnsafe(m.tp)
+            m.cut = last === undefined ? -1n : last + 1n
+            return { m, last }
+          })
+        )
+        // Partitions commit independently: one with a slow record does not hold the others.
+        yield* Effect.forEach(
+          cuts,
+          ({ m, last }) =>
+            Effect.gen(function* () {
+              if (last !== undefined) yield* awaitCut(tracker, m, last + 1n)
+              if (failed || members.get(keyOf(m.tp)) !== m) return
+              const offset = yield* tracker.committable(m.tp)
+              const value = offset._tag === "Some" ? offset.value : undefined
+              const changed = yield* commitMember(m, value)
+              if (changed && value !== undefined) yield* reportCommitted([{ ...m.tp, offset: value }], committed)
+            }),
+          { concurrency: "unbounded", discard: true }
+        )
       }).pipe(
         Effect.withSpan(
           "sluice.commit",
-          { attributes: { "messaging.consumer.group.name": options.groupId, "sluice.commit.transactional": true } },
+          {
+            attributes: {
+              "messaging.consumer.group.name": options.groupId,
+              "sluice.commit.transactional": true,
+              "sluice.commit.pipelined": true
+            }
+          },
           { captureStackTrace: false }
         )
       )
@@ -301,6 +441,7 @@ export const make = (
       committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
     ) =>
       Effect.gen(function* () {
+        if (pipelined) return yield* pipelinedCycle(tracker, committed)
         if (!pending(yield* offsetsOf(tracker))) return
         draining = true
         yield* Latch.close(gate)
@@ -329,7 +470,11 @@ export const make = (
                   Effect.catch((error) => Effect.logWarning("the last transaction failed", error.message))
                 )
               } else {
-                yield* Effect.forEach(members.values(), (m) => m.lock.withPermits(1)(abort(m)), { discard: true })
+                yield* Effect.forEach(
+                  members.values(),
+                  (m) => m.lock.withPermits(1)(Effect.andThen(abort(m), dropDeferred(m))),
+                  { discard: true }
+                )
               }
             })
           )
@@ -392,7 +537,9 @@ export const make = (
                   lock: yield* Semaphore.make(1),
                   resumeFrom,
                   txn,
-                  committed: resumeFrom
+                  committed: resumeFrom,
+                  cut: undefined,
+                  deferred: []
                 }
                 members.set(keyOf(tp), member)
                 yield* Effect.logDebug("partition claimed for transactions").pipe(
@@ -410,14 +557,14 @@ export const make = (
             const m = members.get(keyOf(tp))
             if (m === undefined) return Effect.void
             members.delete(keyOf(tp))
-            return Effect.andThen(m.lock.withPermits(1)(abort(m)), close(m))
+            return Effect.andThen(m.lock.withPermits(1)(Effect.andThen(abort(m), dropDeferred(m))), close(m))
           })
         )
     }
 
     yield* Effect.addFinalizer(() => Effect.forEach(members.values(), close, { discard: true }))
 
-    const produce: Transactions["produce"] = (origin, topic, messages) =>
+    const sendNow = (origin: OffsetTracker.TopicPartition, topic: string, messages: Array<KafkaLike.Message>) =>
       Effect.suspend(() => {
         const m = members.get(keyOf(origin))
         if (m === undefined) return Effect.succeed(undefined)
@@ -433,13 +580,46 @@ export const make = (
         )
       })
 
+    const produce: Transactions["produce"] = (origin, topic, messages) =>
+      pipelined
+        ? Effect.die(new Error("pipelined transactions take outputs with their input offsets (sendRecords)"))
+        : sendNow(origin, topic, messages)
+
     const send: Transactions["send"] = (origin, topic, messages) =>
       Effect.map(produce(origin, topic, messages), (answers) => answers !== undefined)
+
+    const sendRecords: Transactions["sendRecords"] = (origin, topic, messages, offsets, ack) =>
+      Effect.suspend(() => {
+        const all = messages.map((_, i) => i)
+        const m = members.get(keyOf(origin))
+        const cut = m?.cut
+        // Decided synchronously with the cut: a record tracked before it has a lower offset.
+        if (m === undefined || cut === undefined) {
+          return Effect.flatMap(sendNow(origin, topic, [...messages]), (sent) =>
+            sent === undefined ? Effect.void : ack(all)
+          )
+        }
+        const now: Array<number> = []
+        const later: Array<number> = []
+        for (const i of all) (offsets[i]! < cut ? now : later).push(i)
+        if (later.length > 0) {
+          m.deferred.push({ topic, messages: later.map((i) => messages[i]!), ack: ack(later) })
+        }
+        if (now.length === 0) return Effect.void
+        return Effect.flatMap(
+          sendNow(
+            origin,
+            topic,
+            now.map((i) => messages[i]!)
+          ),
+          (sent) => (sent === undefined ? Effect.void : ack(now))
+        )
+      })
 
     const onCommit: Transactions["onCommit"] = (listener) =>
       Effect.sync(() => {
         commitListeners.push(listener)
       })
 
-    return { hooks, send, produce, onCommit }
+    return { hooks, send, produce, sendRecords, onCommit }
   })

@@ -59,134 +59,149 @@ const countsOf = (values: ReadonlyArray<string>) => {
 }
 
 describe("Transactions", () => {
-  it.live(
-    "pipeline - the transactional source and sink write every output once and commit the offsets with them",
-    () =>
-      Effect.gen(function* () {
-        const brokers = yield* Cluster.brokers
-        const client = yield* Cluster.client(brokers)
-        const input = Cluster.unique("in")
-        const output = Cluster.unique("out")
-        const groupId = Cluster.unique("eos")
-        const total = 3_000
-        yield* Admin.ensureTopics([
-          { topic: input, partitions: 3 },
-          { topic: output, partitions: 3 }
-        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-        const producer = yield* client.producer()
-        yield* Effect.promise(() =>
-          producer.send({
-            topic: input,
-            acks: -1,
-            messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 31}`, value: `${i}` }))
-          })
-        )
-        // Two runs of the job: the first is stopped part-way (its last
-        // transaction commits or aborts), the second finishes the input.
-        const run = (limit: number) =>
-          Effect.scoped(
-            Effect.gen(function* () {
-              const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis" })
+  // Draining commit cycles, and pipelined ones (the source never held; outputs of records after a cut wait for the next transaction).
+  for (const pipelined of [false, true]) {
+    it.live(
+      `pipeline${pipelined ? " (pipelined commits)" : ""} - the transactional source and sink write every output once and commit the offsets with them`,
+      () =>
+        Effect.gen(function* () {
+          const brokers = yield* Cluster.brokers
+          const client = yield* Cluster.client(brokers)
+          const input = Cluster.unique("in")
+          const output = Cluster.unique("out")
+          const groupId = Cluster.unique("eos")
+          const total = 3_000
+          yield* Admin.ensureTopics([
+            { topic: input, partitions: 3 },
+            { topic: output, partitions: 3 }
+          ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+          const producer = yield* client.producer()
+          yield* Effect.promise(() =>
+            producer.send({
+              topic: input,
+              acks: -1,
+              messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 31}`, value: `${i}` }))
+            })
+          )
+          // Two runs of the job: the first is stopped part-way (its last
+          // transaction commits or aborts), the second finishes the input.
+          const run = (limit: number) =>
+            Effect.scoped(
+              Effect.gen(function* () {
+                const transactions = yield* Transactions.make(client, {
+                  groupId,
+                  commitInterval: "50 millis",
+                  pipelined
+                })
+                const records = yield* KafkaSource.make(client, {
+                  topics: [input],
+                  groupId,
+                  // Few records in flight: the source keeps tracking records while a commit waits.
+                  maxInFlight: 64,
+                  transactions: transactions.hooks
+                })
+                yield* records.pipe(
+                  // Unordered, with uneven processing times: a partition's records finish out of
+                  // order, and now and then a slow one keeps a commit waiting while later records reach the sink.
+                  Stream.mapEffect(
+                    (e) =>
+                      Effect.as(Effect.sleep(Number(e.origin.offset % 4n) + (e.origin.offset % 97n === 0n ? 40 : 0)), {
+                        ...e,
+                        value: new TextEncoder().encode(`out-${text.decode(e.value as Uint8Array)}`)
+                      }),
+                    { concurrency: 16, unordered: true }
+                  ),
+                  Stream.take(limit),
+                  Stream.run(TransactionalSink.make(transactions, output))
+                )
+              })
+            )
+          yield* run(total / 3)
+          const second = yield* Effect.forkChild(run(total * 2))
+          yield* Cluster.awaitCommittedToEnd(client, groupId, input)
+          yield* Fiber.interrupt(second)
+
+          const seen = countsOf(yield* readBack(brokers, output, 3, false))
+          const missing = Array.from({ length: total }, (_, i) => `out-${i}`).filter((v) => !seen.has(v))
+          const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
+          assert.deepStrictEqual(missing, [])
+          assert.strictEqual(duplicates, 0)
+          assert.strictEqual(seen.size, total)
+        }),
+      120_000
+    )
+
+    it.live(
+      `rebalance${pipelined ? " (pipelined commits)" : ""} - a second member joins and the first leaves under load: every output once`,
+      () =>
+        Effect.gen(function* () {
+          const brokers = yield* Cluster.brokers
+          const client = yield* Cluster.client(brokers)
+          const input = Cluster.unique("in")
+          const output = Cluster.unique("out")
+          const groupId = Cluster.unique("eos")
+          const total = 3_000
+          yield* Admin.ensureTopics([
+            { topic: input, partitions: 6 },
+            { topic: output, partitions: 6 }
+          ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+          const producer = yield* client.producer()
+          yield* Effect.promise(() =>
+            producer.send({
+              topic: input,
+              acks: -1,
+              messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
+            })
+          )
+          const processed = yield* Ref.make(0)
+          // A member in a scope of its own, slow enough for rebalances to land mid-stream.
+          const member = Effect.gen(function* () {
+            const scope = yield* Scope.make()
+            const fiber = yield* Effect.gen(function* () {
+              const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis", pipelined })
               const records = yield* KafkaSource.make(client, {
                 topics: [input],
                 groupId,
+                sessionTimeout: "6 seconds",
+                heartbeatInterval: "500 millis",
+                maxInFlight: 200,
                 transactions: transactions.hooks
               })
-              yield* records.pipe(
-                Stream.map((e) => ({
-                  ...e,
-                  value: new TextEncoder().encode(`out-${text.decode(e.value as Uint8Array)}`)
-                })),
-                Stream.take(limit),
-                Stream.run(TransactionalSink.make(transactions, output))
+              return yield* records.pipe(
+                Stream.tap(() =>
+                  Effect.andThen(
+                    Ref.update(processed, (n) => n + 1),
+                    Effect.sleep("1 millis")
+                  )
+                ),
+                Stream.run(TransactionalSink.make(transactions, output)),
+                Effect.forkDetach
               )
-            })
-          )
-        yield* run(total / 3)
-        const second = yield* Effect.forkChild(run(total * 2))
-        yield* Cluster.awaitCommittedToEnd(client, groupId, input)
-        yield* Fiber.interrupt(second)
-
-        const seen = countsOf(yield* readBack(brokers, output, 3, false))
-        const missing = Array.from({ length: total }, (_, i) => `out-${i}`).filter((v) => !seen.has(v))
-        const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
-        assert.deepStrictEqual(missing, [])
-        assert.strictEqual(duplicates, 0)
-        assert.strictEqual(seen.size, total)
-      }),
-    120_000
-  )
-
-  it.live(
-    "rebalance - a second member joins and the first leaves under load: every output once",
-    () =>
-      Effect.gen(function* () {
-        const brokers = yield* Cluster.brokers
-        const client = yield* Cluster.client(brokers)
-        const input = Cluster.unique("in")
-        const output = Cluster.unique("out")
-        const groupId = Cluster.unique("eos")
-        const total = 3_000
-        yield* Admin.ensureTopics([
-          { topic: input, partitions: 6 },
-          { topic: output, partitions: 6 }
-        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
-        const producer = yield* client.producer()
-        yield* Effect.promise(() =>
-          producer.send({
-            topic: input,
-            acks: -1,
-            messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
+            }).pipe(Scope.provide(scope))
+            return Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
           })
-        )
-        const processed = yield* Ref.make(0)
-        // A member in a scope of its own, slow enough for rebalances to land mid-stream.
-        const member = Effect.gen(function* () {
-          const scope = yield* Scope.make()
-          const fiber = yield* Effect.gen(function* () {
-            const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis" })
-            const records = yield* KafkaSource.make(client, {
-              topics: [input],
-              groupId,
-              sessionTimeout: "6 seconds",
-              heartbeatInterval: "500 millis",
-              maxInFlight: 200,
-              transactions: transactions.hooks
-            })
-            return yield* records.pipe(
-              Stream.tap(() =>
-                Effect.andThen(
-                  Ref.update(processed, (n) => n + 1),
-                  Effect.sleep("1 millis")
-                )
-              ),
-              Stream.run(TransactionalSink.make(transactions, output)),
-              Effect.forkDetach
-            )
-          }).pipe(Scope.provide(scope))
-          return Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
-        })
-        const atLeast = (n: number) =>
-          Effect.gen(function* () {
-            if ((yield* Ref.get(processed)) < n) return yield* Effect.fail("waiting")
-          }).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 2400 }))
+          const atLeast = (n: number) =>
+            Effect.gen(function* () {
+              if ((yield* Ref.get(processed)) < n) return yield* Effect.fail("waiting")
+            }).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 2400 }))
 
-        const stopA = yield* member
-        yield* atLeast(300)
-        const stopB = yield* member
-        yield* atLeast(1_500)
-        yield* stopA
-        yield* Cluster.awaitCommittedToEnd(client, groupId, input)
-        yield* stopB
+          const stopA = yield* member
+          yield* atLeast(300)
+          const stopB = yield* member
+          yield* atLeast(1_500)
+          yield* stopA
+          yield* Cluster.awaitCommittedToEnd(client, groupId, input)
+          yield* stopB
 
-        const seen = countsOf(yield* readBack(brokers, output, 6, false))
-        const missing = Array.from({ length: total }, (_, i) => `${i}`).filter((v) => !seen.has(v))
-        const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
-        assert.deepStrictEqual(missing, [])
-        assert.strictEqual(duplicates, 0)
-      }),
-    180_000
-  )
+          const seen = countsOf(yield* readBack(brokers, output, 6, false))
+          const missing = Array.from({ length: total }, (_, i) => `${i}`).filter((v) => !seen.has(v))
+          const duplicates = [...seen.values()].reduce((n, c) => n + c - 1, 0)
+          assert.deepStrictEqual(missing, [])
+          assert.strictEqual(duplicates, 0)
+        }),
+      180_000
+    )
+  }
 
   it.live(
     "abort - outputs of a released partition's open transaction are seen by read_uncommitted readers only",

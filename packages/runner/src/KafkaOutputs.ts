@@ -43,11 +43,19 @@ export interface KafkaOutputs {
 export const make = (
   client: KafkaClient.KafkaClient["Service"],
   groupId: string,
-  guarantee: ProcessingGuarantee
+  guarantee: ProcessingGuarantee,
+  options?: {
+    /**
+     * Exactly-once commit cycles that never hold the source
+     * (`Transactions`' `pipelined`): only for jobs whose every output goes
+     * through `to` without `transactionOf`, and which have no state store.
+     */
+    readonly pipelined?: boolean | undefined
+  }
 ): Effect.Effect<KafkaOutputs, KafkaError.KafkaError, Scope.Scope> =>
   Effect.gen(function* () {
     if (guarantee === "exactly-once") {
-      const transactions = yield* Transactions.make(client, { groupId })
+      const transactions = yield* Transactions.make(client, { groupId, pipelined: options?.pipelined })
       return {
         source: { transactions: transactions.hooks },
         to: (topic, options) => TransactionalSink.make(transactions, topic, options),

@@ -124,7 +124,10 @@ export const runEnrich = (
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     const store = options.breakerStore === undefined ? undefined : yield* BreakerStore.make(options.breakerStore)
     const lookup = yield* ClaimsLookup.claimsLookup(database, options, "chunk", store)
-    const outputs = yield* KafkaOutputs.make(client, config.groupId, options.guarantee ?? "at-least-once")
+    // Every output goes through `outputs.to` with its input offset: commits need not hold the source.
+    const outputs = yield* KafkaOutputs.make(client, config.groupId, options.guarantee ?? "at-least-once", {
+      pipelined: true
+    })
     const records = yield* KafkaSource.make(client, {
       ...options.consumer,
       ...outputs.source,
@@ -183,7 +186,7 @@ export const runLarge = (
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     const groupId = `${config.groupId}-large`
-    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
+    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee, { pipelined: true })
     const records = yield* KafkaSource.make(client, {
       ...consumer,
       ...outputs.source,
