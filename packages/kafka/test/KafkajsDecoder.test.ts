@@ -2,7 +2,8 @@ import { createRequire } from "node:module"
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 
-// The kafkajs patch (patches/kafkajs@2.2.4.patch) decodes a fetched record's
+// The kafkajs patch (patches/kafkajs@2.2.4.patch) encodes into unzeroed
+// buffers, and decodes a fetched record's
 // offset and timestamp with number arithmetic while they are exact in a double
 // (it parsed the batch's base offset and timestamp into BigInts for every
 // record), and filters a batch's messages by offset the same way. Checked here
@@ -40,8 +41,31 @@ interface BatchClass {
   ): { readonly messages: ReadonlyArray<{ offset: string }> }
 }
 
+interface RecordInput {
+  readonly key: Buffer
+  readonly value: Buffer | null
+  readonly headers: Record<string, string>
+  readonly offsetDelta: number
+  readonly timestampDelta: number
+}
+type EncodeRecord = (record: RecordInput) => unknown
+type EncodeRecordBatch = (options: {
+  firstTimestamp: number
+  maxTimestamp: number
+  lastOffsetDelta: number
+  records: ReadonlyArray<unknown>
+}) => Promise<{ readonly buffer: Buffer }>
+type DecodeRecordBatch = (decoder: Decoder) => Promise<{
+  readonly records: ReadonlyArray<DecodedRecord & { readonly headers: Record<string, Buffer> }>
+}>
+
 // kafkajs has no types for its internals; these are the shapes its sources define.
 const require = createRequire(import.meta.url)
+const encodeRecord: EncodeRecord = require("kafkajs/src/protocol/recordBatch/record/v0")
+const {
+  RecordBatch: encodeRecordBatch
+}: { RecordBatch: EncodeRecordBatch } = require("kafkajs/src/protocol/recordBatch/v0")
+const decodeRecordBatch: DecodeRecordBatch = require("kafkajs/src/protocol/recordBatch/v0/decoder")
 const Decoder: DecoderClass = require("kafkajs/src/protocol/decoder")
 const decodeRecord: DecodeRecord = require("kafkajs/src/protocol/recordBatch/record/v0/decoder")
 const Batch: BatchClass = require("kafkajs/src/consumer/batch")
@@ -126,6 +150,60 @@ describe("kafkajs decoder (patched)", () => {
         }
       ),
       { numRuns: 3_000 }
+    )
+  })
+
+  // The patched encoders take unzeroed memory: a byte left unwritten would
+  // show here as a record that does not decode to what was encoded.
+  it("decodes a record batch to the records encoded in it", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            key: fc.string({ maxLength: 20 }),
+            value: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: null }),
+            header: fc.option(fc.string({ maxLength: 10 }), { nil: null }),
+            timestampDelta: fc.integer({ min: 0, max: 2 ** 31 - 1 })
+          }),
+          { minLength: 1, maxLength: 50 }
+        ),
+        async (inputs) => {
+          const firstTimestamp = 1_700_000_000_000
+          const records = inputs.map((r, i) =>
+            encodeRecord({
+              key: Buffer.from(r.key),
+              value: r.value === null ? null : Buffer.from(r.value),
+              headers: r.header === null ? {} : { h: r.header },
+              offsetDelta: i,
+              timestampDelta: r.timestampDelta
+            })
+          )
+          const batch = await encodeRecordBatch({
+            firstTimestamp,
+            maxTimestamp: firstTimestamp,
+            lastOffsetDelta: inputs.length - 1,
+            records
+          })
+          const decoded = await decodeRecordBatch(new Decoder(batch.buffer))
+          assert.deepStrictEqual(
+            decoded.records.map((r) => ({
+              key: r.key?.toString(),
+              value: r.value === null ? null : [...r.value],
+              header: r.headers.h === undefined ? null : r.headers.h.toString(),
+              offset: r.offset,
+              timestamp: r.timestamp
+            })),
+            inputs.map((r, i) => ({
+              key: r.key,
+              value: r.value === null ? null : [...r.value],
+              header: r.header,
+              offset: String(i),
+              timestamp: String(firstTimestamp + r.timestampDelta)
+            }))
+          )
+        }
+      ),
+      { numRuns: 300 }
     )
   })
 
