@@ -191,6 +191,12 @@ interface PartitionState {
   writes: Promise<unknown>
   /** Why a local write failed; the partition fails every call from then on. */
   failure: unknown
+  /**
+   * Whether the local store's entry count changed since the entries gauge
+   * was last set: it changes only when a local write completes, so a flush
+   * reads LMDB's statistics only then.
+   */
+  countChanged: boolean
   eventTime: number
 }
 
@@ -398,6 +404,7 @@ const openStore = <V>(
         .then(
           () => {
             state.writing.splice(state.writing.indexOf(batch), 1)
+            state.countChanged = true
           },
           (cause: unknown) => {
             state.failure = cause
@@ -641,6 +648,8 @@ const openStore = <V>(
             if (newest !== undefined) wait = Deferred.await(newest.done)
           }
           for (const [partition, state] of layers) {
+            if (!state.countChanged) continue
+            state.countChanged = false
             yield* Metric.update(
               Metric.withAttributes(StateMetrics.entries, { store: name, partition: String(partition) }),
               state.local.count()
@@ -893,6 +902,7 @@ const openStore = <V>(
               writing: [],
               writes: Promise.resolve(),
               failure: undefined,
+              countChanged: true,
               eventTime: local.eventTime()
             })
           }
