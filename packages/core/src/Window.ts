@@ -310,6 +310,7 @@ const paneEngine = <A, Acc, Out>(
       final
     }
   }
+  const changedResult = (slot: Slot<Acc>, start: number) => result(slot, start, false)
   const putPane = (pane: number, slot: Slot<Acc>) => {
     let m = panes.get(pane)
     if (m === undefined) {
@@ -353,10 +354,9 @@ const paneEngine = <A, Acc, Out>(
         for (let start = first; start <= pane; start += slide) updates.push(result(slot, start, false))
       }
       if (changes !== undefined) {
-        const s = slot
         const first = Math.max(pane - size + slide, firstOpen(w))
         for (let start = first; start <= pane; start += slide)
-          changes.touch(id, start, start + size + grace, () => result(s, start, false))
+          changes.touch(id, start, start + size + grace, slot, changedResult)
       }
     },
     close: (from, to, results, closed) => {
@@ -500,8 +500,13 @@ const sessionEngine = <A, Acc, Out>(
       if (updates !== undefined) updates.push(result(partition, key, merged, false))
       if (changes !== undefined) {
         // A session's result is taken now: a later record may merge it into another.
-        const r = result(partition, key, merged, false)
-        changes.touch(slotId(partition, key), merged.start, merged.last + gap + grace, () => r)
+        changes.touch(
+          slotId(partition, key),
+          merged.start,
+          merged.last + gap + grace,
+          result(partition, key, merged, false),
+          (r: Result<Out>) => r
+        )
       }
     },
     close: (_from, to, results, closed) => {

@@ -12,7 +12,10 @@ import type * as Envelope from "../Envelope.ts"
 import * as Receipt from "../Receipt.ts"
 
 interface Entry<R> {
-  compute: () => R
+  // What `compute` makes the result of: the engine's handle on the window.
+  ref: unknown
+  compute: (ref: never, start: number) => R
+  readonly start: number
   readonly closesAt: number
   readonly receipts: Array<Receipt.Receipt>
   trigger: Envelope.Origin | null
@@ -30,24 +33,36 @@ const all = (receipts: ReadonlyArray<Receipt.Receipt>): Receipt.Receipt => {
 }
 
 export class Changes<R> {
-  private readonly entries = new Map<string, Entry<R>>()
+  // slot -> window start -> entry: most records of a chunk touch the windows of one slot.
+  private readonly entries = new Map<string, Map<number, Entry<R>>>()
   private readonly current: Array<Entry<R>> = []
   private firstClose = Number.POSITIVE_INFINITY
+  private lastSlot: string | undefined
+  private lastWindows: Map<number, Entry<R>> | undefined
 
   /** Starts a record: the windows it changes are collected until `attach`. */
   begin(): void {
     this.current.length = 0
   }
 
-  /** Window `start` of `slot` changed; `compute` gives its result as it is when called. */
-  touch(slot: string, start: number, closesAt: number, compute: () => R): void {
-    const id = `${slot}\u0000${start}`
-    let e = this.entries.get(id)
+  /**
+   * Window `start` of `slot` changed; `compute(ref, start)` gives its result
+   * as it is when called (a shared function, not a closure per change).
+   */
+  touch<Ref>(slot: string, start: number, closesAt: number, ref: Ref, compute: (ref: Ref, start: number) => R): void {
+    let windows = slot === this.lastSlot ? this.lastWindows : this.entries.get(slot)
+    if (windows === undefined) {
+      windows = new Map()
+      this.entries.set(slot, windows)
+    }
+    this.lastSlot = slot
+    this.lastWindows = windows
+    let e = windows.get(start)
     if (e === undefined) {
-      e = { compute, closesAt, receipts: [], trigger: null }
-      this.entries.set(id, e)
+      e = { ref, compute, start, closesAt, receipts: [], trigger: null }
+      windows.set(start, e)
       if (closesAt < this.firstClose) this.firstClose = closesAt
-    } else e.compute = compute
+    } else e.ref = ref
     this.current.push(e)
   }
 
@@ -67,17 +82,23 @@ export class Changes<R> {
   }
 
   /**
-   * Emits, in first-change order, the windows that close at or before
-   * `watermark` (every window with +Infinity), and forgets them.
+   * Emits the windows that close at or before `watermark` (every window with
+   * +Infinity), in first-change order per slot, and forgets them.
    */
   drain(watermark: number, emit: (result: R, receipt: Receipt.Receipt, trigger: Envelope.Origin | null) => void): void {
     if (watermark < this.firstClose) return
     this.firstClose = Number.POSITIVE_INFINITY
-    for (const [id, e] of this.entries) {
-      if (e.closesAt <= watermark) {
-        this.entries.delete(id)
-        emit(e.compute(), all(e.receipts), e.trigger)
-      } else if (e.closesAt < this.firstClose) this.firstClose = e.closesAt
+    for (const [slot, windows] of this.entries) {
+      for (const [start, e] of windows) {
+        if (e.closesAt <= watermark) {
+          windows.delete(start)
+          emit(e.compute(e.ref as never, e.start), all(e.receipts), e.trigger)
+        } else if (e.closesAt < this.firstClose) this.firstClose = e.closesAt
+      }
+      if (windows.size === 0) {
+        this.entries.delete(slot)
+        if (this.lastSlot === slot) this.lastSlot = this.lastWindows = undefined
+      }
     }
   }
 }
