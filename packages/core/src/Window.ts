@@ -9,7 +9,9 @@
  *   Tumbling windows are hopping windows whose slide is their size.
  * - A window `[start, end)` closes when the watermark reaches `end + grace`.
  *   With `emit: "final"` its result is emitted then, once; with
- *   `emit: "updates"` every change to an open window is emitted instead.
+ *   `emit: "updates"` every change to an open window is emitted instead;
+ *   with `emit: "coalesced"` each window a chunk changed is emitted once,
+ *   at the end of the chunk or just before the window closes.
  * - A record whose windows are all closed is late: it comes out as a `Late`
  *   output carrying its own receipt, so a job routes it to a topic and its
  *   offset commits when that write is acknowledged; it is also counted in
@@ -42,6 +44,7 @@ import * as codecs from "./internal/codecs.ts"
 import * as DurableAcks from "./internal/durableAcks.ts"
 import * as Revocations from "./internal/revocations.ts"
 import { mapChunks } from "./internal/stream.ts"
+import * as WindowChanges from "./internal/windowChanges.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
 import type { StateError } from "./StateError.ts"
@@ -100,11 +103,16 @@ export const session = (gap: Duration.Input): Spec => {
 /**
  * `final`: one result per window, when it closes. `updates`: a result on
  * every change of an open window (the last one is the final value).
+ * `coalesced`: the changes of one input chunk come out once per window, with
+ * its value at the end of the chunk (or just before it closes), carrying the
+ * receipts of every record that changed it: what a table written from the
+ * results needs, at one result per changed window and chunk rather than one
+ * per window and record.
  *
  * @since 0.2.0
  * @category models
  */
-export type EmitMode = "final" | "updates"
+export type EmitMode = "final" | "updates" | "coalesced"
 
 /**
  * A window's aggregate.
@@ -201,7 +209,8 @@ interface Engine<A, Out> {
     timestamp: number,
     value: A,
     watermark: number,
-    updates: Array<Result<Out>> | undefined
+    updates: Array<Result<Out>> | undefined,
+    changes: WindowChanges.Changes<Result<Out>> | undefined
   ): void
   /**
    * Closes the windows the watermark passed between `from` and `to`, emitting
@@ -307,6 +316,7 @@ const paneEngine = <A, Acc, Out>(
       final
     }
   }
+  const changedResult = (slot: Slot<Acc>, start: number) => result(slot, start, false)
   const putPane = (pane: number, slot: Slot<Acc>) => {
     let m = panes.get(pane)
     if (m === undefined) {
@@ -336,7 +346,7 @@ const paneEngine = <A, Acc, Out>(
         return store.revoke(partitions)
       }),
     isLate: (t, w) => paneOf(t) + size + grace <= w,
-    add: (partition, key, t, value, w, updates) => {
+    add: (partition, key, t, value, w, updates, changes) => {
       const pane = paneOf(t)
       let m = panes.get(pane)
       if (m === undefined) {
@@ -357,6 +367,11 @@ const paneEngine = <A, Acc, Out>(
       if (updates !== undefined) {
         const first = Math.max(pane - size + slide, firstOpen(w))
         for (let start = first; start <= pane; start += slide) updates.push(result(slot, start, false))
+      }
+      if (changes !== undefined) {
+        const first = Math.max(pane - size + slide, firstOpen(w))
+        for (let start = first; start <= pane; start += slide)
+          changes.touch(id, start, start + size + grace, slot, changedResult)
       }
     },
     close: (from, to, results, closed) => {
@@ -484,7 +499,7 @@ const sessionEngine = <A, Acc, Out>(
         return store.revoke(partitions)
       }),
     isLate: (t, w) => t + grace <= w,
-    add: (partition, key, t, value, _w, updates) => {
+    add: (partition, key, t, value, _w, updates, changes) => {
       const e = entry(partition, key)
       let merged: Session<Acc> = { start: t, last: t, acc: aggregator.add(aggregator.empty(), value) }
       const kept: Array<Session<Acc>> = []
@@ -504,6 +519,16 @@ const sessionEngine = <A, Acc, Out>(
       dirty.set(partition, storeKey(key, merged.start), merged)
       nextClose = Math.min(nextClose, merged.last + gap + grace)
       if (updates !== undefined) updates.push(result(partition, key, merged, false))
+      if (changes !== undefined) {
+        // A session's result is taken now: a later record may merge it into another.
+        changes.touch(
+          slotId(partition, key),
+          merged.start,
+          merged.last + gap + grace,
+          result(partition, key, merged, false),
+          (r: Result<Out>) => r
+        )
+      }
     },
     close: (_from, to, results, closed) => {
       if (to < nextClose) return
@@ -597,6 +622,9 @@ export const aggregate =
         const tracker = Watermark.make(options.watermark)
         const timestampOf = options.timestamp ?? (Watermark.recordTimestamp as Watermark.TimestampExtractor<A>)
         const updates = options.emit === "updates"
+        const changes = options.emit === "coalesced" ? new WindowChanges.Changes<Result<Out>>() : undefined
+        // Whether closing windows emits their results (only with `final`).
+        const finals = options.emit === "final"
         const assigned = new Set<number>()
         const dataStore = spec._tag === "Hopping" ? `${name}.panes` : `${name}.sessions`
         // Chunks whose closed windows are not yet forgotten in the store, oldest first.
@@ -702,6 +730,11 @@ export const aggregate =
             const resultAcked = () => {
               batch.unacked--
             }
+            // Coalesced results of windows about to close, or of the whole chunk at its end.
+            const emitChanged = (r: Result<Out>, receipt: Receipt.Receipt, trigger: Envelope.Origin | null) => {
+              batch.unacked++
+              out.push(Envelope.make(resultOrigin(r, trigger), r, Receipt.onAckUnsafe(receipt, resultAcked)))
+            }
             let late = 0
             for (const e of chunk) {
               if (Revocations.isRevoke(e)) continue
@@ -709,7 +742,10 @@ export const aggregate =
               emitted.length = 0
               if (e === TICK) {
                 const w1 = tracker.advance(now)
-                if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted, batch.closed)
+                if (w1 > w0) {
+                  changes?.drain(w1, emitChanged)
+                  engine.close(w0, w1, finals ? emitted : undefined, batch.closed)
+                }
                 for (const r of emitted) out.push(Envelope.make(resultOrigin(r, null), r, Receipt.none))
                 continue
               }
@@ -718,11 +754,23 @@ export const aggregate =
               const t = timestampOf(e.value, e)
               const key = options.key(e.value, e)
               const isLate = engine.isLate(t, w0)
-              if (!isLate) engine.add(partition, key, t, e.value, w0, updates ? emitted : undefined)
+              changes?.begin()
+              if (!isLate) engine.add(partition, key, t, e.value, w0, updates ? emitted : undefined, changes)
               tracker.observe(partition, t, now)
               const w1 = tracker.advance(now)
-              if (w1 > w0) engine.close(w0, w1, updates ? undefined : emitted, batch.closed)
-              const receipts = Receipt.children(e.receipt, 1 + emitted.length)
+              let receipts: ReadonlyArray<Receipt.Receipt>
+              if (changes !== undefined) {
+                // The windows this record changed take one receipt of it each, before any of them closes.
+                receipts = Receipt.children(e.receipt, 1 + changes.touched)
+                if (changes.touched > 0) changes.attach(receipts.slice(1), e.origin)
+                if (w1 > w0) {
+                  changes.drain(w1, emitChanged)
+                  engine.close(w0, w1, undefined, batch.closed)
+                }
+              } else {
+                if (w1 > w0) engine.close(w0, w1, finals ? emitted : undefined, batch.closed)
+                receipts = Receipt.children(e.receipt, 1 + emitted.length)
+              }
               if (isLate) {
                 late++
                 const value: Late<A> = { _tag: "Late", key, timestamp: t, watermark: w0, value: e.value }
@@ -734,6 +782,8 @@ export const aggregate =
                 out.push(Envelope.make(resultOrigin(emitted[i]!, e.origin), emitted[i]!, receipt))
               }
             }
+            // The windows the chunk changed and left open.
+            changes?.drain(Number.POSITIVE_INFINITY, emitChanged)
             // This chunk's event times and watermark, written once its results are acknowledged.
             batch.watermark = tracker.current
             for (const p of seen) batch.max.set(p, tracker.maxEventTime(p))

@@ -595,3 +595,86 @@ describe("Window pipelined flushes", () => {
     })
   )
 })
+
+// A run whose source records count their acknowledgements; the sink acknowledges outputs when `ack` says.
+const runCounted = (s: Scenario, chunk: number, emit: Window.EmitMode, ack: boolean) =>
+  Effect.gen(function* () {
+    const acked = new Set<number>()
+    const outputs = yield* Stream.fromIterable(s.events.map((e, i) => envelope(e, i, () => acked.add(i)))).pipe(
+      Stream.rechunk(chunk),
+      Window.aggregate({
+        name: "sales",
+        key: (e) => e.key,
+        window: s.window,
+        aggregator: sales,
+        grace: s.grace,
+        emit,
+        watermark: { outOfOrderness: s.outOfOrderness },
+        partitions: [0, 1, 2]
+      }),
+      Stream.tap((o) => (ack ? o.receipt.ack : Effect.void)),
+      Stream.runCollect
+    )
+    return { outputs, acked }
+  })
+
+// The last result of each window, as a table written from the results would hold it.
+const lastRows = (
+  outputs: ReadonlyArray<Envelope.Envelope<Window.Output<Event, Parameters<typeof rowOf>[0]["value"]>>>
+) => {
+  const table = new Map<string, Row>()
+  for (const o of outputs) if (o.value._tag === "Result") table.set(`${o.value.key}/${o.value.start}`, rowOf(o.value))
+  return [...table.entries()].sort()
+}
+
+describe("Window coalesced", () => {
+  it("aggregate - coalesced leaves the table of updates, with no more results, and a record done once its results are", () =>
+    fc.assert(
+      fc.asyncProperty(scenario, (s) =>
+        Effect.runPromise(
+          Effect.gen(function* () {
+            const updates = yield* runCounted(s, s.chunk, "updates", true).pipe(isolated)
+            const coalesced = yield* runCounted(s, s.chunk, "coalesced", true).pipe(isolated)
+            assert.deepStrictEqual(lastRows(coalesced.outputs), lastRows(updates.outputs))
+            assert.deepStrictEqual(collect(coalesced.outputs).late, collect(updates.outputs).late)
+            const count = (o: typeof updates.outputs) => o.filter((x) => x.value._tag === "Result").length
+            assert.isAtMost(count(coalesced.outputs), count(updates.outputs))
+            // Within one chunk a window comes out at most once.
+            if (s.chunk === 1) assert.strictEqual(count(coalesced.outputs), count(updates.outputs))
+            assert.strictEqual(coalesced.acked.size, s.events.length)
+            // Nothing acknowledged downstream: every record changed a window or is late, so none is done.
+            const unacked = yield* runCounted(s, s.chunk, "coalesced", false).pipe(isolated)
+            assert.strictEqual(unacked.acked.size, 0)
+          })
+        )
+      ),
+      { numRuns: 100 }
+    ))
+
+  it.effect("hopping - coalesced emits each window a chunk changed once, with its value at the chunk's end", () =>
+    Effect.gen(function* () {
+      const events = [at(0), at(150), at(160)]
+      const outputs = yield* Stream.fromIterable(events.map((e, i) => envelope(e, i))).pipe(
+        Stream.rechunk(3),
+        Window.aggregate({
+          name: "count",
+          key: (e: Event) => e.key,
+          window: Window.hopping({ size: 200, slide: 100 }),
+          aggregator: Aggregator.count,
+          grace: 0,
+          emit: "coalesced"
+        }),
+        Stream.runCollect,
+        Effect.provide(StateStore.layerMemory({ roundTrip: true }))
+      )
+      const results = outputs.flatMap((o) =>
+        o.value._tag === "Result" ? [[o.value.start, o.value.end, o.value.value, o.value.final]] : []
+      )
+      assert.deepStrictEqual(results, [
+        [-100, 100, 1, false],
+        [0, 200, 3, false],
+        [100, 300, 2, false]
+      ])
+    })
+  )
+})

@@ -332,84 +332,64 @@ export const runInventory = (
     )
   })
 
-const inventory = Command.make(
-  "inventory",
-  {
-    ...CommerceConfig.settingFlags,
-    partitions: Flags.partitions,
-    ...ProcessingGuarantee.flags,
-    ...ConsumerGroup.flags
-  },
-  (flags) =>
+// The flags every job command has.
+const jobFlags = { ...CommerceConfig.settingFlags, ...ProcessingGuarantee.flags, ...ConsumerGroup.flags }
+
+// A job command: loads the settings, serves observability (with the commerce
+// dashboard), and runs the job under telemetry named `commerce-<name>`.
+// `extra` are the job's own flags, handed to `run` parsed.
+const jobCommand = <const Extra extends Command.Command.Config, E, R>(
+  name: string,
+  description: string,
+  extra: Extra,
+  run: (
+    config: CommerceConfig.CommerceConfig,
+    flags: Command.Command.Config.InferValue<Extra>,
+    readiness: Readiness.Readiness["Service"],
+    guarantee: ProcessingGuarantee.ProcessingGuarantee,
+    timing: ConsumerGroup.Timing
+  ) => Effect.Effect<void, E, R>
+) =>
+  Command.make(name, { job: jobFlags, extra }, ({ job, extra }) =>
     Effect.gen(function* () {
-      const config = yield* CommerceConfig.load(flags)
-      const guarantee = yield* ProcessingGuarantee.load(flags)
-      const timing = yield* ConsumerGroup.load(flags)
+      const config = yield* CommerceConfig.load(job)
+      const guarantee = yield* ProcessingGuarantee.load(job)
+      const timing = yield* ConsumerGroup.load(job)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runInventory(config, flags.partitions, readiness, guarantee, timing)
+          run(config, extra, readiness, guarantee, timing)
         )
-      ).pipe(Services.withTelemetry("commerce-inventory"))
+      ).pipe(Services.withTelemetry(`commerce-${name}`))
     })
-).pipe(Command.withDescription("Stock velocity, stock status, dead stock and restock advice into inventory_insights"))
+  ).pipe(Command.withDescription(description))
 
-const anomalies = Command.make(
-  "anomalies",
-  {
-    ...CommerceConfig.settingFlags,
-    partitions: Flags.partitions,
-    ...ProcessingGuarantee.flags,
-    ...ConsumerGroup.flags
-  },
-  (flags) =>
-    Effect.gen(function* () {
-      const config = yield* CommerceConfig.load(flags)
-      const guarantee = yield* ProcessingGuarantee.load(flags)
-      const timing = yield* ConsumerGroup.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runAnomalies(config, flags.partitions, readiness, guarantee, timing)
-        )
-      ).pipe(Services.withTelemetry("commerce-anomalies"))
-    })
-).pipe(Command.withDescription("Order spikes, rapid orders, outliers and large orders into anomaly_alerts"))
-
-const sales = Command.make(
+const sales = jobCommand(
   "sales",
-  { ...CommerceConfig.settingFlags, ...ProcessingGuarantee.flags, ...ConsumerGroup.flags },
-  (flags) =>
-    Effect.gen(function* () {
-      const config = yield* CommerceConfig.load(flags)
-      const guarantee = yield* ProcessingGuarantee.load(flags)
-      const timing = yield* ConsumerGroup.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runSales(config, readiness, guarantee, timing)
-        )
-      ).pipe(Services.withTelemetry("commerce-sales"))
-    })
-).pipe(Command.withDescription("Hopping 1 h / 5 min sales windows over orders into realtime_sales_metrics"))
+  "Hopping 1 h / 5 min sales windows over orders into realtime_sales_metrics",
+  {},
+  (config, _flags, readiness, guarantee, timing) => runSales(config, readiness, guarantee, timing)
+)
 
-const segments = Command.make(
+const segments = jobCommand(
   "segments",
-  {
-    ...CommerceConfig.settingFlags,
-    partitions: Flags.partitions,
-    ...ProcessingGuarantee.flags,
-    ...ConsumerGroup.flags
-  },
-  (flags) =>
-    Effect.gen(function* () {
-      const config = yield* CommerceConfig.load(flags)
-      const guarantee = yield* ProcessingGuarantee.load(flags)
-      const timing = yield* ConsumerGroup.load(flags)
-      yield* Effect.scoped(
-        Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          runSegments(config, flags.partitions, readiness, guarantee, timing)
-        )
-      ).pipe(Services.withTelemetry("commerce-segments"))
-    })
-).pipe(Command.withDescription("RFM customer segments into customer_segments and the segment-changes topic"))
+  "RFM customer segments into customer_segments and the segment-changes topic",
+  { partitions: Flags.partitions },
+  (config, flags, readiness, guarantee, timing) => runSegments(config, flags.partitions, readiness, guarantee, timing)
+)
+
+const anomalies = jobCommand(
+  "anomalies",
+  "Order spikes, rapid orders, outliers and large orders into anomaly_alerts",
+  { partitions: Flags.partitions },
+  (config, flags, readiness, guarantee, timing) => runAnomalies(config, flags.partitions, readiness, guarantee, timing)
+)
+
+const inventory = jobCommand(
+  "inventory",
+  "Stock velocity, stock status, dead stock and restock advice into inventory_insights",
+  { partitions: Flags.partitions },
+  (config, flags, readiness, guarantee, timing) => runInventory(config, flags.partitions, readiness, guarantee, timing)
+)
 
 const migrate = Command.make(
   "migrate",

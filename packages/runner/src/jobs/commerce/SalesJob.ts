@@ -11,7 +11,9 @@
  * Event time is `order_date`; the watermark trails the highest order date by
  * 5 minutes, and a window accepts orders until 10 minutes past its end.
  * An order whose every window has closed is late: it changes nothing and is
- * counted in `sluice_late_events_total`.
+ * counted in `sluice_late_events_total`. Each window a chunk of orders
+ * changed is upserted once per chunk (`emit: "coalesced"`), with its value
+ * at the end of the chunk.
  *
  * @since 0.3.0
  */
@@ -94,7 +96,7 @@ export const rows = <E, R, E2, R2>(
       window: Window.hopping({ size: settings.size, slide: settings.slide }),
       aggregator: SalesMetrics.aggregator,
       grace: settings.grace,
-      emit: "updates",
+      emit: "coalesced",
       watermark: { outOfOrderness: settings.outOfOrderness }
     }),
     Pipeline.filter(Window.isResult),

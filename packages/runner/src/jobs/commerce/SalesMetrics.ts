@@ -15,15 +15,21 @@ import * as OrderDelta from "./OrderDelta.ts"
 
 /**
  * The accumulator of one window (or pane): exact revenue, the net number of
- * orders, and the net number of orders per customer.
+ * orders, the net number of orders per customer, and how many customers
+ * have a positive count. It is updated in place (as `Aggregator` allows):
+ * copying the per-customer counts on every order made each order cost as
+ * much as the customers of its pane, and each window's emit as much again.
  *
  * @since 0.3.0
  * @category models
  */
 export interface Accumulator {
-  readonly revenue: BigDecimal.BigDecimal
-  readonly orders: number
-  readonly customers: { readonly [customer: string]: number }
+  revenue: BigDecimal.BigDecimal
+  orders: number
+  /** Net orders per customer id; no entry for a net count of zero. */
+  readonly customers: Map<number, number>
+  /** The customers whose net count is positive, kept as counts change. */
+  unique: number
 }
 
 /**
@@ -40,33 +46,52 @@ export interface Metrics {
   readonly uniqueCustomers: number
 }
 
-const AccumulatorSchema = Schema.Struct({
-  revenue: Schema.BigDecimalFromString,
-  orders: Schema.Number,
-  customers: Schema.Record(Schema.String, Schema.Number)
-})
+// The stored form: customers as a JSON object of counts (the form of earlier versions).
+const stored = StateStore.jsonCodec(
+  Schema.Struct({
+    revenue: Schema.BigDecimalFromString,
+    orders: Schema.Number,
+    customers: Schema.Record(Schema.String, Schema.Number)
+  })
+)
 
 const zero = BigDecimal.fromBigInt(0n)
 
-const mergeCounts = (
-  self: { readonly [customer: string]: number },
-  that: { readonly [customer: string]: number }
-): { readonly [customer: string]: number } => {
-  const out: { [customer: string]: number } = { ...self }
-  for (const [customer, n] of Object.entries(that)) {
-    const sum = (out[customer] ?? 0) + n
-    if (sum === 0) delete out[customer]
-    else out[customer] = sum
-  }
-  return out
-}
+/**
+ * An empty accumulator.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const empty = (): Accumulator => ({ revenue: zero, orders: 0, customers: new Map(), unique: 0 })
 
 // A pane may hold a retraction whose order was counted in an earlier pane, so
-// a count can be negative inside a pane; only the window's sum is meaningful.
-const positive = (counts: { readonly [customer: string]: number }): number => {
-  let n = 0
-  for (const customer in counts) if (counts[customer]! > 0) n++
-  return n
+// a count can be negative inside a pane; only the window's sum is meaningful,
+// and `unique` counts the positive ones.
+const addCount = (acc: Accumulator, customer: number, n: number): void => {
+  const before = acc.customers.get(customer) ?? 0
+  const after = before + n
+  if (after === 0) acc.customers.delete(customer)
+  else acc.customers.set(customer, after)
+  if (before > 0 && after <= 0) acc.unique--
+  else if (before <= 0 && after > 0) acc.unique++
+}
+
+/**
+ * The accumulator's stored bytes: JSON with exact decimals.
+ *
+ * @since 0.3.0
+ * @category codecs
+ */
+export const codec: StateStore.Codec<Accumulator> = {
+  encode: (acc) =>
+    stored.encode({ revenue: acc.revenue, orders: acc.orders, customers: Object.fromEntries(acc.customers) }),
+  decode: (bytes) => {
+    const { revenue, orders, customers } = stored.decode(bytes)
+    const acc: Accumulator = { revenue, orders, customers: new Map(), unique: 0 }
+    for (const [customer, n] of Object.entries(customers)) addCount(acc, Number(customer), n)
+    return acc
+  }
 }
 
 /**
@@ -90,28 +115,31 @@ export const average = (revenue: BigDecimal.BigDecimal, orders: number): Option.
 }
 
 /**
- * The aggregator of the sales windows.
+ * The aggregator of the sales windows. `add` and `combine` update their
+ * first accumulator in place.
  *
  * @since 0.3.0
  * @category aggregators
  */
 export const aggregator: Aggregator.Aggregator<OrderDelta.OrderDelta, Accumulator, Metrics> = Aggregator.make({
-  empty: () => ({ revenue: zero, orders: 0, customers: {} }),
-  add: (acc, delta) => ({
-    revenue: BigDecimal.sum(acc.revenue, OrderDelta.signedAmount(delta)),
-    orders: acc.orders + delta.sign,
-    customers: mergeCounts(acc.customers, { [String(delta.customer_id)]: delta.sign })
-  }),
-  combine: (self, that) => ({
-    revenue: BigDecimal.sum(self.revenue, that.revenue),
-    orders: self.orders + that.orders,
-    customers: mergeCounts(self.customers, that.customers)
-  }),
+  empty,
+  add: (acc, delta) => {
+    acc.revenue = BigDecimal.sum(acc.revenue, OrderDelta.signedAmount(delta))
+    acc.orders += delta.sign
+    addCount(acc, delta.customer_id, delta.sign)
+    return acc
+  },
+  combine: (self, that) => {
+    self.revenue = BigDecimal.sum(self.revenue, that.revenue)
+    self.orders += that.orders
+    for (const [customer, n] of that.customers) addCount(self, customer, n)
+    return self
+  },
   result: (acc) => ({
     totalRevenue: BigDecimal.scale(acc.revenue, 2),
     orderCount: acc.orders,
     averageOrderValue: average(acc.revenue, acc.orders),
-    uniqueCustomers: positive(acc.customers)
+    uniqueCustomers: acc.unique
   }),
-  codec: StateStore.jsonCodec(AccumulatorSchema)
+  codec
 })
