@@ -47,11 +47,12 @@
  */
 import type * as DeadLetter from "@sluice/core/DeadLetter"
 import * as Envelope from "@sluice/core/Envelope"
+import * as Metrics from "@sluice/core/Metrics"
 import * as Pipeline from "@sluice/core/Pipeline"
 import type { LookupError } from "@sluice/lookup/LookupError"
 import { Array as Arr, DateTime, Duration, Effect, type Option, Result, Schedule, type Sink, Stream } from "effect"
 import * as Log from "../../Log.ts"
-import { decodeRecords } from "../../records/DecodeRecords.ts"
+import { decodeOne, decodeRecords } from "../../records/DecodeRecords.ts"
 import type { SinkError, SinkServices } from "../../records/SinkTypes.ts"
 import * as EnrichedPayment from "./EnrichedPayment.ts"
 import * as Enrichment from "./Enrichment.ts"
@@ -344,6 +345,20 @@ export const run = <ES, RS, S extends Sinks, RL, CE = never>(
       Log.withJob(options.logJob ?? "enrich")
     ) as Effect.Effect<void, ES | CE | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
   }
+  if (typeof lookup !== "function") {
+    return fusedJson(
+      options.records,
+      options.sinks,
+      answeringChunks(lookup.lookupMany, pause ? { schedule, log: pauseLog() } : undefined),
+      options.concurrency,
+      options.maxChunkSize,
+      ordering
+    ).pipe(Log.withJob(options.logJob ?? "enrich")) as Effect.Effect<
+      void,
+      ES | SinkError<S[keyof S]>,
+      RS | SinkServices<S[keyof S]> | RL
+    >
+  }
   return options.records.pipe(
     decodeRecords(PaymentEvent.decode),
     Pipeline.deadLetters(options.sinks.deadLetters),
@@ -354,6 +369,86 @@ export const run = <ES, RS, S extends Sinks, RL, CE = never>(
     Pipeline.runRouted({ enriched: options.sinks.enriched, failed: options.sinks.failed }),
     Log.withJob(options.logJob ?? "enrich")
   ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
+}
+
+// The chunk sizes of the chunk path: at most `maxChunkSize` payments
+// (half of `concurrency` by default), as many chunks at once as fit in `concurrency`.
+const chunking = (concurrency: number, maxChunkSize: number | undefined) => {
+  const size = Math.max(1, Math.min(maxChunkSize ?? Math.ceil(concurrency / 2), concurrency))
+  return { size, chunks: Math.max(1, Math.floor(concurrency / size)) }
+}
+
+type Routed = Pipeline.Output<Enrichment.Output, Uint8Array> | Pipeline.Output<"deadLetters", DeadLetter.DeadLetter>
+
+// The JSON job with a chunk lookup (what the CLI runs) as one stage per
+// chunk: decode, look up, encode and route in a loop over the chunk, then
+// one dispatch to the sinks. The composition of `decodeRecords`,
+// `deadLetters`, `mapChunksEffect` and `route` does the same work, but each
+// of its stages costs an envelope per record and the dead letters a merged
+// stream (a fiber and a queue hop per chunk); at Kafka rates that was most
+// of the job's cost above the work itself. Dead letters go to their sink
+// through the same dispatch and keep the record's receipt; they are counted by
+// `sluice_dead_letters_total`, not as outputs. Order is that of
+// `mapChunksEffect`: every output in input order (`ordered`, `key`), or in
+// input order within a chunk (`unordered`).
+const fusedJson = <ES, RS, S extends Sinks, RL>(
+  records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>,
+  sinks: S,
+  lookupMany: (
+    claimIds: Arr.NonEmptyReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Enrichment.Answer>, never, RL>,
+  concurrency: number,
+  maxChunkSize: number | undefined,
+  ordering: Pipeline.Ordering
+) => {
+  const { size, chunks } = chunking(concurrency, maxChunkSize)
+  const enrichChunk = (
+    values: Arr.NonEmptyReadonlyArray<Envelope.Payload>,
+    envelopes: Arr.NonEmptyReadonlyArray<Envelope.Envelope<Envelope.Payload>>
+  ): Effect.Effect<ReadonlyArray<Routed>, never, RL> => {
+    const out: Array<Routed> = new Array(values.length)
+    const events: Array<PaymentEvent.PaymentEvent> = []
+    const at: Array<number> = []
+    const ids: Array<string> = []
+    let dead: Array<string> | undefined
+    for (let i = 0; i < values.length; i++) {
+      const decoded = decodeOne(PaymentEvent.decode, envelopes[i]!.origin, values[i]!)
+      if (Result.isSuccess(decoded)) {
+        events.push(decoded.success)
+        ids.push(decoded.success.claim_id)
+        at.push(i)
+      } else {
+        out[i] = Pipeline.to("deadLetters", decoded.failure)
+        ;(dead ??= []).push(decoded.failure.kind)
+      }
+    }
+    const counted = dead === undefined ? Effect.void : Effect.forEach(dead, Metrics.countDeadLetter, { discard: true })
+    if (!Arr.isReadonlyArrayNonEmpty(ids)) return Effect.as(counted, out)
+    return Effect.andThen(
+      counted,
+      Effect.flatMap(lookupMany(ids), (answers) =>
+        // One timestamp per chunk: its payments were enriched by the same answer.
+        Effect.map(DateTime.now, (now) => {
+          for (let j = 0; j < answers.length; j++) {
+            const result = Enrichment.enrichmentResult(events[j]!, answers[j]!, now)
+            out[at[j]!] = Pipeline.to(
+              result.output,
+              EnrichedPayment.encode(result.record),
+              result.record.enrichment_status
+            )
+          }
+          return out
+        })
+      )
+    )
+  }
+  return records.pipe(
+    Pipeline.mapChunksEffect(enrichChunk, { concurrency: chunks, maxChunkSize: size, ordering }),
+    Pipeline.runRouted(
+      { enriched: sinks.enriched, failed: sinks.failed, deadLetters: sinks.deadLetters },
+      { uncounted: ["deadLetters"] }
+    )
+  )
 }
 
 // The per-record path: one lookup per payment, ordered by claim id in `key` mode.
@@ -380,7 +475,7 @@ const chunked = <RL>(
   maxChunkSize: number | undefined,
   ordering: Pipeline.Ordering
 ) => {
-  const size = Math.max(1, Math.min(maxChunkSize ?? Math.ceil(concurrency / 2), concurrency))
+  const { size, chunks } = chunking(concurrency, maxChunkSize)
   return Pipeline.mapChunksEffect(
     (events: Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>) =>
       Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (answers) =>
@@ -389,6 +484,6 @@ const chunked = <RL>(
           answers.map((answer, i) => Enrichment.enrichmentResult(events[i]!, answer, now))
         )
       ),
-    { concurrency: Math.max(1, Math.floor(concurrency / size)), maxChunkSize: size, ordering }
+    { concurrency: chunks, maxChunkSize: size, ordering }
   )
 }
