@@ -410,7 +410,7 @@ const fusedJson = <ES, RS, S extends Sinks, RL>(
     const events: Array<PaymentEvent.PaymentEvent> = []
     const at: Array<number> = []
     const ids: Array<string> = []
-    let dead: Array<string> | undefined
+    const dead: Array<string> = []
     for (let i = 0; i < values.length; i++) {
       const decoded = decodeOne(PaymentEvent.decode, envelopes[i]!.origin, values[i]!)
       if (Result.isSuccess(decoded)) {
@@ -419,7 +419,7 @@ const fusedJson = <ES, RS, S extends Sinks, RL>(
         at.push(i)
       } else {
         out[i] = Pipeline.to("deadLetters", decoded.failure)
-        ;(dead ??= []).push(decoded.failure.kind)
+        dead.push(decoded.failure.kind)
       }
     }
     const counted = dead === undefined ? Effect.void : Effect.forEach(dead, Metrics.countDeadLetter, { discard: true })
