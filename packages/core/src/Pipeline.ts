@@ -483,7 +483,6 @@ const hasUnsafeAck = (receipt: Receipt.Receipt): receipt is Receipt.Receipt & { 
 interface RoutedOutput {
   readonly name: string
   readonly queue: Queue.Queue<Envelope.Envelope<unknown>, Cause.Done>
-  readonly counted: boolean
   readonly counters: Map<string, OutputCounter>
   batch: Array<Envelope.Envelope<unknown>>
 }
@@ -512,8 +511,6 @@ export type Accepted<S> = {
  * `sluice_records_out_total` counts an output when its sink acknowledges it;
  * outputs a sink acknowledges together with `Receipt.ackAll` (a produce
  * request's) are counted with one update, so the counter moves per chunk.
- * The outputs named in `uncounted` are not counted there (dead letters, which
- * `sluice_dead_letters_total` counts); their envelopes reach the sink as they are.
  *
  * @since 0.1.0
  * @category running
@@ -521,7 +518,7 @@ export type Accepted<S> = {
 export const runRouted =
   <S extends Record<string, Sink.Sink<unknown, Envelope.Envelope<never>, unknown, unknown, unknown>>>(
     sinks: S,
-    options?: { readonly bufferSize?: number; readonly uncounted?: ReadonlyArray<keyof S & string> }
+    options?: { readonly bufferSize?: number }
   ) =>
   <O extends Accepted<S>, E, R>(
     self: Stream.Stream<Envelope.Envelope<O>, E, R>
@@ -532,8 +529,7 @@ export const runRouted =
       const writers: Array<Effect.Effect<unknown, unknown, unknown>> = []
       for (const [name, sink] of Object.entries(sinks)) {
         const queue = yield* Queue.bounded<Envelope.Envelope<unknown>, Cause.Done>(options?.bufferSize ?? 256)
-        const counted = options?.uncounted?.includes(name) !== true
-        outputs.set(name, { name, queue, counted, counters: new Map(), batch: [] })
+        outputs.set(name, { name, queue, counters: new Map(), batch: [] })
         writers.push(Stream.run(Stream.fromQueue(queue), sink as Sink.Sink<unknown, Envelope.Envelope<unknown>>))
       }
       // Counts an acknowledged output as plain code: one counter per output
@@ -555,10 +551,6 @@ export const runRouted =
             const routed = outputs.get(output)
             if (routed === undefined) return Effect.die(new Error(`no sink for output "${output}"`))
             if (routed.batch.length === 0) used.push(routed)
-            if (!routed.counted) {
-              routed.batch.push(Envelope.make(e.origin, value, e.receipt))
-              continue
-            }
             const count = counter(routed, status ?? "ok")
             routed.batch.push(
               hasUnsafeAck(e.receipt)

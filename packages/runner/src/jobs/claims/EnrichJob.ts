@@ -50,7 +50,19 @@ import * as Envelope from "@sluice/core/Envelope"
 import * as Metrics from "@sluice/core/Metrics"
 import * as Pipeline from "@sluice/core/Pipeline"
 import type { LookupError } from "@sluice/lookup/LookupError"
-import { Array as Arr, DateTime, Duration, Effect, type Option, Result, Schedule, type Sink, Stream } from "effect"
+import {
+  Array as Arr,
+  DateTime,
+  Duration,
+  Effect,
+  type Option,
+  Queue,
+  Result,
+  Schedule,
+  type Sink,
+  Stream
+} from "effect"
+import type * as Cause from "effect/Cause"
 import * as Log from "../../Log.ts"
 import { decodeOne, decodeRecords } from "../../records/DecodeRecords.ts"
 import type { SinkError, SinkServices } from "../../records/SinkTypes.ts"
@@ -378,19 +390,41 @@ const chunking = (concurrency: number, maxChunkSize: number | undefined) => {
   return { size, chunks: Math.max(1, Math.floor(concurrency / size)) }
 }
 
-type Routed = Pipeline.Output<Enrichment.Output, Uint8Array> | Pipeline.Output<"deadLetters", DeadLetter.DeadLetter>
+// Decoded payments of one chunk, with their envelopes (non-empty, same length).
+interface Decoded {
+  readonly events: Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>
+  readonly envelopes: Arr.NonEmptyReadonlyArray<Envelope.Envelope<Envelope.Payload>>
+}
 
-// The JSON job with a chunk lookup (what the CLI runs) as one stage per
-// chunk: decode, look up, encode and route in a loop over the chunk, then
-// one dispatch to the sinks. The composition of `decodeRecords`,
-// `deadLetters`, `mapChunksEffect` and `route` does the same work, but each
-// of its stages costs an envelope per record and the dead letters a merged
-// stream (a fiber and a queue hop per chunk); at Kafka rates that was most
-// of the job's cost above the work itself. Dead letters go to their sink
-// through the same dispatch and keep the record's receipt; they are counted by
-// `sluice_dead_letters_total`, not as outputs. Order is that of
-// `mapChunksEffect`: every output in input order (`ordered`, `key`), or in
-// input order within a chunk (`unordered`).
+// Pieces of at most `size` payments, never merged with the next chunk, so no
+// payment waits for others to arrive.
+const piecesOf = (
+  events: ReadonlyArray<PaymentEvent.PaymentEvent>,
+  envelopes: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>,
+  size: number
+): ReadonlyArray<Decoded> => {
+  const pieces: Array<Decoded> = []
+  for (let i = 0; i < events.length; i += size) {
+    const whole = i === 0 && events.length <= size
+    pieces.push({
+      events: (whole ? events : events.slice(i, i + size)) as Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>,
+      envelopes: (whole ? envelopes : envelopes.slice(i, i + size)) as Arr.NonEmptyReadonlyArray<
+        Envelope.Envelope<Envelope.Payload>
+      >
+    })
+  }
+  return pieces
+}
+
+// The JSON job with a chunk lookup (what the CLI runs) in two stages per
+// chunk: decode in a loop (dead letters straight to their sink's queue),
+// then look up, encode and route each piece of at most `size` payments, up
+// to `chunks` pieces at once, and dispatch to the sinks. The composition of
+// `decodeRecords`, `deadLetters`, `mapChunksEffect` and `route` does the
+// same work, but each of its stages costs an envelope per record, and the
+// dead letters a merged stream (a fiber and a queue hop per chunk). Order is
+// that of `mapChunksEffect`: every output in input order (`ordered`, `key`),
+// or in input order within a piece (`unordered`).
 const fusedJson = <ES, RS, S extends Sinks, RL>(
   records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>,
   sinks: S,
@@ -400,56 +434,66 @@ const fusedJson = <ES, RS, S extends Sinks, RL>(
   concurrency: number,
   maxChunkSize: number | undefined,
   ordering: Pipeline.Ordering
-) => {
-  const { size, chunks } = chunking(concurrency, maxChunkSize)
-  const enrichChunk = (
-    values: Arr.NonEmptyReadonlyArray<Envelope.Payload>,
-    envelopes: Arr.NonEmptyReadonlyArray<Envelope.Envelope<Envelope.Payload>>
-  ): Effect.Effect<ReadonlyArray<Routed>, never, RL> => {
-    const out: Array<Routed> = new Array(values.length)
-    const events: Array<PaymentEvent.PaymentEvent> = []
-    const at: Array<number> = []
-    const ids: Array<string> = []
-    const dead: Array<string> = []
-    for (let i = 0; i < values.length; i++) {
-      const decoded = decodeOne(PaymentEvent.decode, envelopes[i]!.origin, values[i]!)
-      if (Result.isSuccess(decoded)) {
-        events.push(decoded.success)
-        ids.push(decoded.success.claim_id)
-        at.push(i)
-      } else {
-        out[i] = Pipeline.to("deadLetters", decoded.failure)
-        dead.push(decoded.failure.kind)
+) =>
+  Effect.gen(function* () {
+    const { size, chunks } = chunking(concurrency, maxChunkSize)
+    const deadLetters = yield* Queue.bounded<Envelope.Envelope<DeadLetter.DeadLetter>, Cause.Done>(256)
+    // Sequential, ahead of the chunks being looked up: a chunk held by
+    // pause mode holds neither the dead letters after it nor their commit.
+    const decodeChunk = (
+      chunk: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>
+    ): Effect.Effect<ReadonlyArray<Decoded>> => {
+      const events: Array<PaymentEvent.PaymentEvent> = []
+      const kept: Array<Envelope.Envelope<Envelope.Payload>> = []
+      const dead: Array<Envelope.Envelope<DeadLetter.DeadLetter>> = []
+      for (const e of chunk) {
+        const decoded = decodeOne(PaymentEvent.decode, e.origin, e.value)
+        if (Result.isSuccess(decoded)) {
+          events.push(decoded.success)
+          kept.push(e)
+        } else dead.push(Envelope.make(e.origin, decoded.failure, e.receipt))
       }
-    }
-    const counted = dead === undefined ? Effect.void : Effect.forEach(dead, Metrics.countDeadLetter, { discard: true })
-    if (!Arr.isReadonlyArrayNonEmpty(ids)) return Effect.as(counted, out)
-    return Effect.andThen(
-      counted,
-      Effect.flatMap(lookupMany(ids), (answers) =>
-        // One timestamp per chunk: its payments were enriched by the same answer.
-        Effect.map(DateTime.now, (now) => {
-          for (let j = 0; j < answers.length; j++) {
-            const result = Enrichment.enrichmentResult(events[j]!, answers[j]!, now)
-            out[at[j]!] = Pipeline.to(
-              result.output,
-              EnrichedPayment.encode(result.record),
-              result.record.enrichment_status
-            )
-          }
-          return out
-        })
+      const pieces = piecesOf(events, kept, size)
+      if (dead.length === 0) return Effect.succeed(pieces)
+      return Effect.andThen(
+        Effect.forEach(dead, (d) => Metrics.countDeadLetter(d.value.kind), { discard: true }),
+        Effect.as(Queue.offerAll(deadLetters, dead), pieces)
       )
+    }
+    const enrichPiece = ({ envelopes, events }: Decoded) =>
+      Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (answers) =>
+        // One timestamp per chunk: its payments were enriched by the same answer.
+        Effect.map(DateTime.now, (now) =>
+          Arr.map(envelopes, (e, j) => {
+            const result = Enrichment.enrichmentResult(events[j]!, answers[j]!, now)
+            return Envelope.make(
+              e.origin,
+              Pipeline.to(result.output, EnrichedPayment.encode(result.record), result.record.enrichment_status),
+              e.receipt
+            )
+          })
+        )
+      )
+    const valid = Stream.chunks(records).pipe(
+      Stream.mapEffect(decodeChunk),
+      Stream.flattenIterable,
+      // Decoding runs ahead of the lookups by a few pieces, so while pause
+      // mode holds every lookup slot the dead letters behind them still leave.
+      Stream.buffer({ capacity: 8 }),
+      Stream.mapEffect(enrichPiece, { concurrency: chunks, unordered: ordering === "unordered" }),
+      Stream.flattenArray
     )
-  }
-  return records.pipe(
-    Pipeline.mapChunksEffect(enrichChunk, { concurrency: chunks, maxChunkSize: size, ordering }),
-    Pipeline.runRouted(
-      { enriched: sinks.enriched, failed: sinks.failed, deadLetters: sinks.deadLetters },
-      { uncounted: ["deadLetters"] }
+    yield* Effect.all(
+      [
+        valid.pipe(
+          Pipeline.runRouted({ enriched: sinks.enriched, failed: sinks.failed }),
+          Effect.ensuring(Queue.end(deadLetters))
+        ),
+        Stream.run(Stream.fromQueue(deadLetters), sinks.deadLetters)
+      ],
+      { concurrency: "unbounded", discard: true }
     )
-  )
-}
+  })
 
 // The per-record path: one lookup per payment, ordered by claim id in `key` mode.
 const perRecord = <RL>(
