@@ -59,6 +59,11 @@ describe("sluice claims enrich - database faults", () => {
             "20ms",
             "--breaker-window",
             "10",
+            // The breaker counts statements: chunks of 128 make the outage's
+            // 200 payments enough statements to trip it (the default's chunks
+            // of 1,024 would look them up in one or two).
+            "--concurrency",
+            "256",
             "--breaker-cooldown",
             "2s"
           ],

@@ -99,7 +99,7 @@ describe("Flags", () => {
     Effect.gen(function* () {
       const { parsed } = yield* parse([])
       const p = Option.getOrThrow(parsed)
-      assert.strictEqual(p.concurrency, 256)
+      assert.strictEqual(p.concurrency, 2048)
       assert.strictEqual(p.ordering, "key")
       assert.strictEqual(Duration.toMillis(p.lookupTimeout), 5000)
       assert.strictEqual(Duration.toMillis(p.retryBackoff), 100)

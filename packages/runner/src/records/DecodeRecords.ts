@@ -26,7 +26,13 @@ export const decodeRecords =
   ): Stream.Stream<Envelope.Envelope<Result.Result<A, DeadLetter.DeadLetter>>, E, R> =>
     Stream.map(self, (e) => Envelope.make(e.origin, decodeOne(decode, e.origin, e.value), e.receipt))
 
-const decodeOne = <A>(
+/**
+ * Decodes one record value as `decodeRecords` does, for a stage that decodes a chunk in a loop.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeOne = <A>(
   decode: (bytes: Uint8Array) => Result.Result<A, RunnerError>,
   origin: Envelope.Origin,
   value: Envelope.Payload

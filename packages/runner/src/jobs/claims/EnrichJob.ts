@@ -47,11 +47,24 @@
  */
 import type * as DeadLetter from "@sluice/core/DeadLetter"
 import * as Envelope from "@sluice/core/Envelope"
+import * as Metrics from "@sluice/core/Metrics"
 import * as Pipeline from "@sluice/core/Pipeline"
 import type { LookupError } from "@sluice/lookup/LookupError"
-import { Array as Arr, DateTime, Duration, Effect, type Option, Result, Schedule, type Sink, Stream } from "effect"
+import {
+  Array as Arr,
+  DateTime,
+  Duration,
+  Effect,
+  type Option,
+  Queue,
+  Result,
+  Schedule,
+  type Sink,
+  Stream
+} from "effect"
+import type * as Cause from "effect/Cause"
 import * as Log from "../../Log.ts"
-import { decodeRecords } from "../../records/DecodeRecords.ts"
+import { decodeOne, decodeRecords } from "../../records/DecodeRecords.ts"
 import type { SinkError, SinkServices } from "../../records/SinkTypes.ts"
 import * as EnrichedPayment from "./EnrichedPayment.ts"
 import * as Enrichment from "./Enrichment.ts"
@@ -344,6 +357,20 @@ export const run = <ES, RS, S extends Sinks, RL, CE = never>(
       Log.withJob(options.logJob ?? "enrich")
     ) as Effect.Effect<void, ES | CE | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
   }
+  if (typeof lookup !== "function") {
+    return fusedJson(
+      options.records,
+      options.sinks,
+      answeringChunks(lookup.lookupMany, pause ? { schedule, log: pauseLog() } : undefined),
+      options.concurrency,
+      options.maxChunkSize,
+      ordering
+    ).pipe(Log.withJob(options.logJob ?? "enrich")) as Effect.Effect<
+      void,
+      ES | SinkError<S[keyof S]>,
+      RS | SinkServices<S[keyof S]> | RL
+    >
+  }
   return options.records.pipe(
     decodeRecords(PaymentEvent.decode),
     Pipeline.deadLetters(options.sinks.deadLetters),
@@ -355,6 +382,118 @@ export const run = <ES, RS, S extends Sinks, RL, CE = never>(
     Log.withJob(options.logJob ?? "enrich")
   ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
 }
+
+// The chunk sizes of the chunk path: at most `maxChunkSize` payments
+// (half of `concurrency` by default), as many chunks at once as fit in `concurrency`.
+const chunking = (concurrency: number, maxChunkSize: number | undefined) => {
+  const size = Math.max(1, Math.min(maxChunkSize ?? Math.ceil(concurrency / 2), concurrency))
+  return { size, chunks: Math.max(1, Math.floor(concurrency / size)) }
+}
+
+// Decoded payments of one chunk, with their envelopes (non-empty, same length).
+interface Decoded {
+  readonly events: Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>
+  readonly envelopes: Arr.NonEmptyReadonlyArray<Envelope.Envelope<Envelope.Payload>>
+}
+
+// Pieces of at most `size` payments, never merged with the next chunk, so no
+// payment waits for others to arrive.
+const piecesOf = (
+  events: ReadonlyArray<PaymentEvent.PaymentEvent>,
+  envelopes: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>,
+  size: number
+): ReadonlyArray<Decoded> => {
+  const pieces: Array<Decoded> = []
+  for (let i = 0; i < events.length; i += size) {
+    const whole = i === 0 && events.length <= size
+    pieces.push({
+      events: (whole ? events : events.slice(i, i + size)) as Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>,
+      envelopes: (whole ? envelopes : envelopes.slice(i, i + size)) as Arr.NonEmptyReadonlyArray<
+        Envelope.Envelope<Envelope.Payload>
+      >
+    })
+  }
+  return pieces
+}
+
+// The JSON job with a chunk lookup (what the CLI runs) in two stages per
+// chunk: decode in a loop (dead letters straight to their sink's queue),
+// then look up, encode and route each piece of at most `size` payments, up
+// to `chunks` pieces at once, and dispatch to the sinks. The composition of
+// `decodeRecords`, `deadLetters`, `mapChunksEffect` and `route` does the
+// same work, but each of its stages costs an envelope per record, and the
+// dead letters a merged stream (a fiber and a queue hop per chunk). Order is
+// that of `mapChunksEffect`: every output in input order (`ordered`, `key`),
+// or in input order within a piece (`unordered`).
+const fusedJson = <ES, RS, S extends Sinks, RL>(
+  records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>,
+  sinks: S,
+  lookupMany: (
+    claimIds: Arr.NonEmptyReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Enrichment.Answer>, never, RL>,
+  concurrency: number,
+  maxChunkSize: number | undefined,
+  ordering: Pipeline.Ordering
+) =>
+  Effect.gen(function* () {
+    const { size, chunks } = chunking(concurrency, maxChunkSize)
+    const deadLetters = yield* Queue.bounded<Envelope.Envelope<DeadLetter.DeadLetter>, Cause.Done>(256)
+    // Sequential, ahead of the chunks being looked up: a chunk held by
+    // pause mode holds neither the dead letters after it nor their commit.
+    const decodeChunk = (
+      chunk: ReadonlyArray<Envelope.Envelope<Envelope.Payload>>
+    ): Effect.Effect<ReadonlyArray<Decoded>> => {
+      const events: Array<PaymentEvent.PaymentEvent> = []
+      const kept: Array<Envelope.Envelope<Envelope.Payload>> = []
+      const dead: Array<Envelope.Envelope<DeadLetter.DeadLetter>> = []
+      for (const e of chunk) {
+        const decoded = decodeOne(PaymentEvent.decode, e.origin, e.value)
+        if (Result.isSuccess(decoded)) {
+          events.push(decoded.success)
+          kept.push(e)
+        } else dead.push(Envelope.make(e.origin, decoded.failure, e.receipt))
+      }
+      const pieces = piecesOf(events, kept, size)
+      if (dead.length === 0) return Effect.succeed(pieces)
+      return Effect.andThen(
+        Effect.forEach(dead, (d) => Metrics.countDeadLetter(d.value.kind), { discard: true }),
+        Effect.as(Queue.offerAll(deadLetters, dead), pieces)
+      )
+    }
+    const enrichPiece = ({ envelopes, events }: Decoded) =>
+      Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (answers) =>
+        // One timestamp per chunk: its payments were enriched by the same answer.
+        Effect.map(DateTime.now, (now) =>
+          Arr.map(envelopes, (e, j) => {
+            const result = Enrichment.enrichmentResult(events[j]!, answers[j]!, now)
+            return Envelope.make(
+              e.origin,
+              Pipeline.to(result.output, EnrichedPayment.encode(result.record), result.record.enrichment_status),
+              e.receipt
+            )
+          })
+        )
+      )
+    const valid = Stream.chunks(records).pipe(
+      Stream.mapEffect(decodeChunk),
+      Stream.flattenIterable,
+      // Decoding runs ahead of the lookups by a few pieces, so while pause
+      // mode holds every lookup slot the dead letters behind them still leave.
+      Stream.buffer({ capacity: 8 }),
+      Stream.mapEffect(enrichPiece, { concurrency: chunks, unordered: ordering === "unordered" }),
+      Stream.flattenArray
+    )
+    yield* Effect.all(
+      [
+        valid.pipe(
+          Pipeline.runRouted({ enriched: sinks.enriched, failed: sinks.failed }),
+          Effect.ensuring(Queue.end(deadLetters))
+        ),
+        Stream.run(Stream.fromQueue(deadLetters), sinks.deadLetters)
+      ],
+      { concurrency: "unbounded", discard: true }
+    )
+  })
 
 // The per-record path: one lookup per payment, ordered by claim id in `key` mode.
 const perRecord = <RL>(
@@ -380,7 +519,7 @@ const chunked = <RL>(
   maxChunkSize: number | undefined,
   ordering: Pipeline.Ordering
 ) => {
-  const size = Math.max(1, Math.min(maxChunkSize ?? Math.ceil(concurrency / 2), concurrency))
+  const { size, chunks } = chunking(concurrency, maxChunkSize)
   return Pipeline.mapChunksEffect(
     (events: Arr.NonEmptyReadonlyArray<PaymentEvent.PaymentEvent>) =>
       Effect.flatMap(lookupMany(Arr.map(events, (event) => event.claim_id)), (answers) =>
@@ -389,6 +528,6 @@ const chunked = <RL>(
           answers.map((answer, i) => Enrichment.enrichmentResult(events[i]!, answer, now))
         )
       ),
-    { concurrency: Math.max(1, Math.floor(concurrency / size)), maxChunkSize: size, ordering }
+    { concurrency: chunks, maxChunkSize: size, ordering }
   )
 }
