@@ -14,7 +14,8 @@
  *
  * 1. raw pipe: kafkajs eachBatch consume → produce, no work (the ceiling);
  * 2. hand-written loop: kafkajs eachBatch, a `Map` profile cache with a
- *    10-minute TTL, the same CEL filter, a webhook POST per passing event
+ *    10-minute TTL, the same CEL filter, a webhook POST per passing event,
+ *    with the job's limits: each user's events in order, 64 users in flight
  *    (`jobs/triggerLoop.ts`);
  * 3. `sluice trigger run`, state in memory, the Profile API rate limit
  *    lifted (the loop has none).

@@ -3,8 +3,9 @@
  * on kafkajs. Per fetched batch: decode the events, fetch the profile of each
  * user not in a `Map` cache with a 10-minute TTL (concurrent fetches for one
  * user shared), evaluate the same CEL filter as the job, POST every passing
- * event to the webhook with its `Idempotency-Key`, 64 requests in flight at
- * most; then kafkajs commits the batch. No retries, breaker, rate limit,
+ * event to the webhook with its `Idempotency-Key`, each user's events in
+ * order and 64 users in flight at most (the job's limits); then kafkajs
+ * commits the batch. No retries, breaker, rate limit,
  * dead letters, durable state or metrics. Runs until SIGTERM.
  *
  *   node packages/runner/bench/jobs/triggerLoop.ts --brokers host:port --input t --group g
@@ -68,6 +69,28 @@ const pool = async <A>(xs: ReadonlyArray<A>, f: (a: A) => Promise<void>) => {
 }
 
 let delivered = 0
+
+// One event: its user's profile, the filter, and a POST if it passes.
+const handle = async (event: Record<string, unknown> & { event_id: string; user_id: string }) => {
+  const p = await profileOf(event.user_id)
+  const view = {
+    eventId: event.event_id,
+    userId: event.user_id,
+    eventType: event.event_type,
+    eventName: event.event_name,
+    timestamp: event.timestamp,
+    properties: event.properties ?? {}
+  }
+  const pass = Expression.testResult(filter, { event: view, user: p.profile, visit: p.visit, history: p.history })
+  if (Result.isFailure(pass) || !pass.success) return
+  const response = await fetch(webhook, {
+    method: "POST",
+    headers: { "content-type": "application/json", "idempotency-key": event.event_id },
+    body: JSON.stringify({ ...event, user: p.profile, visit: p.visit, history: p.history })
+  }).catch(() => undefined)
+  await response?.body?.cancel()
+  delivered++
+}
 const kafka = new Kafka({ brokers: brokers.split(","), clientId: "bench-trigger-loop", logLevel: logLevel.NOTHING })
 const consumer = kafka.consumer({ groupId: group })
 await consumer.connect()
@@ -82,25 +105,15 @@ await consumer.run({
         // Invalid input is skipped, as the seed does.
       }
     }
-    await pool(events, async (event) => {
-      const p = await profileOf(event.user_id)
-      const view = {
-        eventId: event.event_id,
-        userId: event.user_id,
-        eventType: event.event_type,
-        eventName: event.event_name,
-        timestamp: event.timestamp,
-        properties: event.properties ?? {}
-      }
-      const pass = Expression.testResult(filter, { event: view, user: p.profile, visit: p.visit, history: p.history })
-      if (Result.isFailure(pass) || !pass.success) return
-      const response = await fetch(webhook, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": event.event_id },
-        body: JSON.stringify({ ...event, user: p.profile, visit: p.visit, history: p.history })
-      }).catch(() => undefined)
-      await response?.body?.cancel()
-      delivered++
+    // Each user's events in order (as the job delivers them), users concurrently, IN_FLIGHT at most.
+    const byUser = new Map<string, Array<(typeof events)[number]>>()
+    for (const event of events) {
+      const own = byUser.get(event.user_id)
+      if (own === undefined) byUser.set(event.user_id, [event])
+      else own.push(event)
+    }
+    await pool([...byUser.values()], async (own) => {
+      for (const event of own) await handle(event)
     })
   }
 })

@@ -104,6 +104,20 @@ describe("trigger job", { timeout: 120_000 }, () => {
         const body = r.json as { readonly event_id: string; readonly user: { readonly country: string } }
         assert.strictEqual(r.headers["idempotency-key"], body.event_id)
         assert.strictEqual(body.user.country, "US")
+        // No OpenTelemetry exporter is configured, so the HTTP client writes no trace headers.
+        assert.isUndefined(r.headers.traceparent)
+        assert.isUndefined(r.headers.b3)
+      }
+      // Each user's events reach the webhook in the order the generator produced them (one partition per user).
+      const userOf = new Map(events.map((e) => [e.event_id, e.user_id]))
+      for (const user of new Set(events.map((e) => e.user_id))) {
+        assert.deepStrictEqual(
+          received
+            .map((r) => (r.json as { readonly event_id: string }).event_id)
+            .filter((id) => userOf.get(id) === user),
+          events.filter((e) => e.user_id === user && expected.has(e.event_id)).map((e) => e.event_id),
+          `order of ${user}`
+        )
       }
       // One Profile API call per user: every event came within the 10-minute time to live.
       const users = new Set(events.map((e) => e.user_id))

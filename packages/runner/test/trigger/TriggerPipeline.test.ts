@@ -128,6 +128,70 @@ describe("TriggerPipeline", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.effect("run - actions of one user in the order of its events across chunks; deliveries in flight bounded", () =>
+    Effect.gen(function* () {
+      const stores = yield* StateStore.makeMemory()
+      const store = yield* stores.open("checkpoints", Checkpoint.codec)
+      const state = StateManager.make({ store, lookup: profiles })
+      const filter = yield* ScriptFilter.fromSource({
+        source: "filter.cel",
+        environment: TriggerFilter.environment,
+        read: Effect.succeed(`event.eventType == "page_view" && user.country == "US"`),
+        pollInterval: "1 second"
+      })
+      const acked = yield* Ref.make(0)
+      const limit = 3
+      const started: Array<{ readonly user: string; readonly id: string }> = []
+      const active = new Set<string>()
+      let inFlight = 0
+      let maxInFlight = 0
+      let overlaps = 0
+      // Takes a number of scheduler turns that varies by event, so deliveries finish out of their start order.
+      const slow: Actions.Action = {
+        name: "slow",
+        run: (body) =>
+          Effect.gen(function* () {
+            if (active.has(body.user_id)) overlaps++
+            active.add(body.user_id)
+            started.push({ user: body.user_id, id: body.event_id })
+            inFlight++
+            maxInFlight = Math.max(maxInFlight, inFlight)
+            const turns = (Number(body.event_id.slice(1)) * 7) % 11
+            for (let i = 0; i < turns; i++) yield* Effect.yieldNow
+            inFlight--
+            active.delete(body.user_id)
+            return Option.none()
+          })
+      }
+      const events = eventsOf(0, 200)
+      yield* TriggerPipeline.run({
+        records: Stream.fromIterable(events.map((e, i) => record(JSON.stringify(e), i, acked))).pipe(
+          Stream.rechunk(16)
+        ),
+        sinks: { failed: collecting<Uint8Array>(() => {}), deadLetters: collecting<DeadLetter.DeadLetter>(() => {}) },
+        state,
+        filter,
+        actions: [slow],
+        deliveriesInFlight: limit
+      })
+      // The reference: the passing events of each user, in input order.
+      const passing = events.filter(
+        (e) => e.event_type === "page_view" && e.user_id !== "u9" && countryOf(e.user_id) === "US"
+      )
+      const users = [...new Set(passing.map((e) => e.user_id))]
+      for (const user of users) {
+        assert.deepStrictEqual(
+          started.filter((s) => s.user === user).map((s) => s.id),
+          passing.filter((e) => e.user_id === user).map((e) => e.event_id),
+          `order of ${user}`
+        )
+      }
+      assert.strictEqual(overlaps, 0)
+      assert.strictEqual(maxInFlight, Math.min(limit, users.length))
+      assert.strictEqual(yield* Ref.get(acked), events.length)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("run - a changed filter file is applied once reloaded", () =>
     Effect.gen(function* () {
       const h = yield* harness

@@ -18,11 +18,14 @@ import { WebhookSink } from "@sluice/sinks"
 import { DurableStateStore } from "@sluice/state"
 import { Duration, Effect, Option, Ref } from "effect"
 import { Command, Flag } from "effect/cli"
+import { constTrue, identity } from "effect/Function"
+import { HttpClient } from "effect/http"
 import * as Readiness from "../../http/Readiness.ts"
 import * as KafkaOutputs from "../../KafkaOutputs.ts"
 import * as ProcessingGuarantee from "../../ProcessingGuarantee.ts"
 import { RunnerError, Startup } from "../../RunnerError.ts"
 import * as Services from "../../Services.ts"
+import * as TelemetryConfig from "../../TelemetryConfig.ts"
 import * as Actions from "./Actions.ts"
 import * as Checkpoint from "./Checkpoint.ts"
 import * as ReplayActions from "./ReplayActions.ts"
@@ -166,6 +169,9 @@ export const run = (
         actions: actions.map((a) => a.name).join(",") || "none"
       })
     )
+    // Without an exporter, the HTTP client's span per request (and its trace headers) is work for
+    // nobody: a span is built, annotated and ended for every webhook POST and Profile API call.
+    const tracing = Option.isSome(yield* TelemetryConfig.load("trigger"))
     yield* TriggerPipeline.run({
       records,
       sinks: {
@@ -175,7 +181,7 @@ export const run = (
       state,
       filter,
       actions
-    })
+    }).pipe(tracing ? identity : Effect.provideService(HttpClient.TracerDisabledWhen, constTrue))
   }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped)
 
 /**

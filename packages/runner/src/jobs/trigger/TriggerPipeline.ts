@@ -12,10 +12,11 @@
  *
  * @since 0.1.0
  */
-import { type DeadLetter, type Envelope, Pipeline, Receipt } from "@sluice/core"
+import { type DeadLetter, type Envelope, Pipeline, Receipt, type StateError } from "@sluice/core"
 import type { ScriptFilter } from "@sluice/rules"
 import { Effect, Result, type Sink, Stream } from "effect"
 import * as Actions from "./Actions.ts"
+import * as Deliveries from "./Deliveries.ts"
 import type * as StateManager from "./StateManager.ts"
 import * as TriggerFilter from "./TriggerFilter.ts"
 import * as TriggerMetrics from "./TriggerMetrics.ts"
@@ -42,6 +43,10 @@ export interface Options<E, R, E1, R1, E2, R2> {
   readonly state: StateManager.StateManager
   readonly filter: ScriptFilter.ScriptFilter["Service"]
   readonly actions: ReadonlyArray<Actions.Action>
+  /** Deliveries in flight at once over all users; 64 by default. */
+  readonly deliveriesInFlight?: number | undefined
+  /** Chunks whose deliveries may start while an older one is still delivering; 4 by default. */
+  readonly chunksAhead?: number | undefined
 }
 
 const utf8 = new TextEncoder()
@@ -89,48 +94,91 @@ const decideAll = (
     })
   )
 
+/** Deliveries in flight at once over all users, as in the hand-written loop of the benchmark. */
+const DELIVERIES_IN_FLIGHT = 64
+/**
+ * Chunks enriched and filtered, their deliveries started, ahead of the
+ * oldest chunk still delivering. Bounds the records held in the job on top
+ * of what the source tracks.
+ */
+const CHUNKS_AHEAD = 4
+
+// A chunk whose deliveries are under way.
+interface Started {
+  readonly enriched: ReadonlyArray<Envelope.Envelope<StateManager.Enriched>>
+  readonly passing: ReadonlyArray<number>
+  readonly outcomes: Effect.Effect<Array<ReadonlyArray<Actions.Failed>>>
+}
+
 /**
  * The undeliverable actions of a chunk of events, each a child of its
- * record's receipt; the records' own share is acknowledged here.
+ * record's receipt; the records' own share is acknowledged here, once every
+ * action of the chunk is done.
+ *
+ * Chunks are enriched and filtered in order, one at a time; their actions
+ * run through `Deliveries`: at most 64 deliveries in flight over all users,
+ * each user's in the order of its events, and the next chunks' deliveries
+ * start while a chunk's last ones finish (up to `CHUNKS_AHEAD` chunks).
  *
  * @since 0.1.0
  * @category running
  */
 export const stream = <E, R, E1, R1, E2, R2>(options: Options<E, R, E1, R1, E2, R2>) =>
-  options.records.pipe(
-    Pipeline.decode(UserEvent.fromJson),
-    Pipeline.deadLetters(options.sinks.deadLetters),
-    Stream.chunks,
-    Stream.mapEffect((chunk) =>
-      Effect.gen(function* () {
-        const enriched = yield* options.state.enrich(chunk)
-        const pass = yield* decideAll(options.filter, enriched)
-        // Only the passing events run actions, at most 64 at a time.
-        const passing: Array<number> = []
-        for (let i = 0; i < pass.length; i++) if (pass[i]) passing.push(i)
-        const outcomes = yield* Effect.forEach(
-          passing,
-          (i) => Actions.runAll(options.actions, TriggerFilter.toJson(enriched[i]!.value)),
-          { concurrency: 64 }
-        )
-        const failures: Array<ReadonlyArray<Actions.Failed>> = new Array(enriched.length).fill(none)
-        for (let k = 0; k < passing.length; k++) failures[passing[k]!] = outcomes[k]!
-        const out: Array<Envelope.Envelope<Uint8Array>> = []
-        const done: Array<Receipt.Receipt> = []
-        for (let i = 0; i < enriched.length; i++) {
-          const e = enriched[i]!
-          const failed = failures[i]!
-          const receipts = Receipt.children(e.receipt, 1 + failed.length)
-          done.push(receipts[0]!)
-          for (let j = 0; j < failed.length; j++) {
-            out.push({ origin: e.origin, value: utf8.encode(JSON.stringify(failed[j])), receipt: receipts[j + 1]! })
-          }
-        }
-        yield* Receipt.ackAll(done)
-        return out
-      })
-    ),
-    Stream.flattenIterable
+  Stream.unwrap(
+    Effect.map(Deliveries.make({ concurrency: options.deliveriesInFlight ?? DELIVERIES_IN_FLIGHT }), (deliveries) =>
+      options.records.pipe(
+        Pipeline.decode(UserEvent.fromJson),
+        Pipeline.deadLetters(options.sinks.deadLetters),
+        Stream.chunks,
+        Stream.mapEffect(
+          (chunk): Effect.Effect<Started, StateError.StateError> =>
+            Effect.gen(function* () {
+              const enriched = yield* options.state.enrich(chunk)
+              const pass = yield* decideAll(options.filter, enriched)
+              // Only the passing events run actions.
+              const passing: Array<number> = []
+              for (let i = 0; i < pass.length; i++) if (pass[i]) passing.push(i)
+              const outcomes = yield* deliveries.submit(
+                passing.map((i) => {
+                  const value = enriched[i]!.value
+                  return {
+                    user: value.event.user_id,
+                    run: Effect.suspend(() => Actions.runAll(options.actions, TriggerFilter.toJson(value)))
+                  }
+                })
+              )
+              return { enriched, passing, outcomes }
+            })
+        ),
+        Stream.buffer({ capacity: options.chunksAhead ?? CHUNKS_AHEAD }),
+        Stream.mapEffect((started) =>
+          Effect.gen(function* () {
+            const { enriched, passing } = started
+            const outcomes = yield* started.outcomes
+            const failures: Array<ReadonlyArray<Actions.Failed>> = new Array(enriched.length).fill(none)
+            for (let k = 0; k < passing.length; k++) failures[passing[k]!] = outcomes[k]!
+            const out: Array<Envelope.Envelope<Uint8Array>> = []
+            const done: Array<Receipt.Receipt> = []
+            for (let i = 0; i < enriched.length; i++) {
+              const e = enriched[i]!
+              const failed = failures[i]!
+              const receipts = Receipt.children(e.receipt, 1 + failed.length)
+              done.push(receipts[0]!)
+              for (let j = 0; j < failed.length; j++) {
+                out.push({
+                  origin: e.origin,
+                  value: utf8.encode(JSON.stringify(failed[j])),
+                  receipt: receipts[j + 1]!
+                })
+              }
+            }
+            yield* Receipt.ackAll(done)
+            return out
+          })
+        ),
+        Stream.flattenIterable
+      )
+    )
   )
 
 /**
