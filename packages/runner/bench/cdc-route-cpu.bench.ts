@@ -35,36 +35,7 @@ const inputs = Array.from({ length: events }, (_, i) => {
 })
 const rules = Result.getOrThrow(RuleFile.parseResult("bench.yaml", RouteRules.ruleFile(model, "x"), Shape.debezium))
 
-type Json = Record<string, unknown>
-const isJson = (value: unknown): value is Json => value !== null && typeof value === "object"
-
-// As in jobs/cdcRouteByHand.ts.
-const flatten = (out: Record<string, string>, prefix: string, value: unknown): Record<string, string> => {
-  if (value === null || value === undefined) return out
-  if (typeof value === "object") {
-    for (const [k, child] of Object.entries(value)) flatten(out, prefix === "" ? k : `${prefix}.${k}`, child)
-  } else if (prefix !== "") out[prefix] = String(value)
-  return out
-}
-
-const byHand = (): Array<string | Buffer> =>
-  inputs.map((m) => {
-    const event: unknown = JSON.parse(m.value.toString())
-    if (!isJson(event) || !isJson(event.after)) throw new Error("not a change event")
-    const after = event.after
-    const tree: unknown = JSON.parse(String(after.updated_attributes))
-    if (!isJson(tree)) throw new Error("no attributes")
-    const flat = model === "flat" ? flatten({}, "", tree) : undefined
-    const rule =
-      flat === undefined ? RouteRules.byHand.nested(event, after, tree) : RouteRules.byHand.flat(event, after, flat)
-    return rule === undefined
-      ? m.value
-      : JSON.stringify({
-          ...event,
-          after: { ...after, updated_attributes: flat ?? tree },
-          filterMetadata: { ruleName: rule.name, matchedAt: 1 }
-        })
-  })
+const byHand = (): Array<string | Buffer> => inputs.map((m) => RouteRules.routeRecordByHand(m.value, model, 1).value)
 
 const bySluice = (): Array<string | Buffer> =>
   inputs.map((m) => {

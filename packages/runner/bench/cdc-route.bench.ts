@@ -34,11 +34,13 @@ import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { type Admin, Kafka, logLevel, type Producer } from "kafkajs"
+import { cpuProfileFlags } from "../../../bench/support/cpuProfile.ts"
 import { drainTopics } from "../../../bench/support/drainTopics.ts"
 import { freePort } from "../../../bench/support/freePort.ts"
 import { type NodeChild, spawnNode, stopAll } from "../../../bench/support/nodeChild.ts"
 import * as ProcessStats from "../../../bench/support/processStats.ts"
 import { type InputRecord, produceAll } from "../../../bench/support/produceRecords.ts"
+import * as ThreadCpu from "../../../bench/support/threadCpu.ts"
 import { waitForCommitted } from "../../../bench/support/topicOffsets.ts"
 import * as CdcGenerator from "../src/jobs/cdc/CdcGenerator.ts"
 import * as DemoCommand from "../src/jobs/cdc/DemoCommand.ts"
@@ -59,7 +61,7 @@ if (flags.help) {
   console.log(`node packages/runner/bench/cdc-route.bench.ts [--events N (about 400 B each; 40000)]
   [--events-large N (about 8 KB each; 8000)] [--rounds N (1)] [--out FILE]
   [--only TEXT (only the runs whose label, e.g. "sluice, flat", contains TEXT)]
-  [--cpu-prof DIR (profile every sluice run into DIR)]`)
+  [--cpu-prof DIR (profile every sluice and hand-written run into DIR)]`)
   process.exit(0)
 }
 
@@ -86,6 +88,14 @@ interface RunResult {
   readonly completed: boolean
   readonly eventsPerSecond: number
   readonly cpuMicrosPerEvent: number
+  /**
+   * CPU milliseconds per thread name over the process's whole life, start-up
+   * included: `MainThread`, and `V8Worker` (concurrent garbage collection and
+   * compilation), which is where the router's extra CPU at 8 KB went.
+   */
+  readonly threadCpuMillis: Readonly<Record<string, number>>
+  /** The one-minute load average when the run started. */
+  readonly load: number
   /** Outputs per topic, without the run's suffix. */
   readonly perTopic: Readonly<Record<string, number>>
 }
@@ -121,14 +131,13 @@ const startJob = async (
   if (kind === "by-hand") {
     const args = ["--brokers", ctx.brokers, "--input", input, "--group", group, "--suffix", suffix]
     const script = join(import.meta.dirname, "jobs", "cdcRouteByHand.ts")
-    return { child: spawnNode(script, [...args, "--model", model!]), outputs }
+    const nodeFlags = cpuProfileFlags(flags["cpu-prof"], `${suffix}-by-hand`)
+    return { child: spawnNode(script, [...args, "--model", model!], { nodeFlags }), outputs }
   }
   const rules = join(rulesDir, `${suffix}.yaml`)
   writeFileSync(rules, RouteRules.ruleFile(model!, suffix))
-  const profile = flags["cpu-prof"]
   const child = spawnNode(sluiceBin, ["cdc", "route", "--rules", rules], {
-    nodeFlags:
-      profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`, `--cpu-prof-name=${suffix}.cpuprofile`],
+    nodeFlags: cpuProfileFlags(flags["cpu-prof"], `${suffix}-sluice`),
     env: {
       KAFKA_BOOTSTRAP_SERVERS: ctx.brokers,
       RAW_EVENTS_TOPIC: input,
@@ -152,6 +161,7 @@ const run = async (
   const suffix = `r${id}`
   const group = `bench-cdc-route-${id}`
   const label = labelOf(spec.kind, spec.model)
+  const load = loadavg()[0]!
   log(`run ${id}: ${label}, ${spec.size} B, ${events} events`)
   const started = await startJob(ctx, spec.kind, spec.model, spec.input, group, suffix)
   const stats = ProcessStats.watch(started.child.pid)
@@ -171,6 +181,7 @@ const run = async (
   })
   const cpuMillis = stats.cpuBetween(first, last)
   stats.stop()
+  const threadCpuMillis = ThreadCpu.byThreadName(started.child.pid)
   await started.child.stop()
   const windowMs = Math.max(1, last - first)
   const result: RunResult = {
@@ -183,10 +194,12 @@ const run = async (
     completed: done.reached && count === events,
     eventsPerSecond: count < 2 ? 0 : ((count - 1) * 1000) / windowMs,
     cpuMicrosPerEvent: count === 0 ? Number.NaN : (cpuMillis * 1000) / count,
+    threadCpuMillis,
+    load,
     perTopic
   }
   log(
-    `run ${id}: ${count} outputs, ${result.eventsPerSecond.toFixed(0)} events/s, ${result.cpuMicrosPerEvent.toFixed(1)} CPU µs/event`
+    `run ${id}: ${count} outputs, ${result.eventsPerSecond.toFixed(0)} events/s, ${result.cpuMicrosPerEvent.toFixed(1)} CPU µs/event; CPU ms since start: main thread ${threadCpuMillis.MainThread ?? "?"}, V8 workers ${threadCpuMillis.V8Worker ?? "?"}`
   )
   return result
 }
@@ -302,6 +315,24 @@ const main = async () => {
         vsHand,
         vsRaw
       })
+    }
+  }
+  // Each round's ratio on its own, with the load it ran under: the machine is shared.
+  print("")
+  print(
+    "per round, sluice against the hand-written job of its model (events/s ratio, CPU ratio, load at the sluice run):"
+  )
+  for (const { size } of sizes) {
+    for (const model of ["nested", "flat"] as const) {
+      const mine = runs.filter((r) => r.payloadBytes === size && r.kind === "sluice" && r.model === model)
+      const cells = mine.map((r) => {
+        const hand = runs.find(
+          (h) => h.kind === "by-hand" && h.model === model && h.payloadBytes === size && h.round === r.round
+        )
+        if (hand === undefined) return `round ${r.round}: no hand-written run`
+        return `round ${r.round}: ${fmt(r.eventsPerSecond / hand.eventsPerSecond, 2)}×, CPU ${fmt(r.cpuMicrosPerEvent / hand.cpuMicrosPerEvent, 2)}×, load ${fmt(r.load, 1)}`
+      })
+      if (cells.length > 0) print(`- ${size} B ${model}: ${cells.join("; ")}`)
     }
   }
   const incomplete = runs.filter((r) => !r.completed)

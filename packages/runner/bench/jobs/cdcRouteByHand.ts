@@ -14,7 +14,7 @@
  */
 import { parseArgs } from "node:util"
 import { Kafka, logLevel, type Message } from "kafkajs"
-import { byHand, defaultTopic } from "./cdcRouteRules.ts"
+import { defaultTopic, routeRecordByHand } from "./cdcRouteRules.ts"
 
 const { values } = parseArgs({
   options: {
@@ -26,18 +26,8 @@ const { values } = parseArgs({
   }
 })
 const v = values as Record<string, string>
-const flat = v.model === "flat"
+const model = v.model === "flat" ? "flat" : "nested"
 const suffix = v.suffix!
-
-type Json = Record<string, unknown>
-
-const flatten = (out: Record<string, string>, prefix: string, value: unknown): Record<string, string> => {
-  if (value === null || value === undefined) return out
-  if (typeof value === "object") {
-    for (const [k, child] of Object.entries(value)) flatten(out, prefix === "" ? k : `${prefix}.${k}`, child)
-  } else if (prefix !== "") out[prefix] = String(value)
-  return out
-}
 
 const kafka = new Kafka({ brokers: v.brokers!.split(","), clientId: "bench-cdc-by-hand", logLevel: logLevel.NOTHING })
 const producer = kafka.producer()
@@ -52,20 +42,9 @@ await consumer.run({
     const matchedAt = Date.now()
     for (const m of batch.messages) {
       if (m.value === null) continue
-      const event = JSON.parse(m.value.toString()) as Json
-      const after = event.after as Json
-      const tree = JSON.parse(after.updated_attributes as string) as Json
-      const attrs = flat ? flatten({}, "", tree) : tree
-      const rule = flat ? byHand.flat(event, after, attrs as Record<string, string>) : byHand.nested(event, after, tree)
-      const topic = `${rule?.to ?? defaultTopic}-${suffix}`
-      const value =
-        rule === undefined
-          ? m.value
-          : JSON.stringify({
-              ...event,
-              after: { ...after, updated_attributes: attrs },
-              filterMetadata: { ruleName: rule.name, matchedAt }
-            })
+      const routed = routeRecordByHand(m.value, model, matchedAt)
+      const topic = `${routed.topic ?? defaultTopic}-${suffix}`
+      const value = routed.value
       const messages = byTopic.get(topic) ?? []
       messages.push({ key: m.key, value })
       byTopic.set(topic, messages)

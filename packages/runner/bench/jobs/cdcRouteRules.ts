@@ -137,3 +137,41 @@ export const byHand = {
     return undefined
   }
 }
+
+/** The flat model by hand: nested attributes as a dot-key string map. */
+const flatten = (out: Record<string, string>, prefix: string, value: unknown): Record<string, string> => {
+  if (value === null || value === undefined) return out
+  if (typeof value === "object") {
+    for (const [k, child] of Object.entries(value)) flatten(out, prefix === "" ? k : `${prefix}.${k}`, child)
+  } else if (prefix !== "") out[prefix] = String(value)
+  return out
+}
+
+/**
+ * One raw change event routed by hand, as the kafkajs reference job does it:
+ * `JSON.parse` of the event and of its `updated_attributes` text, the rules,
+ * and the output (the event with the attributes as JSON and `filterMetadata`)
+ * written with `JSON.stringify`; an unmatched record is written as it was
+ * read. `topic` is the rule's topic, or `undefined` for the default topic.
+ */
+export const routeRecordByHand = (
+  raw: Buffer,
+  model: "nested" | "flat",
+  matchedAt: number
+): { readonly topic: string | undefined; readonly value: string | Buffer } => {
+  const event = JSON.parse(raw.toString()) as Json
+  const after = event.after as Json
+  const tree = JSON.parse(after.updated_attributes as string) as Json
+  const attrs = model === "flat" ? flatten({}, "", tree) : tree
+  const rule =
+    model === "flat" ? byHand.flat(event, after, attrs as Record<string, string>) : byHand.nested(event, after, tree)
+  if (rule === undefined) return { topic: undefined, value: raw }
+  return {
+    topic: rule.to,
+    value: JSON.stringify({
+      ...event,
+      after: { ...after, updated_attributes: attrs },
+      filterMetadata: { ruleName: rule.name, matchedAt }
+    })
+  }
+}

@@ -11,7 +11,9 @@
  * Debezium writes a `jsonb` column as a string holding the JSON (its
  * `io.debezium.data.Json` type); the router reads the attribute column
  * (`updated_attributes` of `before` and `after`) back into the tree the
- * rules are written against, so the outputs carry it as JSON, not as text.
+ * rules are written against, so the outputs carry it as JSON, not as text
+ * (written as the column's text where the output holds the tree unchanged,
+ * see `AttributeText`).
  *
  * One input record's receipt is split among its outputs, so the input is
  * acknowledged once all of them are written: at least once.
@@ -30,6 +32,7 @@ import { DeadLetter, type Envelope, Receipt } from "@sluice/core"
 import type { KafkaError } from "@sluice/kafka"
 import { Router, type RuleSet, Shape } from "@sluice/rules"
 import { Effect, Metric, Result } from "effect"
+import * as AttributeText from "./AttributeText.ts"
 import type * as CdcSink from "./CdcSink.ts"
 import type * as RouteFormat from "./RouteFormat.ts"
 
@@ -102,7 +105,9 @@ export const decode = (key: Uint8Array | null, value: Uint8Array | string): Rout
     const rowWithAttributes = (row: unknown): unknown => {
       if (row === null || typeof row !== "object") return row
       const value = (row as { [k: string]: unknown })[attributeColumn]
-      return typeof value === "string" ? { ...row, [attributeColumn]: parseJson(value) } : row
+      return typeof value === "string"
+        ? { ...row, [attributeColumn]: AttributeText.remember(parseJson(value), value) }
+        : row
     }
     const keyValue = key === null ? null : Debezium.splitSchema(parseJson(text.decode(key))).payload
     return { ...event, before: rowWithAttributes(event.before), after: rowWithAttributes(event.after), key: keyValue }
@@ -169,7 +174,7 @@ export const routeChunk = (
               out.push({
                 topic: o.topic,
                 key: e.origin.key,
-                value: stringifyJson(value) ?? null,
+                value: AttributeText.stringify(value, attributeColumn, stringifyJson) ?? null,
                 receipt: receipts[j]!
               })
             })
