@@ -17,6 +17,12 @@
  * to live, in event or processing time) and timers under `<name>.timers`,
  * keyed `e/<time>/<key>` or `p/<time>/<key>` so they are read in time order.
  *
+ * A partition is taken over (restored from the store) at its first record.
+ * With an `Ownership` hub in context, fed by the source, a partition the
+ * source gives up is given up here too, between two chunks: the store
+ * flushes and revokes it, its timers and watermark are forgotten, and its
+ * next record restores it again, with whatever another owner wrote meanwhile.
+ *
  * ```ts
  * import { Effect, Schema } from "effect"
  * import { Keyed, StateStore } from "@sluice/core"

@@ -35,6 +35,11 @@
  * outputs are flushed, a crash before that leaves the store as it was, and
  * the replayed records close the window and emit its result again.
  *
+ * With an `Ownership` hub in context (fed by the source), a partition the
+ * source gives up is given up here too: its changes are written, the store
+ * revokes it, and its open windows are dropped from memory, so that its next
+ * record restores them from the store with what another owner added.
+ *
  * @since 0.2.0
  */
 import { Clock, Deferred, Duration, Effect, Stream } from "effect"

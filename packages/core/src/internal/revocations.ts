@@ -1,8 +1,8 @@
 // The partitions a stateful operator's source lost, as items merged into the
 // operator's input: the operator gives them up between two records, in its
 // own fiber (never concurrently with a chunk it is processing), and
-// completes `done`, which the source waits for before the partition can be
-// consumed again (by this instance or by its new owner).
+// completes `done`, which the source waits for before it consumes the
+// partition again.
 import { Deferred, Effect, Option, Queue, type Scope, Stream } from "effect"
 import type { TopicPartition } from "../OffsetTracker.ts"
 import * as Ownership from "../Ownership.ts"
