@@ -145,6 +145,10 @@ const kill = (child: ReturnType<typeof spawn>) =>
     else child.once("exit", () => resume(Effect.void))
   })
 
+// Each record's LSN by its row's id, from `lsn key op` lines.
+const lsnById = (lines: ReadonlyArray<string>): Map<number, string> =>
+  new Map(lines.map((l) => [(JSON.parse(l.split(" ")[1]!) as { id: number }).id, l.split(" ")[0]!] as const))
+
 const ids = (lines: ReadonlyArray<string>) => lines.map((l) => (JSON.parse(l.split(" ")[1]!) as { id: number }).id)
 
 const waitForLines = (lines: Array<string>, n: number) =>
@@ -303,48 +307,68 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
     }).pipe(Effect.scoped)
   )
 
-  it.effect("make - kill -9 of the capture during a load, then a restart: every row arrives", () =>
-    Effect.gen(function* () {
-      const db = yield* Cluster.database
-      const sql = yield* withSql(db.url)
-      yield* exec(sql, "CREATE TABLE load (id int PRIMARY KEY, v text NOT NULL)")
-      const rows = 8_000
-      const run = () => captureProcess(db)
+  it.effect(
+    "make - kill -9 of the capture during a 50,000-row load, then a restart: every row arrives, at its LSN",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* Cluster.database
+        const sql = yield* withSql(db.url)
+        yield* exec(sql, "CREATE TABLE load (id int PRIMARY KEY, v text NOT NULL)")
+        const rows = 50_000
+        const insert = (batch: number) => {
+          const from = batch * 1000 + 1
+          return exec(sql, `INSERT INTO load SELECT g, md5(g::text) FROM generate_series(${from}, ${from + 999}) g`)
+        }
+        const run = () => captureProcess(db)
 
-      const first = yield* run()
-      // The load starts once the capture streams (its slot is in use): a crash
-      // during the initial snapshot is the documented exception.
-      yield* Effect.promise(() => sql`SELECT active FROM pg_replication_slots WHERE slot_name = ${db.name}`).pipe(
-        Effect.repeat({
-          schedule: Schedule.spaced("50 millis"),
-          until: (rows) => rows[0]?.active === true,
-          times: 400
-        })
-      )
-      // Inserted in 8 transactions while the first capture runs; it is killed part way.
-      for (let batch = 0; batch < 8; batch++) {
-        const from = batch * 1000 + 1
-        yield* exec(sql, `INSERT INTO load SELECT g, md5(g::text) FROM generate_series(${from}, ${from + 999}) g`)
-      }
-      yield* waitForLines(first.lines, 1500)
-      yield* kill(first.child)
-      const beforeKill = new Set(ids(first.lines))
-      assert.isTrue(beforeKill.size < rows, "the first capture was killed before the end")
+        const first = yield* run()
+        // The load starts once the capture streams (its slot is in use): a crash
+        // during the initial snapshot is the documented exception.
+        yield* Effect.promise(() => sql`SELECT active FROM pg_replication_slots WHERE slot_name = ${db.name}`).pipe(
+          Effect.repeat({
+            schedule: Schedule.spaced("50 millis"),
+            until: (rows) => rows[0]?.active === true,
+            times: 400
+          })
+        )
+        // 50 transactions of 1,000 rows: the first capture is killed after the
+        // second, and the load goes on while no capture runs.
+        const confirmed = () =>
+          Effect.promise(
+            () => sql`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = ${db.name}`
+          ).pipe(Effect.map((rows) => String(rows[0]?.lsn)))
+        const startedAt = yield* confirmed()
+        yield* insert(0)
+        yield* insert(1)
+        yield* waitForLines(first.lines, 1500)
+        // killed once the slot has moved, so the restart has something to resume after
+        yield* confirmed().pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (lsn) => lsn !== startedAt, times: 400 })
+        )
+        yield* kill(first.child)
+        for (let batch = 2; batch < 50; batch++) yield* insert(batch)
+        const firstRun = lsnById(first.lines)
+        assert.isTrue(firstRun.size < rows, "the first capture was killed before the end")
 
-      const second = yield* run()
-      const all = new Set(beforeKill)
-      yield* Effect.sync(() => {
-        for (const id of ids(second.lines)) all.add(id)
-        return all.size
-      }).pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (size) => size >= rows, times: 1200 }))
-      assert.strictEqual(all.size, rows)
-      assert.deepStrictEqual(
-        [...all].sort((a, b) => a - b),
-        Array.from({ length: rows }, (_, i) => i + 1)
-      )
-      // It resumed from the slot instead of starting over.
-      assert.isTrue(second.lines.length < rows, `${second.lines.length} records after the restart`)
-    }).pipe(Effect.scoped)
+        const second = yield* run()
+        const all = new Map(firstRun)
+        yield* Effect.sync(() => {
+          for (const [id, lsn] of lsnById(second.lines)) {
+            // a record sent again is the same change: same row, same position
+            const before = all.get(id)
+            if (before !== undefined) assert.strictEqual(lsn, before, `row ${id} again at another LSN`)
+            all.set(id, lsn)
+          }
+          return all.size
+        }).pipe(Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (size) => size >= rows, times: 1200 }))
+        assert.strictEqual(all.size, rows)
+        assert.deepStrictEqual(
+          [...all.keys()].sort((a, b) => a - b),
+          Array.from({ length: rows }, (_, i) => i + 1)
+        )
+        // It resumed from the slot instead of starting over.
+        assert.isTrue(second.lines.length < rows, `${second.lines.length} records after the restart`)
+      }).pipe(Effect.scoped)
   )
 
   it.effect("make - kill -9 during the initial snapshot: the restart reads the tables again, every row arrives", () =>
