@@ -12,7 +12,7 @@
  *   baseline is core's in-memory `StateStore`. Reported: events/s of each and their
  *   ratio, and the CPU time per event of each (this process, all its threads).
  * - restore: the counter's changelog restored into an empty directory
- *   (records/s).
+ *   (records/s, and the process's CPU time per record).
  * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
  *   directory (checkpoint: nothing to replay) versus restored into an empty
  *   one, in milliseconds.
@@ -146,6 +146,16 @@ const open = (name: string, directory: string, restoreFetchBytes?: number) =>
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.timed(effect), ([duration, a]) => [Duration.toMillis(duration), a] as const)
 
+// The process's CPU time (all its threads) while `effect` runs, in ms: steadier than wall time on a loaded machine.
+const withCpu = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const start = process.cpuUsage()
+    return Effect.map(effect, (a) => {
+      const cpu = process.cpuUsage(start)
+      return [a, (cpu.user + cpu.system) / 1000] as const
+    })
+  })
+
 interface Memory {
   /** RSS when `effect` started: what the process held already (the runtime, earlier phases' heap). */
   readonly rssBefore: number
@@ -211,11 +221,11 @@ const program = Effect.gen(function* () {
   const memory = memoryFirst.millis <= memorySecond.millis ? memoryFirst : memorySecond
 
   // restore: the counter's changelog into an empty directory.
-  const [restoreMillis, restored] = yield* Effect.scoped(
+  const [restoreMillis, restored, restoreCpu] = yield* Effect.scoped(
     Effect.gen(function* () {
       const store = yield* open("counter", tempDir())
-      const [millis] = yield* timed(store.assign(all))
-      return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
+      const [[millis], cpu] = yield* withCpu(timed(store.assign(all)))
+      return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0), cpu] as const
     })
   )
 
@@ -240,25 +250,28 @@ const program = Effect.gen(function* () {
       Effect.scoped(
         Effect.gen(function* () {
           const store = yield* open("restart", tempDir(), restoreFetchBytes)
-          const [millis] = yield* timed(store.assign(all))
-          return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)] as const
+          const [[millis], cpu] = yield* withCpu(timed(store.assign(all)))
+          return [millis, [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0), cpu] as const
         })
       )
     )
-  const [[largeMillis, largeRecords], largeMemory] = yield* fullRestore(10 * 1024 * 1024)
-  const [[fullMillis, fullRecords], fullMemory] = yield* fullRestore()
+  const [[largeMillis, largeRecords, largeCpu], largeMemory] = yield* fullRestore(10 * 1024 * 1024)
+  const [[fullMillis, fullRecords, fullCpu], fullMemory] = yield* fullRestore()
   return {
     durable,
     pipelined,
     memory,
     restoreMillis,
     restored,
+    restoreCpu,
     checkpointMillis,
     fullMillis,
     fullRecords,
+    fullCpu,
     fullMemory,
     largeMillis,
     largeRecords,
+    largeCpu,
     largeMemory
   }
 }).pipe(
@@ -285,7 +298,8 @@ try {
   const restore = {
     "changelog records": r.restored,
     "restore ms": Math.round(r.restoreMillis),
-    "records/s": Math.round(r.restored / (r.restoreMillis / 1000))
+    "records/s": Math.round(r.restored / (r.restoreMillis / 1000)),
+    "CPU µs/record": Number(((r.restoreCpu * 1000) / Math.max(1, r.restored)).toFixed(2))
   }
   console.table([restore])
   const restart = {
@@ -293,6 +307,7 @@ try {
     "restart with checkpoint ms": Math.round(r.checkpointMillis),
     "full restore ms": Math.round(r.fullMillis),
     "full restore records/s": Math.round(r.fullRecords / (r.fullMillis / 1000)),
+    "full restore CPU µs/record": Number(((r.fullCpu * 1000) / Math.max(1, r.fullRecords)).toFixed(2)),
     "full / checkpoint": Number((r.fullMillis / Math.max(1, r.checkpointMillis)).toFixed(1)),
     "RSS before MB": Math.round(r.fullMemory.rssBefore / 1e6),
     "peak RSS MB": Math.round(r.fullMemory.rss / 1e6),
@@ -301,12 +316,13 @@ try {
   }
   console.table([restart])
   const fetches = [
-    ["10 MiB", r.largeMillis, r.largeRecords, r.largeMemory],
-    ["1 MiB (default)", r.fullMillis, r.fullRecords, r.fullMemory]
+    ["10 MiB", r.largeMillis, r.largeRecords, r.largeCpu, r.largeMemory],
+    ["1 MiB (default)", r.fullMillis, r.fullRecords, r.fullCpu, r.fullMemory]
   ] as const
-  const byFetch = fetches.map(([fetch, millis, records, memory]) => ({
+  const byFetch = fetches.map(([fetch, millis, records, cpu, memory]) => ({
     "full restore, fetch per partition": fetch,
     "records/s": Math.round(records / (millis / 1000)),
+    "CPU µs/record": Number(((cpu * 1000) / Math.max(1, records)).toFixed(2)),
     "RSS before MB": Math.round(memory.rssBefore / 1e6),
     "heap before MB": Math.round(memory.heapBefore / 1e6),
     "peak RSS MB": Math.round(memory.rss / 1e6),
