@@ -16,7 +16,7 @@ import { HttpLookup } from "@sluice/lookup"
 import { ScriptFilter } from "@sluice/rules"
 import { WebhookSink } from "@sluice/sinks"
 import { DurableStateStore } from "@sluice/state"
-import { Duration, Effect, Option, Ref } from "effect"
+import { Duration, Effect, Option, Ref, References } from "effect"
 import { Command, Flag } from "effect/cli"
 import { constTrue, identity } from "effect/Function"
 import { HttpClient } from "effect/http"
@@ -181,7 +181,16 @@ export const run = (
       state,
       filter,
       actions
-    }).pipe(tracing ? identity : Effect.provideService(HttpClient.TracerDisabledWhen, constTrue))
+    }).pipe(
+      tracing
+        ? identity
+        : (self) =>
+            self.pipe(
+              Effect.provideService(HttpClient.TracerDisabledWhen, constTrue),
+              // The same for the job's own spans (a lookup batch, a sink write): nothing reads them.
+              Effect.provideService(References.TracerEnabled, false)
+            )
+    )
   }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped)
 
 /**
