@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import type * as Envelope from "./Envelope.ts"
+import { encodeUtf8 } from "./internal/utf8.ts"
 
 /**
  * A record that could not be processed, with its original bytes and the reason.
@@ -78,8 +79,6 @@ export const SourceOffsetHeader = "x-sluice-source-offset"
  */
 export const SourceTimestampHeader = "x-sluice-source-timestamp"
 
-const encoder = new TextEncoder()
-
 /**
  * Builds a dead letter from the record's origin and original value.
  *
@@ -89,7 +88,7 @@ const encoder = new TextEncoder()
 export const make = (origin: Envelope.Origin, value: Envelope.Payload, kind: string, reason: string): DeadLetter => ({
   _tag: "DeadLetter",
   origin,
-  value: typeof value === "string" ? encoder.encode(value) : value,
+  value: typeof value === "string" ? encodeUtf8(value) : value,
   kind,
   reason
 })
@@ -112,10 +111,10 @@ export const isDeadLetter = (u: unknown): u is DeadLetter =>
  */
 export const headers = (self: DeadLetter): Envelope.Headers => [
   ...self.origin.headers,
-  [ReasonHeader, encoder.encode(self.reason)],
-  [KindHeader, encoder.encode(self.kind)],
-  [SourceTopicHeader, encoder.encode(self.origin.topic)],
-  [SourcePartitionHeader, encoder.encode(String(self.origin.partition))],
-  [SourceOffsetHeader, encoder.encode(String(self.origin.offset))],
-  [SourceTimestampHeader, encoder.encode(String(self.origin.timestamp))]
+  [ReasonHeader, encodeUtf8(self.reason)],
+  [KindHeader, encodeUtf8(self.kind)],
+  [SourceTopicHeader, encodeUtf8(self.origin.topic)],
+  [SourcePartitionHeader, encodeUtf8(String(self.origin.partition))],
+  [SourceOffsetHeader, encodeUtf8(String(self.origin.offset))],
+  [SourceTimestampHeader, encodeUtf8(String(self.origin.timestamp))]
 ]

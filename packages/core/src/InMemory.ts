@@ -15,6 +15,7 @@
 import { Array as Arr, Clock, type Duration, Effect, Schema, type Scope, Sink, Stream } from "effect"
 import * as DeadLetter from "./DeadLetter.ts"
 import * as Envelope from "./Envelope.ts"
+import { encodeUtf8 } from "./internal/utf8.ts"
 import * as Metrics from "./Metrics.ts"
 import * as OffsetTracker from "./OffsetTracker.ts"
 
@@ -97,8 +98,6 @@ export interface ProducerRecord {
   readonly partition?: number | undefined
 }
 
-const encoder = new TextEncoder()
-
 // FNV-1a: the same key always lands on the same partition.
 const partitionFor = (key: Uint8Array | null, partitions: number): number => {
   if (key === null) return 0
@@ -130,7 +129,7 @@ export const produce = (
     const partitions = yield* partitionsOf(broker, topic)
     const timestamp = yield* Clock.currentTimeMillis
     for (const r of records) {
-      const key = typeof r.key === "string" ? encoder.encode(r.key) : (r.key ?? null)
+      const key = typeof r.key === "string" ? encodeUtf8(r.key) : (r.key ?? null)
       const partition = r.partition ?? partitionFor(key, partitions.length)
       partitions[partition]!.push({ key, value: r.value, headers: r.headers ?? [], timestamp })
     }

@@ -54,6 +54,7 @@ import * as codecs from "./internal/codecs.ts"
 import * as DurableAcks from "./internal/durableAcks.ts"
 import * as Revocations from "./internal/revocations.ts"
 import { mapChunks } from "./internal/stream.ts"
+import { encodeUtf8 } from "./internal/utf8.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
 import type { StateError } from "./StateError.ts"
@@ -141,7 +142,6 @@ interface Pending<S> {
 }
 
 const domainPrefix = (domain: TimeDomain) => (domain === "event-time" ? "e/" : "p/")
-const encoder = new TextEncoder()
 const TICK = Symbol("tick")
 
 /**
@@ -304,7 +304,7 @@ export const process =
                   topic: name,
                   partition,
                   offset: -1n,
-                  key: encoder.encode(key),
+                  key: encodeUtf8(key),
                   headers: [],
                   timestamp: t
                 }

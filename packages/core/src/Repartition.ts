@@ -16,6 +16,7 @@ import { Effect, Queue, Schema, type Scope, Stream } from "effect"
 import type * as Cause from "effect/Cause"
 import * as Envelope from "./Envelope.ts"
 import * as InMemory from "./InMemory.ts"
+import { encodeUtf8 } from "./internal/utf8.ts"
 import * as OffsetTracker from "./OffsetTracker.ts"
 import * as Receipt from "./Receipt.ts"
 
@@ -164,7 +165,6 @@ export const inMemory = (
         })
       }
     })
-    const encoder = new TextEncoder()
     return {
       name: topic,
       partitions,
@@ -172,7 +172,7 @@ export const inMemory = (
         Effect.sync(() => {
           for (const r of records) {
             const log = logs[r.partition]!
-            const key = encoder.encode(r.key)
+            const key = encodeUtf8(r.key)
             log.push({ key, value: r.value, headers: [], timestamp: r.timestamp })
             Queue.offerUnsafe(queue, {
               topic,

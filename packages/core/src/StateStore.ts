@@ -26,6 +26,7 @@
  * @since 0.2.0
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { encodeUtf8 } from "./internal/utf8.ts"
 import { StateError } from "./StateError.ts"
 
 /**
@@ -39,7 +40,6 @@ export interface Codec<V> {
   decode(bytes: Uint8Array): V
 }
 
-const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
 
 /**
@@ -59,7 +59,7 @@ export const jsonCodec = <
   const encode = Schema.encodeSync(json)
   const decode = Schema.decodeUnknownSync(json)
   return {
-    encode: (value) => textEncoder.encode(encode(value) as string),
+    encode: (value) => encodeUtf8(encode(value) as string),
     decode: (bytes) => decode(textDecoder.decode(bytes))
   }
 }

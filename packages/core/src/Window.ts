@@ -49,6 +49,7 @@ import * as codecs from "./internal/codecs.ts"
 import * as DurableAcks from "./internal/durableAcks.ts"
 import * as Revocations from "./internal/revocations.ts"
 import { mapChunks } from "./internal/stream.ts"
+import { encodeUtf8 } from "./internal/utf8.ts"
 import * as WindowChanges from "./internal/windowChanges.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
@@ -202,8 +203,6 @@ export interface Options<A, Acc, Out> {
    */
   readonly tick?: Duration.Input | undefined
 }
-
-const encoder = new TextEncoder()
 
 // The state of one operator: the windows it keeps, by kind.
 interface Engine<A, Out> {
@@ -585,7 +584,7 @@ const resultOrigin = <Out>(result: Result<Out>, trigger: Envelope.Origin | null)
   topic: trigger?.topic ?? "",
   partition: result.partition,
   offset: trigger?.offset ?? -1n,
-  key: encoder.encode(result.key),
+  key: encodeUtf8(result.key),
   headers: [],
   timestamp: result.end - 1
 })

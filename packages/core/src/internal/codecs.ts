@@ -3,8 +3,8 @@
 // hold infinities (an empty min) and sets, which JSON does not keep.
 import { BigDecimal } from "effect"
 import type { Codec } from "../StateStore.ts"
+import { encodeUtf8 } from "./utf8.ts"
 
-const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 export const float64: Codec<number> = {
@@ -17,17 +17,17 @@ export const float64: Codec<number> = {
 }
 
 export const text: Codec<string> = {
-  encode: (value) => encoder.encode(value),
+  encode: (value) => encodeUtf8(value),
   decode: (bytes) => decoder.decode(bytes)
 }
 
 export const bigDecimal: Codec<BigDecimal.BigDecimal> = {
-  encode: (value) => encoder.encode(BigDecimal.format(value)),
+  encode: (value) => encodeUtf8(BigDecimal.format(value)),
   decode: (bytes) => BigDecimal.fromStringUnsafe(decoder.decode(bytes))
 }
 
 export const stringSet: Codec<Set<string>> = {
-  encode: (value) => encoder.encode(JSON.stringify([...value])),
+  encode: (value) => encodeUtf8(JSON.stringify([...value])),
   decode: (bytes) => new Set(JSON.parse(decoder.decode(bytes)) as Array<string>)
 }
 
