@@ -39,13 +39,17 @@ const { values: flags } = parseArgs({
     claims: { type: "string", default: "100000" },
     rounds: { type: "string", default: "3" },
     "latency-seconds": { type: "string", default: "20" },
+    rate: { type: "string" },
+    "sluice-root": { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
 if (flags.help) {
   console.log(
-    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--out FILE]"
+    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--rate N] [--sluice-root DIR] [--out FILE]\n" +
+      "  --rate N         the fixed rate of the latency runs (default: half the at-least-once median)\n" +
+      "  --sluice-root D  run the jobs of another checkout of the repository (a before/after comparison)"
   )
   process.exit(0)
 }
@@ -56,7 +60,7 @@ const ROUNDS = Number(flags.rounds)
 const LATENCY_SECONDS = Number(flags["latency-seconds"])
 const PARTITIONS = 6
 const root = join(import.meta.dirname, "..")
-const sluiceBin = join(root, "packages", "runner", "bin", "sluice.js")
+const sluiceBin = join(flags["sluice-root"] ?? root, "packages", "runner", "bin", "sluice.js")
 const outFile = flags.out ?? join(root, "bench", "results", "claims-exactly-once.json")
 const generatorOptions = { seed: 2027, claims: CLAIMS, validClaimRate: 0.9, invalidRate: 0 }
 const guarantees = ["at-least-once", "exactly-once"] as const
@@ -271,7 +275,8 @@ const main = async () => {
     }
     const ratios = rounds.map((r) => r["exactly-once"].eventsPerSecond / r["at-least-once"].eventsPerSecond)
     const ratio = median(ratios)
-    const rate = median(rounds.map((r) => r["at-least-once"].eventsPerSecond)) / 2
+    const rate =
+      flags.rate === undefined ? median(rounds.map((r) => r["at-least-once"].eventsPerSecond)) / 2 : Number(flags.rate)
     const latency: Array<Latency> = []
     for (const g of guarantees) latency.push(await fixedRate(ctx, g, rate))
     await admin.disconnect()
@@ -286,7 +291,7 @@ const main = async () => {
       ),
       `| median | | | **${ratio.toFixed(2)}×** (goal ≥ 0.8×) |`,
       "",
-      `| at ${Math.round(rate)} payments/s (half the at-least-once median) | outputs | visible p50 / p95 / p99 ms |`,
+      `| at ${Math.round(rate)} payments/s (${flags.rate === undefined ? "half the at-least-once median" : "--rate"}) | outputs | visible p50 / p95 / p99 ms |`,
       "| --- | ---: | ---: |",
       ...latency.map(
         (l) =>

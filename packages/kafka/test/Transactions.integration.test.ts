@@ -246,6 +246,72 @@ describe("Transactions", () => {
   )
 
   it.live(
+    "pipelined - an output of a record after the cut waits for the commit, in the next transaction, without holding the sender",
+    () =>
+      Effect.gen(function* () {
+        const brokers = yield* Cluster.brokers
+        const client = yield* Cluster.client(brokers)
+        const input = Cluster.unique("in")
+        const output = Cluster.unique("out")
+        const groupId = Cluster.unique("eos")
+        yield* Admin.ensureTopics([
+          { topic: input, partitions: 1 },
+          { topic: output, partitions: 1 }
+        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const tp = { topic: input, partition: 0 }
+        const tracker = yield* OffsetTracker.make({ maxInFlight: 1_000 })
+        const transactions = yield* Transactions.make(client, { groupId, commitInterval: "20 millis", pipelined: true })
+        // What happened, in order: commits (their offsets) and acknowledgements (their input offsets).
+        const events = yield* Ref.make<ReadonlyArray<string>>([])
+        const note = (event: string) => Ref.update(events, (es) => [...es, event])
+        yield* transactions.hooks.start(tracker, {
+          fail: (error) => Effect.die(error),
+          committed: (offsets) => note(`commit ${offsets.map((o) => o.offset).join(",")}`)
+        })
+        yield* transactions.hooks.claim(tp)
+        // The group's committed offset when each output was acknowledged.
+        const committedAtAck = new Map<bigint, bigint>()
+        const sendOf = (offset: bigint) =>
+          transactions.sendRecords(tp, output, [{ value: `r${offset}` }], [offset], () =>
+            Effect.gen(function* () {
+              const groups = yield* Effect.promise(() => client.admin.fetchOffsets({ groupId, topics: [input] }))
+              committedAtAck.set(offset, BigInt(groups[0]!.partitions[0]!.offset))
+              yield* note(`ack ${offset}`)
+              yield* tracker.done(tp, offset)
+            })
+          )
+        const acked = (offset: bigint) => Effect.map(Ref.get(events), (es) => es.includes(`ack ${offset}`))
+        // Record 0 stays in flight, so the first cycle's commit waits for it. Records
+        // after it are tracked and sent one by one until one is kept for the next
+        // transaction: it was tracked after the cut.
+        yield* tracker.trackBatch(tp, [0n])
+        let cut = 0n
+        const deadline = performance.now() + 20_000
+        for (let offset = 1n; cut === 0n && performance.now() < deadline; offset++) {
+          yield* tracker.trackBatch(tp, [offset])
+          yield* sendOf(offset)
+          if (!(yield* acked(offset))) cut = offset
+          else yield* Effect.sleep("5 millis")
+        }
+        assert.isTrue(cut > 0n, "no output was kept for the next transaction")
+        // Record 0's output completes the cut: its transaction commits up to the kept record, which then follows.
+        yield* sendOf(0n)
+        const waitFor = (event: string) =>
+          Effect.gen(function* () {
+            if (!(yield* Ref.get(events)).includes(event)) return yield* Effect.fail("waiting")
+          }).pipe(Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 2_000 }))
+        yield* waitFor(`commit ${cut + 1n}`)
+        const order = yield* Ref.get(events)
+        assert.isTrue(order.includes(`commit ${cut}`), `the cut's commit: ${order.join("; ")}`)
+        // The kept output was acknowledged once the group's offset had reached it: it is not in the cut's transaction.
+        assert.strictEqual(committedAtAck.get(cut), cut)
+        const values = yield* readBack(brokers, output, 1, false)
+        assert.deepStrictEqual([...values].sort(), Array.from({ length: Number(cut) + 1 }, (_, i) => `r${i}`).sort())
+      }),
+    60_000
+  )
+
+  it.live(
     "fencing - a member whose partition another member claimed can neither send nor commit for it",
     () =>
       Effect.gen(function* () {
