@@ -12,9 +12,11 @@
  *
  * The lookup is either per record (`(claimId) => claim`, one call per
  * payment through `Pipeline.mapEffect`) or per chunk (`perChunk`, one call
- * for up to `maxChunkSize` payments through `Pipeline.mapChunksEffect`), which
- * lets a batching lookup answer a chunk with one query instead of paying for
- * a fiber per payment. On the chunk path, `ordered` and `key` both keep the
+ * for up to `maxChunkSize` payments), which lets a batching lookup answer a
+ * chunk with one query instead of paying for a fiber per payment. The JSON
+ * job with a chunk lookup (what the CLI runs) decodes, looks up, encodes and
+ * routes each chunk in one loop (`fusedJson` below); the Avro job composes
+ * the same steps from `Pipeline.mapChunksEffect` and `route`. On the chunk path, `ordered` and `key` both keep the
  * input order of every output (so of each partition and of each claim), and
  * `unordered` keeps it within a chunk only.
  *
