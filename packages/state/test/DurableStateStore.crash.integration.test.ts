@@ -16,10 +16,10 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Admin, KafkaClient, Transactions } from "@sluice/kafka"
+import { type KafkaClient, Transactions } from "@sluice/kafka"
 import { Effect, Schedule } from "effect"
 import * as Job from "./fixtures/counterJob.ts"
-import { awaitCommittedToEnd, produce, readAll, tempDir, timeOf, unique, withBroker } from "./fixtures/support.ts"
+import { awaitCommittedToEnd, freshInput, produce, readAll, tempDir, timeOf, withBroker } from "./fixtures/support.ts"
 
 const worker = join(import.meta.dirname, "fixtures", "counter-worker.ts")
 const partitions = 3
@@ -84,11 +84,8 @@ const expected = (mode: Job.Mode, inputs: ReadonlyArray<Input>, upTo: (partition
 // directory that every run of the worker shares.
 const fixture = (bootstrap: string, mode: Job.Mode, guarantee: "at-least-once" | "exactly-once") =>
   Effect.gen(function* () {
-    const client = yield* KafkaClient.KafkaClient
-    const input = unique("in")
-    const group = unique("job")
+    const { client, input, group } = yield* freshInput(partitions)
     const directory = yield* tempDir
-    yield* Admin.ensureTopics([{ topic: input, partitions }])
     yield* produce(client, input, { first: 0, count: total, keys })
     const args = [bootstrap, input, group, directory, mode, ...(guarantee === "exactly-once" ? [guarantee] : [])]
     /** The group's committed offset of each input partition (-1 for none). */
