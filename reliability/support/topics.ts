@@ -2,6 +2,8 @@
 // end offsets at the time of the call, and the commit lag of a consumer group.
 import { Effect, type Scope } from "effect"
 import { type Admin, Kafka, logLevel } from "kafkajs"
+import type * as KafkaClient from "../../packages/kafka/src/KafkaClient.ts"
+import * as ReadCommitted from "../../packages/runner/src/ReadCommitted.ts"
 
 /** A record as read back, with its headers as strings. */
 export interface Stored {
@@ -44,22 +46,34 @@ export const endOffsets = (admin: Admin, topic: string) =>
 /**
  * Records of `topic` not yet committed by `group`: the sum over partitions of
  * end offset minus committed offset (the start of the log when nothing is committed).
- * On a topic written in transactions (`transactional`) a finished partition
- * ends in the last transaction's commit marker, an offset no consumer is handed
- * and the group's commit therefore stops one short of: that one is not lag.
+ *
+ * On a topic written in transactions that sum never reaches zero: markers
+ * and aborted records take offsets no consumer is handed, so a group that
+ * committed everything it was handed still sits below the end. Given
+ * `readCommitted`, the lag is instead the records a `read_committed`
+ * consumer is handed at or past the committed offset, read with the
+ * runner's `ReadCommitted` (which ends its read by `Drain`'s rule), so the
+ * harness judges "drained" as `sluice` does.
  */
-export const commitLag = (admin: Admin, group: string, topic: string, options?: { readonly transactional?: boolean }) =>
+export const commitLag = (
+  admin: Admin,
+  group: string,
+  topic: string,
+  options?: { readonly readCommitted?: KafkaClient.KafkaClient["Service"] | undefined }
+) =>
   Effect.gen(function* () {
     const ends = yield* endOffsets(admin, topic)
     const committed = yield* Effect.tryPromise(() => admin.fetchOffsets({ groupId: group, topics: [topic] }))
-    let lag = 0
+    const at = new Map<number, number>()
     for (const p of committed[0]?.partitions ?? []) {
       const end = ends.get(p.partition)
-      if (end === undefined) continue
-      const at = Number(p.offset) < 0 ? end.low : Number(p.offset)
-      lag += Math.max(0, end.high - at - (options?.transactional === true && at < end.high ? 1 : 0))
+      if (end !== undefined) at.set(p.partition, Number(p.offset) < 0 ? end.low : Number(p.offset))
     }
-    return lag
+    let lag = 0
+    for (const [p, from] of at) lag += Math.max(0, (ends.get(p)?.high ?? 0) - from)
+    if (lag === 0 || options?.readCommitted === undefined) return lag
+    const visible = yield* ReadCommitted.readCommitted(options.readCommitted, topic)
+    return visible.filter((e) => Number(e.origin.offset) >= (at.get(e.origin.partition) ?? Infinity)).length
   })
 
 /**

@@ -100,13 +100,7 @@ describe("KafkaSource and KafkaSink", () => {
     "commits - nothing is committed past a record whose output was not acknowledged",
     () =>
       Effect.gen(function* () {
-        const client = yield* Cluster.client(yield* Cluster.brokers)
-        const input = Cluster.unique("in")
-        const groupId = Cluster.unique("job")
-        yield* Admin.ensureTopics([{ topic: input, partitions: 1 }]).pipe(
-          Effect.provideService(KafkaClient.KafkaClient, client)
-        )
-        const producer = yield* KafkaSink.producer(client)
+        const { client, input, groupId, producer } = yield* Cluster.consumerFixture(1)
         yield* produce(
           producer,
           input,
@@ -133,13 +127,7 @@ describe("KafkaSource and KafkaSink", () => {
     "consumer lag - records produced while the pipeline is stalled show as lag, which falls to 0 once they are committed",
     () =>
       Effect.gen(function* () {
-        const client = yield* Cluster.client(yield* Cluster.brokers)
-        const input = Cluster.unique("in")
-        const groupId = Cluster.unique("job")
-        yield* Admin.ensureTopics([{ topic: input, partitions: 1 }]).pipe(
-          Effect.provideService(KafkaClient.KafkaClient, client)
-        )
-        const producer = yield* KafkaSink.producer(client)
+        const { client, input, groupId, producer } = yield* Cluster.consumerFixture(1)
         const lag = Metric.withAttributes(Metrics.consumerLag, { topic: input, partition: "0" })
         // Polls the gauge until it reads `expected` (bounded), so the test waits for the source, not a timer.
         const awaitLag = (expected: number) =>

@@ -38,8 +38,7 @@ describe("KafkaSource under rebalances and stalls", () => {
             topics: [input],
             groupId,
             commitInterval: "100 millis",
-            sessionTimeout: "6 seconds",
-            heartbeatInterval: "500 millis",
+            ...Cluster.groupTimeouts,
             maxInFlight: 200
           }).pipe(Scope.provide(scope))
           const fiber = yield* records.pipe(
@@ -96,13 +95,7 @@ describe("KafkaSource under rebalances and stalls", () => {
     "backpressure - a stalled sink bounds the records handed over, heartbeats keep the member, and work resumes",
     () =>
       Effect.gen(function* () {
-        const client = yield* Cluster.client(yield* Cluster.brokers)
-        const input = Cluster.unique("in")
-        const groupId = Cluster.unique("job")
-        yield* Admin.ensureTopics([{ topic: input, partitions: 1 }]).pipe(
-          Effect.provideService(KafkaClient.KafkaClient, client)
-        )
-        const producer = yield* KafkaSink.producer(client)
+        const { client, input, groupId, producer } = yield* Cluster.consumerFixture(1)
         const total = 2000
         yield* Effect.promise(() =>
           producer.send({
@@ -122,9 +115,7 @@ describe("KafkaSource under rebalances and stalls", () => {
               groupId,
               maxInFlight,
               bufferSize,
-              // 6 seconds is the least a real broker accepts by default (group.min.session.timeout.ms).
-              sessionTimeout: "6 seconds",
-              heartbeatInterval: "500 millis",
+              ...Cluster.groupTimeouts,
               commitInterval: "100 millis"
             })
             const fiber = yield* records.pipe(

@@ -1,9 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { OffsetTracker } from "@sluice/core"
 import { Effect, Exit, Schedule, Scope, Stream } from "effect"
-import * as Admin from "../src/Admin.ts"
-import * as KafkaClient from "../src/KafkaClient.ts"
-import * as KafkaSink from "../src/KafkaSink.ts"
 import * as KafkaSource from "../src/KafkaSource.ts"
 import * as Cluster from "./fixtures/cluster.ts"
 
@@ -17,13 +14,7 @@ describe("KafkaSource onRevoke", () => {
     "tells every partition given up in a rebalance; a listener that never answers holds the group for revokeTimeout only",
     () =>
       Effect.gen(function* () {
-        const client = yield* Cluster.client(yield* Cluster.brokers)
-        const input = Cluster.unique("in")
-        const groupId = Cluster.unique("job")
-        yield* Admin.ensureTopics([{ topic: input, partitions: 2 }]).pipe(
-          Effect.provideService(KafkaClient.KafkaClient, client)
-        )
-        const producer = yield* KafkaSink.producer(client)
+        const { client, input, groupId, producer } = yield* Cluster.consumerFixture(2)
         const send = (from: number) =>
           Effect.promise(() =>
             producer.send({
@@ -40,8 +31,7 @@ describe("KafkaSource onRevoke", () => {
               topics: [input],
               groupId,
               commitInterval: "100 millis",
-              sessionTimeout: "6 seconds",
-              heartbeatInterval: "500 millis",
+              ...Cluster.groupTimeouts,
               revokeTimeout: "1 second",
               ...(onRevoke === undefined ? {} : { onRevoke })
             })

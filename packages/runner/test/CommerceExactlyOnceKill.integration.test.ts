@@ -7,43 +7,21 @@
 // too high, extra alerts). Exactly-once, the state, its changelog and both
 // stages' offsets commit together, so once every stage has read everything
 // the table equals the brute-force reference over the history.
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { EmbeddedKafka } from "@sluice/testkit"
 import { Effect } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Generator from "../src/jobs/commerce/Generator.ts"
 import * as SegmentsJob from "../src/jobs/commerce/SegmentsJob.ts"
 import * as Reference from "./support/commerceReference.ts"
-import { freshDatabase } from "./support/database.ts"
+import * as CommerceSetup from "./support/commerceSetup.ts"
 import { pollUntil } from "./support/poll.ts"
 import { spawnSluice, stopSluice } from "./support/spawnSluice.ts"
 
-const ORDERS = "dbserver1.public.orders"
+const ORDERS = CommerceSetup.topicOf("orders")
 const PARTITIONS = 4
 const GROUP = "eos-kill"
 const kills = 2
 const history: Generator.Options = { ...Generator.defaults, seed: 11, orders: 1_000, spacingMillis: 3_600_000 }
-
-const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRecord>) =>
-  Effect.promise(async () => {
-    const kafka = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING })
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-    await producer.connect()
-    try {
-      const orders = records.filter((r) => r.table === "orders")
-      for (let i = 0; i < orders.length; i += 500)
-        await producer.send({
-          topic: ORDERS,
-          acks: -1,
-          messages: orders.slice(i, i + 500).map((r) => ({ key: r.key, value: r.value }))
-        })
-    } finally {
-      await producer.disconnect()
-    }
-  })
 
 // Per partition of `topic`, the offset past its last committed record, read
 // read_committed up to the last stable offset (commit markers and aborted
@@ -111,15 +89,13 @@ describe("sluice commerce --processing-guarantee exactly-once", () => {
     "$job - SIGKILL twice mid-run with --state-dir: the table equals the reference",
     ({ job, query, reference }) =>
       Effect.gen(function* () {
-        const broker = yield* EmbeddedKafka.make({ port: 0 })
-        const db = yield* freshDatabase("commerce_eos")
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "commerce-eos-"))),
-          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
-        )
-        yield* broker.createTopic(ORDERS, 1)
+        const { broker, db, dir } = yield* CommerceSetup.environment({
+          tables: ["orders"],
+          database: "commerce_eos",
+          stateDir: "commerce-eos-"
+        })
         const records = yield* Generator.generate(history)
-        yield* produce(broker.bootstrap, records)
+        yield* CommerceSetup.produce(broker.bootstrap, records, ["orders"])
         const expected = yield* Effect.map(Reference.decodeOrders(records), ({ contributions }) =>
           reference(contributions)
         )

@@ -1,10 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { EmbeddedKafka } from "@sluice/testkit"
 import { BigDecimal, ConfigProvider, Effect, Fiber } from "effect"
-import { Kafka, logLevel } from "kafkajs"
 import * as Readiness from "../src/http/Readiness.ts"
 import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
 import * as CommerceConfig from "../src/jobs/commerce/CommerceConfig.ts"
@@ -14,6 +9,7 @@ import * as InventoryJob from "../src/jobs/commerce/InventoryJob.ts"
 import * as Services from "../src/Services.ts"
 import { scan, startDynalite } from "./support/commerceDynamo.ts"
 import * as Reference from "./support/commerceReference.ts"
+import * as CommerceSetup from "./support/commerceSetup.ts"
 import { freshDatabase } from "./support/database.ts"
 import { forkJob } from "./support/forkJob.ts"
 import { pollUntil } from "./support/poll.ts"
@@ -21,41 +17,22 @@ import { pollUntil } from "./support/poll.ts"
 // 600 orders four hours apart: 100 days, so products reach the 30-day dead-stock timer.
 const options: Generator.Options = { ...Generator.defaults, seed: 7, orders: 600, spacingMillis: 14_400_000 }
 const PARTITIONS = 4
-const prefix = "dbserver1.public"
-
-// Each table's records on its own topic, in the generator's order.
-const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRecord>) =>
-  Effect.promise(async () => {
-    const kafka = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING })
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-    await producer.connect()
-    try {
-      for (const table of ["products", "order_items"] as const) {
-        const mine = records.filter((r) => r.table === table)
-        for (let i = 0; i < mine.length; i += 500)
-          await producer.send({
-            topic: `${prefix}.${table}`,
-            acks: -1,
-            messages: mine.slice(i, i + 500).map((r) => ({ key: r.key, value: r.value }))
-          })
-      }
-    } finally {
-      await producer.disconnect()
-    }
-  })
+const tables = ["products", "order_items"] as const
 
 // The generated history on the embedded broker, its reference, and the job's configuration over `env`.
 const setup = (env: Record<string, string>, publish: "all" | "first half" = "all") =>
   Effect.gen(function* () {
-    const broker = yield* EmbeddedKafka.make({ port: 0 })
-    yield* broker.createTopic(`${prefix}.products`, 1)
-    yield* broker.createTopic(`${prefix}.order_items`, 1)
+    const broker = yield* CommerceSetup.brokerWith(tables)
     const records = yield* Generator.generate(options)
     const expected = yield* Reference.inventory(records, {
       partitions: PARTITIONS,
       outOfOrderness: InventoryJob.outOfOrderness
     })
-    yield* produce(broker.bootstrap, publish === "all" ? records : records.slice(0, Math.floor(records.length / 2)))
+    yield* CommerceSetup.produce(
+      broker.bootstrap,
+      publish === "all" ? records : records.slice(0, Math.floor(records.length / 2)),
+      tables
+    )
     const config = yield* CommerceConfig.load().pipe(
       Effect.provideService(
         ConfigProvider.ConfigProvider,
@@ -178,10 +155,7 @@ describe("sluice commerce inventory", () => {
     () =>
       Effect.gen(function* () {
         const db = yield* freshDatabase("commerce")
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "commerce-inventory-state-"))),
-          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
-        )
+        const dir = yield* CommerceSetup.stateDirectory("commerce-inventory-state-")
         const { broker, records, expected, config } = yield* setup(
           { DATABASE_URL: db.url, COMMERCE_STATE_DIR: dir },
           "first half"
@@ -210,7 +184,7 @@ describe("sluice commerce inventory", () => {
           intervalMs: 500
         })
         yield* Fiber.interrupt(first.fiber)
-        yield* produce(broker.bootstrap, records.slice(half))
+        yield* CommerceSetup.produce(broker.bootstrap, records.slice(half), tables)
         const second = yield* forkJob(CommerceCommand.runInventory(config, PARTITIONS, yield* Readiness.make()))
         const rows = yield* pollUntil(
           "the table to match the whole history after the restart",

@@ -4,13 +4,8 @@
 // directory. The table must equal the reference over the whole history, which
 // it cannot if the restarted job lost the sales windows' panes and watermark,
 // the customers' counts, sums, timers, recent order dates or running mean and σ.
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { EmbeddedKafka } from "@sluice/testkit"
 import { ConfigProvider, Effect, Fiber } from "effect"
-import { Kafka, logLevel } from "kafkajs"
 import type * as Readiness from "../src/http/Readiness.ts"
 import * as ReadinessModule from "../src/http/Readiness.ts"
 import * as CommerceCommand from "../src/jobs/commerce/CommerceCommand.ts"
@@ -21,30 +16,12 @@ import * as SalesJob from "../src/jobs/commerce/SalesJob.ts"
 import * as SegmentsJob from "../src/jobs/commerce/SegmentsJob.ts"
 import * as Services from "../src/Services.ts"
 import * as Reference from "./support/commerceReference.ts"
-import { freshDatabase } from "./support/database.ts"
+import * as CommerceSetup from "./support/commerceSetup.ts"
 import { forkJob } from "./support/forkJob.ts"
 import { pollUntil } from "./support/poll.ts"
 
 const options: Generator.Options = { ...Generator.defaults, seed: 7, orders: 600, spacingMillis: 14_400_000 }
 const PARTITIONS = 4
-
-const produce = (bootstrap: string, records: ReadonlyArray<Generator.GeneratedRecord>) =>
-  Effect.promise(async () => {
-    const kafka = new Kafka({ brokers: [bootstrap], logLevel: logLevel.NOTHING })
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-    await producer.connect()
-    try {
-      const orders = records.filter((r) => r.table === "orders")
-      for (let i = 0; i < orders.length; i += 500)
-        await producer.send({
-          topic: "dbserver1.public.orders",
-          acks: -1,
-          messages: orders.slice(i, i + 500).map((r) => ({ key: r.key, value: r.value }))
-        })
-    } finally {
-      await producer.disconnect()
-    }
-  })
 
 type Contributions = Effect.Success<ReturnType<typeof Reference.decodeOrders>>["contributions"]
 
@@ -98,13 +75,11 @@ describe("sluice commerce --state-dir", () => {
     "$job - a restarted job keeps its state: the table equals the reference over the whole history",
     ({ job, repartitioned, history, run, query, reference }) =>
       Effect.gen(function* () {
-        const broker = yield* EmbeddedKafka.make({ port: 0 })
-        const db = yield* freshDatabase("commerce")
-        const dir = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "commerce-state-"))),
-          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
-        )
-        yield* broker.createTopic("dbserver1.public.orders", 1)
+        const { broker, db, dir } = yield* CommerceSetup.environment({
+          tables: ["orders"],
+          database: "commerce",
+          stateDir: "commerce-state-"
+        })
         const records = yield* Generator.generate(history)
         const half = Math.floor(records.length / 2)
         const config = yield* CommerceConfig.load().pipe(
@@ -135,7 +110,7 @@ describe("sluice commerce --state-dir", () => {
           Effect.map(Reference.decodeOrders(records.slice(0, upTo)), ({ contributions }) => reference(contributions))
 
         // First run: the first half, until every group has committed to the end.
-        yield* produce(broker.bootstrap, records.slice(0, half))
+        yield* CommerceSetup.produce(broker.bootstrap, records.slice(0, half), ["orders"])
         const first = yield* forkJob(run(config, PARTITIONS, yield* ReadinessModule.make()))
         const halfway = yield* expectedOf(half)
         yield* pollUntil(
@@ -154,7 +129,7 @@ describe("sluice commerce --state-dir", () => {
         yield* Fiber.interrupt(first.fiber)
 
         // Second run, on the same state directory: the rest.
-        yield* produce(broker.bootstrap, records.slice(half))
+        yield* CommerceSetup.produce(broker.bootstrap, records.slice(half), ["orders"])
         const second = yield* forkJob(run(config, PARTITIONS, yield* ReadinessModule.make()))
         const expected = yield* expectedOf(records.length)
         const rows = yield* pollUntil(

@@ -16,10 +16,10 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Admin, KafkaClient, Transactions } from "@sluice/kafka"
+import { type KafkaClient, Transactions } from "@sluice/kafka"
 import { Effect, Schedule } from "effect"
 import * as Job from "./fixtures/counterJob.ts"
-import { awaitCommittedToEnd, produce, readAll, tempDir, timeOf, unique, withBroker } from "./fixtures/support.ts"
+import { awaitCommittedToEnd, freshInput, produce, readAll, tempDir, timeOf, withBroker } from "./fixtures/support.ts"
 
 const worker = join(import.meta.dirname, "fixtures", "counter-worker.ts")
 const partitions = 3
@@ -79,35 +79,57 @@ const expected = (mode: Job.Mode, inputs: ReadonlyArray<Input>, upTo: (partition
   return out
 }
 
+// One crash run's fixture: a fresh input topic holding the input, and the
+// worker processing it for `mode` (exactly-once when asked) on a local
+// directory that every run of the worker shares.
+const fixture = (bootstrap: string, mode: Job.Mode, guarantee: "at-least-once" | "exactly-once") =>
+  Effect.gen(function* () {
+    const { client, input, group } = yield* freshInput(partitions)
+    const directory = yield* tempDir
+    yield* produce(client, input, { first: 0, count: total, keys })
+    const args = [bootstrap, input, group, directory, mode, ...(guarantee === "exactly-once" ? [guarantee] : [])]
+    /** The group's committed offset of each input partition (-1 for none). */
+    const committedOffsets = Effect.map(
+      Effect.promise(() => client.admin.fetchOffsets({ groupId: group, topics: [input] })),
+      (committed) => new Map(committed[0]!.partitions.map((p) => [p.partition, BigInt(p.offset)]))
+    )
+    return {
+      client,
+      input,
+      group,
+      inputs: inputsOf(),
+      committedOffsets,
+      /** Starts a worker process; it has begun once it prints. */
+      start: start(args),
+      /** The state as the changelog holds it, restored into a fresh directory. */
+      state: readAll({ group, partitions, name: mode }),
+      /** A last run, until the group has committed the whole input; then the state. */
+      runToEnd: Effect.gen(function* () {
+        const last = yield* start(args)
+        yield* awaitCommittedToEnd(client, group, input)
+        yield* kill(last)
+        return yield* readAll({ group, partitions, name: mode })
+      })
+    }
+  })
+
 const crashRun = (mode: Job.Mode) =>
   withBroker((bootstrap) =>
     Effect.gen(function* () {
-      const client = yield* KafkaClient.KafkaClient
-      const input = unique("in")
-      const group = unique("job")
-      const directory = yield* tempDir
-      yield* Admin.ensureTopics([{ topic: input, partitions }])
-      yield* produce(client, input, { first: 0, count: total, keys })
-      const inputs = inputsOf()
-      const args = [bootstrap, input, group, directory, mode]
+      const run = yield* fixture(bootstrap, mode, "at-least-once")
 
       for (let k = 0; k < kills; k++) {
-        const child = yield* start(args)
+        const child = yield* run.start
         yield* Effect.sleep(`${100 + Math.floor(Math.random() * 1_400)} millis`)
         yield* kill(child)
-        const committed = yield* Effect.promise(() => client.admin.fetchOffsets({ groupId: group, topics: [input] }))
-        const upTo = new Map(committed[0]!.partitions.map((p) => [p.partition, BigInt(p.offset)]))
-        const state = yield* readAll({ group, partitions, name: mode })
-        for (const [key, count] of expected(mode, inputs, (p) => upTo.get(p) ?? -1n)) {
+        const upTo = yield* run.committedOffsets
+        const state = yield* run.state
+        for (const [key, count] of expected(mode, run.inputs, (p) => upTo.get(p) ?? -1n)) {
           assert.isAtLeast(state.get(key) ?? 0, count, `${key}: committed updates missing after kill ${k + 1}`)
         }
       }
-      const last = yield* start(args)
-      yield* awaitCommittedToEnd(client, group, input)
-      yield* kill(last)
-
-      const state = yield* readAll({ group, partitions, name: mode })
-      const reference = expected(mode, inputs, () => BigInt(Number.MAX_SAFE_INTEGER))
+      const state = yield* run.runToEnd
+      const reference = expected(mode, run.inputs, () => BigInt(Number.MAX_SAFE_INTEGER))
       let duplicates = 0
       for (const [key, count] of reference) {
         const got = state.get(key) ?? 0
@@ -144,18 +166,8 @@ const fence = (client: KafkaClient.KafkaClient["Service"], group: string, input:
 const crashRunExactlyOnce = (mode: Job.Mode) =>
   withBroker((bootstrap) =>
     Effect.gen(function* () {
-      const client = yield* KafkaClient.KafkaClient
-      const input = unique("in")
-      const group = unique("job")
-      const directory = yield* tempDir
-      yield* Admin.ensureTopics([{ topic: input, partitions }])
-      yield* produce(client, input, { first: 0, count: total, keys })
-      const inputs = inputsOf()
-      const args = [bootstrap, input, group, directory, mode, "exactly-once"]
-      const committedOffsets = Effect.map(
-        Effect.promise(() => client.admin.fetchOffsets({ groupId: group, topics: [input] })),
-        (committed) => new Map(committed[0]!.partitions.map((p) => [p.partition, BigInt(p.offset)]))
-      )
+      const run = yield* fixture(bootstrap, mode, "exactly-once")
+      const { client, group, input, inputs, committedOffsets } = run
       const assertEqual = (
         state: ReadonlyMap<string, number>,
         reference: ReadonlyMap<string, number>,
@@ -171,7 +183,7 @@ const crashRunExactlyOnce = (mode: Job.Mode) =>
       )
       for (let k = 0; k < kills; k++) {
         const from = yield* committedCount
-        const child = yield* start(args)
+        const child = yield* run.start
         // Killed mid-run: once this run has committed something (a run first
         // claims its partitions, fencing the killed one, and restores each
         // one's state), then at a random moment within the next second.
@@ -185,7 +197,7 @@ const crashRunExactlyOnce = (mode: Job.Mode) =>
         // killed run's open transactions are aborted first, as its successor
         // would: registering its transactional ids fences it.
         yield* fence(client, group, input)
-        const state = yield* readAll({ group, partitions, name: mode })
+        const state = yield* run.state
         const upTo = yield* committedOffsets
         progress.push(yield* committedCount)
         assertEqual(
@@ -194,11 +206,7 @@ const crashRunExactlyOnce = (mode: Job.Mode) =>
           `after kill ${k + 1} (offsets ${[...upTo.values()].join(",")})`
         )
       }
-      const last = yield* start(args)
-      yield* awaitCommittedToEnd(client, group, input)
-      yield* kill(last)
-
-      const state = yield* readAll({ group, partitions, name: mode })
+      const state = yield* run.runToEnd
       assertEqual(
         state,
         expected(mode, inputs, () => BigInt(Number.MAX_SAFE_INTEGER)),

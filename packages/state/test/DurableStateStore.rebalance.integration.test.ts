@@ -7,10 +7,17 @@
 // and here the state must equal the input's counts exactly.
 import { rmSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Admin, KafkaClient } from "@sluice/kafka"
 import { Effect, Exit, Scope } from "effect"
 import * as Job from "./fixtures/counterJob.ts"
-import { awaitCommittedToEnd, eventually, produce, readAll, tempDir, unique, withBroker } from "./fixtures/support.ts"
+import {
+  awaitCommittedToEnd,
+  eventually,
+  freshInput,
+  produce,
+  readAll,
+  tempDir,
+  withBroker
+} from "./fixtures/support.ts"
 
 const partitions = 3
 const keys = 500
@@ -29,10 +36,7 @@ describe("DurableStateStore with a keyed counter job", () => {
     () =>
       withBroker(() =>
         Effect.gen(function* () {
-          const client = yield* KafkaClient.KafkaClient
-          const input = unique("in")
-          const group = unique("job")
-          yield* Admin.ensureTopics([{ topic: input, partitions }])
+          const { client, input, group } = yield* freshInput(partitions)
           const options = { input, group, partitions, mode: "counts" as const }
 
           const first = yield* Scope.make()
@@ -73,11 +77,8 @@ describe("DurableStateStore with a keyed counter job", () => {
     () =>
       withBroker(() =>
         Effect.gen(function* () {
-          const client = yield* KafkaClient.KafkaClient
-          const input = unique("in")
-          const group = unique("job")
+          const { client, input, group } = yield* freshInput(partitions)
           const directory = yield* tempDir
-          yield* Admin.ensureTopics([{ topic: input, partitions }])
           const options = { input, group, partitions, directory, mode: "counts" as const }
           yield* produce(client, input, { first: 0, count: 6_000, keys })
           yield* Effect.scoped(Effect.andThen(Job.start(client, options), awaitCommittedToEnd(client, group, input)))

@@ -10,17 +10,17 @@
 // exactly, in both guarantees.
 import { assert, describe, it } from "@effect/vitest"
 import { Keyed, Ownership, StateStore } from "@sluice/core"
-import { Admin, KafkaClient, KafkaSource, Transactions } from "@sluice/kafka"
+import { KafkaClient, KafkaSource, Transactions } from "@sluice/kafka"
 import { Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import * as DurableStateStore from "../src/DurableStateStore.ts"
 import {
   awaitCommittedToEnd,
   eventually,
+  freshInput,
   numberCodec,
   produce,
   readAll,
   tempDir,
-  unique,
   withBroker
 } from "./fixtures/support.ts"
 
@@ -111,10 +111,7 @@ describe("DurableStateStore with Keyed.process across rebalances", () => {
     ([, exactlyOnce]) =>
       withBroker(() =>
         Effect.gen(function* () {
-          const client = yield* KafkaClient.KafkaClient
-          const input = unique("in")
-          const group = unique("job")
-          yield* Admin.ensureTopics([{ topic: input, partitions }])
+          const { client, input, group } = yield* freshInput(partitions)
           const options = { input, group, exactlyOnce }
 
           const a = yield* instance(client, options)
