@@ -36,7 +36,8 @@ export const all: ReadonlyArray<Job.Entry> = [
   }),
   Job.entry({
     name: "commerce",
-    description: "commerce analytics over Debezium orders: sales windows, RFM segments, anomalies, inventory, generator",
+    description:
+      "commerce analytics over Debezium orders: sales windows, RFM segments, anomalies, inventory, generator",
     commands: ["commerce"],
     load: () => import("../jobs/commerce/CommerceJob.ts").then((module) => module.job)
   })
