@@ -12,7 +12,6 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
 import { Metrics, Policy } from "@sluice/core"
 import { Context, Duration, Effect, Layer, Metric, Redacted, References, Schedule, type Scope } from "effect"
 import { CircuitBreaker } from "effect/persistence"
@@ -134,6 +133,9 @@ export const make = (options: Options): Effect.Effect<Store, never, Scope.Scope>
     if (options.store === "memory") return { ...local, shared: false }
     const where = { redis: hostOf(options.redisUrl), prefix: prefix(options.group) }
     const connectTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout ?? "3 seconds"))
+    // The Redis client is loaded only for a shared store: it is a large
+    // module tree that a job with local breakers would keep on its heap.
+    const NodeRedis = yield* Effect.promise(() => import("@effect/platform-node/NodeRedis"))
     const redis = Layer.build(
       CircuitBreaker.layerStoreRedis({ prefix: prefix(options.group) }).pipe(
         Layer.provide(NodeRedis.layer({ url: Redacted.value(options.redisUrl), socket: { connectTimeout } }))

@@ -6,6 +6,11 @@
  * declare; the observability server shows the dashboard a running command
  * hands it (`dashboard`).
  *
+ * The CLI registers a job as an `Entry`, which names its commands and loads
+ * its module on demand: a process that runs one job's command never loads
+ * the other jobs' modules and their dependencies, whose code and data would
+ * otherwise stay on the heap that every major collection marks.
+ *
  * @since 0.1.0
  */
 import type { Effect } from "effect"
@@ -45,3 +50,29 @@ export interface Job {
  * @category constructors
  */
 export const make = (job: Job): Job => job
+
+/**
+ * A job as the CLI registers it before loading it: enough to know which
+ * command line needs it, and how to load it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  /** The job's name, as its `Job` declares it. */
+  readonly name: string
+  /** One line for `sluice --help`, as its `Job` declares it. */
+  readonly description: string
+  /** The names of the job's top-level commands, those its `Job`'s `commands` declare. */
+  readonly commands: ReadonlyArray<string>
+  /** Imports the job's module (a dynamic `import`, so nothing is loaded before a command needs it). */
+  readonly load: () => Promise<Job>
+}
+
+/**
+ * Registers a job by the names of its commands and how to load it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const entry = (entry: Entry): Entry => entry

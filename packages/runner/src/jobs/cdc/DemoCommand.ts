@@ -13,7 +13,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Json } from "@sluice/cdc"
 import { KafkaError } from "@sluice/kafka"
-import * as EmbeddedKafka from "@sluice/testkit/EmbeddedKafka"
 import { Effect, Fiber, Option } from "effect"
 import { Command } from "effect/cli"
 import * as Flags from "../../Flags.ts"
@@ -84,6 +83,8 @@ export const make = (name: string) =>
     },
     (flags) =>
       Effect.gen(function* () {
+        // Loaded here: the embedded broker is the demo's alone, not the job's.
+        const EmbeddedKafka = yield* Effect.promise(() => import("@sluice/testkit/EmbeddedKafka"))
         const broker = yield* EmbeddedKafka.make({ port: 0 })
         const config = yield* CdcConfig.load({
           bootstrapServers: Option.some(broker.bootstrap),

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { KafkaSource } from "@sluice/kafka"
 import { WebhookSink } from "@sluice/sinks"
 import { Duration, Effect, Option, Schedule, Schema, Stream } from "effect"

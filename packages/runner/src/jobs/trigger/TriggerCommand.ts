@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Policy, StateStore } from "@sluice/core"
 import { Admin, KafkaClient, KafkaSource } from "@sluice/kafka"
 import { HttpLookup } from "@sluice/lookup"
