@@ -53,7 +53,7 @@ const mayBeUnsafeInteger = /\d{17}|9\d{15}/
 const plainEnough = (text: string, capture: ReadonlySet<string> | undefined): boolean => {
   if (mayBeUnsafeInteger.test(text)) return false
   if (capture === undefined || capture.size === 0) return true
-  //x
+  if (text.includes("\\")) return false
   for (const key of capture) if (text.includes(`"${key}"`)) return false
   return true
 }
