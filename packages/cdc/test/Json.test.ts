@@ -65,9 +65,9 @@ describe("Json", () => {
       )
     })).value
     // Bigints in range are written as plain numbers; some keys are written with an escape.
-    const text = fc.tuple(json, fc.boolean()).map(([v, escape]) => {
+    const text = fc.tuple(json, fc.boolean()).map(([v, escaped]) => {
       const t = Json.stringify(v)!
-      return escape ? t.replaceAll('"amount"', '"\\u0061mount"') : t
+      return escaped ? t.replaceAll('"amount"', '"\\u0061mount"') : t
     })
     const sameSources = (a: Json.Parsed, b: Json.Parsed, x: unknown, y: unknown) => {
       if (typeof x !== "object" || x === null || typeof y !== "object" || y === null) return
