@@ -40,6 +40,54 @@ describe("Json", () => {
     )
   })
 
+  it("parse - equals parseExact: same values, same captured source texts", () => {
+    const capture = new Set(["amount", "price"])
+    const around = (n: bigint) => fc.bigInt({ min: n - 3n, max: n + 3n })
+    const number = fc.oneof(
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }),
+      around(2n ** 53n),
+      around(-(2n ** 53n)),
+      around(10n ** 15n),
+      // Micro timestamps: 16 digits, safe.
+      fc.bigInt({ min: 10n ** 15n, max: 2n * 10n ** 15n })
+    )
+    const key = fc.constantFrom("amount", "price", "other", "id", "9007199254740993")
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small" },
+        fc.string(),
+        fc.constant(null),
+        number,
+        fc.array(tie("value"), { maxLength: 4 }),
+        fc.dictionary(key, tie("value"), { maxKeys: 4 })
+      )
+    })).value
+    // Bigints in range are written as plain numbers; some keys are written with an escape.
+    const text = fc.tuple(json, fc.boolean()).map(([v, escaped]) => {
+      const t = Json.stringify(v)!
+      return escaped ? t.replaceAll('"amount"', '"\\u0061mount"') : t
+    })
+    const sameSources = (a: Json.Parsed, b: Json.Parsed, x: unknown, y: unknown) => {
+      if (typeof x !== "object" || x === null || typeof y !== "object" || y === null) return
+      for (const k of capture) assert.strictEqual(a.sourceOf(x, k), b.sourceOf(y, k))
+      for (const k of Object.keys(x))
+        sameSources(a, b, (x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k])
+    }
+    fc.assert(
+      fc.property(text, fc.boolean(), (t, withCapture) => {
+        const set = withCapture ? capture : undefined
+        const fast = Json.parse(t, set)
+        const exact = Json.parseExact(t, set)
+        assert.deepStrictEqual(fast.value, exact.value)
+        sameSources(fast, exact, fast.value, exact.value)
+      }),
+      { numRuns: 3000 }
+    )
+    assert.throws(() => Json.parse("{oops"))
+  })
+
   it("column - a jsonb column is decoded to its document and written back as text", () => {
     const decode = Schema.decodeUnknownSync(Json.column)
     assert.deepStrictEqual(decode('{"loan":{"loanAmount":250000.00,"id":12345678901234567890}}'), {

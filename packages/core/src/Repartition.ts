@@ -71,9 +71,27 @@ const partitionOf = (key: string, partitions: number): number => {
 export interface Options<A> {
   /** The new key. */
   readonly key: (value: A, envelope: Envelope.Envelope<A>) => string
-  /** How values are written to, and read from, the topic. */
-  readonly schema: Schema.Codec<A, string>
+  /**
+   * How values are written to, and read from, the topic: a schema, or a
+   * hand-written `TextCodec` where the schema's cost per record matters.
+   */
+  readonly schema: Schema.Codec<A, string> | TextCodec<A>
 }
+
+/**
+ * A value's text form, written by hand: `decodeText` throws on text it
+ * cannot read, like `Schema.decodeUnknownSync`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface TextCodec<A> {
+  readonly encodeText: (value: A) => string
+  readonly decodeText: (text: string) => A
+}
+
+const isTextCodec = <A>(codec: Schema.Codec<A, string> | TextCodec<A>): codec is TextCodec<A> =>
+  "encodeText" in codec && "decodeText" in codec
 
 const decoder = new TextDecoder()
 
@@ -88,8 +106,9 @@ const decoder = new TextDecoder()
 export const through =
   <A, E2>(topic: Topic<E2>, options: Options<A>) =>
   <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>): Stream.Stream<Envelope.Envelope<A>, E | E2, R> => {
-    const encode = Schema.encodeSync(options.schema)
-    const decode = Schema.decodeUnknownSync(options.schema)
+    const codec = options.schema
+    const encode = isTextCodec(codec) ? codec.encodeText : Schema.encodeSync(codec)
+    const decode: (text: string) => A = isTextCodec(codec) ? codec.decodeText : Schema.decodeUnknownSync(codec)
     const writer = Stream.runForEachArray(self, (chunk) =>
       Effect.andThen(
         topic.write(

@@ -18,7 +18,8 @@ import { BigDecimal, DateTime, Effect, Option, type Sink, type Stream } from "ef
 import * as Log from "../../Log.ts"
 import * as Anomalies from "./Anomalies.ts"
 import * as CommerceMetrics from "./CommerceMetrics.ts"
-import * as OrderDelta from "./OrderDelta.ts"
+import type * as OrderDelta from "./OrderDelta.ts"
+import * as OrderDeltaCodec from "./OrderDeltaCodec.ts"
 import * as OrderStream from "./OrderStream.ts"
 
 /**
@@ -77,7 +78,7 @@ export const run = <E, R, E1, R1, E2, R2, E3, R3, E4>(
     OrderStream.deltas(sinks.deadLetters),
     Pipeline.repartition(byCustomer, {
       key: (delta) => String(delta.customer_id),
-      schema: OrderDelta.OrderDeltaJson
+      schema: OrderDeltaCodec.codec
     }),
     Keyed.process({
       name: "commerce-anomalies",

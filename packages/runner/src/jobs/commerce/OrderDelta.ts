@@ -42,7 +42,8 @@ export const OrderDelta = Schema.Struct({
 export type OrderDelta = typeof OrderDelta.Type
 
 /**
- * The JSON text form of a contribution, for the internal topics.
+ * The JSON text form of a contribution on the internal topics; the jobs
+ * write and read it through `OrderDeltaCodec`, held to this schema by tests.
  *
  * @since 0.3.0
  * @category schemas

@@ -15,14 +15,15 @@ import type * as Envelope from "@sluice/core/Envelope"
 import * as Keyed from "@sluice/core/Keyed"
 import * as Pipeline from "@sluice/core/Pipeline"
 import type * as Repartition from "@sluice/core/Repartition"
-import * as StateStore from "@sluice/core/StateStore"
 import type { PgUpsertSink } from "@sluice/sinks"
 import type { Stream } from "effect"
 import { BigDecimal, DateTime, Effect, Option, type Sink } from "effect"
 import * as Log from "../../Log.ts"
 import * as OrderDelta from "./OrderDelta.ts"
+import * as OrderDeltaCodec from "./OrderDeltaCodec.ts"
 import * as OrderStream from "./OrderStream.ts"
 import * as Segments from "./Segments.ts"
+import * as StateCodec from "./StateCodec.ts"
 
 /**
  * How far the watermark trails the highest order date.
@@ -134,12 +135,12 @@ export const updates = <E, R, E3, R3, E4>(
     OrderStream.deltas(deadLetters),
     Pipeline.repartition(byCustomer, {
       key: (delta) => String(delta.customer_id),
-      schema: OrderDelta.OrderDeltaJson
+      schema: OrderDeltaCodec.codec
     }),
     Keyed.process({
       name: "commerce-segments",
       key: (delta) => String(delta.customer_id),
-      codec: StateStore.jsonCodec(Segments.State),
+      codec: StateCodec.codec,
       timestamp: (delta) => delta.at,
       watermark: { outOfOrderness },
       onRecord: (ctx, delta) => {
