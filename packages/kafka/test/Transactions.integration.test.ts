@@ -58,6 +58,22 @@ const countsOf = (values: ReadonlyArray<string>) => {
   return counts
 }
 
+// A client of the test cluster, fresh input and output topics of
+// `partitions` partitions each, and a fresh group id.
+const freshTopics = (partitions: number) =>
+  Effect.gen(function* () {
+    const brokers = yield* Cluster.brokers
+    const client = yield* Cluster.client(brokers)
+    const input = Cluster.unique("in")
+    const output = Cluster.unique("out")
+    const groupId = Cluster.unique("eos")
+    yield* Admin.ensureTopics([
+      { topic: input, partitions },
+      { topic: output, partitions }
+    ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+    return { brokers, client, input, output, groupId }
+  })
+
 describe("Transactions", () => {
   // Draining commit cycles, and pipelined ones (the source never held; outputs of records after a cut wait for the next transaction).
   for (const pipelined of [false, true]) {
@@ -65,16 +81,8 @@ describe("Transactions", () => {
       `pipeline${pipelined ? " (pipelined commits)" : ""} - the transactional source and sink write every output once and commit the offsets with them`,
       () =>
         Effect.gen(function* () {
-          const brokers = yield* Cluster.brokers
-          const client = yield* Cluster.client(brokers)
-          const input = Cluster.unique("in")
-          const output = Cluster.unique("out")
-          const groupId = Cluster.unique("eos")
+          const { brokers, client, input, output, groupId } = yield* freshTopics(3)
           const total = 3_000
-          yield* Admin.ensureTopics([
-            { topic: input, partitions: 3 },
-            { topic: output, partitions: 3 }
-          ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
           const producer = yield* client.producer()
           yield* Effect.promise(() =>
             producer.send({
@@ -135,16 +143,8 @@ describe("Transactions", () => {
       `rebalance${pipelined ? " (pipelined commits)" : ""} - a second member joins and the first leaves under load: every output once`,
       () =>
         Effect.gen(function* () {
-          const brokers = yield* Cluster.brokers
-          const client = yield* Cluster.client(brokers)
-          const input = Cluster.unique("in")
-          const output = Cluster.unique("out")
-          const groupId = Cluster.unique("eos")
+          const { brokers, client, input, output, groupId } = yield* freshTopics(6)
           const total = 3_000
-          yield* Admin.ensureTopics([
-            { topic: input, partitions: 6 },
-            { topic: output, partitions: 6 }
-          ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
           const producer = yield* client.producer()
           yield* Effect.promise(() =>
             producer.send({
@@ -207,15 +207,7 @@ describe("Transactions", () => {
     "abort - outputs of a released partition's open transaction are seen by read_uncommitted readers only",
     () =>
       Effect.gen(function* () {
-        const brokers = yield* Cluster.brokers
-        const client = yield* Cluster.client(brokers)
-        const input = Cluster.unique("in")
-        const output = Cluster.unique("out")
-        const groupId = Cluster.unique("eos")
-        yield* Admin.ensureTopics([
-          { topic: input, partitions: 1 },
-          { topic: output, partitions: 1 }
-        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const { brokers, client, input, output, groupId } = yield* freshTopics(1)
         const tp = { topic: input, partition: 0 }
         const tracker = yield* OffsetTracker.make({ maxInFlight: 100 })
         const transactions = yield* Transactions.make(client, { groupId, commitInterval: "20 millis" })
@@ -249,15 +241,7 @@ describe("Transactions", () => {
     "pipelined - an output of a record after the cut waits for the commit, in the next transaction, without holding the sender",
     () =>
       Effect.gen(function* () {
-        const brokers = yield* Cluster.brokers
-        const client = yield* Cluster.client(brokers)
-        const input = Cluster.unique("in")
-        const output = Cluster.unique("out")
-        const groupId = Cluster.unique("eos")
-        yield* Admin.ensureTopics([
-          { topic: input, partitions: 1 },
-          { topic: output, partitions: 1 }
-        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const { brokers, client, input, output, groupId } = yield* freshTopics(1)
         const tp = { topic: input, partition: 0 }
         const tracker = yield* OffsetTracker.make({ maxInFlight: 1_000 })
         const transactions = yield* Transactions.make(client, { groupId, commitInterval: "20 millis", pipelined: true })
@@ -315,15 +299,7 @@ describe("Transactions", () => {
     "fencing - a member whose partition another member claimed can neither send nor commit for it",
     () =>
       Effect.gen(function* () {
-        const brokers = yield* Cluster.brokers
-        const client = yield* Cluster.client(brokers)
-        const input = Cluster.unique("in")
-        const output = Cluster.unique("out")
-        const groupId = Cluster.unique("eos")
-        yield* Admin.ensureTopics([
-          { topic: input, partitions: 1 },
-          { topic: output, partitions: 1 }
-        ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
+        const { brokers, client, input, output, groupId } = yield* freshTopics(1)
         const tp = { topic: input, partition: 0 }
         const member = Effect.fnUntraced(function* () {
           const tracker = yield* OffsetTracker.make({ maxInFlight: 100 })
