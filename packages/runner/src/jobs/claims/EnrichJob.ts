@@ -385,6 +385,11 @@ export const run = <ES, RS, S extends Sinks, RL, CE = never>(
   ) as Effect.Effect<void, ES | SinkError<S[keyof S]>, RS | SinkServices<S[keyof S]> | RL>
 }
 
+// A chunk lookup after its policy: one answer per claim id, failures answered as statuses.
+type LookupMany<RL> = (
+  claimIds: Arr.NonEmptyReadonlyArray<string>
+) => Effect.Effect<ReadonlyArray<Enrichment.Answer>, never, RL>
+
 // The chunk sizes of the chunk path: at most `maxChunkSize` payments
 // (half of `concurrency` by default), as many chunks at once as fit in `concurrency`.
 const chunking = (concurrency: number, maxChunkSize: number | undefined) => {
@@ -430,9 +435,7 @@ const piecesOf = (
 const fusedJson = <ES, RS, S extends Sinks, RL>(
   records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, ES, RS>,
   sinks: S,
-  lookupMany: (
-    claimIds: Arr.NonEmptyReadonlyArray<string>
-  ) => Effect.Effect<ReadonlyArray<Enrichment.Answer>, never, RL>,
+  lookupMany: LookupMany<RL>,
   concurrency: number,
   maxChunkSize: number | undefined,
   ordering: Pipeline.Ordering
@@ -514,9 +517,7 @@ const perRecord = <RL>(
 // The chunk path: chunks of at most `maxChunkSize` payments, as many at once
 // as fit in `concurrency`, so the records in flight stay within `concurrency`.
 const chunked = <RL>(
-  lookupMany: (
-    claimIds: Arr.NonEmptyReadonlyArray<string>
-  ) => Effect.Effect<ReadonlyArray<Enrichment.Answer>, never, RL>,
+  lookupMany: LookupMany<RL>,
   concurrency: number,
   maxChunkSize: number | undefined,
   ordering: Pipeline.Ordering
