@@ -50,6 +50,7 @@ import * as StateStore from "@sluice/core/StateStore"
 import { KafkaClient, type KafkaError, type KafkaLike, type Transactions } from "@sluice/kafka"
 import * as Admin from "@sluice/kafka/Admin"
 import { Clock, Deferred, Duration, Effect, Layer, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
+import { bounded } from "./internal/bounded.ts"
 import * as Local from "./internal/partition.ts"
 import { sizeOf, ValueCache } from "./internal/valueCache.ts"
 import * as StateMetrics from "./StateMetrics.ts"
@@ -215,6 +216,10 @@ const ioError = (store: string, detail: string, cause: unknown): StateError =>
     detail: `${detail}: ${cause instanceof Error ? cause.message : String(cause)}`,
     cause
   })
+
+// A look-up of the changelog's offsets: each attempt bounded, a few attempts.
+const lookupTimeout = Duration.seconds(10)
+const lookupAttempts = 3
 
 const attemptKafka = <A>(store: string, topic: string, operation: string, call: () => Promise<A>) =>
   Effect.tryPromise({
@@ -855,8 +860,19 @@ const openStore = <V>(
           if (closed) return yield* new StateError({ reason: "Closed", store: name, detail: "the store is closed" })
           const wanted = [...new Set(partitions)].filter((p) => !assigned.has(p))
           if (wanted.length === 0) return
-          const ends = yield* attemptKafka(name, topic, "fetchTopicOffsets", () =>
-            client.admin.fetchTopicOffsets(topic)
+          // Bounded: it runs under the store's lock (see `bounded`).
+          const ends = yield* bounded(
+            attemptKafka(name, topic, "fetchTopicOffsets", () => client.admin.fetchTopicOffsets(topic)),
+            {
+              timeout: lookupTimeout,
+              attempts: lookupAttempts,
+              onTimeout: () =>
+                new StateError({
+                  reason: "Changelog",
+                  store: name,
+                  detail: `${topic}: fetchTopicOffsets: no answer within ${Duration.format(lookupTimeout)}`
+                })
+            }
           )
           const opened = new Map<number, Local.LocalPartition>()
           const targets = new Map<number, { local: Local.LocalPartition; from: bigint; to: bigint }>()
