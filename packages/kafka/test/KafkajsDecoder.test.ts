@@ -1,6 +1,7 @@
 import { createRequire } from "node:module"
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
+import { varLong } from "./fixtures/varLong.ts"
 
 // The kafkajs patch (patches/kafkajs@2.2.4.patch) encodes into unzeroed
 // buffers, and decodes a fetched record's
@@ -72,18 +73,6 @@ const Batch: BatchClass = require("kafkajs/src/consumer/batch")
 
 const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
-
-// Zigzag over 64 bits, then 7 bits per byte, lowest first, high bit = more to come.
-const varLong = (n: bigint): Buffer => {
-  let zigzag = BigInt.asUintN(64, (n << 1n) ^ (n >> 63n))
-  const bytes: Array<number> = []
-  while (zigzag >= 0x80n) {
-    bytes.push(Number(zigzag & 0x7fn) | 0x80)
-    zigzag >>= 7n
-  }
-  bytes.push(Number(zigzag))
-  return Buffer.from(bytes)
-}
 
 // A record as the protocol lays it out (length left out: the record decoder starts after it).
 const recordBytes = (timestampDelta: bigint, offsetDelta: number, key: Buffer, value: Buffer): Buffer =>

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module"
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
+import { varLong } from "./fixtures/varLong.ts"
 
 // The kafkajs patch (patches/kafkajs@2.2.4.patch) rewrote three producer hot
 // spots: varints written in place, 32-bit varlongs without BigInt arithmetic,
@@ -33,18 +34,7 @@ const require = createRequire(import.meta.url)
 const Encoder: EncoderClass = require("kafkajs/src/protocol/encoder")
 const groupMessagesPerPartition: Group = require("kafkajs/src/producer/groupMessagesPerPartition")
 
-// Zigzag over 64 bits, then 7 bits per byte, lowest first, high bit = more to come.
-const referenceVarLong = (value: number): Buffer => {
-  const n = BigInt(value)
-  let zigzag = BigInt.asUintN(64, (n << 1n) ^ (n >> 63n))
-  const bytes: Array<number> = []
-  while (zigzag >= 0x80n) {
-    bytes.push(Number(zigzag & 0x7fn) | 0x80)
-    zigzag >>= 7n
-  }
-  bytes.push(Number(zigzag))
-  return Buffer.from(bytes)
-}
+const referenceVarLong = (value: number): Buffer => varLong(BigInt(value))
 
 const int32 = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 63, 64, -64, -65, 2 ** 31 - 1, -(2 ** 31)))
 const safeInteger = fc.oneof(int32, fc.maxSafeInteger(), fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 53 - 1))
