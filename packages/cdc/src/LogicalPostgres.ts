@@ -68,6 +68,8 @@ export interface LogicalPostgres {
   readonly port: number
   /** Where `initdb` and `postgres` were taken from. */
   readonly binDir: string
+  /** The cluster's directory: `data`, the server's log `server.log`, and its socket. */
+  readonly dir: string
   /** The server's `server_version`. */
   readonly version: string
   /** Stops the server (fast shutdown) and starts it again on the same port, with the same data. */
@@ -316,6 +318,7 @@ export const make = (options: Options = {}): Effect.Effect<LogicalPostgres, CdcE
       host: "127.0.0.1",
       port,
       binDir,
+      dir,
       version,
       restart: Effect.andThen(stop, Effect.asVoid(launch))
     } satisfies LogicalPostgres

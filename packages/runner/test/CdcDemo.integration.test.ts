@@ -12,7 +12,7 @@ import * as CdcGenerator from "../src/jobs/cdc/CdcGenerator.ts"
 import * as ExampleRules from "../src/jobs/cdc/ExampleRules.ts"
 import { spawnSluice, stopSluice } from "./support/spawnSluice.ts"
 
-const count = 240
+const count = 200
 const seed = 7
 
 // The example rules (first match, default topic) written out in plain TypeScript.
