@@ -36,7 +36,7 @@ import {
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
-import { Effect, Schedule, type Scope } from "effect"
+import { Effect, Option, Schedule, type Scope } from "effect"
 import postgres from "postgres"
 import * as CdcError from "./CdcError.ts"
 
@@ -132,12 +132,12 @@ interface Account {
   readonly gid: number
 }
 
-const run = (file: string, args: ReadonlyArray<string>, account: Account | undefined) =>
+const run = (file: string, args: ReadonlyArray<string>, account: Account | undefined, cwd?: string) =>
   Effect.callback<string, { readonly message: string; readonly stderr: string }>((resume) => {
     const child = execFile(
       file,
       [...args],
-      { timeout: 120_000, maxBuffer: 4 * 1024 * 1024, ...(account ?? {}) },
+      { timeout: 120_000, maxBuffer: 4 * 1024 * 1024, ...(account ?? {}), ...(cwd === undefined ? {} : { cwd }) },
       (error, stdout, stderr) =>
         resume(error === null ? Effect.succeed(stdout) : Effect.fail({ message: error.message, stderr }))
     )
@@ -215,7 +215,9 @@ export const make = (options: Options = {}): Effect.Effect<LogicalPostgres, CdcE
     yield* run(
       join(binDir, "initdb"),
       ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--no-locale"],
-      owner
+      owner,
+      // A directory the account may enter: under root the caller's may be closed to it.
+      dir
     ).pipe(Effect.mapError((e) => failure(`initdb failed: ${lastLine(e.stderr) || e.message}`, e)))
     const port = yield* freePort
     const settings: Record<string, string> = {
@@ -270,6 +272,7 @@ export const make = (options: Options = {}): Effect.Effect<LogicalPostgres, CdcE
       // Detached: the terminal's Ctrl-C reaches the caller, whose scope then stops the server in order.
       const child = spawn(join(binDir, "postgres"), args, {
         stdio: ["ignore", fd, fd],
+        cwd: dir,
         detached: true,
         ...(owner ?? {})
       })
@@ -305,7 +308,7 @@ export const make = (options: Options = {}): Effect.Effect<LogicalPostgres, CdcE
       // SIGINT is PostgreSQL's fast shutdown (clients cut off); SIGQUIT, immediate, if that hangs.
       child.kill("SIGINT")
       const gone = yield* Effect.timeoutOption(awaitExit(child), "15 seconds")
-      if (gone._tag === "None") {
+      if (Option.isNone(gone)) {
         child.kill("SIGQUIT")
         yield* Effect.timeoutOption(awaitExit(child), "5 seconds")
       }
