@@ -231,7 +231,9 @@ export const make = (name: string) =>
         const binDir = Option.isSome(flags.pgBin)
           ? flags.pgBin
           : yield* Config.option(Config.String("PG_BIN_DIR")).pipe(Effect.orElseSucceed(() => Option.none<string>()))
-        const server = yield* Effect.result(LogicalPostgres.make({ binDir: Option.getOrUndefined(binDir) }))
+        const server = yield* Effect.result(
+          LogicalPostgres.make({ binDir: Option.getOrUndefined(Option.filter(binDir, (d) => d !== "")) })
+        )
 
         // Before anything writes to it: a send would create it with the broker's default partition count.
         yield* broker.createTopic(config.rawTopic, 6)
