@@ -164,7 +164,32 @@ const caughtUp = (broker: Broker, config: CdcConfig.CdcConfig, expected: number)
     return ends.every((end, p) => end === 0 || (committed?.get(p) ?? -1) >= end)
   })
 
-// Writes the generated events' change events to the raw topic at the rate, as today's path without PostgreSQL.
+/**
+ * Calls `send(from, n)` for events `0..count - 1` in batches of up to a tenth
+ * of a second's worth (at most 100), each batch no earlier than its share of
+ * the rate allows, by the `Clock`: `count` events take `count /
+ * eventsPerSecond` seconds however long the sends take.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const paced = <E, R>(
+  options: { readonly count: number; readonly eventsPerSecond: number },
+  send: (from: number, n: number) => Effect.Effect<void, E, R>
+): Effect.Effect<void, E, R> =>
+  Effect.gen(function* () {
+    const batch = Math.max(1, Math.min(100, Math.floor(options.eventsPerSecond / 10)))
+    const started = yield* Clock.currentTimeMillis
+    for (let i = 0; i < options.count; i += batch) {
+      const n = Math.min(batch, options.count - i)
+      yield* send(i, n)
+      const due = started + ((i + n) * 1000) / options.eventsPerSecond
+      const now = yield* Clock.currentTimeMillis
+      if (due > now) yield* Effect.sleep(due - now)
+    }
+  })
+
+// Writes the generated events' change events to the raw topic at the rate: the path without PostgreSQL.
 const sendDirect = (
   config: CdcConfig.CdcConfig,
   options: { readonly seed: number; readonly count: number; readonly eventsPerSecond: number }
@@ -172,18 +197,12 @@ const sendDirect = (
   Effect.gen(function* () {
     const client = yield* Services.kafkaClient(config)
     const producer = yield* client.producer({ idempotent: true, maxInFlightRequests: 1 })
-    const batch = Math.max(1, Math.min(100, Math.floor(options.eventsPerSecond / 10)))
-    const started = yield* Clock.currentTimeMillis
-    for (let i = 0; i < options.count; i += batch) {
-      const n = Math.min(batch, options.count - i)
+    yield* paced(options, (from, n) => {
       const messages = Array.from({ length: n }, (_, j) =>
-        changeEvent(CdcGenerator.event(generatorOptions(options.seed), i + j), config.topicPrefix)
+        changeEvent(CdcGenerator.event(generatorOptions(options.seed), from + j), config.topicPrefix)
       )
-      yield* KafkaError.attempt("send", () => producer.send({ topic: config.rawTopic, acks: -1, messages }))
-      const due = started + ((i + n) * 1000) / options.eventsPerSecond
-      const now = yield* Clock.currentTimeMillis
-      if (due > now) yield* Effect.sleep(due - now)
-    }
+      return KafkaError.attempt("send", () => producer.send({ topic: config.rawTopic, acks: -1, messages }))
+    })
   })
 
 const pgBin = Flag.String("pg-bin").pipe(
