@@ -17,6 +17,7 @@
  */
 import { DeadLetter, type Envelope, type PolicyError, Receipt } from "@sluice/core"
 import { Config, Context, Duration, Effect, Layer, Option, type Scope, Sink } from "effect"
+import { coalescing } from "./internal/coalescing.ts"
 import * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
@@ -46,7 +47,9 @@ export interface Options {
 
 /**
  * An idempotent producer with acks from every in-sync replica, connected now
- * and disconnected (bounded) when the scope closes.
+ * and disconnected (bounded) when the scope closes. Sends made while a
+ * request is out go together in the next one (one `sendBatch`), so sinks of
+ * several topics sharing the producer cost one produce request, not one each.
  *
  * @since 0.1.0
  * @category constructors
@@ -55,7 +58,10 @@ export const producer = (
   client: KafkaClient.KafkaClient["Service"]
 ): Effect.Effect<KafkaLike.Producer, KafkaError.KafkaError, Scope.Scope> =>
   // One request in flight keeps the idempotent sequence numbers in order.
-  client.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  Effect.map(
+    client.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
+    coalescing
+  )
 
 /**
  * A sink writing to `topic`; fails with a `KafkaError` (or the policy's
