@@ -58,10 +58,7 @@ export const producer = (
   client: KafkaClient.KafkaClient["Service"]
 ): Effect.Effect<KafkaLike.Producer, KafkaError.KafkaError, Scope.Scope> =>
   // One request in flight keeps the idempotent sequence numbers in order.
-  Effect.map(
-    client.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
-    coalescing
-  )
+  Effect.map(client.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }), coalescing)
 
 /**
  * A sink writing to `topic`; fails with a `KafkaError` (or the policy's
