@@ -2,8 +2,10 @@
  * Writes envelopes to a Kafka topic and acknowledges their receipts once the
  * broker has them: every in-sync replica (acks = -1) and an idempotent
  * producer, so a retried send never duplicates a record. Each stream chunk
- * becomes one produce request; the receipts of a chunk are acknowledged only
- * after its request succeeded, which is what lets the source commit.
+ * is one send (chunks of sinks sharing a `producer` that wait behind a
+ * request go together in the next one); the receipts of a chunk are
+ * acknowledged only after its request succeeded, which is what lets the
+ * source commit.
  *
  * A dead letter (see `DeadLetter` in `@sluice/core`) is written with its
  * original bytes plus the `x-sluice-*` headers saying why and where from.

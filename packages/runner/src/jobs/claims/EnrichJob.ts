@@ -491,9 +491,7 @@ const fusedJson = <ES, RS, S extends Sinks, RL>(
     yield* Effect.all(
       [
         valid.pipe(
-          // A sink takes a whole piece at a time, so a piece's outputs are one
-          // send per output (one produce request with the producer's coalescing).
-          Pipeline.runRouted({ enriched: sinks.enriched, failed: sinks.failed }, { bufferSize: Math.max(256, size) }),
+          Pipeline.runRouted({ enriched: sinks.enriched, failed: sinks.failed }),
           Effect.ensuring(Queue.end(deadLetters))
         ),
         Stream.run(Stream.fromQueue(deadLetters), sinks.deadLetters)
