@@ -2,10 +2,8 @@
  * Writes envelopes to a Kafka topic and acknowledges their receipts once the
  * broker has them: every in-sync replica (acks = -1) and an idempotent
  * producer, so a retried send never duplicates a record. Each stream chunk
- * is one send (chunks of sinks sharing a `producer` that wait behind a
- * request go together in the next one); the receipts of a chunk are
- * acknowledged only after its request succeeded, which is what lets the
- * source commit.
+ * becomes one produce request; the receipts of a chunk are acknowledged only
+ * after its request succeeded, which is what lets the source commit.
  *
  * A dead letter (see `DeadLetter` in `@sluice/core`) is written with its
  * original bytes plus the `x-sluice-*` headers saying why and where from.
@@ -19,7 +17,6 @@
  */
 import { DeadLetter, type Envelope, type PolicyError, Receipt } from "@sluice/core"
 import { Config, Context, Duration, Effect, Layer, Option, type Scope, Sink } from "effect"
-import { coalescing } from "./internal/coalescing.ts"
 import * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
@@ -49,9 +46,7 @@ export interface Options {
 
 /**
  * An idempotent producer with acks from every in-sync replica, connected now
- * and disconnected (bounded) when the scope closes. Sends made while a
- * request is out go together in the next one (one `sendBatch`), so sinks of
- * several topics sharing the producer cost one produce request, not one each.
+ * and disconnected (bounded) when the scope closes.
  *
  * @since 0.1.0
  * @category constructors
@@ -60,7 +55,7 @@ export const producer = (
   client: KafkaClient.KafkaClient["Service"]
 ): Effect.Effect<KafkaLike.Producer, KafkaError.KafkaError, Scope.Scope> =>
   // One request in flight keeps the idempotent sequence numbers in order.
-  Effect.map(client.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }), coalescing)
+  client.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
 
 /**
  * A sink writing to `topic`; fails with a `KafkaError` (or the policy's
