@@ -589,16 +589,24 @@ const toOrigin = (
 
 const encoder = new TextEncoder()
 
+// Records without headers share one empty list. The loop reads the header
+// object in place (no `Object.entries` pairs, no one-element arrays): this
+// runs for every record the source reads.
+const noHeaders: Envelope.Headers = Object.freeze([])
+
 const toHeaders = (headers: KafkaLike.Headers | undefined): Envelope.Headers => {
-  if (headers === undefined) return []
-  const out: Array<readonly [string, Uint8Array]> = []
-  for (const [name, value] of Object.entries(headers)) {
+  if (headers === undefined) return noHeaders
+  let out: Array<readonly [string, Uint8Array]> | undefined
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue
+    const value = headers[name]
     if (value === undefined) continue
-    for (const v of Array.isArray(value) ? value : [value]) {
-      out.push([name, typeof v === "string" ? encoder.encode(v) : v])
-    }
+    out ??= []
+    if (Array.isArray(value)) {
+      for (const v of value) out.push([name, typeof v === "string" ? encoder.encode(v) : v])
+    } else out.push([name, typeof value === "string" ? encoder.encode(value) : value])
   }
-  return out
+  return out ?? noHeaders
 }
 
 /**
