@@ -516,8 +516,10 @@ const openStore = <V>(
       }
       // Each partition's changes in order; exactly-once sends them as messages
       // through its transactions, at-least-once encodes them itself.
-      const entries = new Map<number, Array<readonly [string, Local.Change]>>()
-      for (const [partition, { changes }] of merged) entries.set(partition, [...changes])
+      const entries = new Map<number, { keys: Array<string>; values: Array<Local.Change> }>()
+      for (const [partition, { changes }] of merged) {
+        entries.set(partition, { keys: [...changes.keys()], values: [...changes.values()] })
+      }
       const lastOffset = new Map<number, bigint>()
       const record = (answers: ReadonlyArray<KafkaLike.RecordMetadata>, counts: ReadonlyMap<number, number>) => {
         for (const answer of answers) {
@@ -534,11 +536,11 @@ const openStore = <V>(
           merged.keys(),
           (partition) =>
             Effect.gen(function* () {
-              const own: Array<KafkaLike.Message> = (entries.get(partition) ?? []).map(([key, value]) => ({
-                key,
-                value: value === null ? null : Local.asBuffer(value),
-                partition
-              }))
+              const { keys, values } = entries.get(partition)!
+              const own: Array<KafkaLike.Message> = keys.map((key, i) => {
+                const value = values[i]!
+                return { key, value: value === null ? null : Local.asBuffer(value), partition }
+              })
               for (let i = 0; i < own.length; i += sendChunk) {
                 const chunk = own.slice(i, i + sendChunk)
                 const answers = yield* exactlyOnce.transactions
@@ -555,20 +557,20 @@ const openStore = <V>(
       // encoded into a single message (`encodeRecords`), sent one after another.
       const sentAlone = (producer: KafkaLike.Producer) =>
         Effect.gen(function* () {
-          const left = [...entries].map(([partition, changes]) => ({ partition, changes, next: 0 }))
-          while (left.some((l) => l.next < l.changes.length)) {
+          const left = [...entries].map(([partition, { keys, values }]) => ({ partition, keys, values, next: 0 }))
+          while (left.some((l) => l.next < l.keys.length)) {
             const chunk: Array<KafkaLike.Message & { readonly encodedRecords: EncodedRecords }> = []
             const counts = new Map<number, number>()
             let room = sendChunk
             for (const l of left) {
               if (room === 0) break
-              const to = Math.min(l.changes.length, l.next + room)
+              const to = Math.min(l.keys.length, l.next + room)
               if (to === l.next) continue
               chunk.push({
                 key: null,
                 value: null,
                 partition: l.partition,
-                encodedRecords: encodeRecords(l.changes, l.next, to)
+                encodedRecords: encodeRecords(l.keys, l.values, l.next, to)
               })
               counts.set(l.partition, to - l.next)
               room -= to - l.next

@@ -80,7 +80,12 @@ describe("changelog records", () => {
             .map(([a, b]) => [list, Math.min(a, b), Math.max(a, b)] as const)
         ),
         ([list, from, to]) => {
-          const encoded = encodeRecords(list, from, to)
+          const encoded = encodeRecords(
+            list.map(([key]) => key),
+            list.map(([, value]) => value),
+            from,
+            to
+          )
           assert.strictEqual(encoded.count, to - from)
           assert.deepStrictEqual(encoded.buffer, reference(list, from, to))
         }
@@ -101,7 +106,15 @@ describe("changelog records", () => {
           producerEpoch: 1,
           firstSequence: 42
         }
-        const ours = await encodeRecordBatch({ ...header, encodedRecords: encodeRecords(list, 0, list.length) })
+        const ours = await encodeRecordBatch({
+          ...header,
+          encodedRecords: encodeRecords(
+            list.map(([key]) => key),
+            list.map(([, value]) => value),
+            0,
+            list.length
+          )
+        })
         const theirs = await encodeRecordBatch({
           ...header,
           records: list.map(([key, value], i) =>

@@ -37,13 +37,14 @@ const writeVarInt = (buffer: Buffer, at: number, n: number): number => {
 }
 
 /**
- * Encodes `changes[from, to)` as the records of one batch: offset deltas
+ * Encodes the changes `[from, to)` (`keys[i]` changed to `values[i]`) as the records of one batch: offset deltas
  * from 0, timestamp deltas 0 (kafkajs stamps the batch with the send time,
  * as it does for messages without a timestamp), no headers; a `null` change
  * is a tombstone (a null value).
  */
 export const encodeRecords = (
-  changes: ReadonlyArray<readonly [string, Change]>,
+  keys: ReadonlyArray<string>,
+  values: ReadonlyArray<Change>,
   from: number,
   to: number
 ): EncodedRecords => {
@@ -53,7 +54,8 @@ export const encodeRecords = (
   const bodies = new Int32Array(count)
   let total = 0
   for (let i = 0; i < count; i++) {
-    const [key, value] = changes[from + i]!
+    const key = keys[from + i]!
+    const value = values[from + i]!
     const k = Buffer.byteLength(key, "utf8")
     keyBytes[i] = k
     // attributes (1) + timestamp delta 0 (1) + offset delta + key + value + header count 0 (1)
@@ -69,7 +71,8 @@ export const encodeRecords = (
   const buffer = Buffer.allocUnsafe(total)
   let at = 0
   for (let i = 0; i < count; i++) {
-    const [key, value] = changes[from + i]!
+    const key = keys[from + i]!
+    const value = values[from + i]!
     at = writeVarInt(buffer, at, bodies[i]!)
     buffer[at++] = 0 // attributes
     buffer[at++] = 0 // timestamp delta
