@@ -326,7 +326,7 @@ const openStore = <V>(
     })
     const pathOf = (partition: number) => join(directory, String(partition))
     const maxPending = options.maxPending ?? 10_000
-    const sendChunk = options.sendChunk ?? 1_000
+    const sendChunk = Math.max(1, options.sendChunk ?? 1_000)
     const maxLayers = 8
     const localBatch = options.localBatch ?? 50_000
     const restoreFetchBytes = options.restoreFetchBytes ?? 1024 * 1024
