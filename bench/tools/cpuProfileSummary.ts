@@ -10,6 +10,12 @@
  * samples in between: one phase of a run, such as a benchmark's second
  * (warm) pass, without the start-up and the first pass.
  *
+ * A sample stands for the time since the one before it, but no more than
+ * four times the profile's median interval: on a loaded machine the process
+ * waits for a core between samples, and the sample after such a wait would
+ * otherwise be charged with the whole wait (one 300 ms gap made a function
+ * that ran once look like 5% of the time). How much was left out is printed.
+ *
  *   node bench/tools/cpuProfileSummary.ts FILE.cpuprofile [--top 30] [--inclusive REGEX]...
  *     [--timeline] [--from S] [--to S]
  */
@@ -63,9 +69,14 @@ const busyBySecond: Array<number> = []
 const selfMicros = new Map<number, number>()
 let total = 0
 let elapsed = 0
+let capped = 0
+const sorted = profile.timeDeltas.filter((d) => d > 0).sort((a, b) => a - b)
+const cap = 4 * (sorted[Math.floor(sorted.length / 2)] ?? 0)
 profile.samples.forEach((id, i) => {
-  const dt = profile.timeDeltas[i] ?? 0
-  elapsed += dt
+  const gap = profile.timeDeltas[i] ?? 0
+  elapsed += gap
+  const dt = Math.min(gap, cap)
+  if (elapsed >= fromMicros && elapsed <= toMicros) capped += gap - dt
   const second = Math.floor(elapsed / 1e6)
   busyBySecond[second] = (busyBySecond[second] ?? 0) + (idleIds.has(id) ? 0 : dt)
   if (elapsed < fromMicros || elapsed > toMicros) return
@@ -88,7 +99,8 @@ const busy = total - (byArea.get("(idle)") ?? 0)
 const line = (name: string, micros: number) =>
   `${(micros / 1000).toFixed(0).padStart(8)} ms ${((micros / busy) * 100).toFixed(1).padStart(5)}%  ${name}`
 console.log(
-  `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s not idle (shares below are of that)\n`
+  `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s not idle (shares below are of that); ` +
+    `${(capped / 1e6).toFixed(1)} s of gaps over ${(cap / 1000).toFixed(1)} ms left out (waiting for a core)\n`
 )
 if (values.timeline) {
   console.log("busy share by second since the start")
