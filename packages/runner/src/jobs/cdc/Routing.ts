@@ -34,6 +34,7 @@ import { Router, type RuleSet, Shape } from "@sluice/rules"
 import { Effect, Metric, Result } from "effect"
 import * as AttributeText from "./AttributeText.ts"
 import type * as CdcSink from "./CdcSink.ts"
+import * as PassThrough from "./PassThrough.ts"
 import type * as RouteFormat from "./RouteFormat.ts"
 
 /**
@@ -87,6 +88,12 @@ const stringifyJson = (value: unknown): string | undefined => {
 // The column of a row that holds the business attributes, as in `Shape.debezium`.
 const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.length - 1]!
 
+// An output written from its tree: the `key` variable is the router's addition, not part of the event.
+const serialize = (output: Router.Output["value"]): string | null => {
+  const { key: _key, ...value } = output
+  return AttributeText.stringify(value, attributeColumn, stringifyJson) ?? null
+}
+
 /**
  * Reads a raw record as the router's input: the change event's payload plus
  * its key as `key`; `undefined` when it is not a change event.
@@ -94,23 +101,54 @@ const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.leng
  * @since 0.1.0
  * @category decoding
  */
-export const decode = (key: Uint8Array | null, value: Uint8Array | string): Router.Record | undefined => {
+export const decode = (key: Uint8Array | null, value: Uint8Array | string): Router.Record | undefined =>
+  read(key, value)?.record
+
+/**
+ * A raw record read: the router's input, and the event's text when an
+ * output of it can be written from that text (see `PassThrough`).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export interface Read {
+  readonly record: Router.Record
+  readonly source: PassThrough.Source | undefined
+}
+
+/**
+ * `decode`, keeping the event's text for `PassThrough`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const read = (key: Uint8Array | null, value: Uint8Array | string): Read | undefined => {
   try {
-    const parsed = parseJson(typeof value === "string" ? value : text.decode(value))
+    const source = typeof value === "string" ? value : text.decode(value)
+    const parsed = parseJson(source)
     const { payload } = Debezium.splitSchema(parsed)
     if (payload === null || typeof payload !== "object" || Array.isArray(payload) || !("op" in payload)) {
       return undefined
     }
     const event = payload as { [k: string]: unknown }
-    const rowWithAttributes = (row: unknown): unknown => {
+    let rows: { before?: PassThrough.RowSource; after?: PassThrough.RowSource } = {}
+    const rowWithAttributes = (name: "before" | "after"): unknown => {
+      const row = event[name]
       if (row === null || typeof row !== "object") return row
       const value = (row as { [k: string]: unknown })[attributeColumn]
-      return typeof value === "string"
-        ? { ...row, [attributeColumn]: AttributeText.remember(parseJson(value), value) }
-        : row
+      if (typeof value !== "string") return row
+      const decoded = { ...row, [attributeColumn]: AttributeText.remember(parseJson(value), value) }
+      rows = { ...rows, [name]: { decoded, raw: value } }
+      return decoded
     }
     const keyValue = key === null ? null : Debezium.splitSchema(parseJson(text.decode(key))).payload
-    return { ...event, before: rowWithAttributes(event.before), after: rowWithAttributes(event.after), key: keyValue }
+    const record = { ...event, before: rowWithAttributes("before"), after: rowWithAttributes("after"), key: keyValue }
+    // The text is the event's only when there is no wrapper, and holds every field of the record but the key.
+    const passes = payload === parsed && !("key" in event) && !("filterMetadata" in event)
+    return {
+      record,
+      source: passes ? { text: source, before: rows.before, after: rows.after } : undefined
+    }
   } catch {
     return undefined
   }
@@ -131,6 +169,7 @@ export const routeChunk = (
   Effect.gen(function* () {
     const out: Array<CdcSink.Outgoing> = []
     const toRoute: Array<Router.Record> = []
+    const sources: Array<PassThrough.Source | undefined> = []
     const routedEnvelopes: Array<Envelope.Envelope<Envelope.Payload>> = []
     const dropped: Array<Receipt.Receipt> = []
     const dead: Array<string> = []
@@ -150,12 +189,13 @@ export const routeChunk = (
         dropped.push(e.receipt)
         continue
       }
-      const record = decode(e.origin.key, e.value)
-      if (record === undefined) {
+      const read_ = read(e.origin.key, e.value)
+      if (read_ === undefined) {
         deadLetter(e, "not-a-change-event", "not a Debezium change event (JSON with an op field)")
         continue
       }
-      toRoute.push(record)
+      toRoute.push(read_.record)
+      sources.push(read_.source)
       routedEnvelopes.push(e)
     }
     // One version of the rules for the whole chunk, read with its number for the outputs that name it.
@@ -167,17 +207,21 @@ export const routeChunk = (
       switch (outcome._tag) {
         case "Routed": {
           if (encoder === undefined) {
-            const receipts = Receipt.children(e.receipt, outcome.outputs.length)
-            outcome.outputs.forEach((o, j) => {
-              // The `key` variable is the router's addition, not part of the event.
-              const { key: _key, ...value } = o.value
+            const outputs = outcome.outputs
+            const source = sources[i]
+            const receipts = Receipt.children(e.receipt, outputs.length)
+            for (let j = 0; j < outputs.length; j++) {
+              const o = outputs[j]!
               out.push({
                 topic: o.topic,
                 key: e.origin.key,
-                value: AttributeText.stringify(value, attributeColumn, stringifyJson) ?? null,
+                value:
+                  (source === undefined
+                    ? undefined
+                    : PassThrough.write(source, toRoute[i]!, o.value, attributeColumn)) ?? serialize(o.value),
                 receipt: receipts[j]!
               })
-            })
+            }
             break
           }
           const encoded: Array<Envelope.Payload> = []
