@@ -95,6 +95,17 @@ const serialize = (output: Router.Output["value"]): string | null => {
 }
 
 /**
+ * The JSON text of a routed output of a record `read`: from the event's text
+ * where `PassThrough` can, else serialized from the tree.
+ *
+ * @since 0.1.0
+ * @category writing
+ */
+export const writeOutput = (read: Read, output: Router.Output["value"]): string | null =>
+  (read.source === undefined ? undefined : PassThrough.write(read.source, read.record, output, attributeColumn)) ??
+  serialize(output)
+
+/**
  * Reads a raw record as the router's input: the change event's payload plus
  * its key as `key`; `undefined` when it is not a change event.
  *
@@ -169,7 +180,7 @@ export const routeChunk = (
   Effect.gen(function* () {
     const out: Array<CdcSink.Outgoing> = []
     const toRoute: Array<Router.Record> = []
-    const sources: Array<PassThrough.Source | undefined> = []
+    const reads: Array<Read> = []
     const routedEnvelopes: Array<Envelope.Envelope<Envelope.Payload>> = []
     const dropped: Array<Receipt.Receipt> = []
     const dead: Array<string> = []
@@ -195,7 +206,7 @@ export const routeChunk = (
         continue
       }
       toRoute.push(read_.record)
-      sources.push(read_.source)
+      reads.push(read_)
       routedEnvelopes.push(e)
     }
     // One version of the rules for the whole chunk, read with its number for the outputs that name it.
@@ -208,17 +219,13 @@ export const routeChunk = (
         case "Routed": {
           if (encoder === undefined) {
             const outputs = outcome.outputs
-            const source = sources[i]
             const receipts = Receipt.children(e.receipt, outputs.length)
             for (let j = 0; j < outputs.length; j++) {
               const o = outputs[j]!
               out.push({
                 topic: o.topic,
                 key: e.origin.key,
-                value:
-                  (source === undefined
-                    ? undefined
-                    : PassThrough.write(source, toRoute[i]!, o.value, attributeColumn)) ?? serialize(o.value),
+                value: writeOutput(reads[i]!, o.value),
                 receipt: receipts[j]!
               })
             }
