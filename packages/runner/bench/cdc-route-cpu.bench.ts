@@ -40,13 +40,14 @@ const byHand = (): Array<string | Buffer> => inputs.map((m) => RouteRules.routeR
 
 const bySluice = (): Array<string | Buffer> =>
   inputs.map((m) => {
-    const read = Routing.read(m.key, m.value)
-    if (read === undefined) throw new Error("not a change event")
-    const outcome = Router.routeUnsafe(rules, read.record, 1)
+    const record = Routing.decode(m.key, m.value)
+    if (record === undefined) throw new Error("not a change event")
+    const outcome = Router.routeUnsafe(rules, record, 1)
     if (outcome._tag === "Rejected") throw new Error(outcome.error.message)
     if (outcome._tag === "Unmatched") return m.value
+    const { key: _key, ...value } = outcome.outputs[0]!.value
     // as `Routing.routeChunk` writes a JSON output
-    return Routing.writeOutput(read, outcome.outputs[0]!.value)!
+    return AttributeText.stringify(value, "updated_attributes", (v) => JSON.stringify(v))!
   })
 
 const bytes = (out: ReadonlyArray<string | Buffer>) =>

@@ -34,7 +34,6 @@ import { Router, type RuleSet, Shape } from "@sluice/rules"
 import { Effect, Metric, Result } from "effect"
 import * as AttributeText from "./AttributeText.ts"
 import type * as CdcSink from "./CdcSink.ts"
-import * as PassThrough from "./PassThrough.ts"
 import type * as RouteFormat from "./RouteFormat.ts"
 
 /**
@@ -88,23 +87,6 @@ const stringifyJson = (value: unknown): string | undefined => {
 // The column of a row that holds the business attributes, as in `Shape.debezium`.
 const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.length - 1]!
 
-// An output written from its tree: the `key` variable is the router's addition, not part of the event.
-const serialize = (output: Router.Output["value"]): string | null => {
-  const { key: _key, ...value } = output
-  return AttributeText.stringify(value, attributeColumn, stringifyJson) ?? null
-}
-
-/**
- * The JSON text of a routed output of a record `read`: from the event's text
- * where `PassThrough` can, else serialized from the tree.
- *
- * @since 0.1.0
- * @category writing
- */
-export const writeOutput = (read: Read, output: Router.Output["value"]): string | null =>
-  (read.source === undefined ? undefined : PassThrough.write(read.source, read.record, output, attributeColumn)) ??
-  serialize(output)
-
 /**
  * Reads a raw record as the router's input: the change event's payload plus
  * its key as `key`; `undefined` when it is not a change event.
@@ -112,54 +94,23 @@ export const writeOutput = (read: Read, output: Router.Output["value"]): string 
  * @since 0.1.0
  * @category decoding
  */
-export const decode = (key: Uint8Array | null, value: Uint8Array | string): Router.Record | undefined =>
-  read(key, value)?.record
-
-/**
- * A raw record read: the router's input, and the event's text when an
- * output of it can be written from that text (see `PassThrough`).
- *
- * @since 0.1.0
- * @category decoding
- */
-export interface Read {
-  readonly record: Router.Record
-  readonly source: PassThrough.Source | undefined
-}
-
-/**
- * `decode`, keeping the event's text for `PassThrough`.
- *
- * @since 0.1.0
- * @category decoding
- */
-export const read = (key: Uint8Array | null, value: Uint8Array | string): Read | undefined => {
+export const decode = (key: Uint8Array | null, value: Uint8Array | string): Router.Record | undefined => {
   try {
-    const source = typeof value === "string" ? value : text.decode(value)
-    const parsed = parseJson(source)
+    const parsed = parseJson(typeof value === "string" ? value : text.decode(value))
     const { payload } = Debezium.splitSchema(parsed)
     if (payload === null || typeof payload !== "object" || Array.isArray(payload) || !("op" in payload)) {
       return undefined
     }
     const event = payload as { [k: string]: unknown }
-    let rows: { before?: PassThrough.RowSource; after?: PassThrough.RowSource } = {}
-    const rowWithAttributes = (name: "before" | "after"): unknown => {
-      const row = event[name]
+    const rowWithAttributes = (row: unknown): unknown => {
       if (row === null || typeof row !== "object") return row
       const value = (row as { [k: string]: unknown })[attributeColumn]
-      if (typeof value !== "string") return row
-      const decoded = { ...row, [attributeColumn]: AttributeText.remember(parseJson(value), value) }
-      rows = { ...rows, [name]: { decoded, raw: value } }
-      return decoded
+      return typeof value === "string"
+        ? { ...row, [attributeColumn]: AttributeText.remember(parseJson(value), value) }
+        : row
     }
     const keyValue = key === null ? null : Debezium.splitSchema(parseJson(text.decode(key))).payload
-    const record = { ...event, before: rowWithAttributes("before"), after: rowWithAttributes("after"), key: keyValue }
-    // The text is the event's only when there is no wrapper, and holds every field of the record but the key.
-    const passes = payload === parsed && !("key" in event) && !("filterMetadata" in event)
-    return {
-      record,
-      source: passes ? { text: source, before: rows.before, after: rows.after } : undefined
-    }
+    return { ...event, before: rowWithAttributes(event.before), after: rowWithAttributes(event.after), key: keyValue }
   } catch {
     return undefined
   }
@@ -180,7 +131,6 @@ export const routeChunk = (
   Effect.gen(function* () {
     const out: Array<CdcSink.Outgoing> = []
     const toRoute: Array<Router.Record> = []
-    const reads: Array<Read> = []
     const routedEnvelopes: Array<Envelope.Envelope<Envelope.Payload>> = []
     const dropped: Array<Receipt.Receipt> = []
     const dead: Array<string> = []
@@ -200,13 +150,12 @@ export const routeChunk = (
         dropped.push(e.receipt)
         continue
       }
-      const read_ = read(e.origin.key, e.value)
-      if (read_ === undefined) {
+      const record = decode(e.origin.key, e.value)
+      if (record === undefined) {
         deadLetter(e, "not-a-change-event", "not a Debezium change event (JSON with an op field)")
         continue
       }
-      toRoute.push(read_.record)
-      reads.push(read_)
+      toRoute.push(record)
       routedEnvelopes.push(e)
     }
     // One version of the rules for the whole chunk, read with its number for the outputs that name it.
@@ -218,17 +167,17 @@ export const routeChunk = (
       switch (outcome._tag) {
         case "Routed": {
           if (encoder === undefined) {
-            const outputs = outcome.outputs
-            const receipts = Receipt.children(e.receipt, outputs.length)
-            for (let j = 0; j < outputs.length; j++) {
-              const o = outputs[j]!
+            const receipts = Receipt.children(e.receipt, outcome.outputs.length)
+            outcome.outputs.forEach((o, j) => {
+              // The `key` variable is the router's addition, not part of the event.
+              const { key: _key, ...value } = o.value
               out.push({
                 topic: o.topic,
                 key: e.origin.key,
-                value: writeOutput(reads[i]!, o.value),
+                value: AttributeText.stringify(value, attributeColumn, stringifyJson) ?? null,
                 receipt: receipts[j]!
               })
-            }
+            })
             break
           }
           const encoded: Array<Envelope.Payload> = []
