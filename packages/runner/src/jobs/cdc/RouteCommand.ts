@@ -115,21 +115,11 @@ export const runRoute = (
         const out = yield* Routing.routeChunk(rules, config.deadLetterTopic, slice, encoder)
         // A reloaded file may name topics that do not exist yet.
         yield* ensure(out.flatMap((r) => (r.topic === undefined ? [] : [r.topic])))
-        return out
+        yield* CdcSink.write(producer, out)
       })
-    // A slice of about 1 MB at a time (see `ByteSlices`). A slice is routed
-    // while the one before it is being written: writing waits mostly for the
-    // broker's acknowledgement, time the router can route in. The writes stay
-    // one after the other, in order, each acknowledged once written.
-    yield* records.pipe(
-      Stream.mapArray((chunk) => {
-        // a chunk has at least one slice
-        const [first, ...rest] = ByteSlices.slices(chunk)
-        return [first!, ...rest]
-      }),
-      Stream.mapEffect(routeSlice),
-      Stream.buffer({ capacity: 1 }),
-      Stream.runForEach((out) => CdcSink.write(producer, out))
+    // A slice of about 1 MB at a time (see `ByteSlices`): routed, written and acknowledged before the next.
+    yield* Stream.runForEachArray(records, (chunk) =>
+      Effect.forEach(ByteSlices.slices(chunk), routeSlice, { discard: true })
     )
   })
 
