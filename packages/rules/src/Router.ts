@@ -249,8 +249,9 @@ const flushTally = (rules: RuleFile.Rules, tally: Tally, context: Context.Contex
 }
 
 /**
- * Routes a batch of records, stamping each with the `Clock`'s time and
- * updating the metrics once for the batch (latency once per record).
+ * Routes a batch of records, stamping them with the `Clock`'s time when the
+ * batch started and updating the metrics once for the batch (latency once
+ * per record).
  *
  * @since 0.1.0
  * @category combinators
@@ -262,11 +263,17 @@ export const routeAll = (rules: RuleFile.Rules, records: ReadonlyArray<Record>):
     const latency = Metric.withAttributes(RulesMetrics.evaluationMicros, { rules: rules.source })
     const tally = makeTally(rules)
     const out: Array<Outcome> = new Array(records.length)
+    // One time for the batch, as a batch is routed in far less than a millisecond per record.
+    const matchedAt = clock.currentTimeMillisUnsafe()
+    // One clock reading per record instead of three (its end is the next one's start); the histogram is updated
+    // after the loop, so its own cost is in no record's time.
+    const ticks: Array<bigint> = new Array(records.length + 1)
+    ticks[0] = clock.monotonicTimeNanosUnsafe()
     for (let i = 0; i < records.length; i++) {
-      const start = clock.monotonicTimeNanosUnsafe()
-      out[i] = routeUnsafe(rules, records[i]!, clock.currentTimeMillisUnsafe(), tally)
-      latency.updateUnsafe(Number(clock.monotonicTimeNanosUnsafe() - start) / 1000, context)
+      out[i] = routeUnsafe(rules, records[i]!, matchedAt, tally)
+      ticks[i + 1] = clock.monotonicTimeNanosUnsafe()
     }
+    for (let i = 0; i < records.length; i++) latency.updateUnsafe(Number(ticks[i + 1]! - ticks[i]!) / 1000, context)
     flushTally(rules, tally, context)
     return out
   })
