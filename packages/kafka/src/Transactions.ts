@@ -60,7 +60,7 @@
  * @since 0.1.0
  */
 import { Metrics, type OffsetTracker } from "@sluice/core"
-import { Clock, Duration, Effect, Exit, Latch, Metric, Scope, Semaphore } from "effect"
+import { Duration, Effect, Exit, Latch, Metric, Scope, Semaphore } from "effect"
 import type * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
@@ -459,27 +459,6 @@ export const make = (
         )
       )
 
-    // A draining cycle holds the source while it commits, so the pipeline
-    // gets a whole interval to work between two of them.
-    const spacedBy = <E>(run: Effect.Effect<void, E>) => Effect.forever(Effect.andThen(Effect.sleep(interval), run))
-
-    // A pipelined cycle holds nothing, so cycles start every interval,
-    // counted from the start of the previous one, and at once when a commit
-    // took longer: a record's output waits for the next cycle's start, and
-    // spacing cycles by the interval after each commit added the commit's
-    // own time to that wait.
-    const fixedRate = <E>(run: Effect.Effect<void, E>) =>
-      Effect.gen(function* () {
-        const every = Duration.toMillis(interval)
-        let next = (yield* Clock.currentTimeMillis) + every
-        while (true) {
-          const now = yield* Clock.currentTimeMillis
-          if (next > now) yield* Effect.sleep(Duration.millis(next - now))
-          next = (yield* Clock.currentTimeMillis) + every
-          yield* run
-        }
-      })
-
     const hooks: Hooks = {
       start: (tracker, { fail, committed }) =>
         Effect.gen(function* () {
@@ -503,7 +482,7 @@ export const make = (
             })
           )
           yield* Effect.forkScoped(
-            (pipelined ? fixedRate(cycle(tracker, committed)) : spacedBy(cycle(tracker, committed))).pipe(
+            Effect.forever(Effect.andThen(Effect.sleep(interval), cycle(tracker, committed))).pipe(
               Effect.catch((error) =>
                 Effect.andThen(
                   Effect.sync(() => {

@@ -13,11 +13,8 @@ import * as Transactions from "../src/Transactions.ts"
 
 const connectable = { connect: async () => {}, disconnect: async () => {} }
 
-/**
- * A client whose transactional producers log each call as `<transactional id> <call>`;
- * `commitGate`, when given, is awaited by each commit before it completes.
- */
-const fakeClient = (log: Array<string>, commitGate?: () => Promise<void>) => {
+/** A client whose transactional producers log each call as `<transactional id> <call>`. */
+const fakeClient = (log: Array<string>) => {
   const kafka: KafkaLike.Kafka = {
     admin: () => ({
       ...connectable,
@@ -53,8 +50,6 @@ const fakeClient = (log: Array<string>, commitGate?: () => Promise<void>) => {
               log.push(`${id} offsets ${offsets.consumerGroupId} ${p.partition}@${p.offset}`)
             },
             commit: async () => {
-              log.push(`${id} committing`)
-              if (commitGate !== undefined) await commitGate()
               active = false
               log.push(`${id} commit`)
             },
@@ -98,7 +93,7 @@ describe("Transactions commit cycle", () => {
 
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual(yield* Deferred.await(committed), [{ ...tp, offset: 2n }])
-      assert.deepStrictEqual(log.slice(2), ["g-in-0 offsets g 0@2", "g-in-0 committing", "g-in-0 commit"])
+      assert.deepStrictEqual(log.slice(2), ["g-in-0 offsets g 0@2", "g-in-0 commit"])
     })
   )
 
@@ -132,68 +127,8 @@ describe("Transactions commit cycle", () => {
       assert.deepStrictEqual(yield* Deferred.await(committed), [{ ...tp, offset: 2n }])
       yield* Fiber.join(admitted)
       assert.isFalse(transactions.hooks.draining())
-      assert.deepStrictEqual(log.slice(-3), ["g-in-0 offsets g 0@2", "g-in-0 committing", "g-in-0 commit"])
+      assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@2", "g-in-0 commit"])
     })
-  )
-
-  it.effect(
-    "pipelined - cycles start every interval from the previous start, not an interval after a slow commit",
-    () =>
-      Effect.gen(function* () {
-        const log: Array<string> = []
-        // Each commit completes only when the test says so: a commit that takes 30 ms.
-        let finish: (() => void) | undefined
-        const client = yield* fakeClient(
-          log,
-          () =>
-            new Promise<void>((resolve) => {
-              finish = resolve
-            })
-        )
-        const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
-        const transactions = yield* Transactions.make(client, { groupId: "g", pipelined: true })
-        const committed: Array<bigint> = []
-        yield* transactions.hooks.start(tracker, {
-          fail: (error) => Effect.die(error),
-          committed: (offsets) =>
-            Effect.sync(() => {
-              for (const o of offsets) committed.push(o.offset)
-            })
-        })
-        yield* transactions.hooks.claim(tp)
-        const outputOf = (offset: bigint, value: string) =>
-          Effect.gen(function* () {
-            yield* tracker.trackBatch(tp, [offset])
-            yield* transactions.sendRecords(tp, "out", [{ value }], [offset], () => tracker.done(tp, offset))
-          })
-        const commits = () => log.filter((l) => l.endsWith(" committing")).length
-
-        yield* outputOf(0n, "a")
-        yield* TestClock.adjust("100 millis")
-        assert.strictEqual(commits(), 1, "the first cycle starts at 100 ms")
-        yield* TestClock.adjust("30 millis")
-        finish?.()
-        yield* Effect.yieldNow
-        assert.deepStrictEqual(committed, [1n])
-
-        yield* outputOf(1n, "b")
-        yield* TestClock.adjust("69 millis")
-        assert.strictEqual(commits(), 1, "no cycle before 200 ms")
-        yield* TestClock.adjust("1 millis")
-        assert.strictEqual(commits(), 2, "the second cycle starts at 200 ms, not at 230 ms")
-
-        // A commit longer than the interval: the next cycle starts as soon as it ended.
-        yield* TestClock.adjust("150 millis")
-        yield* outputOf(2n, "c")
-        finish?.()
-        yield* Effect.yieldNow
-        assert.deepStrictEqual(committed, [1n, 2n])
-        yield* TestClock.adjust("1 millis")
-        assert.strictEqual(commits(), 3, "the cycle after a 150 ms commit starts at once")
-        finish?.()
-        yield* Effect.yieldNow
-        assert.deepStrictEqual(committed, [1n, 2n, 3n])
-      })
   )
 
   it.effect("release - a released partition's open transaction is aborted and its sends refused", () =>
