@@ -39,9 +39,6 @@
  * outputs of the records below its committed offset, as with draining, while
  * the pipeline keeps working on the next transaction's records: draining
  * stalled the whole pipeline for the slowest in-flight record every 100 ms.
- * Pipelined cycles start every `commitInterval` counted from the previous
- * start (at once when a cycle took longer); draining cycles wait an interval
- * after each commit, the time the held pipeline gets to work.
  *
  * **Failures.** A transaction that cannot be sent or committed (fenced,
  * timed out on the broker, broker gone) fails the source's stream, and with
