@@ -5,7 +5,10 @@
 // the dead-letter topic, which names that origin in its headers. A replay
 // after a crash may write an output again: that is a duplicate when it is the
 // same output (same topic, same record apart from enrichment_timestamp), and a
-// conflict otherwise.
+// conflict otherwise. An input may itself be there twice (a producer that
+// retried a send whose acknowledgement the broker restart lost writes it
+// again, at a new offset): each copy is an input of its own, so it is owed
+// an output of its own, and only outputs beyond the copies are duplicates.
 import type { Stored } from "./topics.ts"
 
 /** The topics of the claims enrich job (their default names). */
@@ -34,8 +37,10 @@ export interface Reconciliation {
   readonly events: number
   /** Inputs with no output at all. */
   readonly missing: ReadonlyArray<string>
-  /** Outputs beyond the first that repeat it exactly. */
+  /** Outputs beyond one per input copy that repeat the first exactly. */
   readonly duplicates: number
+  /** Well-formed inputs written more than once (copies beyond the first, same payment_id). */
+  readonly repeatedInputs: number
   /** Inputs with outputs that differ (topic or content). */
   readonly conflicts: ReadonlyArray<string>
   /** Inputs in the wrong place: well-formed ones dead-lettered, malformed ones enriched. */
@@ -55,11 +60,16 @@ const originOf = (partition: number | string, offset: number | string) => `offse
 export const reconcile = (inputs: ReadonlyArray<Stored>, outputs: ReadonlyArray<Stored>): Reconciliation => {
   // input identity → whether it must be dead-lettered
   const expected = new Map<string, boolean>()
+  // input identity → how many times it is in the input
+  const copies = new Map<string, number>()
   const byOrigin = new Map<string, string>()
+  let repeatedInputs = 0
   for (const r of inputs) {
     const kind = r.headers[kindHeader] ?? "unlabelled"
     let id = originOf(r.partition, r.offset)
     if (wellFormed.has(kind)) id = (JSON.parse(r.value.toString("utf8")) as { payment_id: string }).payment_id
+    if (expected.has(id)) repeatedInputs++
+    copies.set(id, (copies.get(id) ?? 0) + 1)
     expected.set(id, !wellFormed.has(kind))
     byOrigin.set(originOf(r.partition, r.offset), id)
   }
@@ -115,7 +125,7 @@ export const reconcile = (inputs: ReadonlyArray<Stored>, outputs: ReadonlyArray<
       missing.push(id)
       continue
     }
-    if (s.same) duplicates += s.count - 1
+    if (s.same) duplicates += Math.max(0, s.count - (copies.get(id) ?? 1))
     else conflicts.push(id)
     const deadLettered = s.topic === topics.deadLetter
     if (deadLettered) deadLetters++
@@ -125,6 +135,7 @@ export const reconcile = (inputs: ReadonlyArray<Stored>, outputs: ReadonlyArray<
     events: expected.size,
     missing,
     duplicates,
+    repeatedInputs,
     conflicts,
     misrouted,
     strays,

@@ -50,6 +50,18 @@ export const readyz = (job: Job): Effect.Effect<void, unknown> =>
     Effect.flatMap((r) => (r.status === 200 ? Effect.void : Effect.fail(r.body)))
   )
 
+/** Starts `sluice <args> --metrics-port <a free port>` without waiting for anything. */
+export const spawnJob = (
+  name: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>
+): Effect.Effect<Job, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const metricsPort = yield* Processes.freePort
+    const process = yield* Processes.start(name, [...args, "--metrics-port", String(metricsPort)], env)
+    return { ...process, metricsPort }
+  })
+
 /**
  * Starts `sluice <args> --metrics-port <a free port>` and waits until `ready`
  * succeeds (by default: until /readyz says ready).
@@ -61,9 +73,7 @@ export const startJob = (
   ready: (job: Job) => Effect.Effect<void, unknown> = readyz
 ): Effect.Effect<Job, Error, Scope.Scope> =>
   Effect.gen(function* () {
-    const metricsPort = yield* Processes.freePort
-    const process = yield* Processes.start(name, [...args, "--metrics-port", String(metricsPort)], env)
-    const job = { ...process, metricsPort }
+    const job = yield* spawnJob(name, args, env)
     yield* Processes.eventually(
       `${name} ready`,
       Effect.andThen(Processes.alive(job), () => ready(job)),
@@ -82,8 +92,16 @@ export const startEnrich = (
   name: string,
   env: Record<string, string>,
   flags: ReadonlyArray<string> = []
-): Effect.Effect<EnrichJob, Error, Scope.Scope> =>
-  startJob(name, ["claims", "enrich", "--concurrency", "128", ...flags], env)
+): Effect.Effect<EnrichJob, Error, Scope.Scope> => startJob(name, enrichArgs(flags), env)
+
+/** The arguments `startEnrich` runs `sluice` with. */
+export const enrichArgs = (flags: ReadonlyArray<string> = []): ReadonlyArray<string> => [
+  "claims",
+  "enrich",
+  "--concurrency",
+  "128",
+  ...flags
+]
 
 /** One sample of a Prometheus text exposition: name, labels and value. */
 export interface Sample {

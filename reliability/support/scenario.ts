@@ -60,12 +60,17 @@ export const setup = (name: string) =>
 
 export type Setup = Effect.Success<ReturnType<typeof setup>>
 
+/** What a poll checks is still running: a process, or a supervised job (gone once its supervisor gave up). */
+export type Watched = Processes.Sluice | { readonly alive: Effect.Effect<void> }
+
+const aliveOf = (w: Watched) => ("alive" in w ? w.alive : Processes.alive(w))
+
 /** Waits until the enrich group has committed every input partition to its end. */
-export const drained = (s: Setup, within: Processes.Sluice | undefined = undefined) =>
+export const drained = (s: Setup, within: Watched | undefined = undefined) =>
   Processes.eventually(
     "enrich group committed to the end of the input",
     Effect.gen(function* () {
-      if (within !== undefined) yield* Processes.alive(within)
+      if (within !== undefined) yield* aliveOf(within)
       const lag = yield* Topics.commitLag(s.admin, group, Checks.topics.input)
       if (lag > 0) return yield* Effect.fail(`lag ${lag}`)
     }),
@@ -85,11 +90,11 @@ export const outputs = (s: Setup) =>
   })
 
 /** Waits until the output topics hold at least `n` records: the job is under load. */
-export const progressed = (s: Setup, n: number, job: Processes.Sluice) =>
+export const progressed = (s: Setup, n: number, job: Watched) =>
   Processes.eventually(
     `${n} outputs written`,
     Effect.gen(function* () {
-      yield* Processes.alive(job)
+      yield* aliveOf(job)
       const written = yield* outputs(s)
       if (written < n) return yield* Effect.fail(`${written} outputs`)
     }),
