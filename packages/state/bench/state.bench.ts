@@ -10,7 +10,9 @@
  *   flush is started and waited for later, so processing overlaps the
  *   changelog's round trips). The durable store writes its changelog to the broker; the
  *   baseline is core's in-memory `StateStore`. Reported: events/s of each and their
- *   ratio, and the CPU time per event of each (this process, all its threads).
+ *   ratio, the CPU time per event of each (this process, all its threads), and
+ *   the embedded broker's CPU time per event of the durable runs (its own process,
+ *   on the same cores; Linux only).
  * - restore: the counter's changelog restored into an empty directory
  *   (records/s, and the process's CPU time per record).
  * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
@@ -26,7 +28,7 @@
  * Results go to stdout and to `bench/results/state.json`.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -128,6 +130,28 @@ const startBroker = async (): Promise<{ bootstrap: string; child?: ChildProcess 
 }
 
 const broker = await startBroker()
+
+// The embedded broker's CPU time so far (user + system, ms), from Linux's
+// /proc (clock ticks of 10 ms); undefined for an external broker or elsewhere.
+// The broker shares this machine's cores, so its work per event counts too.
+const brokerCpuMillis = (): number | undefined => {
+  const pid = broker.child?.pid
+  if (pid === undefined) return undefined
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}
+const withBrokerCpu = <A extends object, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const start = brokerCpuMillis()
+    return Effect.map(effect, (a) => {
+      const end = brokerCpuMillis()
+      return { ...a, brokerCpuMillis: start === undefined || end === undefined ? undefined : end - start }
+    })
+  })
 const dirs: Array<string> = []
 const tempDir = () => {
   const dir = mkdtempSync(join(tmpdir(), "sluice-state-bench-"))
@@ -207,14 +231,14 @@ const program = Effect.gen(function* () {
     Effect.gen(function* () {
       const store = yield* open("counter", counterDir)
       yield* store.assign(all)
-      return yield* counter(store)
+      return yield* withBrokerCpu(counter(store))
     })
   )
   const pipelined = yield* Effect.scoped(
     Effect.gen(function* () {
       const store = yield* open("pipelined", tempDir())
       yield* store.assign(all)
-      return yield* counter(store, true)
+      return yield* withBrokerCpu(counter(store, true))
     })
   )
   const memorySecond = yield* Effect.scoped(Effect.flatMap(memoryStore, counter))
@@ -282,13 +306,18 @@ const program = Effect.gen(function* () {
 
 try {
   const r = await Effect.runPromise(program)
-  const row = (scenario: string, durable: { millis: number; cpuMillis: number }) => ({
+  const row = (
+    scenario: string,
+    durable: { millis: number; cpuMillis: number; brokerCpuMillis?: number | undefined }
+  ) => ({
     scenario,
     "in-memory events/s": Math.round(events / (r.memory.millis / 1000)),
     "durable events/s": Math.round(events / (durable.millis / 1000)),
     "durable / in-memory": Number((r.memory.millis / durable.millis).toFixed(2)),
     "in-memory CPU µs/event": Number(((r.memory.cpuMillis * 1000) / events).toFixed(2)),
-    "durable CPU µs/event": Number(((durable.cpuMillis * 1000) / events).toFixed(2))
+    "durable CPU µs/event": Number(((durable.cpuMillis * 1000) / events).toFixed(2)),
+    "broker CPU µs/event":
+      durable.brokerCpuMillis === undefined ? "-" : Number(((durable.brokerCpuMillis * 1000) / events).toFixed(2))
   })
   const rows = [
     row(`counter, ${events} events, ${keys} keys`, r.durable),

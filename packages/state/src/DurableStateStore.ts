@@ -51,6 +51,7 @@ import { KafkaClient, type KafkaError, type KafkaLike, type Transactions } from 
 import * as Admin from "@sluice/kafka/Admin"
 import { Clock, Deferred, Duration, Effect, Layer, Metric, Option, Schedule, type Scope, Semaphore } from "effect"
 import { bounded } from "./internal/bounded.ts"
+import { type EncodedRecords, encodeRecords } from "./internal/changelogBatch.ts"
 import * as Local from "./internal/partition.ts"
 import { sizeOf, ValueCache } from "./internal/valueCache.ts"
 import * as StateMetrics from "./StateMetrics.ts"
@@ -325,7 +326,7 @@ const openStore = <V>(
     })
     const pathOf = (partition: number) => join(directory, String(partition))
     const maxPending = options.maxPending ?? 10_000
-    const sendChunk = options.sendChunk ?? 1_000
+    const sendChunk = Math.max(1, options.sendChunk ?? 1_000)
     const maxLayers = 8
     const localBatch = options.localBatch ?? 50_000
     const restoreFetchBytes = options.restoreFetchBytes ?? 1024 * 1024
@@ -513,15 +514,11 @@ const openStore = <V>(
           m.layers.push(layer)
         }
       }
-      const messages: Array<KafkaLike.Message> = []
+      // Each partition's changes in order; exactly-once sends them as messages
+      // through its transactions, at-least-once encodes them itself.
+      const entries = new Map<number, { keys: Array<string>; values: Array<Local.Change> }>()
       for (const [partition, { changes }] of merged) {
-        for (const [key, value] of changes) {
-          messages.push({
-            key,
-            value: value === null ? null : Local.asBuffer(value),
-            partition
-          })
-        }
+        entries.set(partition, { keys: [...changes.keys()], values: [...changes.values()] })
       }
       const lastOffset = new Map<number, bigint>()
       const record = (answers: ReadonlyArray<KafkaLike.RecordMetadata>, counts: ReadonlyMap<number, number>) => {
@@ -539,7 +536,11 @@ const openStore = <V>(
           merged.keys(),
           (partition) =>
             Effect.gen(function* () {
-              const own = messages.filter((m) => m.partition === partition)
+              const { keys, values } = entries.get(partition)!
+              const own: Array<KafkaLike.Message> = keys.map((key, i) => {
+                const value = values[i]!
+                return { key, value: value === null ? null : Local.asBuffer(value), partition }
+              })
               for (let i = 0; i < own.length; i += sendChunk) {
                 const chunk = own.slice(i, i + sendChunk)
                 const answers = yield* exactlyOnce.transactions
@@ -552,12 +553,29 @@ const openStore = <V>(
             }),
           { concurrency: "unbounded", discard: true }
         )
+      // Requests of up to `sendChunk` records, each partition's share of one
+      // encoded into a single message (`encodeRecords`), sent one after another.
       const sentAlone = (producer: KafkaLike.Producer) =>
         Effect.gen(function* () {
-          for (let i = 0; i < messages.length; i += sendChunk) {
-            const chunk = i === 0 && messages.length <= sendChunk ? messages : messages.slice(i, i + sendChunk)
+          const left = [...entries].map(([partition, { keys, values }]) => ({ partition, keys, values, next: 0 }))
+          while (left.some((l) => l.next < l.keys.length)) {
+            const chunk: Array<KafkaLike.Message & { readonly encodedRecords: EncodedRecords }> = []
             const counts = new Map<number, number>()
-            for (const m of chunk) counts.set(m.partition!, (counts.get(m.partition!) ?? 0) + 1)
+            let room = sendChunk
+            for (const l of left) {
+              if (room === 0) break
+              const to = Math.min(l.keys.length, l.next + room)
+              if (to === l.next) continue
+              chunk.push({
+                key: null,
+                value: null,
+                partition: l.partition,
+                encodedRecords: encodeRecords(l.keys, l.values, l.next, to)
+              })
+              counts.set(l.partition, to - l.next)
+              room -= to - l.next
+              l.next = to
+            }
             const answers = yield* attemptKafka(name, topic, "send", () =>
               producer.send({ topic, messages: chunk, acks: -1 })
             )

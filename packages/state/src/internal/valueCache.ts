@@ -9,10 +9,16 @@
 // updated in place, since moving it to the end (a delete and an insert) would
 // cost a keyed counter several times the lookup itself.
 // Entries with a time to live are not kept: their expiry needs their header.
-import type { Option } from "effect"
+import { Option } from "effect"
 
+// The value unwrapped, not its Option: a slot outlives many young-generation
+// collections, and an Option stored in it for every write was a young object
+// referenced from the old generation, copied and promoted by each scavenge
+// (with the buffered entries, most of the durable counter's GC time). The
+// Option a read returns dies young.
 interface Slot<V> {
-  value: Option.Option<V>
+  present: boolean
+  value: V | undefined
   size: number
 }
 
@@ -33,7 +39,9 @@ export class ValueCache<V> {
 
   /** The cached value (`none` for a key known absent), or `undefined` when the key is not cached. */
   get(partition: number, key: string): Option.Option<V> | undefined {
-    return this.#partitions.get(partition)?.get(key)?.value
+    const slot = this.#partitions.get(partition)?.get(key)
+    if (slot === undefined) return undefined
+    return slot.present ? Option.some(slot.value as V) : Option.none()
   }
 
   set(partition: number, key: string, value: Option.Option<V>, size: number): void {
@@ -47,12 +55,15 @@ export class ValueCache<V> {
       this.#partitions.set(partition, slots)
     }
     const old = slots.get(key)
+    const present = Option.isSome(value)
+    const unwrapped = present ? value.value : undefined
     if (old !== undefined) {
       this.#bytes += size - old.size
-      old.value = value
+      old.present = present
+      old.value = unwrapped
       old.size = size
     } else {
-      slots.set(key, { value, size })
+      slots.set(key, { present, value: unwrapped, size })
       this.#bytes += size
     }
     if (this.#bytes > this.#budget) this.#evict(slots)
