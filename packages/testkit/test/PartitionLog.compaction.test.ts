@@ -6,6 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { PartitionLog } from "../src/internal/broker/partitionLog.ts"
+import { parseConfig } from "../src/internal/broker/topicConfig.ts"
 import { checkBatch, decodeRecords, encodeBatch } from "../src/internal/protocol/recordBatch.ts"
 
 interface Rec {
@@ -159,5 +160,13 @@ describe("PartitionLog compaction with segment.bytes", () => {
     assert.isTrue(log.needsCompaction(0, 0.5))
     assert.isTrue(log.compact(0, 0))
     assert.isFalse(log.needsCompaction(0, 0))
+  })
+
+  it("parseConfig - segment.bytes is a positive integer, absent means the broker's default", () => {
+    const parsed = parseConfig({ "cleanup.policy": "compact", "segment.bytes": "4096" })
+    assert.strictEqual(typeof parsed === "number" ? parsed : parsed.segmentBytes, 4096)
+    const absent = parseConfig({ "cleanup.policy": "compact" })
+    assert.isTrue(typeof absent !== "number" && absent.segmentBytes === undefined)
+    for (const bad of ["0", "-1", "1.5", "", "big"]) assert.isNumber(parseConfig({ "segment.bytes": bad }))
   })
 })
