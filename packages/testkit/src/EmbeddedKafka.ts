@@ -16,7 +16,8 @@
  * commit/abort markers, the last stable offset, `read_committed` fetches with
  * the aborted-transactions list, and transaction timeouts on the Effect clock.
  * Topics created with `cleanup.policy=compact` are compacted (latest record
- * per key, tombstones removed after `delete.retention.ms`, offsets kept).
+ * per key, tombstones removed after `delete.retention.ms`, offsets kept),
+ * except for their active segment (`segment.bytes`, `logSegmentBytes`).
  *
  * Data lives in memory unless `dataDir` is set; then every partition is an
  * append-only set of segment files plus append-only files of group commits
