@@ -16,7 +16,8 @@
  * commit/abort markers, the last stable offset, `read_committed` fetches with
  * the aborted-transactions list, and transaction timeouts on the Effect clock.
  * Topics created with `cleanup.policy=compact` are compacted (latest record
- * per key, tombstones removed after `delete.retention.ms`, offsets kept).
+ * per key, tombstones removed after `delete.retention.ms`, offsets kept),
+ * except for their active segment (`segment.bytes`, `logSegmentBytes`).
  *
  * Data lives in memory unless `dataDir` is set; then every partition is an
  * append-only set of segment files plus append-only files of group commits
@@ -91,8 +92,15 @@ export interface Options {
   readonly fsync?: FsyncPolicy
   /** Flush period for the "interval" policy; default 1000 ms. */
   readonly fsyncIntervalMs?: number
-  /** Segment file size before rolling to a new one; default 64 MiB. */
+  /** Segment file size in `dataDir` before rolling to a new one; default 64 MiB. */
   readonly segmentBytes?: number
+  /**
+   * Kafka's `log.segment.bytes` for compaction: the newest this many bytes of
+   * a compacted partition (its active segment) are never compacted. A topic's
+   * `segment.bytes` config overrides it. Default 1 MiB rather than Kafka's
+   * 1 GiB, so tests and the demo see their changelogs compacted.
+   */
+  readonly logSegmentBytes?: number
   /** Largest transaction timeout a transactional producer may ask for; default 900000 ms (Kafka's). */
   readonly maxTransactionTimeoutMs?: number
   /** How often compacted topics (`cleanup.policy=compact`) are checked for compaction, on the Effect clock; default 1000 ms. */
@@ -163,7 +171,7 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
     const clock = yield* Clock.Clock
     const host = options.host ?? "127.0.0.1"
     const fsyncPolicy = options.fsync ?? "interval"
-    const store = new TopicStore(options.retentionBytes ?? 0)
+    const store = new TopicStore(options.retentionBytes ?? 0, options.logSegmentBytes)
     const persistence = yield* Effect.try({
       try: () =>
         options.dataDir === undefined

@@ -4,7 +4,8 @@
  *   node packages/testkit/src/main.ts --port 9092 --data-dir ./data
  *
  * Flags: --port, --host, --data-dir, --partitions (default for auto-created
- * topics), --no-auto-create, --retention-bytes, --fsync always|interval|never.
+ * topics), --no-auto-create, --retention-bytes, --log-segment-bytes (the active
+ * segment compaction leaves alone; default 1 MiB), --fsync always|interval|never.
  *
  * @since 0.1.0
  */
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     partitions: { type: "string", default: "1" },
     "no-auto-create": { type: "boolean", default: false },
     "retention-bytes": { type: "string", default: "0" },
+    "log-segment-bytes": { type: "string" },
     fsync: { type: "string", default: "interval" }
   }
 })
@@ -33,6 +35,7 @@ const options: EmbeddedKafka.Options = {
   autoCreateTopics: !values["no-auto-create"],
   retentionBytes: Number(values["retention-bytes"]),
   fsync,
+  ...(values["log-segment-bytes"] === undefined ? {} : { logSegmentBytes: Number(values["log-segment-bytes"]) }),
   ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] })
 }
 

@@ -18,7 +18,8 @@ const append = (log: PartitionLog, key: string, value: string) => {
 const open = (dir: string) => {
   const persistence = new Persistence(dir, 1)
   const store = new TopicStore(0)
-  store.create("c", 1, { "cleanup.policy": "compact" })
+  // segment.bytes 1: the active segment is the newest batch alone, so every other batch can be compacted.
+  store.create("c", 1, { "cleanup.policy": "compact", "segment.bytes": "1" })
   persistence.attach("c", store.topics.get("c")!)
   return { persistence, log: store.topics.get("c")![0]! }
 }

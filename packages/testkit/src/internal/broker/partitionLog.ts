@@ -40,6 +40,32 @@ export type AppendResult =
 
 const MAX_TRACKED_BATCHES = 5
 
+/**
+ * The keyed records of a stored batch as compaction last saw them, so a clean
+ * batch is decoded again only when one of its records is going away.
+ */
+interface BatchKeys {
+  readonly keys: ReadonlyArray<string>
+  readonly offsets: ReadonlyArray<number>
+  /** Offsets of the tombstones (null values) among them. */
+  readonly tombstones: ReadonlyArray<number>
+}
+
+const keysOfRecords = (
+  records: ReadonlyArray<{ offset: number; key: Buffer | null; value: Buffer | null }>
+): BatchKeys => {
+  const keys: Array<string> = []
+  const offsets: Array<number> = []
+  const tombstones: Array<number> = []
+  for (const r of records) {
+    if (r.key === null) continue
+    keys.push(r.key.toString("latin1"))
+    offsets.push(r.offset)
+    if (r.value === null) tombstones.push(r.offset)
+  }
+  return { keys, offsets, tombstones }
+}
+
 /** An aborted transaction's range in this partition, for the fetch response's aborted list. */
 export interface AbortedTxn {
   readonly producerId: number
@@ -67,6 +93,8 @@ export class PartitionLog {
   private bases: Array<number> = []
   private lasts: Array<number> = []
   private maxTimestamps: Array<number> = []
+  /** Compaction's view of each batch: `undefined` until first needed, `null` for transactional batches (never compacted). */
+  private batchKeys: Array<BatchKeys | null | undefined> = []
   /** Index of the first live batch: dropping from the front is O(1), compaction is amortised. */
   private head = 0
   logStartOffset = 0
@@ -78,17 +106,35 @@ export class PartitionLog {
   private readonly openTxns = new Map<number, number>()
   /** Aborted transactions in marker order, so `lastOffset` ascends. */
   private abortedTxns: Array<AbortedTxn> = []
-  /** Bytes stored since the last compaction (compacted topics only act on it). */
+  /**
+   * The active segment: the newest batches holding at most `segmentBytes`
+   * (always at least the newest batch). Kafka never cleans its active
+   * segment; here it is a boundary on batch edges that moves forward as
+   * batches are appended, rather than a file that rolls.
+   */
+  private readonly segmentBytes: number
+  /** Base offset of the first batch of the active segment. */
+  private activeBase = 0
+  private activeBytes = 0
+  /** Offset up to which the last compaction went: the closed part below it is clean, above it dirty. */
+  private cleanEnd = 0
+  /** Bytes of closed batches at or after `cleanEnd`, the dirty part that makes compaction due. */
   private dirtyBytes = 0
   /** Offset of a tombstone compaction has seen → when it may be removed. */
   private readonly tombstoneHorizons = new Map<number, number>()
   private readonly retentionBytes: number
   sink: LogSink | null = null
 
-  constructor(topic: string, partition: number, retentionBytes: number) {
+  constructor(
+    topic: string,
+    partition: number,
+    retentionBytes: number,
+    segmentBytes: number = Number.POSITIVE_INFINITY
+  ) {
     this.topic = topic
     this.partition = partition
     this.retentionBytes = retentionBytes
+    this.segmentBytes = segmentBytes
   }
 
   get batchCount(): number {
@@ -170,11 +216,28 @@ export class PartitionLog {
     this.bases.push(baseOffset)
     this.lasts.push(baseOffset + h.lastOffsetDelta)
     this.maxTimestamps.push(h.maxTimestamp)
+    this.batchKeys.push(undefined)
     this.nextOffset = baseOffset + h.lastOffsetDelta + 1
     this.bytes += batch.length
-    this.dirtyBytes += batch.length
+    this.growActive(baseOffset, batch.length)
     this.recordProducer(h, baseOffset)
     if ((h.attributes & TRANSACTIONAL_BIT) !== 0) this.trackTxn(batch, h, baseOffset)
+  }
+
+  /** Adds a new batch to the active segment and closes its oldest batches while it holds more than `segmentBytes`. */
+  private growActive(baseOffset: number, size: number): void {
+    if (this.activeBytes === 0) this.activeBase = baseOffset
+    this.activeBytes += size
+    if (this.activeBytes <= this.segmentBytes) return
+    let i = this.indexOf(this.activeBase)
+    const newest = this.batches.length - 1
+    while (this.activeBytes > this.segmentBytes && i < newest) {
+      const closed = this.batches[i]!.length
+      this.activeBytes -= closed
+      this.dirtyBytes += closed
+      i++
+    }
+    this.activeBase = this.bases[i]!
   }
 
   private trackTxn(batch: Buffer, h: BatchHeader, baseOffset: number): void {
@@ -248,15 +311,22 @@ export class PartitionLog {
     const before = this.logStartOffset
     // Keep at least the newest batch, whatever its size.
     while (this.bytes > this.retentionBytes && this.batchCount > 1) {
-      this.bytes -= this.batches[this.head]!.length
+      const size = this.batches[this.head]!.length
+      const base = this.bases[this.head]!
+      this.bytes -= size
       this.head++
       this.logStartOffset = this.bases[this.head]!
+      if (base >= this.activeBase) {
+        this.activeBytes -= size
+        this.activeBase = this.logStartOffset
+      } else if (base >= this.cleanEnd) this.dirtyBytes -= size
     }
     if (this.head > 1024 && this.head * 2 > this.batches.length) {
       this.batches = this.batches.slice(this.head)
       this.bases = this.bases.slice(this.head)
       this.lasts = this.lasts.slice(this.head)
       this.maxTimestamps = this.maxTimestamps.slice(this.head)
+      this.batchKeys = this.batchKeys.slice(this.head)
       this.head = 0
     }
     if (this.logStartOffset !== before) {
@@ -268,99 +338,121 @@ export class PartitionLog {
   }
 
   /**
-   * Whether a compacted topic's log is due: enough of it is new since the
-   * last compaction (`dirtyRatio`, Kafka's min.cleanable.dirty.ratio), or a
-   * tombstone's delete horizon has passed.
+   * Whether a compacted topic's log is due: the dirty part of its closed
+   * segments (closed since the last compaction) is at least `dirtyRatio`
+   * (Kafka's min.cleanable.dirty.ratio) of the closed part, or a tombstone's
+   * delete horizon has passed. The active segment counts for neither.
    */
   needsCompaction(now: number, dirtyRatio: number): boolean {
-    if (this.batchCount < 2) return false
-    if (this.dirtyBytes > 0 && this.dirtyBytes >= this.bytes * dirtyRatio) return true
+    const closedBytes = this.bytes - this.activeBytes
+    if (this.dirtyBytes > 0 && this.dirtyBytes >= closedBytes * dirtyRatio) return true
     for (const horizon of this.tombstoneHorizons.values()) if (now >= horizon) return true
     return false
   }
 
+  /** Compaction's view of batch `i`, decoded on first use. */
+  private keysAt(i: number): BatchKeys | null {
+    const cached = this.batchKeys[i]
+    if (cached !== undefined) return cached
+    const batch = this.batches[i]!
+    const info = (batch.readInt16BE(21) & TRANSACTIONAL_BIT) !== 0 ? null : keysOfRecords(decodeRecords(batch))
+    this.batchKeys[i] = info
+    return info
+  }
+
   /**
-   * Log compaction: keeps only the latest record per key, and drops a
-   * tombstone (null value) once `deleteRetentionMs` has passed since
-   * compaction first saw it. Offsets are preserved: a rebuilt batch keeps its
-   * base offset and offset span, so compaction leaves gaps. The newest batch
-   * is never rewritten (Kafka never cleans the active segment), so a consumer
-   * at the end of a compacted log always has a batch to move past. Records
-   * without a key, and transactional and control batches, are left as they
-   * are. Returns whether anything was removed.
+   * Log compaction of the closed segments (everything before the active
+   * segment), as Kafka's cleaner does it: the dirty part (closed since the
+   * last pass) maps each key to its latest offset; a record goes if a later
+   * record of its key is in that map, and a tombstone (null value) also goes
+   * once `deleteRetentionMs` has passed since compaction first saw it.
+   * Offsets are preserved: a rebuilt batch keeps its base offset and offset
+   * span, so compaction leaves gaps. The active segment is never rewritten,
+   * so a consumer at the end of a compacted log always has a batch to move
+   * past, and its tombstones start their delete horizon only once closed.
+   * Records without a key, and transactional and control batches, are left
+   * as they are. A clean batch none of whose keys changed is kept without
+   * being decoded again. Returns whether anything was removed.
    */
   compact(now: number, deleteRetentionMs: number): boolean {
-    const end = this.batches.length
-    if (end - this.head < 2) return false
+    const total = this.batches.length
+    const end = this.indexOf(this.activeBase)
+    const dirtyFrom = Math.max(this.head, this.indexOf(this.cleanEnd))
     const latest = new Map<string, number>()
-    const decoded: Array<ReturnType<typeof decodeRecords> | null> = []
-    for (let i = this.head; i < end; i++) {
-      const batch = this.batches[i]!
-      if ((batch.readInt16BE(21) & TRANSACTIONAL_BIT) !== 0) {
-        decoded.push(null)
-        continue
-      }
-      const records = decodeRecords(batch)
-      for (const r of records) if (r.key !== null) latest.set(r.key.toString("latin1"), r.offset)
-      decoded.push(records)
+    for (let i = dirtyFrom; i < end; i++) {
+      const info = this.keysAt(i)
+      if (info === null) continue
+      for (let j = 0; j < info.keys.length; j++) latest.set(info.keys[j]!, info.offsets[j]!)
+    }
+    const oldHorizons = this.tombstoneHorizons
+    const horizonOf = (offset: number): number => oldHorizons.get(offset) ?? now + deleteRetentionMs
+    const goes = (key: string, offset: number, dirty: boolean): boolean => {
+      const last = latest.get(key)
+      return dirty ? last !== offset : last !== undefined
     }
     const batches: Array<Buffer> = []
     const bases: Array<number> = []
     const lasts: Array<number> = []
     const maxTimestamps: Array<number> = []
+    const batchKeys: Array<BatchKeys | null | undefined> = []
     const horizons = new Map<number, number>()
-    let changed = false
-    for (let i = this.head; i < end; i++) {
-      const batch = this.batches[i]!
-      const records = decoded[i - this.head] ?? null
-      let kept = batch
-      if (records !== null && i < end - 1) {
-        const keep = records.filter((r) => {
-          if (r.key === null) return true
-          if (latest.get(r.key.toString("latin1")) !== r.offset) return false
-          if (r.value !== null) return true
-          const horizon = this.tombstoneHorizons.get(r.offset) ?? now + deleteRetentionMs
-          if (now >= horizon) return false
-          horizons.set(r.offset, horizon)
-          return true
-        })
-        if (keep.length === 0) {
-          changed = true
-          continue
-        }
-        if (keep.length < records.length) {
-          changed = true
-          const base = this.bases[i]!
-          kept = encodeBatch(keep, {
-            baseOffset: base,
-            offsetDeltas: keep.map((r) => r.offset - base),
-            lastOffsetDelta: this.lasts[i]! - base,
-            producerId: Number(batch.readBigInt64BE(43)),
-            producerEpoch: batch.readInt16BE(51),
-            baseSequence: batch.readInt32BE(53)
-          })
-        }
-      } else if (records !== null) {
-        // The newest batch is kept whole, but its tombstones start their delete horizon now.
-        for (const r of records) {
-          if (r.key !== null && r.value === null && latest.get(r.key.toString("latin1")) === r.offset) {
-            horizons.set(r.offset, this.tombstoneHorizons.get(r.offset) ?? now + deleteRetentionMs)
-          }
-        }
-      }
-      batches.push(kept)
+    const keep = (i: number, batch: Buffer, info: BatchKeys | null | undefined) => {
+      batches.push(batch)
       bases.push(this.bases[i]!)
       lasts.push(this.lasts[i]!)
       maxTimestamps.push(this.maxTimestamps[i]!)
+      batchKeys.push(info)
+    }
+    let changed = false
+    for (let i = this.head; i < end; i++) {
+      const batch = this.batches[i]!
+      const info = this.keysAt(i)
+      if (info === null) {
+        keep(i, batch, null)
+        continue
+      }
+      const dirty = i >= dirtyFrom
+      let intact = true
+      for (let j = 0; j < info.keys.length && intact; j++) intact = !goes(info.keys[j]!, info.offsets[j]!, dirty)
+      for (let j = 0; j < info.tombstones.length && intact; j++) intact = now < horizonOf(info.tombstones[j]!)
+      if (intact) {
+        for (const t of info.tombstones) horizons.set(t, horizonOf(t))
+        keep(i, batch, info)
+        continue
+      }
+      changed = true
+      const records = decodeRecords(batch).filter((r) => {
+        if (r.key === null) return true
+        if (goes(r.key.toString("latin1"), r.offset, dirty)) return false
+        if (r.value !== null) return true
+        const horizon = horizonOf(r.offset)
+        if (now >= horizon) return false
+        horizons.set(r.offset, horizon)
+        return true
+      })
+      if (records.length === 0) continue
+      const base = this.bases[i]!
+      const rebuilt = encodeBatch(records, {
+        baseOffset: base,
+        offsetDeltas: records.map((r) => r.offset - base),
+        lastOffsetDelta: this.lasts[i]! - base,
+        producerId: Number(batch.readBigInt64BE(43)),
+        producerEpoch: batch.readInt16BE(51),
+        baseSequence: batch.readInt32BE(53)
+      })
+      keep(i, rebuilt, keysOfRecords(records))
     }
     this.tombstoneHorizons.clear()
     for (const [offset, horizon] of horizons) this.tombstoneHorizons.set(offset, horizon)
     this.dirtyBytes = 0
+    this.cleanEnd = this.activeBase
     if (!changed) return false
+    for (let i = end; i < total; i++) keep(i, this.batches[i]!, this.batchKeys[i])
     this.batches = batches
     this.bases = bases
     this.lasts = lasts
     this.maxTimestamps = maxTimestamps
+    this.batchKeys = batchKeys
     this.head = 0
     this.bytes = batches.reduce((n, b) => n + b.length, 0)
     this.sink?.rewrite(batches)

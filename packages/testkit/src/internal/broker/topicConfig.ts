@@ -2,9 +2,11 @@
  * Topic configuration the broker acts on, parsed from CreateTopics config
  * entries: `cleanup.policy` (compact turns on log compaction),
  * `delete.retention.ms` (how long a tombstone survives once compaction has
- * seen it) and `min.cleanable.dirty.ratio` (how much of a log must be new
- * before it is compacted again). Other entries are kept, so they persist, but
- * have no effect.
+ * seen it), `min.cleanable.dirty.ratio` (how much of the closed part of a
+ * log must be new before it is compacted again) and `segment.bytes` (the size
+ * of the active segment, which compaction never touches; absent means the
+ * broker's default). Other entries are kept, so they persist, but have no
+ * effect.
  */
 import { ErrorCode } from "../protocol/apiKeys.ts"
 
@@ -13,6 +15,8 @@ export interface TopicConfig {
   readonly compact: boolean
   readonly deleteRetentionMs: number
   readonly minCleanableDirtyRatio: number
+  /** `segment.bytes`, or `undefined` for the broker-wide default. */
+  readonly segmentBytes: number | undefined
 }
 
 // Kafka's defaults.
@@ -23,7 +27,8 @@ export const defaultConfig: TopicConfig = {
   entries: {},
   compact: false,
   deleteRetentionMs: DEFAULT_DELETE_RETENTION_MS,
-  minCleanableDirtyRatio: DEFAULT_DIRTY_RATIO
+  minCleanableDirtyRatio: DEFAULT_DIRTY_RATIO,
+  segmentBytes: undefined
 }
 
 /** Parses config entries; an error code (INVALID_CONFIG) for values Kafka would refuse. */
@@ -43,6 +48,12 @@ export const parseConfig = (entries: Readonly<Record<string, string>>): TopicCon
   }
   const deleteRetentionMs = number("delete.retention.ms", DEFAULT_DELETE_RETENTION_MS, (n) => n >= 0)
   const minCleanableDirtyRatio = number("min.cleanable.dirty.ratio", DEFAULT_DIRTY_RATIO, (n) => n >= 0 && n <= 1)
+  // Kafka refuses small segments; any positive size is taken here, so a test can close every batch it writes.
+  const segmentBytes =
+    entries["segment.bytes"] === undefined
+      ? undefined
+      : number("segment.bytes", 0, (n) => Number.isInteger(n) && n >= 1)
   if (deleteRetentionMs === undefined || minCleanableDirtyRatio === undefined) return ErrorCode.INVALID_CONFIG
-  return { entries: { ...entries }, compact, deleteRetentionMs, minCleanableDirtyRatio }
+  if (entries["segment.bytes"] !== undefined && segmentBytes === undefined) return ErrorCode.INVALID_CONFIG
+  return { entries: { ...entries }, compact, deleteRetentionMs, minCleanableDirtyRatio, segmentBytes }
 }

@@ -3,6 +3,16 @@ import { ErrorCode } from "../protocol/apiKeys.ts"
 import { PartitionLog } from "./partitionLog.ts"
 import { defaultConfig, parseConfig, type TopicConfig } from "./topicConfig.ts"
 
+/**
+ * The embedded broker's default `segment.bytes`. Kafka's 1 GiB would mean
+ * that tests and the demo never compact (their changelogs would grow like
+ * plain topics); 1 MiB bounds what a compacted partition keeps beyond its
+ * latest value per key to about 1 MiB, while a high-rate writer still closes
+ * a segment only every few thousand batches, so the closed part is not
+ * cleaned again on every compaction tick.
+ */
+export const DEFAULT_SEGMENT_BYTES = 1024 * 1024
+
 const VALID_NAME = /^[a-zA-Z0-9._-]{1,249}$/
 
 export const isValidTopicName = (name: string): boolean => VALID_NAME.test(name) && name !== "." && name !== ".."
@@ -16,10 +26,13 @@ export class TopicStore {
   readonly topics = new Map<string, ReadonlyArray<PartitionLog>>()
   readonly configs = new Map<string, TopicConfig>()
   private readonly retentionBytes: number
+  /** Active segment size of topics without their own `segment.bytes`. */
+  private readonly segmentBytes: number
   hooks: TopicStoreHooks | null = null
 
-  constructor(retentionBytes: number) {
+  constructor(retentionBytes: number, segmentBytes: number = DEFAULT_SEGMENT_BYTES) {
     this.retentionBytes = retentionBytes
+    this.segmentBytes = segmentBytes
   }
 
   config(topic: string): TopicConfig {
@@ -37,7 +50,11 @@ export class TopicStore {
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) return ErrorCode.INVALID_PARTITIONS
     const config = Object.keys(entries).length === 0 ? defaultConfig : parseConfig(entries)
     if (typeof config === "number") return config
-    const logs = Array.from({ length: partitions }, (_, i) => new PartitionLog(name, i, this.retentionBytes))
+    const segmentBytes = config.segmentBytes ?? this.segmentBytes
+    const logs = Array.from(
+      { length: partitions },
+      (_, i) => new PartitionLog(name, i, this.retentionBytes, segmentBytes)
+    )
     this.topics.set(name, logs)
     this.configs.set(name, config)
     this.hooks?.onCreate(name, logs)
