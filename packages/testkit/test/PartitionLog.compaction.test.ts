@@ -82,13 +82,13 @@ const run = (seed: number, segmentBytes: number, deleteRetentionMs: number) => {
     const base = log.nextOffset
     assert.strictEqual(log.append(batch, c.header).errorCode, 0)
     appended.push(batch)
-    inputs.forEach((r, i) =>
+    inputs.forEach((r, i) => {
       written.push({
         offset: base + i,
         key: r.key === null ? null : r.key.toString("latin1"),
         value: r.value === null ? null : r.value.toString("latin1")
       })
-    )
+    })
     if (random() < 0.15) {
       // The clock moves by the retention (or not at all) so tombstones seen at one pass may go at the next.
       const now = step * 10
@@ -103,7 +103,9 @@ const run = (seed: number, segmentBytes: number, deleteRetentionMs: number) => {
       const tail = batches.slice(batches.length - active)
       const appendedTail = appended.slice(appended.length - active)
       assert.strictEqual(tail.length, active)
-      tail.forEach((b, i) => assert.isTrue(b === appendedTail[i], `active batch ${i} was rewritten`))
+      tail.forEach((b, i) => {
+        assert.isTrue(b === appendedTail[i], `active batch ${i} was rewritten`)
+      })
       // The closed part: latest per key over everything written below the active segment.
       const activeBase = recordsOf([appendedTail[0]!])[0]!.offset
       const closed = recordsOf(batches.slice(0, batches.length - active)).map(show)
