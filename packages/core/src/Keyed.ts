@@ -344,13 +344,14 @@ export const process =
               const current = yield* state.get(partition, key)
               const pending: Pending<S> = { state: undefined, timers: [] }
               const outs = yield* options.onRecord(context(partition, key, current, t, now, pending), e.value)
-              yield* apply(partition, key, t, pending)
+              if (pending.state !== undefined || pending.timers.length > 0) yield* apply(partition, key, t, pending)
               const receipts = Receipt.children(e.receipt, 1 + outs.length)
               stateReceipts.push(receipts[0]!)
               for (let i = 0; i < outs.length; i++) out.push(Envelope.make(e.origin, outs[i]!, receipts[i + 1]!))
               tracker.observe(partition, t, now)
               const w = tracker.advance(now)
-              yield* fire("event-time", w, now, out)
+              // `fire` returns at once when no timer is due; the check here spares building its effect per record.
+              if (options.onTimer !== undefined && w >= next["event-time"]) yield* fire("event-time", w, now, out)
             }
             const w = tracker.current
             if (w > start) {
