@@ -142,6 +142,10 @@ interface Pending<S> {
 }
 
 const domainPrefix = (domain: TimeDomain) => (domain === "event-time" ? "e/" : "p/")
+// Passes of one `fire` over the due timers (see `fire`): a handler that keeps setting due timers
+// cannot hold the operator.
+const MAX_FIRE_PASSES = 16
+
 const TICK = Symbol("tick")
 
 /**
@@ -270,46 +274,50 @@ export const process =
             }
           })
 
-        // Fires the timers of `domain` due at `upTo`; returns their outputs.
+        // Fires the timers of `domain` due at `upTo`; returns their outputs. A handler may set a
+        // timer that is already due (a timer that finds its deadline moved sets the new one): the
+        // passes go on until none is due, up to `MAX_FIRE_PASSES`; what is left fires next time.
         const fire = (domain: TimeDomain, upTo: number, now: number, out: Array<Envelope.Envelope<B>>) =>
           Effect.gen(function* () {
-            if (options.onTimer === undefined || upTo < next[domain]) return
+            if (options.onTimer === undefined) return
             const onTimer = options.onTimer
-            next[domain] = Number.POSITIVE_INFINITY
-            for (const partition of assigned) {
-              const due = yield* timers.range(partition, domainPrefix(domain))
-              for (const [k, t] of due) {
-                if (t > upTo) {
-                  if (t < next[domain]) next[domain] = t
-                  break
+            for (let pass = 0; pass < MAX_FIRE_PASSES && upTo >= next[domain]; pass++) {
+              next[domain] = Number.POSITIVE_INFINITY
+              for (const partition of assigned) {
+                const due = yield* timers.range(partition, domainPrefix(domain))
+                for (const [k, t] of due) {
+                  if (t > upTo) {
+                    if (t < next[domain]) next[domain] = t
+                    break
+                  }
+                  const id = `${partition}/${k}`
+                  if (firing.has(id)) continue
+                  firing.add(id)
+                  const key = StateStore.parseTimeKey(k.slice(2))[1]
+                  const current = yield* state.get(partition, key)
+                  const pending: Pending<S> = { state: undefined, timers: [] }
+                  const outs = yield* onTimer(context(partition, key, current, t, now, pending), { time: t, domain })
+                  yield* apply(partition, key, t, pending)
+                  // The timer is done, and removed, once its outputs are acknowledged.
+                  const done = Effect.andThen(
+                    Effect.andThen(timers.delete(partition, k), timers.flush([partition])),
+                    Effect.sync(() => firing.delete(id))
+                  ).pipe(Effect.ignore)
+                  if (outs.length === 0) {
+                    yield* done
+                    continue
+                  }
+                  const receipts = Receipt.children(Receipt.make(done), outs.length)
+                  const origin: Envelope.Origin = {
+                    topic: name,
+                    partition,
+                    offset: -1n,
+                    key: encodeUtf8(key),
+                    headers: [],
+                    timestamp: t
+                  }
+                  for (let i = 0; i < outs.length; i++) out.push(Envelope.make(origin, outs[i]!, receipts[i]!))
                 }
-                const id = `${partition}/${k}`
-                if (firing.has(id)) continue
-                firing.add(id)
-                const key = StateStore.parseTimeKey(k.slice(2))[1]
-                const current = yield* state.get(partition, key)
-                const pending: Pending<S> = { state: undefined, timers: [] }
-                const outs = yield* onTimer(context(partition, key, current, t, now, pending), { time: t, domain })
-                yield* apply(partition, key, t, pending)
-                // The timer is done, and removed, once its outputs are acknowledged.
-                const done = Effect.andThen(
-                  Effect.andThen(timers.delete(partition, k), timers.flush([partition])),
-                  Effect.sync(() => firing.delete(id))
-                ).pipe(Effect.ignore)
-                if (outs.length === 0) {
-                  yield* done
-                  continue
-                }
-                const receipts = Receipt.children(Receipt.make(done), outs.length)
-                const origin: Envelope.Origin = {
-                  topic: name,
-                  partition,
-                  offset: -1n,
-                  key: encodeUtf8(key),
-                  headers: [],
-                  timestamp: t
-                }
-                for (let i = 0; i < outs.length; i++) out.push(Envelope.make(origin, outs[i]!, receipts[i]!))
               }
             }
           })

@@ -73,7 +73,7 @@ const record: fc.Arbitrary<ChangeEvent.ChangeEvent<Model.Order>> = fc
 /** A valid record as Debezium may write it: bare, with its Connect schema, or unwrapped. */
 const encoded = fc
   .tuple(record, fc.constantFrom({}, { schemas: true }, { unwrap: true }, { unwrap: true, schemas: true }))
-  .map(([r, options]) => Effect.runSync(Effect.orElseSucceed(Model.orders.encode(r, options), () => "{}")))
+  .map(([r, options]) => Effect.runSync(Effect.orElseSucceed(Model.orders.encode(r, options), () => "{}")) ?? "null")
 
 // Number texts `JSON.stringify` never writes: integers past 2^53, out of range, negative zero, exponents.
 const rawNumbers = [
@@ -145,9 +145,9 @@ describe("OrderDecode", () => {
         const fast = OrderDecode.deltas(text)
         if (fast !== undefined) assert.deepStrictEqual(show(fast), reference(text))
       }),
-      { numRuns: 5000 }
+      { numRuns: 3000 }
     )
-  })
+  }, 60_000)
 
   it("deltas - reads the bare envelopes of countable changes and tombstones itself, as bytes too", () => {
     const bare = record
@@ -167,5 +167,5 @@ describe("OrderDecode", () => {
     )
     assert.deepStrictEqual(OrderDecode.deltas(null), [])
     assert.deepStrictEqual(reference(null), [])
-  })
+  }, 60_000)
 })
