@@ -2,8 +2,8 @@
  * `sluice commerce segments` as a composition over `@sluice/core`: the
  * orders' contributions (`OrderStream`) re-keyed by customer through an
  * internal topic, a keyed process holding each customer's RFM state
- * (`Segments`) with event-time timers at the latest order + 30 and + 90
- * days, and two outputs: the customer's row, upserted into
+ * (`Segments`) with event-time deadlines at the latest order + 30 and + 90
+ * days (one pending timer, see `dueOf`), and two outputs: the customer's row, upserted into
  * `customer_segments`, and, when the segment changed, a JSON record on the
  * segment-changes topic. Event time is `order_date`; the watermark trails
  * the highest order date of each internal partition by 5 minutes.
