@@ -764,9 +764,11 @@ export const aggregate =
               const w1 = tracker.advance(now)
               let receipts: ReadonlyArray<Receipt.Receipt>
               if (changes !== undefined) {
-                // The windows this record changed take one receipt of it each, before any of them closes.
-                receipts = Receipt.children(e.receipt, 1 + changes.touched)
-                if (changes.touched > 0) changes.attach(receipts.slice(1), e.origin)
+                // The windows this record changed share one receipt of it, before any of them closes.
+                if (changes.touched > 0) {
+                  receipts = Receipt.children(e.receipt, 2)
+                  changes.attach(receipts[1]!, e.origin)
+                } else receipts = [e.receipt]
                 if (w1 > w0) {
                   changes.drain(w1, emitChanged)
                   engine.close(w0, w1, undefined, batch.closed)

@@ -114,6 +114,39 @@ describe("Keyed", () => {
     }).pipe(isolated)
   )
 
+  it.effect("process - a timer its handler sets already due fires in the same advance of the watermark", () =>
+    Effect.gen(function* () {
+      const clicks: Array<Click> = [
+        { user: "a", t: 1000 },
+        { user: "b", t: 5000 }
+      ]
+      const outputs = yield* Stream.fromIterable(clicks.map((c, i) => envelope(c, i))).pipe(
+        Keyed.process({
+          name: "chain",
+          key: (c: Click) => c.user,
+          timestamp: (c) => c.t,
+          codec: counter,
+          onRecord: (ctx, c) =>
+            Effect.sync(() => {
+              if (c.user === "a") ctx.setTimer(c.t + 100, "event-time")
+              return []
+            }),
+          // Each timer sets the next one 100 ms later, three in all: the last two are due when set.
+          onTimer: (ctx, timer) =>
+            Effect.sync(() => {
+              if (timer.time < 1300) ctx.setTimer(timer.time + 100, "event-time")
+              return [`${ctx.key} at ${timer.time}`]
+            })
+        }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(
+        outputs.map((o) => o.value),
+        ["a at 1100", "a at 1200", "a at 1300"]
+      )
+    }).pipe(isolated)
+  )
+
   it.effect("process - processing-time timers fire from the Clock; acked outputs remove the timer", () =>
     Effect.gen(function* () {
       const { outputs, offer, stop } = yield* live(

@@ -8,8 +8,19 @@
 // A coalesced result carries the receipts of every record that changed its
 // window, so a record is done only once the last result it contributed to is
 // acknowledged (at-least-once as with `updates`).
+
+import { Effect } from "effect"
 import type * as Envelope from "../Envelope.ts"
 import * as Receipt from "../Receipt.ts"
+
+// One record's part in the windows it changed: the record's receipt, acknowledged
+// once every one of those windows' results is. One object per record, rather
+// than a child receipt (and a closure) per window: a record of a hopping window
+// of 12 panes changes 12 windows.
+interface Share {
+  readonly receipt: Receipt.Receipt
+  remaining: number
+}
 
 interface Entry<R> {
   // What `compute` makes the result of: the engine's handle on the window.
@@ -17,19 +28,22 @@ interface Entry<R> {
   compute: (ref: never, start: number) => R
   readonly start: number
   readonly closesAt: number
-  readonly receipts: Array<Receipt.Receipt>
+  readonly shares: Array<Share>
   trigger: Envelope.Origin | null
 }
 
-// One receipt acknowledging all of `receipts`.
-const all = (receipts: ReadonlyArray<Receipt.Receipt>): Receipt.Receipt => {
-  if (receipts.length === 1) return receipts[0]!
-  if (receipts.every((r) => r.ackUnsafe !== undefined)) {
+// One receipt acknowledging this window's part of each of `shares`.
+const all = (shares: ReadonlyArray<Share>): Receipt.Receipt => {
+  if (shares.every((s) => s.receipt.ackUnsafe !== undefined)) {
     return Receipt.makeUnsafe(() => {
-      for (const r of receipts) r.ackUnsafe!()
+      for (const s of shares) if (--s.remaining === 0) s.receipt.ackUnsafe!()
     })
   }
-  return Receipt.make(Receipt.ackAll(receipts))
+  return Receipt.make(
+    Effect.forEach(shares, (s) => Effect.suspend(() => (--s.remaining === 0 ? s.receipt.ack : Effect.void)), {
+      discard: true
+    })
+  )
 }
 
 export class Changes<R> {
@@ -59,7 +73,7 @@ export class Changes<R> {
     this.lastWindows = windows
     let e = windows.get(start)
     if (e === undefined) {
-      e = { ref, compute, start, closesAt, receipts: [], trigger: null }
+      e = { ref, compute, start, closesAt, shares: [], trigger: null }
       windows.set(start, e)
       if (closesAt < this.firstClose) this.firstClose = closesAt
     } else e.ref = ref
@@ -71,11 +85,15 @@ export class Changes<R> {
     return this.current.length
   }
 
-  /** Gives the i-th window the current record changed `receipts[i]`, and the record as its trigger. */
-  attach(receipts: ReadonlyArray<Receipt.Receipt>, trigger: Envelope.Origin): void {
+  /**
+   * Gives the windows the current record changed `receipt`, acknowledged once
+   * all of their results are, and the record as their trigger.
+   */
+  attach(receipt: Receipt.Receipt, trigger: Envelope.Origin): void {
+    const share: Share = { receipt, remaining: this.current.length }
     for (let i = 0; i < this.current.length; i++) {
       const e = this.current[i]!
-      e.receipts.push(receipts[i]!)
+      e.shares.push(share)
       e.trigger = trigger
     }
     this.current.length = 0
@@ -92,7 +110,7 @@ export class Changes<R> {
       for (const [start, e] of windows) {
         if (e.closesAt <= watermark) {
           windows.delete(start)
-          emit(e.compute(e.ref as never, e.start), all(e.receipts), e.trigger)
+          emit(e.compute(e.ref as never, e.start), all(e.shares), e.trigger)
         } else if (e.closesAt < this.firstClose) this.firstClose = e.closesAt
       }
       if (windows.size === 0) {

@@ -15,6 +15,7 @@ import * as Pipeline from "@sluice/core/Pipeline"
 import * as Receipt from "@sluice/core/Receipt"
 import { Array as Arr, type Cause, Effect, Result, type Sink, Stream } from "effect"
 import * as Model from "./Model.ts"
+import * as OrderDecode from "./OrderDecode.ts"
 import * as OrderDelta from "./OrderDelta.ts"
 
 const decodeOne = (
@@ -77,19 +78,44 @@ export const decodeChunks =
   <A>(
     decode: (
       e: Envelope.Envelope<Envelope.Payload>
-    ) => Effect.Effect<Result.Result<ReadonlyArray<A>, DeadLetter.DeadLetter>>
+    ) => Effect.Effect<Result.Result<ReadonlyArray<A>, DeadLetter.DeadLetter>>,
+    fast?: (value: Envelope.Payload) => ReadonlyArray<A> | undefined
   ) =>
   <E2, R2>(deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, E2, R2>) =>
   <E, R>(
     records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, E, R>
   ): Stream.Stream<Envelope.Envelope<A>, E | E2, R | R2> => {
-    const decoded = Stream.mapArrayEffect(records, (chunk) =>
-      Effect.flatMap(
-        Effect.forEach(chunk, (e) => Effect.map(decode(e), (value) => Envelope.make(e.origin, value, e.receipt))),
+    type Decoded = Envelope.Envelope<Result.Result<ReadonlyArray<A>, DeadLetter.DeadLetter>>
+    const slow = (e: Envelope.Envelope<Envelope.Payload>) =>
+      Effect.map(decode(e), (value): Decoded => Envelope.make(e.origin, value, e.receipt))
+    const decoded = Stream.mapArrayEffect(records, (chunk) => {
+      // The records `fast` reads need no effect; an effect runs only for the others.
+      const out: Array<Decoded | undefined> = []
+      let pending: Array<number> | undefined
+      for (let i = 0; i < chunk.length; i++) {
+        const e = chunk[i]!
+        const value = fast?.(e.value)
+        if (value === undefined) {
+          pending ??= []
+          pending.push(i)
+          out.push(undefined)
+        } else out.push(Envelope.make(e.origin, Result.succeed(value), e.receipt))
+      }
+      const complete = (): Effect.Effect<Arr.NonEmptyReadonlyArray<Decoded>> => {
+        const done = out as Array<Decoded>
         // One output per record of a non-empty chunk: never empty.
-        (out) => (Arr.isReadonlyArrayNonEmpty(out) ? Effect.succeed(out) : Effect.die(new Error("empty decoded chunk")))
+        return Arr.isReadonlyArrayNonEmpty(done) ? Effect.succeed(done) : Effect.die(new Error("empty decoded chunk"))
+      }
+      if (pending === undefined) return complete()
+      const at = pending
+      return Effect.flatMap(
+        Effect.forEach(at, (i) => slow(chunk[i]!)),
+        (values) => {
+          for (let j = 0; j < at.length; j++) out[at[j]!] = values[j]!
+          return complete()
+        }
       )
-    )
+    })
     const valid: Stream.Stream<Envelope.Envelope<ReadonlyArray<A>>, E | E2, R | R2> = Pipeline.deadLetters(deadLetters)(
       decoded
     )
@@ -125,4 +151,4 @@ export const decodeChunks =
  * @since 0.3.0
  * @category combinators
  */
-export const deltas = decodeChunks(decodeOne)
+export const deltas = decodeChunks(decodeOne, OrderDecode.deltas)

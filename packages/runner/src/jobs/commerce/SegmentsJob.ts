@@ -2,8 +2,8 @@
  * `sluice commerce segments` as a composition over `@sluice/core`: the
  * orders' contributions (`OrderStream`) re-keyed by customer through an
  * internal topic, a keyed process holding each customer's RFM state
- * (`Segments`) with event-time timers at the latest order + 30 and + 90
- * days, and two outputs: the customer's row, upserted into
+ * (`Segments`) with event-time deadlines at the latest order + 30 and + 90
+ * days (one pending timer, see `dueOf`), and two outputs: the customer's row, upserted into
  * `customer_segments`, and, when the segment changed, a JSON record on the
  * segment-changes topic. Event time is `order_date`; the watermark trails
  * the highest order date of each internal partition by 5 minutes.
@@ -57,6 +57,26 @@ const initial = (at: number): Segments.State => ({
 
 const atRisk = (last: number) => last + Segments.thresholds.atRiskDays * Segments.DAY
 const churned = (last: number) => last + Segments.thresholds.churnedDays * Segments.DAY
+
+/**
+ * When the customer's next idle change is due: at-risk 30 days after the
+ * latest order while active, churned 90 days after it while at risk.
+ *
+ * One event-time timer per customer, at or before this time, is kept
+ * pending (`Keyed`'s timers are state like any other: each set or cancel is
+ * a write to the store and its changelog). An order that moves the deadline
+ * later leaves the pending timer alone; when that timer fires early, it sets
+ * one at the current deadline. Cancelling and setting two timers on every
+ * order was four timer writes per order, most of the job's state writes.
+ */
+const dueOf = (s: Segments.State): number | undefined =>
+  s.lastOrderAt === null
+    ? undefined
+    : s.idle === "active"
+      ? atRisk(s.lastOrderAt)
+      : s.idle === "at-risk"
+        ? churned(s.lastOrderAt)
+        : undefined
 
 const update = (
   customerId: number,
@@ -151,33 +171,39 @@ export const updates = <E, R, E3, R3, E4>(
           frequency: current.frequency + delta.sign,
           monetary: BigDecimal.sum(current.monetary, OrderDelta.signedAmount(delta))
         }
-        // Only a later order moves the latest order date, and with it the timers.
+        // Only a later order moves the latest order date, and with it the deadlines.
         if (delta.sign === 1 && (current.lastOrderAt === null || delta.at > current.lastOrderAt)) {
-          if (current.lastOrderAt !== null) {
-            ctx.cancelTimer(atRisk(current.lastOrderAt), "event-time")
-            ctx.cancelTimer(churned(current.lastOrderAt), "event-time")
-          }
-          ctx.setTimer(atRisk(delta.at), "event-time")
-          ctx.setTimer(churned(delta.at), "event-time")
+          const pending = dueOf(current)
           next = { ...next, lastOrderAt: delta.at, asOf: delta.at, idle: "active" }
+          // A timer at or before the old deadline is pending; the new one is later unless the
+          // customer was at risk (its timer is then at the churn date) or churned (none pending).
+          const due = atRisk(delta.at)
+          if (pending === undefined || pending > due) ctx.setTimer(due, "event-time")
         }
         ctx.set(next)
         return Effect.succeed(update(Number(ctx.key), before, next))
       },
       onTimer: (ctx, timer) => {
-        if (Option.isNone(ctx.state) || ctx.state.value.lastOrderAt === null) return Effect.succeed([])
-        const current = ctx.state.value
-        const last = current.lastOrderAt!
-        const idle: Segments.Idle | undefined =
-          timer.time === churned(last)
-            ? "churned"
-            : timer.time === atRisk(last) && current.idle !== "churned"
-              ? "at-risk"
-              : undefined
-        if (idle === undefined) return Effect.succeed([])
-        const next: Segments.State = { ...current, idle, asOf: timer.time }
-        ctx.set(next)
-        return Effect.succeed(update(Number(ctx.key), ctx.state, next))
+        if (Option.isNone(ctx.state)) return Effect.succeed([])
+        let state = ctx.state.value
+        let due = dueOf(state)
+        if (due === undefined) return Effect.succeed([])
+        // An earlier deadline, since moved by a later order: wait for the current one.
+        if (timer.time < due) {
+          ctx.setTimer(due, "event-time")
+          return Effect.succeed([])
+        }
+        const out: Array<Update> = []
+        // Every change due by the timer's time, each as of its own deadline.
+        while (due !== undefined && due <= timer.time) {
+          const before = state
+          state = { ...state, idle: state.idle === "active" ? "at-risk" : "churned", asOf: due }
+          out.push(...update(Number(ctx.key), Option.some(before), state))
+          due = dueOf(state)
+        }
+        if (due !== undefined) ctx.setTimer(due, "event-time")
+        ctx.set(state)
+        return Effect.succeed(out)
       }
     }),
     Pipeline.route((u) =>
