@@ -488,7 +488,7 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
         Effect.andThen(Scope.close(captureScope, Exit.void)),
         Effect.timeoutOrElse({
           duration: "15 seconds",
-          onTimeout: () => Effect.die("the stop waited for a timeout")
+          orElse: () => Effect.die("the stop waited for a timeout")
         })
       )
 
