@@ -40,6 +40,11 @@
  * (timestamps to millisecond `Date`s); here every value stays the text
  * PostgreSQL printed until it is converted to Debezium's exact form.
  *
+ * Stopping (interrupting the stream) ends replication as the protocol asks,
+ * without waiting for the consumer: the acknowledgements sent so far reach
+ * the server before it stops, and the changes still arriving are dropped;
+ * they were not acknowledged, so the slot sends them again next time.
+ *
  * A primary-key change becomes, as in Debezium, a delete of the old key (and
  * its tombstone) followed by a create of the new one.
  *
