@@ -40,6 +40,11 @@
  * (timestamps to millisecond `Date`s); here every value stays the text
  * PostgreSQL printed until it is converted to Debezium's exact form.
  *
+ * Stopping (interrupting the stream) ends replication as the protocol asks,
+ * without waiting for the consumer: the acknowledgements sent so far reach
+ * the server before it stops, and the changes still arriving are dropped;
+ * they were not acknowledged, so the slot sends them again next time.
+ *
  * A primary-key change becomes, as in Debezium, a delete of the old key (and
  * its tombstone) followed by a create of the new one.
  *
@@ -471,9 +476,22 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
           yield* Effect.addFinalizer(() =>
             Effect.callback<void>((resume) => {
               closing = true
+              if (stream.closed) return resume(Effect.void)
               stream.once("close", () => resume(Effect.void))
+              // The server answers our CopyDone after the changes it is still
+              // sending: they are read and dropped (see the "data" handler), or
+              // a paused stream would never reach the answer and the close
+              // would end in the timeout. The acknowledgements sent so far
+              // precede the CopyDone on the connection, so the server applies
+              // them before it stops.
+              stream.resume()
               stream.end()
-            }).pipe(Effect.timeout("2 seconds"), Effect.ignore, Effect.andThen(progress.detach))
+            }).pipe(
+              // Only for a server that never answers.
+              Effect.timeout("2 seconds"),
+              Effect.ignore,
+              Effect.andThen(progress.detach)
+            )
           )
 
           const tables = new Map<number, Table>()
@@ -577,6 +595,9 @@ export const make = (config: Config): Effect.Effect<Capture, CdcError.CdcError, 
             })
 
           stream.on("data", (chunk: Buffer) => {
+            // Stopping: nobody takes records any more, and nothing dropped
+            // here was acknowledged, so the slot sends it again next time.
+            if (closing) return
             stream.pause()
             run(handle(chunk)).then(
               () => stream.resume(),

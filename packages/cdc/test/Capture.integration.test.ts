@@ -1,13 +1,15 @@
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
-import { BigDecimal, Effect, Metric, Schedule, Schema, Stream } from "effect"
+import { BigDecimal, Deferred, Effect, Exit, Fiber, Metric, Schedule, Schema, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import postgres from "postgres"
 import * as Capture from "../src/Capture.ts"
 import * as ChangeEvent from "../src/ChangeEvent.ts"
 import * as Debezium from "../src/Debezium.ts"
 import * as Decimal from "../src/Decimal.ts"
 import * as Json from "../src/Json.ts"
+import * as Lsn from "../src/Lsn.ts"
 import * as Temporal from "../src/Temporal.ts"
 import * as Cluster from "./support/Cluster.ts"
 
@@ -433,6 +435,83 @@ layer(Cluster.PgCluster.layer, { timeout: 120_000, excludeTestServices: true })(
       assert.isFalse(error.isRetryable)
       assert.include(error.message, "cannot create the pending-snapshot table")
       assert.include(error.message, "sluice_cdc_snapshot_pending")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("make - a stop while the consumer lags does not wait out a timeout; the last acknowledgement holds", () =>
+    Effect.gen(function* () {
+      const db = yield* Cluster.database
+      const sql = yield* withSql(db.url)
+      yield* exec(sql, "CREATE TABLE wide (id int PRIMARY KEY, pad text NOT NULL)")
+      const rows = 4000
+      const taken = 100
+      // The capture runs on a TestClock that never moves: a stop that waited
+      // for one of its timeouts (the replication stream's close) would never
+      // end, and the live deadline below would fail the test.
+      const testClock = TestClock.layer()
+      const captureScope = yield* Scope.make()
+      const capture = yield* Capture.make({
+        ...config(db),
+        tables: ["public.wide"],
+        publication: "sluice_wide",
+        bufferSize: 16
+      }).pipe(Scope.provide(captureScope), Effect.provide(testClock))
+      // The consumer acknowledges `taken` records, then stalls (a Kafka write
+      // that does not return): the capture's buffer fills and the
+      // replication stream is paused with more of the server's data unread.
+      const seen: Array<Capture.Captured> = []
+      const stalled = yield* Deferred.make<void>()
+      const consumer = yield* capture.records.pipe(
+        Stream.runForEach((r) =>
+          seen.length < taken
+            ? Effect.andThen(
+                Effect.sync(() => seen.push(r)),
+                capture.acknowledge(r.lsn)
+              )
+            : Effect.andThen(Deferred.succeed(stalled, undefined), Effect.never)
+        ),
+        Effect.provide(testClock),
+        Effect.forkScoped
+      )
+      // Streaming from the slot before the rows are written: they are changes, not a snapshot.
+      yield* Effect.promise(() =>
+        sql.unsafe("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active", [db.name])
+      ).pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (r) => r.length > 0, times: 500 }))
+      // Several transactions, megabytes of changes: more than socket buffers hold.
+      for (let from = 1; from <= rows; from += 1000)
+        yield* exec(sql, `INSERT INTO wide SELECT g, repeat('x', 1000) FROM generate_series(${from}, ${from + 999}) g`)
+      yield* Deferred.await(stalled)
+      const acked = yield* capture.acknowledged
+      assert.strictEqual(acked, seen[taken - 1]!.lsn)
+
+      yield* Fiber.interrupt(consumer).pipe(
+        Effect.andThen(Scope.close(captureScope, Exit.void)),
+        Effect.timeoutOrElse({
+          duration: "15 seconds",
+          orElse: () => Effect.die("the stop waited for a timeout")
+        })
+      )
+
+      // The acknowledgement sent before the stop reached the slot, and nothing past it.
+      const [slot] = (yield* Effect.promise(() =>
+        sql.unsafe("SELECT confirmed_flush_lsn::text AS lsn, active FROM pg_replication_slots WHERE slot_name = $1", [
+          db.name
+        ])
+      )) as unknown as [{ lsn: string; active: boolean }]
+      assert.strictEqual(Lsn.parse(slot.lsn), acked + 1n)
+
+      // A new capture brings every row not acknowledged: none is missing.
+      const again = yield* Capture.make({ ...config(db), tables: ["public.wide"], publication: "sluice_wide" })
+      const rest = yield* collect(again)
+      const idOf = (r: Capture.Captured) => (JSON.parse(r.key!) as { id: number }).id
+      yield* Effect.sync(() => new Set([...seen, ...rest.seen].map(idOf)).size).pipe(
+        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n >= rows, times: 750 })
+      )
+      const all = new Set([...seen, ...rest.seen].map(idOf))
+      assert.deepStrictEqual(
+        [...all].sort((a, b) => a - b),
+        Array.from({ length: rows }, (_, i) => i + 1)
+      )
     }).pipe(Effect.scoped)
   )
 })

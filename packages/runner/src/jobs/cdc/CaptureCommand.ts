@@ -131,7 +131,10 @@ export const runCapture = (
         })
       )
     )
-  })
+    // Its own scope: an interrupted capture stops its record stream first
+    // (sending what Kafka acknowledged), then closes the producer and the
+    // database connections, whatever else shares the caller's scope.
+  }).pipe(Effect.scoped)
 
 const singleTopic = Flag.Boolean("single-topic").pipe(
   Flag.withDefault(false),
