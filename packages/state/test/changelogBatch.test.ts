@@ -56,19 +56,18 @@ const change: fc.Arbitrary<readonly [string, Change]> = fc.tuple(
 // Long enough for two-byte offset deltas and record lengths.
 const changes = fc.array(change, { maxLength: 300 })
 
+// kafkajs' own record for a change, at `offsetDelta` in its batch.
+const kafkajsRecord = ([key, value]: readonly [string, Change], offsetDelta: number) =>
+  encodeRecord({
+    key: Buffer.from(key, "utf8"),
+    value: value === null ? null : Buffer.from(value),
+    headers: {},
+    offsetDelta,
+    timestampDelta: 0
+  })
+
 const reference = (list: ReadonlyArray<readonly [string, Change]>, from: number, to: number): Buffer =>
-  Buffer.concat(
-    list.slice(from, to).map(
-      ([key, value], i) =>
-        encodeRecord({
-          key: Buffer.from(key, "utf8"),
-          value: value === null ? null : Buffer.from(value),
-          headers: {},
-          offsetDelta: i,
-          timestampDelta: 0
-        }).buffer
-    )
-  )
+  Buffer.concat(list.slice(from, to).map((change, i) => kafkajsRecord(change, i).buffer))
 
 describe("changelog records", () => {
   it("encodes a slice of changes as kafkajs encodes the same records", () => {
@@ -117,15 +116,7 @@ describe("changelog records", () => {
         })
         const theirs = await encodeRecordBatch({
           ...header,
-          records: list.map(([key, value], i) =>
-            encodeRecord({
-              key: Buffer.from(key, "utf8"),
-              value: value === null ? null : Buffer.from(value),
-              headers: {},
-              offsetDelta: i,
-              timestampDelta: 0
-            })
-          )
+          records: list.map(kafkajsRecord)
         })
         assert.deepStrictEqual(ours.buffer, theirs.buffer)
         const decoded = await decodeRecordBatch(new KafkajsDecoder(ours.buffer))
