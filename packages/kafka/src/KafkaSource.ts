@@ -354,18 +354,39 @@ const consume = (
           for (const p of partitions) next.add(tpKey(topic, p))
         }
         // Partitions lost without a REBALANCING event (e.g. the member was
-        // evicted) are forgotten at once: their offsets are not ours to commit.
+        // evicted, or the coordinator restarted) are given up as a revocation
+        // is, without the commit: their offsets are not ours to commit. Their
+        // records in flight finish first (up to `revokeTimeout`), while a
+        // batch of the new generation waits: under exactly-once their outputs
+        // must go into the lost claim's transaction, which is then aborted,
+        // never into the transaction of the partition claimed again, whose
+        // records start over from the last commit.
         const lost = [...owned].filter((k) => !revoking.has(k))
+        const releases = lost.map((key) => {
+          const done = Deferred.makeUnsafe<void>()
+          revoking.set(key, done)
+          return [key, done] as const
+        })
         owned = next
         generation++
-        yield* Effect.forEach(lost, (key) => {
-          const [partition, topic] = splitKey(key)
-          return (transactions === undefined ? Effect.void : transactions.release({ topic, partition })).pipe(
-            Effect.andThen(tracker.revoke({ topic, partition }, Duration.zero)),
-            Effect.andThen(onRevoke({ topic, partition })),
-            Effect.andThen(forgetLag(topic, partition))
-          )
-        })
+        yield* Effect.forEach(
+          releases,
+          ([key, done]) => {
+            const [partition, topic] = splitKey(key)
+            return tracker.revoke({ topic, partition }, revokeTimeout).pipe(
+              Effect.andThen(transactions === undefined ? Effect.void : transactions.release({ topic, partition })),
+              Effect.andThen(onRevoke({ topic, partition })),
+              Effect.andThen(forgetLag(topic, partition)),
+              Effect.ensuring(
+                Effect.sync(() => {
+                  if (revoking.get(key) === done) revoking.delete(key)
+                  Deferred.doneUnsafe(done, Effect.void)
+                })
+              )
+            )
+          },
+          { concurrency: "unbounded", discard: true }
+        )
         if (options.onAssignment !== undefined) {
           yield* options.onAssignment(
             [...next].map((key) => {
