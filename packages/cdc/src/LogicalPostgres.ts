@@ -254,7 +254,9 @@ export const make = (options: Options = {}): Effect.Effect<LogicalPostgres, CdcE
 
     const ask = Effect.tryPromise({
       try: async () => {
-        const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 })
+        // No type look-up: a connection the starting server resets must not leave
+        // postgres.js' own array-types query to reject unhandled.
+        const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2, fetch_types: false })
         try {
           const [row] = await sql<Array<{ server_version: string }>>`SHOW server_version`
           return row?.server_version ?? ""
