@@ -54,6 +54,7 @@ import * as codecs from "./internal/codecs.ts"
 import * as DurableAcks from "./internal/durableAcks.ts"
 import * as Revocations from "./internal/revocations.ts"
 import { mapChunks } from "./internal/stream.ts"
+import * as TimerQueue from "./internal/timerQueue.ts"
 import { encodeUtf8 } from "./internal/utf8.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Receipt from "./Receipt.ts"
@@ -174,10 +175,12 @@ export const process =
             ? undefined
             : { ttl: Duration.toMillis(Duration.fromInputUnsafe(options.ttl.ttl)), domain: options.ttl.domain }
         const assigned = new Set<number>()
-        // The earliest timer per domain, so timers are read only when one may be due.
+        // The earliest timer per domain, so the queues are looked at only when one may be due.
         const next = { "event-time": Number.POSITIVE_INFINITY, "processing-time": Number.POSITIVE_INFINITY }
-        // Timers fired whose outputs are not yet acknowledged: not fired again meanwhile.
-        const firing = new Set<string>()
+        // The pending timers of each assigned partition, per domain, in firing order: the store
+        // keeps them durable, the queues say which are due without reading them all back.
+        const queues = new Map<number, Record<TimeDomain, TimerQueue.TimerQueue>>()
+        const queueOf = (partition: number, domain: TimeDomain) => queues.get(partition)![domain]
         // When the entry gauges were last set (Clock ms).
         // When the stores' sizes are next read for the gauges (see the end of `processChunk`).
         let sizeDue = Number.NEGATIVE_INFINITY
@@ -191,9 +194,11 @@ export const process =
             yield* state.assign([partition])
             yield* timers.assign([partition])
             yield* time.assign([partition])
+            const own = { "event-time": TimerQueue.make(), "processing-time": TimerQueue.make() }
+            queues.set(partition, own)
             for (const domain of ["event-time", "processing-time"] as const) {
-              const first = yield* timers.range(partition, domainPrefix(domain))
-              if (first.length > 0) next[domain] = Math.min(next[domain], first[0]![1])
+              for (const [k, t] of yield* timers.range(partition, domainPrefix(domain))) own[domain].add(k, t)
+              next[domain] = Math.min(next[domain], own[domain].peek())
             }
             const max = yield* time.get(partition, "max")
             const watermark = yield* time.get(partition, "watermark")
@@ -217,8 +222,7 @@ export const process =
             tracker.revoke(mine)
             for (const p of mine) {
               assigned.delete(p)
-              const prefix = `${p}/`
-              for (const id of firing) if (id.startsWith(prefix)) firing.delete(id)
+              queues.delete(p)
             }
           }).pipe(Effect.ensuring(Deferred.succeed(revocation.done, undefined)))
 
@@ -266,9 +270,12 @@ export const process =
             }
             for (const [t, domain, cancel] of pending.timers) {
               const k = domainPrefix(domain) + StateStore.timeKey(t, key)
-              if (cancel) yield* timers.delete(partition, k)
-              else {
+              if (cancel) {
+                yield* timers.delete(partition, k)
+                queueOf(partition, domain).remove(k)
+              } else {
                 yield* timers.set(partition, k, t)
+                queueOf(partition, domain).add(k, t)
                 if (t < next[domain]) next[domain] = t
               }
             }
@@ -282,17 +289,10 @@ export const process =
             if (options.onTimer === undefined) return
             const onTimer = options.onTimer
             for (let pass = 0; pass < MAX_FIRE_PASSES && upTo >= next[domain]; pass++) {
-              next[domain] = Number.POSITIVE_INFINITY
               for (const partition of assigned) {
-                const due = yield* timers.range(partition, domainPrefix(domain))
-                for (const [k, t] of due) {
-                  if (t > upTo) {
-                    if (t < next[domain]) next[domain] = t
-                    break
-                  }
-                  const id = `${partition}/${k}`
-                  if (firing.has(id)) continue
-                  firing.add(id)
+                const queue = queueOf(partition, domain)
+                // Taken timers are not taken again until their outputs are acknowledged.
+                for (const [k, t] of queue.takeDue(upTo)) {
                   const key = StateStore.parseTimeKey(k.slice(2))[1]
                   const current = yield* state.get(partition, key)
                   const pending: Pending<S> = { state: undefined, timers: [] }
@@ -301,7 +301,7 @@ export const process =
                   // The timer is done, and removed, once its outputs are acknowledged.
                   const done = Effect.andThen(
                     Effect.andThen(timers.delete(partition, k), timers.flush([partition])),
-                    Effect.sync(() => firing.delete(id))
+                    Effect.sync(() => queue.remove(k))
                   ).pipe(Effect.ignore)
                   if (outs.length === 0) {
                     yield* done
@@ -319,6 +319,9 @@ export const process =
                   for (let i = 0; i < outs.length; i++) out.push(Envelope.make(origin, outs[i]!, receipts[i]!))
                 }
               }
+              // After the handlers, which may have set timers: the earliest one left.
+              next[domain] = Number.POSITIVE_INFINITY
+              for (const partition of assigned) next[domain] = Math.min(next[domain], queueOf(partition, domain).peek())
             }
           })
 
@@ -364,7 +367,8 @@ export const process =
             const w = tracker.current
             if (w > start) {
               yield* fire("event-time", w, now, out)
-              for (const p of assigned) yield* state.expire(p, w)
+              // Without a TTL nothing expires: an expiry pass would read every entry for nothing.
+              if (ttl !== undefined) for (const p of assigned) yield* state.expire(p, w)
             } else if (ttl?.domain === "processing-time" && chunk.includes(TICK)) {
               for (const p of assigned) yield* state.expire(p)
             }

@@ -114,6 +114,65 @@ describe("Keyed", () => {
     }).pipe(isolated)
   )
 
+  it.effect(
+    "process - timers of many keys fire once each, in time order; the store is read for them only on assignment",
+    () =>
+      Effect.gen(function* () {
+        // 300 users, 3,000 clicks in rising time with jitter; every click sets a timer 1 s later.
+        let seed = 7
+        const random = () => {
+          seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+          return seed / 2_147_483_648
+        }
+        const clicks: Array<Click> = Array.from({ length: 3_000 }, (_, i) => ({
+          user: `u${Math.floor(random() * 300)}`,
+          t: i * 10 + Math.floor(random() * 5)
+        }))
+        const memory = yield* StateStore.makeMemory()
+        let ranges = 0
+        const counting: StateStore.StateStore["Service"] = {
+          open: (name, codec) =>
+            Effect.map(memory.open(name, codec), (store) => ({
+              ...store,
+              range: (partition, prefix) => {
+                ranges++
+                return store.range(partition, prefix)
+              }
+            }))
+        }
+        const fired = yield* Stream.fromIterable(clicks.map((c, i) => envelope(c, i))).pipe(
+          Stream.rechunk(7),
+          Keyed.process({
+            name: "reminders",
+            key: (c: Click) => c.user,
+            timestamp: (c) => c.t,
+            codec: counter,
+            onRecord: (ctx, c) =>
+              Effect.sync(() => {
+                ctx.setTimer(c.t + 1000, "event-time")
+                return []
+              }),
+            onTimer: (ctx, timer) => Effect.succeed([[timer.time, ctx.key] as const])
+          }),
+          Stream.runCollect,
+          Effect.provideService(StateStore.StateStore, counting)
+        )
+        // The reference: every timer set (one per user and time), due once the last click is seen.
+        const last = Math.max(...clicks.map((c) => c.t))
+        const expected = new Set(clicks.filter((c) => c.t + 1000 <= last).map((c) => `${c.t + 1000}/${c.user}`))
+        const got = fired.map((o) => `${o.value[0]}/${o.value[1]}`)
+        assert.strictEqual(got.length, new Set(got).size)
+        assert.deepStrictEqual(new Set(got), expected)
+        const times = fired.map((o) => o.value[0])
+        assert.deepStrictEqual(
+          times,
+          [...times].sort((a, b) => a - b)
+        )
+        // Once per domain when the partition is assigned; firing reads nothing back.
+        assert.strictEqual(ranges, 2)
+      }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
   it.effect("process - a timer its handler sets already due fires in the same advance of the watermark", () =>
     Effect.gen(function* () {
       const clicks: Array<Click> = [
