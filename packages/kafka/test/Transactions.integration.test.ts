@@ -5,7 +5,7 @@
 // only by read_uncommitted readers; and a member whose partition was claimed by
 // another can neither send nor commit for it any more.
 import { assert, describe, it } from "@effect/vitest"
-import { OffsetTracker } from "@sluice/core"
+import { type Envelope, OffsetTracker } from "@sluice/core"
 import { Deferred, Effect, Exit, Fiber, Ref, Schedule, Scope, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Admin from "../src/Admin.ts"
@@ -200,6 +200,125 @@ describe("Transactions", () => {
           assert.strictEqual(duplicates, 0)
         }),
       180_000
+    )
+
+    it.live(
+      `fence during a revocation${pipelined ? " (pipelined commits)" : ""} - a record in flight of a partition its next owner claimed first is dropped, and the member carries on`,
+      () =>
+        Effect.gen(function* () {
+          const partitions = 4
+          const { brokers, client, input, output, groupId } = yield* freshTopics(partitions)
+          const perPartition = 50
+          const producer = yield* client.producer()
+          yield* Effect.promise(() =>
+            producer.send({
+              topic: input,
+              acks: -1,
+              messages: Array.from({ length: partitions * perPartition }, (_, i) => ({
+                partition: i % partitions,
+                value: `${i % partitions}-${Math.floor(i / partitions)}`
+              }))
+            })
+          )
+          // A member in a scope of its own, its records through `pipeline` to the transactional sink.
+          const member = (
+            pipeline: (
+              records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>
+            ) => Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>
+          ) =>
+            Effect.gen(function* () {
+              const scope = yield* Scope.make()
+              const fiber = yield* Effect.gen(function* () {
+                // Draining: the first commit cycle stops the source, so it comes after every partition's first batch.
+                const transactions = yield* Transactions.make(client, {
+                  groupId,
+                  commitInterval: "1 second",
+                  pipelined
+                })
+                const records = yield* KafkaSource.make(client, {
+                  topics: [input],
+                  groupId,
+                  sessionTimeout: "6 seconds",
+                  heartbeatInterval: "200 millis",
+                  // An idle fetch ends soon: the member notices the rebalance without waiting for it.
+                  fetchMaxWait: "100 millis",
+                  // Longer than the test: the revocation ends because the held records are done, not by timing out.
+                  revokeTimeout: "5 minutes",
+                  transactions: transactions.hooks
+                })
+                return yield* pipeline(records).pipe(
+                  Stream.run(TransactionalSink.make(transactions, output)),
+                  Effect.forkDetach
+                )
+              }).pipe(Scope.provide(scope))
+              return { fiber, stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void)) }
+            })
+          const until = (condition: () => boolean) =>
+            Effect.suspend(() => (condition() ? Effect.void : Effect.fail("waiting"))).pipe(
+              Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 1_500 })
+            )
+
+          // The first member holds the first record of each partition in its pipeline, so its
+          // revocation waits for them while the second member claims its share of the partitions.
+          const release = yield* Deferred.make<void>()
+          const held = new Set<number>()
+          const first = yield* member(
+            Stream.mapEffect(
+              (e) => {
+                if (e.origin.offset !== 0n || held.has(e.origin.partition)) return Effect.succeed(e)
+                held.add(e.origin.partition)
+                return Effect.as(Deferred.await(release), e)
+              },
+              { concurrency: 16, unordered: true }
+            )
+          )
+          yield* until(() => held.size === partitions)
+          const claimedBySecond = new Set<number>()
+          const second = yield* member(
+            Stream.tap((e) =>
+              Effect.sync(() => {
+                claimedBySecond.add(e.origin.partition)
+              })
+            )
+          )
+          // A record of a partition reaches the second member's pipeline only once it claimed the
+          // partition, fencing the first member's producer for it: the held records meet that fence.
+          yield* until(() => claimedBySecond.size === partitions / 2)
+          yield* Deferred.succeed(release, undefined)
+          // Before the fix the fenced send ended the first member's job, whose partitions were then never committed.
+          yield* Effect.raceFirst(
+            Cluster.awaitCommittedToEnd(client, groupId, input),
+            Effect.flatMap(Fiber.await(first.fiber), (exit) =>
+              Effect.die(new Error(`the first member's job ended: ${Exit.isFailure(exit) ? exit.cause : "done"}`))
+            )
+          )
+          assert.isUndefined(second.fiber.pollUnsafe())
+          yield* Effect.all([first.stop, second.stop], { concurrency: 2, discard: true })
+
+          const seen = countsOf(yield* readBack(brokers, output, partitions, false))
+          const expected = Array.from(
+            { length: partitions * perPartition },
+            (_, i) => `${i % partitions}-${Math.floor(i / partitions)}`
+          )
+          assert.deepStrictEqual(
+            expected.filter((v) => !seen.has(v)),
+            []
+          )
+          assert.deepStrictEqual(
+            [...seen]
+              .filter(([, c]) => c > 1)
+              .map(([v]) => v)
+              .sort()
+              .join(" "),
+            ""
+          )
+          assert.strictEqual(
+            [...seen.values()].reduce((n, c) => n + c - 1, 0),
+            0
+          )
+          assert.strictEqual(seen.size, expected.length)
+        }),
+      60_000
     )
   }
 
