@@ -11,6 +11,7 @@ import { Kafka, logLevel } from "kafkajs"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
 import type * as KafkaError from "../src/KafkaError.ts"
+import type * as KafkaLike from "../src/KafkaLike.ts"
 import * as KafkaSource from "../src/KafkaSource.ts"
 import * as TransactionalSink from "../src/TransactionalSink.ts"
 import * as Transactions from "../src/Transactions.ts"
@@ -74,6 +75,48 @@ const freshTopics = (partitions: number) =>
     return { brokers, client, input, output, groupId }
   })
 
+// The test's input, written plainly (not in a transaction).
+const sendInput = (client: KafkaClient.KafkaClient["Service"], topic: string, messages: Array<KafkaLike.Message>) =>
+  Effect.gen(function* () {
+    const producer = yield* client.producer()
+    yield* Effect.promise(() => producer.send({ topic, acks: -1, messages }))
+  })
+
+type Records = Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>
+
+/**
+ * A member of `groupId` in a scope of its own: a transactional source of
+ * `input`, its records through `pipeline` to a transactional sink of
+ * `output`. Answers its job's fiber and the effect that stops it.
+ */
+const startMember = (
+  setup: {
+    readonly client: KafkaClient.KafkaClient["Service"]
+    readonly input: string
+    readonly output: string
+    readonly transactions: Transactions.Options
+    readonly source: Omit<KafkaSource.Options, "topics" | "groupId" | "transactions">
+  },
+  pipeline: (records: Records) => Records
+) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const fiber = yield* Effect.gen(function* () {
+      const transactions = yield* Transactions.make(setup.client, setup.transactions)
+      const records = yield* KafkaSource.make(setup.client, {
+        ...setup.source,
+        topics: [setup.input],
+        groupId: setup.transactions.groupId,
+        transactions: transactions.hooks
+      })
+      return yield* pipeline(records).pipe(
+        Stream.run(TransactionalSink.make(transactions, setup.output)),
+        Effect.forkDetach
+      )
+    }).pipe(Scope.provide(scope))
+    return { fiber, stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void)) }
+  })
+
 describe("Transactions", () => {
   // Draining commit cycles, and pipelined ones (the source never held; outputs of records after a cut wait for the next transaction).
   for (const pipelined of [false, true]) {
@@ -83,13 +126,10 @@ describe("Transactions", () => {
         Effect.gen(function* () {
           const { brokers, client, input, output, groupId } = yield* freshTopics(3)
           const total = 3_000
-          const producer = yield* client.producer()
-          yield* Effect.promise(() =>
-            producer.send({
-              topic: input,
-              acks: -1,
-              messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 31}`, value: `${i}` }))
-            })
+          yield* sendInput(
+            client,
+            input,
+            Array.from({ length: total }, (_, i) => ({ key: `k${i % 31}`, value: `${i}` }))
           )
           // Two runs of the job: the first is stopped part-way (its last
           // transaction commits or aborts), the second finishes the input.
@@ -145,41 +185,31 @@ describe("Transactions", () => {
         Effect.gen(function* () {
           const { brokers, client, input, output, groupId } = yield* freshTopics(6)
           const total = 3_000
-          const producer = yield* client.producer()
-          yield* Effect.promise(() =>
-            producer.send({
-              topic: input,
-              acks: -1,
-              messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
-            })
+          yield* sendInput(
+            client,
+            input,
+            Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
           )
           const processed = yield* Ref.make(0)
-          // A member in a scope of its own, slow enough for rebalances to land mid-stream.
-          const member = Effect.gen(function* () {
-            const scope = yield* Scope.make()
-            const fiber = yield* Effect.gen(function* () {
-              const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis", pipelined })
-              const records = yield* KafkaSource.make(client, {
-                topics: [input],
-                groupId,
-                sessionTimeout: "6 seconds",
-                heartbeatInterval: "500 millis",
-                maxInFlight: 200,
-                transactions: transactions.hooks
-              })
-              return yield* records.pipe(
-                Stream.tap(() =>
-                  Effect.andThen(
-                    Ref.update(processed, (n) => n + 1),
-                    Effect.sleep("1 millis")
-                  )
-                ),
-                Stream.run(TransactionalSink.make(transactions, output)),
-                Effect.forkDetach
+          // A member slow enough for rebalances to land mid-stream.
+          const member = Effect.map(
+            startMember(
+              {
+                client,
+                input,
+                output,
+                transactions: { groupId, commitInterval: "50 millis", pipelined },
+                source: { sessionTimeout: "6 seconds", heartbeatInterval: "500 millis", maxInFlight: 200 }
+              },
+              Stream.tap(() =>
+                Effect.andThen(
+                  Ref.update(processed, (n) => n + 1),
+                  Effect.sleep("1 millis")
+                )
               )
-            }).pipe(Scope.provide(scope))
-            return Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
-          })
+            ),
+            ({ stop }) => stop
+          )
           const atLeast = (n: number) =>
             Effect.gen(function* () {
               if ((yield* Ref.get(processed)) < n) return yield* Effect.fail("waiting")
@@ -209,50 +239,33 @@ describe("Transactions", () => {
           const partitions = 4
           const { brokers, client, input, output, groupId } = yield* freshTopics(partitions)
           const perPartition = 50
-          const producer = yield* client.producer()
-          yield* Effect.promise(() =>
-            producer.send({
-              topic: input,
-              acks: -1,
-              messages: Array.from({ length: partitions * perPartition }, (_, i) => ({
-                partition: i % partitions,
-                value: `${i % partitions}-${Math.floor(i / partitions)}`
-              }))
-            })
+          yield* sendInput(
+            client,
+            input,
+            Array.from({ length: partitions * perPartition }, (_, i) => ({
+              partition: i % partitions,
+              value: `${i % partitions}-${Math.floor(i / partitions)}`
+            }))
           )
-          // A member in a scope of its own, its records through `pipeline` to the transactional sink.
-          const member = (
-            pipeline: (
-              records: Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>
-            ) => Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>
-          ) =>
-            Effect.gen(function* () {
-              const scope = yield* Scope.make()
-              const fiber = yield* Effect.gen(function* () {
+          const member = (pipeline: (records: Records) => Records) =>
+            startMember(
+              {
+                client,
+                input,
+                output,
                 // Draining: the first commit cycle stops the source, so it comes after every partition's first batch.
-                const transactions = yield* Transactions.make(client, {
-                  groupId,
-                  commitInterval: "1 second",
-                  pipelined
-                })
-                const records = yield* KafkaSource.make(client, {
-                  topics: [input],
-                  groupId,
+                transactions: { groupId, commitInterval: "1 second", pipelined },
+                source: {
                   sessionTimeout: "6 seconds",
                   heartbeatInterval: "200 millis",
                   // An idle fetch ends soon: the member notices the rebalance without waiting for it.
                   fetchMaxWait: "100 millis",
                   // Longer than the test: the revocation ends because the held records are done, not by timing out.
-                  revokeTimeout: "5 minutes",
-                  transactions: transactions.hooks
-                })
-                return yield* pipeline(records).pipe(
-                  Stream.run(TransactionalSink.make(transactions, output)),
-                  Effect.forkDetach
-                )
-              }).pipe(Scope.provide(scope))
-              return { fiber, stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void)) }
-            })
+                  revokeTimeout: "5 minutes"
+                }
+              },
+              pipeline
+            )
           const until = (condition: () => boolean) =>
             Effect.suspend(() => (condition() ? Effect.void : Effect.fail("waiting"))).pipe(
               Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 1_500 })
