@@ -296,6 +296,7 @@ describe("Transactions", () => {
           )
           // A record of a partition reaches the second member's pipeline only once it claimed the
           // partition, fencing the first member's producer for it: the held records meet that fence.
+          // (kafkajs' round-robin assignor splits the partitions evenly between the two members.)
           yield* until(() => claimedBySecond.size === partitions / 2)
           yield* Deferred.succeed(release, undefined)
           // Before the fix the fenced send ended the first member's job, whose partitions were then never committed.
