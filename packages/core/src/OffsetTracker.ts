@@ -108,7 +108,10 @@ export interface OffsetTracker {
    * Stops tracking for a partition, waits up to `timeout` for its in-flight
    * records, then forgets it and returns its final committable offset. Its
    * records still in the pipeline after that no longer count as in flight,
-   * and their acknowledgements are ignored.
+   * and their receipts' acknowledgements are ignored, even once the partition
+   * is tracked again (claimed anew, its records from the last commit on):
+   * a receipt belongs to the claim it was made in, and the old claim's
+   * record at an offset is not the new claim's.
    */
   revoke(tp: TopicPartition, timeout: Duration.Input): Effect.Effect<Option.Option<bigint>>
 }
@@ -124,10 +127,14 @@ export interface Options {
   readonly maxInFlight: number
 }
 
+// The state of one claim of a partition: tracking it again after `revoke`
+// forgot it makes a new one.
 interface Partition {
   readonly offsets: PartitionOffsets
   revoking: boolean
   drained: Deferred.Deferred<void> | undefined
+  // Set when `revoke` forgets it: its receipts' acknowledgements are ignored.
+  forgotten: boolean
 }
 
 interface Waiter {
@@ -174,7 +181,7 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       }
       let partition = partitions.get(tp.partition)
       if (partition === undefined) {
-        partition = { offsets: new PartitionOffsets(), revoking: false, drained: undefined }
+        partition = { offsets: new PartitionOffsets(), revoking: false, drained: undefined, forgotten: false }
         partitions.set(tp.partition, partition)
       }
       return partition
@@ -285,10 +292,9 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
     const trackBatch = (tp: TopicPartition, offsets: ReadonlyArray<bigint>): Effect.Effect<number> =>
       trackFrom(tp, offsets, 0)
 
-    // Marks an offset done; returns whether it was tracked and not yet done.
-    const doneUnsafe = (tp: TopicPartition, offset: bigint): boolean => {
-      const partition = get(tp)
-      if (partition === undefined) return false
+    // Marks an offset of a claim done; returns whether it was tracked and not yet done.
+    const doneIn = (partition: Partition | undefined, offset: bigint): boolean => {
+      if (partition === undefined || partition.forgotten) return false
       const freed = partition.offsets.markDone(offset)
       if (freed < 0) return false
       completed++
@@ -303,19 +309,22 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
 
     const done = (tp: TopicPartition, offset: bigint): Effect.Effect<void> =>
       Effect.sync(() => {
-        doneUnsafe(tp, offset)
+        doneIn(get(tp), offset)
       })
 
     // One latency observation per acknowledged batch: that of its oldest
-    // record, so the histogram errs towards the slow side.
-    const complete = (o: Envelope.Origin): void => {
-      doneUnsafe(o, o.offset)
+    // record, so the histogram errs towards the slow side. `partition` is the
+    // claim the receipt was made in (looked up then, not now: a receipt of
+    // a claim that is over must not mark the next claim's record done); a
+    // receipt made before its record was tracked looks it up now.
+    const complete = (o: Envelope.Origin, partition: Partition | undefined): void => {
+      doneIn(partition ?? get(o), o.offset)
       if (!deferMetrics())
         Metrics.processingLatency.updateUnsafe(clock.currentTimeMillisUnsafe() - o.timestamp, context)
       else if (o.timestamp < oldestAcked) oldestAcked = o.timestamp
     }
 
-    const receipt = (origin: Envelope.Origin): Receipt.Receipt => new TrackedReceipt(origin, complete)
+    const receipt = (origin: Envelope.Origin): Receipt.Receipt => new TrackedReceipt(origin, get(origin), complete)
 
     const snapshot = Effect.sync(() => {
       const out: Array<CommittableOffset> = []
@@ -342,6 +351,7 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
           Effect.sync(() => {
             if (get(tp) !== partition) return Option.fromUndefinedOr(partition.offsets.committable)
             forget(tp)
+            partition.forgotten = true
             changeInFlight(-partition.offsets.size)
             return Option.fromUndefinedOr(partition.offsets.committable)
           })
@@ -375,12 +385,14 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
 
 // One small object per record: the effect is built only when the receipt is
 // acknowledged, and acknowledging runs plain code rather than a chain of effects.
-class TrackedReceipt implements Receipt.Receipt {
+class TrackedReceipt<P> implements Receipt.Receipt {
   private acked = false
   private readonly origin: Envelope.Origin
-  private readonly complete: (origin: Envelope.Origin) => void
-  constructor(origin: Envelope.Origin, complete: (origin: Envelope.Origin) => void) {
+  private readonly partition: P
+  private readonly complete: (origin: Envelope.Origin, partition: P) => void
+  constructor(origin: Envelope.Origin, partition: P, complete: (origin: Envelope.Origin, partition: P) => void) {
     this.origin = origin
+    this.partition = partition
     this.complete = complete
   }
   get ack(): Effect.Effect<void> {
@@ -389,7 +401,7 @@ class TrackedReceipt implements Receipt.Receipt {
   ackUnsafe(): void {
     if (this.acked) return
     this.acked = true
-    this.complete(this.origin)
+    this.complete(this.origin, this.partition)
   }
 }
 

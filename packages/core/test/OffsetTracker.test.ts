@@ -244,6 +244,28 @@ describe("OffsetTracker", () => {
     })
   )
 
+  it.effect("revoke - a receipt of a claim that is over does not mark the next claim's record at its offset done", () =>
+    Effect.gen(function* () {
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const origin: Envelope.Origin = { ...tp, offset: 5n, key: null, headers: [], timestamp: 0 }
+      // The first claim's record 5 is still in the pipeline when the revocation gives up on it.
+      yield* tracker.track(tp, 5n)
+      const stale = tracker.receipt(origin)
+      const revoked = yield* Effect.forkChild(tracker.revoke(tp, "1 second"))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Option.isNone(yield* Fiber.join(revoked)))
+      // Claimed again, the partition starts over from its last commit: record 5 once more.
+      yield* tracker.track(tp, 5n)
+      const current = tracker.receipt(origin)
+      yield* stale.ack
+      assert.isTrue(Option.isNone(yield* tracker.committable(tp)))
+      assert.strictEqual(yield* tracker.inFlight, 1)
+      yield* current.ack
+      assert.deepStrictEqual(yield* tracker.committable(tp), Option.some(6n))
+      assert.strictEqual(yield* tracker.inFlight, 0)
+    })
+  )
+
   it.effect("revoke - a track waiting for room is dropped when its partition is revoked", () =>
     Effect.gen(function* () {
       const tracker = yield* OffsetTracker.make({ maxInFlight: 1 })

@@ -280,3 +280,36 @@ export const timeout = (operation: string, timeoutMillis: number): KafkaError =>
  */
 export const attempt = <A>(operation: string, call: () => Promise<A>): Effect.Effect<A, KafkaError> =>
   Effect.tryPromise({ try: call, catch: (error) => fromUnknown(operation, error) })
+
+// Kafka's answers to a producer whose transactional id was registered again
+// (a newer epoch): INVALID_PRODUCER_EPOCH (47) and, from brokers that know
+// it, PRODUCER_FENCED (90), which kafkajs 2.2.4 does not name (its type is
+// then KAFKAJS_UNKNOWN_ERROR_CODE and its message "Unknown error code 90").
+const fencedTypes = new Set(["INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"])
+const fencedCodes = new Set([47, 90])
+
+const fencedCause = (error: unknown, depth: number): boolean => {
+  if (typeof error !== "object" || error === null || depth > 4) return false
+  const type = field(error, "type")
+  const code = field(error, "code")
+  if (typeof type === "string" && fencedTypes.has(type)) return true
+  if (typeof code === "number" && fencedCodes.has(code)) return true
+  const message = field(error, "message")
+  if (typeof message === "string" && /\bUnknown error code 90\b/.test(message)) return true
+  // kafkajs wraps what it does not retry (`cause`) and gathers per-partition failures (`errors`).
+  const errors = field(error, "errors")
+  if (Array.isArray(errors) && errors.some((e) => fencedCause(e, depth + 1))) return true
+  return fencedCause(field(error, "cause"), depth + 1)
+}
+
+/**
+ * Whether the broker refused a transactional producer because another one
+ * registered its transactional id since (it is fenced: nothing it sends or
+ * commits can be accepted any more).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isFenced = (error: KafkaError): boolean =>
+  (error.reason._tag === "Protocol" && (fencedTypes.has(error.reason.type) || fencedCodes.has(error.reason.code))) ||
+  fencedCause(error.cause, 0)

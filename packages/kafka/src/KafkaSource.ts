@@ -314,37 +314,60 @@ const consume = (
       )
     }
 
+    // A partition being given up: batches of it wait for `done`. Transactions
+    // learn it at once, so a fence from its next owner's claim, which can come
+    // before its records in flight are done, is not taken for a zombie's.
+    const markRevoking = (key: string): Deferred.Deferred<void> => {
+      const done = Deferred.makeUnsafe<void>()
+      revoking.set(key, done)
+      if (transactions !== undefined) {
+        const [partition, topic] = splitKey(key)
+        transactions.revoking({ topic, partition })
+      }
+      return done
+    }
+
+    // Gives a partition up: its records in flight finish (up to
+    // `revokeTimeout`), then, exactly-once, its open transaction is aborted
+    // (the new owner processes it again from the last commit), or, with
+    // `commit`, its final offset is committed while it is still owned. Then
+    // operators downstream give the partition's state up, before it can be
+    // consumed again here; after the commit, which a slow flush must not push
+    // past the next join.
+    const giveUp = (
+      key: string,
+      done: Deferred.Deferred<void>,
+      { commit: commitFinal }: { readonly commit: boolean }
+    ) =>
+      Effect.gen(function* () {
+        const [partition, topic] = splitKey(key)
+        const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
+        if (transactions !== undefined) yield* transactions.release({ topic, partition })
+        else if (commitFinal && final._tag === "Some") {
+          yield* commit([{ topic, partition, offset: final.value }]).pipe(
+            Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
+          )
+        }
+        yield* onRevoke({ topic, partition })
+        yield* forgetLag(topic, partition)
+      }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            if (revoking.get(key) === done) revoking.delete(key)
+            Deferred.doneUnsafe(done, Effect.void)
+          })
+        )
+      )
+
     // On a rebalance every partition is revoked (eager protocol): fence the
     // old generation, drain each partition, commit what is done, forget it.
-    const revokeAll = Effect.gen(function* () {
+    const revokeAll = Effect.suspend(() => {
       generation++
-      const partitions = [...owned]
-      yield* Effect.forEach(
-        partitions,
-        (key) =>
-          Effect.gen(function* () {
-            const done = Deferred.makeUnsafe<void>()
-            revoking.set(key, done)
-            const [partition, topic] = splitKey(key)
-            const final = yield* tracker.revoke({ topic, partition }, revokeTimeout)
-            // Exactly-once: once the partition's records have left the pipeline
-            // (their outputs in its transaction), the open transaction is
-            // aborted; the new owner processes it again from the last commit.
-            if (transactions !== undefined) yield* transactions.release({ topic, partition })
-            else if (final._tag === "Some") {
-              yield* commit([{ topic, partition, offset: final.value }]).pipe(
-                Effect.catch((error) => Effect.logWarning("final commit of a revoked partition failed", error))
-              )
-            }
-            // Then operators downstream give the partition's state up, before it can be consumed
-            // again here; after the commit, which a slow flush must not push past the next join.
-            yield* onRevoke({ topic, partition })
-            yield* forgetLag(topic, partition)
-            revoking.delete(key)
-            Deferred.doneUnsafe(done, Effect.void)
-          }),
-        { concurrency: "unbounded", discard: true }
-      )
+      const releases = [...owned].map((key) => [key, markRevoking(key)] as const)
+      return Effect.forEach(releases, ([key, done]) => giveUp(key, done, { commit: true }), {
+        concurrency: "unbounded",
+        discard: true
+      })
     })
 
     const onJoin = (assignment: Record<string, ReadonlyArray<number>>) =>
@@ -361,32 +384,13 @@ const consume = (
         // must go into the lost claim's transaction, which is then aborted,
         // never into the transaction of the partition claimed again, whose
         // records start over from the last commit.
-        const lost = [...owned].filter((k) => !revoking.has(k))
-        const releases = lost.map((key) => {
-          const done = Deferred.makeUnsafe<void>()
-          revoking.set(key, done)
-          return [key, done] as const
-        })
+        const releases = [...owned].filter((k) => !revoking.has(k)).map((key) => [key, markRevoking(key)] as const)
         owned = next
         generation++
-        yield* Effect.forEach(
-          releases,
-          ([key, done]) => {
-            const [partition, topic] = splitKey(key)
-            return tracker.revoke({ topic, partition }, revokeTimeout).pipe(
-              Effect.andThen(transactions === undefined ? Effect.void : transactions.release({ topic, partition })),
-              Effect.andThen(onRevoke({ topic, partition })),
-              Effect.andThen(forgetLag(topic, partition)),
-              Effect.ensuring(
-                Effect.sync(() => {
-                  if (revoking.get(key) === done) revoking.delete(key)
-                  Deferred.doneUnsafe(done, Effect.void)
-                })
-              )
-            )
-          },
-          { concurrency: "unbounded", discard: true }
-        )
+        yield* Effect.forEach(releases, ([key, done]) => giveUp(key, done, { commit: false }), {
+          concurrency: "unbounded",
+          discard: true
+        })
         if (options.onAssignment !== undefined) {
           yield* options.onAssignment(
             [...next].map((key) => {

@@ -48,6 +48,18 @@
  * aborted once its records have left the pipeline: its new owner starts from
  * the last committed offset.
  *
+ * **A fence during a revocation** is not a failure. While the source waits
+ * for a revoked partition's records in flight, the group may already have
+ * handed the partition to another member, whose claim fences this member's
+ * producer for it and aborts its open transaction. A send, offset commit or
+ * commit of that partition then fails fenced: the partition's work is
+ * dropped as a release drops it (the outputs in the transaction are gone, the
+ * records are acknowledged so the revocation need not wait for them, nothing
+ * more is sent or committed for it) and the member carries on with its other
+ * partitions, whose producers and transactions are their own. This is what
+ * Kafka Streams does with a TaskMigratedException. A fence on a partition
+ * the source is not giving up still fails the job: that member is a zombie.
+ *
  * State stores: a store's changelog writes belong in the same transaction as
  * the outputs of the records that caused them; `produce` is the hook (a
  * changelog record sent with its input record's partition commits with it),
@@ -116,6 +128,13 @@ export interface Hooks {
    * below it are skipped). Answers at once for a partition already claimed.
    */
   readonly claim: (tp: OffsetTracker.TopicPartition) => Effect.Effect<bigint | undefined, KafkaError.KafkaError>
+  /**
+   * The source starts giving the partition up (revoked, or lost); `release`
+   * follows once its records in flight are done. Until then, a fence on the
+   * partition means its new owner claimed it: its work is dropped instead of
+   * failing the job (see "A fence during a revocation" in the module's header).
+   */
+  readonly revoking: (tp: OffsetTracker.TopicPartition) => void
   /** Forgets a partition the member lost: its open transaction is aborted, its producer closed. */
   readonly release: (tp: OffsetTracker.TopicPartition) => Effect.Effect<void>
 }
@@ -153,7 +172,9 @@ export interface Transactions {
    * offsets commit with. Under a pipelined cycle the outputs of records after
    * the cut are sent (and acknowledged) only once the partition's current
    * transaction committed; this effect does not wait for them. Messages of
-   * a partition that is not this member's are never acknowledged.
+   * a partition that is not this member's are never acknowledged; those of a
+   * partition claimed by its next owner while being revoked are dropped and
+   * acknowledged (see "A fence during a revocation" in the module's header).
    */
   readonly sendRecords: (
     origin: OffsetTracker.TopicPartition,
@@ -186,6 +207,11 @@ interface Member {
    */
   cut: bigint | undefined
   deferred: Array<Deferred>
+  /**
+   * Fenced while being revoked: its transaction is gone and nothing more is
+   * sent or committed for it; `release` forgets it.
+   */
+  fenced: boolean
 }
 
 interface Deferred {
@@ -235,6 +261,8 @@ export const make = (
       }
       return lock
     }
+    // Partitions the source is giving up, from `revoking` to the end of `release`.
+    const revoking = new Set<string>()
     const gate = yield* Latch.make(true)
     let draining = false
     // Set once a transaction failed: the producers may be fenced, nothing more is committed.
@@ -270,8 +298,9 @@ export const make = (
     const flushDeferred = (m: Member) =>
       Effect.gen(function* () {
         m.cut = undefined
+        // Kept on the member until sent: a fence on the way acknowledges them (`migrated`).
+        // Nothing is added meanwhile: without a cut, outputs are sent under the lock held here.
         const items = m.deferred
-        m.deferred = []
         if (items.length === 0) return
         const byTopic = new Map<string, Array<KafkaLike.Message>>()
         for (const item of items) {
@@ -283,6 +312,7 @@ export const make = (
         for (const [topic, messages] of byTopic) {
           yield* KafkaError.attempt("send", () => txn.send({ topic, messages, acks: -1, timeout: requestTimeout }))
         }
+        m.deferred = []
         for (const item of items) yield* item.ack
       })
 
@@ -293,9 +323,29 @@ export const make = (
         m.deferred = []
       })
 
+    // A partition claimed by its next owner while the source was giving it up
+    // (see the module's header): its open transaction was aborted by the
+    // claim, so its work is dropped, and the records whose outputs were kept
+    // aside are acknowledged: they have left the pipeline, as far as the
+    // revocation waiting for them is concerned. Runs under the member's lock.
+    const migrated = (m: Member, error: KafkaError.KafkaError) =>
+      Effect.gen(function* () {
+        if (!KafkaError.isFenced(error) || !revoking.has(keyOf(m.tp))) return yield* Effect.fail(error)
+        m.fenced = true
+        m.txn = undefined
+        const items = m.deferred
+        yield* dropDeferred(m)
+        yield* Effect.logInfo(
+          "a revoked partition was claimed by its new owner first; its transaction is dropped"
+        ).pipe(Effect.annotateLogs({ partition: `${m.tp.topic}-${m.tp.partition}`, error: error.message }))
+        for (const item of items) yield* item.ack
+      })
+
     const commitMember = (m: Member, offset: bigint | undefined) =>
       m.lock.withPermits(1)(
         Effect.gen(function* () {
+          // Fenced while being revoked, or released while this commit waited for the lock.
+          if (m.fenced || members.get(keyOf(m.tp)) !== m) return false
           // Outputs without an offset: their partition was forgotten by the
           // tracker (revoked); they will be processed again, so they are dropped.
           if (offset === undefined) {
@@ -322,9 +372,10 @@ export const make = (
           if (changed) m.committed = offset
           // Still under the member's lock: no send can slip between the commit and the listeners.
           for (const listener of commitListeners) listener(m.tp)
-          yield* flushDeferred(m)
+          // Committed whatever becomes of what was kept aside.
+          yield* flushDeferred(m).pipe(Effect.catch((error) => migrated(m, error)))
           return changed
-        })
+        }).pipe(Effect.catch((error) => Effect.as(migrated(m, error), false)))
       )
 
     const offsetsOf = (tracker: OffsetTracker.OffsetTracker) =>
@@ -334,7 +385,7 @@ export const make = (
     const pending = (offsets: ReadonlyMap<string, bigint>) =>
       [...members.entries()].some(([key, m]) => {
         const offset = offsets.get(key)
-        return m.txn !== undefined || (offset !== undefined && offset !== m.committed)
+        return !m.fenced && (m.txn !== undefined || (offset !== undefined && offset !== m.committed))
       })
 
     const waitDrained = (tracker: OffsetTracker.OffsetTracker) =>
@@ -387,7 +438,7 @@ export const make = (
     // done (their outputs are then in the transaction), or the partition is no longer ours.
     const awaitCut = (tracker: OffsetTracker.OffsetTracker, m: Member, cut: bigint) =>
       Effect.gen(function* () {
-        while (members.get(keyOf(m.tp)) === m && !failed) {
+        while (members.get(keyOf(m.tp)) === m && !m.fenced && !failed) {
           const offset = yield* tracker.committable(m.tp)
           if (offset._tag === "Some" && offset.value >= cut) return
           yield* Effect.sleep("1 millis")
@@ -414,7 +465,7 @@ export const make = (
           ({ m, last }) =>
             Effect.gen(function* () {
               if (last !== undefined) yield* awaitCut(tracker, m, last + 1n)
-              if (failed || members.get(keyOf(m.tp)) !== m) return
+              if (failed || m.fenced || members.get(keyOf(m.tp)) !== m) return
               const offset = yield* tracker.committable(m.tp)
               const value = offset._tag === "Some" ? offset.value : undefined
               const changed = yield* commitMember(m, value)
@@ -539,7 +590,8 @@ export const make = (
                   txn,
                   committed: resumeFrom,
                   cut: undefined,
-                  deferred: []
+                  deferred: [],
+                  fenced: false
                 }
                 members.set(keyOf(tp), member)
                 yield* Effect.logDebug("partition claimed for transactions").pipe(
@@ -551,6 +603,9 @@ export const make = (
             })
           )
         }),
+      revoking: (tp) => {
+        revoking.add(keyOf(tp))
+      },
       release: (tp) =>
         partitionLock(tp).withPermits(1)(
           Effect.suspend(() => {
@@ -558,32 +613,47 @@ export const make = (
             if (m === undefined) return Effect.void
             members.delete(keyOf(tp))
             return Effect.andThen(m.lock.withPermits(1)(Effect.andThen(abort(m), dropDeferred(m))), close(m))
-          })
+          }).pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                revoking.delete(keyOf(tp))
+              })
+            )
+          )
         )
     }
 
     yield* Effect.addFinalizer(() => Effect.forEach(members.values(), close, { discard: true }))
 
-    const sendNow = (origin: OffsetTracker.TopicPartition, topic: string, messages: Array<KafkaLike.Message>) =>
+    // What became of a send: its records' metadata once in the transaction;
+    // `notOurs` when the partition is not this member's (nothing sent, nothing
+    // acknowledged: its owner processes the records again); `dropped` when it
+    // was claimed by its next owner while being revoked (see `migrated`).
+    const sendNow = (
+      origin: OffsetTracker.TopicPartition,
+      topic: string,
+      messages: Array<KafkaLike.Message>
+    ): Effect.Effect<ReadonlyArray<KafkaLike.RecordMetadata> | "notOurs" | "dropped", KafkaError.KafkaError> =>
       Effect.suspend(() => {
         const m = members.get(keyOf(origin))
-        if (m === undefined) return Effect.succeed(undefined)
+        if (m === undefined) return Effect.succeed("notOurs" as const)
         return m.lock.withPermits(1)(
           Effect.gen(function* () {
+            if (m.fenced) return "dropped" as const
             // Released while this send waited for the lock.
-            if (members.get(keyOf(origin)) !== m) return undefined
+            if (members.get(keyOf(origin)) !== m) return "notOurs" as const
             const txn = yield* begin(m)
             return yield* KafkaError.attempt("send", () =>
               txn.send({ topic, messages, acks: -1, timeout: requestTimeout })
             )
-          })
+          }).pipe(Effect.catch((error) => Effect.as(migrated(m, error), "dropped" as const)))
         )
       })
 
     const produce: Transactions["produce"] = (origin, topic, messages) =>
       pipelined
         ? Effect.die(new Error("pipelined transactions take outputs with their input offsets (sendRecords)"))
-        : sendNow(origin, topic, messages)
+        : Effect.map(sendNow(origin, topic, messages), (sent) => (typeof sent === "string" ? undefined : sent))
 
     const send: Transactions["send"] = (origin, topic, messages) =>
       Effect.map(produce(origin, topic, messages), (answers) => answers !== undefined)
@@ -596,7 +666,7 @@ export const make = (
         // Decided synchronously with the cut: a record tracked before it has a lower offset.
         if (m === undefined || cut === undefined) {
           return Effect.flatMap(sendNow(origin, topic, [...messages]), (sent) =>
-            sent === undefined ? Effect.void : ack(all)
+            sent === "notOurs" ? Effect.void : ack(all)
           )
         }
         const now: Array<number> = []
@@ -612,7 +682,7 @@ export const make = (
             topic,
             now.map((i) => messages[i]!)
           ),
-          (sent) => (sent === undefined ? Effect.void : ack(now))
+          (sent) => (sent === "notOurs" ? Effect.void : ack(now))
         )
       })
 

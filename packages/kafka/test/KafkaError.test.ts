@@ -143,4 +143,33 @@ describe("KafkaError", () => {
     assert.isFalse(error.isRetryable)
     assert.strictEqual(error.message, "decode: cannot decode record: claim_id: Missing key")
   })
+
+  it("isFenced - a refused producer epoch, as kafkajs throws it directly or wrapped, is a fence; other errors are not", () => {
+    const epoch = protocolError("INVALID_PRODUCER_EPOCH", 47, false)
+    assert.isTrue(KafkaError.isFenced(KafkaError.fromUnknown("send", epoch)))
+    // As kafkajs' retrier gives up: the wrapper, whose own fields are not the protocol error's, and its cause.
+    assert.isTrue(
+      KafkaError.isFenced(
+        KafkaError.fromUnknown(
+          "commitTransaction",
+          Object.assign(new KafkaJSNonRetriableError(epoch), { cause: epoch })
+        )
+      )
+    )
+    // PRODUCER_FENCED (90) is not in kafkajs 2.2.4's table: it reports an unknown code.
+    const unknown = new KafkaJSProtocolError(
+      Object.assign(new Error("Unknown error code 90"), {
+        type: "KAFKAJS_UNKNOWN_ERROR_CODE",
+        code: -99,
+        retriable: false
+      }) as unknown as Error
+    )
+    assert.isTrue(KafkaError.isFenced(KafkaError.fromUnknown("sendOffsets", unknown)))
+    assert.isFalse(
+      KafkaError.isFenced(KafkaError.fromUnknown("send", protocolError("NOT_LEADER_FOR_PARTITION", 6, true)))
+    )
+    assert.isFalse(
+      KafkaError.isFenced(KafkaError.fromUnknown("send", protocolError("KAFKAJS_UNKNOWN_ERROR_CODE", -99, false)))
+    )
+  })
 })

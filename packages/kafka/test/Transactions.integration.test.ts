@@ -5,12 +5,13 @@
 // only by read_uncommitted readers; and a member whose partition was claimed by
 // another can neither send nor commit for it any more.
 import { assert, describe, it } from "@effect/vitest"
-import { OffsetTracker } from "@sluice/core"
+import { type Envelope, OffsetTracker } from "@sluice/core"
 import { Deferred, Effect, Exit, Fiber, Ref, Schedule, Scope, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
 import type * as KafkaError from "../src/KafkaError.ts"
+import type * as KafkaLike from "../src/KafkaLike.ts"
 import * as KafkaSource from "../src/KafkaSource.ts"
 import * as TransactionalSink from "../src/TransactionalSink.ts"
 import * as Transactions from "../src/Transactions.ts"
@@ -74,6 +75,48 @@ const freshTopics = (partitions: number) =>
     return { brokers, client, input, output, groupId }
   })
 
+// The test's input, written plainly (not in a transaction).
+const sendInput = (client: KafkaClient.KafkaClient["Service"], topic: string, messages: Array<KafkaLike.Message>) =>
+  Effect.gen(function* () {
+    const producer = yield* client.producer()
+    yield* Effect.promise(() => producer.send({ topic, acks: -1, messages }))
+  })
+
+type Records = Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>
+
+/**
+ * A member of `groupId` in a scope of its own: a transactional source of
+ * `input`, its records through `pipeline` to a transactional sink of
+ * `output`. Answers its job's fiber and the effect that stops it.
+ */
+const startMember = (
+  setup: {
+    readonly client: KafkaClient.KafkaClient["Service"]
+    readonly input: string
+    readonly output: string
+    readonly transactions: Transactions.Options
+    readonly source: Omit<KafkaSource.Options, "topics" | "groupId" | "transactions">
+  },
+  pipeline: (records: Records) => Records
+) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const fiber = yield* Effect.gen(function* () {
+      const transactions = yield* Transactions.make(setup.client, setup.transactions)
+      const records = yield* KafkaSource.make(setup.client, {
+        ...setup.source,
+        topics: [setup.input],
+        groupId: setup.transactions.groupId,
+        transactions: transactions.hooks
+      })
+      return yield* pipeline(records).pipe(
+        Stream.run(TransactionalSink.make(transactions, setup.output)),
+        Effect.forkDetach
+      )
+    }).pipe(Scope.provide(scope))
+    return { fiber, stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void)) }
+  })
+
 describe("Transactions", () => {
   // Draining commit cycles, and pipelined ones (the source never held; outputs of records after a cut wait for the next transaction).
   for (const pipelined of [false, true]) {
@@ -83,13 +126,10 @@ describe("Transactions", () => {
         Effect.gen(function* () {
           const { brokers, client, input, output, groupId } = yield* freshTopics(3)
           const total = 3_000
-          const producer = yield* client.producer()
-          yield* Effect.promise(() =>
-            producer.send({
-              topic: input,
-              acks: -1,
-              messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 31}`, value: `${i}` }))
-            })
+          yield* sendInput(
+            client,
+            input,
+            Array.from({ length: total }, (_, i) => ({ key: `k${i % 31}`, value: `${i}` }))
           )
           // Two runs of the job: the first is stopped part-way (its last
           // transaction commits or aborts), the second finishes the input.
@@ -145,41 +185,31 @@ describe("Transactions", () => {
         Effect.gen(function* () {
           const { brokers, client, input, output, groupId } = yield* freshTopics(6)
           const total = 3_000
-          const producer = yield* client.producer()
-          yield* Effect.promise(() =>
-            producer.send({
-              topic: input,
-              acks: -1,
-              messages: Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
-            })
+          yield* sendInput(
+            client,
+            input,
+            Array.from({ length: total }, (_, i) => ({ key: `k${i % 50}`, value: `${i}` }))
           )
           const processed = yield* Ref.make(0)
-          // A member in a scope of its own, slow enough for rebalances to land mid-stream.
-          const member = Effect.gen(function* () {
-            const scope = yield* Scope.make()
-            const fiber = yield* Effect.gen(function* () {
-              const transactions = yield* Transactions.make(client, { groupId, commitInterval: "50 millis", pipelined })
-              const records = yield* KafkaSource.make(client, {
-                topics: [input],
-                groupId,
-                sessionTimeout: "6 seconds",
-                heartbeatInterval: "500 millis",
-                maxInFlight: 200,
-                transactions: transactions.hooks
-              })
-              return yield* records.pipe(
-                Stream.tap(() =>
-                  Effect.andThen(
-                    Ref.update(processed, (n) => n + 1),
-                    Effect.sleep("1 millis")
-                  )
-                ),
-                Stream.run(TransactionalSink.make(transactions, output)),
-                Effect.forkDetach
+          // A member slow enough for rebalances to land mid-stream.
+          const member = Effect.map(
+            startMember(
+              {
+                client,
+                input,
+                output,
+                transactions: { groupId, commitInterval: "50 millis", pipelined },
+                source: { sessionTimeout: "6 seconds", heartbeatInterval: "500 millis", maxInFlight: 200 }
+              },
+              Stream.tap(() =>
+                Effect.andThen(
+                  Ref.update(processed, (n) => n + 1),
+                  Effect.sleep("1 millis")
+                )
               )
-            }).pipe(Scope.provide(scope))
-            return Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
-          })
+            ),
+            ({ stop }) => stop
+          )
           const atLeast = (n: number) =>
             Effect.gen(function* () {
               if ((yield* Ref.get(processed)) < n) return yield* Effect.fail("waiting")
@@ -200,6 +230,109 @@ describe("Transactions", () => {
           assert.strictEqual(duplicates, 0)
         }),
       180_000
+    )
+
+    it.live(
+      `fence during a revocation${pipelined ? " (pipelined commits)" : ""} - a record in flight of a partition its next owner claimed first is dropped, and the member carries on`,
+      () =>
+        Effect.gen(function* () {
+          const partitions = 4
+          const { brokers, client, input, output, groupId } = yield* freshTopics(partitions)
+          const perPartition = 50
+          yield* sendInput(
+            client,
+            input,
+            Array.from({ length: partitions * perPartition }, (_, i) => ({
+              partition: i % partitions,
+              value: `${i % partitions}-${Math.floor(i / partitions)}`
+            }))
+          )
+          const member = (pipeline: (records: Records) => Records) =>
+            startMember(
+              {
+                client,
+                input,
+                output,
+                // Draining: the first commit cycle stops the source, so it comes after every partition's first batch.
+                transactions: { groupId, commitInterval: "1 second", pipelined },
+                source: {
+                  sessionTimeout: "6 seconds",
+                  heartbeatInterval: "200 millis",
+                  // An idle fetch ends soon: the member notices the rebalance without waiting for it.
+                  fetchMaxWait: "100 millis",
+                  // Longer than the test: the revocation ends because the held records are done, not by timing out.
+                  revokeTimeout: "5 minutes"
+                }
+              },
+              pipeline
+            )
+          const until = (condition: () => boolean) =>
+            Effect.suspend(() => (condition() ? Effect.void : Effect.fail("waiting"))).pipe(
+              Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 1_500 })
+            )
+
+          // The first member holds the first record of each partition in its pipeline, so its
+          // revocation waits for them while the second member claims its share of the partitions.
+          const release = yield* Deferred.make<void>()
+          const held = new Set<number>()
+          const first = yield* member(
+            Stream.mapEffect(
+              (e) => {
+                if (e.origin.offset !== 0n || held.has(e.origin.partition)) return Effect.succeed(e)
+                held.add(e.origin.partition)
+                return Effect.as(Deferred.await(release), e)
+              },
+              { concurrency: 16, unordered: true }
+            )
+          )
+          yield* until(() => held.size === partitions)
+          const claimedBySecond = new Set<number>()
+          const second = yield* member(
+            Stream.tap((e) =>
+              Effect.sync(() => {
+                claimedBySecond.add(e.origin.partition)
+              })
+            )
+          )
+          // A record of a partition reaches the second member's pipeline only once it claimed the
+          // partition, fencing the first member's producer for it: the held records meet that fence.
+          // (kafkajs' round-robin assignor splits the partitions evenly between the two members.)
+          yield* until(() => claimedBySecond.size === partitions / 2)
+          yield* Deferred.succeed(release, undefined)
+          // Before the fix the fenced send ended the first member's job, whose partitions were then never committed.
+          yield* Effect.raceFirst(
+            Cluster.awaitCommittedToEnd(client, groupId, input),
+            Effect.flatMap(Fiber.await(first.fiber), (exit) =>
+              Effect.die(new Error(`the first member's job ended: ${Exit.isFailure(exit) ? exit.cause : "done"}`))
+            )
+          )
+          assert.isUndefined(second.fiber.pollUnsafe())
+          yield* Effect.all([first.stop, second.stop], { concurrency: 2, discard: true })
+
+          const seen = countsOf(yield* readBack(brokers, output, partitions, false))
+          const expected = Array.from(
+            { length: partitions * perPartition },
+            (_, i) => `${i % partitions}-${Math.floor(i / partitions)}`
+          )
+          assert.deepStrictEqual(
+            expected.filter((v) => !seen.has(v)),
+            []
+          )
+          assert.deepStrictEqual(
+            [...seen]
+              .filter(([, c]) => c > 1)
+              .map(([v]) => v)
+              .sort()
+              .join(" "),
+            ""
+          )
+          assert.strictEqual(
+            [...seen.values()].reduce((n, c) => n + c - 1, 0),
+            0
+          )
+          assert.strictEqual(seen.size, expected.length)
+        }),
+      60_000
     )
   }
 
