@@ -3,6 +3,7 @@ import { Cause, Effect, Exit, Fiber, Metric, Option, Queue, Schema, Stream } fro
 import { TestClock } from "effect/testing"
 import * as Envelope from "../src/Envelope.ts"
 import * as Keyed from "../src/Keyed.ts"
+import * as Metrics from "../src/Metrics.ts"
 import * as Receipt from "../src/Receipt.ts"
 import * as StateStore from "../src/StateStore.ts"
 import * as GatedStore from "./fixtures/gatedStore.ts"
@@ -241,6 +242,32 @@ describe("Keyed", () => {
         outputs.map((o) => o.value),
         ["remind a", "remind b"]
       )
+      yield* stop
+    }).pipe(isolated)
+  )
+
+  it.effect("process - the state entries gauge follows every chunk, with the clock standing still", () =>
+    Effect.gen(function* () {
+      const { offer, stop } = yield* live(
+        Keyed.process({
+          name: "gauged",
+          key: (c: Click) => c.user,
+          codec: counter,
+          onRecord: (ctx) =>
+            Effect.sync(() => {
+              ctx.set(Option.getOrElse(ctx.state, () => 0) + 1)
+              return []
+            })
+        })
+      )
+      const gauge = Metric.withAttributes(Metrics.stateEntries, { store: "gauged.state" })
+      const users = ["a", "b", "a", "c", "d", "b"]
+      const seen = new Set<string>()
+      for (const user of users) {
+        yield* offer({ user, t: 0 })
+        seen.add(user)
+        assert.strictEqual((yield* Metric.value(gauge)).value, seen.size)
+      }
       yield* stop
     }).pipe(isolated)
   )

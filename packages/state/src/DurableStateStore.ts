@@ -339,11 +339,16 @@ const openStore = <V>(
       if (/^\d+$/.test(entry)) revoked.set(Number(entry), startedAt)
     }
 
-    // Suspended: a store call is a description, checked when it runs, not
-    // when it is built. An operator builds `assign(p)` then `range(p)` before
-    // running either; checked eagerly, the `range` would see `p` unassigned.
-    const partitionOf = (partition: number): Effect.Effect<PartitionState<V>, StateError> =>
-      Effect.suspend(() => {
+    // Runs `f` on an assigned partition's state. Suspended: a store call is
+    // a description, checked when it runs, not when it is built. An operator
+    // builds `assign(p)` then `range(p)` before running either; checked
+    // eagerly, the `range` would see `p` unassigned. One suspend, not a
+    // flatMap over a looked-up state: a keyed operator calls this twice per record.
+    const withPartition = <A, E>(
+      partition: number,
+      f: (state: PartitionState<V>) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | StateError> =>
+      Effect.suspend((): Effect.Effect<A, E | StateError> => {
         if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
         const state = assigned.get(partition)
         if (state === undefined) {
@@ -352,7 +357,7 @@ const openStore = <V>(
           )
         }
         return state.failure === undefined
-          ? Effect.succeed(state)
+          ? f(state)
           : Effect.fail(ioError(name, `local store of partition ${partition} failed`, state.failure))
       })
 
@@ -702,7 +707,7 @@ const openStore = <V>(
       state.table.unsent.length >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
 
     const write = (partition: number, key: string, change: Local.Change): Effect.Effect<void, StateError> =>
-      Effect.flatMap(partitionOf(partition), (state) => {
+      withPartition(partition, (state) => {
         state.table.change(key, change, change === null, undefined, sizeOf(key, 0))
         return flushIfFull(state, partition)
       })
@@ -1011,7 +1016,7 @@ const openStore = <V>(
       topic,
       // Plain code, not an effect per step: a keyed operator reads and writes once per record.
       get: (partition, key) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
+        withPartition(partition, (state) => {
           const { table } = state
           const entry = table.entries.get(key)
           if (entry?.cached === true) {
@@ -1052,7 +1057,7 @@ const openStore = <V>(
           })
         }),
       set: (partition, key, value, setOptions?: StateStore.SetOptions) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
+        withPartition(partition, (state) => {
           let bytes: Uint8Array
           try {
             bytes = codec.encode(value)
@@ -1076,7 +1081,7 @@ const openStore = <V>(
       delete: (partition, key) => write(partition, key, null),
       // One effect per call, a plain loop per entry: operators write a chunk's changes at once.
       setMany: (partition, entries) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
+        withPartition(partition, (state) => {
           for (const [key, value] of entries) {
             let bytes: Uint8Array
             try {
@@ -1090,12 +1095,12 @@ const openStore = <V>(
           return flushIfFull(state, partition)
         }),
       deleteMany: (partition, keys) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
+        withPartition(partition, (state) => {
           for (const key of keys) state.table.change(key, null, true, undefined, sizeOf(key, 0))
           return flushIfFull(state, partition)
         }),
       range: (partition, prefix) =>
-        Effect.flatMap(partitionOf(partition), (state) =>
+        withPartition(partition, (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const merged = new Map<string, Local.Change>()
             for (const [key, value] of state.local.range(prefix)) merged.set(key, value)
@@ -1112,7 +1117,7 @@ const openStore = <V>(
           })
         ),
       expire: (partition, eventTime) =>
-        Effect.flatMap(partitionOf(partition), (state) =>
+        withPartition(partition, (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             if (eventTime !== undefined && eventTime > state.eventTime) state.eventTime = eventTime
             const candidates = new Set<string>([
