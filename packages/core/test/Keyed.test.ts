@@ -45,6 +45,19 @@ const live = <B>(
 
 const counter = StateStore.jsonCodec(Schema.Number)
 
+// Counts clicks per user, with no outputs.
+const countClicks = (name: string) =>
+  Keyed.process({
+    name,
+    key: (c: Click) => c.user,
+    codec: counter,
+    onRecord: (ctx) =>
+      Effect.sync(() => {
+        ctx.set(Option.getOrElse(ctx.state, () => 0) + 1)
+        return []
+      })
+  })
+
 describe("Keyed", () => {
   it.effect("process - state per key, outputs per record, receipts acked after the state is flushed", () =>
     Effect.gen(function* () {
@@ -248,18 +261,7 @@ describe("Keyed", () => {
 
   it.effect("process - the state entries gauge follows every chunk, with the clock standing still", () =>
     Effect.gen(function* () {
-      const { offer, stop } = yield* live(
-        Keyed.process({
-          name: "gauged",
-          key: (c: Click) => c.user,
-          codec: counter,
-          onRecord: (ctx) =>
-            Effect.sync(() => {
-              ctx.set(Option.getOrElse(ctx.state, () => 0) + 1)
-              return []
-            })
-        })
-      )
+      const { offer, stop } = yield* live(countClicks("gauged"))
       const gauge = Metric.withAttributes(Metrics.stateEntries, { store: "gauged.state" })
       const users = ["a", "b", "a", "c", "d", "b"]
       const seen = new Set<string>()
@@ -387,16 +389,7 @@ describe("Keyed pipelined flushes", () => {
   const run = (service: StateStore.StateStore["Service"], acked: Array<number>) =>
     Stream.fromIterable([1, 2, 3, 4].map((t, i) => envelope({ user: i % 2 === 0 ? "a" : "b", t }, i, acked))).pipe(
       Stream.rechunk(1),
-      Keyed.process({
-        name: "counts",
-        key: (c: Click) => c.user,
-        codec: counter,
-        onRecord: (ctx) =>
-          Effect.sync(() => {
-            ctx.set(Option.getOrElse(ctx.state, () => 0) + 1)
-            return []
-          })
-      }),
+      countClicks("counts"),
       Stream.runDrain,
       Effect.provideService(StateStore.StateStore, service),
       Effect.provideService(Metric.MetricRegistry, new Map())

@@ -12,7 +12,7 @@
 // again meanwhile) -> being written to the local store (`writes`). An entry
 // with none of these is clean: it stays only while it holds a decoded value
 // (the cache), and the cache's budget evicts such entries first.
-import type { Change } from "./partition.ts"
+import { type Change, NO_TTL } from "./partition.ts"
 
 // Map entry, key and entry object, on a 64-bit heap.
 const OVERHEAD = 160
@@ -122,7 +122,7 @@ export class Table<V> {
     if (after !== before) this.count += after ? 1 : -1
     entry.present = after
     entry.bytes = bytes
-    if (bytes !== null && bytes[0] !== 0) this.hasTtl = true
+    if (bytes !== null && bytes[0] !== NO_TTL) this.hasTtl = true
     if (!entry.unsent) {
       entry.unsent = true
       this.unsent.push(entry)
