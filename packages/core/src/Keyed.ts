@@ -181,9 +181,6 @@ export const process =
         // keeps them durable, the queues say which are due without reading them all back.
         const queues = new Map<number, Record<TimeDomain, TimerQueue.TimerQueue>>()
         const queueOf = (partition: number, domain: TimeDomain) => queues.get(partition)![domain]
-        // When the entry gauges were last set (Clock ms).
-        // When the stores' sizes are next read for the gauges (see the end of `processChunk`).
-        let sizeDue = Number.NEGATIVE_INFINITY
         // The input topics seen: a revocation names a topic and a partition.
         const topics = new Set<string>()
         let lastTopic = ""
@@ -382,16 +379,9 @@ export const process =
             // The durability barrier: a record whose effect is only on state is done after it. The
             // flushes are started, not waited for: the receipts are acknowledged when they complete.
             yield* acks.flushThenAck([state, timers, time], touched, stateReceipts)
-            // A durable store counts its entries against its buffers and local store, a pass over
-            // every change not yet on disk: at most once a second, and, when that pass is long
-            // (a profile of the segments job had it at a fifth of the CPU), at most 2% of the time.
-            if (now >= sizeDue) {
-              const before = yield* Clock.currentTimeMillis
-              yield* Metrics.setStateEntries(`${name}.state`, yield* state.size())
-              yield* Metrics.setTimersPending(name, yield* timers.size())
-              const took = (yield* Clock.currentTimeMillis) - before
-              sizeDue = now + Math.max(1_000, 50 * took)
-            }
+            // Stores keep a running count of their entries, so the gauges are read every chunk.
+            yield* Metrics.setStateEntries(`${name}.state`, yield* state.size())
+            yield* Metrics.setTimersPending(name, yield* timers.size())
             for (const [p, lag] of tracker.lags(now)) {
               if (Number.isFinite(lag)) yield* Metrics.setWatermarkLag(name, p, lag)
             }

@@ -3,6 +3,7 @@ import { Cause, Effect, Exit, Fiber, Metric, Option, Queue, Schema, Stream } fro
 import { TestClock } from "effect/testing"
 import * as Envelope from "../src/Envelope.ts"
 import * as Keyed from "../src/Keyed.ts"
+import * as Metrics from "../src/Metrics.ts"
 import * as Receipt from "../src/Receipt.ts"
 import * as StateStore from "../src/StateStore.ts"
 import * as GatedStore from "./fixtures/gatedStore.ts"
@@ -43,6 +44,19 @@ const live = <B>(
   })
 
 const counter = StateStore.jsonCodec(Schema.Number)
+
+// Counts clicks per user, with no outputs.
+const countClicks = (name: string) =>
+  Keyed.process({
+    name,
+    key: (c: Click) => c.user,
+    codec: counter,
+    onRecord: (ctx) =>
+      Effect.sync(() => {
+        ctx.set(Option.getOrElse(ctx.state, () => 0) + 1)
+        return []
+      })
+  })
 
 describe("Keyed", () => {
   it.effect("process - state per key, outputs per record, receipts acked after the state is flushed", () =>
@@ -245,6 +259,21 @@ describe("Keyed", () => {
     }).pipe(isolated)
   )
 
+  it.effect("process - the state entries gauge follows every chunk, with the clock standing still", () =>
+    Effect.gen(function* () {
+      const { offer, stop } = yield* live(countClicks("gauged"))
+      const gauge = Metric.withAttributes(Metrics.stateEntries, { store: "gauged.state" })
+      const users = ["a", "b", "a", "c", "d", "b"]
+      const seen = new Set<string>()
+      for (const user of users) {
+        yield* offer({ user, t: 0 })
+        seen.add(user)
+        assert.strictEqual((yield* Metric.value(gauge)).value, seen.size)
+      }
+      yield* stop
+    }).pipe(isolated)
+  )
+
   it.effect("process - processing-time TTL: state expires 10 minutes after its last update", () =>
     Effect.gen(function* () {
       const { outputs, offer, stop } = yield* live(
@@ -360,16 +389,7 @@ describe("Keyed pipelined flushes", () => {
   const run = (service: StateStore.StateStore["Service"], acked: Array<number>) =>
     Stream.fromIterable([1, 2, 3, 4].map((t, i) => envelope({ user: i % 2 === 0 ? "a" : "b", t }, i, acked))).pipe(
       Stream.rechunk(1),
-      Keyed.process({
-        name: "counts",
-        key: (c: Click) => c.user,
-        codec: counter,
-        onRecord: (ctx) =>
-          Effect.sync(() => {
-            ctx.set(Option.getOrElse(ctx.state, () => 0) + 1)
-            return []
-          })
-      }),
+      countClicks("counts"),
       Stream.runDrain,
       Effect.provideService(StateStore.StateStore, service),
       Effect.provideService(Metric.MetricRegistry, new Map())

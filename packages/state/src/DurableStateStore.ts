@@ -53,7 +53,7 @@ import { Clock, Deferred, Duration, Effect, Layer, Metric, Option, Schedule, typ
 import { bounded } from "./internal/bounded.ts"
 import { type EncodedRecords, encodeRecords } from "./internal/changelogBatch.ts"
 import * as Local from "./internal/partition.ts"
-import { sizeOf, ValueCache } from "./internal/valueCache.ts"
+import { Budget, type Entry, sizeOf, Table } from "./internal/table.ts"
 import * as StateMetrics from "./StateMetrics.ts"
 
 /**
@@ -173,32 +173,18 @@ export interface DurableStateStore {
  */
 export const changelogTopic = (group: string, store: string): string => `${group}-${store}-changelog`
 
-interface PartitionState {
+interface PartitionState<V> {
   readonly local: Local.LocalPartition
-  /** Changes not yet sent to the changelog. */
-  pending: Map<string, Local.Change>
-  /** Changes being sent to the changelog, oldest first. */
-  readonly layers: Array<Map<string, Local.Change>>
-  /**
-   * Changes the changelog acknowledged and the local store does not hold
-   * yet: written to it once there are `localBatch` of them, so a key changed
-   * by many flushes meanwhile is written once.
-   */
-  acked: Map<string, Local.Change>
-  /** The checkpoint that goes with `acked`: the next changelog offset past it. */
-  ackedCheckpoint: bigint
-  /** Changes being written to the local store, oldest first. */
-  readonly writing: Array<Map<string, Local.Change>>
+  /** Every key not on disk yet or recently read, with where its change stands. */
+  readonly table: Table<V>
+  /** Flushes that took changes of the partition and that the changelog did not answer yet. */
+  flushes: number
+  /** Local writes started and not finished. */
+  writing: number
   /** The last local write started; the local store is settled when it is. */
   writes: Promise<unknown>
   /** Why a local write failed; the partition fails every call from then on. */
   failure: unknown
-  /**
-   * Whether the local store's entry count changed since the entries gauge
-   * was last set: it changes only when a local write completes, so a flush
-   * reads LMDB's statistics only then.
-   */
-  countChanged: boolean
   eventTime: number
 }
 
@@ -333,8 +319,8 @@ const openStore = <V>(
     const retainRevoked = Duration.toMillis(Duration.fromInputUnsafe(options.retainRevoked ?? "10 minutes"))
     const restoreTimeout = Duration.fromInputUnsafe(options.restoreTimeout ?? "10 minutes")
 
-    const assigned = new Map<number, PartitionState>()
-    const cache = new ValueCache<V>(options.cacheBytes ?? 32 * 1024 * 1024)
+    const assigned = new Map<number, PartitionState<V>>()
+    const budget = new Budget(options.cacheBytes ?? 32 * 1024 * 1024)
     // Partitions on disk but not assigned, with when they were given up.
     const revoked = new Map<number, number>()
     const restores = new Map<number, { records: number; millis: number }>()
@@ -353,11 +339,16 @@ const openStore = <V>(
       if (/^\d+$/.test(entry)) revoked.set(Number(entry), startedAt)
     }
 
-    // Suspended: a store call is a description, checked when it runs, not
-    // when it is built. An operator builds `assign(p)` then `range(p)` before
-    // running either; checked eagerly, the `range` would see `p` unassigned.
-    const partitionOf = (partition: number): Effect.Effect<PartitionState, StateError> =>
-      Effect.suspend(() => {
+    // Runs `f` on an assigned partition's state. Suspended: a store call is
+    // a description, checked when it runs, not when it is built. An operator
+    // builds `assign(p)` then `range(p)` before running either; checked
+    // eagerly, the `range` would see `p` unassigned. One suspend, not a
+    // flatMap over a looked-up state: a keyed operator calls this twice per record.
+    const withPartition = <A, E>(
+      partition: number,
+      f: (state: PartitionState<V>) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | StateError> =>
+      Effect.suspend((): Effect.Effect<A, E | StateError> => {
         if (closed) return Effect.fail(new StateError({ reason: "Closed", store: name, detail: "the store is closed" }))
         const state = assigned.get(partition)
         if (state === undefined) {
@@ -366,51 +357,44 @@ const openStore = <V>(
           )
         }
         return state.failure === undefined
-          ? Effect.succeed(state)
+          ? f(state)
           : Effect.fail(ioError(name, `local store of partition ${partition} failed`, state.failure))
       })
 
-    // The newest bytes of `key`: buffered, then being sent (newest layer
-    // first), then acknowledged, then being written locally, then on disk.
-    const current = (state: PartitionState, key: string): Local.Change | undefined => {
-      const pending = state.pending.get(key)
-      if (pending !== undefined) return pending
-      for (let i = state.layers.length - 1; i >= 0; i--) {
-        const value = state.layers[i]!.get(key)
-        if (value !== undefined) return value
-      }
-      const acked = state.acked.get(key)
-      if (acked !== undefined) return acked
-      for (let i = state.writing.length - 1; i >= 0; i--) {
-        const value = state.writing[i]!.get(key)
-        if (value !== undefined) return value
-      }
-      return state.local.get(key)
+    // The newest bytes of `key`: its entry's while the change is not on disk, else the disk's.
+    const current = (state: PartitionState<V>, key: string): Local.Change | undefined => {
+      const bytes = state.table.entries.get(key)?.bytes
+      return bytes !== undefined ? bytes : state.local.get(key)
     }
-
-    // Every change the local store does not hold yet, oldest first.
-    const unwritten = (state: PartitionState): Array<Map<string, Local.Change>> => [
-      ...state.writing,
-      state.acked,
-      ...state.layers,
-      state.pending
-    ]
 
     // Starts writing the acknowledged changes to the local store, with their
     // checkpoint, in one transaction. LMDB commits transactions in the order
-    // they were started, so checkpoints only grow.
-    const writeLocal = (state: PartitionState): void => {
-      if (state.acked.size === 0) return
-      const batch = state.acked
-      const checkpoint = state.ackedCheckpoint
-      state.acked = new Map()
-      state.writing.push(batch)
+    // they were started, so checkpoints only grow. Reads keep seeing the
+    // entries meanwhile; once written, an entry with nothing newer is clean.
+    const writeLocal = (state: PartitionState<V>): void => {
+      const { table } = state
+      if (table.acked.length === 0) return
+      const batch = table.acked
+      table.acked = []
+      const changes = new Array<readonly [string, Local.Change]>(batch.length)
+      for (let i = 0; i < batch.length; i++) {
+        const entry = batch[i]!
+        changes[i] = [entry.key, entry.acked as Local.Change]
+        entry.hasAcked = false
+        entry.acked = undefined
+        entry.writes++
+      }
+      const checkpoint = table.ackedCheckpoint
+      state.writing++
       state.writes = state.writes
-        .then(() => state.local.apply(batch, checkpoint, state.eventTime))
+        .then(() => state.local.apply(changes, checkpoint, state.eventTime))
         .then(
           () => {
-            state.writing.splice(state.writing.indexOf(batch), 1)
-            state.countChanged = true
+            state.writing--
+            for (const entry of batch) {
+              entry.writes--
+              table.settle(entry)
+            }
           },
           (cause: unknown) => {
             state.failure = cause
@@ -430,7 +414,7 @@ const openStore = <V>(
     }
 
     // Waits until the local store holds every acknowledged change.
-    const settle = (state: PartitionState) =>
+    const settle = (state: PartitionState<V>) =>
       Effect.promise(() =>
         state.writes.then(
           () => undefined,
@@ -438,13 +422,13 @@ const openStore = <V>(
         )
       )
 
-    const isExpired = (state: PartitionState, bytes: Uint8Array, now: number): boolean => {
+    const isExpired = (state: PartitionState<V>, bytes: Uint8Array, now: number): boolean => {
       if (bytes[0] === Local.NO_TTL) return false
       const { domain, expiresAt } = Local.header(bytes)
       return domain === Local.PROCESSING_TIME ? now >= expiresAt : state.eventTime >= expiresAt
     }
 
-    const encodeError = (cause: unknown) =>
+    const codecError = (cause: unknown) =>
       new StateError({
         reason: "Codec",
         store: name,
@@ -453,27 +437,26 @@ const openStore = <V>(
       })
 
     const decode = (bytes: Uint8Array): Effect.Effect<V, StateError> =>
-      Effect.try({
-        try: () => codec.decode(Local.body(bytes)),
-        catch: (cause) =>
-          new StateError({
-            reason: "Codec",
-            store: name,
-            detail: cause instanceof Error ? cause.message : String(cause),
-            cause
-          })
-      })
+      Effect.try({ try: () => codec.decode(Local.body(bytes)), catch: codecError })
 
-    const pendingCount = () => {
+    const unsentCount = () => {
       let n = 0
-      for (const state of assigned.values()) n += state.pending.size
+      for (const state of assigned.values()) n += state.table.unsent.length
       return n
     }
 
-    // A flush: the layers it took from the partitions' buffers, and whether
-    // the changelog acknowledged them.
+    // What a flush took from a partition: its changed entries and their
+    // values at that moment (a key may change again before the send).
+    interface Taken {
+      readonly partition: number
+      readonly state: PartitionState<V>
+      readonly entries: ReadonlyArray<Entry<V>>
+      readonly values: ReadonlyArray<Local.Change>
+      readonly flush: number
+    }
+    // A flush: what it took from the partitions, and whether the changelog acknowledged it.
     interface Flush {
-      readonly layers: ReadonlyArray<readonly [number, PartitionState, Map<string, Local.Change>]>
+      readonly taken: ReadonlyArray<Taken>
       readonly done: Deferred.Deferred<void, StateError>
     }
     // Flushes not yet acknowledged, oldest first; the sender takes them from
@@ -482,14 +465,15 @@ const openStore = <V>(
     const queued: Array<Flush> = []
     let inFlight: Array<Flush> = []
     let sending = false
+    let flushes = 0
 
-    // Sends every queued flush in one go (changes to the same key collapse
-    // into the newest), then, once the changelog acknowledged them, writes
-    // them to the local stores with the new checkpoints in the background
-    // (reads see them meanwhile), because the changelog, not the local
-    // store, is what makes them durable. One send at a time keeps the
-    // changelog in order; flushes arriving meanwhile join the next send, so
-    // a job flushing often waits for one round trip, not one per flush.
+    // Sends every queued flush in one go (a key taken by several of them is
+    // sent once, with the newest value), then, once the changelog acknowledged
+    // them, hands them to the local stores' writes with the new checkpoints
+    // (reads see them meanwhile), because the changelog, not the local store,
+    // is what makes them durable. One send at a time keeps the changelog in
+    // order; flushes arriving meanwhile join the next send, so a job flushing
+    // often waits for one round trip, not one per flush.
     const sendQueued: Effect.Effect<void> = Effect.suspend(() => {
       if (queued.length === 0) {
         sending = false
@@ -497,28 +481,27 @@ const openStore = <V>(
       }
       const group = queued.splice(0, queued.length)
       inFlight = group
-      const merged = new Map<
+      // Built synchronously with the splice: every flush that took a key
+      // later than one of these is in the group, so the newest one sends it.
+      const toSend = new Map<
         number,
-        { state: PartitionState; layers: Array<Map<string, Local.Change>>; changes: Map<string, Local.Change> }
+        { state: PartitionState<V>; keys: Array<string>; values: Array<Local.Change>; entries: Array<Entry<V>> }
       >()
       for (const flush of group) {
-        for (const [partition, state, layer] of flush.layers) {
-          let m = merged.get(partition)
+        for (const taken of flush.taken) {
+          let m = toSend.get(taken.partition)
           if (m === undefined) {
-            m = { state, layers: [], changes: layer }
-            merged.set(partition, m)
-          } else {
-            if (m.layers.length === 1) m.changes = new Map(m.changes)
-            for (const [key, value] of layer) m.changes.set(key, value)
+            m = { state: taken.state, keys: [], values: [], entries: [] }
+            toSend.set(taken.partition, m)
           }
-          m.layers.push(layer)
+          for (let i = 0; i < taken.entries.length; i++) {
+            const entry = taken.entries[i]!
+            if (entry.flush !== taken.flush) continue
+            m.keys.push(entry.key)
+            m.values.push(taken.values[i]!)
+            m.entries.push(entry)
+          }
         }
-      }
-      // Each partition's changes in order; exactly-once sends them as messages
-      // through its transactions, at-least-once encodes them itself.
-      const entries = new Map<number, { keys: Array<string>; values: Array<Local.Change> }>()
-      for (const [partition, { changes }] of merged) {
-        entries.set(partition, { keys: [...changes.keys()], values: [...changes.values()] })
       }
       const lastOffset = new Map<number, bigint>()
       const record = (answers: ReadonlyArray<KafkaLike.RecordMetadata>, counts: ReadonlyMap<number, number>) => {
@@ -529,49 +512,51 @@ const openStore = <V>(
           lastOffset.set(answer.partition, BigInt(base) + BigInt(count) - 1n)
         }
       }
+      // A partition's records `[from, to)` as one message (`encodeRecords`):
+      // both producers, the idempotent one and the transactional ones, send it
+      // through the same kafkajs path, which writes the batch header.
+      const encoded = (partition: number, from: number, to: number) => {
+        const { keys, values } = toSend.get(partition)!
+        return {
+          key: null,
+          value: null,
+          partition,
+          encodedRecords: encodeRecords(keys, values, from, to)
+        } satisfies KafkaLike.Message & { readonly encodedRecords: EncodedRecords }
+      }
       // Exactly-once: each partition's changes go into its input partition's
       // transaction (one producer each, so partitions are sent side by side).
       const sentInTransactions = (exactlyOnce: ExactlyOnce) =>
         Effect.forEach(
-          merged.keys(),
-          (partition) =>
+          toSend,
+          ([partition, { keys }]) =>
             Effect.gen(function* () {
-              const { keys, values } = entries.get(partition)!
-              const own: Array<KafkaLike.Message> = keys.map((key, i) => {
-                const value = values[i]!
-                return { key, value: value === null ? null : Local.asBuffer(value), partition }
-              })
-              for (let i = 0; i < own.length; i += sendChunk) {
-                const chunk = own.slice(i, i + sendChunk)
+              for (let i = 0; i < keys.length; i += sendChunk) {
+                const to = Math.min(keys.length, i + sendChunk)
                 const answers = yield* exactlyOnce.transactions
-                  .produce({ topic: exactlyOnce.inputTopic, partition }, topic, chunk)
+                  .produce({ topic: exactlyOnce.inputTopic, partition }, topic, [encoded(partition, i, to)])
                   .pipe(Effect.mapError((error) => changelogError(name, topic, error)))
                 // Not this member's partition any more: its new owner processes the records again.
                 if (answers === undefined) return
-                record(answers, new Map([[partition, chunk.length]]))
+                record(answers, new Map([[partition, to - i]]))
               }
             }),
           { concurrency: "unbounded", discard: true }
         )
       // Requests of up to `sendChunk` records, each partition's share of one
-      // encoded into a single message (`encodeRecords`), sent one after another.
+      // encoded into a single message, sent one after another.
       const sentAlone = (producer: KafkaLike.Producer) =>
         Effect.gen(function* () {
-          const left = [...entries].map(([partition, { keys, values }]) => ({ partition, keys, values, next: 0 }))
-          while (left.some((l) => l.next < l.keys.length)) {
-            const chunk: Array<KafkaLike.Message & { readonly encodedRecords: EncodedRecords }> = []
+          const left = [...toSend].map(([partition, { keys }]) => ({ partition, size: keys.length, next: 0 }))
+          while (left.some((l) => l.next < l.size)) {
+            const chunk: Array<KafkaLike.Message> = []
             const counts = new Map<number, number>()
             let room = sendChunk
             for (const l of left) {
               if (room === 0) break
-              const to = Math.min(l.keys.length, l.next + room)
+              const to = Math.min(l.size, l.next + room)
               if (to === l.next) continue
-              chunk.push({
-                key: null,
-                value: null,
-                partition: l.partition,
-                encodedRecords: encodeRecords(l.keys, l.values, l.next, to)
-              })
+              chunk.push(encoded(l.partition, l.next, to))
               counts.set(l.partition, to - l.next)
               room -= to - l.next
               l.next = to
@@ -582,46 +567,53 @@ const openStore = <V>(
             record(answers, counts)
           }
         })
+      // The flushes' entries are no longer carried by them.
+      const release = (flushes: ReadonlyArray<Flush>, retry: boolean) => {
+        for (const flush of flushes) {
+          for (const { state, entries } of flush.taken) {
+            state.flushes--
+            for (const entry of entries) {
+              entry.sending--
+              // Not known to be logged: sent again, with its newest value, by the next flush.
+              if (retry && !entry.unsent) {
+                entry.unsent = true
+                state.table.unsent.push(entry)
+              }
+            }
+          }
+        }
+      }
       const sent = writer._tag === "Transactions" ? sentInTransactions(writer.eos) : sentAlone(writer.producer)
       return sent.pipe(
         Effect.matchEffect({
           onFailure: (error) =>
             Effect.sync(() => {
               // Nothing of these flushes, nor of those queued after them, is
-              // known to be logged: their changes go back under newer ones,
-              // to be sent by the next flush, and every one of them fails.
+              // known to be logged, and every one of them fails.
               const failed = [...group, ...queued.splice(0, queued.length)]
-              const restored = new Map<PartitionState, Map<string, Local.Change>>()
-              for (const flush of failed) {
-                for (const [, state, layer] of flush.layers) {
-                  state.layers.splice(state.layers.indexOf(layer), 1)
-                  let m = restored.get(state)
-                  if (m === undefined) {
-                    m = new Map()
-                    restored.set(state, m)
-                  }
-                  for (const [key, value] of layer) m.set(key, value)
-                }
-              }
-              for (const [state, m] of restored) {
-                for (const [key, value] of state.pending) m.set(key, value)
-                state.pending = m
-              }
+              release(failed, true)
               for (const flush of failed) Deferred.doneUnsafe(flush.done, Effect.fail(error))
             }),
           onSuccess: () =>
             Effect.sync(() => {
-              for (const [partition, { state, layers, changes }] of merged) {
+              for (const [partition, { state, values, entries }] of toSend) {
+                const { table } = state
                 const last = lastOffset.get(partition)
-                if (last !== undefined) state.ackedCheckpoint = last + 1n
-                // Acknowledged: the changes move from the layers being sent to
-                // those waiting for the local store (no longer referenced by a
-                // layer, `changes` can be taken as it is).
-                for (const layer of layers) state.layers.splice(state.layers.indexOf(layer), 1)
-                if (state.acked.size === 0) state.acked = changes
-                else for (const [key, value] of changes) state.acked.set(key, value)
-                // Exactly-once: acknowledged is not committed; the commit writes them (`onCommit`).
-                if (eos === undefined && state.acked.size >= localBatch) writeLocal(state)
+                if (last !== undefined) table.ackedCheckpoint = last + 1n
+                // Acknowledged: the value the changelog holds waits for the local store.
+                for (let i = 0; i < entries.length; i++) {
+                  const entry = entries[i]!
+                  entry.acked = values[i]!
+                  if (!entry.hasAcked) {
+                    entry.hasAcked = true
+                    table.acked.push(entry)
+                  }
+                }
+              }
+              release(group, false)
+              // Exactly-once: acknowledged is not committed; the commit writes them (`onCommit`).
+              if (eos === undefined) {
+                for (const { state } of toSend.values()) if (state.table.acked.length >= localBatch) writeLocal(state)
               }
               for (const flush of group) Deferred.doneUnsafe(flush.done, Effect.void)
             })
@@ -635,30 +627,45 @@ const openStore = <V>(
       )
     })
 
-    // Takes the buffered changes of `partitions` into a flush and returns the
+    // Takes the unsent changes of `partitions` into a flush and returns the
     // wait for the changelog's acknowledgement of it and of every earlier one.
     const startFlush = (partitions: ReadonlyArray<number>): Effect.Effect<Effect.Effect<void, StateError>> =>
       lock.withPermit(
         Effect.gen(function* () {
-          const layers: Array<readonly [number, PartitionState, Map<string, Local.Change>]> = []
+          // Changes not yet in the local store stay in memory: past a few
+          // flushes' worth, wait for the oldest (backpressure). All waits come
+          // before any change is taken, so taking them and queueing the flush
+          // is one step (see `sendQueued`).
           for (const partition of partitions) {
             const state = assigned.get(partition)
-            if (state === undefined || state.pending.size === 0) continue
-            // Changes not yet in the local store stay in memory: past a few
-            // flushes' worth, wait for the oldest (backpressure).
-            if (state.layers.length >= maxLayers) {
+            if (state === undefined || state.table.unsent.length === 0) continue
+            if (state.flushes >= maxLayers) {
               const newest = queued.at(-1) ?? inFlight.at(-1)
               if (newest !== undefined) yield* Effect.ignore(Deferred.await(newest.done))
             }
-            if (state.writing.length >= 2) yield* settle(state)
-            const layer = state.pending
-            state.pending = new Map()
-            state.layers.push(layer)
-            layers.push([partition, state, layer])
+            if (state.writing >= 2) yield* settle(state)
+          }
+          const taken: Array<Taken> = []
+          for (const partition of partitions) {
+            const state = assigned.get(partition)
+            if (state === undefined || state.table.unsent.length === 0) continue
+            const flush = ++flushes
+            const entries = state.table.unsent
+            state.table.unsent = []
+            const values = new Array<Local.Change>(entries.length)
+            for (let i = 0; i < entries.length; i++) {
+              const entry = entries[i]!
+              values[i] = entry.bytes as Local.Change
+              entry.unsent = false
+              entry.sending++
+              entry.flush = flush
+            }
+            state.flushes++
+            taken.push({ partition, state, entries, values, flush })
           }
           let wait: Effect.Effect<void, StateError> = Effect.void
-          if (layers.length > 0) {
-            const flush: Flush = { layers, done: Deferred.makeUnsafe<void, StateError>() }
+          if (taken.length > 0) {
+            const flush: Flush = { taken, done: Deferred.makeUnsafe<void, StateError>() }
             queued.push(flush)
             wait = Deferred.await(flush.done)
             if (!sending) {
@@ -670,15 +677,13 @@ const openStore = <V>(
             const newest = queued.at(-1) ?? inFlight.at(-1)
             if (newest !== undefined) wait = Deferred.await(newest.done)
           }
-          for (const [partition, state] of layers) {
-            if (!state.countChanged) continue
-            state.countChanged = false
+          for (const { partition, state } of taken) {
             yield* Metric.update(
               Metric.withAttributes(StateMetrics.entries, { store: name, partition: String(partition) }),
-              state.local.count()
+              state.table.count
             )
           }
-          yield* Metric.update(storeMetric(StateMetrics.changelogLag), pendingCount())
+          yield* Metric.update(storeMetric(StateMetrics.changelogLag), unsentCount())
           const read = { hits, misses }
           yield* Metric.update(
             Metric.withAttributes(StateMetrics.reads, { store: name, outcome: "hit" }),
@@ -697,25 +702,15 @@ const openStore = <V>(
     const flushNow = (partitions: ReadonlyArray<number>): Effect.Effect<void, StateError> =>
       Effect.flatten(startFlush(partitions))
 
-    // Buffers a change of an assigned partition; `value` is the decoded value
-    // of a change without a time to live, kept in the cache.
-    const writeTo = (
-      state: PartitionState,
-      partition: number,
-      key: string,
-      change: Local.Change,
-      value?: Option.Option<V>
-    ): Effect.Effect<void> => {
-      state.pending.set(key, change)
-      if (change === null) cache.set(partition, key, Option.none(), sizeOf(key, 0))
-      else if (value === undefined) cache.delete(partition, key)
-      else cache.set(partition, key, value, sizeOf(key, change.byteLength))
-      // A full buffer starts a flush without waiting for it: the caller's own `flush` is the barrier.
-      return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
-    }
+    // A full buffer starts a flush without waiting for it: the caller's own `flush` is the barrier.
+    const flushIfFull = (state: PartitionState<V>, partition: number): Effect.Effect<void> =>
+      state.table.unsent.length >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
 
     const write = (partition: number, key: string, change: Local.Change): Effect.Effect<void, StateError> =>
-      Effect.flatMap(partitionOf(partition), (state) => writeTo(state, partition, key, change))
+      withPartition(partition, (state) => {
+        state.table.change(key, change, change === null, undefined, sizeOf(key, 0))
+        return flushIfFull(state, partition)
+      })
 
     const openLocal = (partition: number): Effect.Effect<Local.LocalPartition, StateError> =>
       Effect.try({
@@ -926,17 +921,18 @@ const openStore = <V>(
             if (targets.size > 0) yield* restore(targets)
           }).pipe(Effect.onError(() => Effect.forEach(opened.values(), close, { discard: true })))
           for (const [partition, local] of opened) {
-            cache.drop(partition)
             assigned.set(partition, {
               local,
-              pending: new Map(),
-              layers: [],
-              acked: new Map(),
-              ackedCheckpoint: local.checkpoint(),
-              writing: [],
+              // The running count starts from LMDB's statistics (no scan).
+              table: new Table<V>(budget, {
+                count: local.count(),
+                checkpoint: local.checkpoint(),
+                onDisk: (key) => local.has(key)
+              }),
+              flushes: 0,
+              writing: 0,
               writes: Promise.resolve(),
               failure: undefined,
-              countChanged: true,
               eventTime: local.eventTime()
             })
           }
@@ -958,10 +954,15 @@ const openStore = <V>(
                 const state = assigned.get(partition)
                 if (state === undefined) return Effect.void
                 assigned.delete(partition)
-                cache.drop(partition)
                 revoked.set(partition, now)
                 if (eos === undefined) writeLocal(state)
-                return Effect.andThen(settle(state), close(state.local))
+                return Effect.andThen(
+                  settle(state),
+                  Effect.andThen(
+                    Effect.sync(() => state.table.drop()),
+                    close(state.local)
+                  )
+                )
               }),
             { discard: true }
           )
@@ -1013,89 +1014,98 @@ const openStore = <V>(
     const store: DurableStore<V> = {
       name,
       topic,
+      // Plain code, not an effect per step: a keyed operator reads and writes once per record.
       get: (partition, key) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
-          const cached = cache.get(partition, key)
-          if (cached !== undefined) {
-            if (cached._tag === "Some") hits++
-            else misses++
-            return Effect.succeed(cached)
-          }
-          const bytes = current(state, key)
-          if (bytes === undefined || bytes === null) {
+        withPartition(partition, (state) => {
+          const { table } = state
+          const entry = table.entries.get(key)
+          if (entry?.cached === true) {
+            if (entry.present) {
+              hits++
+              return Effect.succeed(Option.some(entry.value as V))
+            }
             misses++
-            cache.set(partition, key, Option.none(), sizeOf(key, 0))
             return Effect.succeedNone
           }
-          if (bytes[0] === Local.NO_TTL) {
-            return Effect.map(decode(bytes), (value) => {
-              hits++
-              const found = Option.some(value)
-              cache.set(partition, key, found, sizeOf(key, bytes.byteLength))
-              return found
-            })
+          // An entry without a decoded value is one whose change is not on disk yet.
+          const bytes = entry !== undefined ? entry.bytes : state.local.get(key)
+          if (bytes === undefined || bytes === null) {
+            misses++
+            table.remember(entry, key, false, undefined, sizeOf(key, 0))
+            return Effect.succeedNone
           }
-          const found = Effect.map(decode(bytes), (value) => {
+          let value: V
+          try {
+            value = codec.decode(Local.body(bytes))
+          } catch (cause) {
+            return Effect.fail(codecError(cause))
+          }
+          const found = Option.some(value)
+          // Entries with a time to live are not kept decoded: their expiry needs their header.
+          if (bytes[0] === Local.NO_TTL) {
             hits++
-            return Option.some(value)
-          })
+            table.remember(entry, key, true, value, sizeOf(key, bytes.byteLength))
+            return Effect.succeed(found)
+          }
           return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            if (!isExpired(state, bytes, now)) return found
+            if (!isExpired(state, bytes, now)) {
+              hits++
+              return Effect.succeed(found)
+            }
             misses++
             return Effect.as(write(partition, key, null), Option.none())
           })
         }),
       set: (partition, key, value, setOptions?: StateStore.SetOptions) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
-          // Plain code, not an effect per step: a keyed operator sets once per record.
+        withPartition(partition, (state) => {
           let bytes: Uint8Array
           try {
             bytes = codec.encode(value)
           } catch (cause) {
-            return Effect.fail(encodeError(cause))
+            return Effect.fail(codecError(cause))
           }
           if (setOptions?.ttl === undefined) {
-            return writeTo(state, partition, key, Local.entry(Local.NO_TTL, 0, bytes), Option.some(value))
+            const change = Local.entry(Local.NO_TTL, 0, bytes)
+            state.table.change(key, change, true, value, sizeOf(key, change.byteLength))
+            return flushIfFull(state, partition)
           }
           const ttl = Duration.toMillis(Duration.fromInputUnsafe(setOptions.ttl))
           const eventDomain = setOptions.ttlDomain === "event-time"
           return Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const from = setOptions.now ?? (eventDomain ? state.eventTime : now)
             const domain = eventDomain ? Local.EVENT_TIME : Local.PROCESSING_TIME
-            return writeTo(state, partition, key, Local.entry(domain, from + ttl, bytes))
+            state.table.change(key, Local.entry(domain, from + ttl, bytes), false, undefined, 0)
+            return flushIfFull(state, partition)
           })
         }),
       delete: (partition, key) => write(partition, key, null),
       // One effect per call, a plain loop per entry: operators write a chunk's changes at once.
       setMany: (partition, entries) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
+        withPartition(partition, (state) => {
           for (const [key, value] of entries) {
             let bytes: Uint8Array
             try {
               bytes = codec.encode(value)
             } catch (cause) {
-              return Effect.fail(encodeError(cause))
+              return Effect.fail(codecError(cause))
             }
-            state.pending.set(key, Local.entry(Local.NO_TTL, 0, bytes))
-            cache.set(partition, key, Option.some(value), sizeOf(key, bytes.byteLength))
+            const change = Local.entry(Local.NO_TTL, 0, bytes)
+            state.table.change(key, change, true, value, sizeOf(key, change.byteLength))
           }
-          return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
+          return flushIfFull(state, partition)
         }),
       deleteMany: (partition, keys) =>
-        Effect.flatMap(partitionOf(partition), (state) => {
-          for (const key of keys) {
-            state.pending.set(key, null)
-            cache.set(partition, key, Option.none(), sizeOf(key, 0))
-          }
-          return state.pending.size >= maxPending ? Effect.asVoid(startFlush([partition])) : Effect.void
+        withPartition(partition, (state) => {
+          for (const key of keys) state.table.change(key, null, true, undefined, sizeOf(key, 0))
+          return flushIfFull(state, partition)
         }),
       range: (partition, prefix) =>
-        Effect.flatMap(partitionOf(partition), (state) =>
+        withPartition(partition, (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const merged = new Map<string, Local.Change>()
             for (const [key, value] of state.local.range(prefix)) merged.set(key, value)
-            for (const layer of unwritten(state)) {
-              for (const [key, value] of layer) if (key.startsWith(prefix)) merged.set(key, value)
+            for (const entry of state.table.entries.values()) {
+              if (entry.bytes !== undefined && entry.key.startsWith(prefix)) merged.set(entry.key, entry.bytes)
             }
             const keys = [...merged.keys()].sort()
             const live: Array<readonly [string, Uint8Array]> = []
@@ -1107,15 +1117,19 @@ const openStore = <V>(
           })
         ),
       expire: (partition, eventTime) =>
-        Effect.flatMap(partitionOf(partition), (state) =>
+        withPartition(partition, (state) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             if (eventTime !== undefined && eventTime > state.eventTime) state.eventTime = eventTime
             const candidates = new Set<string>([
               ...state.local.expiredKeys(Local.PROCESSING_TIME, now),
               ...(Number.isFinite(state.eventTime) ? state.local.expiredKeys(Local.EVENT_TIME, state.eventTime) : [])
             ])
-            for (const layer of unwritten(state)) {
-              for (const [key, value] of layer) if (value !== null && value[0] !== Local.NO_TTL) candidates.add(key)
+            // Only a store that wrote a time to live can hold one not on disk yet.
+            if (state.table.hasTtl) {
+              for (const entry of state.table.entries.values()) {
+                const bytes = entry.bytes
+                if (bytes !== undefined && bytes !== null && bytes[0] !== Local.NO_TTL) candidates.add(entry.key)
+              }
             }
             const expired: Array<string> = []
             for (const key of candidates) {
@@ -1135,25 +1149,12 @@ const openStore = <V>(
         Effect.suspend(() => startFlush(partitions === undefined ? [...assigned.keys()] : [...partitions])),
       assign,
       revoke,
+      // A running count per partition: no pass over anything.
       size: (partition) =>
         Effect.sync(() => {
-          const count = (state: PartitionState) => {
-            let n = state.local.count()
-            const layered = new Map<string, Local.Change>()
-            for (const layer of unwritten(state)) for (const [key, value] of layer) layered.set(key, value)
-            for (const [key, value] of layered) {
-              const onDisk = state.local.get(key) !== undefined
-              if (value !== null && !onDisk) n++
-              else if (value === null && onDisk) n--
-            }
-            return n
-          }
-          if (partition !== undefined) {
-            const state = assigned.get(partition)
-            return state === undefined ? 0 : count(state)
-          }
+          if (partition !== undefined) return assigned.get(partition)?.table.count ?? 0
           let n = 0
-          for (const state of assigned.values()) n += count(state)
+          for (const state of assigned.values()) n += state.table.count
           return n
         }),
       stats: () => ({ hits, misses, restores: new Map(restores) })

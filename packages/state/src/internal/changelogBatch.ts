@@ -36,6 +36,14 @@ const writeVarInt = (buffer: Buffer, at: number, n: number): number => {
   return at
 }
 
+// A key's UTF-8 length: its length when it is ASCII (checked in a loop,
+// which for short keys costs far less than a call into Buffer.byteLength),
+// -1 otherwise.
+const asciiLength = (key: string): number => {
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) >= 0x80) return -1
+  return key.length
+}
+
 /**
  * Encodes the changes `[from, to)` (`keys[i]` changed to `values[i]`) as the records of one batch: offset deltas
  * from 0, timestamp deltas 0 (kafkajs stamps the batch with the send time,
@@ -56,8 +64,10 @@ export const encodeRecords = (
   for (let i = 0; i < count; i++) {
     const key = keys[from + i]!
     const value = values[from + i]!
-    const k = Buffer.byteLength(key, "utf8")
-    keyBytes[i] = k
+    const ascii = asciiLength(key)
+    const k = ascii >= 0 ? ascii : Buffer.byteLength(key, "utf8")
+    // Negative: not ASCII, written by Buffer#write.
+    keyBytes[i] = ascii >= 0 ? k : -k
     // attributes (1) + timestamp delta 0 (1) + offset delta + key + value + header count 0 (1)
     const body =
       3 +
@@ -77,8 +87,16 @@ export const encodeRecords = (
     buffer[at++] = 0 // attributes
     buffer[at++] = 0 // timestamp delta
     at = writeVarInt(buffer, at, i)
-    at = writeVarInt(buffer, at, keyBytes[i]!)
-    at += buffer.write(key, at, keyBytes[i]!, "utf8")
+    const k = keyBytes[i]!
+    if (k >= 0) {
+      at = writeVarInt(buffer, at, k)
+      // Byte by byte: Buffer#write is a native call per key, a large part of a short record's encoding.
+      for (let j = 0; j < k; j++) buffer[at + j] = key.charCodeAt(j)
+      at += k
+    } else {
+      at = writeVarInt(buffer, at, -k)
+      at += buffer.write(key, at, -k, "utf8")
+    }
     if (value === null) {
       at = writeVarInt(buffer, at, -1)
     } else {

@@ -96,6 +96,11 @@ export class LocalPartition {
     return this.#data.get(key)
   }
 
+  /** Whether `key` has an entry, without copying its value out. */
+  has(key: string): boolean {
+    return this.#data.doesExist(key)
+  }
+
   /** Entries whose key starts with `prefix`, in key order. */
   *range(prefix: string): Generator<readonly [string, Uint8Array]> {
     for (const { key, value } of this.#data.getRange({ start: prefix })) {
