@@ -16,8 +16,11 @@
  * 1. raw pipe (`bench/jobs/rawPipe.ts`): kafkajs eachBatch consume → produce,
  *    no work in between, the ceiling;
  * 2. by hand, nested / flat (`jobs/cdcRouteByHand.ts`): kafkajs eachBatch,
- *    JSON.parse, the ten rules of `jobs/cdcRouteRules.ts` as if/else, the
- *    output with `filterMetadata`, one sendBatch, commit;
+ *    JSON.parse of the event and of its attribute text (as the router: once
+ *    each), the ten rules of `jobs/cdcRouteRules.ts` as if/else, the output
+ *    with `filterMetadata`, one sendBatch, commit; with what the router does
+ *    for the same guarantees and figures: an idempotent producer, integers
+ *    beyond 2^53 detected, counts per rule and topic, a routing-time histogram;
  * 3. `sluice cdc route` with the same ten rules in the nested model and in
  *    the flat model (first match, unmatched records to a default topic).
  *

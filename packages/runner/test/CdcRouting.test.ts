@@ -63,4 +63,37 @@ describe("Routing", () => {
     const after = record.after as { updated_attributes: { n: { big: unknown } } }
     assert.strictEqual(after.updated_attributes.n.big, 99999999999999999999n)
   })
+
+  it("decode reads a Buffer, a Uint8Array and a string alike: both rows' attribute trees and the key, in field order", () => {
+    const text =
+      '{"before":{"id":"e1","updated_attributes":"{\\"a\\":\\"é\\"}"},"after":{"id":"e1","updated_attributes":"{\\"a\\":\\"ü\\"}"},"op":"u","ts_ms":1}'
+    const key = '{"schema":{},"payload":{"id":"e1"}}'
+    const expected = {
+      before: { id: "e1", updated_attributes: { a: "é" } },
+      after: { id: "e1", updated_attributes: { a: "ü" } },
+      op: "u",
+      ts_ms: 1,
+      key: { id: "e1" }
+    }
+    for (const [k, v] of [
+      [Buffer.from(key), Buffer.from(text)],
+      [encoder.encode(key), encoder.encode(text)],
+      [encoder.encode(key), text]
+    ] as const) {
+      const record = Routing.decode(k, v)
+      assert.deepStrictEqual(record, expected)
+      assert.deepStrictEqual(Object.keys(record!), Object.keys(expected))
+    }
+  })
+
+  it("decode replaces bytes that are not UTF-8 as the text decoder does", () => {
+    const bytes = Buffer.concat([
+      Buffer.from('{"op":"c","after":{"note":"'),
+      Buffer.from([0xff, 0xc3]),
+      Buffer.from('"}}')
+    ])
+    const expected = new TextDecoder().decode(bytes)
+    const record = Routing.decode(null, bytes)!
+    assert.deepStrictEqual(record, { ...JSON.parse(expected), key: null })
+  })
 })

