@@ -39,6 +39,10 @@
  * outputs of the records below its committed offset, as with draining, while
  * the pipeline keeps working on the next transaction's records: draining
  * stalled the whole pipeline for the slowest in-flight record every 100 ms.
+ * The ticks do not wait for the commits either: each tick cuts the
+ * partitions whose previous commit is over, so a partition is cut every
+ * `commitInterval`, not every interval plus the slowest partition's commit
+ * (which added up to the wait of every record for its cut).
  *
  * **Failures.** A transaction that cannot be sent or committed (fenced,
  * timed out on the broker, broker gone) fails the source's stream, and with
@@ -394,40 +398,27 @@ export const make = (
         }
       })
 
-    const pipelinedCycle = (
+    // One partition's commit of a pipelined cycle: once its records before the cut are done.
+    const commitCut = (
       tracker: OffsetTracker.OffsetTracker,
-      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>,
+      m: Member,
+      last: bigint | undefined
     ) =>
       Effect.gen(function* () {
-        if (!pending(yield* offsetsOf(tracker))) return
-        // One synchronous step: no record can be tracked between two partitions' cuts.
-        const cuts = yield* Effect.sync(() =>
-          [...members.values()].map((m) => {
-            const last = tracker.lastTrackedUnsafe(m.tp)
-            m.cut = last === undefined ? -1n : last + 1n
-            return { m, last }
-          })
-        )
-        // Partitions commit independently: one with a slow record does not hold the others.
-        yield* Effect.forEach(
-          cuts,
-          ({ m, last }) =>
-            Effect.gen(function* () {
-              if (last !== undefined) yield* awaitCut(tracker, m, last + 1n)
-              if (failed || members.get(keyOf(m.tp)) !== m) return
-              const offset = yield* tracker.committable(m.tp)
-              const value = offset._tag === "Some" ? offset.value : undefined
-              const changed = yield* commitMember(m, value)
-              if (changed && value !== undefined) yield* reportCommitted([{ ...m.tp, offset: value }], committed)
-            }),
-          { concurrency: "unbounded", discard: true }
-        )
+        if (last !== undefined) yield* awaitCut(tracker, m, last + 1n)
+        if (failed || members.get(keyOf(m.tp)) !== m) return
+        const offset = yield* tracker.committable(m.tp)
+        const value = offset._tag === "Some" ? offset.value : undefined
+        const changed = yield* commitMember(m, value)
+        if (changed && value !== undefined) yield* reportCommitted([{ ...m.tp, offset: value }], committed)
       }).pipe(
         Effect.withSpan(
           "sluice.commit",
           {
             attributes: {
               "messaging.consumer.group.name": options.groupId,
+              "messaging.destination.partition.id": String(m.tp.partition),
               "sluice.commit.transactional": true,
               "sluice.commit.pipelined": true
             }
@@ -436,12 +427,39 @@ export const make = (
         )
       )
 
-    const cycle = (
+    // Cuts every partition whose previous commit is over and starts their
+    // commits without waiting for them: the next tick comes one interval
+    // later whatever they take, so a slow partition (a slow record, a slow
+    // round trip) neither delays the other partitions' next cut nor adds its
+    // commit time to every record's wait for a cut. A partition still
+    // committing is cut at the first tick after its commit.
+    const pipelinedCycle = (
       tracker: OffsetTracker.OffsetTracker,
-      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>,
+      background: (effect: Effect.Effect<void, KafkaError.KafkaError>) => Effect.Effect<void>
     ) =>
       Effect.gen(function* () {
-        if (pipelined) return yield* pipelinedCycle(tracker, committed)
+        if (failed || !pending(yield* offsetsOf(tracker))) return
+        // One synchronous step: no record can be tracked between two partitions' cuts.
+        const cuts = yield* Effect.sync(() =>
+          [...members.values()]
+            .filter((m) => m.cut === undefined)
+            .map((m) => {
+              const last = tracker.lastTrackedUnsafe(m.tp)
+              m.cut = last === undefined ? -1n : last + 1n
+              return { m, last }
+            })
+        )
+        for (const { m, last } of cuts) yield* background(commitCut(tracker, committed, m, last))
+      })
+
+    const cycle = (
+      tracker: OffsetTracker.OffsetTracker,
+      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>,
+      background: (commit: Effect.Effect<void, KafkaError.KafkaError>) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
+        if (pipelined) return yield* pipelinedCycle(tracker, committed, background)
         if (!pending(yield* offsetsOf(tracker))) return
         draining = true
         yield* Latch.close(gate)
@@ -478,22 +496,23 @@ export const make = (
               }
             })
           )
-          yield* Effect.forkScoped(
-            Effect.forever(Effect.andThen(Effect.sleep(interval), cycle(tracker, committed))).pipe(
-              Effect.catch((error) =>
-                Effect.andThen(
-                  Effect.sync(() => {
-                    failed = true
-                  }),
-                  Effect.andThen(
-                    Effect.logError(
-                      "transaction failed; the job stops and resumes from the last commit",
-                      error.message
-                    ),
-                    fail(error)
-                  )
-                )
+          // The first failure stops everything; pipelined commits running beside it may fail too.
+          const failWith = (error: KafkaError.KafkaError) =>
+            Effect.suspend(() => {
+              if (failed) return Effect.void
+              failed = true
+              return Effect.andThen(
+                Effect.logError("transaction failed; the job stops and resumes from the last commit", error.message),
+                fail(error)
               )
+            })
+          const scope = yield* Effect.scope
+          // Pipelined commits run beside the ticks, in the source's scope.
+          const background = (commit: Effect.Effect<void, KafkaError.KafkaError>) =>
+            Effect.asVoid(Effect.forkIn(Effect.catch(commit, failWith), scope))
+          yield* Effect.forkScoped(
+            Effect.forever(Effect.andThen(Effect.sleep(interval), cycle(tracker, committed, background))).pipe(
+              Effect.catch(failWith)
             )
           )
         }),
