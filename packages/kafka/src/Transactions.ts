@@ -297,6 +297,19 @@ export const make = (
         m.deferred = []
       })
 
+    // The commit's round trips, each its own span: kafkajs looks the
+    // coordinator up before each request, so sendOffsets is four requests
+    // (FindCoordinator, AddOffsetsToTxn, FindCoordinator, TxnOffsetCommit)
+    // and the commit two (FindCoordinator, EndTxn).
+    const phase = (name: string) =>
+      Effect.withSpan(
+        name,
+        { attributes: { "messaging.consumer.group.name": options.groupId } },
+        {
+          captureStackTrace: false
+        }
+      )
+
     const commitMember = (m: Member, offset: bigint | undefined) =>
       m.lock.withPermits(1)(
         Effect.gen(function* () {
@@ -319,9 +332,9 @@ export const make = (
                 consumerGroupId: options.groupId,
                 topics: [{ topic: m.tp.topic, partitions: [{ partition: m.tp.partition, offset: offset.toString() }] }]
               })
-            )
+            ).pipe(phase("sluice.commit.send_offsets"))
           }
-          yield* KafkaError.attempt("commitTransaction", () => txn.commit())
+          yield* KafkaError.attempt("commitTransaction", () => txn.commit()).pipe(phase("sluice.commit.end_txn"))
           m.txn = undefined
           if (changed) m.committed = offset
           // Still under the member's lock: no send can slip between the commit and the listeners.
