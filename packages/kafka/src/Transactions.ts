@@ -198,6 +198,10 @@ interface Deferred {
   readonly ack: Effect.Effect<void>
 }
 
+type Committed = (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
+// Runs a pipelined partition's commit beside the cycle's ticks.
+type Background = (commit: Effect.Effect<void, KafkaError.KafkaError>) => Effect.Effect<void>
+
 const keyOf = (tp: OffsetTracker.TopicPartition) => `${tp.partition}\u0000${tp.topic}`
 
 /**
@@ -414,7 +418,7 @@ export const make = (
     // One partition's commit of a pipelined cycle: once its records before the cut are done.
     const commitCut = (
       tracker: OffsetTracker.OffsetTracker,
-      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>,
+      committed: Committed,
       m: Member,
       last: bigint | undefined
     ) =>
@@ -426,6 +430,11 @@ export const make = (
         const changed = yield* commitMember(m, value)
         if (changed && value !== undefined) yield* reportCommitted([{ ...m.tp, offset: value }], committed)
       }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            committing.delete(m)
+          })
+        ),
         Effect.withSpan(
           "sluice.commit",
           {
@@ -440,37 +449,34 @@ export const make = (
         )
       )
 
+    // Partitions cut and not yet through their commit, sending what was kept
+    // aside included: a partition is never cut again before that ends.
+    const committing = new Set<Member>()
+
     // Cuts every partition whose previous commit is over and starts their
     // commits without waiting for them: the next tick comes one interval
     // later whatever they take, so a slow partition (a slow record, a slow
     // round trip) neither delays the other partitions' next cut nor adds its
     // commit time to every record's wait for a cut. A partition still
     // committing is cut at the first tick after its commit.
-    const pipelinedCycle = (
-      tracker: OffsetTracker.OffsetTracker,
-      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>,
-      background: (effect: Effect.Effect<void, KafkaError.KafkaError>) => Effect.Effect<void>
-    ) =>
+    const pipelinedCycle = (tracker: OffsetTracker.OffsetTracker, committed: Committed, background: Background) =>
       Effect.gen(function* () {
         if (failed || !pending(yield* offsetsOf(tracker))) return
         // One synchronous step: no record can be tracked between two partitions' cuts.
         const cuts = yield* Effect.sync(() =>
           [...members.values()]
-            .filter((m) => m.cut === undefined)
+            .filter((m) => !committing.has(m))
             .map((m) => {
               const last = tracker.lastTrackedUnsafe(m.tp)
               m.cut = last === undefined ? -1n : last + 1n
+              committing.add(m)
               return { m, last }
             })
         )
         for (const { m, last } of cuts) yield* background(commitCut(tracker, committed, m, last))
       })
 
-    const cycle = (
-      tracker: OffsetTracker.OffsetTracker,
-      committed: (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>,
-      background: (commit: Effect.Effect<void, KafkaError.KafkaError>) => Effect.Effect<void>
-    ) =>
+    const cycle = (tracker: OffsetTracker.OffsetTracker, committed: Committed, background: Background) =>
       Effect.gen(function* () {
         if (pipelined) return yield* pipelinedCycle(tracker, committed, background)
         if (!pending(yield* offsetsOf(tracker))) return
@@ -521,8 +527,7 @@ export const make = (
             })
           const scope = yield* Effect.scope
           // Pipelined commits run beside the ticks, in the source's scope.
-          const background = (commit: Effect.Effect<void, KafkaError.KafkaError>) =>
-            Effect.asVoid(Effect.forkIn(Effect.catch(commit, failWith), scope))
+          const background: Background = (commit) => Effect.asVoid(Effect.forkIn(Effect.catch(commit, failWith), scope))
           yield* Effect.forkScoped(
             Effect.forever(Effect.andThen(Effect.sleep(interval), cycle(tracker, committed, background))).pipe(
               Effect.catch(failWith)
