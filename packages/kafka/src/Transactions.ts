@@ -41,8 +41,9 @@
  * stalled the whole pipeline for the slowest in-flight record every 100 ms.
  * The ticks do not wait for the commits either: each tick cuts the
  * partitions whose previous commit is over, so a partition is cut every
- * `commitInterval`, not every interval plus the slowest partition's commit
- * (which added up to the wait of every record for its cut).
+ * `commitInterval` (50 ms by default in this mode), not every interval plus
+ * the slowest partition's commit (which added up to the wait of every record
+ * for its cut).
  *
  * **Failures.** A transaction that cannot be sent or committed (fenced,
  * timed out on the broker, broker gone) fails the source's stream, and with
@@ -75,7 +76,7 @@ export interface Options {
   readonly groupId: string
   /** Transactional ids are `<prefix>-<topic>-<partition>`; the group id by default. */
   readonly transactionalIdPrefix?: string | undefined
-  /** How often outputs and offsets are committed; 100 ms by default. */
+  /** How often outputs and offsets are committed; 100 ms by default, 50 ms for pipelined commits. */
   readonly commitInterval?: Duration.Input | undefined
   /** After this long the broker aborts an open transaction; 60 seconds by default. */
   readonly transactionTimeout?: Duration.Input | undefined
@@ -226,10 +227,13 @@ export const make = (
 ): Effect.Effect<Transactions, never, Scope.Scope> =>
   Effect.gen(function* () {
     const prefix = options.transactionalIdPrefix ?? options.groupId
-    const interval = Duration.fromInputUnsafe(options.commitInterval ?? "100 millis")
+    const pipelined = options.pipelined === true
+    // A record waits on average half an interval for its cut, and up to a
+    // whole one: at 100 ms that wait alone puts the visible p95 above 100 ms.
+    // Pipelined commits do not hold the source, so they can afford it twice as often.
+    const interval = Duration.fromInputUnsafe(options.commitInterval ?? (pipelined ? "50 millis" : "100 millis"))
     const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
     const requestTimeout = options.requestTimeoutMillis ?? 30_000
-    const pipelined = options.pipelined === true
     const members = new Map<string, Member>()
     const commitListeners: Array<(tp: OffsetTracker.TopicPartition) => void> = []
     // Claims and releases of one partition never overlap: a release waits for

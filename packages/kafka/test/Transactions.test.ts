@@ -143,12 +143,33 @@ describe("Transactions commit cycle", () => {
       assert.deepStrictEqual(log, ["g-in-0 begin", "g-in-0 send out a", "g-in-0 abort"])
     })
   )
-  it.effect("pipelined - a partition waiting for a slow record does not delay the next commits of the others", () =>
+  it.effect("interval - pipelined commits come every 50 ms by default, not before", () =>
     Effect.gen(function* () {
       const log: Array<string> = []
       const client = yield* fakeClient(log)
       const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
       const transactions = yield* Transactions.make(client, { groupId: "g", pipelined: true })
+      yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      yield* transactions.hooks.claim(tp)
+      yield* tracker.trackBatch(tp, [0n])
+      yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
+      yield* TestClock.adjust("49 millis")
+      assert.isFalse(log.some((l) => l.endsWith("commit")))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"])
+    })
+  )
+
+  it.effect("pipelined - a partition waiting for a slow record does not delay the next commits of the others", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const client = yield* fakeClient(log)
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const transactions = yield* Transactions.make(client, {
+        groupId: "g",
+        pipelined: true,
+        commitInterval: "100 millis"
+      })
       yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
       const slow = { topic: "in", partition: 0 }
       const fast = { topic: "in", partition: 1 }
