@@ -153,10 +153,11 @@ const follow = async (
       }
     })
   })
-  await Promise.race([joined, new Promise<void>((r) => setTimeout(r, 60_000))])
+  // Unreferenced timeouts: a pending one kept the finished run alive for up to two minutes.
+  await Promise.race([joined, new Promise<void>((r) => setTimeout(r, 60_000).unref())])
   return {
     done: async (timeoutMillis: number) => {
-      const timer = new Promise<void>((r) => setTimeout(r, timeoutMillis))
+      const timer = new Promise<void>((r) => setTimeout(r, timeoutMillis).unref())
       await Promise.race([done, timer])
       await consumer.disconnect()
       return read

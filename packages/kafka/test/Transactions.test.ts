@@ -143,4 +143,58 @@ describe("Transactions commit cycle", () => {
       assert.deepStrictEqual(log, ["g-in-0 begin", "g-in-0 send out a", "g-in-0 abort"])
     })
   )
+  it.effect("interval - pipelined commits come every 50 ms by default, not before", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const client = yield* fakeClient(log)
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const transactions = yield* Transactions.make(client, { groupId: "g", pipelined: true })
+      yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      yield* transactions.hooks.claim(tp)
+      yield* tracker.trackBatch(tp, [0n])
+      yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
+      yield* TestClock.adjust("49 millis")
+      assert.isFalse(log.some((l) => l.endsWith("commit")))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"])
+    })
+  )
+
+  it.effect("pipelined - a partition waiting for a slow record does not delay the next commits of the others", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const client = yield* fakeClient(log)
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const transactions = yield* Transactions.make(client, {
+        groupId: "g",
+        pipelined: true,
+        commitInterval: "100 millis"
+      })
+      yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      const slow = { topic: "in", partition: 0 }
+      const fast = { topic: "in", partition: 1 }
+      yield* transactions.hooks.claim(slow)
+      yield* transactions.hooks.claim(fast)
+      // One record of `fast` at `offset`, done once its output is in a transaction.
+      const record = (offset: bigint, value: string) =>
+        Effect.andThen(
+          tracker.trackBatch(fast, [offset]),
+          transactions.sendRecords(fast, "out", [{ value }], [offset], () => tracker.done(fast, offset))
+        )
+      // `slow`'s record stays in flight: its partition's first commit waits for it.
+      yield* tracker.trackBatch(slow, [0n])
+      yield* record(0n, "a")
+      yield* TestClock.adjust("100 millis")
+      assert.deepStrictEqual(log.slice(-2), ["g-in-1 offsets g 1@1", "g-in-1 commit"])
+
+      yield* record(1n, "b")
+      yield* TestClock.adjust("100 millis")
+      assert.deepStrictEqual(log.slice(-2), ["g-in-1 offsets g 1@2", "g-in-1 commit"])
+      assert.isFalse(log.some((l) => l.startsWith("g-in-0 offsets")))
+
+      yield* tracker.done(slow, 0n)
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"])
+    })
+  )
 })

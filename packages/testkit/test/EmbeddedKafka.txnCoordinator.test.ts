@@ -126,6 +126,48 @@ describe("TransactionCoordinator", () => {
       })
   )
 
+  it.effect(
+    "fetch - a parked read_committed fetch sleeps through uncommitted appends and answers when the commit marker lands",
+    () =>
+      Effect.sync(() => {
+        const h = makeHarness()
+        h.store.create("t", 2)
+        const logs = h.store.topics.get("t")!
+        const txns = h.broker.txns
+        const a = txns.initProducerId("a", 10_000)
+        const fetch = h.call(
+          ApiKey.Fetch,
+          4,
+          fetchBody(
+            "t",
+            [
+              [0, 0],
+              [1, 0]
+            ],
+            { maxWaitMs: 500, minBytes: 1, isolation: 1 }
+          )
+        )
+        txns.addPartitions("a", a.producerId, 0, [
+          ["t", 0],
+          ["t", 1]
+        ])
+        appendTxn(logs[0]!, a.producerId, 0, 0, 2)
+        appendTxn(logs[1]!, a.producerId, 0, 0, 1)
+        // Nothing it could return: an answer now would be empty, and the reader would only ask again.
+        assert.deepStrictEqual(fetch.replies, [])
+        for (const log of logs) assert.strictEqual(log.waiterCount, 1)
+        assert.strictEqual(txns.endTxn("a", a.producerId, 0, true), 0)
+        // Answered by a marker, not by the timer.
+        assert.strictEqual(fetch.replies.length, 1)
+        assert.isTrue(h.timers.find((t) => t.ms === 500)!.cancelled)
+        for (const log of logs) assert.strictEqual(log.waiterCount, 0)
+        const parts = decodeFetchResponse(fetch.replies[0]!, 4)[0]!.partitions
+        // The first marker written (partition 0's) already gave it data to return.
+        assert.strictEqual(parts[0]!.lastStableOffset, 3)
+        assert.isAbove(parts[0]!.records.length, 0)
+      })
+  )
+
   it.effect("produce - transactional data is refused outside the transaction and from a fenced epoch", () =>
     Effect.sync(() => {
       const h = makeHarness()

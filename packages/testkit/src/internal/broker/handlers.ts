@@ -235,8 +235,21 @@ const fetch: Handler = (b, r, req, reply) => {
       const log = b.store.partition(t.name, p.index)
       if (log === undefined) continue
       const slot = cancels.length
+      let stable = log.lastStableOffset
       const onData = (bytes: number) => {
         if (done) return
+        if (readCommitted && bytes !== Number.POSITIVE_INFINITY) {
+          // Data of an open transaction is invisible to this fetch: answering
+          // it would only send the reader an empty response to ask again.
+          // Only a moved last stable offset (a marker) can give it something.
+          if (log.lastStableOffset !== stable) {
+            stable = log.lastStableOffset
+            const now = collect()
+            if (now.errors || now.total >= request.minBytes) return finish()
+          }
+          cancels[slot] = log.onAppend(onData)
+          return
+        }
         arrived += bytes
         if (arrived >= request.minBytes) return finish()
         cancels[slot] = log.onAppend(onData)
