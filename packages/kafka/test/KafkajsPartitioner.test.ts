@@ -10,6 +10,12 @@ import fc from "fast-check"
 
 const require = createRequire(import.meta.url)
 const murmur2: (key: Buffer | string) => number = require("kafkajs/src/producer/partitioners/default/murmur2")
+interface PartitionerArgs {
+  readonly topic: string
+  readonly partitionMetadata: ReadonlyArray<{ readonly partitionId: number; readonly leader: number }>
+  readonly message: { readonly key?: string | null; readonly partition?: number }
+}
+const defaultPartitioner: () => (args: PartitionerArgs) => number = require("kafkajs/src/producer/partitioners/default")
 
 const int32 = (value: bigint): bigint => BigInt.asIntN(32, value)
 const M = 0x5bd1e995n
@@ -68,5 +74,28 @@ describe("kafkajs murmur2 (patched)", () => {
       }),
       { numRuns: 1_000 }
     )
+  })
+})
+
+describe("kafkajs default partitioner (patched)", () => {
+  // Partition 1 has no leader: only records without a key avoid it.
+  const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: partitionId === 1 ? -1 : 0 }))
+
+  it("places a keyed record by its hash, over every partition", () => {
+    const partitioner = defaultPartitioner()
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), (key) => {
+        const partition = partitioner({ topic: "t", partitionMetadata, message: { key } })
+        assert.strictEqual(partition, (reference(Buffer.from(key)) & 0x7fffffff) % 4)
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("keeps a record's own partition, and spreads the rest over partitions with a leader", () => {
+    const partitioner = defaultPartitioner()
+    assert.strictEqual(partitioner({ topic: "t", partitionMetadata, message: { key: "k", partition: 1 } }), 1)
+    const unkeyed = Array.from({ length: 30 }, () => partitioner({ topic: "t", partitionMetadata, message: {} }))
+    assert.deepStrictEqual([...new Set(unkeyed)].sort(), [0, 2, 3])
   })
 })
