@@ -53,6 +53,19 @@ const lastError = (job: Processes.Sluice): string | undefined => {
   return undefined
 }
 
+// A process that failed without a JSON error line of its own still printed
+// why: the CLI's report of the failure (a plain `ERROR` line with the
+// cause's first lines on stdout), or a crash on stderr.
+const printedError = (job: Processes.Sluice): string | undefined => {
+  const { stdout, stderr } = job.output()
+  const lines = stdout.split("\n")
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^\[[\d:.]+\] (ERROR|FATAL)/.test(lines[i]!)) return lines.slice(i, i + 3).join("\n")
+  }
+  const tail = stderr.trim().split("\n").slice(-5).join("\n")
+  return tail === "" ? undefined : tail
+}
+
 /**
  * Supervises the job `spawn` starts: `first` is the process already running;
  * after each non-zero exit `spawn` starts another, at most `maxRestarts`
@@ -83,7 +96,7 @@ export const supervise = (
         // Spawned and recorded in one uninterruptible step, so `stop` always finds the latest process.
         yield* Effect.uninterruptible(
           Effect.gen(function* () {
-            restarts.push({ pid: job.pid, exit, reason: lastError(job) })
+            restarts.push({ pid: job.pid, exit, reason: lastError(job) ?? printedError(job) })
             current = yield* spawn
           })
         )

@@ -279,6 +279,13 @@ export const make = (
     let draining = false
     // Set once a transaction failed: the producers may be fenced, nothing more is committed.
     let failed = false
+    // Marks the first failed transaction, whether a commit or a send into it met it, and logs it once.
+    const stopping = (error: KafkaError.KafkaError) =>
+      Effect.suspend(() => {
+        if (failed) return Effect.void
+        failed = true
+        return Effect.logError("transaction failed; the job stops and resumes from the last commit", error.message)
+      })
 
     const begin = (m: Member) =>
       Effect.suspend(() => {
@@ -572,14 +579,12 @@ export const make = (
             })
           )
           // The first failure stops everything; pipelined commits running beside it may fail too.
+          let stopped = false
           const failWith = (error: KafkaError.KafkaError) =>
             Effect.suspend(() => {
-              if (failed) return Effect.void
-              failed = true
-              return Effect.andThen(
-                Effect.logError("transaction failed; the job stops and resumes from the last commit", error.message),
-                fail(error)
-              )
+              if (stopped) return Effect.void
+              stopped = true
+              return Effect.andThen(stopping(error), fail(error))
             })
           const scope = yield* Effect.scope
           // Pipelined commits run beside the ticks, in the source's scope.
@@ -688,7 +693,11 @@ export const make = (
             return yield* KafkaError.attempt("send", () =>
               txn.send({ topic, messages, acks: -1, timeout: requestTimeout })
             )
-          }).pipe(Effect.catch((error) => Effect.as(migrated(m, error), "dropped" as const)))
+          }).pipe(
+            Effect.catch((error) => Effect.as(migrated(m, error), "dropped" as const)),
+            // The transaction is lost with the send: the job stops on it (through the sink), and says so.
+            Effect.tapError(stopping)
+          )
         )
       })
 
