@@ -281,7 +281,14 @@ export const process =
         // Fires the timers of `domain` due at `upTo`; returns their outputs. A handler may set a
         // timer that is already due (a timer that finds its deadline moved sets the new one): the
         // passes go on until none is due, up to `MAX_FIRE_PASSES`; what is left fires next time.
-        const fire = (domain: TimeDomain, upTo: number, now: number, out: Array<Envelope.Envelope<B>>) =>
+        // A partition whose timer fired with no outputs goes into `touched`: the chunk's flush carries the delete.
+        const fire = (
+          domain: TimeDomain,
+          upTo: number,
+          now: number,
+          out: Array<Envelope.Envelope<B>>,
+          touched: Set<number>
+        ) =>
           Effect.gen(function* () {
             if (options.onTimer === undefined) return
             const onTimer = options.onTimer
@@ -295,15 +302,20 @@ export const process =
                   const pending: Pending<S> = { state: undefined, timers: [] }
                   const outs = yield* onTimer(context(partition, key, current, t, now, pending), { time: t, domain })
                   yield* apply(partition, key, t, pending)
+                  if (outs.length === 0) {
+                    // Nothing to wait for: the delete goes out with the chunk's flush. A flush of its
+                    // own per timer waited for a changelog round trip inside the chunk; a job whose
+                    // timers mostly find their deadline moved (the segments job) spent half its time so.
+                    yield* Effect.ignore(timers.delete(partition, k))
+                    queue.remove(k)
+                    touched.add(partition)
+                    continue
+                  }
                   // The timer is done, and removed, once its outputs are acknowledged.
                   const done = Effect.andThen(
                     Effect.andThen(timers.delete(partition, k), timers.flush([partition])),
                     Effect.sync(() => queue.remove(k))
                   ).pipe(Effect.ignore)
-                  if (outs.length === 0) {
-                    yield* done
-                    continue
-                  }
                   const receipts = Receipt.children(Receipt.make(done), outs.length)
                   const origin: Envelope.Origin = {
                     topic: name,
@@ -359,17 +371,17 @@ export const process =
               tracker.observe(partition, t, now)
               const w = tracker.advance(now)
               // `fire` returns at once when no timer is due; the check here spares building its effect per record.
-              if (options.onTimer !== undefined && w >= next["event-time"]) yield* fire("event-time", w, now, out)
+              if (options.onTimer !== undefined && w >= next["event-time"]) yield* fire("event-time", w, now, out, seen)
             }
             const w = tracker.current
             if (w > start) {
-              yield* fire("event-time", w, now, out)
+              yield* fire("event-time", w, now, out, seen)
               // Without a TTL nothing expires: an expiry pass would read every entry for nothing.
               if (ttl !== undefined) for (const p of assigned) yield* state.expire(p, w)
             } else if (ttl?.domain === "processing-time" && chunk.includes(TICK)) {
               for (const p of assigned) yield* state.expire(p)
             }
-            yield* fire("processing-time", now, now, out)
+            yield* fire("processing-time", now, now, out, seen)
             const touched = w > start ? assigned : seen
             for (const p of touched) {
               const max = tracker.maxEventTime(p)

@@ -435,3 +435,97 @@ describe("Keyed pipelined flushes", () => {
     })
   )
 })
+
+describe("Keyed timers without outputs", () => {
+  // The memory store, counting the flushes started outside the chunks' barriers (`flush`) and
+  // the barriers' own (`flushAsync`) of the timers store.
+  const countingStore = Effect.gen(function* () {
+    const memory = yield* StateStore.makeMemory()
+    const calls = { flush: 0, flushAsync: 0 }
+    const service: StateStore.StateStore["Service"] = {
+      open: (name, codec) =>
+        Effect.map(memory.open(name, codec), (store) =>
+          name.endsWith(".timers")
+            ? {
+                ...store,
+                flush: (partitions) =>
+                  Effect.andThen(
+                    Effect.sync(() => calls.flush++),
+                    store.flush(partitions)
+                  ),
+                flushAsync: (partitions) =>
+                  Effect.suspend(() => {
+                    calls.flushAsync++
+                    return store.flushAsync?.(partitions) ?? Effect.succeed(store.flush(partitions))
+                  })
+              }
+            : store
+        )
+    }
+    return { service, calls }
+  })
+
+  it.effect(
+    "process - a timer that finds its deadline moved is deleted with the chunk's flush, not one of its own",
+    () =>
+      Effect.gen(function* () {
+        const { service, calls } = yield* countingStore
+        // As the segments job: one pending timer per key at its first deadline; a later record moves
+        // the deadline (kept in the state) and the early timer, finding it moved, sets the current one.
+        const clicks: ReadonlyArray<Click> = [
+          { user: "a", t: 0 },
+          { user: "b", t: 50 },
+          { user: "a", t: 80 },
+          { user: "b", t: 90 },
+          { user: "c", t: 400 },
+          { user: "d", t: 1000 }
+        ]
+        const acked: Array<number> = []
+        const outputs = yield* Stream.fromIterable(clicks.map((c, i) => envelope(c, i, acked))).pipe(
+          Stream.rechunk(1),
+          Keyed.process({
+            name: "moved",
+            key: (c: Click) => c.user,
+            timestamp: (c) => c.t,
+            codec: counter,
+            partitions: [0],
+            onRecord: (ctx, c) =>
+              Effect.sync(() => {
+                if (Option.isNone(ctx.state)) ctx.setTimer(c.t + 100, "event-time")
+                ctx.set(c.t + 100)
+                return []
+              }),
+            onTimer: (ctx, timer) =>
+              Effect.sync(() => {
+                const due = Option.getOrElse(ctx.state, () => timer.time)
+                if (timer.time < due) {
+                  ctx.setTimer(due, "event-time")
+                  return []
+                }
+                return [`${ctx.key} idle at ${timer.time}`]
+              })
+          }),
+          Stream.tap((o) => o.receipt.ack),
+          Stream.runCollect,
+          Effect.provideService(StateStore.StateStore, service),
+          Effect.provideService(Metric.MetricRegistry, new Map())
+        )
+        assert.deepStrictEqual(
+          outputs.map((o) => o.value),
+          ["a idle at 180", "b idle at 190", "c idle at 500"]
+        )
+        assert.deepStrictEqual(acked, [0, 1, 2, 3, 4, 5])
+        // Two timers found their deadline moved (a's at 100, b's at 150): no flush of their own. The
+        // three that fired with outputs flush once each after their outputs are acknowledged.
+        assert.strictEqual(calls.flush, 3)
+        assert.isAtLeast(calls.flushAsync, clicks.length)
+        // Every fired timer is deleted; d's at 1100 is pending.
+        const timers = yield* service.open("moved.timers", StateStore.numberCodec)
+        yield* timers.assign([0])
+        assert.deepStrictEqual(
+          (yield* timers.range(0, "e/")).map(([, t]) => t),
+          [1100]
+        )
+      })
+  )
+})

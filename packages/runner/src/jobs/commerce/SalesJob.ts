@@ -22,8 +22,9 @@ import type * as Envelope from "@sluice/core/Envelope"
 import * as Pipeline from "@sluice/core/Pipeline"
 import * as Window from "@sluice/core/Window"
 import type { PgUpsertSink } from "@sluice/sinks"
-import { DateTime, Option, type Sink, Stream } from "effect"
+import { Option, type Sink, Stream } from "effect"
 import * as Log from "../../Log.ts"
+import * as IsoTime from "./IsoTime.ts"
 import * as OrderStream from "./OrderStream.ts"
 import * as SalesMetrics from "./SalesMetrics.ts"
 
@@ -46,8 +47,7 @@ export const settings = {
  * @since 0.3.0
  * @category rows
  */
-export const metricId = (start: number, end: number): string =>
-  `${DateTime.formatIso(DateTime.makeUnsafe(start))}/${DateTime.formatIso(DateTime.makeUnsafe(end))}`
+export const metricId = (start: number, end: number): string => `${IsoTime.format(start)}/${IsoTime.format(end)}`
 
 /**
  * The row of a window.
@@ -57,8 +57,8 @@ export const metricId = (start: number, end: number): string =>
  */
 export const toRow = (result: Window.Result<SalesMetrics.Metrics>): PgUpsertSink.Row => ({
   metric_id: metricId(result.start, result.end),
-  window_start: DateTime.makeUnsafe(result.start),
-  window_end: DateTime.makeUnsafe(result.end),
+  window_start: IsoTime.format(result.start),
+  window_end: IsoTime.format(result.end),
   total_revenue: result.value.totalRevenue,
   order_count: result.value.orderCount,
   avg_order_value: Option.getOrNull(result.value.averageOrderValue),

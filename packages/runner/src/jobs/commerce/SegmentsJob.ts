@@ -17,8 +17,9 @@ import * as Pipeline from "@sluice/core/Pipeline"
 import type * as Repartition from "@sluice/core/Repartition"
 import type { PgUpsertSink } from "@sluice/sinks"
 import type { Stream } from "effect"
-import { BigDecimal, DateTime, Effect, Option, type Sink } from "effect"
+import { BigDecimal, Effect, Option, type Sink } from "effect"
 import * as Log from "../../Log.ts"
+import * as IsoTime from "./IsoTime.ts"
 import * as OrderDelta from "./OrderDelta.ts"
 import * as OrderDeltaCodec from "./OrderDeltaCodec.ts"
 import * as OrderStream from "./OrderStream.ts"
@@ -104,8 +105,8 @@ export const toRow = (u: Update): PgUpsertSink.Row => ({
   recency_days: Segments.recencyDays(u.state),
   frequency: u.state.frequency,
   monetary_value: BigDecimal.scale(u.state.monetary, 2),
-  last_order_at: u.state.lastOrderAt === null ? null : DateTime.makeUnsafe(u.state.lastOrderAt),
-  as_of: DateTime.makeUnsafe(u.state.asOf)
+  last_order_at: u.state.lastOrderAt === null ? null : IsoTime.format(u.state.lastOrderAt),
+  as_of: IsoTime.format(u.state.asOf)
 })
 
 const encoder = new TextEncoder()
@@ -124,7 +125,7 @@ export const toChange = (u: Update, from: Segments.Segment): Uint8Array =>
       to: u.segment,
       frequency: u.state.frequency,
       monetary_value: BigDecimal.format(BigDecimal.scale(u.state.monetary, 2)),
-      as_of: DateTime.formatIso(DateTime.makeUnsafe(u.state.asOf))
+      as_of: IsoTime.format(u.state.asOf)
     })
   )
 
