@@ -7,6 +7,7 @@ import * as Metrics from "../src/Metrics.ts"
 import * as Receipt from "../src/Receipt.ts"
 import * as StateStore from "../src/StateStore.ts"
 import * as GatedStore from "./fixtures/gatedStore.ts"
+import * as SpiedStore from "./fixtures/spiedStore.ts"
 
 interface Click {
   readonly user: string
@@ -142,18 +143,14 @@ describe("Keyed", () => {
           user: `u${Math.floor(random() * 300)}`,
           t: i * 10 + Math.floor(random() * 5)
         }))
-        const memory = yield* StateStore.makeMemory()
         let ranges = 0
-        const counting: StateStore.StateStore["Service"] = {
-          open: (name, codec) =>
-            Effect.map(memory.open(name, codec), (store) => ({
-              ...store,
-              range: (partition, prefix) => {
-                ranges++
-                return store.range(partition, prefix)
-              }
-            }))
-        }
+        const counting = yield* SpiedStore.make((_, store) => ({
+          ...store,
+          range: (partition, prefix) => {
+            ranges++
+            return store.range(partition, prefix)
+          }
+        }))
         const fired = yield* Stream.fromIterable(clicks.map((c, i) => envelope(c, i))).pipe(
           Stream.rechunk(7),
           Keyed.process({
@@ -440,28 +437,24 @@ describe("Keyed timers without outputs", () => {
   // The memory store, counting the flushes started outside the chunks' barriers (`flush`) and
   // the barriers' own (`flushAsync`) of the timers store.
   const countingStore = Effect.gen(function* () {
-    const memory = yield* StateStore.makeMemory()
     const calls = { flush: 0, flushAsync: 0 }
-    const service: StateStore.StateStore["Service"] = {
-      open: (name, codec) =>
-        Effect.map(memory.open(name, codec), (store) =>
-          name.endsWith(".timers")
-            ? {
-                ...store,
-                flush: (partitions) =>
-                  Effect.andThen(
-                    Effect.sync(() => calls.flush++),
-                    store.flush(partitions)
-                  ),
-                flushAsync: (partitions) =>
-                  Effect.suspend(() => {
-                    calls.flushAsync++
-                    return store.flushAsync?.(partitions) ?? Effect.succeed(store.flush(partitions))
-                  })
-              }
-            : store
-        )
-    }
+    const service = yield* SpiedStore.make((name, store) =>
+      name.endsWith(".timers")
+        ? {
+            ...store,
+            flush: (partitions) =>
+              Effect.andThen(
+                Effect.sync(() => calls.flush++),
+                store.flush(partitions)
+              ),
+            flushAsync: (partitions) =>
+              Effect.suspend(() => {
+                calls.flushAsync++
+                return store.flushAsync?.(partitions) ?? Effect.succeed(store.flush(partitions))
+              })
+          }
+        : store
+    )
     return { service, calls }
   })
 

@@ -10,6 +10,7 @@ import * as Receipt from "../src/Receipt.ts"
 import * as StateStore from "../src/StateStore.ts"
 import * as Window from "../src/Window.ts"
 import * as GatedStore from "./fixtures/gatedStore.ts"
+import * as SpiedStore from "./fixtures/spiedStore.ts"
 
 interface Event {
   readonly partition: number
@@ -329,27 +330,23 @@ describe("Window edge cases", () => {
 
   it.effect("hopping - a 1 h / 5 min window makes one state write per event (shared panes)", () =>
     Effect.gen(function* () {
-      const memory = yield* StateStore.makeMemory()
       let writes = 0
-      const counting: StateStore.StateStore["Service"] = {
-        open: (name, codec) =>
-          Effect.map(memory.open(name, codec), (store) =>
-            name.endsWith(".panes")
-              ? {
-                  ...store,
-                  set: (p, k, v, o) => {
-                    writes++
-                    return store.set(p, k, v, o)
-                  },
-                  setMany: (p, entries) => {
-                    const list = [...entries]
-                    writes += list.length
-                    return store.setMany(p, list)
-                  }
-                }
-              : store
-          )
-      }
+      const counting = yield* SpiedStore.make((name, store) =>
+        name.endsWith(".panes")
+          ? {
+              ...store,
+              set: (p, k, v, o) => {
+                writes++
+                return store.set(p, k, v, o)
+              },
+              setMany: (p, entries) => {
+                const list = [...entries]
+                writes += list.length
+                return store.setMany(p, list)
+              }
+            }
+          : store
+      )
       const minute = 60_000
       const events = Array.from({ length: 200 }, (_, i) => at(i * 37 * 1000, `k${i % 7}`))
       const outputs = yield* Stream.fromIterable(events.map((e, i) => envelope(e, i))).pipe(
