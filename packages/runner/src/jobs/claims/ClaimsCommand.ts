@@ -148,7 +148,9 @@ export const runEnrich = (
       sinks: {
         enriched: outputs.to(config.topics.enriched),
         failed: outputs.to(config.topics.failed),
-        deadLetters: outputs.to(config.topics.deadLetter)
+        deadLetters: outputs.to(config.topics.deadLetter),
+        // At-least-once: a piece's enriched and failed outputs in one produce request.
+        together: outputs.together?.({ enriched: config.topics.enriched, failed: config.topics.failed })
       },
       lookup,
       concurrency: options.concurrency,
