@@ -478,40 +478,6 @@ class RoutedEnvelope implements Envelope.Envelope<unknown>, Receipt.Receipt {
 const hasUnsafeAck = (receipt: Receipt.Receipt): receipt is Receipt.Receipt & { ackUnsafe(): void } =>
   receipt.ackUnsafe !== undefined
 
-// Counts an acknowledged output as plain code: one counter per output and
-// status, shared by its receipts, rather than an effect per record.
-const counterOf = (
-  output: string,
-  counters: Map<string, OutputCounter>,
-  status: string,
-  context: Context.Context<never>
-): OutputCounter => {
-  let count = counters.get(status)
-  if (count === undefined) {
-    count = new OutputCounter(Metrics.recordsOutOf(output, status), context)
-    counters.set(status, count)
-  }
-  return count
-}
-
-// An output whose acknowledgement acknowledges its record's receipt and counts it.
-const counted = <A>(
-  origin: Envelope.Origin,
-  value: A,
-  receipt: Receipt.Receipt,
-  count: OutputCounter
-): Envelope.Envelope<A> =>
-  hasUnsafeAck(receipt)
-    ? (new RoutedEnvelope(origin, value, receipt, count) as Envelope.Envelope<A>)
-    : Envelope.make(
-        origin,
-        value,
-        Receipt.onAck(
-          receipt,
-          Effect.sync(() => count.add())
-        )
-      )
-
 // An output of `runRouted`: its queue, its counters by status, and the
 // envelopes of the chunk being dispatched.
 interface RoutedOutput {
@@ -566,7 +532,16 @@ export const runRouted =
         outputs.set(name, { name, queue, counters: new Map(), batch: [] })
         writers.push(Stream.run(Stream.fromQueue(queue), sink as Sink.Sink<unknown, Envelope.Envelope<unknown>>))
       }
-      const counter = (routed: RoutedOutput, status: string) => counterOf(routed.name, routed.counters, status, context)
+      // Counts an acknowledged output as plain code: one counter per output
+      // and status, shared by its receipts, rather than an effect per record.
+      const counter = (routed: RoutedOutput, status: string): OutputCounter => {
+        let count = routed.counters.get(status)
+        if (count === undefined) {
+          count = new OutputCounter(Metrics.recordsOutOf(routed.name, status), context)
+          routed.counters.set(status, count)
+        }
+        return count
+      }
       // Each chunk is grouped by output once, and each group is offered whole.
       const dispatch = Stream.runForEachArray(self, (chunk) =>
         Effect.suspend(() => {
@@ -577,7 +552,18 @@ export const runRouted =
             if (routed === undefined) return Effect.die(new Error(`no sink for output "${output}"`))
             if (routed.batch.length === 0) used.push(routed)
             const count = counter(routed, status ?? "ok")
-            routed.batch.push(counted(e.origin, value, e.receipt, count))
+            routed.batch.push(
+              hasUnsafeAck(e.receipt)
+                ? new RoutedEnvelope(e.origin, value, e.receipt, count)
+                : Envelope.make(
+                    e.origin,
+                    value,
+                    Receipt.onAck(
+                      e.receipt,
+                      Effect.sync(() => count.add())
+                    )
+                  )
+            )
           }
           const offers = used.map((routed) => {
             const batch = routed.batch
@@ -603,50 +589,3 @@ export const repartition: <A, E2>(
   options: Repartition.Options<A>
 ) => <E, R>(self: Stream.Stream<Envelope.Envelope<A>, E, R>) => Stream.Stream<Envelope.Envelope<A>, E | E2, R> =
   Repartition.through
-
-/**
- * Runs a routed stream into one sink that takes every output: the sink
- * receives envelopes carrying their `Output` (name, value, status), in
- * stream order, as chunks of what has accumulated while it was busy (up to
- * `bufferSize`, 4,096 by default; a stream chunk is cut only where the
- * buffer is full). A sink that writes several destinations in one request (a Kafka
- * producer's multi-topic send, `KafkaSink.makeRouted`) then makes one request
- * per chunk for all outputs, where `runRouted` makes one per output and
- * cuts chunks at each output's buffer. Fails when the stream or the sink
- * fails, and dies on an output not in `outputs`.
- *
- * `sluice_records_out_total` counts an output when the sink acknowledges
- * it, as `runRouted` does.
- *
- * @since 0.1.0
- * @category running
- */
-export const runRoutedTogether =
-  <K extends string, A, E2, R2>(
-    sink: Sink.Sink<unknown, Envelope.Envelope<Output<K, A>>, unknown, E2, R2>,
-    outputs: ReadonlyArray<K>,
-    options?: { readonly bufferSize?: number | undefined }
-  ) =>
-  <E, R>(self: Stream.Stream<Envelope.Envelope<Output<K, A>>, E, R>): Effect.Effect<void, E | E2, R | R2> =>
-    Effect.gen(function* () {
-      const context = yield* Effect.context<never>()
-      const counters = new Map<string, Map<string, OutputCounter>>(outputs.map((name) => [name, new Map()]))
-      const queue = yield* Queue.bounded<Envelope.Envelope<Output<K, A>>, Cause.Done>(options?.bufferSize ?? 4_096)
-      const dispatch = Stream.runForEachArray(self, (chunk) =>
-        Effect.suspend(() => {
-          const out: Array<Envelope.Envelope<Output<K, A>>> = []
-          for (const e of chunk) {
-            const byStatus = counters.get(e.value.output)
-            if (byStatus === undefined) return Effect.die(new Error(`no output "${e.value.output}"`))
-            const count = counterOf(e.value.output, byStatus, e.value.status ?? "ok", context)
-            out.push(counted(e.origin, e.value, e.receipt, count))
-          }
-          return Queue.offerAll(queue, out)
-        })
-      ).pipe(Effect.ensuring(Queue.end(queue)))
-      // The sink takes everything queued while its last chunk was being written.
-      yield* Effect.all([dispatch, Stream.run(Stream.fromQueue(queue), sink)], {
-        concurrency: "unbounded",
-        discard: true
-      })
-    })

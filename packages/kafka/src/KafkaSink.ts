@@ -71,99 +71,28 @@ export const make = (
 ): Sink.Sink<void, Input, never, KafkaError.KafkaError | PolicyError.PolicyError> => {
   const keepHeaders = options?.keepHeaders ?? true
   const timeout = options?.requestTimeoutMillis ?? 30_000
+  const guard = options?.policy
   return Sink.forEachArray((chunk: ReadonlyArray<Input>) => {
     const messages = chunk.map((e) => toMessage(e, keepHeaders))
-    return written(
-      KafkaError.attempt("send", () => producer.send({ topic, messages, acks: -1, timeout })),
-      chunk,
-      topic,
-      options
+    const send = KafkaError.attempt("send", () => producer.send({ topic, messages, acks: -1, timeout }))
+    const guarded: Effect.Effect<unknown, KafkaError.KafkaError | PolicyError.PolicyError> =
+      guard === undefined ? send : guard.run(send)
+    return Effect.andThen(
+      guarded,
+      // Plain-code receipts (a source's) are acknowledged in one step, not one effect each.
+      Receipt.ackAll(chunk.map((e) => e.receipt))
+    ).pipe(
+      // A span per chunk, not per record: it is what one produce request costs.
+      Effect.withSpan(
+        "sluice.sink.write",
+        {
+          kind: "producer",
+          attributes: { "messaging.destination.name": topic, "messaging.batch.message_count": chunk.length }
+        },
+        { captureStackTrace: false }
+      )
     )
   })
-}
-
-/**
- * What `makeRouted` accepts: a payload (or a dead letter) for the output
- * named `output`, such as `Pipeline.runRoutedTogether` hands its sink.
- *
- * @since 0.1.0
- * @category models
- */
-export type RoutedInput = Envelope.Envelope<{
-  readonly output: string
-  readonly value: Envelope.Payload | DeadLetter.DeadLetter
-  readonly status?: string | undefined
-}>
-
-/**
- * A sink writing each output to its topic in `topics` (output name to
- * topic): a chunk becomes one produce request for all of its topics (one
- * multi-topic `sendBatch`), where a sink per topic makes one request per
- * topic and waits for each. Receipts are acknowledged as `make`'s are, once
- * the whole request succeeded; an output without a topic is a defect.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeRouted = (
-  producer: KafkaLike.Producer,
-  topics: Readonly<Record<string, string>>,
-  options?: Options
-): Sink.Sink<void, RoutedInput, never, KafkaError.KafkaError | PolicyError.PolicyError> => {
-  const keepHeaders = options?.keepHeaders ?? true
-  const timeout = options?.requestTimeoutMillis ?? 30_000
-  const names = Object.values(topics).join(",")
-  return Sink.forEachArray((chunk: ReadonlyArray<RoutedInput>) =>
-    Effect.suspend(() => {
-      // Few outputs per chunk (a job's two or three): a list beats a map.
-      const topicMessages: Array<KafkaLike.TopicMessages> = []
-      for (const e of chunk) {
-        const topic = topics[e.value.output]
-        if (topic === undefined) {
-          return Effect.die(new Error(`no topic for output "${e.value.output}"`))
-        }
-        let batch = topicMessages.find((t) => t.topic === topic)
-        if (batch === undefined) {
-          batch = { topic, messages: [] }
-          topicMessages.push(batch)
-        }
-        batch.messages.push(messageOf(e.value.value, e.origin, keepHeaders))
-      }
-      return written(
-        KafkaError.attempt("send", () => producer.sendBatch({ topicMessages, acks: -1, timeout })),
-        chunk,
-        names,
-        options
-      )
-    })
-  )
-}
-
-// A produce request under the sink's policy, then the chunk's receipts,
-// which are acknowledged only once the request succeeded.
-const written = (
-  send: Effect.Effect<unknown, KafkaError.KafkaError>,
-  chunk: ReadonlyArray<{ readonly receipt: Receipt.Receipt }>,
-  destination: string,
-  options: Options | undefined
-): Effect.Effect<void, KafkaError.KafkaError | PolicyError.PolicyError> => {
-  const guarded: Effect.Effect<unknown, KafkaError.KafkaError | PolicyError.PolicyError> =
-    options?.policy === undefined ? send : options.policy.run(send)
-  return Effect.andThen(
-    guarded,
-    // Plain-code receipts (a source's) are acknowledged in one step, not one effect each.
-    Receipt.ackAll(chunk.map((e) => e.receipt))
-  ).pipe(
-    // A span per chunk, not per record: it is what one produce request costs.
-    Effect.withSpan(
-      "sluice.sink.write",
-      {
-        kind: "producer",
-        attributes: { "messaging.destination.name": destination, "messaging.batch.message_count": chunk.length }
-      },
-      { captureStackTrace: false }
-    )
-  )
 }
 
 /**
@@ -173,15 +102,13 @@ const written = (
  * @since 0.1.0
  * @category conversions
  */
-export const toMessage = (e: Input, keepHeaders: boolean): KafkaLike.Message =>
-  messageOf(e.value, e.origin, keepHeaders)
-
-const messageOf = (value: Input["value"], origin: Envelope.Origin, keepHeaders: boolean): KafkaLike.Message => {
+export const toMessage = (e: Input, keepHeaders: boolean): KafkaLike.Message => {
+  const value = e.value
   if (DeadLetter.isDeadLetter(value)) {
-    return { key: toBuffer(origin.key), value: toBuffer(value.value), headers: toHeaders(DeadLetter.headers(value)) }
+    return { key: toBuffer(e.origin.key), value: toBuffer(value.value), headers: toHeaders(DeadLetter.headers(value)) }
   }
-  const message: KafkaLike.Message = { key: toBuffer(origin.key), value: toBuffer(value) }
-  if (keepHeaders && origin.headers.length > 0) message.headers = toHeaders(origin.headers)
+  const message: KafkaLike.Message = { key: toBuffer(e.origin.key), value: toBuffer(value) }
+  if (keepHeaders && e.origin.headers.length > 0) message.headers = toHeaders(e.origin.headers)
   return message
 }
 

@@ -29,14 +29,6 @@ export interface KafkaOutputs {
     topic: string,
     options?: TransactionalSink.Options
   ) => Sink.Sink<void, KafkaSink.Input, never, KafkaError.KafkaError | PolicyError.PolicyError>
-  /**
-   * At-least-once only: a sink writing each routed output to its topic in
-   * `topics` (output name to topic), a chunk in one produce request for all
-   * its topics (`KafkaSink.makeRouted`), through the same producer as `to`.
-   */
-  readonly together?: (
-    topics: Readonly<Record<string, string>>
-  ) => Sink.Sink<void, KafkaSink.RoutedInput, never, KafkaError.KafkaError | PolicyError.PolicyError>
   /** The transactions (exactly-once), for the job's state stores and re-keying topics. */
   readonly transactions: Transactions.Transactions | undefined
 }
@@ -71,10 +63,5 @@ export const make = (
       }
     }
     const producer = yield* KafkaSink.producer(client)
-    return {
-      source: {},
-      to: (topic) => KafkaSink.make(producer, topic),
-      together: (topics) => KafkaSink.makeRouted(producer, topics),
-      transactions: undefined
-    }
+    return { source: {}, to: (topic) => KafkaSink.make(producer, topic), transactions: undefined }
   })

@@ -148,9 +148,7 @@ export const runEnrich = (
       sinks: {
         enriched: outputs.to(config.topics.enriched),
         failed: outputs.to(config.topics.failed),
-        deadLetters: outputs.to(config.topics.deadLetter),
-        // At-least-once: a piece's enriched and failed outputs in one produce request.
-        together: outputs.together?.({ enriched: config.topics.enriched, failed: config.topics.failed })
+        deadLetters: outputs.to(config.topics.deadLetter)
       },
       lookup,
       concurrency: options.concurrency,

@@ -95,22 +95,6 @@ export interface Sinks {
   readonly enriched: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, unknown, unknown>
   readonly failed: Sink.Sink<unknown, Envelope.Envelope<Uint8Array>, unknown, unknown, unknown>
   readonly deadLetters: Sink.Sink<unknown, Envelope.Envelope<DeadLetter.DeadLetter>, unknown, unknown, unknown>
-  /**
-   * One sink for both `enriched` and `failed` outputs, each chunk written
-   * in one request (e.g. `KafkaSink.makeRouted` over the job's producer). When
-   * given, the JSON job with a chunk lookup writes each piece's outputs with
-   * one send through it instead of one send per output sink; the other paths
-   * use `enriched` and `failed`.
-   */
-  readonly together?:
-    | Sink.Sink<
-        unknown,
-        Envelope.Envelope<Pipeline.Output<"enriched" | "failed", Uint8Array>>,
-        unknown,
-        unknown,
-        unknown
-      >
-    | undefined
 }
 
 /**
@@ -504,17 +488,12 @@ const fusedJson = <ES, RS, S extends Sinks, RL>(
       Stream.mapEffect(enrichPiece, { concurrency: chunks, unordered: ordering === "unordered" }),
       Stream.flattenArray
     )
-    // With one sink for both outputs, each request carries every output
-    // routed while the one before it was out (a whole piece at saturation,
-    // several small pieces at a low rate); otherwise each output's sink
-    // sends its own, cut at its buffer of 256.
-    const written =
-      sinks.together === undefined
-        ? valid.pipe(Pipeline.runRouted({ enriched: sinks.enriched, failed: sinks.failed }))
-        : valid.pipe(Pipeline.runRoutedTogether(sinks.together, ["enriched", "failed"], { bufferSize: 2 * size }))
     yield* Effect.all(
       [
-        written.pipe(Effect.ensuring(Queue.end(deadLetters))),
+        valid.pipe(
+          Pipeline.runRouted({ enriched: sinks.enriched, failed: sinks.failed }),
+          Effect.ensuring(Queue.end(deadLetters))
+        ),
         Stream.run(Stream.fromQueue(deadLetters), sinks.deadLetters)
       ],
       { concurrency: "unbounded", discard: true }
