@@ -83,6 +83,7 @@ const { values: flags } = parseArgs({
     saturation: { type: "boolean", default: true },
     "fixed-jobs": { type: "string", default: "hand,sluice" },
     out: { type: "string" },
+    "sluice-root": { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
@@ -94,7 +95,8 @@ if (flags.help) {
   [--cpu-prof DIR (profile every sluice run)]
   [--only TEXT (only the sluice saturation runs whose label contains TEXT)] [--no-saturation (fixed rates only)]
   [--fixed-jobs hand,sluice (the jobs of the fixed-rate runs)] [--out FILE]
-  [--job-node-flags "FLAGS" (Node flags of the sluice job; default: the image's heap flags)]`)
+  [--job-node-flags "FLAGS" (Node flags of the sluice job; default: the image's heap flags)]
+  [--sluice-root DIR (run the sluice job of another checkout, for before/after runs)]`)
   process.exit(0)
 }
 
@@ -117,7 +119,8 @@ const HOT_REPEAT_RATE = 0.9
 const HOT_WINDOW = 5_000
 const RUN_TIMEOUT_MS = 300_000
 const root = join(import.meta.dirname, "..")
-const sluiceBin = join(root, "packages", "runner", "bin", "sluice.js")
+// Another checkout's job, so a change is measured against the code before it with the same bench.
+const sluiceBin = join(flags["sluice-root"] ?? root, "packages", "runner", "bin", "sluice.js")
 const outFile = flags.out ?? join(root, "bench", "results", "claims.json")
 const generatorOptions = { seed: 2026, claims: CLAIMS, validClaimRate: 0.9, invalidRate: 0 }
 
