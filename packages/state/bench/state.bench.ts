@@ -12,7 +12,9 @@
  *   baseline is core's in-memory `StateStore`. Reported: events/s of each and their
  *   ratio, the CPU time per event of each (this process, all its threads), and
  *   the embedded broker's CPU time per event of the durable runs (its own process,
- *   on the same cores; Linux only).
+ *   on the same cores; Linux only), and the garbage collector's pauses per
+ *   event of each (scavenges apart: what a store leaves reachable from
+ *   long-lived objects is copied by each of them).
  * - restore: the counter's changelog restored into an empty directory
  *   (records/s, and the process's CPU time per record).
  * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
@@ -32,6 +34,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { createServer, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks"
 import { StateStore } from "@sluice/core"
 import { KafkaClient } from "@sluice/kafka"
 import { Duration, Effect, Layer, Option } from "effect"
@@ -67,12 +70,33 @@ const memoryStore = Effect.gen(function* () {
 })
 
 const keyNames = Array.from({ length: keys }, (_, k) => `user-${k}`)
+// The collector's pauses, as Node reports them (delivered between event-loop
+// turns; `takeRecords` collects those not delivered yet).
+const gcEntries: Array<PerformanceEntry> = []
+const gcObserver = new PerformanceObserver((list) => {
+  gcEntries.push(...list.getEntries())
+})
+gcObserver.observe({ entryTypes: ["gc"] })
+// Milliseconds of collector pauses that started in [from, to): all of them, and scavenges alone.
+const gcMillis = (from: number, to: number) => {
+  gcEntries.push(...gcObserver.takeRecords())
+  let all = 0
+  let minor = 0
+  for (const entry of gcEntries) {
+    if (entry.startTime < from || entry.startTime >= to) continue
+    all += entry.duration
+    // kind 1: a scavenge (NODE_PERFORMANCE_GC_MINOR).
+    if ((entry as { readonly detail?: { readonly kind?: number } }).detail?.kind === 1) minor += entry.duration
+  }
+  return { all, minor }
+}
+
 // With `pipelined`, a flush is started every `flushEvery` events and waited
 // for later, as a job acknowledging receipts when the changelog answers does;
 // otherwise each flush is waited for at once.
-// Returns the wall time and the process's CPU time (all its threads: kafkajs,
-// LMDB's writer; not the broker's process), both in ms: CPU time moves less
-// with the machine's load than wall time does.
+// Returns the wall time, the process's CPU time (all its threads: kafkajs,
+// LMDB's writer; not the broker's process) and the collector's pauses, all in
+// ms: CPU time moves less with the machine's load than wall time does.
 const counter = (store: CounterStore, pipelined = false) =>
   Effect.gen(function* () {
     const start = performance.now()
@@ -93,7 +117,16 @@ const counter = (store: CounterStore, pipelined = false) =>
     yield* store.flush()
     for (const wait of waits) yield* wait
     const cpu = process.cpuUsage(cpuStart)
-    return { millis: performance.now() - start, cpuMillis: (cpu.user + cpu.system) / 1000 }
+    const end = performance.now()
+    // Let the pauses of the run's last turns be reported.
+    yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+    const gc = gcMillis(start, end)
+    return {
+      millis: end - start,
+      cpuMillis: (cpu.user + cpu.system) / 1000,
+      gcMillis: gc.all,
+      scavengeMillis: gc.minor
+    }
   })
 
 const freePort = () =>
@@ -308,7 +341,13 @@ try {
   const r = await Effect.runPromise(program)
   const row = (
     scenario: string,
-    durable: { millis: number; cpuMillis: number; brokerCpuMillis?: number | undefined }
+    durable: {
+      millis: number
+      cpuMillis: number
+      gcMillis: number
+      scavengeMillis: number
+      brokerCpuMillis?: number | undefined
+    }
   ) => ({
     scenario,
     "in-memory events/s": Math.round(events / (r.memory.millis / 1000)),
@@ -316,6 +355,8 @@ try {
     "durable / in-memory": Number((r.memory.millis / durable.millis).toFixed(2)),
     "in-memory CPU µs/event": Number(((r.memory.cpuMillis * 1000) / events).toFixed(2)),
     "durable CPU µs/event": Number(((durable.cpuMillis * 1000) / events).toFixed(2)),
+    "in-memory GC µs/event (scavenges)": `${((r.memory.gcMillis * 1000) / events).toFixed(2)} (${((r.memory.scavengeMillis * 1000) / events).toFixed(2)})`,
+    "durable GC µs/event (scavenges)": `${((durable.gcMillis * 1000) / events).toFixed(2)} (${((durable.scavengeMillis * 1000) / events).toFixed(2)})`,
     "broker CPU µs/event":
       durable.brokerCpuMillis === undefined ? "-" : Number(((durable.brokerCpuMillis * 1000) / events).toFixed(2))
   })
@@ -365,6 +406,7 @@ try {
     `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], restore, restart, byFetch }, null, 2)}\n`
   )
 } finally {
+  gcObserver.disconnect()
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   broker.child?.kill("SIGTERM")
 }
