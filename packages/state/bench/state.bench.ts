@@ -15,6 +15,17 @@
  *   on the same cores; Linux only), and the garbage collector's pauses per
  *   event of each (scavenges apart: what a store leaves reachable from
  *   long-lived objects is copied by each of them).
+ * - keyed counter through `Keyed.process` (keyedCounter.ts): the same events
+ *   and keys as records in chunks of 1,000 through core's keyed operator, as a
+ *   job runs them (per chunk it starts the store's flush, goes on, and
+ *   acknowledges the chunk's receipts once the flush completes), in-memory
+ *   (best of two runs) against durable. Timed until the operator's stores are
+ *   closed, so the durable time includes opening its three stores (changelog
+ *   topics, producers, empty restores), its last flush acknowledged and the
+ *   write of what it holds to the local store with the checkpoint. Fails
+ *   unless all `events` receipts were acknowledged, the durable store reopened
+ *   on its directory replays nothing (its local store has everything), and
+ *   both stores hold the brute-force count of every key.
  * - restore: the counter's changelog restored into an empty directory
  *   (records/s, and the process's CPU time per record).
  * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
@@ -39,6 +50,7 @@ import { StateStore } from "@sluice/core"
 import { KafkaClient } from "@sluice/kafka"
 import { Duration, Effect, Layer, Option } from "effect"
 import * as DurableStateStore from "../src/DurableStateStore.ts"
+import { expectedCounts, keyedCounter } from "./keyedCounter.ts"
 
 const events = Number(process.argv[2] ?? 1_000_000)
 const keys = Number(process.argv[3] ?? 100_000)
@@ -127,6 +139,68 @@ const counter = (store: CounterStore, pipelined = false) =>
       gcMillis: gc.all,
       scavengeMillis: gc.minor
     }
+  })
+
+// The keyed counter through `Keyed.process` (see keyedCounter.ts) over `service`,
+// timed like `counter` until the operator's stores are closed: for the durable
+// store, its last flush acknowledged and what it holds written to its local
+// store with the checkpoint. Fails unless every receipt was acknowledged and
+// every store closed within the timed section.
+const keyedRun = (service: StateStore.StateStore["Service"]) =>
+  Effect.gen(function* () {
+    let opened = 0
+    let lastClose = 0
+    // The finalizer added before `open` runs after the store's own (which flushes and closes).
+    const watched = StateStore.StateStore.of({
+      open: <V>(name: string, storeCodec: StateStore.Codec<V>) =>
+        Effect.andThen(
+          Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              lastClose = Math.max(lastClose, performance.now())
+            })
+          ),
+          Effect.map(service.open(name, storeCodec), (store) => {
+            opened++
+            return store
+          })
+        )
+    })
+    const start = performance.now()
+    const cpuStart = process.cpuUsage()
+    const { acks, firstPull, lastAck } = yield* keyedCounter(watched, {
+      events,
+      keys,
+      partitions,
+      name: "keyed",
+      codec
+    })
+    const cpu = process.cpuUsage(cpuStart)
+    const end = performance.now()
+    if (acks !== events) throw new Error(`keyed counter: ${acks} of ${events} receipts acknowledged`)
+    if (opened !== 3 || lastClose === 0 || lastClose > end)
+      throw new Error(`keyed counter: ${opened} stores opened, not all closed in time`)
+    yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+    const gc = gcMillis(start, end)
+    return {
+      millis: end - start,
+      cpuMillis: (cpu.user + cpu.system) / 1000,
+      gcMillis: gc.all,
+      scavengeMillis: gc.minor,
+      setupMillis: firstPull - start,
+      closeMillis: end - lastAck
+    }
+  })
+
+// Fails unless the counts in `store` are the brute-force counts of the keyed counter's input.
+const checkCounts = (store: StateStore.Store<number>, what: string) =>
+  Effect.gen(function* () {
+    const expected = expectedCounts(events, keys)
+    let wrong = 0
+    for (let k = 0; k < keys; k++) {
+      const found = Option.getOrElse(yield* store.get(k % partitions, keyNames[k]!), () => 0)
+      if (found !== expected[k]) wrong++
+    }
+    if (wrong > 0) throw new Error(`keyed counter (${what}): ${wrong} of ${keys} keys hold a wrong count`)
   })
 
 const freePort = () =>
@@ -277,6 +351,42 @@ const program = Effect.gen(function* () {
   const memorySecond = yield* Effect.scoped(Effect.flatMap(memoryStore, counter))
   const memory = memoryFirst.millis <= memorySecond.millis ? memoryFirst : memorySecond
 
+  // The keyed counter through `Keyed.process`: in-memory, durable, in-memory again.
+  const keyedMemoryRun = Effect.gen(function* () {
+    const service = yield* StateStore.makeMemory()
+    const result = yield* keyedRun(service)
+    // The in-memory store keeps a store's data for as long as its service lives.
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const store = yield* service.open("keyed.state", codec)
+        yield* store.assign(all)
+        yield* checkCounts(store, "in-memory")
+      })
+    )
+    return result
+  })
+  const keyedMemoryFirst = yield* keyedMemoryRun
+  const keyedDir = tempDir()
+  const keyedDurable = yield* withBrokerCpu(
+    Effect.flatMap(DurableStateStore.make({ group, partitions, directory: keyedDir }), (service) =>
+      keyedRun(StateStore.StateStore.of(service))
+    )
+  )
+  // Reopened on its directory: the local store must hold everything (nothing replayed) and the right counts.
+  const keyedReplayed = yield* Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* open("keyed.state", keyedDir)
+      yield* store.assign(all)
+      yield* checkCounts(store, "durable")
+      return [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)
+    })
+  )
+  if (keyedReplayed !== 0) {
+    throw new Error(`keyed counter: ${keyedReplayed} changelog records replayed, the local store missed them`)
+  }
+  const keyedMemorySecond = yield* keyedMemoryRun
+  const keyedMemory = keyedMemoryFirst.millis <= keyedMemorySecond.millis ? keyedMemoryFirst : keyedMemorySecond
+
   // restore: the counter's changelog into an empty directory.
   const [restoreMillis, restored, restoreCpu] = yield* Effect.scoped(
     Effect.gen(function* () {
@@ -318,6 +428,8 @@ const program = Effect.gen(function* () {
     durable,
     pipelined,
     memory,
+    keyedDurable,
+    keyedMemory,
     restoreMillis,
     restored,
     restoreCpu,
@@ -339,32 +451,39 @@ const program = Effect.gen(function* () {
 
 try {
   const r = await Effect.runPromise(program)
-  const row = (
-    scenario: string,
-    durable: {
-      millis: number
-      cpuMillis: number
-      gcMillis: number
-      scavengeMillis: number
-      brokerCpuMillis?: number | undefined
-    }
-  ) => ({
+  interface Run {
+    millis: number
+    cpuMillis: number
+    gcMillis: number
+    scavengeMillis: number
+    brokerCpuMillis?: number | undefined
+  }
+  const row = (scenario: string, durable: Run, memory: Run = r.memory) => ({
     scenario,
-    "in-memory events/s": Math.round(events / (r.memory.millis / 1000)),
+    "in-memory events/s": Math.round(events / (memory.millis / 1000)),
     "durable events/s": Math.round(events / (durable.millis / 1000)),
-    "durable / in-memory": Number((r.memory.millis / durable.millis).toFixed(2)),
-    "in-memory CPU µs/event": Number(((r.memory.cpuMillis * 1000) / events).toFixed(2)),
+    "durable / in-memory": Number((memory.millis / durable.millis).toFixed(2)),
+    "in-memory CPU µs/event": Number(((memory.cpuMillis * 1000) / events).toFixed(2)),
     "durable CPU µs/event": Number(((durable.cpuMillis * 1000) / events).toFixed(2)),
-    "in-memory GC µs/event (scavenges)": `${((r.memory.gcMillis * 1000) / events).toFixed(2)} (${((r.memory.scavengeMillis * 1000) / events).toFixed(2)})`,
+    "in-memory GC µs/event (scavenges)": `${((memory.gcMillis * 1000) / events).toFixed(2)} (${((memory.scavengeMillis * 1000) / events).toFixed(2)})`,
     "durable GC µs/event (scavenges)": `${((durable.gcMillis * 1000) / events).toFixed(2)} (${((durable.scavengeMillis * 1000) / events).toFixed(2)})`,
     "broker CPU µs/event":
       durable.brokerCpuMillis === undefined ? "-" : Number(((durable.brokerCpuMillis * 1000) / events).toFixed(2))
   })
   const rows = [
     row(`counter, ${events} events, ${keys} keys`, r.durable),
-    row(`counter, ${events} events, ${keys} keys, flushes pipelined`, r.pipelined)
+    row(`counter, ${events} events, ${keys} keys, flushes pipelined`, r.pipelined),
+    row(`keyed counter through Keyed.process, ${events} events, ${keys} keys`, r.keyedDurable, r.keyedMemory)
   ]
   console.table(rows)
+  // Inside the keyed row's durable time: opening its stores (changelog topics, producer, empty
+  // restores) before the first record, and closing them (last flush, local store write) after the last ack.
+  const keyedPhases = {
+    "durable setup ms": Math.round(r.keyedDurable.setupMillis),
+    "durable close ms": Math.round(r.keyedDurable.closeMillis),
+    "in-memory setup ms": Math.round(r.keyedMemory.setupMillis)
+  }
+  console.table([keyedPhases])
   const restore = {
     "changelog records": r.restored,
     "restore ms": Math.round(r.restoreMillis),
@@ -403,7 +522,7 @@ try {
   mkdirSync(join(root, "bench/results"), { recursive: true })
   writeFileSync(
     join(root, "bench/results/state.json"),
-    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], restore, restart, byFetch }, null, 2)}\n`
+    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], keyed: { ...rows[2], ...keyedPhases }, restore, restart, byFetch }, null, 2)}\n`
   )
 } finally {
   gcObserver.disconnect()
