@@ -128,6 +128,13 @@ const counter = (store: CounterStore, pipelined = false) =>
     }
     yield* store.flush()
     for (const wait of waits) yield* wait
+    return yield* finish(start, cpuStart)
+  })
+
+// Ends a timed run begun at `start` (`performance.now()`) and `cpuStart`:
+// its wall time, CPU time and collector pauses, in ms.
+const finish = (start: number, cpuStart: NodeJS.CpuUsage) =>
+  Effect.gen(function* () {
     const cpu = process.cpuUsage(cpuStart)
     const end = performance.now()
     // Let the pauses of the run's last turns be reported.
@@ -174,21 +181,12 @@ const keyedRun = (service: StateStore.StateStore["Service"]) =>
       name: "keyed",
       codec
     })
-    const cpu = process.cpuUsage(cpuStart)
-    const end = performance.now()
+    const run = yield* finish(start, cpuStart)
+    const end = start + run.millis
     if (acks !== events) throw new Error(`keyed counter: ${acks} of ${events} receipts acknowledged`)
     if (opened !== 3 || lastClose === 0 || lastClose > end)
       throw new Error(`keyed counter: ${opened} stores opened, not all closed in time`)
-    yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
-    const gc = gcMillis(start, end)
-    return {
-      millis: end - start,
-      cpuMillis: (cpu.user + cpu.system) / 1000,
-      gcMillis: gc.all,
-      scavengeMillis: gc.minor,
-      setupMillis: firstPull - start,
-      closeMillis: end - lastAck
-    }
+    return { ...run, setupMillis: firstPull - start, closeMillis: end - lastAck }
   })
 
 // Fails unless the counts in `store` are the brute-force counts of the keyed counter's input.
