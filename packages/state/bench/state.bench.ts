@@ -12,7 +12,20 @@
  *   baseline is core's in-memory `StateStore`. Reported: events/s of each and their
  *   ratio, the CPU time per event of each (this process, all its threads), and
  *   the embedded broker's CPU time per event of the durable runs (its own process,
- *   on the same cores; Linux only).
+ *   on the same cores; Linux only), and the garbage collector's pauses per
+ *   event of each (scavenges apart: what a store leaves reachable from
+ *   long-lived objects is copied by each of them).
+ * - keyed counter through `Keyed.process` (keyedCounter.ts): the same events
+ *   and keys as records in chunks of 1,000 through core's keyed operator, as a
+ *   job runs them (per chunk it starts the store's flush, goes on, and
+ *   acknowledges the chunk's receipts once the flush completes), in-memory
+ *   (best of two runs) against durable. Timed until the operator's stores are
+ *   closed, so the durable time includes opening its three stores (changelog
+ *   topics, producers, empty restores), its last flush acknowledged and the
+ *   write of what it holds to the local store with the checkpoint. Fails
+ *   unless all `events` receipts were acknowledged, the durable store reopened
+ *   on its directory replays nothing (its local store has everything), and
+ *   both stores hold the brute-force count of every key.
  * - restore: the counter's changelog restored into an empty directory
  *   (records/s, and the process's CPU time per record).
  * - restart: a store of `restartKeys` keys (1,000,000) reopened on its local
@@ -32,10 +45,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { createServer, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks"
 import { StateStore } from "@sluice/core"
 import { KafkaClient } from "@sluice/kafka"
 import { Duration, Effect, Layer, Option } from "effect"
 import * as DurableStateStore from "../src/DurableStateStore.ts"
+import { expectedCounts, keyedCounter } from "./keyedCounter.ts"
 
 const events = Number(process.argv[2] ?? 1_000_000)
 const keys = Number(process.argv[3] ?? 100_000)
@@ -67,12 +82,33 @@ const memoryStore = Effect.gen(function* () {
 })
 
 const keyNames = Array.from({ length: keys }, (_, k) => `user-${k}`)
+// The collector's pauses, as Node reports them (delivered between event-loop
+// turns; `takeRecords` collects those not delivered yet).
+const gcEntries: Array<PerformanceEntry> = []
+const gcObserver = new PerformanceObserver((list) => {
+  gcEntries.push(...list.getEntries())
+})
+gcObserver.observe({ entryTypes: ["gc"] })
+// Milliseconds of collector pauses that started in [from, to): all of them, and scavenges alone.
+const gcMillis = (from: number, to: number) => {
+  gcEntries.push(...gcObserver.takeRecords())
+  let all = 0
+  let minor = 0
+  for (const entry of gcEntries) {
+    if (entry.startTime < from || entry.startTime >= to) continue
+    all += entry.duration
+    // kind 1: a scavenge (NODE_PERFORMANCE_GC_MINOR).
+    if ((entry as { readonly detail?: { readonly kind?: number } }).detail?.kind === 1) minor += entry.duration
+  }
+  return { all, minor }
+}
+
 // With `pipelined`, a flush is started every `flushEvery` events and waited
 // for later, as a job acknowledging receipts when the changelog answers does;
 // otherwise each flush is waited for at once.
-// Returns the wall time and the process's CPU time (all its threads: kafkajs,
-// LMDB's writer; not the broker's process), both in ms: CPU time moves less
-// with the machine's load than wall time does.
+// Returns the wall time, the process's CPU time (all its threads: kafkajs,
+// LMDB's writer; not the broker's process) and the collector's pauses, all in
+// ms: CPU time moves less with the machine's load than wall time does.
 const counter = (store: CounterStore, pipelined = false) =>
   Effect.gen(function* () {
     const start = performance.now()
@@ -92,8 +128,77 @@ const counter = (store: CounterStore, pipelined = false) =>
     }
     yield* store.flush()
     for (const wait of waits) yield* wait
+    return yield* finish(start, cpuStart)
+  })
+
+// Ends a timed run begun at `start` (`performance.now()`) and `cpuStart`:
+// its wall time, CPU time and collector pauses, in ms.
+const finish = (start: number, cpuStart: NodeJS.CpuUsage) =>
+  Effect.gen(function* () {
     const cpu = process.cpuUsage(cpuStart)
-    return { millis: performance.now() - start, cpuMillis: (cpu.user + cpu.system) / 1000 }
+    const end = performance.now()
+    // Let the pauses of the run's last turns be reported.
+    yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+    const gc = gcMillis(start, end)
+    return {
+      millis: end - start,
+      cpuMillis: (cpu.user + cpu.system) / 1000,
+      gcMillis: gc.all,
+      scavengeMillis: gc.minor
+    }
+  })
+
+// The keyed counter through `Keyed.process` (see keyedCounter.ts) over `service`,
+// timed like `counter` until the operator's stores are closed: for the durable
+// store, its last flush acknowledged and what it holds written to its local
+// store with the checkpoint. Fails unless every receipt was acknowledged and
+// every store closed within the timed section.
+const keyedRun = (service: StateStore.StateStore["Service"]) =>
+  Effect.gen(function* () {
+    let opened = 0
+    let lastClose = 0
+    // The finalizer added before `open` runs after the store's own (which flushes and closes).
+    const watched = StateStore.StateStore.of({
+      open: <V>(name: string, storeCodec: StateStore.Codec<V>) =>
+        Effect.andThen(
+          Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              lastClose = Math.max(lastClose, performance.now())
+            })
+          ),
+          Effect.map(service.open(name, storeCodec), (store) => {
+            opened++
+            return store
+          })
+        )
+    })
+    const start = performance.now()
+    const cpuStart = process.cpuUsage()
+    const { acks, firstPull, lastAck } = yield* keyedCounter(watched, {
+      events,
+      keys,
+      partitions,
+      name: "keyed",
+      codec
+    })
+    const run = yield* finish(start, cpuStart)
+    const end = start + run.millis
+    if (acks !== events) throw new Error(`keyed counter: ${acks} of ${events} receipts acknowledged`)
+    if (opened !== 3 || lastClose === 0 || lastClose > end)
+      throw new Error(`keyed counter: ${opened} stores opened, not all closed in time`)
+    return { ...run, setupMillis: firstPull - start, closeMillis: end - lastAck }
+  })
+
+// Fails unless the counts in `store` are the brute-force counts of the keyed counter's input.
+const checkCounts = (store: StateStore.Store<number>, what: string) =>
+  Effect.gen(function* () {
+    const expected = expectedCounts(events, keys)
+    let wrong = 0
+    for (let k = 0; k < keys; k++) {
+      const found = Option.getOrElse(yield* store.get(k % partitions, keyNames[k]!), () => 0)
+      if (found !== expected[k]) wrong++
+    }
+    if (wrong > 0) throw new Error(`keyed counter (${what}): ${wrong} of ${keys} keys hold a wrong count`)
   })
 
 const freePort = () =>
@@ -244,6 +349,42 @@ const program = Effect.gen(function* () {
   const memorySecond = yield* Effect.scoped(Effect.flatMap(memoryStore, counter))
   const memory = memoryFirst.millis <= memorySecond.millis ? memoryFirst : memorySecond
 
+  // The keyed counter through `Keyed.process`: in-memory, durable, in-memory again.
+  const keyedMemoryRun = Effect.gen(function* () {
+    const service = yield* StateStore.makeMemory()
+    const result = yield* keyedRun(service)
+    // The in-memory store keeps a store's data for as long as its service lives.
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const store = yield* service.open("keyed.state", codec)
+        yield* store.assign(all)
+        yield* checkCounts(store, "in-memory")
+      })
+    )
+    return result
+  })
+  const keyedMemoryFirst = yield* keyedMemoryRun
+  const keyedDir = tempDir()
+  const keyedDurable = yield* withBrokerCpu(
+    Effect.flatMap(DurableStateStore.make({ group, partitions, directory: keyedDir }), (service) =>
+      keyedRun(StateStore.StateStore.of(service))
+    )
+  )
+  // Reopened on its directory: the local store must hold everything (nothing replayed) and the right counts.
+  const keyedReplayed = yield* Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* open("keyed.state", keyedDir)
+      yield* store.assign(all)
+      yield* checkCounts(store, "durable")
+      return [...store.stats().restores.values()].reduce((n, r) => n + r.records, 0)
+    })
+  )
+  if (keyedReplayed !== 0) {
+    throw new Error(`keyed counter: ${keyedReplayed} changelog records replayed, the local store missed them`)
+  }
+  const keyedMemorySecond = yield* keyedMemoryRun
+  const keyedMemory = keyedMemoryFirst.millis <= keyedMemorySecond.millis ? keyedMemoryFirst : keyedMemorySecond
+
   // restore: the counter's changelog into an empty directory.
   const [restoreMillis, restored, restoreCpu] = yield* Effect.scoped(
     Effect.gen(function* () {
@@ -285,6 +426,8 @@ const program = Effect.gen(function* () {
     durable,
     pipelined,
     memory,
+    keyedDurable,
+    keyedMemory,
     restoreMillis,
     restored,
     restoreCpu,
@@ -306,24 +449,39 @@ const program = Effect.gen(function* () {
 
 try {
   const r = await Effect.runPromise(program)
-  const row = (
-    scenario: string,
-    durable: { millis: number; cpuMillis: number; brokerCpuMillis?: number | undefined }
-  ) => ({
+  interface Run {
+    millis: number
+    cpuMillis: number
+    gcMillis: number
+    scavengeMillis: number
+    brokerCpuMillis?: number | undefined
+  }
+  const row = (scenario: string, durable: Run, memory: Run = r.memory) => ({
     scenario,
-    "in-memory events/s": Math.round(events / (r.memory.millis / 1000)),
+    "in-memory events/s": Math.round(events / (memory.millis / 1000)),
     "durable events/s": Math.round(events / (durable.millis / 1000)),
-    "durable / in-memory": Number((r.memory.millis / durable.millis).toFixed(2)),
-    "in-memory CPU µs/event": Number(((r.memory.cpuMillis * 1000) / events).toFixed(2)),
+    "durable / in-memory": Number((memory.millis / durable.millis).toFixed(2)),
+    "in-memory CPU µs/event": Number(((memory.cpuMillis * 1000) / events).toFixed(2)),
     "durable CPU µs/event": Number(((durable.cpuMillis * 1000) / events).toFixed(2)),
+    "in-memory GC µs/event (scavenges)": `${((memory.gcMillis * 1000) / events).toFixed(2)} (${((memory.scavengeMillis * 1000) / events).toFixed(2)})`,
+    "durable GC µs/event (scavenges)": `${((durable.gcMillis * 1000) / events).toFixed(2)} (${((durable.scavengeMillis * 1000) / events).toFixed(2)})`,
     "broker CPU µs/event":
       durable.brokerCpuMillis === undefined ? "-" : Number(((durable.brokerCpuMillis * 1000) / events).toFixed(2))
   })
   const rows = [
     row(`counter, ${events} events, ${keys} keys`, r.durable),
-    row(`counter, ${events} events, ${keys} keys, flushes pipelined`, r.pipelined)
+    row(`counter, ${events} events, ${keys} keys, flushes pipelined`, r.pipelined),
+    row(`keyed counter through Keyed.process, ${events} events, ${keys} keys`, r.keyedDurable, r.keyedMemory)
   ]
   console.table(rows)
+  // Inside the keyed row's durable time: opening its stores (changelog topics, producer, empty
+  // restores) before the first record, and closing them (last flush, local store write) after the last ack.
+  const keyedPhases = {
+    "durable setup ms": Math.round(r.keyedDurable.setupMillis),
+    "durable close ms": Math.round(r.keyedDurable.closeMillis),
+    "in-memory setup ms": Math.round(r.keyedMemory.setupMillis)
+  }
+  console.table([keyedPhases])
   const restore = {
     "changelog records": r.restored,
     "restore ms": Math.round(r.restoreMillis),
@@ -362,9 +520,10 @@ try {
   mkdirSync(join(root, "bench/results"), { recursive: true })
   writeFileSync(
     join(root, "bench/results/state.json"),
-    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], restore, restart, byFetch }, null, 2)}\n`
+    `${JSON.stringify({ events, keys, restartKeys, counter: rows[0], pipelined: rows[1], keyed: { ...rows[2], ...keyedPhases }, restore, restart, byFetch }, null, 2)}\n`
   )
 } finally {
+  gcObserver.disconnect()
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   broker.child?.kill("SIGTERM")
 }
