@@ -184,6 +184,10 @@ export const process =
         // The input topics seen: a revocation names a topic and a partition.
         const topics = new Set<string>()
         let lastTopic = ""
+        // Per assigned partition, the newest event time and watermark in the `.time` store (written
+        // or restored): an unchanged one is not written again, so a chunk that moves neither (a tick,
+        // a chunk within the watermark's lateness) sends nothing to a durable store's changelog.
+        const written = new Map<number, { max: number | undefined; watermark: number | undefined }>()
 
         const assign = (partition: number, now: number) =>
           Effect.gen(function* () {
@@ -201,6 +205,7 @@ export const process =
             const watermark = yield* time.get(partition, "watermark")
             if (Option.isSome(max)) tracker.assign([partition], now, max.value)
             if (Option.isSome(watermark)) tracker.restore(watermark.value)
+            written.set(partition, { max: Option.getOrUndefined(max), watermark: Option.getOrUndefined(watermark) })
           })
 
         // The source lost these partitions (see `Ownership`): once every state-only record is
@@ -220,6 +225,7 @@ export const process =
             for (const p of mine) {
               assigned.delete(p)
               queues.delete(p)
+              written.delete(p)
             }
           }).pipe(Effect.ensuring(Deferred.succeed(revocation.done, undefined)))
 
@@ -384,9 +390,16 @@ export const process =
             yield* fire("processing-time", now, now, out, seen)
             const touched = w > start ? assigned : seen
             for (const p of touched) {
+              const last = written.get(p)!
               const max = tracker.maxEventTime(p)
-              if (max > Number.NEGATIVE_INFINITY) yield* time.set(p, "max", max)
-              yield* time.set(p, "watermark", w)
+              if (max > Number.NEGATIVE_INFINITY && max !== last.max) {
+                yield* time.set(p, "max", max)
+                last.max = max
+              }
+              if (w !== last.watermark) {
+                yield* time.set(p, "watermark", w)
+                last.watermark = w
+              }
             }
             // The durability barrier: a record whose effect is only on state is done after it. The
             // flushes are started, not waited for: the receipts are acknowledged when they complete.

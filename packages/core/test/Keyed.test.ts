@@ -381,6 +381,57 @@ describe("Keyed", () => {
   )
 })
 
+describe("Keyed event time and watermark in the store", () => {
+  it.effect("process - writes the `.time` keys only when they change, and keeps their newest values", () =>
+    Effect.gen(function* () {
+      // Out of order, one record per chunk: most chunks move neither the newest event time nor the watermark.
+      const times = [100, 50, 60, 100, 200, 150, 200, 300, 10]
+      const writes: Array<readonly [string, number]> = []
+      const spied = yield* SpiedStore.make((name, store) =>
+        name === "times.time"
+          ? {
+              ...store,
+              set: (partition, key, value, options) => {
+                writes.push([key, value as number])
+                return store.set(partition, key, value, options)
+              }
+            }
+          : store
+      )
+      const watermarks: Array<number> = []
+      yield* Stream.fromIterable(times.map((t, i) => envelope({ user: "a", t }, i))).pipe(
+        Stream.rechunk(1),
+        Keyed.process({
+          name: "times",
+          key: (c: Click) => c.user,
+          timestamp: (c) => c.t,
+          codec: counter,
+          onRecord: (ctx) =>
+            Effect.sync(() => {
+              watermarks.push(ctx.watermark)
+              return []
+            })
+        }),
+        Stream.runDrain,
+        Effect.provideService(StateStore.StateStore, spied)
+      )
+      // No write repeats the value its key holds already.
+      const last = new Map<string, number>()
+      for (const [key, value] of writes) {
+        assert.notStrictEqual(last.get(key), value, `${key} written again with ${value}`)
+        last.set(key, value)
+      }
+      // The newest values are the last written: the newest event time, a watermark at least the last one seen.
+      assert.strictEqual(last.get("max"), Math.max(...times))
+      const store = yield* spied.open("times.time", StateStore.jsonCodec(Schema.Number))
+      yield* store.assign([0])
+      assert.deepStrictEqual(yield* store.get(0, "max"), Option.some(300))
+      assert.deepStrictEqual(yield* store.get(0, "watermark"), Option.some(last.get("watermark")!))
+      assert.isAtLeast(last.get("watermark")!, watermarks.at(-1)!)
+    }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+})
+
 describe("Keyed pipelined flushes", () => {
   // Four records, one chunk each, no outputs: each record's receipt waits only for its chunk's flushes.
   const run = (service: StateStore.StateStore["Service"], acked: Array<number>) =>

@@ -42,8 +42,9 @@ export const expectedCounts = (events: number, keys: number): Int32Array => {
  * acknowledged, and the operator's stores closed (their scope is the
  * stream's), which for a durable store means flushed and written to its
  * local store with the checkpoint. Returns the acknowledgements counted,
- * when the operator pulled its first records (`performance.now()`), i.e.
- * when its stores were open, and when the last receipt was acknowledged.
+ * when the operator pulled its first records (`performance.now()`, and the
+ * process's CPU usage then), i.e. when its stores were open, and when the
+ * last receipt was acknowledged.
  */
 export const keyedCounter = (service: StateStore.StateStore["Service"], options: Options) =>
   Effect.gen(function* () {
@@ -55,8 +56,10 @@ export const keyedCounter = (service: StateStore.StateStore["Service"], options:
       if (++acks === events) lastAck = performance.now()
     }
     let firstPull: number | undefined
+    let firstPullCpu: NodeJS.CpuUsage | undefined
     function* chunks(): Generator<ReadonlyArray<Envelope.Envelope<string>>> {
       firstPull = performance.now()
+      firstPullCpu = process.cpuUsage()
       const offsets = new Array<number>(partitions).fill(0)
       for (let from = 0; from < events; from += chunkSize) {
         const chunk = new Array<Envelope.Envelope<string>>(Math.min(chunkSize, events - from))
@@ -97,5 +100,10 @@ export const keyedCounter = (service: StateStore.StateStore["Service"], options:
       Effect.provideService(StateStore.StateStore, service)
     )
     const end = performance.now()
-    return { acks, firstPull: firstPull ?? end, lastAck: lastAck ?? end }
+    return {
+      acks,
+      firstPull: firstPull ?? end,
+      firstPullCpu: firstPullCpu ?? process.cpuUsage(),
+      lastAck: lastAck ?? end
+    }
   })
