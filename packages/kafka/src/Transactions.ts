@@ -360,10 +360,10 @@ export const make = (
         for (const item of items) yield* item.ack
       })
 
-    // The commit's round trips, each its own span: kafkajs looks the
-    // coordinator up before each request, so sendOffsets is four requests
-    // (FindCoordinator, AddOffsetsToTxn, FindCoordinator, TxnOffsetCommit)
-    // and the commit two (FindCoordinator, EndTxn).
+    // The commit's round trips, each its own span: sendOffsets is two
+    // requests (AddOffsetsToTxn, TxnOffsetCommit) and the commit one (EndTxn).
+    // kafkajs 2.2.4 looked the coordinator up (FindCoordinator) before each;
+    // the patch keeps it until a request to it fails.
     const phase = (name: string) =>
       Effect.withSpan(
         name,
