@@ -40,22 +40,23 @@ const counts = (broker: EmbeddedKafka.Broker) =>
     endTxn: broker.requestCount("EndTxn")
   })
 
-const setup = Effect.gen(function* () {
-  const broker = yield* EmbeddedKafka.make()
-  yield* broker.createTopic("in", 1)
-  yield* broker.createTopic("out", 1)
-  return broker
-})
+// A broker and a transactional producer `id` past its first cycle, which found both coordinators.
+const started = (id: string) =>
+  Effect.gen(function* () {
+    const broker = yield* EmbeddedKafka.make()
+    yield* broker.createTopic("in", 1)
+    yield* broker.createTopic("out", 1)
+    const producer = yield* Effect.promise(() => connect(broker.bootstrap, id))
+    yield* Effect.promise(() => cycle(producer, 0))
+    return { broker, producer }
+  })
 
 describe("kafkajs transaction coordinators", () => {
   it.live(
     "transactions after the first send no FindCoordinator, and every other request once",
     () =>
       Effect.gen(function* () {
-        const broker = yield* setup
-        const producer = yield* Effect.promise(() => connect(broker.bootstrap, "cached"))
-        // The first cycle finds both coordinators.
-        yield* Effect.promise(() => cycle(producer, 0))
+        const { broker, producer } = yield* started("cached")
         const before = yield* counts(broker)
         const n = 20
         yield* Effect.promise(async () => {
@@ -84,9 +85,7 @@ describe("kafkajs transaction coordinators", () => {
     "a coordinator that answers NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE is looked up again and the request retried",
     () =>
       Effect.gen(function* () {
-        const broker = yield* setup
-        const producer = yield* Effect.promise(() => connect(broker.bootstrap, "moving"))
-        yield* Effect.promise(() => cycle(producer, 0))
+        const { broker, producer } = yield* started("moving")
         const start = yield* counts(broker)
         yield* broker.refuseNext("EndTxn", "NOT_COORDINATOR")
         yield* Effect.promise(() => cycle(producer, 1))
