@@ -27,9 +27,11 @@ import { Effect } from "effect"
 import { type Admin, Kafka, logLevel } from "kafkajs"
 import postgres from "postgres"
 import { createDatabase } from "./support/benchDatabase.ts"
+import { cpuProfileFlags } from "./support/cpuProfile.ts"
 import { freePort } from "./support/freePort.ts"
 import { type NodeChild, spawnNode, stopAll } from "./support/nodeChild.ts"
 import { type Percentiles, percentiles } from "./support/percentiles.ts"
+import * as ProcessStats from "./support/processStats.ts"
 import { type InputRecord, produceAll, producePaced, sequenceHeader } from "./support/produceRecords.ts"
 import { waitForCommitted } from "./support/topicOffsets.ts"
 
@@ -41,15 +43,18 @@ const { values: flags } = parseArgs({
     "latency-seconds": { type: "string", default: "20" },
     rate: { type: "string" },
     "sluice-root": { type: "string" },
+    "cpu-prof": { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
 if (flags.help) {
   console.log(
-    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--rate N] [--sluice-root DIR] [--out FILE]\n" +
+    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--rate N] [--sluice-root DIR] [--cpu-prof DIR] [--out FILE]\n" +
+      "  --rounds N       saturated rounds; 0 runs the latency phase alone (then --rate is needed)\n" +
       "  --rate N         the fixed rate of the latency runs (default: half the at-least-once median)\n" +
-      "  --sluice-root D  run the jobs of another checkout of the repository (a before/after comparison)"
+      "  --sluice-root D  run the jobs of another checkout of the repository (a before/after comparison)\n" +
+      "  --cpu-prof DIR   write a V8 CPU profile of the job of each latency run to DIR"
   )
   process.exit(0)
 }
@@ -57,6 +62,10 @@ if (flags.help) {
 const EVENTS = Number(flags.events)
 const CLAIMS = Number(flags.claims)
 const ROUNDS = Number(flags.rounds)
+if (ROUNDS < 1 && flags.rate === undefined) {
+  console.error("--rounds 0 needs --rate: there is no at-least-once maximum to halve")
+  process.exit(2)
+}
 const LATENCY_SECONDS = Number(flags["latency-seconds"])
 const PARTITIONS = 6
 const root = join(import.meta.dirname, "..")
@@ -81,12 +90,46 @@ interface Context {
   readonly kafka: Kafka
   readonly admin: Admin
   readonly brokers: string
+  readonly brokerPid: number
   readonly databaseUrl: string
 }
 
+/**
+ * CPU milliseconds of each process over the fixed-rate phase: the job and
+ * the broker (the system under test), and this process, which is the load
+ * generator and the read_committed reader.
+ */
+interface CpuSplit {
+  readonly seconds: number
+  readonly job: number
+  readonly broker: number
+  readonly bench: number
+}
+
+const cpuMeter = (jobPid: number, brokerPid: number) => {
+  const cpuOf = (pid: number) => ProcessStats.sample(pid)?.cpuMillis ?? Number.NaN
+  const ownCpu = () => {
+    const u = process.cpuUsage()
+    return (u.user + u.system) / 1000
+  }
+  const started = performance.now()
+  const job = cpuOf(jobPid)
+  const broker = cpuOf(brokerPid)
+  const bench = ownCpu()
+  return (): CpuSplit => ({
+    seconds: (performance.now() - started) / 1000,
+    job: cpuOf(jobPid) - job,
+    broker: cpuOf(brokerPid) - broker,
+    bench: ownCpu() - bench
+  })
+}
+
+// Cores busy, on average, over the phase.
+const cores = (millis: number, seconds: number) => (millis / 1000 / seconds).toFixed(2)
+
 let runNumber = 0
 
-const startJob = async (ctx: Context, guarantee: Guarantee, input: string) => {
+const startJob = async (ctx: Context, guarantee: Guarantee, input: string, profile?: string) => {
   const id = ++runNumber
   const group = `bench-eos-${process.pid}-${id}`
   const outputs = [`enriched-payments-${id}`, `failed-payments-${id}`, `payment-events-dlq-${id}`]
@@ -109,7 +152,8 @@ const startJob = async (ctx: Context, guarantee: Guarantee, input: string) => {
         GROUP_ID: group,
         CLIENT_ID: group,
         METRICS_PORT: String(metricsPort)
-      }
+      },
+      nodeFlags: cpuProfileFlags(profile === undefined ? undefined : flags["cpu-prof"], `${profile}-${id}`)
     }
   )
   return { child, group, outputs, metricsPort }
@@ -198,12 +242,18 @@ interface Latency {
   readonly outputs: number
   readonly produced: number
   readonly visibleMs: Percentiles
+  readonly cpu: CpuSplit
 }
 
 const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Promise<Latency> => {
   const input = `payment-events-live-${runNumber + 1}`
   await ctx.admin.createTopics({ topics: [{ topic: input, numPartitions: PARTITIONS }], waitForLeaders: true })
-  const job = await startJob(ctx, guarantee, input)
+  // Generated and encoded before the paced phase: building them while pacing
+  // took half of this process's CPU there, a core shared with the job and the broker.
+  const count = Math.max(1, Math.round(rate * LATENCY_SECONDS))
+  const build = recordAt({ ...generatorOptions, seed: generatorOptions.seed + runNumber + 1 })
+  const records = Array.from({ length: count }, (_, i) => build(i))
+  const job = await startJob(ctx, guarantee, input, `${guarantee}-latency`)
   const readyBy = performance.now() + 60_000
   while (performance.now() < readyBy) {
     const ready = await fetch(`http://127.0.0.1:${job.metricsPort}/readyz`).then(
@@ -213,26 +263,28 @@ const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Prom
     if (ready) break
     await new Promise((r) => setTimeout(r, 200))
   }
-  const count = Math.max(1, Math.round(rate * LATENCY_SECONDS))
   const arrivals = new Map<number, number>()
   const reader = await follow(ctx.kafka, job.outputs, count, (seq, _timestamp, arrivedAt) => {
     arrivals.set(seq, arrivedAt)
   })
   const producer = ctx.kafka.producer()
   await producer.connect()
-  const options = { ...generatorOptions, seed: generatorOptions.seed + runNumber }
-  const timestamps = await producePaced(producer, input, count, rate, recordAt(options))
-  await producer.disconnect()
+  const measure = cpuMeter(job.child.pid, ctx.brokerPid)
+  const timestamps = await producePaced(producer, input, count, rate, (i) => records[i]!)
   const outputs = await reader.done(120_000)
+  const cpu = measure()
+  await producer.disconnect()
   await job.child.stop()
   const visible: Array<number> = []
   for (const [seq, arrivedAt] of arrivals) {
     const at = timestamps[seq]
     if (at !== undefined) visible.push(arrivedAt - at)
   }
-  const result = { guarantee, rate, outputs, produced: count, visibleMs: percentiles(visible) }
+  const result = { guarantee, rate, outputs, produced: count, visibleMs: percentiles(visible), cpu }
   log(
-    `${guarantee} at ${Math.round(rate)}/s: visible p50 ${result.visibleMs.p50} / p95 ${result.visibleMs.p95} / p99 ${result.visibleMs.p99} ms`
+    `${guarantee} at ${Math.round(rate)}/s: visible p50 ${result.visibleMs.p50} / p95 ${result.visibleMs.p95} / p99 ${result.visibleMs.p99} ms; ` +
+      `cores over ${cpu.seconds.toFixed(1)} s: job ${cores(cpu.job, cpu.seconds)}, broker ${cores(cpu.broker, cpu.seconds)}, ` +
+      `generator + reader ${cores(cpu.bench, cpu.seconds)}`
   )
   return result
 }
@@ -254,10 +306,11 @@ const main = async () => {
     await seedSql.end()
     broker = spawnNode(sluiceBin, ["broker", "--port", "0"])
     const brokers = (await broker.waitFor(/listening on (\S+)/, 60_000))[1]!
+    const brokerPid = broker.pid
     const kafka = new Kafka({ brokers: [brokers], clientId: "bench-eos", logLevel: logLevel.NOTHING })
     const admin = kafka.admin()
     await admin.connect()
-    const ctx: Context = { kafka, admin, brokers, databaseUrl: db.url }
+    const ctx: Context = { kafka, admin, brokers, brokerPid, databaseUrl: db.url }
     const input = "payment-events"
     await admin.createTopics({ topics: [{ topic: input, numPartitions: PARTITIONS }], waitForLeaders: true })
     const producer = kafka.producer()
@@ -275,14 +328,14 @@ const main = async () => {
       rounds.push(results as Record<Guarantee, Saturated>)
     }
     const ratios = rounds.map((r) => r["exactly-once"].eventsPerSecond / r["at-least-once"].eventsPerSecond)
-    const ratio = median(ratios)
+    const ratio = ratios.length === 0 ? Number.NaN : median(ratios)
     const rate =
       flags.rate === undefined ? median(rounds.map((r) => r["at-least-once"].eventsPerSecond)) / 2 : Number(flags.rate)
     const latency: Array<Latency> = []
     for (const g of guarantees) latency.push(await fixedRate(ctx, g, rate))
     await admin.disconnect()
 
-    const lines = [
+    const throughput = [
       "| round | at-least-once events/s | exactly-once events/s | exactly-once × at-least-once |",
       "| --- | ---: | ---: | ---: |",
       ...rounds.map(
@@ -291,12 +344,23 @@ const main = async () => {
           `${Math.round(r["at-least-once"].eventsPerSecond)} | ${Math.round(r["exactly-once"].eventsPerSecond)} | ${ratios[i]!.toFixed(2)} |`
       ),
       `| median | | | **${ratio.toFixed(2)}×** (goal ≥ 0.8×) |`,
-      "",
+      ""
+    ]
+    const lines = [
+      ...(rounds.length === 0 ? [] : throughput),
       `| at ${Math.round(rate)} payments/s (${flags.rate === undefined ? "half the at-least-once median" : "--rate"}) | outputs | visible p50 / p95 / p99 ms |`,
       "| --- | ---: | ---: |",
       ...latency.map(
         (l) =>
           `| ${l.guarantee} | ${l.outputs} of ${l.produced} | ${l.visibleMs.p50} / ${l.visibleMs.p95} / ${l.visibleMs.p99} |`
+      ),
+      "",
+      "| cores busy over the fixed-rate phase | job | broker | generator + reader |",
+      "| --- | ---: | ---: | ---: |",
+      ...latency.map(
+        (l) =>
+          `| ${l.guarantee} | ${cores(l.cpu.job, l.cpu.seconds)} | ${cores(l.cpu.broker, l.cpu.seconds)} | ` +
+          `${cores(l.cpu.bench, l.cpu.seconds)} |`
       )
     ]
     console.log(`\nClaims enrich, exactly-once vs at-least-once, 0% cache, ${EVENTS} payments\n\n${lines.join("\n")}\n`)

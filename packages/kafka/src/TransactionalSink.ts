@@ -7,7 +7,9 @@
  * outputs never are.
  *
  * An output whose input partition is no longer this member's is dropped
- * unacknowledged: the partition's new owner processes its input again.
+ * unacknowledged: the partition's new owner processes its input again. One
+ * dropped because that owner claimed the partition while it was being
+ * revoked is acknowledged, so the revocation does not wait for it.
  *
  * ```ts
  * const transactions = yield* Transactions.make(client, { groupId: "enrich" })

@@ -154,7 +154,11 @@ export interface Transactions {
    * Sends `messages` to `topic` in the open transaction of the input
    * partition `origin` (beginning one if needed). Answers `false`, sending
    * nothing, when the partition is not this member's (any more): its records
-   * will be processed again by the partition's owner.
+   * will be processed again by the partition's owner. Answers `true`, the
+   * records being done with, when they were dropped because the partition's
+   * next owner claimed it while it was being revoked (see "A fence during a
+   * revocation" in the module's header): acknowledged, they no longer hold
+   * the revocation up.
    */
   readonly send: (
     origin: OffsetTracker.TopicPartition,
@@ -360,10 +364,10 @@ export const make = (
         for (const item of items) yield* item.ack
       })
 
-    // The commit's round trips, each its own span: kafkajs looks the
-    // coordinator up before each request, so sendOffsets is four requests
-    // (FindCoordinator, AddOffsetsToTxn, FindCoordinator, TxnOffsetCommit)
-    // and the commit two (FindCoordinator, EndTxn).
+    // The commit's round trips, each its own span: sendOffsets is two
+    // requests (AddOffsetsToTxn, TxnOffsetCommit) and the commit one (EndTxn).
+    // kafkajs 2.2.4 looked the coordinator up (FindCoordinator) before each;
+    // the patch keeps it until a request to it fails.
     const phase = (name: string) =>
       Effect.withSpan(
         name,
@@ -701,13 +705,22 @@ export const make = (
         )
       })
 
-    const produce: Transactions["produce"] = (origin, topic, messages) =>
+    // `send` and `produce` put outputs in the open transaction without their input offsets.
+    const unpipelined = <A>(
+      origin: OffsetTracker.TopicPartition,
+      topic: string,
+      messages: Array<KafkaLike.Message>,
+      f: (sent: ReadonlyArray<KafkaLike.RecordMetadata> | "notOurs" | "dropped") => A
+    ): Effect.Effect<A, KafkaError.KafkaError> =>
       pipelined
         ? Effect.die(new Error("pipelined transactions take outputs with their input offsets (sendRecords)"))
-        : Effect.map(sendNow(origin, topic, messages), (sent) => (typeof sent === "string" ? undefined : sent))
+        : Effect.map(sendNow(origin, topic, messages), f)
+
+    const produce: Transactions["produce"] = (origin, topic, messages) =>
+      unpipelined(origin, topic, messages, (sent) => (typeof sent === "string" ? undefined : sent))
 
     const send: Transactions["send"] = (origin, topic, messages) =>
-      Effect.map(produce(origin, topic, messages), (answers) => answers !== undefined)
+      unpipelined(origin, topic, messages, (sent) => sent !== "notOurs")
 
     const sendRecords: Transactions["sendRecords"] = (origin, topic, messages, offsets, ack) =>
       Effect.suspend(() => {

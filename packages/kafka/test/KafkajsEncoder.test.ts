@@ -3,13 +3,15 @@ import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { varLong } from "./fixtures/varLong.ts"
 
-// The kafkajs patch (patches/kafkajs@2.2.4.patch) rewrote three producer hot
+// The kafkajs patch (patches/kafkajs@2.2.4.patch) rewrote four producer hot
 // spots: varints written in place, 32-bit varlongs without BigInt arithmetic,
-// and the grouping of a request's messages per partition (it was quadratic).
+// the grouping of a request's messages per partition (it was quadratic), and
+// the request frame (its payload was copied twice).
 // Their output is checked here against references written from the Kafka
 // protocol's definition (zigzag, then LEB128), not from kafkajs.
 
 interface Encoder {
+  writeBuffer(value: Buffer): Encoder
   writeVarInt(value: number): Encoder
   writeVarLong(value: number): Encoder
   readonly buffer: Buffer
@@ -33,6 +35,26 @@ type Group = (options: {
 const require = createRequire(import.meta.url)
 const Encoder: EncoderClass = require("kafkajs/src/protocol/encoder")
 const groupMessagesPerPartition: Group = require("kafkajs/src/producer/groupMessagesPerPartition")
+const createRequest: (options: {
+  correlationId: number
+  clientId: string
+  request: { apiKey: number; apiVersion: number; encode: () => Promise<Encoder> }
+}) => Promise<{ readonly buffer: Buffer }> = require("kafkajs/src/protocol/request")
+
+// A request frame as the protocol defines it: INT32 size, then INT16 api key,
+// INT16 api version, INT32 correlation id, STRING client id, then the body.
+const referenceFrame = (apiKey: number, apiVersion: number, correlationId: number, clientId: string, body: Buffer) => {
+  const head = Buffer.alloc(12)
+  head.writeInt16BE(apiKey, 4)
+  head.writeInt16BE(apiVersion, 6)
+  head.writeInt32BE(correlationId, 8)
+  const id = Buffer.from(clientId, "utf8")
+  const idLength = Buffer.alloc(2)
+  idLength.writeInt16BE(id.length)
+  const frame = Buffer.concat([head, idLength, id, body])
+  frame.writeInt32BE(frame.length - 4, 0)
+  return frame
+}
 
 const referenceVarLong = (value: number): Buffer => varLong(BigInt(value))
 
@@ -82,6 +104,28 @@ describe("kafkajs encoder (patched)", () => {
         }
       ),
       { numRuns: 500 }
+    )
+  })
+
+  it("frames a request as the protocol defines it", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 70 }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.string(),
+        fc.uint8Array({ maxLength: 5_000 }),
+        async (apiKey, apiVersion, correlationId, clientId, body) => {
+          const payload = Buffer.from(body)
+          const frame = await createRequest({
+            correlationId,
+            clientId,
+            request: { apiKey, apiVersion, encode: async () => new Encoder().writeBuffer(payload) }
+          })
+          assert.deepStrictEqual(frame.buffer, referenceFrame(apiKey, apiVersion, correlationId, clientId, payload))
+        }
+      ),
+      { numRuns: 300 }
     )
   })
 })

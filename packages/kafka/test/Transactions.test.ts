@@ -8,13 +8,17 @@ import { OffsetTracker } from "@sluice/core"
 import { Deferred, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as KafkaClient from "../src/KafkaClient.ts"
+import * as KafkaError from "../src/KafkaError.ts"
 import type * as KafkaLike from "../src/KafkaLike.ts"
 import * as Transactions from "../src/Transactions.ts"
 
 const connectable = { connect: async () => {}, disconnect: async () => {} }
 
-/** A client whose transactional producers log each call as `<transactional id> <call>`. */
-const fakeClient = (log: Array<string>) => {
+/**
+ * A client whose transactional producers log each call as `<transactional
+ * id> <call>`; while `fence.on` is set, their sends fail as a fenced producer's do.
+ */
+const fakeClient = (log: Array<string>, fence: { on: boolean } = { on: false }) => {
   const kafka: KafkaLike.Kafka = {
     admin: () => ({
       ...connectable,
@@ -33,6 +37,7 @@ const fakeClient = (log: Array<string>) => {
     producer: (config) => {
       const id = config?.transactionalId ?? "plain"
       const send = async (record: { topic: string; messages: Array<KafkaLike.Message> }) => {
+        if (fence.on) throw Object.assign(new Error("fenced"), { type: "PRODUCER_FENCED", code: 90 })
         log.push(`${id} send ${record.topic} ${record.messages.map((m) => String(m.value)).join(",")}`)
         return []
       }
@@ -143,6 +148,30 @@ describe("Transactions commit cycle", () => {
       assert.deepStrictEqual(log, ["g-in-0 begin", "g-in-0 send out a", "g-in-0 abort"])
     })
   )
+  it.effect(
+    "send - outputs of a partition claimed by its next owner while being revoked are dropped and answered as done",
+    () =>
+      Effect.gen(function* () {
+        const log: Array<string> = []
+        const fence = { on: false }
+        const client = yield* fakeClient(log, fence)
+        const transactions = yield* Transactions.make(client, { groupId: "g" })
+        const other = { topic: "in", partition: 1 }
+        yield* transactions.hooks.claim(tp)
+        yield* transactions.hooks.claim(other)
+        transactions.hooks.revoking(tp)
+        fence.on = true
+        // Done with (the sink acknowledges them), so the revocation need not wait for them.
+        assert.isTrue(yield* transactions.send(tp, "out", [{ value: "a" }]))
+        assert.isTrue(yield* transactions.send(tp, "out", [{ value: "b" }]))
+        // A fence on a partition the member is not giving up: a zombie, the job fails.
+        const zombie = yield* Effect.flip(transactions.send(other, "out", [{ value: "c" }]))
+        assert.isTrue(KafkaError.isFenced(zombie))
+        yield* transactions.hooks.release(tp)
+        assert.isFalse(yield* transactions.send(tp, "out", [{ value: "d" }]))
+      })
+  )
+
   it.effect("interval - pipelined commits come every 50 ms by default, not before", () =>
     Effect.gen(function* () {
       const log: Array<string> = []

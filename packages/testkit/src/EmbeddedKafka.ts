@@ -48,7 +48,7 @@ import { type BrokerContext, rawTimer } from "./internal/broker/handlers.ts"
 import { Persistence } from "./internal/broker/persistence.ts"
 import { TopicStore } from "./internal/broker/topicStore.ts"
 import { TransactionCoordinator, type TxnStatus } from "./internal/broker/transactionCoordinator.ts"
-import { ErrorCode } from "./internal/protocol/apiKeys.ts"
+import { ApiKey, ErrorCode } from "./internal/protocol/apiKeys.ts"
 import { TestkitError } from "./TestkitError.ts"
 
 /**
@@ -146,6 +146,18 @@ export interface Broker {
   readonly describeTransaction: (
     transactionalId: string
   ) => Effect.Effect<{ readonly status: TxnStatus; readonly producerEpoch: number } | undefined>
+  /** Requests of an API received so far, over every connection. */
+  readonly requestCount: (api: keyof typeof ApiKey) => Effect.Effect<number>
+  /**
+   * Answers the next request of `api` with `error` without processing it:
+   * a coordinator that moved (`NOT_COORDINATOR`) or is not ready
+   * (`COORDINATOR_NOT_AVAILABLE`), as a cluster answers while a coordinator
+   * fails over.
+   */
+  readonly refuseNext: (
+    api: "AddOffsetsToTxn" | "EndTxn",
+    error: "NOT_COORDINATOR" | "COORDINATOR_NOT_AVAILABLE"
+  ) => Effect.Effect<void>
 }
 
 /**
@@ -221,7 +233,9 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
       defaultPartitions: options.defaultPartitions ?? 1,
       nextProducerId: 1000,
       afterProduce: fsyncPolicy === "always" && persistence !== null ? () => persistence.flush() : () => {},
-      setTimer: rawTimer
+      setTimer: rawTimer,
+      requestCounts: new Map(),
+      refusals: new Map()
     }
     if (persistence !== null) {
       yield* Effect.try({
@@ -348,7 +362,12 @@ export const make = (options: Options = {}): Effect.Effect<Broker, TestkitError,
         }),
       groupGeneration: (group) => Effect.sync(() => groups.generation(group)),
       stableOffsets: (topic) => Effect.map(topicLogs(topic), (logs) => logs.map((l) => l.lastStableOffset)),
-      describeTransaction: (transactionalId) => Effect.sync(() => txns.describe(transactionalId))
+      describeTransaction: (transactionalId) => Effect.sync(() => txns.describe(transactionalId)),
+      requestCount: (api) => Effect.sync(() => broker.requestCounts.get(ApiKey[api]) ?? 0),
+      refuseNext: (api, error) =>
+        Effect.sync(() => {
+          broker.refusals.set(ApiKey[api], ErrorCode[error])
+        })
     } satisfies Broker
   })
 

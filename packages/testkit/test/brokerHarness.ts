@@ -54,6 +54,8 @@ export const makeHarness = (): Harness => {
     defaultPartitions: 1,
     nextProducerId: 1000,
     afterProduce: () => {},
+    requestCounts: new Map(),
+    refusals: new Map(),
     setTimer: (ms, f) => {
       const t = { ms, cancelled: false, fire: () => (t.cancelled ? undefined : f()) }
       timers.push(t)

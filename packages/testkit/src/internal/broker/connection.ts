@@ -113,6 +113,7 @@ export class Connection {
         return
       }
       const header = Header.readHeaderRest(r, prefix)
+      this.broker.requestCounts.set(header.apiKey, (this.broker.requestCounts.get(header.apiKey) ?? 0) + 1)
       const handler = handlers.get(header.apiKey)!
       let replied = false
       let cancelOnClose: (() => void) | null = null

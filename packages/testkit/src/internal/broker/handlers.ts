@@ -37,6 +37,10 @@ export interface BrokerContext {
   readonly afterProduce: () => void
   /** Starts a one-shot timer for parked fetches (see `rawTimer`). */
   readonly setTimer: (ms: number, f: () => void) => () => void
+  /** Requests received, by API key (see `EmbeddedKafka.requestCount`). */
+  readonly requestCounts: Map<number, number>
+  /** Error codes to answer the next request of an API key with, unprocessed (see `EmbeddedKafka.refuseNext`). */
+  readonly refusals: Map<number, number>
 }
 
 /** Response body as a list of buffers; `null` means "send nothing". */
@@ -480,12 +484,20 @@ const addPartitionsToTxn: Handler = (b, r, _req, reply) => {
   reply(one(w))
 }
 
+// A fault a test asked for: the request's error code, taken once, if it is to be refused.
+const refusal = (b: BrokerContext, apiKey: number): number | undefined => {
+  const code = b.refusals.get(apiKey)
+  b.refusals.delete(apiKey)
+  return code
+}
+
 const addOffsetsToTxn: Handler = (b, r, _req, reply) => {
   const request = Txn.decodeAddOffsetsToTxn(r)
   const w = new Writer(16)
   Txn.encodeThrottleAndError(
     w,
-    b.txns.addOffsets(request.transactionalId, request.producerId, request.producerEpoch, request.groupId)
+    refusal(b, ApiKey.AddOffsetsToTxn) ??
+      b.txns.addOffsets(request.transactionalId, request.producerId, request.producerEpoch, request.groupId)
   )
   reply(one(w))
 }
@@ -522,7 +534,9 @@ const txnOffsetCommit: Handler = (b, r, req, reply) => {
 
 const endTxn: Handler = (b, r, _req, reply) => {
   const request = Txn.decodeEndTxn(r)
-  const code = b.txns.endTxn(request.transactionalId, request.producerId, request.producerEpoch, request.commit)
+  const code =
+    refusal(b, ApiKey.EndTxn) ??
+    b.txns.endTxn(request.transactionalId, request.producerId, request.producerEpoch, request.commit)
   b.afterProduce()
   const w = new Writer(16)
   Txn.encodeThrottleAndError(w, code)
