@@ -136,7 +136,9 @@ export const commerce = (guarantee: Guarantee) =>
         yield* Processes.eventually(
           "segments-b reassigned",
           Recovery.assignmentsIn(b, rekeyTopic) > assignmentsOfB ? Effect.void : Effect.fail("not yet"),
-          "2 minutes"
+          // Longer than the group protocol can take: the dead member's session (30 s), then a
+          // rebalance waiting for its members (up to 60 s), twice when a slow member is dropped.
+          "4 minutes"
         )
         return restarted
       })
