@@ -14,7 +14,8 @@
  * - hand-written job: the claims work written by hand with kafkajs and
  *   postgres.js (`jobs/handJob.ts`: eachBatch, one `= ANY($1)` query per
  *   batch, exact decimals, the same dead letters, one sendBatch, commit), the
- *   reference Sluice's cost is stated against;
+ *   reference Sluice's cost is stated against; it and the raw pipe fetch
+ *   with the sizes Sluice's source uses by default (`jobs/fetchSizes.ts`);
  * - naive job: eachMessage, one SELECT and one send per payment, over a
  *   prefix of the input (it is slow);
  * - `sluice claims enrich` at 0% cache hits (TTLs 0) and at ~90% (see

@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util"
 import { type IHeaders, Kafka, logLevel, type TopicMessages } from "kafkajs"
 import postgres from "postgres"
+import { fetchSizes } from "./fetchSizes.ts"
 import { type ClaimRow, claimsQuery, deadLetterHeaders, decode, enrich, isRejected } from "./handEnrich.ts"
 
 const { values } = parseArgs({
@@ -34,7 +35,7 @@ const sql = postgres(v["database-url"]!, { max: 4, onnotice: () => {} })
 const kafka = new Kafka({ brokers: v.brokers!.split(","), clientId: "bench-hand", logLevel: logLevel.NOTHING })
 // The same producer guarantees as Sluice's Kafka sink.
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-const consumer = kafka.consumer({ groupId: v.group!, maxBytesPerPartition: 1024 * 1024 })
+const consumer = kafka.consumer({ groupId: v.group!, maxBytesPerPartition: 1024 * 1024, ...fetchSizes })
 await producer.connect()
 await consumer.connect()
 // The benchmark waits for this line before it produces input at a fixed rate.

@@ -8,6 +8,7 @@
  */
 import { parseArgs } from "node:util"
 import { Kafka, logLevel } from "kafkajs"
+import { fetchSizes } from "./fetchSizes.ts"
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +22,7 @@ const { brokers, input, output, group } = values as Record<string, string>
 
 const kafka = new Kafka({ brokers: brokers.split(","), clientId: "bench-raw-pipe", logLevel: logLevel.NOTHING })
 const producer = kafka.producer()
-const consumer = kafka.consumer({ groupId: group })
+const consumer = kafka.consumer({ groupId: group, ...fetchSizes })
 await producer.connect()
 await consumer.connect()
 // The benchmark waits for this line before it produces input at a fixed rate.

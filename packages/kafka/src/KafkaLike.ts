@@ -53,6 +53,12 @@ export interface ConsumerConfig {
   readonly minBytes?: number
   readonly maxBytes?: number
   readonly maxWaitTimeInMs?: number
+  /**
+   * Adaptive fetches (a patch of the client): after a fetch that brought no
+   * records, the next asks for one byte and waits this long; after one that
+   * brought records, `minBytes` within `maxWaitTimeInMs`.
+   */
+  readonly idleMaxWaitTimeInMs?: number
   readonly allowAutoTopicCreation?: boolean
   readonly readUncommitted?: boolean
   readonly retry?: RetryConfig

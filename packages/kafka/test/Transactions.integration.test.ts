@@ -260,6 +260,7 @@ describe("Transactions", () => {
                   heartbeatInterval: "200 millis",
                   // An idle fetch ends soon: the member notices the rebalance without waiting for it.
                   fetchMaxWait: "100 millis",
+                  fetchIdleWait: "100 millis",
                   // Longer than the test: the revocation ends because the held records are done, not by timing out.
                   revokeTimeout: "5 minutes"
                 }

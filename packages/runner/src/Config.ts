@@ -267,6 +267,7 @@ const millis =
  * | groupInstanceId | GROUP_INSTANCE_ID (else POD_NAME) | --group-instance-id | none |
  * | fetchMinBytes | KAFKA_FETCH_MIN_BYTES | --fetch-min-bytes | the source's default |
  * | fetchMaxWait | KAFKA_FETCH_MAX_WAIT_MS | --fetch-max-wait | the source's default |
+ * | fetchIdleWait | KAFKA_FETCH_IDLE_WAIT_MS | --fetch-idle-wait | the source's default |
  *
  * @since 0.1.0
  * @category settings
@@ -299,13 +300,19 @@ export const consumerGroup = {
   fetchMinBytes: setting(
     "KAFKA_FETCH_MIN_BYTES",
     "fetch-min-bytes",
-    "Bytes a fetch waits for before the broker answers, at most --fetch-max-wait",
+    "Bytes a fetch waits for while records flow, at most --fetch-max-wait",
     Parse.int(1, 64 * 1024 * 1024)
   ),
   fetchMaxWait: setting(
     "KAFKA_FETCH_MAX_WAIT_MS",
     "fetch-max-wait",
-    "Longest a fetch waits for --fetch-min-bytes (e.g. 20ms or 20)",
+    "Longest a fetch waits for --fetch-min-bytes while records flow (e.g. 20ms or 20)",
+    millis(0, 60_000)
+  ),
+  fetchIdleWait: setting(
+    "KAFKA_FETCH_IDLE_WAIT_MS",
+    "fetch-idle-wait",
+    "Longest a fetch waits after one that brought nothing; the first record answers it (e.g. 5s)",
     millis(0, 60_000)
   )
 } as const

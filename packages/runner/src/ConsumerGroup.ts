@@ -45,6 +45,7 @@ export interface Timing {
   readonly groupInstanceId?: string
   readonly fetchMinBytes?: number
   readonly fetchMaxWait?: number
+  readonly fetchIdleWait?: number
 }
 
 const optional = <K extends keyof Timing>(key: K, value: Option.Option<NonNullable<Timing[K]>>): Timing =>
@@ -85,6 +86,7 @@ export const load = (overrides: Config.Overrides<typeof Config.consumerGroup> = 
       ...optional("rebalanceTimeout", v.rebalanceTimeout),
       ...optional("groupInstanceId", groupInstanceId),
       ...optional("fetchMinBytes", v.fetchMinBytes),
-      ...optional("fetchMaxWait", v.fetchMaxWait)
+      ...optional("fetchMaxWait", v.fetchMaxWait),
+      ...optional("fetchIdleWait", v.fetchIdleWait)
     } satisfies Timing
   })

@@ -45,6 +45,7 @@ export const readCommitted = (
         topics: [topic],
         groupId: `sluice-read-committed-${Math.random().toString(36).slice(2)}`,
         fetchMaxWait: "100 millis",
+        fetchIdleWait: "100 millis",
         onInvisible: invisible.record
       })
       yield* Effect.raceFirst(

@@ -23,9 +23,9 @@ describe("ConsumerGroup", () => {
   it.effect("load - fetch sizes from flags or variables, passed as the source takes them", () =>
     Effect.gen(function* () {
       const fetch = yield* ConsumerGroup.load({ fetchMaxWait: Option.some("20ms") }).pipe(
-        withEnv({ KAFKA_FETCH_MIN_BYTES: "65536", KAFKA_FETCH_MAX_WAIT_MS: "500" })
+        withEnv({ KAFKA_FETCH_MIN_BYTES: "65536", KAFKA_FETCH_MAX_WAIT_MS: "500", KAFKA_FETCH_IDLE_WAIT_MS: "2s" })
       )
-      assert.deepStrictEqual(fetch, { fetchMinBytes: 65_536, fetchMaxWait: 20 })
+      assert.deepStrictEqual(fetch, { fetchMinBytes: 65_536, fetchMaxWait: 20, fetchIdleWait: 2_000 })
       const bad = yield* Effect.flip(ConsumerGroup.load().pipe(withEnv({ KAFKA_FETCH_MIN_BYTES: "0" })))
       assert.match(bad.message, /^Invalid value for KAFKA_FETCH_MIN_BYTES: "0" \(expected an integer between 1 and/)
     })
