@@ -1,9 +1,12 @@
 // The benchmark's hand-written claims job (bench/jobs/handEnrich.ts) is only a
 // fair reference if it does the job's work: the same records become dead
-// letters (same kind), and every other record gets the same output bytes.
+// letters (same kind), and every other record gets the same output bytes;
+// and the baselines fetch with the sizes the job's source uses by default.
 import { assert, describe, it } from "@effect/vitest"
-import { BigDecimal, DateTime, Result } from "effect"
+import * as KafkaSource from "@sluice/kafka/KafkaSource"
+import { BigDecimal, DateTime, Duration, Result } from "effect"
 import * as fc from "fast-check"
+import { fetchSizes } from "../../../bench/jobs/fetchSizes.ts"
 import * as Hand from "../../../bench/jobs/handEnrich.ts"
 import * as EnrichedPayment from "../src/jobs/claims/EnrichedPayment.ts"
 import * as Enrichment from "../src/jobs/claims/Enrichment.ts"
@@ -90,5 +93,14 @@ describe("bench hand-written claims job", () => {
       }),
       { numRuns: 5000 }
     )
+  })
+
+  // The baselines fetch as Sluice's source does by default, or the comparison measures a setting.
+  it("fetches with the source's default sizes", () => {
+    assert.deepStrictEqual(fetchSizes, {
+      minBytes: KafkaSource.defaultFetchMinBytes,
+      maxWaitTimeInMs: Duration.toMillis(Duration.fromInputUnsafe(KafkaSource.defaultFetchMaxWait)),
+      idleMaxWaitTimeInMs: Duration.toMillis(Duration.fromInputUnsafe(KafkaSource.defaultFetchIdleWait))
+    })
   })
 })
