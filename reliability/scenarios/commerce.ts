@@ -135,10 +135,22 @@ export const commerce = (guarantee: Guarantee) =>
         // B has been through the rebalance that dropped the dead A.
         yield* Processes.eventually(
           "segments-b reassigned",
-          Recovery.assignmentsIn(b, rekeyTopic) > assignmentsOfB ? Effect.void : Effect.fail("not yet"),
+          Effect.gen(function* () {
+            yield* Processes.alive(b)
+            yield* Processes.alive(restarted)
+            if (Recovery.assignmentsIn(b, rekeyTopic) <= assignmentsOfB) return yield* Effect.fail("not yet")
+          }),
           // Longer than the group protocol can take: the dead member's session (30 s), then a
           // rebalance waiting for its members (up to 60 s), twice when a slow member is dropped.
           "4 minutes"
+        ).pipe(
+          // What each instance last said, for a wait that gives up.
+          Effect.mapError(
+            (e) =>
+              new Error(
+                `${e.message}\nsegments-b:\n${Processes.recentLines(b)}\nsegments-a:\n${Processes.recentLines(restarted)}`
+              )
+          )
         )
         return restarted
       })

@@ -149,6 +149,19 @@ export const alive = (p: Sluice): Effect.Effect<void, Error> =>
       : Effect.void
   )
 
+/**
+ * The last `n` lines `p` logged that are not DEBUG (its stdout and stderr),
+ * for a failure message: what the process was doing when a wait gave up.
+ */
+export const recentLines = (p: Sluice, n = 20): string => {
+  const { stdout, stderr } = p.output()
+  const lines = `${stdout}${stderr}`.split("\n").filter((line) => line !== "" && !line.includes('"level":"DEBUG"'))
+  return lines
+    .slice(-n)
+    .map((line) => `  ${line.slice(0, 400)}`)
+    .join("\n")
+}
+
 /** A TCP port nothing listens on right now (for processes that need a fixed port across restarts). */
 export const freePort: Effect.Effect<number> = Effect.promise(
   () =>
