@@ -12,6 +12,7 @@ import { crashLoop, crashLoopExactlyOnce, crashLoopWith } from "./scenarios/cras
 import { databaseOutage, slowDatabase } from "./scenarios/databaseFaults.ts"
 import { rebalance, rebalanceExactlyOnce } from "./scenarios/rebalance.ts"
 import { scaleOutKill } from "./scenarios/scaleOut.ts"
+import * as Processes from "./support/processes.ts"
 import { failedRow, type Row, render } from "./support/table.ts"
 
 type Scenario = Effect.Effect<{ readonly row: Row; readonly verify: () => void }, unknown, Scope.Scope>
@@ -53,12 +54,21 @@ describe("reliability", () => {
     it.live(name, () =>
       Effect.scoped(
         Effect.gen(function* () {
+          Processes.resetStarted()
           const result = yield* scenario
           rows.push(result.row)
           result.verify()
         }).pipe(
-          // A scenario that breaks before its reconciliation still gets a row.
-          Effect.tapCause((cause) => Effect.sync(() => rows.push(failedRow(name, Cause.squash(cause)))))
+          // A scenario that breaks before its reconciliation still gets a row,
+          // and the report shows what each of its processes said last.
+          Effect.tapCause((cause) =>
+            Effect.sync(() => {
+              rows.push(failedRow(name, Cause.squash(cause)))
+              for (const p of Processes.startedSince()) {
+                console.log(`${name}: the last lines of ${p.name} (pid ${p.pid})\n${Processes.recentLines(p, 15)}`)
+              }
+            })
+          )
         )
       )
     )

@@ -143,14 +143,6 @@ export const commerce = (guarantee: Guarantee) =>
           // Longer than the group protocol can take: the dead member's session (30 s), then a
           // rebalance waiting for its members (up to 60 s), twice when a slow member is dropped.
           "4 minutes"
-        ).pipe(
-          // What each instance last said, for a wait that gives up.
-          Effect.mapError(
-            (e) =>
-              new Error(
-                `${e.message}\nsegments-b:\n${Processes.recentLines(b)}\nsegments-a:\n${Processes.recentLines(restarted)}`
-              )
-          )
         )
         return restarted
       })

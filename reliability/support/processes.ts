@@ -12,6 +12,18 @@ import { spawnSluice } from "../../packages/runner/test/support/spawnSluice.ts"
 
 const running = new Set<ChildProcess>()
 
+// Every process started since the last `resetStarted`: a failed scenario's
+// report prints the last lines of each.
+let started: Array<Sluice> = []
+
+/** Forgets the processes started so far; the suite calls it before each scenario. */
+export const resetStarted = (): void => {
+  started = []
+}
+
+/** The processes started since the last `resetStarted`, in order. */
+export const startedSince = (): ReadonlyArray<Sluice> => started
+
 const signalGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
   try {
@@ -60,7 +72,9 @@ export const start = (
         running.delete(run.child)
         return { status, signal }
       })
-      return { name, pid: run.child.pid ?? -1, child: run.child, exited, output: run.output }
+      const p: Sluice = { name, pid: run.child.pid ?? -1, child: run.child, exited, output: run.output }
+      started.push(p)
+      return p
     }),
     (p) =>
       Effect.andThen(kill(p), () =>
