@@ -377,14 +377,25 @@ export const make = (
         }
       )
 
-    const commitMember = (m: Member, offset: bigint | undefined) =>
+    const commitMember = (m: Member, offset: bigint | undefined, noOffset: "abort" | "flush" = "abort") =>
       m.lock.withPermits(1)(
         Effect.gen(function* () {
           // Fenced while being revoked, or released while this commit waited for the lock.
           if (m.fenced || members.get(keyOf(m.tp)) !== m) return false
-          // Outputs without an offset: their partition was forgotten by the
-          // tracker (revoked); they will be processed again, so they are dropped.
           if (offset === undefined) {
+            // A pipelined cut found nothing of the partition done. Either the
+            // tracker forgot it (revoked), and `release`, which comes next,
+            // aborts its transaction; or its first records were tracked after
+            // the cut, so their outputs were kept aside, and they cannot be
+            // done until those go into the open transaction, as after any
+            // commit. Dropping them would leave those records in flight for good.
+            if (noOffset === "flush") {
+              yield* flushDeferred(m).pipe(Effect.catch((error) => migrated(m, error)))
+              return false
+            }
+            // A drained cycle: every tracked record is done, so the partition
+            // was forgotten by the tracker (revoked); its outputs will be
+            // processed again, so they are dropped.
             yield* abort(m)
             yield* dropDeferred(m)
             return false
@@ -493,7 +504,7 @@ export const make = (
         if (failed || m.fenced || members.get(keyOf(m.tp)) !== m) return
         const offset = yield* tracker.committable(m.tp)
         const value = offset._tag === "Some" ? offset.value : undefined
-        const changed = yield* commitMember(m, value)
+        const changed = yield* commitMember(m, value, "flush")
         if (changed && value !== undefined) yield* reportCommitted([{ ...m.tp, offset: value }], committed)
       }).pipe(
         Effect.ensuring(

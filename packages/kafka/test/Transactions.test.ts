@@ -18,7 +18,12 @@ const connectable = { connect: async () => {}, disconnect: async () => {} }
  * A client whose transactional producers log each call as `<transactional
  * id> <call>`; while `fence.on` is set, their sends fail as a fenced producer's do.
  */
-const fakeClient = (log: Array<string>, fence: { on: boolean } = { on: false }) => {
+const fakeClient = (
+  log: Array<string>,
+  fence: { on: boolean } = { on: false },
+  // While set, a send waits for it before it is logged and answered.
+  hold: { until: Promise<void> | undefined } = { until: undefined }
+) => {
   const kafka: KafkaLike.Kafka = {
     admin: () => ({
       ...connectable,
@@ -38,6 +43,7 @@ const fakeClient = (log: Array<string>, fence: { on: boolean } = { on: false }) 
       const id = config?.transactionalId ?? "plain"
       const send = async (record: { topic: string; messages: Array<KafkaLike.Message> }) => {
         if (fence.on) throw Object.assign(new Error("fenced"), { type: "PRODUCER_FENCED", code: 90 })
+        if (hold.until !== undefined) await hold.until
         log.push(`${id} send ${record.topic} ${record.messages.map((m) => String(m.value)).join(",")}`)
         return []
       }
@@ -225,5 +231,44 @@ describe("Transactions commit cycle", () => {
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"])
     })
+  )
+
+  it.effect(
+    "pipelined - records tracked after a cut of a partition with nothing done yet are sent and committed, not dropped",
+    () =>
+      Effect.gen(function* () {
+        const log: Array<string> = []
+        let release: () => void = () => {}
+        const hold: { until: Promise<void> | undefined } = {
+          until: new Promise<void>((resolve) => {
+            release = resolve
+          })
+        }
+        const client = yield* fakeClient(log, { on: false }, hold)
+        const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+        const transactions = yield* Transactions.make(client, { groupId: "g", pipelined: true })
+        yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+        yield* transactions.hooks.claim(tp)
+        // An output in the open transaction whose send is slow holds the
+        // partition's lock across the next cut; the tracker knows nothing of
+        // the partition yet, so the cut finds nothing done.
+        const slow = yield* Effect.forkChild(
+          transactions.sendRecords(tp, "out", [{ value: "slow" }], [7n], () => Effect.void)
+        )
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("50 millis")
+        // Meanwhile the partition's first record arrives: it is after the cut,
+        // so its output is kept aside for the transaction after the commit.
+        yield* tracker.trackBatch(tp, [0n])
+        yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
+        hold.until = undefined
+        release()
+        yield* Fiber.join(slow)
+        yield* TestClock.adjust("50 millis")
+        yield* TestClock.adjust("50 millis")
+        assert.include(log, "g-in-0 send out a", "the record's output was sent")
+        assert.include(log, "g-in-0 offsets g 0@1", "the record's offset was committed")
+        assert.notInclude(log, "g-in-0 abort")
+      })
   )
 })
