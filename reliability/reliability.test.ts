@@ -64,8 +64,8 @@ describe("reliability", () => {
           Effect.tapCause((cause) =>
             Effect.sync(() => {
               rows.push(failedRow(name, Cause.squash(cause)))
-              for (const p of Processes.startedSince()) {
-                console.log(`${name}: the last lines of ${p.name} (pid ${p.pid})\n${Processes.recentLines(p, 15)}`)
+              for (const p of Processes.startedThisScenario()) {
+                console.log(`${name}: the last lines of ${p.name} (pid ${p.pid})\n${Processes.recentLines(p)}`)
               }
             })
           )

@@ -21,8 +21,8 @@ export const resetStarted = (): void => {
   started = []
 }
 
-/** The processes started since the last `resetStarted`, in order. */
-export const startedSince = (): ReadonlyArray<Sluice> => started
+/** The processes started since the last `resetStarted` (the current scenario's), in order. */
+export const startedThisScenario = (): ReadonlyArray<Sluice> => started
 
 const signalGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
@@ -165,9 +165,9 @@ export const alive = (p: Sluice): Effect.Effect<void, Error> =>
 
 /**
  * The last `n` lines `p` logged that are not DEBUG (its stdout and stderr),
- * for a failure message: what the process was doing when a wait gave up.
+ * for a failed scenario's report: what the process was doing when it failed.
  */
-export const recentLines = (p: Sluice, n = 20): string => {
+export const recentLines = (p: Sluice, n = 15): string => {
   const { stdout, stderr } = p.output()
   const lines = `${stdout}${stderr}`.split("\n").filter((line) => line !== "" && !line.includes('"level":"DEBUG"'))
   return lines
