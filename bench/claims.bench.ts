@@ -77,9 +77,13 @@ const { values: flags } = parseArgs({
     concurrency: { type: "string" },
     "cpu-prof": { type: "string" },
     only: { type: "string" },
-    // The heap flags the container image sets (deploy/Dockerfile), so peak RSS
-    // is measured as the job is deployed; "" runs it with V8's defaults.
-    "job-node-flags": { type: "string", default: "--max-semi-space-size=8 --max-old-space-size=256" },
+    // The heap flags the container image sets (deploy/Dockerfile: NODE_OPTIONS
+    // and the entrypoint's), so CPU and peak RSS are measured as the job is
+    // deployed; "" runs it with V8's defaults.
+    "job-node-flags": {
+      type: "string",
+      default: "--max-semi-space-size=8 --max-old-space-size=160 --heap-growing-percent=300"
+    },
     "sluice-flags": { type: "string", default: "" },
     saturation: { type: "boolean", default: true },
     "fixed-jobs": { type: "string", default: "hand,sluice" },
