@@ -54,6 +54,7 @@ import { adminUrl, createDatabase } from "./support/benchDatabase.ts"
 import { drainTopics } from "./support/drainTopics.ts"
 import { freePort } from "./support/freePort.ts"
 import { hotSequence } from "./support/hotSequence.ts"
+import { imageNodeFlags } from "./support/imageNodeFlags.ts"
 import { type NodeChild, spawnNode, stopAll } from "./support/nodeChild.ts"
 import { type Percentiles, percentiles } from "./support/percentiles.ts"
 import * as ProcessStats from "./support/processStats.ts"
@@ -77,13 +78,10 @@ const { values: flags } = parseArgs({
     concurrency: { type: "string" },
     "cpu-prof": { type: "string" },
     only: { type: "string" },
-    // The heap flags the container image sets (deploy/Dockerfile: NODE_OPTIONS
-    // and the entrypoint's), so CPU and peak RSS are measured as the job is
-    // deployed; "" runs it with V8's defaults.
-    "job-node-flags": {
-      type: "string",
-      default: "--max-semi-space-size=8 --max-old-space-size=160 --heap-growing-percent=300"
-    },
+    // Unset: the heap flags the container image sets (deploy/Dockerfile), so
+    // CPU and peak RSS are measured as the job is deployed; "" runs it with
+    // V8's defaults.
+    "job-node-flags": { type: "string" },
     "sluice-flags": { type: "string", default: "" },
     saturation: { type: "boolean", default: true },
     "fixed-jobs": { type: "string", default: "hand,sluice" },
@@ -117,7 +115,8 @@ const WARMUP_SECONDS = Number(flags["warmup-seconds"])
 const RATE_SECONDS = Number(flags["rate-seconds"])
 const IDLE_SECONDS = Number(flags["idle-seconds"])
 const FIXED_JOBS = new Set(flags["fixed-jobs"].split(",").map((j) => j.trim()))
-const JOB_NODE_FLAGS = flags["job-node-flags"].split(" ").filter((f) => f !== "")
+const JOB_NODE_FLAGS =
+  flags["job-node-flags"] === undefined ? imageNodeFlags() : flags["job-node-flags"].split(" ").filter((f) => f !== "")
 const EXTRA_SLUICE_FLAGS = flags["sluice-flags"].split(" ").filter((f) => f !== "")
 const PARTITIONS = 6
 const HOT_REPEAT_RATE = 0.9
@@ -848,6 +847,8 @@ const main = async () => {
         `- 90% cache: input where ~90% of payments repeat a claim seen within the last ${HOT_WINDOW} (cache 100,000 entries, TTL 10m);`,
         "  0% cache: uniform input, cache TTLs 0. cache hits are read from the job's /metrics.",
         "- peak RSS: VmHWM of the job process. CPU µs / event: its user+system time between its first and last output, per output.",
+        `- the sluice job's Node flags: ${JOB_NODE_FLAGS.length === 0 ? "V8's defaults" : JOB_NODE_FLAGS.join(" ")}` +
+          " (the baselines run with V8's defaults).",
         ""
       ].join("\n")
     )
