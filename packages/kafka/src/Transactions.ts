@@ -40,10 +40,13 @@
  * the pipeline keeps working on the next transaction's records: draining
  * stalled the whole pipeline for the slowest in-flight record every 100 ms.
  * The ticks do not wait for the commits either: each tick cuts the
- * partitions whose previous commit is over, so a partition is cut every
- * `commitInterval` (50 ms by default in this mode), not every interval plus
- * the slowest partition's commit (which added up to the wait of every record
- * for its cut).
+ * partitions whose previous commit is over, and a partition still committing
+ * at a tick is cut again as soon as that commit ends. A partition is so cut
+ * every `commitInterval` (20 ms by default in this mode), or right after its
+ * previous commit when that took longer: not every interval plus the slowest
+ * partition's commit (which added up to the wait of every record for its
+ * cut), nor at the tick after a commit that outlasted one (under load half
+ * the ticks were missed so, and their records waited a whole extra interval).
  *
  * **Failures.** A transaction that cannot be sent or committed (fenced,
  * timed out on the broker, broker gone) fails the source's stream, and with
@@ -88,7 +91,7 @@ export interface Options {
   readonly groupId: string
   /** Transactional ids are `<prefix>-<topic>-<partition>`; the group id by default. */
   readonly transactionalIdPrefix?: string | undefined
-  /** How often outputs and offsets are committed; 100 ms by default, 50 ms for pipelined commits. */
+  /** How often outputs and offsets are committed; 100 ms by default, 20 ms for pipelined commits. */
   readonly commitInterval?: Duration.Input | undefined
   /** After this long the broker aborts an open transaction; 60 seconds by default. */
   readonly transactionTimeout?: Duration.Input | undefined
@@ -260,8 +263,12 @@ export const make = (
     const pipelined = options.pipelined === true
     // A record waits on average half an interval for its cut, and up to a
     // whole one: at 100 ms that wait alone puts the visible p95 above 100 ms.
-    // Pipelined commits do not hold the source, so they can afford it twice as often.
-    const interval = Duration.fromInputUnsafe(options.commitInterval ?? (pipelined ? "50 millis" : "100 millis"))
+    // Pipelined commits do not hold the source, so they can afford it five
+    // times as often; under load a partition's cycle (wait for the cut's
+    // records, commit, send what was kept aside) takes longer than 20 ms, and
+    // it is cut again as soon as that ends, so commits grow with the load
+    // rather than their number.
+    const interval = Duration.fromInputUnsafe(options.commitInterval ?? (pipelined ? "20 millis" : "100 millis"))
     const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
     const requestTimeout = options.requestTimeoutMillis ?? 30_000
     const members = new Map<string, Member>()
@@ -492,13 +499,15 @@ export const make = (
         }
       })
 
-    // One partition's commit of a pipelined cycle: once its records before the cut are done.
+    // One partition's commit of a pipelined cycle: once its records before
+    // the cut are done. A tick that came meanwhile cuts it again at once.
     const commitCut = (
       tracker: OffsetTracker.OffsetTracker,
       committed: Committed,
+      background: Background,
       m: Member,
       last: bigint | undefined
-    ) =>
+    ): Effect.Effect<void, KafkaError.KafkaError> =>
       Effect.gen(function* () {
         if (last !== undefined) yield* awaitCut(tracker, m, last + 1n)
         if (failed || m.fenced || members.get(keyOf(m.tp)) !== m) return
@@ -523,35 +532,68 @@ export const make = (
             }
           },
           { captureStackTrace: false }
+        ),
+        Effect.andThen(
+          Effect.suspend(() => {
+            if (!overdue.delete(m) || failed || m.fenced || members.get(keyOf(m.tp)) !== m) return Effect.void
+            return Effect.flatMap(memberPending(tracker, m), (pending) =>
+              pending ? cutMember(tracker, committed, background, m) : Effect.void
+            )
+          })
+        ),
+        Effect.onError(() =>
+          Effect.sync(() => {
+            overdue.delete(m)
+          })
         )
       )
 
     // Partitions cut and not yet through their commit, sending what was kept
     // aside included: a partition is never cut again before that ends.
     const committing = new Set<Member>()
+    // Partitions a tick found still committing: cut again as soon as that commit ends.
+    const overdue = new Set<Member>()
+
+    // Anything of one partition to commit (see `pending`).
+    const memberPending = (tracker: OffsetTracker.OffsetTracker, m: Member) =>
+      Effect.map(
+        tracker.committable(m.tp),
+        (offset) => m.txn !== undefined || (offset._tag === "Some" && offset.value !== m.committed)
+      )
+
+    // Cuts the partition after its last tracked record and starts its commit
+    // beside the caller. Cut and mark are one synchronous step: `sendRecords`
+    // compares offsets with the cut, and no tick may cut the partition twice.
+    const cutMember = (
+      tracker: OffsetTracker.OffsetTracker,
+      committed: Committed,
+      background: Background,
+      m: Member
+    ): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const last = tracker.lastTrackedUnsafe(m.tp)
+        m.cut = last === undefined ? -1n : last + 1n
+        committing.add(m)
+        return background(commitCut(tracker, committed, background, m, last))
+      })
 
     // Cuts every partition whose previous commit is over and starts their
     // commits without waiting for them: the next tick comes one interval
     // later whatever they take, so a slow partition (a slow record, a slow
     // round trip) neither delays the other partitions' next cut nor adds its
     // commit time to every record's wait for a cut. A partition still
-    // committing is cut at the first tick after its commit.
+    // committing is cut again as soon as its commit ends: waiting for the
+    // next tick instead made a commit that outlasted an interval cost its
+    // records a whole extra interval (half the ticks were missed so under load).
     const pipelinedCycle = (tracker: OffsetTracker.OffsetTracker, committed: Committed, background: Background) =>
       Effect.gen(function* () {
         if (failed || !pending(yield* offsetsOf(tracker))) return
-        // One synchronous step: no record can be tracked between two partitions' cuts.
-        const cuts = yield* Effect.sync(() =>
-          [...members.values()]
-            // A fenced partition (claimed by its next owner while being revoked) is never cut again.
-            .filter((m) => !committing.has(m) && !m.fenced)
-            .map((m) => {
-              const last = tracker.lastTrackedUnsafe(m.tp)
-              m.cut = last === undefined ? -1n : last + 1n
-              committing.add(m)
-              return { m, last }
-            })
-        )
-        for (const { m, last } of cuts) yield* background(commitCut(tracker, committed, m, last))
+        // A fenced partition (claimed by its next owner while being revoked) is never cut again.
+        for (const m of members.values()) {
+          if (m.fenced) continue
+          if (committing.has(m)) overdue.add(m)
+          else yield* cutMember(tracker, committed, background, m)
+        }
       })
 
     const cycle = (tracker: OffsetTracker.OffsetTracker, committed: Committed, background: Background) =>

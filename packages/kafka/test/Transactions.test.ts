@@ -178,7 +178,7 @@ describe("Transactions commit cycle", () => {
       })
   )
 
-  it.effect("interval - pipelined commits come every 50 ms by default, not before", () =>
+  it.effect("interval - pipelined commits come every 20 ms by default, not before", () =>
     Effect.gen(function* () {
       const log: Array<string> = []
       const client = yield* fakeClient(log)
@@ -188,7 +188,7 @@ describe("Transactions commit cycle", () => {
       yield* transactions.hooks.claim(tp)
       yield* tracker.trackBatch(tp, [0n])
       yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
-      yield* TestClock.adjust("49 millis")
+      yield* TestClock.adjust("19 millis")
       assert.isFalse(log.some((l) => l.endsWith("commit")))
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"])
@@ -233,6 +233,40 @@ describe("Transactions commit cycle", () => {
     })
   )
 
+  it.effect("pipelined - a partition whose commit outlasts a tick is cut again as soon as the commit ends", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const client = yield* fakeClient(log)
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      const transactions = yield* Transactions.make(client, {
+        groupId: "g",
+        pipelined: true,
+        commitInterval: "50 millis"
+      })
+      yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      yield* transactions.hooks.claim(tp)
+      // Record 0 is slow: the cut at 50 ms waits for it past the tick at 100 ms.
+      yield* tracker.trackBatch(tp, [0n])
+      yield* TestClock.adjust("60 millis")
+      // Record 1 comes after the cut: its output waits for the commit, then goes into the next transaction.
+      yield* tracker.trackBatch(tp, [1n])
+      yield* transactions.sendRecords(tp, "out", [{ value: "b" }], [1n], () => tracker.done(tp, 1n))
+      yield* TestClock.adjust("60 millis")
+      assert.isFalse(
+        log.some((l) => l.includes("offsets")),
+        "nothing committed while record 0 is in flight"
+      )
+      yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
+      // Millisecond by millisecond: a step runs the sleeps due by its end, not those they start.
+      for (let i = 0; i < 10; i++) yield* TestClock.adjust("1 millis")
+      // By 130 ms: the first commit, and right after it the second, without waiting for the tick at 150 ms.
+      assert.deepStrictEqual(
+        log.filter((l) => l.includes("offsets") || l.endsWith("commit")),
+        ["g-in-0 offsets g 0@1", "g-in-0 commit", "g-in-0 offsets g 0@2", "g-in-0 commit"]
+      )
+    })
+  )
+
   it.effect(
     "pipelined - records tracked after a cut of a partition with nothing done yet are sent and committed, not dropped",
     () =>
@@ -246,7 +280,11 @@ describe("Transactions commit cycle", () => {
         }
         const client = yield* fakeClient(log, { on: false }, hold)
         const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
-        const transactions = yield* Transactions.make(client, { groupId: "g", pipelined: true })
+        const transactions = yield* Transactions.make(client, {
+          groupId: "g",
+          pipelined: true,
+          commitInterval: "50 millis"
+        })
         yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
         yield* transactions.hooks.claim(tp)
         // An output in the open transaction whose send is slow holds the
