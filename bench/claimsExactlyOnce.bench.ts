@@ -20,6 +20,13 @@
  * first `--warmup-seconds` of payments warm the job up (a cold job builds a
  * backlog while it compiles its hot paths); their latency is reported apart,
  * and the percentiles and CPU figures are those of the seconds after.
+ *
+ * `--split` adds a `read_uncommitted` reader of the same outputs, so each
+ * output's latency splits in two: until it was appended (the pipeline, and
+ * for exactly-once the wait of an output kept aside for the next
+ * transaction), and from then until a `read_committed` reader saw it (the
+ * wait for the partition's cut and its commit). The second reader takes CPU
+ * from the same two cores, so the split runs are not the headline figures.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -48,15 +55,17 @@ const { values: flags } = parseArgs({
     rate: { type: "string" },
     "sluice-root": { type: "string" },
     "cpu-prof": { type: "string" },
+    split: { type: "boolean", default: false },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
 if (flags.help) {
   console.log(
-    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--warmup-seconds S] [--rate N] [--sluice-root DIR] [--cpu-prof DIR] [--out FILE]\n" +
+    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--warmup-seconds S] [--rate N] [--split] [--sluice-root DIR] [--cpu-prof DIR] [--out FILE]\n" +
       "  --rounds N       saturated rounds; 0 runs the latency phase alone (then --rate is needed)\n" +
       "  --rate N         the fixed rate of the latency runs (default: half the at-least-once median)\n" +
+      "  --split          also read the outputs read_uncommitted: latency until appended, and from then until visible\n" +
       "  --sluice-root D  run the jobs of another checkout of the repository (a before/after comparison)\n" +
       "  --cpu-prof DIR   write a V8 CPU profile of the job of each latency run to DIR"
   )
@@ -71,6 +80,7 @@ if (ROUNDS < 1 && flags.rate === undefined) {
   process.exit(2)
 }
 const LATENCY_SECONDS = Number(flags["latency-seconds"])
+const SPLIT = flags.split === true
 const WARMUP_SECONDS = Number(flags["warmup-seconds"])
 const PARTITIONS = 6
 const root = join(import.meta.dirname, "..")
@@ -174,12 +184,14 @@ const follow = async (
   kafka: Kafka,
   topics: ReadonlyArray<string>,
   expected: number,
-  onRecord: (seq: number, timestamp: number, arrivedAt: number) => void
+  onRecord: (seq: number, timestamp: number, arrivedAt: number) => void,
+  readUncommitted = false
 ) => {
   const consumer = kafka.consumer({
     groupId: `bench-eos-reader-${process.pid}-${Math.random().toString(36).slice(2)}`,
     maxBytesPerPartition: 4 * 1024 * 1024,
-    maxWaitTimeInMs: 20
+    maxWaitTimeInMs: 20,
+    readUncommitted
   })
   await consumer.connect()
   await consumer.subscribe({ topics: [...topics], fromBeginning: true })
@@ -250,6 +262,9 @@ interface Latency {
   readonly visibleMs: Percentiles
   /** Outputs of the warm-up payments, reported apart. */
   readonly warmupVisibleMs: Percentiles
+  /** With `--split`: when the outputs were appended (read_uncommitted), and how long after that they became visible. */
+  readonly appendedMs?: Percentiles | undefined
+  readonly commitWaitMs?: Percentiles | undefined
   /** Over the measured seconds, after the warm-up. */
   readonly cpu: CpuSplit
 }
@@ -277,6 +292,10 @@ const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Prom
   const reader = await follow(ctx.kafka, job.outputs, count, (seq, _timestamp, arrivedAt) => {
     arrivals.set(seq, arrivedAt)
   })
+  const appends = new Map<number, number>()
+  const uncommitted = SPLIT
+    ? await follow(ctx.kafka, job.outputs, count, (seq, _timestamp, arrivedAt) => appends.set(seq, arrivedAt), true)
+    : undefined
   const producer = ctx.kafka.producer()
   await producer.connect()
   // The CPU meter starts when the warm-up's payments have been sent (the
@@ -287,15 +306,24 @@ const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Prom
   }, WARMUP_SECONDS * 1000)
   const timestamps = await producePaced(producer, input, count, rate, (i) => records[i]!)
   const outputs = await reader.done(120_000)
+  await uncommitted?.done(10_000)
   clearTimeout(measuredFrom)
   const cpu = measure()
   await producer.disconnect()
   await job.child.stop()
   const visible: Array<number> = []
   const warm: Array<number> = []
+  const appended: Array<number> = []
+  const commitWait: Array<number> = []
   for (const [seq, arrivedAt] of arrivals) {
     const at = timestamps[seq]
-    if (at !== undefined) (seq < warmup ? warm : visible).push(arrivedAt - at)
+    if (at === undefined) continue
+    ;(seq < warmup ? warm : visible).push(arrivedAt - at)
+    const appendedAt = appends.get(seq)
+    if (seq >= warmup && appendedAt !== undefined) {
+      appended.push(appendedAt - at)
+      commitWait.push(arrivedAt - appendedAt)
+    }
   }
   const result = {
     guarantee,
@@ -304,13 +332,18 @@ const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Prom
     produced: count,
     visibleMs: percentiles(visible),
     warmupVisibleMs: percentiles(warm),
+    ...(SPLIT ? { appendedMs: percentiles(appended), commitWaitMs: percentiles(commitWait) } : {}),
     cpu
   }
   log(
     `${guarantee} at ${Math.round(rate)}/s: visible p50 ${result.visibleMs.p50} / p95 ${result.visibleMs.p95} / p99 ${result.visibleMs.p99} ms ` +
       `(warm-up p95 ${result.warmupVisibleMs.p95} ms); ` +
       `cores over ${cpu.seconds.toFixed(1)} s: job ${cores(cpu.job, cpu.seconds)}, broker ${cores(cpu.broker, cpu.seconds)}, ` +
-      `generator + reader ${cores(cpu.bench, cpu.seconds)}`
+      `generator + reader ${cores(cpu.bench, cpu.seconds)}` +
+      (result.appendedMs === undefined || result.commitWaitMs === undefined
+        ? ""
+        : `; appended p50 ${result.appendedMs.p50} / p95 ${result.appendedMs.p95} / p99 ${result.appendedMs.p99} ms, ` +
+          `then visible after p50 ${result.commitWaitMs.p50} / p95 ${result.commitWaitMs.p95} / p99 ${result.commitWaitMs.p99} ms`)
   )
   return result
 }
@@ -374,12 +407,15 @@ const main = async () => {
     ]
     const lines = [
       ...(rounds.length === 0 ? [] : throughput),
-      `| at ${Math.round(rate)} payments/s (${flags.rate === undefined ? "half the at-least-once median" : "--rate"}) | outputs | visible p50 / p95 / p99 ms | warm-up p95 ms |`,
-      "| --- | ---: | ---: | ---: |",
-      ...latency.map(
-        (l) =>
-          `| ${l.guarantee} | ${l.outputs} of ${l.produced} | ${l.visibleMs.p50} / ${l.visibleMs.p95} / ${l.visibleMs.p99} | ${l.warmupVisibleMs.p95} |`
-      ),
+      `| at ${Math.round(rate)} payments/s (${flags.rate === undefined ? "half the at-least-once median" : "--rate"}) | outputs | visible p50 / p95 / p99 ms | warm-up p95 ms |${SPLIT ? " appended p50 / p95 / p99 ms | then visible after p50 / p95 / p99 ms |" : ""}`,
+      `| --- | ---: | ---: | ---: |${SPLIT ? " ---: | ---: |" : ""}`,
+      ...latency.map((l) => {
+        const p = (x: Percentiles | undefined) => (x === undefined ? "" : `${x.p50} / ${x.p95} / ${x.p99}`)
+        return (
+          `| ${l.guarantee} | ${l.outputs} of ${l.produced} | ${p(l.visibleMs)} | ${l.warmupVisibleMs.p95} |` +
+          (SPLIT ? ` ${p(l.appendedMs)} | ${p(l.commitWaitMs)} |` : "")
+        )
+      }),
       "",
       `Latency is over the ${LATENCY_SECONDS} s after ${WARMUP_SECONDS} s of warm-up at the same rate.`,
       "",
