@@ -175,6 +175,11 @@ export interface Transaction {
     acks?: number
     timeout?: number
   }): Promise<ReadonlyArray<RecordMetadata>>
+  sendBatch(batch: {
+    topicMessages?: Array<TopicMessages>
+    acks?: number
+    timeout?: number
+  }): Promise<ReadonlyArray<RecordMetadata>>
   sendOffsets(offsets: TransactionOffsets): Promise<void>
   commit(): Promise<void>
   abort(): Promise<void>

@@ -339,9 +339,8 @@ export const make = (
           else for (const message of item.messages) messages.push(message)
         }
         const txn = yield* begin(m)
-        for (const [topic, messages] of byTopic) {
-          yield* KafkaError.attempt("send", () => txn.send({ topic, messages, acks: -1, timeout: requestTimeout }))
-        }
+        const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+        yield* KafkaError.attempt("send", () => txn.sendBatch({ topicMessages, acks: -1, timeout: requestTimeout }))
         m.deferred = []
         for (const item of items) yield* item.ack
       })

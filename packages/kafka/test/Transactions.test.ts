@@ -56,6 +56,16 @@ const fakeClient = (
           log.push(`${id} begin`)
           return {
             send,
+            // One request, one line: `<id> send <topic> <values>; <topic> <values>`.
+            sendBatch: async (batch) => {
+              if (fence.on) throw Object.assign(new Error("fenced"), { type: "PRODUCER_FENCED", code: 90 })
+              if (hold.until !== undefined) await hold.until
+              const topics = (batch.topicMessages ?? []).map(
+                (t) => `${t.topic} ${t.messages.map((m) => String(m.value)).join(",")}`
+              )
+              log.push(`${id} send ${topics.join("; ")}`)
+              return []
+            },
             sendOffsets: async (offsets) => {
               const p = offsets.topics[0]!.partitions[0]!
               log.push(`${id} offsets ${offsets.consumerGroupId} ${p.partition}@${p.offset}`)
