@@ -42,7 +42,7 @@
  * The ticks do not wait for the commits either: each tick cuts the
  * partitions whose previous commit is over, and a partition still committing
  * at a tick is cut again as soon as that commit ends. A partition is so cut
- * every `commitInterval` (20 ms by default in this mode), or right after its
+ * every `commitInterval` (50 ms by default in this mode), or right after its
  * previous commit when that took longer: not every interval plus the slowest
  * partition's commit (which added up to the wait of every record for its
  * cut), nor at the tick after a commit that outlasted one (under load half
@@ -91,7 +91,7 @@ export interface Options {
   readonly groupId: string
   /** Transactional ids are `<prefix>-<topic>-<partition>`; the group id by default. */
   readonly transactionalIdPrefix?: string | undefined
-  /** How often outputs and offsets are committed; 100 ms by default, 20 ms for pipelined commits. */
+  /** How often outputs and offsets are committed; 100 ms by default, 50 ms for pipelined commits. */
   readonly commitInterval?: Duration.Input | undefined
   /** After this long the broker aborts an open transaction; 60 seconds by default. */
   readonly transactionTimeout?: Duration.Input | undefined
@@ -263,12 +263,11 @@ export const make = (
     const pipelined = options.pipelined === true
     // A record waits on average half an interval for its cut, and up to a
     // whole one: at 100 ms that wait alone puts the visible p95 above 100 ms.
-    // Pipelined commits do not hold the source, so they can afford it five
-    // times as often; under load a partition's cycle (wait for the cut's
-    // records, commit, send what was kept aside) takes longer than 20 ms, and
-    // it is cut again as soon as that ends, so commits grow with the load
-    // rather than their number.
-    const interval = Duration.fromInputUnsafe(options.commitInterval ?? (pipelined ? "20 millis" : "100 millis"))
+    // Pipelined commits do not hold the source, so they can afford it twice
+    // as often. Not more: each commit of each input partition is four or five
+    // requests, and with 20 ms the job fell behind at half its maximum rate
+    // on two cores (see the README's exactly-once benchmark).
+    const interval = Duration.fromInputUnsafe(options.commitInterval ?? (pipelined ? "50 millis" : "100 millis"))
     const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
     const requestTimeout = options.requestTimeoutMillis ?? 30_000
     const members = new Map<string, Member>()

@@ -188,7 +188,7 @@ describe("Transactions commit cycle", () => {
       })
   )
 
-  it.effect("interval - pipelined commits come every 20 ms by default, not before", () =>
+  it.effect("interval - pipelined commits come every 50 ms by default, not before", () =>
     Effect.gen(function* () {
       const log: Array<string> = []
       const client = yield* fakeClient(log)
@@ -198,7 +198,7 @@ describe("Transactions commit cycle", () => {
       yield* transactions.hooks.claim(tp)
       yield* tracker.trackBatch(tp, [0n])
       yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
-      yield* TestClock.adjust("19 millis")
+      yield* TestClock.adjust("49 millis")
       assert.isFalse(log.some((l) => l.endsWith("commit")))
       yield* TestClock.adjust("1 millis")
       assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"])
