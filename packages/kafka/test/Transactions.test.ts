@@ -5,7 +5,7 @@
 // partition's offset and commits in the same transaction.
 import { assert, describe, it } from "@effect/vitest"
 import { OffsetTracker } from "@sluice/core"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, type Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as KafkaClient from "../src/KafkaClient.ts"
 import * as KafkaError from "../src/KafkaError.ts"
@@ -88,6 +88,20 @@ const fakeClient = (
 }
 
 const tp = { topic: "in", partition: 0 }
+
+// A pipelined commit cycle started over the fake client.
+const startPipelined = (
+  commitInterval?: Duration.Input,
+  hold: { until: Promise<void> | undefined } = { until: undefined }
+) =>
+  Effect.gen(function* () {
+    const log: Array<string> = []
+    const client = yield* fakeClient(log, { on: false }, hold)
+    const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+    const transactions = yield* Transactions.make(client, { groupId: "g", pipelined: true, commitInterval })
+    yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+    return { log, tracker, transactions }
+  })
 
 describe("Transactions commit cycle", () => {
   it.effect("interval - commits outputs and the offset together every 100 ms, not before", () =>
@@ -190,11 +204,7 @@ describe("Transactions commit cycle", () => {
 
   it.effect("interval - pipelined commits come every 50 ms by default, not before", () =>
     Effect.gen(function* () {
-      const log: Array<string> = []
-      const client = yield* fakeClient(log)
-      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
-      const transactions = yield* Transactions.make(client, { groupId: "g", pipelined: true })
-      yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      const { log, tracker, transactions } = yield* startPipelined()
       yield* transactions.hooks.claim(tp)
       yield* tracker.trackBatch(tp, [0n])
       yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
@@ -207,15 +217,7 @@ describe("Transactions commit cycle", () => {
 
   it.effect("pipelined - a partition waiting for a slow record does not delay the next commits of the others", () =>
     Effect.gen(function* () {
-      const log: Array<string> = []
-      const client = yield* fakeClient(log)
-      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
-      const transactions = yield* Transactions.make(client, {
-        groupId: "g",
-        pipelined: true,
-        commitInterval: "100 millis"
-      })
-      yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      const { log, tracker, transactions } = yield* startPipelined("100 millis")
       const slow = { topic: "in", partition: 0 }
       const fast = { topic: "in", partition: 1 }
       yield* transactions.hooks.claim(slow)
@@ -245,15 +247,7 @@ describe("Transactions commit cycle", () => {
 
   it.effect("pipelined - a partition whose commit outlasts a tick is cut again as soon as the commit ends", () =>
     Effect.gen(function* () {
-      const log: Array<string> = []
-      const client = yield* fakeClient(log)
-      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
-      const transactions = yield* Transactions.make(client, {
-        groupId: "g",
-        pipelined: true,
-        commitInterval: "50 millis"
-      })
-      yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      const { log, tracker, transactions } = yield* startPipelined("50 millis")
       yield* transactions.hooks.claim(tp)
       // Record 0 is slow: the cut at 50 ms waits for it past the tick at 100 ms.
       yield* tracker.trackBatch(tp, [0n])
@@ -281,21 +275,13 @@ describe("Transactions commit cycle", () => {
     "pipelined - records tracked after a cut of a partition with nothing done yet are sent and committed, not dropped",
     () =>
       Effect.gen(function* () {
-        const log: Array<string> = []
         let release: () => void = () => {}
         const hold: { until: Promise<void> | undefined } = {
           until: new Promise<void>((resolve) => {
             release = resolve
           })
         }
-        const client = yield* fakeClient(log, { on: false }, hold)
-        const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
-        const transactions = yield* Transactions.make(client, {
-          groupId: "g",
-          pipelined: true,
-          commitInterval: "50 millis"
-        })
-        yield* transactions.hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+        const { log, tracker, transactions } = yield* startPipelined("50 millis", hold)
         yield* transactions.hooks.claim(tp)
         // An output in the open transaction whose send is slow holds the
         // partition's lock across the next cut; the tracker knows nothing of
