@@ -54,7 +54,7 @@ import { adminUrl, createDatabase } from "./support/benchDatabase.ts"
 import { drainTopics } from "./support/drainTopics.ts"
 import { freePort } from "./support/freePort.ts"
 import { hotSequence } from "./support/hotSequence.ts"
-import { imageNodeFlags } from "./support/imageNodeFlags.ts"
+import { imageNodeFlags, splitFlags } from "./support/imageNodeFlags.ts"
 import { type NodeChild, spawnNode, stopAll } from "./support/nodeChild.ts"
 import { type Percentiles, percentiles } from "./support/percentiles.ts"
 import * as ProcessStats from "./support/processStats.ts"
@@ -115,9 +115,8 @@ const WARMUP_SECONDS = Number(flags["warmup-seconds"])
 const RATE_SECONDS = Number(flags["rate-seconds"])
 const IDLE_SECONDS = Number(flags["idle-seconds"])
 const FIXED_JOBS = new Set(flags["fixed-jobs"].split(",").map((j) => j.trim()))
-const JOB_NODE_FLAGS =
-  flags["job-node-flags"] === undefined ? imageNodeFlags() : flags["job-node-flags"].split(" ").filter((f) => f !== "")
-const EXTRA_SLUICE_FLAGS = flags["sluice-flags"].split(" ").filter((f) => f !== "")
+const JOB_NODE_FLAGS = flags["job-node-flags"] === undefined ? imageNodeFlags() : splitFlags(flags["job-node-flags"])
+const EXTRA_SLUICE_FLAGS = splitFlags(flags["sluice-flags"])
 const PARTITIONS = 6
 const HOT_REPEAT_RATE = 0.9
 const HOT_WINDOW = 5_000

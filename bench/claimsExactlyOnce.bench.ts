@@ -139,6 +139,9 @@ const cpuMeter = (jobPid: number, brokerPid: number) => {
   })
 }
 
+// p50 / p95 / p99, as the tables print them.
+const triple = (x: Percentiles | undefined) => (x === undefined ? "" : `${x.p50} / ${x.p95} / ${x.p99}`)
+
 // Cores busy, on average, over the phase.
 const cores = (millis: number, seconds: number) => (millis / 1000 / seconds).toFixed(2)
 
@@ -340,10 +343,9 @@ const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Prom
       `(warm-up p95 ${result.warmupVisibleMs.p95} ms); ` +
       `cores over ${cpu.seconds.toFixed(1)} s: job ${cores(cpu.job, cpu.seconds)}, broker ${cores(cpu.broker, cpu.seconds)}, ` +
       `generator + reader ${cores(cpu.bench, cpu.seconds)}` +
-      (result.appendedMs === undefined || result.commitWaitMs === undefined
-        ? ""
-        : `; appended p50 ${result.appendedMs.p50} / p95 ${result.appendedMs.p95} / p99 ${result.appendedMs.p99} ms, ` +
-          `then visible after p50 ${result.commitWaitMs.p50} / p95 ${result.commitWaitMs.p95} / p99 ${result.commitWaitMs.p99} ms`)
+      (SPLIT
+        ? `; appended p50 / p95 / p99 ${triple(result.appendedMs)} ms, then visible after ${triple(result.commitWaitMs)} ms`
+        : "")
   )
   return result
 }
@@ -409,13 +411,11 @@ const main = async () => {
       ...(rounds.length === 0 ? [] : throughput),
       `| at ${Math.round(rate)} payments/s (${flags.rate === undefined ? "half the at-least-once median" : "--rate"}) | outputs | visible p50 / p95 / p99 ms | warm-up p95 ms |${SPLIT ? " appended p50 / p95 / p99 ms | then visible after p50 / p95 / p99 ms |" : ""}`,
       `| --- | ---: | ---: | ---: |${SPLIT ? " ---: | ---: |" : ""}`,
-      ...latency.map((l) => {
-        const p = (x: Percentiles | undefined) => (x === undefined ? "" : `${x.p50} / ${x.p95} / ${x.p99}`)
-        return (
-          `| ${l.guarantee} | ${l.outputs} of ${l.produced} | ${p(l.visibleMs)} | ${l.warmupVisibleMs.p95} |` +
-          (SPLIT ? ` ${p(l.appendedMs)} | ${p(l.commitWaitMs)} |` : "")
-        )
-      }),
+      ...latency.map(
+        (l) =>
+          `| ${l.guarantee} | ${l.outputs} of ${l.produced} | ${triple(l.visibleMs)} | ${l.warmupVisibleMs.p95} |` +
+          (SPLIT ? ` ${triple(l.appendedMs)} | ${triple(l.commitWaitMs)} |` : "")
+      ),
       "",
       `Latency is over the ${LATENCY_SECONDS} s after ${WARMUP_SECONDS} s of warm-up at the same rate.`,
       "",

@@ -8,6 +8,9 @@ import { readFileSync } from "node:fs"
 
 const dockerfile = new URL("../../deploy/Dockerfile", import.meta.url)
 
+/** A space-separated flag list (a command-line option's or the Dockerfile's) as its flags. */
+export const splitFlags = (text: string): Array<string> => text.split(" ").filter((f) => f !== "")
+
 export const imageNodeFlags = (): ReadonlyArray<string> => {
   const text = readFileSync(dockerfile, "utf8")
   const options = /NODE_OPTIONS="([^"]*)"/.exec(text)?.[1]
@@ -20,5 +23,5 @@ export const imageNodeFlags = (): ReadonlyArray<string> => {
   const command = JSON.parse(entrypoint) as ReadonlyArray<string>
   // The entrypoint is ["node", ...flags, script, ...]: its flags are what starts with "--".
   const entryFlags = command[0] === "node" ? command.slice(1).filter((arg) => arg.startsWith("--")) : []
-  return [...options.split(" ").filter((f) => f !== ""), ...entryFlags]
+  return [...splitFlags(options), ...entryFlags]
 }

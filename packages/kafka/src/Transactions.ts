@@ -433,12 +433,13 @@ export const make = (
     const offsetsOf = (tracker: OffsetTracker.OffsetTracker) =>
       Effect.map(tracker.snapshot, (snapshot) => new Map(snapshot.map((o) => [keyOf(o), o.offset])))
 
-    // Anything to commit: an open transaction, or an offset that moved (records that produced no output).
+    // Anything of a partition to commit: an open transaction, or an offset
+    // that moved (records that produced no output).
+    const hasWork = (m: Member, offset: bigint | undefined) =>
+      !m.fenced && (m.txn !== undefined || (offset !== undefined && offset !== m.committed))
+
     const pending = (offsets: ReadonlyMap<string, bigint>) =>
-      [...members.entries()].some(([key, m]) => {
-        const offset = offsets.get(key)
-        return !m.fenced && (m.txn !== undefined || (offset !== undefined && offset !== m.committed))
-      })
+      [...members.entries()].some(([key, m]) => hasWork(m, offsets.get(key)))
 
     const waitDrained = (tracker: OffsetTracker.OffsetTracker) =>
       Effect.gen(function* () {
@@ -552,12 +553,8 @@ export const make = (
     // Partitions a tick found still committing: cut again as soon as that commit ends.
     const overdue = new Set<Member>()
 
-    // Anything of one partition to commit (see `pending`).
     const memberPending = (tracker: OffsetTracker.OffsetTracker, m: Member) =>
-      Effect.map(
-        tracker.committable(m.tp),
-        (offset) => m.txn !== undefined || (offset._tag === "Some" && offset.value !== m.committed)
-      )
+      Effect.map(tracker.committable(m.tp), (offset) => hasWork(m, offset._tag === "Some" ? offset.value : undefined))
 
     // Cuts the partition after its last tracked record and starts its commit
     // beside the caller. Cut and mark are one synchronous step: `sendRecords`

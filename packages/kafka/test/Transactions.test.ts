@@ -41,12 +41,17 @@ const fakeClient = (
     },
     producer: (config) => {
       const id = config?.transactionalId ?? "plain"
-      const send = async (record: { topic: string; messages: Array<KafkaLike.Message> }) => {
+      // One request, one line: `<id> send <topic> <values>; <topic> <values>`.
+      const sendBatch = async (batch: { topicMessages?: Array<KafkaLike.TopicMessages> }) => {
         if (fence.on) throw Object.assign(new Error("fenced"), { type: "PRODUCER_FENCED", code: 90 })
         if (hold.until !== undefined) await hold.until
-        log.push(`${id} send ${record.topic} ${record.messages.map((m) => String(m.value)).join(",")}`)
+        const topics = (batch.topicMessages ?? []).map(
+          (t) => `${t.topic} ${t.messages.map((m) => String(m.value)).join(",")}`
+        )
+        log.push(`${id} send ${topics.join("; ")}`)
         return []
       }
+      const send = (record: KafkaLike.TopicMessages) => sendBatch({ topicMessages: [record] })
       return {
         ...connectable,
         send,
@@ -56,16 +61,7 @@ const fakeClient = (
           log.push(`${id} begin`)
           return {
             send,
-            // One request, one line: `<id> send <topic> <values>; <topic> <values>`.
-            sendBatch: async (batch) => {
-              if (fence.on) throw Object.assign(new Error("fenced"), { type: "PRODUCER_FENCED", code: 90 })
-              if (hold.until !== undefined) await hold.until
-              const topics = (batch.topicMessages ?? []).map(
-                (t) => `${t.topic} ${t.messages.map((m) => String(m.value)).join(",")}`
-              )
-              log.push(`${id} send ${topics.join("; ")}`)
-              return []
-            },
+            sendBatch,
             sendOffsets: async (offsets) => {
               const p = offsets.topics[0]!.partitions[0]!
               log.push(`${id} offsets ${offsets.consumerGroupId} ${p.partition}@${p.offset}`)
