@@ -362,8 +362,17 @@ export interface Admin {
   ): Promise<
     ReadonlyArray<{ readonly partition: number; readonly offset: string; readonly high: string; readonly low: string }>
   >
-  /** The offsets a consumer group has committed. */
-  fetchOffsets(options: { groupId: string; topics?: Array<string> }): Promise<
+  /**
+   * The offsets a consumer group has committed, of every partition of each
+   * named topic or of the partitions listed with it. `requireStable`
+   * (KIP-447) fails with UNSTABLE_OFFSET_COMMIT (retryable) while an open
+   * transaction holds an offset of a fetched partition.
+   */
+  fetchOffsets(options: {
+    groupId: string
+    topics?: Array<string | { topic: string; partitions: Array<number> }>
+    requireStable?: boolean
+  }): Promise<
     ReadonlyArray<{
       readonly topic: string
       readonly partitions: ReadonlyArray<{ readonly partition: number; readonly offset: string }>

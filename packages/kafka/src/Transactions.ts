@@ -19,7 +19,11 @@
  *
  * After the fence the partition's committed offset is read again: a record
  * below it was committed by the previous owner in a transaction that ended
- * after the consumer fetched its start offset, and is skipped.
+ * after the consumer fetched its start offset, and is skipped. It is read
+ * stable (KIP-447's `require_stable`): while any open transaction, under
+ * whatever transactional id, holds an offset of the partition for the
+ * group, the read waits for it to end, so the partition never starts from
+ * an offset that transaction is about to move.
  *
  * **Commit cycle.** Every `commitInterval` (100 ms by default) the source
  * stops tracking new records (`admit` waits), the records already in the
@@ -78,7 +82,7 @@
  * @since 0.1.0
  */
 import { Metrics, type OffsetTracker } from "@sluice/core"
-import { Duration, Effect, Exit, Latch, Metric, Scope, Semaphore } from "effect"
+import { Duration, Effect, Exit, Latch, Metric, Schedule, Scope, Semaphore } from "effect"
 import type * as KafkaClient from "./KafkaClient.ts"
 import * as KafkaError from "./KafkaError.ts"
 import type * as KafkaLike from "./KafkaLike.ts"
@@ -239,6 +243,15 @@ type Background = (commit: Effect.Effect<void, KafkaError.KafkaError>) => Effect
 
 const keyOf = (tp: OffsetTracker.TopicPartition) => `${tp.partition}\u0000${tp.topic}`
 
+// How often a claim asks again while an open transaction holds its
+// partition's offset, and how long past the transaction timeout it keeps
+// asking (the broker aborts an expired transaction on its next check).
+const UNSTABLE_RETRY = "20 millis"
+const UNSTABLE_GRACE = Duration.seconds(10)
+
+const unstable = (error: KafkaError.KafkaError) =>
+  error.reason._tag === "Protocol" && error.reason.type === "UNSTABLE_OFFSET_COMMIT"
+
 /**
  * The transactional id of an input partition's producer.
  *
@@ -312,6 +325,36 @@ export const make = (
       })
 
     const close = (m: Member) => Scope.close(m.scope, Exit.void)
+
+    // A claim's offset, once no open transaction holds one for the partition
+    // (see the module's header). Such a transaction ends within its timeout
+    // (the broker aborts it then), so the wait is bounded by about that long.
+    const stableOffset = (tp: OffsetTracker.TopicPartition) =>
+      Effect.suspend(() => {
+        let said = false
+        return KafkaError.attempt("fetchOffsets", () =>
+          client.admin.fetchOffsets({
+            groupId: options.groupId,
+            topics: [{ topic: tp.topic, partitions: [tp.partition] }],
+            requireStable: true
+          })
+        ).pipe(
+          // Said once per claim: the wait can last up to a transaction timeout.
+          Effect.tapError((error) => {
+            if (said || !unstable(error)) return Effect.void
+            said = true
+            return Effect.logInfo(
+              "an open transaction holds the partition's offset; the claim waits for it to end"
+            ).pipe(Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}` }))
+          }),
+          Effect.retry({
+            schedule: Schedule.spaced(UNSTABLE_RETRY).pipe(
+              Schedule.upTo({ duration: Duration.sum(Duration.millis(transactionTimeout), UNSTABLE_GRACE) })
+            ),
+            while: unstable
+          })
+        )
+      })
 
     // Aborts what the member's transaction holds; used when its records will be processed again.
     const abort = (m: Member) =>
@@ -674,9 +717,7 @@ export const make = (
                 }
                 // The first transaction registers the id: earlier owners are fenced from here on.
                 const txn = yield* KafkaError.attempt("transaction", () => producer.transaction!())
-                const groups = yield* KafkaError.attempt("fetchOffsets", () =>
-                  client.admin.fetchOffsets({ groupId: options.groupId, topics: [tp.topic] })
-                )
+                const groups = yield* stableOffset(tp)
                 const found = groups
                   .find((g) => g.topic === tp.topic)
                   ?.partitions.find((p) => p.partition === tp.partition)?.offset

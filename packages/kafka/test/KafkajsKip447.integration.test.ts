@@ -9,7 +9,10 @@ import { type Consumer, type ConsumerGroupJoinEvent, Kafka, logLevel, type Produ
 // them the broker refuses a transaction's offsets once the member that read
 // the records has left that generation: what lets one transactional producer
 // serve every partition of a member, where without it each input partition
-// needs a producer of its own to be fenced when the partition moves.
+// needs a producer of its own to be fenced when the partition moves. The
+// other half is OffsetFetch v7's require_stable (`admin.fetchOffsets({
+// requireStable })`): a partition's new owner does not read its offset while
+// a transaction of the previous owner still holds one.
 
 const group = "kip447-group"
 
@@ -102,6 +105,46 @@ describe("kafkajs KIP-447 offsets", () => {
         assert.strictEqual((yield* broker.committedOffsets(group)).get("in")?.get(0), 9)
       }).pipe(Effect.scoped),
     60_000
+  )
+
+  it.live(
+    "admin.fetchOffsets with requireStable fails while an open transaction holds the partition's offset, and answers it once committed",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make()
+        yield* broker.createTopic("in", 2)
+        yield* broker.createTopic("out", 1)
+        const seen = yield* Effect.promise(async () => {
+          const kafka = kafkaOf(broker.bootstrap)
+          const admin = kafka.admin()
+          await admin.connect()
+          const fetch = (partition: number, requireStable: boolean) =>
+            admin
+              .fetchOffsets({ groupId: group, topics: [{ topic: "in", partitions: [partition] }], requireStable })
+              .then(
+                (topics) => topics.flatMap((t) => t.partitions.map((p) => `${t.topic}-${p.partition}@${p.offset}`)),
+                (error: { type?: string }) => error.type ?? String(error)
+              )
+          const producer = kafka.producer({ transactionalId: "stable-tx", idempotent: true, maxInFlightRequests: 1 })
+          await producer.connect()
+          const txn = await producer.transaction()
+          await txn.send({ topic: "out", messages: [{ value: "v" }] })
+          await txn.sendOffsets({
+            consumerGroupId: group,
+            topics: [{ topic: "in", partitions: [{ partition: 0, offset: "5" }] }]
+          })
+          const open = { stable: await fetch(0, true), latest: await fetch(0, false), other: await fetch(1, true) }
+          await txn.commit()
+          const committed = await fetch(0, true)
+          await Promise.all([producer.disconnect(), admin.disconnect()])
+          return { open, committed }
+        })
+        assert.deepStrictEqual(seen, {
+          open: { stable: "UNSTABLE_OFFSET_COMMIT", latest: ["in-0@-1"], other: ["in-1@-1"] },
+          committed: ["in-0@5"]
+        })
+      }).pipe(Effect.scoped),
+    30_000
   )
 
   it.live(

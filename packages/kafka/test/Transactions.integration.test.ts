@@ -6,7 +6,7 @@
 // another can neither send nor commit for it any more.
 import { assert, describe, it } from "@effect/vitest"
 import { type Envelope, OffsetTracker } from "@sluice/core"
-import { Deferred, Effect, Exit, Fiber, Ref, Schedule, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Logger, Ref, Schedule, Scope, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import * as Admin from "../src/Admin.ts"
 import * as KafkaClient from "../src/KafkaClient.ts"
@@ -336,6 +336,50 @@ describe("Transactions", () => {
       60_000
     )
   }
+
+  it.live(
+    "claim - waits while another transaction holds the partition's offset, and resumes from the offset it commits",
+    () =>
+      Effect.gen(function* () {
+        const { brokers, client, input, output, groupId } = yield* freshTopics(1)
+        const tp = { topic: input, partition: 0 }
+        // A transaction under another transactional id (a producer of another
+        // deployment, or a member-wide one) holds an offset of the partition.
+        const stray = yield* Effect.promise(async () => {
+          const producer = new Kafka({ brokers: [...brokers], logLevel: logLevel.NOTHING }).producer({
+            transactionalId: Cluster.unique("stray"),
+            idempotent: true,
+            maxInFlightRequests: 1
+          })
+          await producer.connect()
+          const txn = await producer.transaction()
+          await txn.send({ topic: output, messages: [{ value: "stray" }] })
+          await txn.sendOffsets({
+            consumerGroupId: groupId,
+            topics: [{ topic: input, partitions: [{ partition: 0, offset: "7" }] }]
+          })
+          return { producer, txn }
+        })
+        const waiting = yield* Deferred.make<void>()
+        const capture = Logger.make(({ message }) => {
+          const line = Array.isArray(message) ? message.join(" ") : String(message)
+          if (line.includes("the claim waits")) Deferred.doneUnsafe(waiting, Effect.void)
+        })
+        const resumeFrom = yield* Effect.gen(function* () {
+          const transactions = yield* Transactions.make(client, { groupId })
+          const claiming = yield* Effect.forkChild(transactions.hooks.claim(tp))
+          yield* Deferred.await(waiting)
+          // Committed while the claim waits: the claim resumes from its offset, not from before it.
+          yield* Effect.promise(async () => {
+            await stray.txn.commit()
+            await stray.producer.disconnect()
+          })
+          return yield* Fiber.join(claiming)
+        }).pipe(Effect.provide(Logger.layer([capture])))
+        assert.strictEqual(resumeFrom, 7n)
+      }),
+    60_000
+  )
 
   it.live(
     "abort - outputs of a released partition's open transaction are seen by read_uncommitted readers only",

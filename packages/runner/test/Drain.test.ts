@@ -24,7 +24,7 @@ const advancingAdmin = (step: bigint) => {
       polls++
       const committed = BigInt(polls) * step
       return (topics ?? []).map((topic) => ({
-        topic,
+        topic: typeof topic === "string" ? topic : topic.topic,
         partitions: ends.map((e) => ({ partition: e.partition, offset: polls === 1 ? "-1" : committed.toString() }))
       }))
     }
@@ -149,7 +149,7 @@ describe("Drain", () => {
         fetchOffsets: async ({ topics }) => {
           polls++
           return (topics ?? []).map((topic) => ({
-            topic,
+            topic: typeof topic === "string" ? topic : topic.topic,
             partitions: ends.map((e) => ({ partition: e.partition, offset: (e.high - 1n).toString() }))
           }))
         }

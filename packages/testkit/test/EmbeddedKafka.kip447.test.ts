@@ -60,7 +60,112 @@ const txnOffsetCommitV3 = async (
   return topics?.[0]?.[0]
 }
 
+/** OffsetFetch v7 (flexible) of partitions 0 and 1 of "in": each partition's offset and error code. */
+const offsetFetchV7 = async (client: RawClient, requireStable: boolean) => {
+  const r = new Reader(
+    await client.request(ApiKey.OffsetFetch, 7, (w) => {
+      w.uvarint(0) // request header v2 tagged fields
+      w.compactString("eos")
+      w.compactArray(["in"], (w, name) => {
+        w.compactString(name)
+        w.compactArray([0, 1], (w, p) => {
+          w.int32(p)
+        })
+        w.taggedFields()
+      })
+      w.bool(requireStable)
+      w.taggedFields()
+    })
+  )
+  r.taggedFields() // response header v1
+  r.int32()
+  const partitions =
+    r.compactArray((r) => {
+      r.compactString()
+      const answers = r.compactArray((r) => {
+        const index = r.int32()
+        const offset = Number(r.int64n())
+        r.int32()
+        r.compactNullableString()
+        const errorCode = r.int16()
+        r.taggedFields()
+        return { index, offset, errorCode }
+      })
+      r.taggedFields()
+      return answers ?? []
+    }) ?? []
+  assert.strictEqual(r.int16(), 0)
+  r.taggedFields()
+  return partitions.flat()
+}
+
+const beginWithOffsets = async (client: RawClient) => {
+  const init = new Reader(
+    await client.request(ApiKey.InitProducerId, 1, (w) => {
+      w.nullableString("eos-tx").int32(10_000)
+    })
+  )
+  init.int32()
+  assert.strictEqual(init.int16(), 0)
+  const producer = { id: init.int64(), epoch: init.int16() }
+  const added = new Reader(
+    await client.request(ApiKey.AddOffsetsToTxn, 1, (w) => {
+      w.string("eos-tx").int64(producer.id).int16(producer.epoch).string("eos")
+    })
+  )
+  added.int32()
+  assert.strictEqual(added.int16(), 0)
+  return producer
+}
+
+const endTxn = async (client: RawClient, producer: { id: bigint; epoch: number }) => {
+  const ended = new Reader(
+    await client.request(ApiKey.EndTxn, 1, (w) => {
+      w.string("eos-tx").int64(producer.id).int16(producer.epoch).int8(1)
+    })
+  )
+  ended.int32()
+  return ended.int16()
+}
+
 describe("KIP-447", () => {
+  it.effect(
+    "offsetFetch - v7 with require_stable answers UNSTABLE_OFFSET_COMMIT for a partition whose offset an open transaction holds, until it ends",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* EmbeddedKafka.make()
+        const seen = yield* Effect.promise(async () => {
+          const client = await connectRaw(broker.port)
+          const producer = await beginWithOffsets(client)
+          // Without a generation: the offsets are not checked against a member.
+          assert.strictEqual(await txnOffsetCommitV3(client, producer, -1, "", 9), 0)
+          const open = await offsetFetchV7(client, true)
+          const openUnstable = await offsetFetchV7(client, false)
+          assert.strictEqual(await endTxn(client, producer), 0)
+          const ended = await offsetFetchV7(client, true)
+          client.close()
+          return { open, openUnstable, ended }
+        })
+        const unstable = 88
+        assert.deepStrictEqual(seen, {
+          // Partition 0's offset is in the open transaction; partition 1 has none anywhere.
+          open: [
+            { index: 0, offset: -1, errorCode: unstable },
+            { index: 1, offset: -1, errorCode: 0 }
+          ],
+          // Not asking for stable offsets answers the last committed one (none yet).
+          openUnstable: [
+            { index: 0, offset: -1, errorCode: 0 },
+            { index: 1, offset: -1, errorCode: 0 }
+          ],
+          ended: [
+            { index: 0, offset: 9, errorCode: 0 },
+            { index: 1, offset: -1, errorCode: 0 }
+          ]
+        })
+      })
+  )
+
   it.effect(
     "txnOffsetCommit - v3 checks the consumer's generation and member id, and commits with the transaction",
     () =>
@@ -69,31 +174,11 @@ describe("KIP-447", () => {
         const codes = yield* Effect.promise(async () => {
           const client = await connectRaw(broker.port)
           const member = await join(client)
-          const init = new Reader(
-            await client.request(ApiKey.InitProducerId, 1, (w) => {
-              w.nullableString("eos-tx").int32(10_000)
-            })
-          )
-          init.int32()
-          assert.strictEqual(init.int16(), 0)
-          const producer = { id: init.int64(), epoch: init.int16() }
-          const added = new Reader(
-            await client.request(ApiKey.AddOffsetsToTxn, 1, (w) => {
-              w.string("eos-tx").int64(producer.id).int16(producer.epoch).string("eos")
-            })
-          )
-          added.int32()
-          assert.strictEqual(added.int16(), 0)
+          const producer = await beginWithOffsets(client)
           const stale = await txnOffsetCommitV3(client, producer, member.generationId - 1, member.memberId, 7)
           const stranger = await txnOffsetCommitV3(client, producer, member.generationId, "someone-else", 7)
           const current = await txnOffsetCommitV3(client, producer, member.generationId, member.memberId, 9)
-          const ended = new Reader(
-            await client.request(ApiKey.EndTxn, 1, (w) => {
-              w.string("eos-tx").int64(producer.id).int16(producer.epoch).int8(1)
-            })
-          )
-          ended.int32()
-          const end = ended.int16()
+          const end = await endTxn(client, producer)
           client.close()
           return { stale, stranger, current, end }
         })

@@ -441,12 +441,15 @@ const offsetCommit: Handler = (b, r, req, reply) => {
 
 const offsetFetch: Handler = (b, r, req, reply) => {
   const v = req.header.apiVersion
-  const f = Offsets.decodeOffsetFetch(r)
+  const f = Offsets.decodeOffsetFetch(r, v)
   const committed = b.groups.committed(f.groupId)
   const wanted = f.topics ?? [...committed.entries()].map(([name, parts]) => ({ name, partitions: [...parts.keys()] }))
   const topics = wanted.map((t) => ({
     name: t.name,
     partitions: t.partitions.map((index) => {
+      if (f.requireStable && b.txns.hasPendingOffset(f.groupId, t.name, index)) {
+        return { index, offset: -1, metadata: null, errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT }
+      }
       const c = committed.get(t.name)?.get(index)
       return { index, offset: c?.offset ?? -1, metadata: c?.metadata ?? "", errorCode: 0 }
     })

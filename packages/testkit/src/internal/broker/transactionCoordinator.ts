@@ -204,6 +204,18 @@ export class TransactionCoordinator {
     return ErrorCode.NONE
   }
 
+  /**
+   * Whether an open transaction holds an offset of `group` for the
+   * partition: a `require_stable` OffsetFetch (KIP-447) answers
+   * UNSTABLE_OFFSET_COMMIT until it ends, so a new owner never starts from an
+   * offset the transaction is about to move.
+   */
+  hasPendingOffset(group: string, topic: string, partition: number): boolean {
+    const wanted = `${group}\u0000${key(topic, partition)}`
+    for (const t of this.txns.values()) if (t.offsets.has(wanted)) return true
+    return false
+  }
+
   endTxn(transactionalId: string, producerId: number, producerEpoch: number, commit: boolean): number {
     const t = this.current(transactionalId, producerId, producerEpoch)
     if (typeof t === "number") return t

@@ -35,7 +35,7 @@ export const SUPPORTED: ReadonlyArray<readonly [number, number, number]> = [
   [ApiKey.ListOffsets, 1, 5],
   [ApiKey.Metadata, 0, 7],
   [ApiKey.OffsetCommit, 2, 5],
-  [ApiKey.OffsetFetch, 1, 5],
+  [ApiKey.OffsetFetch, 1, 7],
   [ApiKey.FindCoordinator, 0, 2],
   [ApiKey.JoinGroup, 0, 5],
   [ApiKey.Heartbeat, 0, 3],
@@ -63,11 +63,13 @@ export const isSupported = (key: number, version: number): boolean => {
 }
 
 /**
- * Whether a request uses header v2 (flexible): ApiVersions v3 and
- * TxnOffsetCommit v3 (the KIP-447 version, which carries the group generation).
+ * Whether a request uses header v2 (flexible): ApiVersions v3, TxnOffsetCommit
+ * v3 (the KIP-447 version, which carries the group generation) and
+ * OffsetFetch v6 and up (v7 carries KIP-447's `require_stable`).
  */
 export const isFlexible = (key: number, version: number): boolean =>
-  (key === ApiKey.ApiVersions || key === ApiKey.TxnOffsetCommit) && version >= 3
+  ((key === ApiKey.ApiVersions || key === ApiKey.TxnOffsetCommit) && version >= 3) ||
+  (key === ApiKey.OffsetFetch && version >= 6)
 
 export const ErrorCode = {
   NONE: 0,
@@ -103,5 +105,6 @@ export const ErrorCode = {
   UNKNOWN_PRODUCER_ID: 59,
   GROUP_ID_NOT_FOUND: 69,
   UNSUPPORTED_COMPRESSION_TYPE: 76,
-  FENCED_INSTANCE_ID: 82
+  FENCED_INSTANCE_ID: 82,
+  UNSTABLE_OFFSET_COMMIT: 88
 } as const

@@ -1,4 +1,4 @@
-/** OffsetCommit v2–v5 and OffsetFetch v1–v5 codecs. */
+/** OffsetCommit v2–v5 and OffsetFetch v1–v7 codecs (v6 and up are flexible). */
 import type { Reader } from "./reader.ts"
 import type { Writer } from "./writer.ts"
 
@@ -50,12 +50,29 @@ export interface OffsetFetchRequest {
   readonly groupId: string
   /** `null` asks for every committed partition of the group. */
   readonly topics: ReadonlyArray<{ readonly name: string; readonly partitions: ReadonlyArray<number> }> | null
+  /** v7 (KIP-447): a partition with an offset in an open transaction answers UNSTABLE_OFFSET_COMMIT. */
+  readonly requireStable: boolean
 }
 
-export const decodeOffsetFetch = (r: Reader): OffsetFetchRequest => ({
-  groupId: r.string(),
-  topics: r.nullableArray((r) => ({ name: r.string(), partitions: r.array((r) => r.int32(), 4) }), 6)
-})
+export const decodeOffsetFetch = (r: Reader, version: number): OffsetFetchRequest => {
+  if (version < 6) {
+    return {
+      groupId: r.string(),
+      topics: r.nullableArray((r) => ({ name: r.string(), partitions: r.array((r) => r.int32(), 4) }), 6),
+      requireStable: false
+    }
+  }
+  const groupId = r.compactString()
+  const topics = r.compactArray((r) => {
+    const name = r.compactString()
+    const partitions = r.compactArray((r) => r.int32()) ?? []
+    r.taggedFields()
+    return { name, partitions }
+  })
+  const requireStable = version >= 7 ? r.bool() : false
+  r.taggedFields()
+  return { groupId, topics, requireStable }
+}
 
 export interface OffsetFetchTopic {
   readonly name: string
@@ -68,6 +85,18 @@ export interface OffsetFetchTopic {
 }
 
 export const encodeOffsetFetch = (w: Writer, version: number, topics: ReadonlyArray<OffsetFetchTopic>): void => {
+  if (version >= 6) {
+    w.int32(0)
+    w.compactArray(topics, (w, t) => {
+      w.compactString(t.name)
+      w.compactArray(t.partitions, (w, p) => {
+        w.int32(p.index).int64(p.offset).int32(-1).compactNullableString(p.metadata).int16(p.errorCode).taggedFields()
+      })
+      w.taggedFields()
+    })
+    w.int16(0).taggedFields()
+    return
+  }
   if (version >= 3) w.int32(0)
   w.array(topics, (w, t) => {
     w.string(t.name)
