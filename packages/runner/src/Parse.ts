@@ -138,6 +138,20 @@ export const duration: Parser<Duration.Duration> = (text) => {
 }
 
 /**
+ * A duration above zero, such as 50ms or 2s: for intervals, where 0 would
+ * spin.
+ *
+ * @since 0.1.0
+ * @category parsers
+ */
+export const positiveDuration: Parser<Duration.Duration> = (text) => {
+  const r = duration(text)
+  return r.ok && Duration.isGreaterThan(r.value, Duration.zero)
+    ? r
+    : expected("a duration above 0 such as 50ms, 5s, 2m or 1h")
+}
+
+/**
  * A postgres:// or postgresql:// URL, kept secret.
  *
  * @since 0.1.0

@@ -84,4 +84,15 @@ describe("ClaimsConfig", () => {
     assert.isFalse(Parse.port("65536").ok)
     assert.isFalse(Parse.int(1)("1.5").ok)
   })
+
+  it("Parse - positive durations refuse zero and what is not a duration", () => {
+    assert.strictEqual(Duration.toMillis(Parse.unsafe(Parse.positiveDuration, "50ms")), 50)
+    assert.strictEqual(Duration.toMillis(Parse.unsafe(Parse.positiveDuration, "2s")), 2_000)
+    for (const text of ["0ms", "0s", "0", "-5s", "soon", ""]) {
+      assert.deepStrictEqual(Parse.positiveDuration(text), {
+        ok: false,
+        expected: "a duration above 0 such as 50ms, 5s, 2m or 1h"
+      })
+    }
+  })
 })

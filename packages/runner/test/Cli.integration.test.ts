@@ -33,6 +33,14 @@ describe("sluice CLI", () => {
     for (const flag of ["--events-per-second", "--count", "--duration", "--partitions"]) assert.include(r.stdout, flag)
   })
 
+  it("--commit-interval - zero fails at start with one message naming the flag", () => {
+    const r = sluice(["claims", "large", "--processing-guarantee", "exactly-once", "--commit-interval", "0s"])
+    assert.notStrictEqual(r.status, 0)
+    assert.deepStrictEqual(errorLines(r.stderr), [
+      'Invalid value for --commit-interval: "0s" (expected a duration above 0 such as 50ms, 5s, 2m or 1h)'
+    ])
+  })
+
   it("config - prints the resolved configuration with the password hidden", () => {
     const r = sluice(["config", "--group-id", "g7"], { DATABASE_URL: "postgres://app:hunter2@db:5432/claims" })
     assert.strictEqual(r.status, 0)

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { Admin, KafkaClient, KafkaSource, type SchemaRegistry } from "@sluice/kafka"
-import { type BigDecimal, Effect, Ref } from "effect"
+import { type BigDecimal, type Duration, Effect, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as BreakerStore from "../../BreakerStore.ts"
 import * as Config from "../../Config.ts"
@@ -60,6 +60,8 @@ export interface ScaleOut {
   readonly consumer?: ConsumerGroup.Timing
   /** At-least-once when absent. */
   readonly guarantee?: ProcessingGuarantee.ProcessingGuarantee
+  /** Exactly-once commit interval (`--commit-interval`); the job's default when absent. */
+  readonly commitInterval?: Duration.Duration | undefined
 }
 
 /**
@@ -126,7 +128,8 @@ export const runEnrich = (
     const lookup = yield* ClaimsLookup.claimsLookup(database, options, "chunk", store)
     // Every output goes through `outputs.to` with its input offset: commits need not hold the source.
     const outputs = yield* KafkaOutputs.make(client, config.groupId, options.guarantee ?? "at-least-once", {
-      pipelined: true
+      pipelined: true,
+      commitInterval: options.commitInterval
     })
     const records = yield* KafkaSource.make(client, {
       ...options.consumer,
@@ -170,7 +173,8 @@ export const runLarge = (
   readiness: Readiness.Readiness["Service"],
   registry?: SchemaRegistry.SchemaRegistry["Service"],
   consumer: ConsumerGroup.Timing = {},
-  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once"
+  guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
+  commitInterval?: Duration.Duration
 ) =>
   Effect.gen(function* () {
     const assigned = yield* partitionsCheck(readiness)
@@ -186,7 +190,7 @@ export const runLarge = (
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     const groupId = `${config.groupId}-large`
-    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee, { pipelined: true })
+    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee, { pipelined: true, commitInterval })
     const records = yield* KafkaSource.make(client, {
       ...consumer,
       ...outputs.source,
@@ -217,10 +221,10 @@ const enrich = Command.make(
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const scaleOut = yield* loadScaleOut(flags, config.groupId)
-      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const processing = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, guarantee }, readiness))
+        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, ...processing }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("enrich"))
@@ -242,10 +246,12 @@ const large = Command.make(
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const consumer = yield* ConsumerGroup.load(flags)
-      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const { guarantee, commitInterval } = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runLarge(config, flags.threshold, readiness, undefined, consumer, guarantee))
+        yield* Effect.scoped(
+          runLarge(config, flags.threshold, readiness, undefined, consumer, guarantee, commitInterval)
+        )
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("large"))

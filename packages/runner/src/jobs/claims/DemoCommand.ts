@@ -238,7 +238,7 @@ export const make = (name: string) =>
     (flags) =>
       Effect.gen(function* () {
         const base = yield* ClaimsConfig.load(flags)
-        const guarantee = yield* ProcessingGuarantee.load(flags)
+        const { guarantee, commitInterval } = yield* ProcessingGuarantee.load(flags)
         const count = Option.isNone(flags.count) && Option.isNone(flags.duration) ? Option.some(3_000) : flags.count
 
         // The test kit is loaded by the commands that use it, not by every start-up.
@@ -264,10 +264,10 @@ export const make = (name: string) =>
             : undefined
 
         const enrich = yield* Effect.forkScoped(
-          ClaimsCommand.runEnrich(config, { ...flags, guarantee }, readiness, registry, prepared.opened)
+          ClaimsCommand.runEnrich(config, { ...flags, guarantee, commitInterval }, readiness, registry, prepared.opened)
         )
         const large = yield* Effect.forkScoped(
-          ClaimsCommand.runLarge(config, flags.threshold, readiness, registry, {}, guarantee)
+          ClaimsCommand.runLarge(config, flags.threshold, readiness, registry, {}, guarantee, commitInterval)
         )
         if (guarantee === "exactly-once") {
           yield* say("processing guarantee: exactly-once (Kafka transactions; the summary reads read_committed)")

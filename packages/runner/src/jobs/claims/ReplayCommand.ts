@@ -150,7 +150,7 @@ export const runReplay = (
       Effect.flatMap(Ref.get(assigned), (n) => (n > 0 ? Effect.void : Effect.fail("no partitions assigned yet")))
     )
     const guarantee = options.guarantee ?? "at-least-once"
-    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
+    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee, { commitInterval: options.commitInterval })
     const invisible = Drain.invisibleRuns(topic)
     const records = yield* KafkaSource.make(client, {
       ...options.consumer,
@@ -216,10 +216,10 @@ export const command = Command.make(
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const scaleOut = yield* ClaimsCommand.loadScaleOut(flags, config.groupId)
-      const guarantee = yield* ProcessingGuarantee.load(flags)
+      const processing = yield* ProcessingGuarantee.load(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runReplay(config, { ...flags, ...scaleOut, guarantee }, readiness))
+        yield* Effect.scoped(runReplay(config, { ...flags, ...scaleOut, ...processing }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("replay"))

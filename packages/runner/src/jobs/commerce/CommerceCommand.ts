@@ -20,7 +20,7 @@ import { Ownership, StateStore } from "@sluice/core"
 import { Admin, KafkaClient, KafkaError, KafkaSource } from "@sluice/kafka"
 import * as KafkaRepartition from "@sluice/kafka/Repartition"
 import { DurableStateStore } from "@sluice/state"
-import { Console, Effect, Option, Ref } from "effect"
+import { Console, type Duration, Effect, Option, Ref } from "effect"
 import { Command } from "effect/cli"
 import * as ConsumerGroup from "../../ConsumerGroup.ts"
 import * as Flags from "../../Flags.ts"
@@ -125,7 +125,8 @@ const start = (
   job: string,
   topics: { readonly inputs: ReadonlyArray<string>; readonly outputs: ReadonlyArray<string> },
   guarantee: ProcessingGuarantee.ProcessingGuarantee,
-  timing: ConsumerGroup.Timing
+  timing: ConsumerGroup.Timing,
+  commitInterval: Duration.Duration | undefined
 ) =>
   Effect.gen(function* () {
     yield* requireStateDir(config, guarantee)
@@ -139,7 +140,7 @@ const start = (
     ]).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     const groupId = `${config.groupId}-${job}`
     // Made before the source, so the source's last commit still has them.
-    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee)
+    const outputs = yield* KafkaOutputs.make(client, groupId, guarantee, { commitInterval })
     // The job's sources tell its keyed operators the partitions they lose, so a partition that
     // comes back is restored from the changelog rather than from stale memory.
     const ownership = yield* Ownership.make
@@ -153,7 +154,7 @@ const start = (
       rekey: (key: string, partitions: number) =>
         Effect.gen(function* () {
           const name = `${config.groupId}-${job}-by-${key}`
-          const stage = yield* KafkaOutputs.make(client, name, guarantee)
+          const stage = yield* KafkaOutputs.make(client, name, guarantee, { commitInterval })
           const topic = yield* KafkaRepartition.topic(client, {
             topic: name,
             partitions,
@@ -213,7 +214,8 @@ export const runSales = (
   config: CommerceConfig.CommerceConfig,
   readiness: Readiness.Readiness["Service"],
   guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
-  timing: ConsumerGroup.Timing = {}
+  timing: ConsumerGroup.Timing = {},
+  commitInterval?: Duration.Duration
 ) =>
   Effect.gen(function* () {
     const job = yield* start(
@@ -222,7 +224,8 @@ export const runSales = (
       "sales",
       { inputs: [config.topics.orders], outputs: [] },
       guarantee,
-      timing
+      timing,
+      commitInterval
     )
     yield* singlePartition(job.client, config.topics.orders)
     const metrics = yield* job.results.table(Tables.salesMetrics)
@@ -243,7 +246,8 @@ export const runSegments = (
   partitions: number,
   readiness: Readiness.Readiness["Service"],
   guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
-  timing: ConsumerGroup.Timing = {}
+  timing: ConsumerGroup.Timing = {},
+  commitInterval?: Duration.Duration
 ) =>
   Effect.gen(function* () {
     const job = yield* start(
@@ -252,7 +256,8 @@ export const runSegments = (
       "segments",
       { inputs: [config.topics.orders], outputs: [config.topics.segmentChanges] },
       guarantee,
-      timing
+      timing,
+      commitInterval
     )
     const segments = yield* job.results.table(Tables.customerSegments)
     const byCustomer = yield* job.rekey("customer", partitions)
@@ -277,7 +282,8 @@ export const runAnomalies = (
   partitions: number,
   readiness: Readiness.Readiness["Service"],
   guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
-  timing: ConsumerGroup.Timing = {}
+  timing: ConsumerGroup.Timing = {},
+  commitInterval?: Duration.Duration
 ) =>
   Effect.gen(function* () {
     const job = yield* start(
@@ -286,7 +292,8 @@ export const runAnomalies = (
       "anomalies",
       { inputs: [config.topics.orders], outputs: [config.topics.anomalyAlerts] },
       guarantee,
-      timing
+      timing,
+      commitInterval
     )
     const alerts = yield* job.results.table(Tables.anomalyAlerts)
     const byCustomer = yield* job.rekey("customer", partitions)
@@ -312,7 +319,8 @@ export const runInventory = (
   partitions: number,
   readiness: Readiness.Readiness["Service"],
   guarantee: ProcessingGuarantee.ProcessingGuarantee = "at-least-once",
-  timing: ConsumerGroup.Timing = {}
+  timing: ConsumerGroup.Timing = {},
+  commitInterval?: Duration.Duration
 ) =>
   Effect.gen(function* () {
     const topics = { products: config.topics.products, orderItems: config.topics.orderItems }
@@ -322,7 +330,8 @@ export const runInventory = (
       "inventory",
       { inputs: [topics.products, topics.orderItems], outputs: [] },
       guarantee,
-      timing
+      timing,
+      commitInterval
     )
     const insights = yield* job.results.table(Tables.inventoryInsights)
     const byProduct = yield* job.rekey("product", partitions)
@@ -347,17 +356,18 @@ const jobCommand = <const Extra extends Command.Command.Config, E, R>(
     flags: Command.Command.Config.InferValue<Extra>,
     readiness: Readiness.Readiness["Service"],
     guarantee: ProcessingGuarantee.ProcessingGuarantee,
-    timing: ConsumerGroup.Timing
+    timing: ConsumerGroup.Timing,
+    commitInterval: Duration.Duration | undefined
   ) => Effect.Effect<void, E, R>
 ) =>
   Command.make(name, { job: jobFlags, extra }, ({ job, extra }) =>
     Effect.gen(function* () {
       const config = yield* CommerceConfig.load(job)
-      const guarantee = yield* ProcessingGuarantee.load(job)
+      const { guarantee, commitInterval } = yield* ProcessingGuarantee.load(job)
       const timing = yield* ConsumerGroup.load(job)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, CommerceDashboard.dashboard), (readiness) =>
-          run(config, extra, readiness, guarantee, timing)
+          run(config, extra, readiness, guarantee, timing, commitInterval)
         )
       ).pipe(Services.withTelemetry(`commerce-${name}`))
     })
@@ -367,28 +377,32 @@ const sales = jobCommand(
   "sales",
   "Hopping 1 h / 5 min sales windows over orders into realtime_sales_metrics",
   {},
-  (config, _flags, readiness, guarantee, timing) => runSales(config, readiness, guarantee, timing)
+  (config, _flags, readiness, guarantee, timing, commitInterval) =>
+    runSales(config, readiness, guarantee, timing, commitInterval)
 )
 
 const segments = jobCommand(
   "segments",
   "RFM customer segments into customer_segments and the segment-changes topic",
   { partitions: Flags.partitions },
-  (config, flags, readiness, guarantee, timing) => runSegments(config, flags.partitions, readiness, guarantee, timing)
+  (config, flags, readiness, guarantee, timing, commitInterval) =>
+    runSegments(config, flags.partitions, readiness, guarantee, timing, commitInterval)
 )
 
 const anomalies = jobCommand(
   "anomalies",
   "Order spikes, rapid orders, outliers and large orders into anomaly_alerts",
   { partitions: Flags.partitions },
-  (config, flags, readiness, guarantee, timing) => runAnomalies(config, flags.partitions, readiness, guarantee, timing)
+  (config, flags, readiness, guarantee, timing, commitInterval) =>
+    runAnomalies(config, flags.partitions, readiness, guarantee, timing, commitInterval)
 )
 
 const inventory = jobCommand(
   "inventory",
   "Stock velocity, stock status, dead stock and restock advice into inventory_insights",
   { partitions: Flags.partitions },
-  (config, flags, readiness, guarantee, timing) => runInventory(config, flags.partitions, readiness, guarantee, timing)
+  (config, flags, readiness, guarantee, timing, commitInterval) =>
+    runInventory(config, flags.partitions, readiness, guarantee, timing, commitInterval)
 )
 
 const migrate = Command.make(

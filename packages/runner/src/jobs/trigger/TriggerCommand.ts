@@ -45,6 +45,8 @@ const PARTITIONS = 6
  * group's committed offset trailed the work by up to a second, which is a
  * whole pass of a small backlog (the benchmark's warm pass took 2-3 s).
  * A commit with nothing new is skipped, so an idle job sends none.
+ * At-least-once only: exactly-once, the source commits nothing itself and
+ * offsets go with `Transactions`' cycle, whose interval `--commit-interval` sets.
  */
 const COMMIT_INTERVAL = "100 millis"
 
@@ -65,6 +67,8 @@ export interface RunOptions {
    * transactions. The actions themselves (HTTP calls) stay at-least-once.
    */
   readonly guarantee?: ProcessingGuarantee.ProcessingGuarantee | undefined
+  /** Exactly-once commit interval (`--commit-interval`); `Transactions`' default when absent. */
+  readonly commitInterval?: Duration.Duration | undefined
 }
 
 /**
@@ -119,7 +123,9 @@ export const run = (
       }))
     ).pipe(Effect.provideService(KafkaClient.KafkaClient, client))
     // Made before the source, so the source's last commit still has them.
-    const outputs = yield* KafkaOutputs.make(client, config.groupId, guarantee)
+    const outputs = yield* KafkaOutputs.make(client, config.groupId, guarantee, {
+      commitInterval: options.commitInterval
+    })
     const exactlyOnce =
       outputs.transactions === undefined
         ? undefined
@@ -245,15 +251,15 @@ const runCommand = Command.make(
     fromOffset,
     fromTimestamp
   },
-  ({ config: configPath, stateDir, fromOffset, fromTimestamp, processingGuarantee, ...flags }) =>
+  ({ config: configPath, stateDir, fromOffset, fromTimestamp, processingGuarantee, commitInterval, ...flags }) =>
     Effect.gen(function* () {
       // The replay flags first: a bad value stops the job before anything connects.
       const replayFrom = yield* ReplayFrom.fromFlags({ fromOffset, fromTimestamp })
-      const guarantee = yield* ProcessingGuarantee.load({ processingGuarantee })
+      const processing = yield* ProcessingGuarantee.load({ processingGuarantee, commitInterval })
       const config = yield* TriggerConfig.load(flags, configPath)
       yield* Effect.scoped(
         Effect.flatMap(Services.observability(config.metricsPort, TriggerDashboard.dashboard), (readiness) =>
-          run(config, { stateDir, replayFrom, guarantee }, readiness)
+          run(config, { stateDir, replayFrom, ...processing }, readiness)
         )
       ).pipe(Services.withTelemetry("trigger"))
     })
