@@ -56,18 +56,22 @@ const { values: flags } = parseArgs({
     "sluice-root": { type: "string" },
     "cpu-prof": { type: "string" },
     split: { type: "boolean", default: false },
+    "transaction-scope": { type: "string", default: "partition" },
+    "commit-interval": { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
 if (flags.help) {
   console.log(
-    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--warmup-seconds S] [--rate N] [--split] [--sluice-root DIR] [--cpu-prof DIR] [--out FILE]\n" +
+    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--warmup-seconds S] [--rate N] [--split] [--sluice-root DIR] [--cpu-prof DIR] [--transaction-scope partition|member] [--commit-interval D] [--out FILE]\n" +
       "  --rounds N       saturated rounds; 0 runs the latency phase alone (then --rate is needed)\n" +
       "  --rate N         the fixed rate of the latency runs (default: half the at-least-once median)\n" +
       "  --split          also read the outputs read_uncommitted: latency until appended, and from then until visible\n" +
       "  --sluice-root D  run the jobs of another checkout of the repository (a before/after comparison)\n" +
-      "  --cpu-prof DIR   write a V8 CPU profile of the job of each latency run to DIR"
+      "  --cpu-prof DIR   write a V8 CPU profile of the job of each latency run to DIR\n" +
+      "  --transaction-scope S  the exactly-once job's transactions: partition (default) or member (KIP-447)\n" +
+      "  --commit-interval D    the exactly-once job's commit interval (its default: 50ms)"
   )
   process.exit(0)
 }
@@ -81,6 +85,11 @@ if (ROUNDS < 1 && flags.rate === undefined) {
 }
 const LATENCY_SECONDS = Number(flags["latency-seconds"])
 const SPLIT = flags.split === true
+const TRANSACTION_SCOPE = flags["transaction-scope"]
+if (TRANSACTION_SCOPE !== "partition" && TRANSACTION_SCOPE !== "member") {
+  console.error(`--transaction-scope must be partition or member, not "${TRANSACTION_SCOPE}"`)
+  process.exit(2)
+}
 const WARMUP_SECONDS = Number(flags["warmup-seconds"])
 const PARTITIONS = 6
 const root = join(import.meta.dirname, "..")
@@ -169,7 +178,12 @@ const startJob = async (ctx: Context, guarantee: Guarantee, input: string, profi
         PAYMENT_EVENTS_DLQ_TOPIC: outputs[2]!,
         GROUP_ID: group,
         CLIENT_ID: group,
-        METRICS_PORT: String(metricsPort)
+        METRICS_PORT: String(metricsPort),
+        // The exactly-once job's transactions: per input partition or per member, and how often they commit.
+        ...(guarantee === "exactly-once" ? { TRANSACTION_SCOPE: TRANSACTION_SCOPE } : {}),
+        ...(guarantee === "exactly-once" && flags["commit-interval"] !== undefined
+          ? { COMMIT_INTERVAL: flags["commit-interval"] }
+          : {})
       },
       nodeFlags: cpuProfileFlags(profile === undefined ? undefined : flags["cpu-prof"], `${profile}-${id}`)
     }

@@ -158,6 +158,13 @@ export interface Producer {
 export interface TransactionOffsets {
   consumerGroupId: string
   topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>
+  /**
+   * KIP-447: the consuming member's generation and id; the broker refuses
+   * the offsets once the group has left that generation. Unchecked when absent.
+   */
+  generationId?: number
+  memberId?: string
+  groupInstanceId?: string | null
 }
 
 /**

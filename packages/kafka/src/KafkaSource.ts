@@ -540,6 +540,9 @@ const consume = (
         runFork(revokeAll)
       }),
       consumer.on("consumer.group_join", (event) => {
+        // Before the generation's batches: member-wide transactions send their offsets with it.
+        const joined = groupMember(event.payload)
+        if (joined !== undefined) transactions?.joined?.(joined)
         runFork(onJoin(memberAssignment(event.payload)))
       }),
       consumer.on("consumer.crash", (event) => {
@@ -601,6 +604,14 @@ const splitKey = (key: string): readonly [partition: number, topic: string] => {
 const printKey = (key: string): string => {
   const [partition, topic] = splitKey(key)
   return `${topic}-${partition}`
+}
+
+// The patched kafkajs says which generation and member joined (KIP-447's fencing needs both).
+const groupMember = (payload: unknown): Transactions.GroupMember | undefined => {
+  if (typeof payload !== "object" || payload === null) return undefined
+  const { generationId, memberId, groupInstanceId } = payload as Record<string, unknown>
+  if (typeof generationId !== "number" || typeof memberId !== "string") return undefined
+  return { generationId, memberId, groupInstanceId: typeof groupInstanceId === "string" ? groupInstanceId : null }
 }
 
 // kafkajs reports the new assignment as `{ memberAssignment: { topic: [partitions] } }`.

@@ -57,9 +57,47 @@ export const make = (
 ): Sink.Sink<void, KafkaSink.Input, never, KafkaError.KafkaError> => {
   const keepHeaders = options?.keepHeaders ?? true
   const transactionOf = options?.transactionOf
+  type Group = { partition: number; topic: string; inputs: Array<KafkaSink.Input> }
+  const ackOf = (group: Group) => (indices: ReadonlyArray<number>) =>
+    Receipt.ackAll(indices.map((i) => group.inputs[i]!.receipt))
+  const messagesOf = (group: Group): Array<KafkaLike.Message> =>
+    group.inputs.map((e) => KafkaSink.toMessage(e, keepHeaders))
+  // One send per input partition, each into its own transaction.
+  const perPartition = (groups: Iterable<Group>) =>
+    Effect.forEach(
+      groups,
+      (group) => {
+        if (transactionOf !== undefined) {
+          return Effect.flatMap(transactions.send(group, topic, messagesOf(group)), (sent) =>
+            sent ? Receipt.ackAll(group.inputs.map((e) => e.receipt)) : Effect.void
+          )
+        }
+        // With the input offsets, a pipelined commit cycle can put each output in the right transaction.
+        return transactions.sendRecords(
+          group,
+          topic,
+          messagesOf(group),
+          group.inputs.map((e) => e.origin.offset),
+          ackOf(group)
+        )
+      },
+      { concurrency: "unbounded", discard: true }
+    )
+  // Member-wide transactions take every input partition's outputs in one request.
+  const sendAll = transactions.sendRecordsAll
+  const together = (groups: Iterable<Group>) =>
+    sendAll!(
+      topic,
+      [...groups].map((group) => ({
+        origin: group,
+        messages: messagesOf(group),
+        offsets: group.inputs.map((e) => e.origin.offset),
+        ack: ackOf(group)
+      }))
+    )
+  const write = sendAll !== undefined && transactionOf === undefined ? together : perPartition
   return Sink.forEachArray((chunk: ReadonlyArray<KafkaSink.Input>) => {
-    // One send per input partition (each has its own producer and transaction).
-    const groups = new Map<string, { partition: number; topic: string; inputs: Array<KafkaSink.Input> }>()
+    const groups = new Map<string, Group>()
     for (const e of chunk) {
       const tp = transactionOf === undefined ? e.origin : transactionOf(e.origin)
       const key = `${tp.partition}\u0000${tp.topic}`
@@ -70,26 +108,7 @@ export const make = (
       }
       group.inputs.push(e)
     }
-    return Effect.forEach(
-      groups.values(),
-      (group) => {
-        const messages: Array<KafkaLike.Message> = group.inputs.map((e) => KafkaSink.toMessage(e, keepHeaders))
-        if (transactionOf !== undefined) {
-          return Effect.flatMap(transactions.send(group, topic, messages), (sent) =>
-            sent ? Receipt.ackAll(group.inputs.map((e) => e.receipt)) : Effect.void
-          )
-        }
-        // With the input offsets, a pipelined commit cycle can put each output in the right transaction.
-        return transactions.sendRecords(
-          group,
-          topic,
-          messages,
-          group.inputs.map((e) => e.origin.offset),
-          (indices) => Receipt.ackAll(indices.map((i) => group.inputs[i]!.receipt))
-        )
-      },
-      { concurrency: "unbounded", discard: true }
-    ).pipe(
+    return write(groups.values()).pipe(
       Effect.withSpan(
         "sluice.sink.write",
         {

@@ -150,6 +150,25 @@ export interface Hooks {
   readonly revoking: (tp: OffsetTracker.TopicPartition) => void
   /** Forgets a partition the member lost: its open transaction is aborted, its producer closed. */
   readonly release: (tp: OffsetTracker.TopicPartition) => Effect.Effect<void>
+  /**
+   * The consumer joined a generation of its group (called before the
+   * generation's partitions are processed): member-wide transactions send
+   * their offsets with it, so the broker refuses them once the group has
+   * moved on (KIP-447).
+   */
+  readonly joined?: ((member: GroupMember) => void) | undefined
+}
+
+/**
+ * A consumer's membership of one generation of its group.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GroupMember {
+  readonly generationId: number
+  readonly memberId: string
+  readonly groupInstanceId: string | null
 }
 
 /**
@@ -200,6 +219,23 @@ export interface Transactions {
     offsets: ReadonlyArray<bigint>,
     ack: (indices: ReadonlyArray<number>) => Effect.Effect<void>
   ) => Effect.Effect<void, KafkaError.KafkaError>
+  /**
+   * `sendRecords` for the outputs to `topic` of several input partitions at
+   * once: one produce request when their transactions are one (member-wide
+   * transactions, `MemberTransactions`). Absent here: one `sendRecords` per
+   * input partition, each into its own transaction.
+   */
+  readonly sendRecordsAll?:
+    | ((
+        topic: string,
+        groups: ReadonlyArray<{
+          readonly origin: OffsetTracker.TopicPartition
+          readonly messages: ReadonlyArray<KafkaLike.Message>
+          readonly offsets: ReadonlyArray<bigint>
+          readonly ack: (indices: ReadonlyArray<number>) => Effect.Effect<void>
+        }>
+      ) => Effect.Effect<void, KafkaError.KafkaError>)
+    | undefined
   /**
    * Registers `listener`, called after each successful commit of an input
    * partition's transaction, before any later send to it can start: every
@@ -253,6 +289,51 @@ const unstable = (error: KafkaError.KafkaError) =>
   error.reason._tag === "Protocol" && error.reason.type === "UNSTABLE_OFFSET_COMMIT"
 
 /**
+ * A claim's offset: the group's committed offset of the partition (undefined
+ * when it has none), read once no open transaction holds one for it
+ * (KIP-447's `require_stable`, see the module's header). Such a transaction
+ * ends within its timeout, `transactionTimeout`, when the broker aborts it,
+ * so the read waits about that long at most.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const readStableOffset =
+  (client: KafkaClient.KafkaClient["Service"], groupId: string, transactionTimeout: Duration.Duration) =>
+  (tp: OffsetTracker.TopicPartition): Effect.Effect<bigint | undefined, KafkaError.KafkaError> =>
+    Effect.suspend(() => {
+      let said = false
+      return KafkaError.attempt("fetchOffsets", () =>
+        client.admin.fetchOffsets({
+          groupId,
+          topics: [{ topic: tp.topic, partitions: [tp.partition] }],
+          requireStable: true
+        })
+      ).pipe(
+        // Said once per claim: the wait can last up to a transaction timeout.
+        Effect.tapError((error) => {
+          if (said || !unstable(error)) return Effect.void
+          said = true
+          return Effect.logInfo("an open transaction holds the partition's offset; the claim waits for it to end").pipe(
+            Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}` })
+          )
+        }),
+        Effect.retry({
+          schedule: Schedule.spaced(UNSTABLE_RETRY).pipe(
+            Schedule.upTo({ duration: Duration.sum(transactionTimeout, UNSTABLE_GRACE) })
+          ),
+          while: unstable
+        }),
+        Effect.map((groups) => {
+          const found = groups
+            .find((g) => g.topic === tp.topic)
+            ?.partitions.find((p) => p.partition === tp.partition)?.offset
+          return found === undefined || BigInt(found) < 0n ? undefined : BigInt(found)
+        })
+      )
+    })
+
+/**
  * The transactional id of an input partition's producer.
  *
  * @since 0.1.0
@@ -285,6 +366,7 @@ export const make = (
     const transactionTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.transactionTimeout ?? "60 seconds"))
     const requestTimeout = options.requestTimeoutMillis ?? 30_000
     const members = new Map<string, Member>()
+    const claimOffset = readStableOffset(client, options.groupId, Duration.millis(transactionTimeout))
     const commitListeners: Array<(tp: OffsetTracker.TopicPartition) => void> = []
     // Claims and releases of one partition never overlap: a release waits for
     // a claim in progress and undoes it.
@@ -325,36 +407,6 @@ export const make = (
       })
 
     const close = (m: Member) => Scope.close(m.scope, Exit.void)
-
-    // A claim's offset, once no open transaction holds one for the partition
-    // (see the module's header). Such a transaction ends within its timeout
-    // (the broker aborts it then), so the wait is bounded by about that long.
-    const stableOffset = (tp: OffsetTracker.TopicPartition) =>
-      Effect.suspend(() => {
-        let said = false
-        return KafkaError.attempt("fetchOffsets", () =>
-          client.admin.fetchOffsets({
-            groupId: options.groupId,
-            topics: [{ topic: tp.topic, partitions: [tp.partition] }],
-            requireStable: true
-          })
-        ).pipe(
-          // Said once per claim: the wait can last up to a transaction timeout.
-          Effect.tapError((error) => {
-            if (said || !unstable(error)) return Effect.void
-            said = true
-            return Effect.logInfo(
-              "an open transaction holds the partition's offset; the claim waits for it to end"
-            ).pipe(Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}` }))
-          }),
-          Effect.retry({
-            schedule: Schedule.spaced(UNSTABLE_RETRY).pipe(
-              Schedule.upTo({ duration: Duration.sum(Duration.millis(transactionTimeout), UNSTABLE_GRACE) })
-            ),
-            while: unstable
-          })
-        )
-      })
 
     // Aborts what the member's transaction holds; used when its records will be processed again.
     const abort = (m: Member) =>
@@ -717,11 +769,7 @@ export const make = (
                 }
                 // The first transaction registers the id: earlier owners are fenced from here on.
                 const txn = yield* KafkaError.attempt("transaction", () => producer.transaction!())
-                const groups = yield* stableOffset(tp)
-                const found = groups
-                  .find((g) => g.topic === tp.topic)
-                  ?.partitions.find((p) => p.partition === tp.partition)?.offset
-                const resumeFrom = found === undefined || BigInt(found) < 0n ? undefined : BigInt(found)
+                const resumeFrom = yield* claimOffset(tp)
                 const member: Member = {
                   tp,
                   producer,
@@ -736,7 +784,7 @@ export const make = (
                 }
                 members.set(keyOf(tp), member)
                 yield* Effect.logDebug("partition claimed for transactions").pipe(
-                  Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}`, resumeFrom: String(found) })
+                  Effect.annotateLogs({ partition: `${tp.topic}-${tp.partition}`, resumeFrom: String(resumeFrom) })
                 )
                 return resumeFrom
               })

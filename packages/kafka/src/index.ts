@@ -37,6 +37,10 @@ export * as KafkaSource from "./KafkaSource.ts"
 /**
  * @since 0.1.0
  */
+export * as MemberTransactions from "./MemberTransactions.ts"
+/**
+ * @since 0.1.0
+ */
 export * as SchemaRegistry from "./SchemaRegistry.ts"
 /**
  * @since 0.1.0

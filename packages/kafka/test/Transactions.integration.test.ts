@@ -13,6 +13,7 @@ import * as KafkaClient from "../src/KafkaClient.ts"
 import type * as KafkaError from "../src/KafkaError.ts"
 import type * as KafkaLike from "../src/KafkaLike.ts"
 import * as KafkaSource from "../src/KafkaSource.ts"
+import * as MemberTransactions from "../src/MemberTransactions.ts"
 import * as TransactionalSink from "../src/TransactionalSink.ts"
 import * as Transactions from "../src/Transactions.ts"
 import * as Cluster from "./fixtures/cluster.ts"
@@ -84,6 +85,12 @@ const sendInput = (client: KafkaClient.KafkaClient["Service"], topic: string, me
 
 type Records = Stream.Stream<Envelope.Envelope<Envelope.Payload>, KafkaError.KafkaError>
 
+// Transactions per input partition, or one per member (`MemberTransactions`, pipelined only).
+const transactionsOf = (client: KafkaClient.KafkaClient["Service"], options: Transactions.Options, member: boolean) =>
+  member
+    ? MemberTransactions.make(client, { groupId: options.groupId, commitInterval: options.commitInterval })
+    : Transactions.make(client, options)
+
 /**
  * A member of `groupId` in a scope of its own: a transactional source of
  * `input`, its records through `pipeline` to a transactional sink of
@@ -95,6 +102,8 @@ const startMember = (
     readonly input: string
     readonly output: string
     readonly transactions: Transactions.Options
+    /** Member-wide transactions (`MemberTransactions`) instead of one per input partition. */
+    readonly member?: boolean
     readonly source: Omit<KafkaSource.Options, "topics" | "groupId" | "transactions">
   },
   pipeline: (records: Records) => Records
@@ -102,7 +111,7 @@ const startMember = (
   Effect.gen(function* () {
     const scope = yield* Scope.make()
     const fiber = yield* Effect.gen(function* () {
-      const transactions = yield* Transactions.make(setup.client, setup.transactions)
+      const transactions = yield* transactionsOf(setup.client, setup.transactions, setup.member === true)
       const records = yield* KafkaSource.make(setup.client, {
         ...setup.source,
         topics: [setup.input],
@@ -117,11 +126,16 @@ const startMember = (
     return { fiber, stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(scope, Exit.void)) }
   })
 
+const label = { draining: "", pipelined: " (pipelined commits)", member: " (one transaction per member)" } as const
+
 describe("Transactions", () => {
-  // Draining commit cycles, and pipelined ones (the source never held; outputs of records after a cut wait for the next transaction).
-  for (const pipelined of [false, true]) {
+  // Draining commit cycles, pipelined ones (the source never held; outputs
+  // of records after a cut wait for the next transaction), and pipelined
+  // member-wide ones (`MemberTransactions`, KIP-447).
+  for (const mode of ["draining", "pipelined", "member"] as const) {
+    const pipelined = mode !== "draining"
     it.live(
-      `pipeline${pipelined ? " (pipelined commits)" : ""} - the transactional source and sink write every output once and commit the offsets with them`,
+      `pipeline${label[mode]} - the transactional source and sink write every output once and commit the offsets with them`,
       () =>
         Effect.gen(function* () {
           const { brokers, client, input, output, groupId } = yield* freshTopics(3)
@@ -136,11 +150,11 @@ describe("Transactions", () => {
           const run = (limit: number) =>
             Effect.scoped(
               Effect.gen(function* () {
-                const transactions = yield* Transactions.make(client, {
-                  groupId,
-                  commitInterval: "50 millis",
-                  pipelined
-                })
+                const transactions = yield* transactionsOf(
+                  client,
+                  { groupId, commitInterval: "50 millis", pipelined },
+                  mode === "member"
+                )
                 const records = yield* KafkaSource.make(client, {
                   topics: [input],
                   groupId,
@@ -180,7 +194,7 @@ describe("Transactions", () => {
     )
 
     it.live(
-      `rebalance${pipelined ? " (pipelined commits)" : ""} - a second member joins and the first leaves under load: every output once`,
+      `rebalance${label[mode]} - a second member joins and the first leaves under load: every output once`,
       () =>
         Effect.gen(function* () {
           const { brokers, client, input, output, groupId } = yield* freshTopics(6)
@@ -199,6 +213,7 @@ describe("Transactions", () => {
                 input,
                 output,
                 transactions: { groupId, commitInterval: "50 millis", pipelined },
+                member: mode === "member",
                 source: { sessionTimeout: "6 seconds", heartbeatInterval: "500 millis", maxInFlight: 200 }
               },
               Stream.tap(() =>
@@ -232,8 +247,9 @@ describe("Transactions", () => {
       180_000
     )
 
+    if (mode === "member") continue
     it.live(
-      `fence during a revocation${pipelined ? " (pipelined commits)" : ""} - a record in flight of a partition its next owner claimed first is dropped, and the member carries on`,
+      `fence during a revocation${label[mode]} - a record in flight of a partition its next owner claimed first is dropped, and the member carries on`,
       () =>
         Effect.gen(function* () {
           const partitions = 4

@@ -7,81 +7,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { OffsetTracker } from "@sluice/core"
 import { Deferred, type Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import * as KafkaClient from "../src/KafkaClient.ts"
 import * as KafkaError from "../src/KafkaError.ts"
-import type * as KafkaLike from "../src/KafkaLike.ts"
 import * as Transactions from "../src/Transactions.ts"
-
-const connectable = { connect: async () => {}, disconnect: async () => {} }
-
-/**
- * A client whose transactional producers log each call as `<transactional
- * id> <call>`; while `fence.on` is set, their sends fail as a fenced producer's do.
- */
-const fakeClient = (
-  log: Array<string>,
-  fence: { on: boolean } = { on: false },
-  // While set, a send waits for it before it is logged and answered.
-  hold: { until: Promise<void> | undefined } = { until: undefined }
-) => {
-  const kafka: KafkaLike.Kafka = {
-    admin: () => ({
-      ...connectable,
-      listTopics: async () => [],
-      createTopics: async () => false,
-      fetchTopicMetadata: async () => ({ topics: [] }),
-      fetchTopicOffsets: async () => [],
-      fetchOffsets: async () => [],
-      fetchTopicOffsetsByTimestamp: async () => [],
-      setOffsets: async () => {},
-      describeGroups: async () => ({ groups: [] })
-    }),
-    consumer: () => {
-      throw new Error("no consumer in this fake")
-    },
-    producer: (config) => {
-      const id = config?.transactionalId ?? "plain"
-      // One request, one line: `<id> send <topic> <values>; <topic> <values>`.
-      const sendBatch = async (batch: { topicMessages?: Array<KafkaLike.TopicMessages> }) => {
-        if (fence.on) throw Object.assign(new Error("fenced"), { type: "PRODUCER_FENCED", code: 90 })
-        if (hold.until !== undefined) await hold.until
-        const topics = (batch.topicMessages ?? []).map(
-          (t) => `${t.topic} ${t.messages.map((m) => String(m.value)).join(",")}`
-        )
-        log.push(`${id} send ${topics.join("; ")}`)
-        return []
-      }
-      const send = (record: KafkaLike.TopicMessages) => sendBatch({ topicMessages: [record] })
-      return {
-        ...connectable,
-        send,
-        sendBatch: async () => [],
-        transaction: async () => {
-          let active = true
-          log.push(`${id} begin`)
-          return {
-            send,
-            sendBatch,
-            sendOffsets: async (offsets) => {
-              const p = offsets.topics[0]!.partitions[0]!
-              log.push(`${id} offsets ${offsets.consumerGroupId} ${p.partition}@${p.offset}`)
-            },
-            commit: async () => {
-              active = false
-              log.push(`${id} commit`)
-            },
-            abort: async () => {
-              active = false
-              log.push(`${id} abort`)
-            },
-            isActive: () => active
-          }
-        }
-      }
-    }
-  }
-  return KafkaClient.fromKafka(kafka)
-}
+import { fakeClient } from "./fixtures/transactionalFake.ts"
 
 const tp = { topic: "in", partition: 0 }
 

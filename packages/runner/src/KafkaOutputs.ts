@@ -13,9 +13,16 @@
  * @since 0.1.0
  */
 import type { PolicyError } from "@sluice/core"
-import { type KafkaClient, type KafkaError, KafkaSink, TransactionalSink, Transactions } from "@sluice/kafka"
+import {
+  type KafkaClient,
+  type KafkaError,
+  KafkaSink,
+  MemberTransactions,
+  TransactionalSink,
+  Transactions
+} from "@sluice/kafka"
 import { type Duration, Effect, type Scope, type Sink } from "effect"
-import type { ProcessingGuarantee } from "./ProcessingGuarantee.ts"
+import type { ProcessingGuarantee, TransactionScope } from "./ProcessingGuarantee.ts"
 
 /**
  * @since 0.1.0
@@ -56,15 +63,32 @@ export const make = (
      * default (100 ms, 50 ms pipelined) when undefined. Ignored at-least-once.
      */
     readonly commitInterval?: Duration.Duration | undefined
+    /**
+     * One transaction per member (`MemberTransactions`, KIP-447) instead of
+     * one per input partition; pipelined jobs only.
+     */
+    readonly transactionScope?: TransactionScope | undefined
+    /** The consumer's static group instance id: it makes a member-wide transactional id stable. */
+    readonly groupInstanceId?: string | undefined
   }
 ): Effect.Effect<KafkaOutputs, KafkaError.KafkaError, Scope.Scope> =>
   Effect.gen(function* () {
     if (guarantee === "exactly-once") {
-      const transactions = yield* Transactions.make(client, {
-        groupId,
-        pipelined: options?.pipelined,
-        commitInterval: options?.commitInterval
-      })
+      const member = options?.transactionScope === "member"
+      if (member && options?.pipelined !== true) {
+        return yield* Effect.die(new Error("member-wide transactions need a pipelined commit cycle"))
+      }
+      const transactions = member
+        ? yield* MemberTransactions.make(client, {
+            groupId,
+            commitInterval: options?.commitInterval,
+            groupInstanceId: options?.groupInstanceId
+          })
+        : yield* Transactions.make(client, {
+            groupId,
+            pipelined: options?.pipelined,
+            commitInterval: options?.commitInterval
+          })
       return {
         source: { transactions: transactions.hooks },
         to: (topic, options) => TransactionalSink.make(transactions, topic, options),

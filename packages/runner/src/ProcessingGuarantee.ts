@@ -77,6 +77,58 @@ export const settings = {
 export const flags = Flags.settingFlags(settings)
 
 /**
+ * How exactly-once transactions are scoped: one per input partition (each
+ * with its own transactional producer, fenced by the partition's next owner;
+ * Kafka Streams' first exactly-once), or one per member for all its
+ * partitions (fenced by the consumer group's generation, KIP-447; Kafka
+ * Streams' `exactly_once_v2`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TransactionScope = "partition" | "member"
+
+/**
+ * `--transaction-scope` (env `TRANSACTION_SCOPE`), of the jobs whose commit
+ * cycle is pipelined (`claims enrich`).
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const scopeSettings = {
+  transactionScope: Config.setting(
+    "TRANSACTION_SCOPE",
+    "transaction-scope",
+    "Exactly-once only: partition (a transaction per input partition, the default) or member " +
+      "(one transaction for all the member's partitions, fenced by the group generation, KIP-447: " +
+      "fewer requests per commit)",
+    Parse.oneOf(["partition", "member"]),
+    "partition"
+  )
+} as const
+
+/**
+ * `--transaction-scope`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const scopeFlags = Flags.settingFlags(scopeSettings)
+
+/**
+ * The transaction scope from the flag, then the environment.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadScope = (
+  overrides: Config.Overrides<typeof scopeSettings> = {}
+): Effect.Effect<TransactionScope, RunnerError> =>
+  Effect.map(Config.load(scopeSettings, overrides), (v) =>
+    Option.getOrElse(v.transactionScope, (): TransactionScope => "partition")
+  )
+
+/**
  * The resolved settings.
  *
  * @since 0.1.0

@@ -4,64 +4,11 @@
 // `Transactions`' own default when none is.
 import { assert, describe, it } from "@effect/vitest"
 import { OffsetTracker } from "@sluice/core"
-import { KafkaClient, type KafkaLike } from "@sluice/kafka"
 import { Deferred, Duration, Effect } from "effect"
 import { TestClock } from "effect/testing"
+// The kafka package's fake: producers log each transactional call as `<transactional id> <call>`.
+import { fakeClient } from "../../kafka/test/fixtures/transactionalFake.ts"
 import * as KafkaOutputs from "../src/KafkaOutputs.ts"
-
-const connectable = { connect: async () => {}, disconnect: async () => {} }
-
-// Producers log each transactional call as `<transactional id> <call>`, when
-// it is made: a commit the clock started is in the log once the clock is
-// adjusted, even while its request is still pending.
-const fakeClient = (log: Array<string>) => {
-  const kafka: KafkaLike.Kafka = {
-    admin: () => ({
-      ...connectable,
-      listTopics: async () => [],
-      createTopics: async () => false,
-      fetchTopicMetadata: async () => ({ topics: [] }),
-      fetchTopicOffsets: async () => [],
-      fetchOffsets: async () => [],
-      fetchTopicOffsetsByTimestamp: async () => [],
-      setOffsets: async () => {},
-      describeGroups: async () => ({ groups: [] })
-    }),
-    consumer: () => {
-      throw new Error("no consumer in this fake")
-    },
-    producer: (config) => {
-      const id = config?.transactionalId ?? "plain"
-      const send = async () => []
-      return {
-        ...connectable,
-        send,
-        sendBatch: send,
-        transaction: async () => {
-          let active = true
-          log.push(`${id} begin`)
-          return {
-            send,
-            sendBatch: send,
-            sendOffsets: async () => {
-              log.push(`${id} offsets`)
-            },
-            commit: async () => {
-              active = false
-              log.push(`${id} commit`)
-            },
-            abort: async () => {
-              active = false
-              log.push(`${id} abort`)
-            },
-            isActive: () => active
-          }
-        }
-      }
-    }
-  }
-  return KafkaClient.fromKafka(kafka)
-}
 
 const tp = { topic: "payment-events", partition: 0 }
 
@@ -93,7 +40,7 @@ const firstCommitAt = (interval: Duration.Input, options: Parameters<typeof Kafk
     assert.deepStrictEqual(log, ["g-payment-events-0 begin"])
     yield* TestClock.adjust("1 millis")
     assert.deepStrictEqual(yield* Deferred.await(committed), [{ ...tp, offset: 1n }])
-    assert.deepStrictEqual(log.slice(1), ["g-payment-events-0 offsets", "g-payment-events-0 commit"])
+    assert.deepStrictEqual(log.slice(1), ["g-payment-events-0 offsets g 0@1", "g-payment-events-0 commit"])
   })
 
 describe("KafkaOutputs", () => {
@@ -110,6 +57,30 @@ describe("KafkaOutputs", () => {
       yield* firstCommitAt("100 millis", {})
       yield* firstCommitAt("100 millis", { commitInterval: undefined })
       yield* firstCommitAt("50 millis", { pipelined: true })
+    })
+  )
+
+  it.effect("make - member scope: one transaction for the member, its offsets with the group generation", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const outputs = yield* KafkaOutputs.make(yield* fakeClient(log), "g", "exactly-once", {
+        pipelined: true,
+        transactionScope: "member",
+        groupInstanceId: "i"
+      })
+      const hooks = outputs.source.transactions
+      assert.isDefined(hooks)
+      const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+      yield* hooks.start(tracker, { fail: (error) => Effect.die(error), committed: () => Effect.void })
+      hooks.joined?.({ generationId: 7, memberId: "m", groupInstanceId: "i" })
+      for (const partition of [0, 1]) {
+        const p = { ...tp, partition }
+        yield* hooks.claim(p)
+        yield* tracker.trackBatch(p, [0n])
+        yield* tracker.done(p, 0n)
+      }
+      yield* TestClock.adjust("50 millis")
+      assert.deepStrictEqual(log, ["g-i-a begin", "g-i-a offsets g 0@1,1@1 generation 7", "g-i-a commit"])
     })
   )
 

@@ -62,6 +62,8 @@ export interface ScaleOut {
   readonly guarantee?: ProcessingGuarantee.ProcessingGuarantee
   /** Exactly-once commit interval (`--commit-interval`); the job's default when absent. */
   readonly commitInterval?: Duration.Duration | undefined
+  /** Exactly-once transactions per input partition (the default) or per member (`--transaction-scope`). */
+  readonly transactionScope?: ProcessingGuarantee.TransactionScope | undefined
 }
 
 /**
@@ -129,7 +131,9 @@ export const runEnrich = (
     // Every output goes through `outputs.to` with its input offset: commits need not hold the source.
     const outputs = yield* KafkaOutputs.make(client, config.groupId, options.guarantee ?? "at-least-once", {
       pipelined: true,
-      commitInterval: options.commitInterval
+      commitInterval: options.commitInterval,
+      transactionScope: options.transactionScope,
+      groupInstanceId: options.consumer?.groupInstanceId
     })
     const records = yield* KafkaSource.make(client, {
       ...options.consumer,
@@ -215,16 +219,18 @@ const enrich = Command.make(
     ...ClaimsConfig.settingFlags,
     ...ClaimsFlags.enrichFlags,
     ...scaleOutFlags,
-    ...ProcessingGuarantee.flags
+    ...ProcessingGuarantee.flags,
+    ...ProcessingGuarantee.scopeFlags
   },
   (flags) =>
     Effect.gen(function* () {
       const config = yield* ClaimsConfig.load(flags)
       const scaleOut = yield* loadScaleOut(flags, config.groupId)
       const processing = yield* ProcessingGuarantee.load(flags)
+      const transactionScope = yield* ProcessingGuarantee.loadScope(flags)
       yield* Effect.gen(function* () {
         const readiness = yield* Readiness.Readiness
-        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, ...processing }, readiness))
+        yield* Effect.scoped(runEnrich(config, { ...flags, ...scaleOut, ...processing, transactionScope }, readiness))
       }).pipe(
         Effect.provide(Services.observabilityLayer(config.metricsPort, ClaimsDashboard.dashboard)),
         Effect.provide(Services.telemetryLayer("enrich"))
