@@ -372,10 +372,15 @@ export const make = (
       start: (tracker, { fail, committed }) =>
         Effect.gen(function* () {
           // The last transactions, when the source's scope closes: committed
-          // if every tracked record is done, aborted (processed again) if not.
+          // if every tracked record is done, aborted (processed again) if not,
+          // or if a commit was cut short (its transaction is still open on the
+          // other producer): committing the later one would commit offsets
+          // past outputs that never will be.
           yield* Effect.addFinalizer(() =>
             Effect.gen(function* () {
-              if (!failed && closing === undefined && (yield* tracker.inFlight) === 0) {
+              const other = active === slots[0] ? slots[1] : slots[0]
+              const cutShort = closing !== undefined || other.txn !== undefined
+              if (!failed && !cutShort && (yield* tracker.inFlight) === 0) {
                 for (const [key, p] of partitions) {
                   const last = tracker.lastTrackedUnsafe(p.tp)
                   p.cut = !live(key) || last === undefined ? -1n : last + 1n

@@ -7,7 +7,7 @@
 // cut, with their offsets, never before.
 import { assert, describe, it } from "@effect/vitest"
 import { OffsetTracker } from "@sluice/core"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemberTransactions from "../src/MemberTransactions.ts"
 import { fakeClient } from "./fixtures/transactionalFake.ts"
@@ -16,6 +16,8 @@ const p0 = { topic: "in", partition: 0 }
 const p1 = { topic: "in", partition: 1 }
 
 const start = Effect.gen(function* () {
+  // The source's scope: closing it runs the last commit (or the aborts).
+  const sourceScope = yield* Scope.make()
   const log: Array<string> = []
   const client = yield* fakeClient(log)
   const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
@@ -25,20 +27,22 @@ const start = Effect.gen(function* () {
     commitInterval: "50 millis"
   })
   const committed: Array<string> = []
-  yield* transactions.hooks.start(tracker, {
-    fail: (error) => Effect.die(error),
-    committed: (offsets) =>
-      Effect.sync(() => {
-        committed.push(offsets.map((o) => `${o.partition}@${o.offset}`).join(","))
-      })
-  })
+  yield* transactions.hooks
+    .start(tracker, {
+      fail: (error) => Effect.die(error),
+      committed: (offsets) =>
+        Effect.sync(() => {
+          committed.push(offsets.map((o) => `${o.partition}@${o.offset}`).join(","))
+        })
+    })
+    .pipe(Scope.provide(sourceScope))
   transactions.hooks.joined?.({ generationId: 3, memberId: "m", groupInstanceId: "i" })
   yield* transactions.hooks.claim(p0)
   yield* transactions.hooks.claim(p1)
   // Sends the output `value` of record `offset` of `tp`, which is done once the output is in a transaction.
   const output = (tp: typeof p0, offset: bigint, value: string) =>
     transactions.sendRecords(tp, "out", [{ value }], [offset], () => tracker.done(tp, offset))
-  return { log, tracker, transactions, committed, output }
+  return { log, tracker, transactions, committed, output, closeSource: Scope.close(sourceScope, Exit.void) }
 })
 
 describe("MemberTransactions commit cycle", () => {
@@ -89,6 +93,33 @@ describe("MemberTransactions commit cycle", () => {
         assert.deepStrictEqual(committed, ["0@2", "0@3"])
         assert.deepStrictEqual(log.slice(-2), ["g-i-b offsets g 0@3 generation 3", "g-i-b commit"])
       })
+  )
+
+  it.effect("shutdown - every record done: the open transaction commits with its offsets", () =>
+    Effect.gen(function* () {
+      const { log, tracker, committed, output, closeSource } = yield* start
+      yield* tracker.trackBatch(p0, [0n])
+      yield* output(p0, 0n, "r0")
+      yield* closeSource
+      assert.deepStrictEqual(committed, ["0@1"])
+      assert.deepStrictEqual(log.slice(-2), ["g-i-a offsets g 0@1 generation 3", "g-i-a commit"])
+    })
+  )
+
+  it.effect("shutdown - a commit still under way: both transactions are aborted, nothing is committed", () =>
+    Effect.gen(function* () {
+      const { log, tracker, committed, output, closeSource } = yield* start
+      yield* tracker.trackBatch(p0, [0n, 1n])
+      yield* output(p0, 0n, "r0")
+      // The cut's commit waits for record 1, which never finishes; record 2 goes to the other producer.
+      yield* TestClock.adjust("50 millis")
+      yield* tracker.trackBatch(p0, [2n])
+      yield* output(p0, 2n, "r2")
+      yield* closeSource
+      assert.deepStrictEqual(committed, [])
+      assert.includeMembers(log, ["g-i-a abort", "g-i-b abort"])
+      assert.notInclude(log.join("; "), "commit")
+    })
   )
 
   it.effect("revocation - a revoked partition's outputs are dropped, and a transaction holding some is aborted", () =>
