@@ -219,6 +219,14 @@ export const make = (
         s.poisoned ? abort(s, "a revoked partition's outputs were in the transaction") : Effect.void
       )
 
+    // Cuts every partition after its last tracked record (synchronously: `sendRecordsAll` compares offsets with the cut).
+    const cutAll = (tracker: OffsetTracker.OffsetTracker) => {
+      for (const [key, p] of partitions) {
+        const last = tracker.lastTrackedUnsafe(p.tp)
+        p.cut = !live(key) || last === undefined ? -1n : last + 1n
+      }
+    }
+
     const offsetOf = (tracker: OffsetTracker.OffsetTracker, p: Partition) =>
       Effect.map(tracker.committable(p.tp), (o) => (o._tag === "Some" ? o.value : undefined))
 
@@ -348,10 +356,7 @@ export const make = (
           return
         }
         if (!work) return
-        for (const [key, p] of partitions) {
-          const last = tracker.lastTrackedUnsafe(p.tp)
-          p.cut = !live(key) || last === undefined ? -1n : last + 1n
-        }
+        cutAll(tracker)
         const s = active
         closing = s
         active = s === slots[0] ? slots[1] : slots[0]
@@ -381,10 +386,7 @@ export const make = (
               const other = active === slots[0] ? slots[1] : slots[0]
               const cutShort = closing !== undefined || other.txn !== undefined
               if (!failed && !cutShort && (yield* tracker.inFlight) === 0) {
-                for (const [key, p] of partitions) {
-                  const last = tracker.lastTrackedUnsafe(p.tp)
-                  p.cut = !live(key) || last === undefined ? -1n : last + 1n
-                }
+                cutAll(tracker)
                 closing = active
                 yield* commit(tracker, active, committed).pipe(
                   Effect.catch((error) => Effect.logWarning("the last transaction failed", error.message))

@@ -85,17 +85,19 @@ export const make = (
     )
   // Member-wide transactions take every input partition's outputs in one request.
   const sendAll = transactions.sendRecordsAll
-  const together = (groups: Iterable<Group>) =>
-    sendAll!(
-      topic,
-      [...groups].map((group) => ({
-        origin: group,
-        messages: messagesOf(group),
-        offsets: group.inputs.map((e) => e.origin.offset),
-        ack: ackOf(group)
-      }))
-    )
-  const write = sendAll !== undefined && transactionOf === undefined ? together : perPartition
+  const write =
+    sendAll === undefined || transactionOf !== undefined
+      ? perPartition
+      : (groups: Iterable<Group>) =>
+          sendAll(
+            topic,
+            [...groups].map((group) => ({
+              origin: group,
+              messages: messagesOf(group),
+              offsets: group.inputs.map((e) => e.origin.offset),
+              ack: ackOf(group)
+            }))
+          )
   return Sink.forEachArray((chunk: ReadonlyArray<KafkaSink.Input>) => {
     const groups = new Map<string, Group>()
     for (const e of chunk) {

@@ -14,8 +14,8 @@
  * TxnOffsetCommit v3, which carries the consumer group's generation so the
  * broker can reject a zombie's offsets; kafkajs 2.2.4 sends only v0 and v1,
  * without the generation. The project's kafkajs patch sends v3 with the
- * generation and member id of the consumer's GROUP_JOIN event, which a
- * member-wide transaction would build on; this module does not use it yet.
+ * generation and member id of the consumer's GROUP_JOIN event, on which
+ * `MemberTransactions` builds the member-wide design (opt-in, pipelined jobs).
  *
  * After the fence the partition's committed offset is read again: a record
  * below it was committed by the previous owner in a transaction that ended
