@@ -6,11 +6,17 @@
 import { afterAll, describe, it } from "@effect/vitest"
 import { Cause, Effect, type Scope } from "effect"
 import { badInputStorm } from "./scenarios/badInputStorm.ts"
-import { brokerRestart, brokerRestartExactlyOnce } from "./scenarios/brokerRestart.ts"
+import { brokerRestart, brokerRestartExactlyOnce, brokerRestartMemberTransactions } from "./scenarios/brokerRestart.ts"
 import { commerce } from "./scenarios/commerce.ts"
-import { crashLoop, crashLoopExactlyOnce, crashLoopWith } from "./scenarios/crashLoop.ts"
+import {
+  crashLoop,
+  crashLoopExactlyOnce,
+  crashLoopMemberTransactions,
+  crashLoopMemberTransactionsDynamic,
+  crashLoopWith
+} from "./scenarios/crashLoop.ts"
 import { databaseOutage, slowDatabase } from "./scenarios/databaseFaults.ts"
-import { rebalance, rebalanceExactlyOnce } from "./scenarios/rebalance.ts"
+import { rebalance, rebalanceExactlyOnce, rebalanceMemberTransactions } from "./scenarios/rebalance.ts"
 import { scaleOutKill } from "./scenarios/scaleOut.ts"
 import * as Processes from "./support/processes.ts"
 import { failedRow, type Row, render } from "./support/table.ts"
@@ -19,10 +25,12 @@ type Scenario = Effect.Effect<{ readonly row: Row; readonly verify: () => void }
 
 // Run on request only (`RELIABILITY_EXTENDED=1`), to keep CI's time down:
 // the crash loop's group-timing variants, measured for the README's table,
-// whose commit lag does not tell them apart, and the commerce scenario under
-// at-least-once, whose checks are bounds.
+// whose commit lag does not tell them apart, the member-transaction crash loop
+// with dynamic membership (each restart waits out a transaction timeout and a
+// session), and the commerce scenario under at-least-once, whose checks are bounds.
 const extended: ReadonlyArray<readonly [string, Scenario]> = [
   ["commerce", commerce("at-least-once")],
+  ["crash loop (exactly-once, member, dynamic)", crashLoopMemberTransactionsDynamic],
   ["crash loop, 10 s session", crashLoopWith("crash loop, 10 s session", ["--session-timeout", "10s"])],
   [
     "crash loop, static, 10 s session",
@@ -33,13 +41,16 @@ const extended: ReadonlyArray<readonly [string, Scenario]> = [
 const scenarios: ReadonlyArray<readonly [string, Scenario]> = [
   ["crash loop", crashLoop],
   ["crash loop (exactly-once)", crashLoopExactlyOnce],
+  ["crash loop (exactly-once, member, static)", crashLoopMemberTransactions],
   ["broker restart", brokerRestart],
   ["broker restart (exactly-once)", brokerRestartExactlyOnce],
+  ["broker restart (exactly-once, member)", brokerRestartMemberTransactions],
   ["database outage", databaseOutage],
   ["slow database", slowDatabase],
   ["bad input storm", badInputStorm],
   ["rebalance under load", rebalance],
   ["rebalance under load (exactly-once)", rebalanceExactlyOnce],
+  ["rebalance under load (exactly-once, member)", rebalanceMemberTransactions],
   ["scale-out kill, dynamic", scaleOutKill("dynamic")],
   ["scale-out kill, static", scaleOutKill("static")],
   ["commerce (exactly-once)", commerce("exactly-once")],

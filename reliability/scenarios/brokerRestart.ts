@@ -83,3 +83,10 @@ export const brokerRestartExactlyOnce = brokerRestartWith("broker restart (exact
   "--processing-guarantee",
   "exactly-once"
 ])
+
+export const brokerRestartMemberTransactions = brokerRestartWith("broker restart (exactly-once, member)", [
+  "--processing-guarantee",
+  "exactly-once",
+  "--transaction-scope",
+  "member"
+])

@@ -60,3 +60,27 @@ export const crashLoopExactlyOnce = crashLoopWith("crash loop (exactly-once)", [
   "--processing-guarantee",
   "exactly-once"
 ])
+
+// One transaction per member with dynamic membership: each restart takes new
+// (random) transactional ids, so the killed member's open transactions stay
+// open until the broker aborts them at their 10 s timeout, and the restarted
+// member's claims wait for that. Slow (each kill also waits out the session).
+export const crashLoopMemberTransactionsDynamic = crashLoopWith("crash loop (exactly-once, member, dynamic)", [
+  "--processing-guarantee",
+  "exactly-once",
+  "--transaction-scope",
+  "member"
+])
+
+// One transaction per member, as a static member (the deployment that scope
+// is for): the restarted member takes the killed one's transactional ids, so
+// starting its producers fences the killed member's open transactions and
+// aborts them at once.
+export const crashLoopMemberTransactions = crashLoopWith("crash loop (exactly-once, member, static)", [
+  "--processing-guarantee",
+  "exactly-once",
+  "--transaction-scope",
+  "member",
+  "--group-instance-id",
+  "enrich-0"
+])

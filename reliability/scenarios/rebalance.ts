@@ -50,3 +50,13 @@ export const rebalanceExactlyOnce = rebalanceWith("rebalance (exactly-once)", [
   "--processing-guarantee",
   "exactly-once"
 ])
+
+// One transaction per member: each rebalance revokes all of a member's
+// partitions (kafkajs' eager protocol), so its open transactions are aborted
+// or committed before the partitions move.
+export const rebalanceMemberTransactions = rebalanceWith("rebalance (exactly-once, member)", [
+  "--processing-guarantee",
+  "exactly-once",
+  "--transaction-scope",
+  "member"
+])
