@@ -92,10 +92,10 @@ export interface OffsetTracker {
   /** The offset to commit for a partition, if any of its records is done. */
   committable(tp: TopicPartition): Effect.Effect<Option.Option<bigint>>
   /**
-   * The last offset tracked for a partition, read synchronously so a caller
-   * can cut several partitions at one instant (exactly-once commit cycles).
+   * `committable`, read synchronously (undefined for none), so a caller can
+   * cut several partitions at one instant (exactly-once commit cycles).
    */
-  lastTrackedUnsafe(tp: TopicPartition): bigint | undefined
+  committableUnsafe(tp: TopicPartition): bigint | undefined
   /** The committable offsets of every partition that has one. */
   readonly snapshot: Effect.Effect<ReadonlyArray<CommittableOffset>>
   /** Tracked records whose offset is not yet committable. */
@@ -374,7 +374,7 @@ export const make = (options: Options): Effect.Effect<OffsetTracker> =>
       done,
       receipt,
       committable: (tp) => Effect.sync(() => Option.fromUndefinedOr(get(tp)?.offsets.committable)),
-      lastTrackedUnsafe: (tp) => get(tp)?.offsets.last,
+      committableUnsafe: (tp) => get(tp)?.offsets.committable,
       snapshot,
       inFlight: Effect.sync(() => inFlight),
       completed: Effect.sync(() => completed),

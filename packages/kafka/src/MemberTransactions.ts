@@ -98,8 +98,10 @@ interface Partition {
   readonly tp: OffsetTracker.TopicPartition
   readonly resumeFrom: bigint | undefined
   committed: bigint | undefined
-  /** From a cut until its commit ends: one past the last record tracked at the cut, -1 when none was. */
+  /** From a cut until its commit ends: the cut (`Transactions.cutAt`), -1 when nothing was past the last commit. */
   cut: bigint | undefined
+  /** One past the highest offset whose outputs went into the active transaction: no cut may be below it. */
+  sentBelow: bigint | undefined
 }
 
 interface Outgoing {
@@ -219,11 +221,17 @@ export const make = (
         s.poisoned ? abort(s, "a revoked partition's outputs were in the transaction") : Effect.void
       )
 
-    // Cuts every partition after its last tracked record (synchronously: `sendRecordsAll` compares offsets with the cut).
+    // Cuts every partition past its records whose outputs are in the active
+    // transaction and its records done (synchronously: `sendRecordsAll`
+    // compares offsets with the cut). Records still in the pipeline are
+    // mostly after the cut: the commit waits for the acknowledgements of what
+    // was sent, not for the slowest record in flight of every partition.
     const cutAll = (tracker: OffsetTracker.OffsetTracker) => {
       for (const [key, p] of partitions) {
-        const last = tracker.lastTrackedUnsafe(p.tp)
-        p.cut = !live(key) || last === undefined ? -1n : last + 1n
+        const cut = live(key)
+          ? Transactions.cutAt(p.sentBelow, tracker.committableUnsafe(p.tp), p.committed)
+          : undefined
+        p.cut = cut ?? -1n
       }
     }
 
@@ -428,7 +436,7 @@ export const make = (
             // Claimed meanwhile by a concurrent batch of the same partition.
             const again = partitions.get(keyOf(tp))
             if (again !== undefined) return again.resumeFrom
-            partitions.set(keyOf(tp), { tp, resumeFrom, committed: resumeFrom, cut: undefined })
+            partitions.set(keyOf(tp), { tp, resumeFrom, committed: resumeFrom, cut: undefined, sentBelow: undefined })
             return resumeFrom
           })
         }),
@@ -492,7 +500,13 @@ export const make = (
             continue
           }
           const cut = p.cut
+          // Decided synchronously with the cut: the next cut is past what goes into the active transaction.
+          const toActive = (indices: ReadonlyArray<number>) => {
+            const below = Transactions.pastHighest(g.offsets, indices)
+            if (p.sentBelow === undefined || below > p.sentBelow) p.sentBelow = below
+          }
           if (into === undefined || cut === undefined || cut < 0n) {
+            toActive(all)
             after.push({ origin: key, messages: g.messages, ack: g.ack(all) })
             continue
           }
@@ -501,7 +515,10 @@ export const make = (
           for (const i of all) (g.offsets[i]! < cut ? early : late).push(i)
           if (early.length > 0)
             before.push({ origin: key, messages: early.map((i) => g.messages[i]!), ack: g.ack(early) })
-          if (late.length > 0) after.push({ origin: key, messages: late.map((i) => g.messages[i]!), ack: g.ack(late) })
+          if (late.length > 0) {
+            toActive(late)
+            after.push({ origin: key, messages: late.map((i) => g.messages[i]!), ack: g.ack(late) })
+          }
         }
         const sends: Array<Effect.Effect<void, KafkaError.KafkaError>> = [...dropped]
         if (before.length > 0 && into !== undefined) sends.push(sendTo(into, topic, before))

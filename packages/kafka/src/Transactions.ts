@@ -35,10 +35,15 @@
  *
  * **Pipelined commit cycle** (`pipelined: true`, for jobs whose every output
  * is sent with its input offsets through `sendRecords`). The source is never
- * held. A cycle cuts every partition at one instant after its last tracked
- * record; outputs of records before the cut go into the open transaction,
- * outputs of records after it are kept aside (the sink does not wait for
- * them). Each partition commits as soon as its records before the cut are
+ * held. A cycle cuts every partition at one instant, past the last record
+ * whose outputs went into the open transaction (and past every record done);
+ * outputs of records before the cut go into the open transaction, outputs of
+ * records after it are kept aside (the sink does not wait for them). Records
+ * still in the pipeline at the cut are mostly after it, so a commit waits for
+ * the acknowledgements of outputs already sent, and for the few records the
+ * pipeline finished out of order, not for every record in flight: cutting
+ * after the last record tracked made each commit wait for the slowest of
+ * those, which set the latency of all of them. Each partition commits as soon as its records before the cut are
  * done, independently of the others, then sends what it kept aside into its
  * next transaction and acknowledges it. A transaction so holds exactly the
  * outputs of the records below its committed offset, as with draining, while
@@ -254,11 +259,13 @@ interface Member {
   txn: KafkaLike.Transaction | undefined
   committed: bigint | undefined
   /**
-   * Pipelined cycles: set while a commit is pending, one past the last record
-   * tracked at the cut (-1 when none was): outputs of records at or above it
+   * Pipelined cycles: set while a commit is pending, the cut (`cutAt`; -1
+   * when nothing was past the last commit): outputs of records at or above it
    * wait in `deferred` for the next transaction.
    */
   cut: bigint | undefined
+  /** One past the highest offset whose outputs went into a transaction: no cut may be below it. */
+  sentBelow: bigint | undefined
   deferred: Array<Deferred>
   /**
    * Fenced while being revoked: its transaction is gone and nothing more is
@@ -270,7 +277,37 @@ interface Member {
 interface Deferred {
   readonly topic: string
   readonly messages: Array<KafkaLike.Message>
+  /** One past the highest input offset of `messages`. */
+  readonly below: bigint
   readonly ack: Effect.Effect<void>
+}
+
+/**
+ * One past the highest of the offsets at `indices`.
+ *
+ * @internal
+ */
+export const pastHighest = (offsets: ReadonlyArray<bigint>, indices: ReadonlyArray<number>): bigint => {
+  let high = -1n
+  for (const i of indices) if (offsets[i]! > high) high = offsets[i]!
+  return high + 1n
+}
+
+/**
+ * Where a pipelined cycle cuts a partition: past every record whose outputs
+ * went into the open transaction (`sentBelow`) and every record done
+ * (`committable`); undefined when that is not past the last commit.
+ *
+ * @internal
+ */
+export const cutAt = (
+  sentBelow: bigint | undefined,
+  committable: bigint | undefined,
+  committed: bigint | undefined
+): bigint | undefined => {
+  let cut = sentBelow ?? -1n
+  if (committable !== undefined && committable > cut) cut = committable
+  return cut < 0n || (committed !== undefined && cut <= committed) ? undefined : cut
 }
 
 type Committed = (offsets: ReadonlyArray<OffsetTracker.CommittableOffset>) => Effect.Effect<void>
@@ -434,6 +471,7 @@ export const make = (
           else for (const message of item.messages) messages.push(message)
         }
         const txn = yield* begin(m)
+        for (const item of items) if (m.sentBelow === undefined || item.below > m.sentBelow) m.sentBelow = item.below
         const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
         yield* KafkaError.attempt("send", () => txn.sendBatch({ topicMessages, acks: -1, timeout: requestTimeout }))
         m.deferred = []
@@ -601,10 +639,10 @@ export const make = (
       committed: Committed,
       background: Background,
       m: Member,
-      last: bigint | undefined
+      cut: bigint | undefined
     ): Effect.Effect<void, KafkaError.KafkaError> =>
       Effect.gen(function* () {
-        if (last !== undefined) yield* awaitCut(tracker, m, last + 1n)
+        if (cut !== undefined) yield* awaitCut(tracker, m, cut)
         if (failed || m.fenced || members.get(keyOf(m.tp)) !== m) return
         const offset = yield* tracker.committable(m.tp)
         const value = offset._tag === "Some" ? offset.value : undefined
@@ -652,9 +690,9 @@ export const make = (
     const memberPending = (tracker: OffsetTracker.OffsetTracker, m: Member) =>
       Effect.map(tracker.committable(m.tp), (offset) => hasWork(m, offset._tag === "Some" ? offset.value : undefined))
 
-    // Cuts the partition after its last tracked record and starts its commit
-    // beside the caller. Cut and mark are one synchronous step: `sendRecords`
-    // compares offsets with the cut, and no tick may cut the partition twice.
+    // Cuts the partition (`cutAt`) and starts its commit beside the caller.
+    // Cut and mark are one synchronous step: `sendRecords` compares offsets
+    // with the cut, and no tick may cut the partition twice.
     const cutMember = (
       tracker: OffsetTracker.OffsetTracker,
       committed: Committed,
@@ -662,10 +700,10 @@ export const make = (
       m: Member
     ): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const last = tracker.lastTrackedUnsafe(m.tp)
-        m.cut = last === undefined ? -1n : last + 1n
+        const cut = cutAt(m.sentBelow, tracker.committableUnsafe(m.tp), m.committed)
+        m.cut = cut ?? -1n
         committing.add(m)
-        return background(commitCut(tracker, committed, background, m, last))
+        return background(commitCut(tracker, committed, background, m, cut))
       })
 
     // Cuts every partition whose previous commit is over and starts their
@@ -779,6 +817,7 @@ export const make = (
                   txn,
                   committed: resumeFrom,
                   cut: undefined,
+                  sentBelow: undefined,
                   deferred: [],
                   fenced: false
                 }
@@ -865,8 +904,12 @@ export const make = (
         const all = messages.map((_, i) => i)
         const m = members.get(keyOf(origin))
         const cut = m?.cut
-        // Decided synchronously with the cut: a record tracked before it has a lower offset.
+        // Decided synchronously with the cut: the next cut is past these records (`sentBelow`).
         if (m === undefined || cut === undefined) {
+          if (m !== undefined) {
+            const below = pastHighest(offsets, all)
+            if (m.sentBelow === undefined || below > m.sentBelow) m.sentBelow = below
+          }
           return Effect.flatMap(sendNow(origin, topic, [...messages]), (sent) =>
             sent === "notOurs" ? Effect.void : ack(all)
           )
@@ -875,7 +918,12 @@ export const make = (
         const later: Array<number> = []
         for (const i of all) (offsets[i]! < cut ? now : later).push(i)
         if (later.length > 0) {
-          m.deferred.push({ topic, messages: later.map((i) => messages[i]!), ack: ack(later) })
+          m.deferred.push({
+            topic,
+            messages: later.map((i) => messages[i]!),
+            below: pastHighest(offsets, later),
+            ack: ack(later)
+          })
         }
         if (now.length === 0) return Effect.void
         return Effect.flatMap(

@@ -71,27 +71,47 @@ describe("MemberTransactions commit cycle", () => {
     () =>
       Effect.gen(function* () {
         const { log, tracker, committed, output } = yield* start
-        // Record 0 is done, record 1 is still in flight at the cut.
+        // Record 1's output is sent before record 0's (out of order): the cut
+        // is past record 1, and the commit waits for record 0.
         yield* tracker.trackBatch(p0, [0n, 1n])
-        yield* output(p0, 0n, "r0")
+        yield* output(p0, 1n, "r1")
         yield* TestClock.adjust("50 millis")
-        assert.deepStrictEqual(committed, [], "the commit waits for record 1")
+        assert.deepStrictEqual(committed, [], "the commit waits for record 0")
         // Record 2, tracked after the cut: its output goes into the other producer's transaction without waiting.
         yield* tracker.trackBatch(p0, [2n])
         yield* output(p0, 2n, "r2")
         assert.deepStrictEqual(log.slice(-2), ["g-i-b begin", "g-i-b send out r2"])
-        // Record 1's output goes into the committing transaction, which then commits up to the cut only.
-        yield* output(p0, 1n, "r1")
+        // Record 0's output goes into the committing transaction, which then commits up to the cut only.
+        yield* output(p0, 0n, "r0")
         yield* TestClock.adjust("1 millis")
         assert.deepStrictEqual(committed, ["0@2"])
         assert.deepStrictEqual(
           log.filter((line) => line.startsWith("g-i-a")),
-          ["g-i-a begin", "g-i-a send out r0", "g-i-a send out r1", "g-i-a offsets g 0@2 generation 3", "g-i-a commit"]
+          ["g-i-a begin", "g-i-a send out r1", "g-i-a send out r0", "g-i-a offsets g 0@2 generation 3", "g-i-a commit"]
         )
         // The next cut commits the other transaction, record 2's, with its offset.
         yield* TestClock.adjust("50 millis")
         assert.deepStrictEqual(committed, ["0@2", "0@3"])
         assert.deepStrictEqual(log.slice(-2), ["g-i-b offsets g 0@3 generation 3", "g-i-b commit"])
+      })
+  )
+
+  it.effect(
+    "a record still in the pipeline at the cut goes into the next transaction: the commit does not wait for it",
+    () =>
+      Effect.gen(function* () {
+        const { log, tracker, committed, output } = yield* start
+        // Record 0's output is in the transaction; record 1 is still being processed (nothing of it sent).
+        yield* tracker.trackBatch(p0, [0n, 1n])
+        yield* output(p0, 0n, "r0")
+        yield* TestClock.adjust("50 millis")
+        assert.deepStrictEqual(committed, ["0@1"], "committed at the tick")
+        // Its output goes to the other producer, and commits at the next cut with its offset.
+        yield* output(p0, 1n, "r1")
+        assert.deepStrictEqual(log.slice(-2), ["g-i-b begin", "g-i-b send out r1"])
+        yield* TestClock.adjust("50 millis")
+        assert.deepStrictEqual(committed, ["0@1", "0@2"])
+        assert.deepStrictEqual(log.slice(-2), ["g-i-b offsets g 0@2 generation 3", "g-i-b commit"])
       })
   )
 
@@ -110,8 +130,8 @@ describe("MemberTransactions commit cycle", () => {
     Effect.gen(function* () {
       const { log, tracker, committed, output, closeSource } = yield* start
       yield* tracker.trackBatch(p0, [0n, 1n])
-      yield* output(p0, 0n, "r0")
-      // The cut's commit waits for record 1, which never finishes; record 2 goes to the other producer.
+      yield* output(p0, 1n, "r1")
+      // The cut's commit waits for record 0, which never finishes; record 2 goes to the other producer.
       yield* TestClock.adjust("50 millis")
       yield* tracker.trackBatch(p0, [2n])
       yield* output(p0, 2n, "r2")

@@ -152,8 +152,10 @@ describe("Transactions commit cycle", () => {
           tracker.trackBatch(fast, [offset]),
           transactions.sendRecords(fast, "out", [{ value }], [offset], () => tracker.done(fast, offset))
         )
-      // `slow`'s record stays in flight: its partition's first commit waits for it.
-      yield* tracker.trackBatch(slow, [0n])
+      // `slow`'s record 0 stays in flight while record 1's output is sent (out
+      // of order): its partition's first commit is cut past record 1 and waits for record 0.
+      yield* tracker.trackBatch(slow, [0n, 1n])
+      yield* transactions.sendRecords(slow, "out", [{ value: "s1" }], [1n], () => tracker.done(slow, 1n))
       yield* record(0n, "a")
       yield* TestClock.adjust("100 millis")
       assert.deepStrictEqual(log.slice(-2), ["g-in-1 offsets g 1@1", "g-in-1 commit"])
@@ -163,9 +165,9 @@ describe("Transactions commit cycle", () => {
       assert.deepStrictEqual(log.slice(-2), ["g-in-1 offsets g 1@2", "g-in-1 commit"])
       assert.isFalse(log.some((l) => l.startsWith("g-in-0 offsets")))
 
-      yield* tracker.done(slow, 0n)
+      yield* transactions.sendRecords(slow, "out", [{ value: "s0" }], [0n], () => tracker.done(slow, 0n))
       yield* TestClock.adjust("1 millis")
-      assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"])
+      assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@2", "g-in-0 commit"])
     })
   )
 
@@ -173,12 +175,14 @@ describe("Transactions commit cycle", () => {
     Effect.gen(function* () {
       const { log, tracker, transactions } = yield* startPipelined("50 millis")
       yield* transactions.hooks.claim(tp)
-      // Record 0 is slow: the cut at 50 ms waits for it past the tick at 100 ms.
-      yield* tracker.trackBatch(tp, [0n])
-      yield* TestClock.adjust("60 millis")
-      // Record 1 comes after the cut: its output waits for the commit, then goes into the next transaction.
-      yield* tracker.trackBatch(tp, [1n])
+      // Record 0 is slow and record 1's output is sent first: the cut at 50 ms
+      // is past record 1 and waits for record 0 past the tick at 100 ms.
+      yield* tracker.trackBatch(tp, [0n, 1n])
       yield* transactions.sendRecords(tp, "out", [{ value: "b" }], [1n], () => tracker.done(tp, 1n))
+      yield* TestClock.adjust("60 millis")
+      // Record 2 comes after the cut: its output waits for the commit, then goes into the next transaction.
+      yield* tracker.trackBatch(tp, [2n])
+      yield* transactions.sendRecords(tp, "out", [{ value: "c" }], [2n], () => tracker.done(tp, 2n))
       yield* TestClock.adjust("60 millis")
       assert.isFalse(
         log.some((l) => l.includes("offsets")),
@@ -190,7 +194,7 @@ describe("Transactions commit cycle", () => {
       // By 130 ms: the first commit, and right after it the second, without waiting for the tick at 150 ms.
       assert.deepStrictEqual(
         log.filter((l) => l.includes("offsets") || l.endsWith("commit")),
-        ["g-in-0 offsets g 0@1", "g-in-0 commit", "g-in-0 offsets g 0@2", "g-in-0 commit"]
+        ["g-in-0 offsets g 0@2", "g-in-0 commit", "g-in-0 offsets g 0@3", "g-in-0 commit"]
       )
     })
   )
@@ -207,26 +211,57 @@ describe("Transactions commit cycle", () => {
         }
         const { log, tracker, transactions } = yield* startPipelined("50 millis", hold)
         yield* transactions.hooks.claim(tp)
-        // An output in the open transaction whose send is slow holds the
-        // partition's lock across the next cut; the tracker knows nothing of
-        // the partition yet, so the cut finds nothing done.
+        // Record 0's output is in the open transaction, its send slow: it
+        // holds the partition's lock across the next cut, which finds nothing
+        // done and waits for record 0.
+        yield* tracker.trackBatch(tp, [0n])
         const slow = yield* Effect.forkChild(
-          transactions.sendRecords(tp, "out", [{ value: "slow" }], [7n], () => Effect.void)
+          transactions.sendRecords(tp, "out", [{ value: "slow" }], [0n], () => tracker.done(tp, 0n))
         )
         yield* Effect.yieldNow
         yield* TestClock.adjust("50 millis")
-        // Meanwhile the partition's first record arrives: it is after the cut,
-        // so its output is kept aside for the transaction after the commit.
-        yield* tracker.trackBatch(tp, [0n])
-        yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
+        // Meanwhile record 1 arrives: it is after the cut, so its output is
+        // kept aside for the transaction after the commit.
+        yield* tracker.trackBatch(tp, [1n])
+        yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [1n], () => tracker.done(tp, 1n))
+        assert.notInclude(log, "g-in-0 send out a", "kept aside during the commit")
         hold.until = undefined
         release()
         yield* Fiber.join(slow)
+        yield* TestClock.adjust("1 millis")
         yield* TestClock.adjust("50 millis")
-        yield* TestClock.adjust("50 millis")
-        assert.include(log, "g-in-0 send out a", "the record's output was sent")
-        assert.include(log, "g-in-0 offsets g 0@1", "the record's offset was committed")
+        const sent = log.indexOf("g-in-0 send out a")
+        assert.isAbove(sent, log.indexOf("g-in-0 offsets g 0@1"), "the record's output was sent after the first commit")
+        assert.isAbove(log.indexOf("g-in-0 offsets g 0@2"), sent, "and its offset committed with it")
         assert.notInclude(log, "g-in-0 abort")
       })
   )
+
+  it.effect(
+    "pipelined - a record still in the pipeline at the cut goes into the next transaction: the commit does not wait for it",
+    () =>
+      Effect.gen(function* () {
+        const { log, tracker, transactions } = yield* startPipelined("50 millis")
+        yield* transactions.hooks.claim(tp)
+        // Record 0's output is in the transaction; record 1 is still being
+        // processed (nothing of it sent) when the tick comes.
+        yield* tracker.trackBatch(tp, [0n, 1n])
+        yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [0n], () => tracker.done(tp, 0n))
+        yield* TestClock.adjust("50 millis")
+        assert.deepStrictEqual(log.slice(-2), ["g-in-0 offsets g 0@1", "g-in-0 commit"], "committed at the tick")
+        // Its output goes into the next transaction, with its offset.
+        yield* transactions.sendRecords(tp, "out", [{ value: "b" }], [1n], () => tracker.done(tp, 1n))
+        yield* TestClock.adjust("50 millis")
+        assert.deepStrictEqual(log.slice(-3), ["g-in-0 send out b", "g-in-0 offsets g 0@2", "g-in-0 commit"])
+      })
+  )
+
+  it("cutAt - past every record sent into the transaction and every record done, only when past the last commit", () => {
+    // sentBelow, committable, committed -> the cut
+    assert.strictEqual(Transactions.cutAt(5n, 3n, 2n), 5n, "a record sent ahead of one still in flight")
+    assert.strictEqual(Transactions.cutAt(3n, 7n, 2n), 7n, "records done with nothing to send")
+    assert.strictEqual(Transactions.cutAt(undefined, 4n, undefined), 4n)
+    assert.strictEqual(Transactions.cutAt(4n, 4n, 4n), undefined, "nothing past the last commit")
+    assert.strictEqual(Transactions.cutAt(undefined, undefined, undefined), undefined, "nothing at all")
+  })
 })
