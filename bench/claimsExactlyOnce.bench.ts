@@ -27,6 +27,10 @@
  * transaction), and from then until a `read_committed` reader saw it (the
  * wait for the partition's cut and its commit). The second reader takes CPU
  * from the same two cores, so the split runs are not the headline figures.
+ *
+ * `--timeline` prints the p95 of each second of each latency run as a chart
+ * (the JSON has each second's percentiles either way): whether a tail is
+ * steady, or a few seconds when the job fell behind and caught up.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -43,6 +47,7 @@ import { type NodeChild, spawnNode, stopAll } from "./support/nodeChild.ts"
 import { type Percentiles, percentiles } from "./support/percentiles.ts"
 import * as ProcessStats from "./support/processStats.ts"
 import { type InputRecord, produceAll, producePaced, sequenceHeader } from "./support/produceRecords.ts"
+import * as Timeline from "./support/timeline.ts"
 import { waitForCommitted } from "./support/topicOffsets.ts"
 
 const { values: flags } = parseArgs({
@@ -56,6 +61,7 @@ const { values: flags } = parseArgs({
     "sluice-root": { type: "string" },
     "cpu-prof": { type: "string" },
     split: { type: "boolean", default: false },
+    timeline: { type: "boolean", default: false },
     "transaction-scope": { type: "string", default: "partition" },
     "commit-interval": { type: "string" },
     out: { type: "string" },
@@ -64,10 +70,11 @@ const { values: flags } = parseArgs({
 })
 if (flags.help) {
   console.log(
-    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--warmup-seconds S] [--rate N] [--split] [--sluice-root DIR] [--cpu-prof DIR] [--transaction-scope partition|member] [--commit-interval D] [--out FILE]\n" +
+    "node bench/claimsExactlyOnce.bench.ts [--events N] [--claims N] [--rounds N] [--latency-seconds S] [--warmup-seconds S] [--rate N] [--split] [--timeline] [--sluice-root DIR] [--cpu-prof DIR] [--transaction-scope partition|member] [--commit-interval D] [--out FILE]\n" +
       "  --rounds N       saturated rounds; 0 runs the latency phase alone (then --rate is needed)\n" +
       "  --rate N         the fixed rate of the latency runs (default: half the at-least-once median)\n" +
       "  --split          also read the outputs read_uncommitted: latency until appended, and from then until visible\n" +
+      "  --timeline       chart the p95 of each second of the latency runs\n" +
       "  --sluice-root D  run the jobs of another checkout of the repository (a before/after comparison)\n" +
       "  --cpu-prof DIR   write a V8 CPU profile of the job of each latency run to DIR\n" +
       "  --transaction-scope S  the exactly-once job's transactions: partition (default) or member (KIP-447)\n" +
@@ -284,6 +291,8 @@ interface Latency {
   readonly commitWaitMs?: Percentiles | undefined
   /** Over the measured seconds, after the warm-up. */
   readonly cpu: CpuSplit
+  /** The percentiles of each second of inputs, the warm-up's included. */
+  readonly seconds: ReadonlyArray<Timeline.Second>
 }
 
 const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Promise<Latency> => {
@@ -330,12 +339,14 @@ const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Prom
   await job.child.stop()
   const visible: Array<number> = []
   const warm: Array<number> = []
+  const bySentAt: Array<readonly [number, number]> = []
   const appended: Array<number> = []
   const commitWait: Array<number> = []
   for (const [seq, arrivedAt] of arrivals) {
     const at = timestamps[seq]
     if (at === undefined) continue
     ;(seq < warmup ? warm : visible).push(arrivedAt - at)
+    bySentAt.push([at, arrivedAt - at])
     const appendedAt = appends.get(seq)
     if (seq >= warmup && appendedAt !== undefined) {
       appended.push(appendedAt - at)
@@ -350,7 +361,8 @@ const fixedRate = async (ctx: Context, guarantee: Guarantee, rate: number): Prom
     visibleMs: percentiles(visible),
     warmupVisibleMs: percentiles(warm),
     ...(SPLIT ? { appendedMs: percentiles(appended), commitWaitMs: percentiles(commitWait) } : {}),
-    cpu
+    cpu,
+    seconds: Timeline.perSecond(bySentAt, timestamps[0] ?? 0)
   }
   log(
     `${guarantee} at ${Math.round(rate)}/s: visible p50 ${result.visibleMs.p50} / p95 ${result.visibleMs.p95} / p99 ${result.visibleMs.p99} ms ` +
@@ -442,6 +454,10 @@ const main = async () => {
       )
     ]
     console.log(`\nClaims enrich, exactly-once vs at-least-once, 0% cache, ${EVENTS} payments\n\n${lines.join("\n")}\n`)
+    if (flags.timeline) {
+      const runs = latency.map((l) => ({ name: l.guarantee, seconds: l.seconds }))
+      console.log(`Each second's p95 (w: warm-up)\n\n${Timeline.chart(runs, WARMUP_SECONDS)}\n`)
+    }
     mkdirSync(join(root, "bench", "results"), { recursive: true })
     writeFileSync(outFile, `${JSON.stringify({ events: EVENTS, rounds, ratios, ratio, latency }, null, 2)}\n`)
   } finally {
