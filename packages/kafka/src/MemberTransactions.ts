@@ -476,7 +476,13 @@ export const make = (
           const t = yield* begin(s)
           const messages = kept.length === 1 ? [...kept[0]!.messages] : kept.flatMap((g) => g.messages)
           yield* KafkaError.attempt("send", () => t.send({ topic, messages, acks: -1, timeout: requestTimeout }))
-          for (const g of kept) s.holds.add(g.origin)
+          for (const g of kept) {
+            s.holds.add(g.origin)
+            // Revoked (or released) while the request was out: `revoking`
+            // found nothing held then, so the transaction is poisoned here,
+            // else it could commit these outputs without their offsets.
+            if (!live(g.origin)) s.poisoned = true
+          }
           for (const g of kept) yield* g.ack
         })
       )

@@ -7,7 +7,7 @@
 // cut, with their offsets, never before.
 import { assert, describe, it } from "@effect/vitest"
 import { OffsetTracker } from "@sluice/core"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Fiber, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemberTransactions from "../src/MemberTransactions.ts"
 import { fakeClient } from "./fixtures/transactionalFake.ts"
@@ -15,35 +15,38 @@ import { fakeClient } from "./fixtures/transactionalFake.ts"
 const p0 = { topic: "in", partition: 0 }
 const p1 = { topic: "in", partition: 1 }
 
-const start = Effect.gen(function* () {
-  // The source's scope: closing it runs the last commit (or the aborts).
-  const sourceScope = yield* Scope.make()
-  const log: Array<string> = []
-  const client = yield* fakeClient(log)
-  const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
-  const transactions = yield* MemberTransactions.make(client, {
-    groupId: "g",
-    groupInstanceId: "i",
-    commitInterval: "50 millis"
-  })
-  const committed: Array<string> = []
-  yield* transactions.hooks
-    .start(tracker, {
-      fail: (error) => Effect.die(error),
-      committed: (offsets) =>
-        Effect.sync(() => {
-          committed.push(offsets.map((o) => `${o.partition}@${o.offset}`).join(","))
-        })
+const startWith = (hold: { until: Promise<void> | undefined } = { until: undefined }) =>
+  Effect.gen(function* () {
+    // The source's scope: closing it runs the last commit (or the aborts).
+    const sourceScope = yield* Scope.make()
+    const log: Array<string> = []
+    const client = yield* fakeClient(log, { on: false }, hold)
+    const tracker = yield* OffsetTracker.make({ maxInFlight: 10 })
+    const transactions = yield* MemberTransactions.make(client, {
+      groupId: "g",
+      groupInstanceId: "i",
+      commitInterval: "50 millis"
     })
-    .pipe(Scope.provide(sourceScope))
-  transactions.hooks.joined?.({ generationId: 3, memberId: "m", groupInstanceId: "i" })
-  yield* transactions.hooks.claim(p0)
-  yield* transactions.hooks.claim(p1)
-  // Sends the output `value` of record `offset` of `tp`, which is done once the output is in a transaction.
-  const output = (tp: typeof p0, offset: bigint, value: string) =>
-    transactions.sendRecords(tp, "out", [{ value }], [offset], () => tracker.done(tp, offset))
-  return { log, tracker, transactions, committed, output, closeSource: Scope.close(sourceScope, Exit.void) }
-})
+    const committed: Array<string> = []
+    yield* transactions.hooks
+      .start(tracker, {
+        fail: (error) => Effect.die(error),
+        committed: (offsets) =>
+          Effect.sync(() => {
+            committed.push(offsets.map((o) => `${o.partition}@${o.offset}`).join(","))
+          })
+      })
+      .pipe(Scope.provide(sourceScope))
+    transactions.hooks.joined?.({ generationId: 3, memberId: "m", groupInstanceId: "i" })
+    yield* transactions.hooks.claim(p0)
+    yield* transactions.hooks.claim(p1)
+    // Sends the output `value` of record `offset` of `tp`, which is done once the output is in a transaction.
+    const output = (tp: typeof p0, offset: bigint, value: string) =>
+      transactions.sendRecords(tp, "out", [{ value }], [offset], () => tracker.done(tp, offset))
+    return { log, tracker, transactions, committed, output, closeSource: Scope.close(sourceScope, Exit.void) }
+  })
+
+const start = startWith()
 
 describe("MemberTransactions commit cycle", () => {
   it.effect("one request and one commit for every partition, with the group generation, every 50 ms", () =>
@@ -140,6 +143,34 @@ describe("MemberTransactions commit cycle", () => {
       assert.includeMembers(log, ["g-i-a abort", "g-i-b abort"])
       assert.notInclude(log.join("; "), "commit")
     })
+  )
+
+  it.effect(
+    "revocation - outputs whose request was out when the partition was revoked: the transaction is aborted",
+    () =>
+      Effect.gen(function* () {
+        let release: () => void = () => {}
+        const hold: { until: Promise<void> | undefined } = {
+          until: new Promise<void>((resolve) => {
+            release = resolve
+          })
+        }
+        const { log, tracker, transactions, committed, output } = yield* startWith(hold)
+        yield* tracker.trackBatch(p0, [0n])
+        // Record 0's output is on its way to the broker when both partitions are revoked.
+        const sending = yield* Effect.forkChild(output(p0, 0n, "r0"))
+        yield* Effect.yieldNow
+        transactions.hooks.revoking(p0)
+        transactions.hooks.revoking(p1)
+        hold.until = undefined
+        release()
+        yield* Fiber.join(sending)
+        yield* transactions.hooks.release(p0)
+        yield* transactions.hooks.release(p1)
+        yield* TestClock.adjust("100 millis")
+        assert.deepStrictEqual(log, ["g-i-a begin", "g-i-a send out r0", "g-i-a abort"])
+        assert.deepStrictEqual(committed, [], "nothing of the revoked partitions is committed")
+      })
   )
 
   it.effect("revocation - a revoked partition's outputs are dropped, and a transaction holding some is aborted", () =>
