@@ -508,8 +508,7 @@ export const make = (
           const cut = p.cut
           // Decided synchronously with the cut: the next cut is past what goes into the active transaction.
           const toActive = (indices: ReadonlyArray<number>) => {
-            const below = Transactions.pastHighest(g.offsets, indices)
-            if (p.sentBelow === undefined || below > p.sentBelow) p.sentBelow = below
+            p.sentBelow = Transactions.higher(p.sentBelow, Transactions.pastHighest(g.offsets, indices))
           }
           if (into === undefined || cut === undefined || cut < 0n) {
             toActive(all)

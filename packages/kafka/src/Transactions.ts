@@ -43,8 +43,9 @@
  * the acknowledgements of outputs already sent, and for the few records the
  * pipeline finished out of order, not for every record in flight: cutting
  * after the last record tracked made each commit wait for the slowest of
- * those, which set the latency of all of them. Each partition commits as soon as its records before the cut are
- * done, independently of the others, then sends what it kept aside into its
+ * those, which set the latency of all of them. Each partition commits as soon
+ * as its records before the cut are done, independently of the others, then
+ * sends what it kept aside into its
  * next transaction and acknowledges it. A transaction so holds exactly the
  * outputs of the records below its committed offset, as with draining, while
  * the pipeline keeps working on the next transaction's records: draining
@@ -294,6 +295,14 @@ export const pastHighest = (offsets: ReadonlyArray<bigint>, indices: ReadonlyArr
 }
 
 /**
+ * The higher of a partition's `sentBelow` and `below`.
+ *
+ * @internal
+ */
+export const higher = (sentBelow: bigint | undefined, below: bigint): bigint =>
+  sentBelow === undefined || below > sentBelow ? below : sentBelow
+
+/**
  * Where a pipelined cycle cuts a partition: past every record whose outputs
  * went into the open transaction (`sentBelow`) and every record done
  * (`committable`); undefined when that is not past the last commit.
@@ -471,7 +480,7 @@ export const make = (
           else for (const message of item.messages) messages.push(message)
         }
         const txn = yield* begin(m)
-        for (const item of items) if (m.sentBelow === undefined || item.below > m.sentBelow) m.sentBelow = item.below
+        for (const item of items) m.sentBelow = higher(m.sentBelow, item.below)
         const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
         yield* KafkaError.attempt("send", () => txn.sendBatch({ topicMessages, acks: -1, timeout: requestTimeout }))
         m.deferred = []
@@ -906,10 +915,7 @@ export const make = (
         const cut = m?.cut
         // Decided synchronously with the cut: the next cut is past these records (`sentBelow`).
         if (m === undefined || cut === undefined) {
-          if (m !== undefined) {
-            const below = pastHighest(offsets, all)
-            if (m.sentBelow === undefined || below > m.sentBelow) m.sentBelow = below
-          }
+          if (m !== undefined) m.sentBelow = higher(m.sentBelow, pastHighest(offsets, all))
           return Effect.flatMap(sendNow(origin, topic, [...messages]), (sent) =>
             sent === "notOurs" ? Effect.void : ack(all)
           )

@@ -10,7 +10,7 @@ import { OffsetTracker } from "@sluice/core"
 import { Effect, Exit, Fiber, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as MemberTransactions from "../src/MemberTransactions.ts"
-import { fakeClient } from "./fixtures/transactionalFake.ts"
+import { fakeClient, heldSends } from "./fixtures/transactionalFake.ts"
 
 const p0 = { topic: "in", partition: 0 }
 const p1 = { topic: "in", partition: 1 }
@@ -149,21 +149,15 @@ describe("MemberTransactions commit cycle", () => {
     "revocation - outputs whose request was out when the partition was revoked: the transaction is aborted",
     () =>
       Effect.gen(function* () {
-        let release: () => void = () => {}
-        const hold: { until: Promise<void> | undefined } = {
-          until: new Promise<void>((resolve) => {
-            release = resolve
-          })
-        }
-        const { log, tracker, transactions, committed, output } = yield* startWith(hold)
+        const held = heldSends()
+        const { log, tracker, transactions, committed, output } = yield* startWith(held.hold)
         yield* tracker.trackBatch(p0, [0n])
         // Record 0's output is on its way to the broker when both partitions are revoked.
         const sending = yield* Effect.forkChild(output(p0, 0n, "r0"))
         yield* Effect.yieldNow
         transactions.hooks.revoking(p0)
         transactions.hooks.revoking(p1)
-        hold.until = undefined
-        release()
+        held.release()
         yield* Fiber.join(sending)
         yield* transactions.hooks.release(p0)
         yield* transactions.hooks.release(p1)

@@ -9,7 +9,7 @@ import { Deferred, type Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as KafkaError from "../src/KafkaError.ts"
 import * as Transactions from "../src/Transactions.ts"
-import { fakeClient } from "./fixtures/transactionalFake.ts"
+import { fakeClient, heldSends } from "./fixtures/transactionalFake.ts"
 
 const tp = { topic: "in", partition: 0 }
 
@@ -203,13 +203,8 @@ describe("Transactions commit cycle", () => {
     "pipelined - records tracked after a cut of a partition with nothing done yet are sent and committed, not dropped",
     () =>
       Effect.gen(function* () {
-        let release: () => void = () => {}
-        const hold: { until: Promise<void> | undefined } = {
-          until: new Promise<void>((resolve) => {
-            release = resolve
-          })
-        }
-        const { log, tracker, transactions } = yield* startPipelined("50 millis", hold)
+        const held = heldSends()
+        const { log, tracker, transactions } = yield* startPipelined("50 millis", held.hold)
         yield* transactions.hooks.claim(tp)
         // Record 0's output is in the open transaction, its send slow: it
         // holds the partition's lock across the next cut, which finds nothing
@@ -225,8 +220,7 @@ describe("Transactions commit cycle", () => {
         yield* tracker.trackBatch(tp, [1n])
         yield* transactions.sendRecords(tp, "out", [{ value: "a" }], [1n], () => tracker.done(tp, 1n))
         assert.notInclude(log, "g-in-0 send out a", "kept aside during the commit")
-        hold.until = undefined
-        release()
+        held.release()
         yield* Fiber.join(slow)
         yield* TestClock.adjust("1 millis")
         yield* TestClock.adjust("50 millis")
